@@ -1,0 +1,1176 @@
+/*
+ * vertexops.core: the wire layer of vertexops.
+ *
+ * Mechanism only: validated requests, libcurl handles with connection reuse,
+ * tagged error objects, a monotonic clock and sleep. Retry, polling and
+ * credentials policy live in lua/vertexops/.
+ *
+ * Rules kept throughout (see csrc/compat.h for the Lua 5.1/LuaJIT shims):
+ *  - no Lua API call that can raise runs inside a libcurl callback: the
+ *    callbacks append to C buffers owned by the handle userdata;
+ *  - everything allocated before a possible raise is owned by a userdata;
+ *  - no mutable C globals except the pthread_once guard of curl_global_init.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "compat.h"
+
+#define VX_VERSION "0.1.0"
+#define VX_HANDLE_MT "vertexops.handle"
+#define VX_ERROR_MT "vertexops.error"
+#define VX_JSON_KEY "vertexops.json"
+#define VX_MAX_BODY ((size_t)32 << 20)   /* response bodies larger than this are refused */
+#define VX_MAX_HEAD ((size_t)256 << 10)  /* response headers larger than this are refused */
+#define VX_MAX_NAME 1024
+#define VX_MAX_TIMEOUT 31536000.0        /* one year, the Workflows limit for long-running calls */
+
+/* ------------------------------------------------------------------ */
+/* Error objects                                                        */
+/* ------------------------------------------------------------------ */
+
+/* Pushes a new error table {tags = {...}, message = msg} with the shared
+ * metatable. tags is a NULL-terminated list, most specific first. */
+static void vx_pusherror(lua_State *L, const char *const *tags, const char *msg) {
+  int i;
+  lua_createtable(L, 0, 4);
+  lua_createtable(L, 2, 0);
+  for (i = 0; tags[i]; i++) {
+    lua_pushstring(L, tags[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "tags");
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  luaL_getmetatable(L, VX_ERROR_MT);
+  lua_setmetatable(L, -2);
+}
+
+static int vx_raisev(lua_State *L, const char *tag, const char *fmt, va_list ap) {
+  const char *tags[2];
+  const char *msg;
+  tags[0] = tag;
+  tags[1] = NULL;
+  msg = lua_pushvfstring(L, fmt, ap);
+  vx_pusherror(L, tags, msg);
+  return lua_error(L);
+}
+
+static int vx_raise(lua_State *L, const char *tag, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vx_raisev(L, tag, fmt, ap);
+  va_end(ap);
+  return 0;
+}
+
+#define vx_typeerror(L, ...) vx_raise((L), "TypeError", __VA_ARGS__)
+#define vx_valueerror(L, ...) vx_raise((L), "ValueError", __VA_ARGS__)
+
+/* core.error(tags, message [, fields]) -> a new error object */
+static int core_error(lua_State *L) {
+  int n, i;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkstring(L, 2);
+  lua_createtable(L, 0, 4);
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+  }
+  n = (int)lua_rawlen(L, 1);
+  lua_createtable(L, n, 0);
+  for (i = 1; i <= n; i++) {
+    VX_RAWGETI(L, 1, i);
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 1, "tags must be strings");
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "tags");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "message");
+  luaL_getmetatable(L, VX_ERROR_MT);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* true when value at idx is a table whose tags list holds tag */
+static int vx_hastag(lua_State *L, int idx, const char *tag) {
+  int found = 0;
+  size_t i, n;
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  VX_GETFIELD(L, idx, "tags");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    n = lua_rawlen(L, -1);
+    for (i = 1; i <= n && !found; i++) {
+      VX_RAWGETI(L, -1, (int)i);
+      found = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), tag) == 0;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return found;
+}
+
+/* core.is(err, tag) -> boolean */
+static int core_is(lua_State *L) {
+  const char *tag = luaL_checkstring(L, 2);
+  lua_pushboolean(L, vx_hastag(L, 1, tag));
+  return 1;
+}
+
+/* error __tostring: "Tag: message" */
+static int error_tostring(lua_State *L) {
+  const char *tag = "Error", *msg = "";
+  if (VX_GETFIELD(L, 1, "tags") == LUA_TTABLE && VX_RAWGETI(L, -1, 1) == LUA_TSTRING)
+    tag = lua_tostring(L, -1);
+  if (VX_GETFIELD(L, 1, "message") == LUA_TSTRING) msg = lua_tostring(L, -1);
+  lua_pushfstring(L, "%s: %s", tag, msg);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Validation                                                           */
+/* ------------------------------------------------------------------ */
+
+static int vx_unreserved(int c) {
+  return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+/* Appends s percent-encoded (everything but RFC 3986 unreserved). */
+static void vx_addescaped(luaL_Buffer *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (vx_unreserved(c)) {
+      luaL_addchar(b, (char)c);
+    } else {
+      luaL_addchar(b, '%');
+      luaL_addchar(b, hex[c >> 4]);
+      luaL_addchar(b, hex[c & 15]);
+    }
+  }
+}
+
+static const char *vx_typename(lua_State *L, int idx) {
+  return luaL_typename(L, idx);
+}
+
+/* Checks that argument idx is a resource name of the given kind and
+ * returns it; *loc / *loclen receive its location segment.
+ * kind o: projects/P/locations/L/operations/ID, with any number of
+ * collection/id pairs before "operations"
+ * kind 'p': projects/P/locations/L */
+static const char *vx_checkname(lua_State *L, int idx, const char *what, int kind,
+                                const char **loc, size_t *loclen) {
+  size_t len, i, start = 0;
+  int nseg = 0;
+  const char *segs[VX_MAX_NAME / 2 + 1];
+  size_t seglen[VX_MAX_NAME / 2 + 1];
+  const char *s;
+  if (lua_type(L, idx) != LUA_TSTRING)
+    vx_typeerror(L, "%s must be a string, got %s", what, vx_typename(L, idx));
+  s = lua_tolstring(L, idx, &len);
+  if (len == 0) vx_valueerror(L, "%s is empty", what);
+  if (len > VX_MAX_NAME) vx_valueerror(L, "%s is longer than %d bytes", what, VX_MAX_NAME);
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\r' || c == '\n') vx_valueerror(L, "%s contains a line break (CR or LF)", what);
+    if (c == '?' || c == '#' || c == '%' || c == ':')
+      vx_valueerror(L, "%s contains '%c', which cannot appear in a resource name", what, c);
+    if (c != '/' && !vx_unreserved(c)) {
+      char hex[8];
+      snprintf(hex, sizeof hex, "0x%02X", (unsigned)c);
+      vx_valueerror(L, "%s contains byte %s; resource names are letters, digits and - _ . ~", what,
+                    hex);
+    }
+  }
+  for (i = 0; i <= len; i++) {
+    if (i == len || s[i] == '/') {
+      size_t n = i - start;
+      if (n == 0) vx_valueerror(L, "%s has an empty segment", what);
+      if ((n == 1 && s[start] == '.') || (n == 2 && s[start] == '.' && s[start + 1] == '.'))
+        vx_valueerror(L, "%s has a '.' or '..' segment", what);
+      segs[nseg] = s + start;
+      seglen[nseg] = n;
+      nseg++;
+      start = i + 1;
+    }
+  }
+#define SEGIS(k, lit) (seglen[k] == sizeof(lit) - 1 && memcmp(segs[k], lit, sizeof(lit) - 1) == 0)
+  if (kind == 'p') {
+    if (nseg != 4 || !SEGIS(0, "projects") || !SEGIS(2, "locations"))
+      vx_valueerror(L, "%s must look like projects/{project}/locations/{location}", what);
+  } else {
+    if (nseg < 6 || nseg % 2 != 0 || !SEGIS(0, "projects") || !SEGIS(2, "locations") ||
+        !SEGIS(nseg - 2, "operations"))
+      vx_valueerror(L, "%s must look like projects/{project}/locations/{location}/operations/{id}",
+                    what);
+  }
+#undef SEGIS
+  *loc = segs[3];
+  *loclen = seglen[3];
+  return s;
+}
+
+/* A region is lower-case letters, digits and '-', starting with a letter. */
+static int vx_regionok(const char *r, size_t n) {
+  size_t i;
+  if (n == 0 || n > 63 || !islower((unsigned char)r[0]) || r[n - 1] == '-') return 0;
+  for (i = 0; i < n; i++)
+    if (!(islower((unsigned char)r[i]) || isdigit((unsigned char)r[i]) || r[i] == '-')) return 0;
+  return 1;
+}
+
+/* Resolves the region from argument idx (string or nil) and the name's
+ * location; pushes the region string. */
+static void vx_pushregion(lua_State *L, int idx, const char *loc, size_t loclen) {
+  size_t n;
+  const char *r;
+  if (lua_isnoneornil(L, idx)) {
+    if (!vx_regionok(loc, loclen))
+      vx_valueerror(L, "the name's location is not a region; pass region explicitly");
+    lua_pushlstring(L, loc, loclen);
+    return;
+  }
+  if (lua_type(L, idx) != LUA_TSTRING)
+    vx_typeerror(L, "region must be a string, got %s", vx_typename(L, idx));
+  r = lua_tolstring(L, idx, &n);
+  if (!vx_regionok(r, n))
+    vx_valueerror(L, "region must look like us-central1 (lower-case letters, digits, '-')");
+  if (n != loclen || memcmp(r, loc, n) != 0)
+    vx_valueerror(L, "region '%s' does not match the name's location", r);
+  lua_pushvalue(L, idx);
+}
+
+static int vx_isloopback(const char *h, size_t n) {
+  size_t i;
+  if (n == 9 && strncmp(h, "localhost", 9) == 0) return 1;
+  if (n == 5 && strncmp(h, "[::1]", 5) == 0) return 1;
+  if (n >= 7 && strncmp(h, "127.", 4) == 0) {
+    for (i = 4; i < n; i++)
+      if (!isdigit((unsigned char)h[i]) && h[i] != '.') return 0;
+    return 1;
+  }
+  return 0;
+}
+
+/* Expands the endpoint template at idx for region (a string on the stack
+ * top) and checks the result; replaces the region on the stack top by the
+ * base URL (no trailing slash). */
+static void vx_pushbase(lua_State *L, int idx, const char *region) {
+  const char *t, *p, *host, *end;
+  size_t tlen, hostlen;
+  int https;
+  luaL_Buffer b;
+  t = lua_tolstring(L, idx, &tlen);
+  luaL_buffinit(L, &b);
+  for (p = t; *p;) {
+    if (strncmp(p, "{region}", 8) == 0) {
+      luaL_addstring(&b, region);
+      p += 8;
+    } else {
+      luaL_addchar(&b, *p++);
+    }
+  }
+  luaL_pushresult(&b);
+  t = lua_tolstring(L, -1, &tlen);
+  while (tlen > 0 && t[tlen - 1] == '/') tlen--;
+  if (strncmp(t, "https://", 8) == 0) {
+    https = 1;
+    host = t + 8;
+  } else if (strncmp(t, "http://", 7) == 0) {
+    https = 0;
+    host = t + 7;
+  } else {
+    vx_valueerror(L, "endpoint must start with https:// (or http:// for a loopback host)");
+    return;
+  }
+  end = t + tlen;
+  for (p = host; p < end; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '@' || c == '?' || c == '#' || c == '%' || c == '\\' || c <= ' ' || c >= 0x7f ||
+        c == '{' || c == '}')
+      vx_valueerror(L, "endpoint contains '%c' (user info, query, fragment and templates other "
+                       "than {region} are not allowed)",
+                    c > ' ' && c < 0x7f ? c : '?');
+  }
+  if (*host == '[') {
+    p = memchr(host, ']', (size_t)(end - host));
+    if (!p) vx_valueerror(L, "endpoint has an unterminated IPv6 address");
+    hostlen = (size_t)(p - host) + 1;
+  } else {
+    for (p = host; p < end && *p != ':' && *p != '/'; p++) {
+    }
+    hostlen = (size_t)(p - host);
+  }
+  if (hostlen == 0) vx_valueerror(L, "endpoint has no host");
+  if (!https && !vx_isloopback(host, hostlen))
+    vx_valueerror(L, "endpoint uses plain http:// for a host that is not loopback; use https://");
+  lua_pushlstring(L, t, tlen);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+/* --- options --- */
+
+static double vx_checknumber(lua_State *L, int idx, const char *key, double lo, int lo_open,
+                             double hi) {
+  double v;
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    vx_typeerror(L, "option '%s' must be a number, got %s", key, vx_typename(L, idx));
+  v = (double)lua_tonumber(L, idx);
+  if (v != v) vx_valueerror(L, "option '%s' is NaN", key);
+  if (lo_open ? v <= lo : v < lo)
+    vx_valueerror(L, "option '%s' must be %s %f, got %f", key, lo_open ? ">" : ">=", lo, v);
+  if (v > hi) vx_valueerror(L, "option '%s' must be at most %f, got %f", key, hi, v);
+  return v;
+}
+
+static void vx_checktype(lua_State *L, int idx, const char *key, int t1, int t2) {
+  int t = lua_type(L, idx);
+  if (t != t1 && t != t2) {
+    if (t2 != t1)
+      vx_typeerror(L, "option '%s' must be a %s or %s, got %s", key, lua_typename(L, t1),
+                   lua_typename(L, t2), vx_typename(L, idx));
+    vx_typeerror(L, "option '%s' must be a %s, got %s", key, lua_typename(L, t1),
+                 vx_typename(L, idx));
+  }
+}
+
+static void vx_checkheaderstring(lua_State *L, int idx, const char *key) {
+  size_t n, i;
+  const char *s;
+  vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING);
+  s = lua_tolstring(L, idx, &n);
+  for (i = 0; i < n; i++)
+    if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] == 0x7f)
+      vx_valueerror(L, "option '%s' contains a control character", key);
+}
+
+/* Checks a policy sub-table (retry, polling) against its known keys. */
+static void vx_checkpolicy(lua_State *L, int idx, const char *key, int retry) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    if (!k) vx_valueerror(L, "option '%s' has a key that is not a string", key);
+    if (retry && strcmp(k, "max_retries") == 0) {
+      if (!lua_isinteger(L, -1))
+        vx_typeerror(L, "option '%s.max_retries' must be an integer", key);
+      vx_checknumber(L, -1, "retry.max_retries", 0, 0, 1000);
+    } else if (strcmp(k, "initial_delay") == 0 || strcmp(k, "max_delay") == 0) {
+      vx_checknumber(L, -1, k, 0, !retry, VX_MAX_TIMEOUT);
+    } else if (strcmp(k, "multiplier") == 0) {
+      vx_checknumber(L, -1, k, 1, 0, 1000);
+    } else {
+      vx_valueerror(L, "unknown key '%s' in option '%s'", k, key);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Raises TypeError/ValueError for any bad key of the options at idx. */
+static void vx_checkoptions(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_isnoneornil(L, idx)) return;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    vx_typeerror(L, "options must be a table, got %s", vx_typename(L, idx));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k;
+    if (lua_type(L, -2) != LUA_TSTRING) vx_valueerror(L, "option keys must be strings");
+    k = lua_tostring(L, -2);
+    if (strcmp(k, "timeout") == 0) {
+      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
+    } else if (strcmp(k, "request_timeout") == 0 || strcmp(k, "connect_timeout") == 0) {
+      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
+    } else if (strcmp(k, "endpoint") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+      lua_pushliteral(L, "us-central1");
+      vx_pushbase(L, -2, "us-central1");
+      lua_pop(L, 1);
+    } else if (strcmp(k, "token") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TFUNCTION);
+      if (lua_type(L, -1) == LUA_TSTRING) vx_checkheaderstring(L, -1, k);
+    } else if (strcmp(k, "user_project") == 0) {
+      vx_checkheaderstring(L, -1, k);
+    } else if (strcmp(k, "ca_file") == 0 || strcmp(k, "filter") == 0 ||
+               strcmp(k, "page_token") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+    } else if (strcmp(k, "page_size") == 0) {
+      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'page_size' must be an integer");
+      vx_checknumber(L, -1, k, 1, 0, 1e9);
+    } else if (strcmp(k, "retry") == 0) {
+      if (lua_type(L, -1) != LUA_TBOOLEAN || lua_toboolean(L, -1)) {
+        vx_checktype(L, -1, k, LUA_TTABLE, LUA_TBOOLEAN);
+        if (lua_type(L, -1) == LUA_TBOOLEAN) vx_valueerror(L, "option 'retry' must be a table or false");
+        vx_checkpolicy(L, -1, k, 1);
+      }
+    } else if (strcmp(k, "polling") == 0) {
+      vx_checktype(L, -1, k, LUA_TTABLE, LUA_TTABLE);
+      vx_checkpolicy(L, -1, k, 0);
+    } else if (strcmp(k, "sleep") == 0 || strcmp(k, "clock") == 0) {
+      vx_checktype(L, -1, k, LUA_TFUNCTION, LUA_TFUNCTION);
+    } else if (strcmp(k, "strategy") == 0) {
+      const char *s;
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+      s = lua_tostring(L, -1);
+      if (strcmp(s, "auto") && strcmp(s, "poll") && strcmp(s, "server"))
+        vx_valueerror(L, "option 'strategy' must be \"auto\", \"poll\" or \"server\"");
+    } else {
+      vx_valueerror(L, "unknown option '%s'", k);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* core.check_options(opts) */
+static int core_check_options(lua_State *L) {
+  vx_checkoptions(L, 1);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Request building                                                     */
+/* ------------------------------------------------------------------ */
+
+enum { CALL_CANCEL, CALL_GET, CALL_DELETE, CALL_LIST, CALL_WAIT };
+static const char *const vx_calls[] = {"cancel", "get", "delete", "list", "wait", NULL};
+
+static void vx_addheader(lua_State *L, int t, int *n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_rawseti(L, t, ++*n);
+}
+
+/* Pushes the string field k of table idx (or nil); returns it or NULL. */
+static const char *vx_optfield(lua_State *L, int idx, const char *k, size_t *len) {
+  if (lua_isnoneornil(L, idx)) {
+    lua_pushnil(L);
+    return NULL;
+  }
+  VX_GETFIELD(L, idx, k);
+  return lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+}
+
+/* core.build(call, name, region, opts [, wait_seconds]) -> request table
+ * {call, method, url, headers = {...}, body}. Validates everything;
+ * the token is added by handle:call from req.token. */
+static int core_build(lua_State *L) {
+  int call = luaL_checkoption(L, 1, NULL, vx_calls);
+  const char *name, *loc, *region, *s;
+  size_t loclen, namelen, n;
+  int t, hd, nh = 0;
+  luaL_Buffer b;
+
+  lua_settop(L, 5);
+  vx_checkoptions(L, 4);
+  name = vx_checkname(L, 2, call == CALL_LIST ? "parent" : "name", call == CALL_LIST ? 'p' : 'o',
+                      &loc, &loclen);
+  namelen = lua_rawlen(L, 2);
+  vx_pushregion(L, 3, loc, loclen); /* 6: region */
+  region = lua_tostring(L, 6);
+
+  /* 7: base URL */
+  if (vx_optfield(L, 4, "endpoint", NULL) == NULL) {
+    lua_pop(L, 1);
+    s = getenv("VERTEXOPS_ENDPOINT");
+    lua_pushstring(L, s && *s ? s : "https://{region}-aiplatform.googleapis.com");
+  }
+  lua_pushvalue(L, 6);
+  vx_pushbase(L, -2, region);
+  lua_remove(L, -2);
+
+  lua_createtable(L, 0, 6); /* 8: request */
+  t = lua_gettop(L);
+  lua_pushstring(L, vx_calls[call]);
+  lua_setfield(L, t, "call");
+  lua_pushstring(L, call == CALL_CANCEL || call == CALL_WAIT ? "POST"
+                    : call == CALL_DELETE                    ? "DELETE"
+                                                             : "GET");
+  lua_setfield(L, t, "method");
+  lua_pushvalue(L, 6);
+  lua_setfield(L, t, "region");
+
+  {
+    /* optional list parameters are fetched before the URL buffer starts */
+    const char *filter = NULL, *ptoken = NULL;
+    size_t flen = 0, plen = 0;
+    long long psize = 0;
+    if (call == CALL_LIST && !lua_isnoneornil(L, 4)) {
+      filter = vx_optfield(L, 4, "filter", &flen);
+      ptoken = vx_optfield(L, 4, "page_token", &plen);
+      if (VX_GETFIELD(L, 4, "page_size") == LUA_TNUMBER) psize = (long long)lua_tonumber(L, -1);
+    }
+    luaL_buffinit(L, &b);
+    lua_pushvalue(L, 7);
+    luaL_addvalue(&b);
+    luaL_addstring(&b, "/v1beta1/");
+    luaL_addlstring(&b, name, namelen);
+    if (call == CALL_CANCEL) {
+      luaL_addstring(&b, ":cancel");
+    } else if (call == CALL_WAIT) {
+      char dur[64];
+      double secs = lua_isnoneornil(L, 5) ? 0 : lua_tonumber(L, 5);
+      luaL_addstring(&b, ":wait");
+      if (secs > 0) {
+        if (secs == floor(secs)) snprintf(dur, sizeof dur, "?timeout=%.0fs", secs);
+        else snprintf(dur, sizeof dur, "?timeout=%.3fs", secs);
+        luaL_addstring(&b, dur);
+      }
+    } else if (call == CALL_LIST) {
+      char sep = '?';
+      luaL_addstring(&b, "/operations");
+      if (filter) {
+        luaL_addchar(&b, sep);
+        sep = '&';
+        luaL_addstring(&b, "filter=");
+        vx_addescaped(&b, filter, flen);
+      }
+      if (psize > 0) {
+        char num[40];
+        snprintf(num, sizeof num, "%cpageSize=%lld", sep, psize);
+        luaL_addstring(&b, num);
+        sep = '&';
+      }
+      if (ptoken) {
+        luaL_addchar(&b, sep);
+        luaL_addstring(&b, "pageToken=");
+        vx_addescaped(&b, ptoken, plen);
+      }
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, t, "url");
+  }
+
+  lua_createtable(L, 8, 0);
+  hd = lua_gettop(L);
+  vx_addheader(L, hd, &nh, "Accept: application/json");
+  if (call == CALL_CANCEL || call == CALL_WAIT)
+    vx_addheader(L, hd, &nh, "Content-Type: application/json");
+  vx_addheader(L, hd, &nh, "User-Agent: vertexops/" VX_VERSION " libcurl/%s",
+               curl_version_info(CURLVERSION_NOW)->version);
+  vx_addheader(L, hd, &nh, "x-goog-api-client: gl-lua/%s vertexops/" VX_VERSION,
+               LUA_VERSION_NUM >= 504 ? "5.4" : LUA_VERSION_NUM == 503 ? "5.3" : "5.1");
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, call == CALL_LIST ? "x-goog-request-params: parent=" : "x-goog-request-params: name=");
+  vx_addescaped(&b, name, namelen);
+  luaL_pushresult(&b);
+  lua_rawseti(L, hd, ++nh);
+  s = vx_optfield(L, 4, "user_project", NULL);
+  lua_pop(L, 1);
+  if (!s) s = getenv("GOOGLE_CLOUD_QUOTA_PROJECT");
+  if (s && *s) {
+    for (n = 0; s[n]; n++)
+      if ((unsigned char)s[n] < ' ') vx_valueerror(L, "quota project contains a control character");
+    vx_addheader(L, hd, &nh, "x-goog-user-project: %s", s);
+  }
+  lua_setfield(L, t, "headers");
+  if (call == CALL_CANCEL || call == CALL_WAIT) {
+    lua_pushliteral(L, "");
+    lua_setfield(L, t, "body");
+  }
+  lua_settop(L, t);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* libcurl handles                                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+  char *data;
+  size_t len, cap, limit;
+  int overflow;
+} vx_buf;
+
+typedef struct {
+  CURL *easy;                /* NULL when closed */
+  struct curl_slist *hdrs;   /* headers of the request in flight */
+  vx_buf body, head;
+  char *default_cainfo, *default_capath;
+  long requests, connects;
+  char errbuf[CURL_ERROR_SIZE];
+} vx_handle;
+
+static pthread_once_t vx_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode vx_curl_init_result = CURLE_OK;
+static void vx_curl_init(void) { vx_curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static size_t vx_bufappend(vx_buf *b, const char *p, size_t n) {
+  if (b->len + n > b->limit) {
+    b->overflow = 1;
+    return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
+  }
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    char *d;
+    while (cap < b->len + n + 1) cap *= 2;
+    d = realloc(b->data, cap);
+    if (!d) {
+      b->overflow = 2;
+      return 0;
+    }
+    b->data = d;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return n;
+}
+
+static void vx_bufreset(vx_buf *b) {
+  b->len = 0;
+  b->overflow = 0;
+  if (b->cap > ((size_t)1 << 20)) { /* give a large buffer back after use */
+    free(b->data);
+    b->data = NULL;
+    b->cap = 0;
+  }
+}
+
+static size_t vx_onbody(char *p, size_t size, size_t n, void *ud) {
+  vx_buf *b = ud;
+  return vx_bufappend(b, p, size * n) == size * n ? size * n : 0;
+}
+
+static size_t vx_onheader(char *p, size_t size, size_t n, void *ud) {
+  vx_buf *b = ud;
+  size_t len = size * n;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) b->len = 0; /* a new response starts */
+  return vx_bufappend(b, p, len) == len ? len : 0;
+}
+
+static vx_handle *vx_checkhandle(lua_State *L, int idx) {
+  vx_handle *h = luaL_checkudata(L, idx, VX_HANDLE_MT);
+  if (!h->easy) luaL_error(L, "attempt to use a closed vertexops handle");
+  return h;
+}
+
+static char *vx_strdup(const char *s) {
+  char *d;
+  size_t n;
+  if (!s) return NULL;
+  n = strlen(s) + 1;
+  d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+/* __gc and __close and close(): idempotent */
+static int handle_close(lua_State *L) {
+  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  if (h->easy) curl_easy_cleanup(h->easy);
+  h->easy = NULL;
+  curl_slist_free_all(h->hdrs);
+  h->hdrs = NULL;
+  free(h->body.data);
+  free(h->head.data);
+  memset(&h->body, 0, sizeof h->body);
+  memset(&h->head, 0, sizeof h->head);
+  free(h->default_cainfo);
+  free(h->default_capath);
+  h->default_cainfo = h->default_capath = NULL;
+  return 0;
+}
+
+/* core.handle() -> a new open handle */
+static int core_handle(lua_State *L) {
+  vx_handle *h;
+  CURL *e;
+  char *info = NULL;
+  h = lua_newuserdata(L, sizeof *h);
+  memset(h, 0, sizeof *h); /* born closed */
+  luaL_getmetatable(L, VX_HANDLE_MT);
+  lua_setmetatable(L, -2);
+  pthread_once(&vx_curl_once, vx_curl_init);
+  if (vx_curl_init_result != CURLE_OK) return luaL_error(L, "curl_global_init failed");
+  e = curl_easy_init();
+  if (!e) return luaL_error(L, "curl_easy_init failed");
+  h->easy = e;
+  h->body.limit = VX_MAX_BODY;
+  h->head.limit = VX_MAX_HEAD;
+  curl_easy_getinfo(e, CURLINFO_CAINFO, &info);
+  h->default_cainfo = vx_strdup(info);
+  info = NULL;
+  curl_easy_getinfo(e, CURLINFO_CAPATH, &info);
+  h->default_capath = vx_strdup(info);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, vx_onbody);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &h->body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, vx_onheader);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &h->head);
+  return 1;
+}
+
+/* Pushes the response headers as a table with lower-case names; repeated
+ * headers are joined with ", ". */
+static void vx_pushheaders(lua_State *L, const vx_buf *b) {
+  const char *p = b->data, *end = b->data + b->len;
+  lua_newtable(L);
+  while (p && p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *colon, *v, *ve;
+    size_t i, nlen;
+    if (!eol) eol = end;
+    colon = memchr(p, ':', (size_t)(eol - p));
+    if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
+      char name[128];
+      nlen = (size_t)(colon - p);
+      if (nlen < sizeof name) {
+        for (i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
+        v = colon + 1;
+        ve = eol;
+        while (v < ve && (*v == ' ' || *v == '\t')) v++;
+        while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        lua_pushlstring(L, name, nlen);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, -3);
+        if (lua_isnil(L, -1)) {
+          lua_pop(L, 1);
+          lua_pushlstring(L, v, (size_t)(ve - v));
+        } else {
+          lua_pushliteral(L, ", ");
+          lua_pushlstring(L, v, (size_t)(ve - v));
+          lua_concat(L, 3);
+        }
+        lua_rawset(L, -3);
+      }
+    }
+    p = eol + 1;
+  }
+}
+
+/* Decodes b as JSON with the module's cjson.safe instance. Pushes the value
+ * (or nil) and returns 1 if it is a table. */
+static int vx_pushjson(lua_State *L, const char *s, size_t n) {
+  lua_getfield(L, LUA_REGISTRYINDEX, VX_JSON_KEY);
+  lua_getfield(L, -1, "decode");
+  lua_remove(L, -2);
+  lua_pushlstring(L, s, n);
+  lua_call(L, 1, 1);
+  return lua_type(L, -1) == LUA_TTABLE;
+}
+
+static const char *const TAGS_FAILED[] = {"ConnectionFailedError", "ConnectionError", NULL};
+static const char *const TAGS_FAILED_TIMEOUT[] = {"ConnectionFailedError", "ConnectionError",
+                                                  "TimeoutError", NULL};
+static const char *const TAGS_CONN[] = {"ConnectionError", NULL};
+static const char *const TAGS_TIMEOUT[] = {"TimeoutError", NULL};
+static const char *const TAGS_RESPONSE[] = {"ResponseTypeError", NULL};
+static const char *const TAGS_HTTP[] = {"HttpError", NULL};
+
+/* Pushes the transport error for a failed perform. */
+static void vx_pushcurlerror(lua_State *L, vx_handle *h, CURLcode rc) {
+  const char *const *tags = TAGS_CONN;
+  long sent = 0;
+  const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+  curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent);
+  switch (rc) {
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    tags = TAGS_FAILED;
+    break;
+  case CURLE_OPERATION_TIMEDOUT:
+    tags = sent == 0 ? TAGS_FAILED_TIMEOUT : TAGS_TIMEOUT;
+    break;
+  case CURLE_WRITE_ERROR:
+    if (h->body.overflow == 1 || h->head.overflow == 1) {
+      vx_pusherror(L, TAGS_RESPONSE,
+                   lua_pushfstring(L, "response %s larger than %d MiB",
+                                   h->body.overflow ? "body is" : "headers are",
+                                   (int)((h->body.overflow ? VX_MAX_BODY : VX_MAX_HEAD) >> 20)));
+      lua_remove(L, -2);
+      return;
+    }
+    break;
+  default:
+    break;
+  }
+  vx_pusherror(L, tags, lua_pushfstring(L, "%s (curl error %d)", detail, (int)rc));
+  lua_remove(L, -2);
+}
+
+/* Pushes the HttpError for a non-2xx response; headers table at hidx. */
+static void vx_pushhttperror(lua_State *L, vx_handle *h, long status, int hidx) {
+  const char *gmsg = NULL;
+  int err;
+  hidx = lua_absindex(L, hidx);
+  vx_pushjson(L, h->body.data ? h->body.data : "", h->body.len); /* body or nil */
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushlstring(L, h->body.data ? h->body.data : "", h->body.len);
+  }
+  err = lua_gettop(L); /* body */
+  lua_pushnil(L);      /* status name */
+  if (lua_type(L, err) == LUA_TTABLE && VX_GETFIELD(L, err, "error") == LUA_TTABLE) {
+    if (VX_GETFIELD(L, -1, "message") == LUA_TSTRING) gmsg = lua_tostring(L, -1);
+    if (VX_GETFIELD(L, -2, "status") == LUA_TSTRING) lua_replace(L, err + 1);
+    else lua_pop(L, 1);
+    /* the message string stays referenced by the body table */
+    lua_pop(L, 2);
+  } else if (lua_type(L, err) == LUA_TTABLE) {
+    lua_pop(L, 1);
+  }
+  if (gmsg)
+    lua_pushfstring(L, "HTTP server responded with error code %d: %s", (int)status, gmsg);
+  else
+    lua_pushfstring(L, "HTTP server responded with error code %d", (int)status);
+  vx_pusherror(L, TAGS_HTTP, lua_tostring(L, -1));
+  lua_remove(L, -2);
+  lua_pushinteger(L, (lua_Integer)status);
+  lua_setfield(L, -2, "code");
+  lua_pushvalue(L, err + 1);
+  lua_setfield(L, -2, "status");
+  lua_pushvalue(L, err);
+  lua_setfield(L, -2, "body");
+  lua_pushvalue(L, hidx);
+  lua_setfield(L, -2, "headers");
+  lua_replace(L, err);
+  lua_settop(L, err);
+}
+
+static double vx_fieldnumber(lua_State *L, int t, const char *k, double dflt) {
+  double v = dflt;
+  if (VX_GETFIELD(L, t, k) == LUA_TNUMBER) v = (double)lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static long vx_ms(double secs) {
+  double ms = ceil(secs * 1000.0);
+  if (ms < 1) ms = 1;
+  if (ms > 2147483647.0) ms = 2147483647.0;
+  return (long)ms;
+}
+
+/* handle:call(req) -> true, decoded | false, err
+ * One HTTP exchange. req: method, url, headers, body, token, timeout,
+ * connect_timeout, ca_file. Transport, HTTP and shape failures are returned
+ * as error objects; bad arguments raise. */
+static int handle_call(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  CURL *e = h->easy;
+  const char *method, *url, *body = NULL, *token = NULL, *ca = NULL;
+  size_t bodylen = 0, i, n, tlen = 0;
+  CURLcode rc;
+  long status = 0, conns = 0;
+  struct curl_slist *l;
+
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (VX_GETFIELD(L, 2, "method") != LUA_TSTRING) vx_typeerror(L, "request method must be a string");
+  method = lua_tostring(L, -1);
+  if (VX_GETFIELD(L, 2, "url") != LUA_TSTRING) vx_typeerror(L, "request url must be a string");
+  url = lua_tostring(L, -1);
+  if (VX_GETFIELD(L, 2, "body") == LUA_TSTRING) body = lua_tolstring(L, -1, &bodylen);
+  if (VX_GETFIELD(L, 2, "token") == LUA_TSTRING) token = lua_tolstring(L, -1, &tlen);
+  if (VX_GETFIELD(L, 2, "ca_file") == LUA_TSTRING) ca = lua_tostring(L, -1);
+  if (token) {
+    for (i = 0; i < tlen; i++)
+      if ((unsigned char)token[i] <= ' ' || (unsigned char)token[i] >= 0x7f)
+        vx_raise(L, "AuthError", "access token contains a character not allowed in a header");
+  }
+
+  /* headers: built into h->hdrs, which the handle owns if we raise */
+  curl_slist_free_all(h->hdrs);
+  h->hdrs = NULL;
+  if (VX_GETFIELD(L, 2, "headers") == LUA_TTABLE) {
+    n = lua_rawlen(L, -1);
+    for (i = 1; i <= n; i++) {
+      const char *s;
+      size_t sl, j;
+      if (VX_RAWGETI(L, -1, (int)i) != LUA_TSTRING) vx_typeerror(L, "request headers must be strings");
+      s = lua_tolstring(L, -1, &sl);
+      for (j = 0; j < sl; j++)
+        if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0')
+          vx_valueerror(L, "request header contains a line break");
+      l = curl_slist_append(h->hdrs, s);
+      if (!l) return luaL_error(L, "not enough memory");
+      h->hdrs = l;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  if (token) {
+    lua_pushfstring(L, "Authorization: Bearer %s", token);
+    l = curl_slist_append(h->hdrs, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    if (!l) return luaL_error(L, "not enough memory");
+    h->hdrs = l;
+  }
+
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  if (strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method[0] == 'D' ? "DELETE" : NULL);
+  } else if (strcmp(method, "POST") == 0) {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)bodylen);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
+  } else {
+    return vx_valueerror(L, "request method must be GET, POST or DELETE");
+  }
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->hdrs);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", 60)));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", 10)));
+  curl_easy_setopt(e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
+  curl_easy_setopt(e, CURLOPT_CAPATH, ca ? NULL : h->default_capath);
+
+  vx_bufreset(&h->body);
+  vx_bufreset(&h->head);
+  h->errbuf[0] = '\0';
+  rc = curl_easy_perform(e); /* no Lua API call may raise between here ... */
+  h->requests++;
+  curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns);
+  h->connects += conns;
+  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+  /* ... and here: the callbacks only filled h->body and h->head. */
+
+  if (h->body.overflow == 2 || h->head.overflow == 2) return luaL_error(L, "not enough memory");
+  if (rc != CURLE_OK) {
+    lua_pushboolean(L, 0);
+    vx_pushcurlerror(L, h, rc);
+    return 2;
+  }
+  vx_pushheaders(L, &h->head);
+  if (status < 200 || status > 299) {
+    lua_pushboolean(L, 0);
+    vx_pushhttperror(L, h, status, -2);
+    return 2;
+  }
+  if (h->body.len == 0) {
+    lua_pushboolean(L, 1);
+    lua_newtable(L);
+    return 2;
+  }
+  for (i = 0; i < h->body.len && isspace((unsigned char)h->body.data[i]); i++) {
+  }
+  if (i == h->body.len || h->body.data[i] != '{' || !vx_pushjson(L, h->body.data, h->body.len)) {
+    if (i < h->body.len && h->body.data[i] == '{') lua_pop(L, 1); /* the failed decode's nil */
+    lua_pushboolean(L, 0);
+    vx_pusherror(L, TAGS_RESPONSE,
+                 lua_pushfstring(L, "HTTP %d response is not a JSON object (%d bytes)", (int)status,
+                                 (int)h->body.len));
+    lua_remove(L, -2);
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_setfield(L, -2, "code");
+    lua_pushlstring(L, h->body.data, h->body.len > 4096 ? 4096 : h->body.len);
+    lua_setfield(L, -2, "body");
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* handle:stats() -> {requests = n, connects = n} */
+static int handle_stats(lua_State *L) {
+  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)h->requests);
+  lua_setfield(L, -2, "requests");
+  lua_pushinteger(L, (lua_Integer)h->connects);
+  lua_setfield(L, -2, "connects");
+  return 1;
+}
+
+static int handle_isclosed(lua_State *L) {
+  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  lua_pushboolean(L, h->easy == NULL);
+  return 1;
+}
+
+static int handle_tostring(lua_State *L) {
+  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  if (h->easy) lua_pushfstring(L, "vertexops.handle (%p)", (void *)h);
+  else lua_pushliteral(L, "vertexops.handle (closed)");
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Clock and sleep                                                      */
+/* ------------------------------------------------------------------ */
+
+static int core_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+static int core_sleep(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  struct timespec req, rem;
+  if (!(s > 0)) return 0;
+  if (s > VX_MAX_TIMEOUT) s = VX_MAX_TIMEOUT;
+  req.tv_sec = (time_t)s;
+  req.tv_nsec = (long)((s - (double)req.tv_sec) * 1e9);
+  while (nanosleep(&req, &rem) == -1 && errno == EINTR) req = rem;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stand-alone calls: core.cancel / get / delete / list                 */
+/* ------------------------------------------------------------------ */
+
+/* Resolves the access token from opts.token (string or function) or
+ * GOOGLE_OAUTH_ACCESS_TOKEN and stores it in the request at idx. */
+static void vx_settoken(lua_State *L, int opts, int req) {
+  const char *env;
+  if (!lua_isnoneornil(L, opts) && VX_GETFIELD(L, opts, "token") != LUA_TNIL) {
+    if (lua_type(L, -1) == LUA_TFUNCTION) {
+      lua_call(L, 0, 1);
+      if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+        vx_raise(L, "AuthError", "the token function returned no token");
+    }
+  } else {
+    if (!lua_isnoneornil(L, opts)) lua_pop(L, 1);
+    env = getenv("GOOGLE_OAUTH_ACCESS_TOKEN");
+    if (!env || !*env)
+      vx_raise(L, "AuthError", "no access token: pass opts.token or set GOOGLE_OAUTH_ACCESS_TOKEN");
+    lua_pushstring(L, env);
+  }
+  lua_setfield(L, req, "token");
+}
+
+static int vx_standalone(lua_State *L, const char *call) {
+  int req, h;
+  lua_settop(L, 3);
+  lua_pushcfunction(L, core_build);
+  lua_pushstring(L, call);
+  lua_pushvalue(L, 1);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_call(L, 4, 1);
+  req = lua_gettop(L);
+  vx_settoken(L, 3, req);
+  if (!lua_isnil(L, 3)) {
+    static const char *const keys[] = {"request_timeout", "connect_timeout", "ca_file", NULL};
+    static const char *const dest[] = {"timeout", "connect_timeout", "ca_file", NULL};
+    int i;
+    for (i = 0; keys[i]; i++) {
+      lua_getfield(L, 3, keys[i]);
+      lua_setfield(L, req, dest[i]);
+    }
+    /* the whole call is one request here: timeout bounds it too */
+    if (VX_GETFIELD(L, 3, "timeout") == LUA_TNUMBER &&
+        lua_tonumber(L, -1) < vx_fieldnumber(L, req, "timeout", 60))
+      lua_setfield(L, req, "timeout");
+    else
+      lua_pop(L, 1);
+  }
+  lua_pushcfunction(L, core_handle);
+  lua_call(L, 0, 1);
+  h = lua_gettop(L);
+  lua_pushcfunction(L, handle_call);
+  lua_pushvalue(L, h);
+  lua_pushvalue(L, req);
+  lua_call(L, 2, 2);
+  lua_pushcfunction(L, handle_close);
+  lua_pushvalue(L, h);
+  lua_call(L, 1, 0);
+  if (!lua_toboolean(L, -2)) return lua_error(L);
+  if (call[0] == 'c' || call[0] == 'd') lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int core_cancel(lua_State *L) { return vx_standalone(L, "cancel"); }
+static int core_get(lua_State *L) { return vx_standalone(L, "get"); }
+static int core_delete(lua_State *L) { return vx_standalone(L, "delete"); }
+static int core_list(lua_State *L) { return vx_standalone(L, "list"); }
+
+/* ------------------------------------------------------------------ */
+
+static const luaL_Reg handle_methods[] = {
+    {"call", handle_call},   {"stats", handle_stats}, {"close", handle_close},
+    {"is_closed", handle_isclosed}, {NULL, NULL}};
+
+static const luaL_Reg core_funcs[] = {
+    {"cancel", core_cancel},
+    {"get", core_get},
+    {"delete", core_delete},
+    {"list", core_list},
+    {"build", core_build},
+    {"check_options", core_check_options},
+    {"handle", core_handle},
+    {"error", core_error},
+    {"is", core_is},
+    {"clock", core_clock},
+    {"sleep", core_sleep},
+    {NULL, NULL}};
+
+int luaopen_vertexops_core(lua_State *L) {
+  /* error metatable */
+  luaL_newmetatable(L, VX_ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "vertexops.error");
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+
+  /* handle metatable */
+  luaL_newmetatable(L, VX_HANDLE_MT);
+  lua_pushcfunction(L, handle_close);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, handle_close);
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, handle_tostring);
+  lua_setfield(L, -2, "__tostring");
+  luaL_newlib(L, handle_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  /* a private cjson.safe instance: its settings are ours alone */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "cjson.safe");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "new");
+  lua_call(L, 0, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, VX_JSON_KEY);
+  lua_pop(L, 1);
+
+  luaL_newlib(L, core_funcs);
+  luaL_getmetatable(L, VX_ERROR_MT);
+  lua_setfield(L, -2, "error_mt");
+  lua_pushliteral(L, VX_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, curl_version());
+  lua_setfield(L, -2, "curl_version");
+  return 1;
+}

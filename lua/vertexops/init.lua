@@ -1,0 +1,259 @@
+-- vertexops: Vertex AI long-running operations from Lua, with the semantics of the Google Cloud
+-- Workflows connector googleapis.aiplatform.v1beta1.projects.locations.operations.
+--
+-- vertexops.core (C) validates requests and performs one HTTP exchange at a time; this module
+-- adds the policy: options, retries and deadlines, clients and their connection reuse.
+local core = require "vertexops.core"
+
+local error, getmetatable, pairs, setmetatable, type, tostring =
+  error, getmetatable, pairs, setmetatable, type, tostring
+local math_min, math_max, math_floor = math.min, math.max, math.floor
+local os_getenv, os_time = os.getenv, os.time
+local string_format = string.format
+
+local _M = { _VERSION = core.version, core = core }
+
+-- Defaults of the contract (../shared/reference/api-contract.md).
+local DEFAULTS = { timeout = 1800, request_timeout = 60, connect_timeout = 10 }
+local RETRY = { max_retries = 5, initial_delay = 1, multiplier = 1.25, max_delay = 60 }
+local POLLING = { initial_delay = 1, multiplier = 1.25, max_delay = 60 }
+_M.DEFAULTS, _M.RETRY, _M.POLLING = DEFAULTS, RETRY, POLLING
+
+-- What each kind of call retries (Workflows: GET idempotent, everything else not).
+local RETRY_ON = {
+  GET = { codes = { [429] = true, [502] = true, [503] = true, [504] = true },
+          tags = { "ConnectionError", "ConnectionFailedError", "TimeoutError" } },
+  POST = { codes = { [429] = true, [503] = true }, tags = { "ConnectionFailedError" } },
+}
+RETRY_ON.DELETE = RETRY_ON.POST
+
+local is = core.is
+_M.is = is
+_M.error_mt = core.error_mt
+
+local function raise(tag, message, fields)
+  error(core.error(type(tag) == "table" and tag or { tag }, message, fields), 0)
+end
+_M.raise = raise
+
+-- Options ------------------------------------------------------------------------------------
+
+-- A client's options merged with a call's (the call's win); retry and polling tables merge by key.
+local function merge(base, over)
+  if over == nil then return base end
+  core.check_options(over)
+  local o = {}
+  for k, v in pairs(base) do o[k] = v end
+  for k, v in pairs(over) do
+    if (k == "retry" or k == "polling") and type(v) == "table" and type(base[k]) == "table" then
+      local m = {}
+      for kk, vv in pairs(base[k]) do m[kk] = vv end
+      for kk, vv in pairs(v) do m[kk] = vv end
+      o[k] = m
+    else
+      o[k] = v
+    end
+  end
+  return o
+end
+
+local function policy(o, key, defaults)
+  local p = o[key]
+  if p == false then return false end
+  p = p or defaults
+  return {
+    max_retries = p.max_retries or defaults.max_retries,
+    initial_delay = p.initial_delay or defaults.initial_delay,
+    multiplier = p.multiplier or defaults.multiplier,
+    max_delay = p.max_delay or defaults.max_delay,
+  }
+end
+
+-- The delay before attempt n + 1 (n >= 1): initial * multiplier^(n-1), capped.
+local function backoff(p, n)
+  return math_min(p.initial_delay * p.multiplier ^ (n - 1), p.max_delay)
+end
+_M.backoff = backoff
+
+-- Retry-After: delta seconds or an HTTP date. Returns seconds, or nil when absent or unreadable.
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+                 Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+local function days_from_civil(y, m, d) -- Howard Hinnant's algorithm, proleptic Gregorian
+  y = m <= 2 and y - 1 or y
+  local era = math_floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math_floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math_floor(yoe / 4) - math_floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+local function retry_after(err, now)
+  local h = err.headers and err.headers["retry-after"]
+  if type(h) ~= "string" then return nil end
+  local secs = h:match("^%s*(%d+)%s*$")
+  if secs then return tonumber(secs) end
+  local d, mon, y, hh, mm, ss = h:match("^%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT$")
+  if not (d and MONTHS[mon]) then return nil end
+  local t = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
+    + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+  return math_max(0, t - (now or os_time()))
+end
+_M.retry_after = retry_after
+
+local function retryable(method, err)
+  local rule = RETRY_ON[method]
+  if err.code and is(err, "HttpError") then return rule.codes[err.code] == true end
+  for i = 1, #rule.tags do
+    if is(err, rule.tags[i]) then return true end
+  end
+  return false
+end
+
+-- Tokens -------------------------------------------------------------------------------------
+
+-- Returns the bearer token for a call: opts.token (string or function) or
+-- GOOGLE_OAUTH_ACCESS_TOKEN. The credentials chain plugs in here.
+local function token_for(o)
+  local t = o.token
+  if type(t) == "function" then
+    t = t()
+    if type(t) ~= "string" or t == "" then raise("AuthError", "the token function returned no token") end
+    return t
+  end
+  if t then return t end
+  t = os_getenv("GOOGLE_OAUTH_ACCESS_TOKEN")
+  if t and t ~= "" then return t end
+  raise("AuthError", "no access token: pass opts.token or set GOOGLE_OAUTH_ACCESS_TOKEN")
+end
+
+-- Clients ------------------------------------------------------------------------------------
+
+local Client = {}
+Client.__index = Client
+_M.Client = Client
+
+--- vertexops.client(opts) -> a client that keeps its connections alive between calls.
+function _M.client(opts)
+  core.check_options(opts)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return setmetatable({ opts = o, handle = core.handle() }, Client)
+end
+
+function Client:close()
+  self.handle:close()
+end
+Client.__close = Client.close
+
+--- Counters of the client's libcurl handle: {requests = n, connects = n}.
+function Client:stats()
+  return self.handle:stats()
+end
+
+-- Runs one REST call with the retry policy and the deadline. Returns the decoded JSON body.
+-- extra: the :wait timeout in seconds, for call "wait".
+function Client:_call(call, name, region, opts, extra)
+  local o = merge(self.opts, opts)
+  local req = core.build(call, name, region, o, extra)
+  local clock = o.clock or core.clock
+  local sleep = o.sleep or core.sleep
+  local timeout = o.timeout or DEFAULTS.timeout
+  local deadline = clock() + timeout
+  local retry = policy(o, "retry", RETRY)
+  local request_timeout = o.request_timeout or DEFAULTS.request_timeout
+  req.connect_timeout = o.connect_timeout or DEFAULTS.connect_timeout
+  req.ca_file = o.ca_file
+  local attempt, last = 0, nil
+  while true do
+    local remaining = deadline - clock()
+    if remaining <= 0 then
+      raise("TimeoutError", string_format("%s did not finish within the %g s timeout%s", call, timeout,
+        last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
+    end
+    req.timeout = math_min(request_timeout, remaining)
+    req.token = token_for(o)
+    local ok, res = self.handle:call(req)
+    if ok then return res end
+    attempt = attempt + 1
+    if not retry or attempt > retry.max_retries or not retryable(req.method, res) then
+      error(res, 0)
+    end
+    last = res
+    local delay = retry_after(res) or backoff(retry, attempt)
+    if clock() + delay >= deadline then
+      raise("TimeoutError", string_format("%s did not finish within the %g s timeout: the next retry "
+        .. "would start after it (last failure: %s)", call, timeout, tostring(res)), { cause = res })
+    end
+    sleep(delay)
+  end
+end
+
+function Client:cancel(name, region, opts)
+  self:_call("cancel", name, region, opts)
+  return true
+end
+
+function Client:get(name, region, opts)
+  return self:_call("get", name, region, opts)
+end
+
+function Client:delete(name, region, opts)
+  self:_call("delete", name, region, opts)
+  return true
+end
+
+function Client:list(parent, region, opts)
+  local body = self:_call("list", parent, region, opts)
+  local ops = body.operations
+  if ops ~= nil and type(ops) ~= "table" then
+    raise("ResponseTypeError", "list response has an 'operations' field that is not a list")
+  end
+  local token = body.nextPageToken
+  return { operations = ops or {}, next_page_token = (type(token) == "string" and token ~= "") and token or nil }
+end
+
+--- for op in client:operations(parent, region, opts): every operation, page by page (lazily).
+function Client:operations(parent, region, opts)
+  local page_opts = merge({}, opts) -- a table of our own: the page token goes in it
+  local page, i, done = nil, 0, false
+  return function()
+    while true do
+      if page and i < #page.operations then
+        i = i + 1
+        return page.operations[i]
+      end
+      if done then return nil end
+      page = self:list(parent, region, page_opts)
+      i = 0
+      if page.next_page_token then
+        page_opts.page_token = page.next_page_token
+      else
+        done = true
+      end
+    end
+  end
+end
+
+--- One server-side :wait request (best effort: it may return a not-done operation early).
+function Client:wait_once(name, region, seconds, opts)
+  return self:_call("wait", name, region, opts, seconds)
+end
+
+-- Module-level functions use one default client, created on first use. -----------------------
+
+local default
+local function default_client()
+  if not default then default = _M.client() end
+  return default
+end
+_M.default_client = default_client
+
+for _, m in pairs { "cancel", "get", "delete", "list", "operations", "wait_once" } do
+  _M[m] = function(...) return Client[m](default_client(), ...) end
+end
+
+--- vertexops.is_error(v): true when v is a vertexops error object.
+function _M.is_error(v)
+  return type(v) == "table" and getmetatable(v) == core.error_mt
+end
+
+return _M

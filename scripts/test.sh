@@ -1,0 +1,28 @@
+#!/bin/sh
+# Runs luacheck and the busted suite; the last line is "N passed, M failed".
+# usage: scripts/test.sh LUA BUILD_DIR
+LUA=${1:-lua5.4}
+BUILD=${2:-build/5.4}
+out=$(mktemp)
+failed=0
+luacheck -q --no-color lua spec bin examples >"$out.lint" 2>&1
+lint=$?
+cat "$out.lint"
+[ $lint -eq 0 ] || failed=1
+
+VERTEXOPS_LUA="$LUA" LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$BUILD/?.so;;" \
+  busted --lua="$LUA" -o utfTerminal --no-auto-insulate spec 2>&1 | tee "$out"
+summary=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors? / [0-9]+ pending' "$out" | tail -n 1)
+if [ -n "$summary" ]; then
+  passed=$(echo "$summary" | sed -E 's/^([0-9]+) success.*/\1/')
+  fails=$(echo "$summary" | sed -E 's/^[0-9]+ success(es)? \/ ([0-9]+) failure.*/\2/')
+  errors=$(echo "$summary" | sed -E 's/.* \/ ([0-9]+) errors? \/.*/\1/')
+  fails=$((fails + errors))
+else
+  passed=0
+  fails=1
+fi
+[ $lint -eq 0 ] || fails=$((fails + 1))
+rm -f "$out" "$out.lint"
+echo "$passed passed, $fails failed"
+[ "$fails" -eq 0 ]

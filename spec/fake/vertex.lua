@@ -1,0 +1,306 @@
+-- The fake Vertex AI operations service: runs inside nginx (Debian's lua module, LuaJIT).
+--
+-- Speaks the real REST paths (/v1beta1/... and the /ui/... prefix Google's Node client uses),
+-- the real JSON shapes and Google's error envelope. State lives in this module (one worker):
+-- operations, a request log and a queue of injected faults, all driven through /_control/.
+local cjson = require("cjson.safe").new()
+
+local ngx = ngx
+local _M = {}
+
+local STATUS = {
+  [400] = "INVALID_ARGUMENT", [401] = "UNAUTHENTICATED", [403] = "PERMISSION_DENIED",
+  [404] = "NOT_FOUND", [409] = "ABORTED", [429] = "RESOURCE_EXHAUSTED", [499] = "CANCELLED",
+  [500] = "INTERNAL", [501] = "UNIMPLEMENTED", [503] = "UNAVAILABLE", [504] = "DEADLINE_EXCEEDED",
+}
+local OBJ = {} -- cjson encodes an empty table as {}
+
+local state
+
+function _M.reset()
+  state = { ops = {}, order = {}, log = {}, faults = {}, tokens = { ["test-token"] = true }, seq = 0 }
+end
+_M.reset()
+
+local function now_rfc3339(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", (t % 1) * 1000)
+end
+
+local function send(status, body, headers)
+  ngx.status = status
+  ngx.header["Content-Type"] = "application/json; charset=UTF-8"
+  for k, v in pairs(headers or {}) do ngx.header[k] = v end
+  ngx.print(type(body) == "string" and body or cjson.encode(body))
+end
+
+local function gerror(status, message, headers, reason)
+  send(status, {
+    error = {
+      code = status, message = message, status = STATUS[status] or "UNKNOWN",
+      details = { {
+        ["@type"] = "type.googleapis.com/google.rpc.ErrorInfo",
+        reason = reason or STATUS[status] or "UNKNOWN",
+        domain = "aiplatform.googleapis.com",
+        metadata = { service = "aiplatform.googleapis.com" },
+      } },
+    },
+  }, headers)
+end
+
+-- operations ---------------------------------------------------------------------------------
+
+local function settle(op)
+  if op.done then return end
+  local now = ngx.now()
+  if op.cancel_requested and op.cancel == "honour" then
+    op.done = "cancelled"
+  elseif op.done_after and now >= op.created + op.done_after then
+    op.done = op.outcome
+  elseif op.done_after_gets and op.gets >= op.done_after_gets then
+    op.done = op.outcome
+  end
+  if op.done then op.updated = now end
+end
+
+local function view(op)
+  settle(op)
+  local t = {
+    name = op.name,
+    metadata = {
+      ["@type"] = "type.googleapis.com/google.cloud.aiplatform.v1beta1.GenericOperationMetadata",
+      genericMetadata = { createTime = now_rfc3339(op.created), updateTime = now_rfc3339(op.updated) },
+    },
+  }
+  if op.done then
+    t.done = true
+    if op.done == "cancelled" then
+      t.error = { code = 1, message = "CANCELLED" }
+    elseif op.done == "error" then
+      t.error = op.error or { code = 13, message = "Internal error while running the job." }
+    else
+      t.response = { ["@type"] = "type.googleapis.com/google.protobuf.Empty" }
+    end
+  end
+  return t
+end
+
+-- spec fields: name | (project, location, id); done_after (s), done_after_gets (n),
+-- outcome ("response" | "error"), error, cancel ("honour" | "ignore" | "unimplemented"),
+-- wait ("longpoll" | "immediate" | "unimplemented"), done (true: already finished)
+local function create(spec)
+  state.seq = state.seq + 1
+  local name = spec.name or string.format("projects/%s/locations/%s/operations/%s",
+    spec.project or "test-project", spec.location or "us-central1", spec.id or tostring(1000 + state.seq))
+  local now = ngx.now()
+  local op = {
+    name = name, created = now, updated = now, gets = 0,
+    done_after = spec.done_after, done_after_gets = spec.done_after_gets,
+    outcome = spec.outcome or "response", error = spec.error,
+    cancel = spec.cancel or "honour", wait = spec.wait or "longpoll",
+  }
+  if spec.done then op.done = op.outcome end
+  if not state.ops[name] then state.order[#state.order + 1] = name end
+  state.ops[name] = op
+  return op
+end
+
+-- request handling ---------------------------------------------------------------------------
+
+local function route(method, path)
+  local rest = path:match("^/v1beta1/(.*)$") or path:match("^/ui/(.*)$")
+    or path:match("^/[%w-]+/v1beta1/(.*)$") -- an endpoint template with /{region} in its path
+  if not rest then return nil end
+  local name = rest:match("^(projects/[^/]+/locations/[^/]+/.*operations/[^/:]+):cancel$")
+  if name then return method == "POST" and "cancel", name end
+  name = rest:match("^(projects/[^/]+/locations/[^/]+/.*operations/[^/:]+):wait$")
+  if name then return method == "POST" and "wait", name end
+  name = rest:match("^(projects/[^/]+/locations/[^/]+)/operations$")
+  if name then return method == "GET" and "list", name end
+  name = rest:match("^(projects/[^/]+/locations/[^/]+/.*operations/[^/:]+)$")
+  if name then
+    return (method == "GET" and "get") or (method == "DELETE" and "delete") or false, name
+  end
+  return nil
+end
+
+local function take_fault(call)
+  for i, f in ipairs(state.faults) do
+    if (f.match == nil or f.match == "any" or f.match == call) and (f.times or 1) > 0 then
+      f.times = (f.times or 1) - 1
+      if f.times <= 0 then table.remove(state.faults, i) end
+      return f
+    end
+  end
+end
+
+-- Applies a fault; returns true when the request has been answered (or dropped).
+local function apply_fault(f)
+  if f.delay then ngx.sleep(f.delay) end
+  if f.drop == "before" then
+    ngx.exit(444)
+    return true
+  elseif f.drop == "mid" then
+    ngx.status = 200
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Content-Length"] = 4096
+    ngx.print('{"name": "projects/test-project/locations/us-central1/oper')
+    ngx.flush(true)
+    ngx.exit(ngx.ERROR)
+    return true
+  elseif f.status then
+    local headers = f.retry_after and { ["Retry-After"] = tostring(f.retry_after) } or nil
+    if f.body then
+      ngx.status = f.status
+      for k, v in pairs(headers or {}) do ngx.header[k] = v end
+      ngx.header["Content-Type"] = f.content_type or "text/html"
+      ngx.print(f.body)
+    else
+      gerror(f.status, f.message or "Injected failure.", headers)
+    end
+    return true
+  elseif f.body then
+    ngx.status = 200
+    ngx.header["Content-Type"] = f.content_type or "application/json"
+    ngx.print(f.body)
+    return true
+  elseif f.size then
+    ngx.status = 200
+    ngx.header["Content-Type"] = "application/json"
+    local chunk = string.rep(" ", 1024 * 1024)
+    local left = f.size
+    while left > 0 do
+      local n = math.min(left, #chunk)
+      ngx.print(n == #chunk and chunk or chunk:sub(1, n))
+      left = left - n
+    end
+    return true
+  end
+  return false
+end
+
+local function serve(call, name)
+  if call == "list" then
+    local args = ngx.req.get_uri_args()
+    local size = tonumber(args.pageSize) or 50
+    local offset = tonumber((args.pageToken or ""):match("^page%-(%d+)$") or 0)
+    local prefix = name .. "/operations/"
+    local want_done = args.filter == "done=true" or args.filter == "done = true"
+    local want_running = args.filter == "done=false" or args.filter == "done = false"
+    local matched = {}
+    for _, n in ipairs(state.order) do
+      local op = state.ops[n]
+      if n:sub(1, #prefix) == prefix then
+        settle(op)
+        if not ((want_done and not op.done) or (want_running and op.done)) then
+          matched[#matched + 1] = op
+        end
+      end
+    end
+    local page = {}
+    for i = offset + 1, math.min(offset + size, #matched) do page[#page + 1] = view(matched[i]) end
+    local body = { operations = page }
+    if offset + size < #matched then body.nextPageToken = "page-" .. (offset + size) end
+    if #page == 0 then body = OBJ end
+    return send(200, body)
+  end
+
+  local op = state.ops[name]
+  if not op then
+    return gerror(404, "The Operation \"" .. name .. "\" was not found.", nil, "RESOURCE_NOT_FOUND")
+  end
+  if call == "get" then
+    op.gets = op.gets + 1
+    return send(200, view(op))
+  elseif call == "delete" then
+    state.ops[name] = nil
+    return send(200, OBJ)
+  elseif call == "cancel" then
+    if op.cancel == "unimplemented" then
+      return gerror(501, "Operation cancellation is not supported for this operation.")
+    end
+    op.cancel_requested = true
+    return send(200, OBJ)
+  elseif call == "wait" then
+    if op.wait == "unimplemented" then return gerror(501, "Method not implemented.") end
+    local timeout = tonumber((ngx.var.arg_timeout or ""):match("^([%d.]+)s$") or 0)
+    if timeout <= 0 or timeout > 60 then timeout = 60 end
+    local deadline = ngx.now() + timeout
+    settle(op)
+    while op.wait == "longpoll" and not op.done and ngx.now() < deadline do
+      ngx.sleep(0.02)
+      settle(op)
+    end
+    return send(200, view(op))
+  end
+end
+
+local function log_request(call, name)
+  local entry = {
+    method = ngx.req.get_method(),
+    path = ngx.var.uri,
+    query = ngx.var.args,
+    call = call or nil,
+    name = name,
+    headers = ngx.req.get_headers(200),
+    body = ngx.req.get_body_data() or "",
+    connection = tonumber(ngx.var.connection),
+    protocol = ngx.var.server_protocol,
+    scheme = ngx.var.scheme,
+    time = ngx.now(),
+  }
+  state.log[#state.log + 1] = entry
+end
+
+local function control(path)
+  local method = ngx.req.get_method()
+  local body = cjson.decode(ngx.req.get_body_data() or "null")
+  if path == "ping" then
+    return send(200, { ok = true })
+  elseif path == "reset" then
+    _M.reset()
+    return send(200, { ok = true })
+  elseif path == "operations" and method == "POST" then
+    return send(200, view(create(body or {})))
+  elseif path == "faults" and method == "POST" then
+    if body and body[1] then
+      for _, f in ipairs(body) do state.faults[#state.faults + 1] = f end
+    elseif body then
+      state.faults[#state.faults + 1] = body
+    end
+    return send(200, { ok = true })
+  elseif path == "log" then
+    return send(200, #state.log == 0 and "[]" or state.log)
+  elseif path == "tokens" and method == "POST" then
+    state.tokens = {}
+    for _, t in ipairs(body or {}) do state.tokens[t] = true end
+    return send(200, { ok = true })
+  end
+  return send(404, { error = "no such control" })
+end
+
+function _M.handle()
+  ngx.req.read_body() -- HTTP/2 needs the body read, or the client sees a stream reset
+  local path = ngx.var.uri
+  local ctl = path:match("^/_control/(.*)$")
+  if ctl then return control(ctl) end
+
+  local call, name = route(ngx.req.get_method(), path)
+  log_request(call, name)
+  local f = take_fault(call or "other")
+  if f and apply_fault(f) then return end
+
+  if call == nil then
+    return gerror(404, "The requested URL " .. path .. " was not found on this server.")
+  elseif call == false then
+    return gerror(405, "Method not allowed.")
+  end
+  local auth = ngx.var.http_authorization or ""
+  local token = auth:match("^Bearer (.+)$")
+  if not token or not state.tokens[token] then
+    return gerror(401, "Request had invalid authentication credentials. Expected OAuth 2 access "
+      .. "token, login cookie or other valid authentication credential.", nil, "ACCESS_TOKEN_TYPE_UNSUPPORTED")
+  end
+  return serve(call, name)
+end
+
+return _M

@@ -1,0 +1,84 @@
+-- Shared by the specs: the fake server, an injected clock, and small assertions.
+local fake = require "support.fake"
+
+local M = { fake = fake }
+
+M.NAME = "projects/test-project/locations/us-central1/operations/"
+M.PARENT = "projects/test-project/locations/us-central1"
+
+--- A clock and a sleep that only record: sleep(s) advances the clock by s without waiting.
+function M.fake_time(start)
+  local t = { now = start or 1000, delays = {} }
+  t.clock = function() return t.now end
+  t.sleep = function(s)
+    t.delays[#t.delays + 1] = s
+    t.now = t.now + s
+  end
+  return t
+end
+
+--- Options that reach the fake server over TLS with its certificate and token.
+function M.opts(server, extra)
+  local o = { endpoint = server.endpoint, ca_file = server.ca_file, token = "test-token" }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+--- Runs f, expects it to raise a vertexops error; returns the error.
+function M.raises(f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "expected an error, the call succeeded")
+  assert(type(err) == "table" and err.tags, "expected a vertexops error object, got " .. tostring(err))
+  return err
+end
+
+--- Lists the tags of err as one string, e.g. "ConnectionFailedError,ConnectionError".
+function M.tags(err)
+  return table.concat(err.tags, ",")
+end
+
+--- Runs a Lua chunk in a fresh interpreter (same LUA_PATH/LUA_CPATH) with extra environment
+--- variables (an empty string unsets one). Returns its output (stdout and stderr), success.
+function M.run_lua(code, env)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local out, ok = M.run(M.lua_command() .. " " .. path, env)
+  os.remove(path)
+  return out, ok
+end
+
+--- The interpreter running the specs (scripts/test.sh exports VERTEXOPS_LUA).
+function M.lua_command()
+  return os.getenv("VERTEXOPS_LUA") or "lua5.4"
+end
+
+--- Runs a shell command with extra environment variables; returns output, success, exit code.
+function M.run(cmd, env)
+  local prefix = {}
+  for k, v in pairs(env or {}) do
+    if v == "" then
+      prefix[#prefix + 1] = "-u " .. k
+    else
+      prefix[#prefix + 1] = k .. "='" .. v:gsub("'", "'\\''") .. "'"
+    end
+  end
+  local p = io.popen("env " .. table.concat(prefix, " ") .. " " .. cmd .. " 2>&1; echo \"exit:$?\"")
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("exit:(%d+)%s*$"))
+  out = out:gsub("exit:%d+%s*$", "")
+  return out, code == 0, code
+end
+
+--- A port on loopback where nothing listens.
+function M.closed_port()
+  local socket = require "socket"
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+return M
