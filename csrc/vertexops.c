@@ -1170,7 +1170,8 @@ int luaopen_vertexops_core(lua_State *L) {
   lua_setfield(L, -2, "error_mt");
   lua_pushliteral(L, VX_VERSION);
   lua_setfield(L, -2, "version");
-  lua_pushstring(L, curl_version());
+  /* curl_version() would initialise libldap, which leaks; the version number is enough */
+  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   lua_setfield(L, -2, "curl_version");
   return 1;
 }

@@ -56,15 +56,16 @@ end
 
 --- Runs a shell command with extra environment variables; returns output, success, exit code.
 function M.run(cmd, env)
-  local prefix = {}
+  local unset, set = {}, {}
   for k, v in pairs(env or {}) do
     if v == "" then
-      prefix[#prefix + 1] = "-u " .. k
+      unset[#unset + 1] = "-u " .. k
     else
-      prefix[#prefix + 1] = k .. "='" .. v:gsub("'", "'\\''") .. "'"
+      set[#set + 1] = k .. "='" .. v:gsub("'", "'\\''") .. "'"
     end
   end
-  local p = io.popen("env " .. table.concat(prefix, " ") .. " " .. cmd .. " 2>&1; echo \"exit:$?\"")
+  local envs = table.concat(unset, " ") .. " " .. table.concat(set, " ")
+  local p = io.popen("env " .. envs .. " " .. cmd .. " 2>&1; echo \"exit:$?\"")
   local out = p:read("*a")
   p:close()
   local code = tonumber(out:match("exit:(%d+)%s*$"))

@@ -1,0 +1,88 @@
+-- make memcheck: successes and every error path in a loop, under valgrind (see Makefile).
+-- valgrind must report no definite leak and no invalid read or write.
+local vertexops = require "vertexops"
+local safe = require "vertexops.safe"
+local core = require "vertexops.core"
+local fake = require "support.fake"
+
+local ROUNDS = tonumber(os.getenv("MEMCHECK_ROUNDS") or "3")
+local server = fake.start()
+local ok, err = pcall(function()
+  local o = { endpoint = server.endpoint, ca_file = server.ca_file, token = "test-token", retry = false }
+  local NAME = "projects/test-project/locations/us-central1/operations/"
+  local function expect_error(tag, f, ...)
+    local okk, e = pcall(f, ...)
+    assert(not okk, "expected " .. tag)
+    assert(vertexops.is(e, tag), "expected " .. tag .. ", got " .. tostring(e))
+  end
+  local other_ca = os.tmpname()
+  os.remove(other_ca)
+  os.execute("mkdir -p " .. other_ca)
+  fake.make_cert(other_ca)
+  for round = 1, ROUNDS do
+    server:reset()
+    local c = vertexops.client(o)
+    local op = server:create {}
+    for _ = 1, 20 do
+      c:get(op.name)
+      c:cancel(op.name)
+    end
+    c:list("projects/test-project/locations/us-central1", nil, { page_size = 1 })
+    for _ in c:operations("projects/test-project/locations/us-central1") do end
+    c:wait_once(op.name, nil, 1)
+    -- every error path
+    expect_error("HttpError", c.get, c, NAME .. "missing")
+    server:fault { match = "get", status = 503, retry_after = 1 }
+    expect_error("HttpError", c.get, c, op.name)
+    server:fault { match = "get", status = 502, body = "<html>bad gateway</html>" }
+    expect_error("HttpError", c.get, c, op.name)
+    server:fault { match = "get", body = "not json" }
+    expect_error("ResponseTypeError", c.get, c, op.name)
+    server:fault { match = "get", body = "[1]" }
+    expect_error("ResponseTypeError", c.get, c, op.name)
+    server:fault { match = "cancel", drop = "before" }
+    expect_error("ConnectionError", c.cancel, c, op.name)
+    server:fault { match = "get", drop = "mid" }
+    expect_error("ConnectionError", c.get, c, op.name)
+    server:fault { match = "get", delay = 2 }
+    expect_error("TimeoutError", c.get, c, op.name, nil, { request_timeout = 0.2 })
+    if round == 1 then
+      server:fault { match = "get", size = 33 * 1024 * 1024 }
+      expect_error("ResponseTypeError", c.get, c, op.name)
+    end
+    expect_error("ConnectionFailedError", vertexops.get, op.name, nil,
+      { endpoint = "http://127.0.0.1:9", token = "t", retry = false })
+    expect_error("ConnectionFailedError", c.get, c, op.name, nil, { ca_file = other_ca .. "/cert.pem" })
+    expect_error("ValueError", c.get, c, NAME .. "a\r\nb")
+    expect_error("ValueError", c.get, c, op.name, nil, { bogus = 1 })
+    expect_error("TypeError", c.get, c, 42)
+    expect_error("AuthError", c.get, c, op.name, nil, { token = function() return nil end })
+    expect_error("HttpError", core.cancel, NAME .. "missing", nil, o)
+    assert(select(2, safe.get(NAME .. "missing", nil, o)).code == 404)
+    -- a timeout with retries, through the injected clock
+    local t = 0
+    server:fault { match = "cancel", status = 503, times = 10 }
+    expect_error("TimeoutError", c.cancel, c, op.name, nil, {
+      retry = { max_retries = 5 }, timeout = 2, clock = function() return t end,
+      sleep = function(s) t = t + s end })
+    c:close()
+    expect_error("closed", function()
+      local okk, e = pcall(c.get, c, op.name)
+      assert(not okk and tostring(e):match("closed"))
+      error(core.error({ "closed" }, "closed"), 0)
+    end)
+    -- a handle left to the garbage collector, open
+    local h = core.handle()
+    h:call { method = "GET", url = server.http_endpoint .. "/_control/ping" }
+    h = nil -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+  end
+  os.execute("rm -rf " .. other_ca)
+end)
+server:stop()
+if not ok then
+  io.stderr:write(tostring(err), "\n")
+  os.exit(1)
+end
+print(("memcheck: %d rounds of successes and error paths done"):format(ROUNDS))

@@ -1,0 +1,41 @@
+rockspec_format = "3.0"
+package = "vertexops"
+version = "scm-1"
+source = {
+  url = "git+file://.",
+}
+description = {
+  summary = "Cancel, watch and wait for Google Vertex AI long-running operations",
+  detailed = [[
+    A C module over libcurl and OpenSSL (vertexops.core) and a Lua front (vertexops) with the
+    semantics of the Google Cloud Workflows connector
+    googleapis.aiplatform.v1beta1.projects.locations.operations: tagged errors, retries,
+    deadlines, connection reuse.
+  ]],
+  license = "MIT",
+  labels = { "google", "vertex", "http", "curl" },
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson",
+}
+external_dependencies = {
+  CURL = { library = "curl" },
+  CRYPTO = { library = "crypto" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["vertexops.core"] = {
+      sources = { "csrc/vertexops.c" },
+      libraries = { "curl", "crypto", "pthread" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      incdirs = { "$(CURL_INCDIR)", "$(CRYPTO_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
+    },
+    vertexops = "lua/vertexops/init.lua",
+    ["vertexops.safe"] = "lua/vertexops/safe.lua",
+  },
+}
+test_dependencies = { "busted" }
+test = { type = "command", command = "make test" }
