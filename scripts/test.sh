@@ -5,7 +5,9 @@ LUA=${1:-lua5.4}
 BUILD=${2:-build/5.4}
 out=$(mktemp)
 failed=0
-luacheck -q --no-color lua spec bin examples >"$out.lint" 2>&1
+dirs=""
+for d in lua spec bin examples bench; do [ -e "$d" ] && dirs="$dirs $d"; done
+luacheck -q --no-color $dirs >"$out.lint" 2>&1
 lint=$?
 cat "$out.lint"
 [ $lint -eq 0 ] || failed=1
