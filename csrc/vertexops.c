@@ -423,7 +423,7 @@ static void vx_checkoptions(lua_State *L, int idx) {
     } else if (strcmp(k, "polling") == 0) {
       vx_checktype(L, -1, k, LUA_TTABLE, LUA_TTABLE);
       vx_checkpolicy(L, -1, k, 0);
-    } else if (strcmp(k, "sleep") == 0 || strcmp(k, "clock") == 0) {
+    } else if (strcmp(k, "sleep") == 0 || strcmp(k, "clock") == 0 || strcmp(k, "progress") == 0) {
       vx_checktype(L, -1, k, LUA_TFUNCTION, LUA_TFUNCTION);
     } else if (strcmp(k, "strategy") == 0) {
       const char *s;

@@ -5,8 +5,9 @@
 -- adds the policy: options, retries and deadlines, clients and their connection reuse.
 local core = require "vertexops.core"
 
-local error, getmetatable, pairs, setmetatable, type, tostring =
-  error, getmetatable, pairs, setmetatable, type, tostring
+local error, getmetatable, pairs, rawget, setmetatable, type, tostring =
+  error, getmetatable, pairs, rawget, setmetatable, type, tostring
+local _G = _G
 local math_min, math_max, math_floor = math.min, math.max, math.floor
 local os_getenv, os_time = os.getenv, os.time
 local string_format = string.format
@@ -108,6 +109,15 @@ local function retryable(method, err)
   return false
 end
 
+-- Sleeping without owning the host: inside OpenResty's yieldable phases ngx.sleep, else nanosleep.
+local YIELDABLE = { rewrite = true, access = true, content = true, timer = true }
+local function default_sleep(s)
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.get_phase and YIELDABLE[ngx.get_phase()] then return ngx.sleep(s) end
+  return core.sleep(s)
+end
+_M.sleep, _M.clock = default_sleep, core.clock
+
 -- Tokens -------------------------------------------------------------------------------------
 
 -- Returns the bearer token for a call: opts.token (string or function) or
@@ -149,42 +159,50 @@ function Client:stats()
   return self.handle:stats()
 end
 
--- Runs one REST call with the retry policy and the deadline. Returns the decoded JSON body.
--- extra: the :wait timeout in seconds, for call "wait".
-function Client:_call(call, name, region, opts, extra)
-  local o = merge(self.opts, opts)
-  local req = core.build(call, name, region, o, extra)
+-- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
+-- for a failure of the call). ctx (optional): deadline (absolute, on o's clock), rules ("GET" for
+-- the idempotent rules whatever the method), request_timeout (override), requests (a counter).
+function Client:_run(o, req, ctx)
   local clock = o.clock or core.clock
-  local sleep = o.sleep or core.sleep
+  local sleep = o.sleep or default_sleep
   local timeout = o.timeout or DEFAULTS.timeout
-  local deadline = clock() + timeout
+  local deadline = ctx and ctx.deadline or clock() + timeout
+  local rules = ctx and ctx.rules or req.method
   local retry = policy(o, "retry", RETRY)
-  local request_timeout = o.request_timeout or DEFAULTS.request_timeout
+  local request_timeout = ctx and ctx.request_timeout or o.request_timeout or DEFAULTS.request_timeout
   req.connect_timeout = o.connect_timeout or DEFAULTS.connect_timeout
   req.ca_file = o.ca_file
   local attempt, last = 0, nil
   while true do
     local remaining = deadline - clock()
     if remaining <= 0 then
-      raise("TimeoutError", string_format("%s did not finish within the %g s timeout%s", call, timeout,
-        last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
+      return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout%s",
+        req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
     end
     req.timeout = math_min(request_timeout, remaining)
     req.token = token_for(o)
+    if ctx then ctx.requests = (ctx.requests or 0) + 1 end
     local ok, res = self.handle:call(req)
-    if ok then return res end
+    if ok then return true, res end
     attempt = attempt + 1
-    if not retry or attempt > retry.max_retries or not retryable(req.method, res) then
-      error(res, 0)
-    end
+    if not retry or attempt > retry.max_retries or not retryable(rules, res) then return false, res end
     last = res
     local delay = retry_after(res) or backoff(retry, attempt)
     if clock() + delay >= deadline then
-      raise("TimeoutError", string_format("%s did not finish within the %g s timeout: the next retry "
-        .. "would start after it (last failure: %s)", call, timeout, tostring(res)), { cause = res })
+      return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout: the "
+        .. "next retry would start after it (last failure: %s)", req.call, timeout, tostring(res)), { cause = res })
     end
     sleep(delay)
   end
+end
+
+-- Runs one REST call with the retry policy and the deadline; raises on failure.
+-- extra: the :wait timeout in seconds, for call "wait".
+function Client:_call(call, name, region, opts, extra)
+  local o = merge(self.opts, opts)
+  local ok, res = self:_run(o, core.build(call, name, region, o, extra))
+  if not ok then error(res, 0) end
+  return res
 end
 
 function Client:cancel(name, region, opts)
@@ -238,6 +256,103 @@ function Client:wait_once(name, region, seconds, opts)
   return self:_call("wait", name, region, opts, seconds)
 end
 
+-- Waiting -----------------------------------------------------------------------------------
+
+local SERVER_WAIT_MAX = 50 -- seconds asked of one :wait (the service's own limit is 60)
+
+local function describe_error(e)
+  return string_format("code %s: %s", tostring(e.code), tostring(e.message or ""))
+end
+
+-- Polls until the operation is done or the deadline passes; returns the final operation, whatever
+-- its outcome. start: the clock reading the deadline counts from.
+function Client:_wait(o, name, region, start)
+  local strategy = o.strategy or "auto"
+  local clock = o.clock or core.clock
+  local sleep = o.sleep or default_sleep
+  local timeout = o.timeout or DEFAULTS.timeout
+  local deadline = start + timeout
+  local poll = policy(o, "polling", POLLING)
+  local get_req = core.build("get", name, region, o)
+  local ctx = { deadline = deadline, rules = "GET", requests = 0 }
+  local progress = o.progress
+  local use_server = strategy ~= "poll"
+  local delay = poll.initial_delay
+  local op, last_err
+  while true do
+    local remaining = deadline - clock()
+    local ok, res, asked, t0
+    if use_server and remaining > 2 then
+      asked = math_min(SERVER_WAIT_MAX, remaining - 1)
+      ctx.request_timeout = asked + 10
+      t0 = clock()
+      ok, res = self:_run(o, core.build("wait", name, region, o, asked), ctx)
+      ctx.request_timeout = nil
+      if not ok and strategy == "auto" and is(res, "HttpError") and (res.code == 501 or res.code == 404) then
+        use_server, asked = false, nil -- no :wait here: poll from now on, starting at once
+        ok, res = self:_run(o, get_req, ctx)
+      end
+    else
+      ok, res = self:_run(o, get_req, ctx)
+    end
+    local now = clock()
+    if ok then
+      if type(res.done) ~= "nil" and type(res.done) ~= "boolean" then
+        error(core.error({ "ResponseTypeError" }, "operation has a 'done' field that is not a boolean"), 0)
+      end
+      op = res
+      if progress then progress(op, { elapsed = now - start, requests = ctx.requests, strategy = strategy }) end
+      if op.done then return op, ctx end
+    elseif is(res, "TimeoutError") or retryable("GET", res) then
+      last_err = res -- transient: keep waiting while time remains
+    else
+      error(res, 0)
+    end
+    remaining = deadline - now
+    if remaining <= 0 then
+      raise("TimeoutError", string_format("operation %s was not done after %.1f s (%d requests)%s", name,
+        now - start, ctx.requests, last_err and not ok and "; last failure: " .. tostring(last_err) or ""),
+        { operation = op, elapsed = now - start, requests = ctx.requests, cause = not ok and last_err or nil })
+    end
+    -- A :wait that held for (nearly) what was asked goes again at once; anything else -- a poll, a
+    -- :wait that answered early, a failure -- pauses for the polling delay, so a server that
+    -- answers at once can never cause a request storm.
+    if not (ok and asked and now - t0 >= asked * 0.9) then
+      sleep(math_min(delay, remaining))
+      delay = math_min(delay * poll.multiplier, poll.max_delay)
+    end
+  end
+end
+
+local function operation_error(op)
+  return core.error({ "OperationError" }, string_format("operation %s finished with an error (%s)",
+    tostring(op.name), describe_error(op.error)), { operation = op })
+end
+
+--- wait(name, region, opts): polls until the operation is done, within opts.timeout. Returns the
+--- final operation; raises OperationError when it finished with an error, TimeoutError past the deadline.
+function Client:wait(name, region, opts)
+  local o = merge(self.opts, opts)
+  local op = self:_wait(o, name, region, (o.clock or core.clock)())
+  if op.error then error(operation_error(op), 0) end
+  return op
+end
+
+--- cancel_and_wait(name, region, opts) -> operation, cancelled. cancelled is true when the operation
+--- ended CANCELLED (code 1), false when it completed anyway; any other error raises OperationError.
+function Client:cancel_and_wait(name, region, opts)
+  local o = merge(self.opts, opts)
+  local start = (o.clock or core.clock)()
+  local ok, res = self:_run(o, core.build("cancel", name, region, o), { deadline = start + (o.timeout or DEFAULTS.timeout) })
+  if not ok then error(res, 0) end
+  local op = self:_wait(o, name, region, start)
+  if op.error then
+    if op.error.code == 1 then return op, true end
+    error(operation_error(op), 0)
+  end
+  return op, false
+end
+
 -- Module-level functions use one default client, created on first use. -----------------------
 
 local default
@@ -247,7 +362,7 @@ local function default_client()
 end
 _M.default_client = default_client
 
-for _, m in pairs { "cancel", "get", "delete", "list", "operations", "wait_once" } do
+for _, m in pairs { "cancel", "get", "delete", "list", "operations", "wait_once", "wait", "cancel_and_wait" } do
   _M[m] = function(...) return Client[m](default_client(), ...) end
 end
 

@@ -18,7 +18,14 @@ local OBJ = {} -- cjson encodes an empty table as {}
 local state
 
 function _M.reset()
-  state = { ops = {}, order = {}, log = {}, faults = {}, tokens = { ["test-token"] = true }, seq = 0 }
+  state = { ops = {}, order = {}, log = {}, faults = {}, tokens = { ["test-token"] = true }, seq = 0,
+            virtual = nil }
+end
+
+-- The server's clock: real time, or a virtual clock that only control requests move (specs that
+-- simulate minutes of waiting without sleeping through them).
+local function now()
+  return state.virtual or ngx.now()
 end
 _M.reset()
 
@@ -51,8 +58,10 @@ end
 
 local function settle(op)
   if op.done then return end
-  local now = ngx.now()
-  if op.cancel_requested and op.cancel == "honour" then
+  local now = now()
+  if op.cancel_requested and op.cancel == "late" then
+    op.done = op.outcome -- it finished before the cancel landed
+  elseif op.cancel_requested and op.cancel == "honour" then
     op.done = "cancelled"
   elseif op.done_after and now >= op.created + op.done_after then
     op.done = op.outcome
@@ -71,6 +80,10 @@ local function view(op)
       genericMetadata = { createTime = now_rfc3339(op.created), updateTime = now_rfc3339(op.updated) },
     },
   }
+  if op.progress and op.done_after then
+    local pct = op.done and 100 or math.floor(math.min(99, (now() - op.created) / op.done_after * 100))
+    t.metadata.progressPercentage = pct
+  end
   if op.done then
     t.done = true
     if op.done == "cancelled" then
@@ -85,18 +98,19 @@ local function view(op)
 end
 
 -- spec fields: name | (project, location, id); done_after (s), done_after_gets (n),
--- outcome ("response" | "error"), error, cancel ("honour" | "ignore" | "unimplemented"),
+-- outcome ("response" | "error"), error, progress (report progressPercentage in metadata),
+-- cancel ("honour" | "ignore" | "late": completes anyway | "unimplemented"),
 -- wait ("longpoll" | "immediate" | "unimplemented"), done (true: already finished)
 local function create(spec)
   state.seq = state.seq + 1
   local name = spec.name or string.format("projects/%s/locations/%s/operations/%s",
     spec.project or "test-project", spec.location or "us-central1", spec.id or tostring(1000 + state.seq))
-  local now = ngx.now()
+  local now = now()
   local op = {
     name = name, created = now, updated = now, gets = 0,
     done_after = spec.done_after, done_after_gets = spec.done_after_gets,
     outcome = spec.outcome or "response", error = spec.error,
-    cancel = spec.cancel or "honour", wait = spec.wait or "longpoll",
+    cancel = spec.cancel or "honour", wait = spec.wait or "longpoll", progress = spec.progress,
   }
   if spec.done then op.done = op.outcome end
   if not state.ops[name] then state.order[#state.order + 1] = name end
@@ -224,11 +238,20 @@ local function serve(call, name)
     if op.wait == "unimplemented" then return gerror(501, "Method not implemented.") end
     local timeout = tonumber((ngx.var.arg_timeout or ""):match("^([%d.]+)s$") or 0)
     if timeout <= 0 or timeout > 60 then timeout = 60 end
-    local deadline = ngx.now() + timeout
     settle(op)
-    while op.wait == "longpoll" and not op.done and ngx.now() < deadline do
-      ngx.sleep(0.02)
-      settle(op)
+    if op.wait == "longpoll" and not op.done then
+      if state.virtual then
+        -- hold in virtual time: jump to the end of the operation or of the timeout
+        local finish = op.done_after and op.created + op.done_after
+        state.virtual = (finish and finish < state.virtual + timeout) and finish or state.virtual + timeout
+        settle(op)
+      else
+        local deadline = ngx.now() + timeout
+        while not op.done and ngx.now() < deadline do
+          ngx.sleep(0.02)
+          settle(op)
+        end
+      end
     end
     return send(200, view(op))
   end
@@ -246,7 +269,7 @@ local function log_request(call, name)
     connection = tonumber(ngx.var.connection),
     protocol = ngx.var.server_protocol,
     scheme = ngx.var.scheme,
-    time = ngx.now(),
+    time = now(),
   }
   state.log[#state.log + 1] = entry
 end
@@ -268,6 +291,12 @@ local function control(path)
       state.faults[#state.faults + 1] = body
     end
     return send(200, { ok = true })
+  elseif path == "clock" and method == "POST" then
+    -- {virtual = t}: switch to a virtual clock at t; {advance = s}: move it; {real = true}: back
+    if body and body.real then state.virtual = nil end
+    if body and body.virtual then state.virtual = body.virtual end
+    if body and body.advance and state.virtual then state.virtual = state.virtual + body.advance end
+    return send(200, { now = now() })
   elseif path == "log" then
     return send(200, #state.log == 0 and "[]" or state.log)
   elseif path == "tokens" and method == "POST" then

@@ -17,6 +17,19 @@ function M.fake_time(start)
   return t
 end
 
+--- Virtual time shared with the fake server: clock() reads the server's virtual clock, sleep(s)
+--- moves it, and the server's long-polls move it too. Nothing waits in real time.
+function M.virtual_time(server, start)
+  server:control("POST", "clock", { virtual = start or 1000 })
+  local t = { delays = {} }
+  t.clock = function() return server:control("POST", "clock", {}).now end
+  t.sleep = function(s)
+    t.delays[#t.delays + 1] = s
+    server:control("POST", "clock", { advance = s })
+  end
+  return t
+end
+
 --- Options that reach the fake server over TLS with its certificate and token.
 function M.opts(server, extra)
   local o = { endpoint = server.endpoint, ca_file = server.ca_file, token = "test-token" }
