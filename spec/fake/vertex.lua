@@ -58,17 +58,17 @@ end
 
 local function settle(op)
   if op.done then return end
-  local now = now()
+  local t = now()
   if op.cancel_requested and op.cancel == "late" then
     op.done = op.outcome -- it finished before the cancel landed
   elseif op.cancel_requested and op.cancel == "honour" then
     op.done = "cancelled"
-  elseif op.done_after and now >= op.created + op.done_after then
+  elseif op.done_after and t >= op.created + op.done_after then
     op.done = op.outcome
   elseif op.done_after_gets and op.gets >= op.done_after_gets then
     op.done = op.outcome
   end
-  if op.done then op.updated = now end
+  if op.done then op.updated = t end
 end
 
 local function view(op)
@@ -105,9 +105,9 @@ local function create(spec)
   state.seq = state.seq + 1
   local name = spec.name or string.format("projects/%s/locations/%s/operations/%s",
     spec.project or "test-project", spec.location or "us-central1", spec.id or tostring(1000 + state.seq))
-  local now = now()
+  local t = now()
   local op = {
-    name = name, created = now, updated = now, gets = 0,
+    name = name, created = t, updated = t, gets = 0,
     done_after = spec.done_after, done_after_gets = spec.done_after_gets,
     outcome = spec.outcome or "response", error = spec.error,
     cancel = spec.cancel or "honour", wait = spec.wait or "longpoll", progress = spec.progress,
