@@ -35,7 +35,7 @@ test: deps build
 	@sh scripts/test.sh "$(LUA)" "$(BUILD)"
 
 demo: deps build
-	@$(RUN) $(LUA) examples/demo.lua
+	@VERTEXOPS_LUA=$(LUA) $(RUN) $(LUA) examples/demo.lua
 
 memcheck: deps build
 	@$(RUN) valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \

@@ -36,6 +36,9 @@ build = {
     vertexops = "lua/vertexops/init.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
   },
+  install = {
+    bin = { vertexops = "bin/vertexops" },
+  },
 }
 test_dependencies = { "busted" }
 test = { type = "command", command = "make test" }

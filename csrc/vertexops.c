@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -764,6 +765,30 @@ static void vx_pushheaders(lua_State *L, const vx_buf *b) {
   }
 }
 
+#if LUA_VERSION_NUM >= 503
+/* cjson decodes every number as a float; JSON integers (error codes, counts) should read as Lua
+ * integers, so integral values that fit are converted in place. */
+static void vx_fixints(lua_State *L, int t, int depth) {
+  if (depth > 64) return;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      vx_fixints(L, lua_gettop(L), depth + 1);
+    } else if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
+      lua_Number n = lua_tonumber(L, -1);
+      lua_Integer i;
+      if (n >= -9007199254740992.0 && n <= 9007199254740992.0 && lua_numbertointeger(n, &i) &&
+          (lua_Number)i == n) {
+        lua_pushvalue(L, -2);
+        lua_pushinteger(L, i);
+        lua_rawset(L, t); /* assigning to an existing key is allowed during lua_next */
+      }
+    }
+    lua_pop(L, 1);
+  }
+}
+#endif
+
 /* Decodes b as JSON with the module's cjson.safe instance. Pushes the value
  * (or nil) and returns 1 if it is a table. */
 static int vx_pushjson(lua_State *L, const char *s, size_t n) {
@@ -772,7 +797,11 @@ static int vx_pushjson(lua_State *L, const char *s, size_t n) {
   lua_remove(L, -2);
   lua_pushlstring(L, s, n);
   lua_call(L, 1, 1);
-  return lua_type(L, -1) == LUA_TTABLE;
+  if (lua_type(L, -1) != LUA_TTABLE) return 0;
+#if LUA_VERSION_NUM >= 503
+  vx_fixints(L, lua_gettop(L), 0);
+#endif
+  return 1;
 }
 
 static const char *const TAGS_FAILED[] = {"ConnectionFailedError", "ConnectionError", NULL};
@@ -1045,6 +1074,12 @@ static int core_sleep(lua_State *L) {
   return 0;
 }
 
+/* core.isatty(fd) -> boolean (the command line shows progress only on a terminal) */
+static int core_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)) == 1);
+  return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Stand-alone calls: core.cancel / get / delete / list                 */
 /* ------------------------------------------------------------------ */
@@ -1133,6 +1168,7 @@ static const luaL_Reg core_funcs[] = {
     {"is", core_is},
     {"clock", core_clock},
     {"sleep", core_sleep},
+    {"isatty", core_isatty},
     {NULL, NULL}};
 
 int luaopen_vertexops_core(lua_State *L) {

@@ -74,6 +74,13 @@ describe("calls", function()
       assert.are.equal(1, after.error.code)
     end)
 
+    it("reads JSON integers as Lua integers", function()
+      if not math.type then return pending("no integer subtype before Lua 5.3") end
+      local op = server:create {}
+      vertexops.cancel(op.name, nil, o)
+      assert.are.equal("integer", math.type(vertexops.get(op.name, nil, o).error.code))
+    end)
+
     it("raises AuthError when there is no token anywhere", function()
       local op = server:create {}
       local err = H.raises(vertexops.cancel, op.name, nil, { endpoint = server.endpoint, ca_file = server.ca_file })

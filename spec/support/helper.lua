@@ -78,7 +78,8 @@ function M.run(cmd, env)
     end
   end
   local envs = table.concat(unset, " ") .. " " .. table.concat(set, " ")
-  local p = io.popen("env " .. envs .. " " .. cmd .. " 2>&1; echo \"exit:$?\"")
+  local redirect = cmd:find(" 2>", 1, true) and "" or " 2>&1" -- stderr joins stdout unless cmd sends it elsewhere
+  local p = io.popen("env " .. envs .. " " .. cmd .. redirect .. "; echo \"exit:$?\"")
   local out = p:read("*a")
   p:close()
   local code = tonumber(out:match("exit:(%d+)%s*$"))

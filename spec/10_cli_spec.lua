@@ -1,0 +1,140 @@
+-- bin/vertexops run as a subprocess against the fake server: output, --json, exit codes, progress.
+local cjson = require "cjson"
+local H = require "support.helper"
+
+describe("command line", function()
+  local server
+  setup(function() server = H.fake.start() end)
+  teardown(function() server:stop() end)
+  before_each(function() server:reset() end)
+
+  local function env(extra)
+    local e = { GOOGLE_OAUTH_ACCESS_TOKEN = "test-token", VERTEXOPS_ENDPOINT = server.endpoint,
+                GOOGLE_CLOUD_QUOTA_PROJECT = "" }
+    for k, v in pairs(extra or {}) do e[k] = v end
+    return e
+  end
+  -- runs the CLI; returns stdout, stderr, exit code
+  local function cli(args, extra_env)
+    local errf = os.tmpname()
+    local out, _, code = H.run(H.lua_command() .. " bin/vertexops " .. args .. " --ca-file " .. server.ca_file
+      .. " 2>" .. errf, env(extra_env))
+    local f = io.open(errf)
+    local err = f:read("*a")
+    f:close()
+    os.remove(errf)
+    return out, err, code
+  end
+
+  it("cancels", function()
+    local op = server:create {}
+    local out, err, code = cli("cancel " .. op.name)
+    assert.are.equal(0, code, err)
+    assert.are.equal("cancel requested: " .. op.name .. "\n", out)
+    assert.are.equal("cancel", server:log()[1].call)
+  end)
+
+  it("cancels and waits, printing one JSON document with --json", function()
+    local op = server:create { done_after = 3600 }
+    local out, err, code = cli("cancel " .. op.name .. " --wait --json")
+    assert.are.equal(0, code, err)
+    local doc = cjson.decode(out)
+    assert.is_true(doc.cancelled)
+    assert.are.equal(1, doc.operation.error.code)
+  end)
+
+  it("reports an operation that completed despite the cancel", function()
+    local op = server:create { done_after = 3600, cancel = "late" }
+    local out, _, code = cli("cancel " .. op.name .. " --wait")
+    assert.are.equal(0, code)
+    assert.matches("SUCCEEDED", out)
+    assert.matches("completed before the cancel", out)
+  end)
+
+  it("gets an operation, readable by default", function()
+    local op = server:create { done = true }
+    local out, _, code = cli("get " .. op.name .. " --region us-central1")
+    assert.are.equal(0, code)
+    assert.matches("state:    SUCCEEDED", out, 1, true)
+  end)
+
+  it("lists every page with --json", function()
+    for _ = 1, 5 do server:create {} end
+    local out, _, code = cli("list " .. H.PARENT .. " --page-size 2 --json")
+    assert.are.equal(0, code)
+    assert.are.equal(5, #cjson.decode(out).operations)
+    assert.are.equal(3, #server:log("list"))
+  end)
+
+  it("deletes", function()
+    local op = server:create {}
+    local out, _, code = cli("delete " .. op.name .. " --json")
+    assert.are.equal(0, code)
+    assert.is_true(cjson.decode(out).deleted)
+  end)
+
+  it("waits, and shows no progress when stderr is not a terminal", function()
+    local op = server:create { done_after = 0.5, progress = true }
+    local out, err, code = cli("wait " .. op.name .. " --json")
+    assert.are.equal(0, code)
+    assert.is_true(cjson.decode(out).done)
+    assert.are.equal("", err)
+  end)
+
+  it("shows a one-line progress display on a terminal", function()
+    if os.execute("command -v script >/dev/null") ~= true then return pending("no script(1)") end
+    local op = server:create { done_after = 0.5, progress = true }
+    local out = H.run("script -qec '" .. H.lua_command() .. " bin/vertexops wait " .. op.name .. " --strategy poll --ca-file "
+      .. server.ca_file .. "' /dev/null", env())
+    assert.matches("waiting%s+%d+s%s+RUNNING", out)
+    assert.matches("request", out)
+  end)
+
+  it("prints nothing with --quiet", function()
+    local op = server:create {}
+    local out, _, code = cli("cancel " .. op.name .. " --quiet")
+    assert.are.equal(0, code)
+    assert.are.equal("", out)
+  end)
+
+  it("prints --help and exits 0", function()
+    local out, _, code = cli("--help")
+    assert.are.equal(0, code)
+    assert.matches("usage: vertexops", out)
+  end)
+
+  describe("exit status", function()
+    local cases = {
+      { "usage", 2, function() return "frobnicate x" end },
+      { "ValueError", 2, function() return "get " .. H.NAME .. "1%0a" end },
+      { "HttpError", 4, function() return "get " .. H.NAME .. "missing" end },
+      { "AuthError", 3, function() return "get " .. H.NAME .. "1", { GOOGLE_OAUTH_ACCESS_TOKEN = "" } end },
+      { "ConnectionFailedError", 5, function()
+        return "get " .. H.NAME .. "1 --retries 0 --endpoint http://127.0.0.1:" .. H.closed_port() end },
+      { "ConnectionError", 6, function()
+        local op = server:create {}
+        server:fault { match = "cancel", drop = "before" }
+        return "cancel " .. op.name
+      end },
+      { "TimeoutError", 7, function() return "wait " .. server:create {}.name .. " --timeout 0.5" end },
+      { "OperationError", 8, function()
+        return "wait " .. server:create { done = true, outcome = "error" }.name end },
+      { "ResponseTypeError", 9, function()
+        local op = server:create {}
+        server:fault { match = "get", body = "<html>" }
+        return "get " .. op.name
+      end },
+    }
+    for _, c in ipairs(cases) do
+      it(("is %d for %s"):format(c[2], c[1]), function()
+        local args, extra = c[3]()
+        local out, err, code = cli(args .. " --json", extra)
+        assert.are.equal(c[2], code, err)
+        if c[1] ~= "usage" then
+          assert.are.equal(c[1], cjson.decode(out).error.tags[1])
+          assert.matches("^vertexops: " .. c[1], err)
+        end
+      end)
+    end
+  end)
+end)

@@ -1,0 +1,49 @@
+-- The examples run against the fake server, as a user would run them against Vertex.
+local H = require "support.helper"
+
+describe("examples", function()
+  local server
+  setup(function() server = H.fake.start() end)
+  teardown(function() server:stop() end)
+  before_each(function() server:reset() end)
+
+  local function run(script, args)
+    return H.run(H.lua_command() .. " examples/" .. script .. " " .. args, {
+      GOOGLE_OAUTH_ACCESS_TOKEN = "test-token", VERTEXOPS_ENDPOINT = server.endpoint,
+      VERTEXOPS_CA_FILE = server.ca_file, GOOGLE_CLOUD_QUOTA_PROJECT = "" })
+  end
+
+  it("cancel_and_wait.lua cancels and reports CANCELLED", function()
+    local op = server:create { done_after = 3600 }
+    local out, ok = run("cancel_and_wait.lua", op.name)
+    assert.is_true(ok, out)
+    assert.are.equal(op.name .. " was cancelled\n", out)
+  end)
+
+  it("cancel_and_wait.lua reports an operation that cannot be cancelled", function()
+    local op = server:create { cancel = "unimplemented" }
+    local out, ok = run("cancel_and_wait.lua", op.name)
+    assert.is_false(ok)
+    assert.matches("cannot be cancelled", out)
+  end)
+
+  it("list_running.lua lists only running operations", function()
+    server:create {}
+    server:create { done = true }
+    server:create {}
+    local out, ok = run("list_running.lua", H.PARENT)
+    assert.is_true(ok, out)
+    assert.matches("2 running\n$", out)
+    assert.are.equal("filter=done%3Dfalse&pageSize=100", server:log()[1].query)
+  end)
+
+  it("coroutine_wait.lua keeps its frame loop running while it waits", function()
+    local a = server:create { done_after = 1.5 }
+    local b = server:create { done_after = 1 }
+    local out, ok = run("coroutine_wait.lua", a.name .. " " .. b.name)
+    assert.is_true(ok, out)
+    local frames = tonumber(out:match(a.name:gsub("%p", "%%%0") .. ": done after (%d+) frames"))
+    assert.is_number(frames, out)
+    assert.is_true(frames > 30, "the loop ran only " .. tostring(frames) .. " frames")
+  end)
+end)
