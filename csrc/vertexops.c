@@ -16,6 +16,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,10 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "compat.h"
 
@@ -326,6 +331,17 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
   lua_pop(L, 1);
 }
 
+/* core.check_url(url): raises ValueError unless url is https:// (or http:// to loopback) with no
+ * user info, query or fragment; returns it. For URLs that come from elsewhere (token_uri). */
+static int core_check_url(lua_State *L) {
+  luaL_checkstring(L, 1);
+  lua_settop(L, 1);
+  lua_pushliteral(L, "");
+  vx_pushbase(L, 1, "");
+  lua_pushvalue(L, 1);
+  return 1;
+}
+
 /* --- options --- */
 
 static double vx_checknumber(lua_State *L, int idx, const char *key, double lo, int lo_open,
@@ -426,6 +442,12 @@ static void vx_checkoptions(lua_State *L, int idx) {
       vx_checkpolicy(L, -1, k, 0);
     } else if (strcmp(k, "sleep") == 0 || strcmp(k, "clock") == 0 || strcmp(k, "progress") == 0) {
       vx_checktype(L, -1, k, LUA_TFUNCTION, LUA_TFUNCTION);
+    } else if (strcmp(k, "credentials") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TTABLE);
+    } else if (strcmp(k, "scopes") == 0) {
+      vx_checktype(L, -1, k, LUA_TTABLE, LUA_TSTRING);
+    } else if (strcmp(k, "self_signed_jwt") == 0) {
+      vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
     } else if (strcmp(k, "strategy") == 0) {
       const char *s;
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
@@ -907,7 +929,7 @@ static long vx_ms(double secs) {
   return (long)ms;
 }
 
-/* handle:call(req) -> true, decoded | false, err
+/* handle:call(req) -> true, decoded, headers | false, err
  * One HTTP exchange. req: method, url, headers, body, token, timeout,
  * connect_timeout, ca_file. Transport, HTTP and shape failures are returned
  * as error objects; bad arguments raise. */
@@ -1006,7 +1028,8 @@ static int handle_call(lua_State *L) {
   if (h->body.len == 0) {
     lua_pushboolean(L, 1);
     lua_newtable(L);
-    return 2;
+    lua_pushvalue(L, -3);
+    return 3;
   }
   for (i = 0; i < h->body.len && isspace((unsigned char)h->body.data[i]); i++) {
   }
@@ -1025,7 +1048,8 @@ static int handle_call(lua_State *L) {
   }
   lua_pushboolean(L, 1);
   lua_insert(L, -2);
-  return 2;
+  lua_pushvalue(L, -3);
+  return 3;
 }
 
 /* handle:stats() -> {requests = n, connects = n} */
@@ -1077,6 +1101,75 @@ static int core_sleep(lua_State *L) {
 /* core.isatty(fd) -> boolean (the command line shows progress only on a terminal) */
 static int core_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)) == 1);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* RS256 and base64url (service-account JWTs)                           */
+/* ------------------------------------------------------------------ */
+
+/* core.b64url(s) -> s in base64url without padding (RFC 7515) */
+static int core_b64url(lua_State *L) {
+  size_t n, i, out;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  luaL_Buffer b;
+  char *p;
+  if (n > ((size_t)64 << 20)) return luaL_error(L, "b64url: input too large");
+  p = luaL_buffinitsize(L, &b, 4 * ((n + 2) / 3) + 1);
+  out = (size_t)EVP_EncodeBlock((unsigned char *)p, s, (int)n);
+  while (out > 0 && p[out - 1] == '=') out--;
+  for (i = 0; i < out; i++) {
+    if (p[i] == '+') p[i] = '-';
+    else if (p[i] == '/') p[i] = '_';
+  }
+  luaL_pushresultsize(&b, out);
+  return 1;
+}
+
+/* core.rs256(pem, data) -> signature | nil, reason
+ * Signs data with SHA-256 and the RSA private key in pem (PKCS#8 or PKCS#1). The reason never
+ * contains key material. */
+static int core_rs256(lua_State *L) {
+  size_t pemlen, datalen, siglen = 0;
+  const char *pem = luaL_checklstring(L, 1, &pemlen);
+  const char *data = luaL_checklstring(L, 2, &datalen);
+  const char *why = NULL;
+  BIO *bio = NULL;
+  EVP_PKEY *key = NULL;
+  EVP_MD_CTX *md = NULL;
+  unsigned char *sig = NULL;
+  unsigned char out[2048]; /* RSA keys up to 16384 bits */
+  if (pemlen > INT32_MAX) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "private key too large");
+    return 2;
+  }
+  bio = BIO_new_mem_buf(pem, (int)pemlen);
+  if (bio) key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+  if (!key) why = "private_key is not a PEM private key";
+  else if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) why = "private_key is not an RSA key";
+  if (!why) {
+    md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+        EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)data, datalen) != 1 ||
+        (sig = OPENSSL_malloc(siglen)) == NULL ||
+        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)data, datalen) != 1)
+      why = "signing with the private key failed";
+  }
+  ERR_clear_error(); /* OpenSSL's queue may name the PEM parser's state; never surface it */
+  if (!why && siglen > sizeof out) why = "signature too large";
+  if (!why) memcpy(out, sig, siglen);
+  /* free everything before any Lua call that could raise */
+  OPENSSL_free(sig);
+  EVP_MD_CTX_free(md);
+  EVP_PKEY_free(key);
+  BIO_free(bio);
+  if (why) {
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
+  }
+  lua_pushlstring(L, (const char *)out, siglen);
   return 1;
 }
 
@@ -1163,12 +1256,15 @@ static const luaL_Reg core_funcs[] = {
     {"list", core_list},
     {"build", core_build},
     {"check_options", core_check_options},
+    {"check_url", core_check_url},
     {"handle", core_handle},
     {"error", core_error},
     {"is", core_is},
     {"clock", core_clock},
     {"sleep", core_sleep},
     {"isatty", core_isatty},
+    {"b64url", core_b64url},
+    {"rs256", core_rs256},
     {NULL, NULL}};
 
 int luaopen_vertexops_core(lua_State *L) {

@@ -3,6 +3,10 @@
 # usage: scripts/test.sh LUA BUILD_DIR
 LUA=${1:-lua5.4}
 BUILD=${2:-build/5.4}
+# Hermetic: no developer credentials, no metadata server beyond loopback, no outside endpoint.
+unset GOOGLE_OAUTH_ACCESS_TOKEN GOOGLE_APPLICATION_CREDENTIALS GOOGLE_CLOUD_QUOTA_PROJECT VERTEXOPS_ENDPOINT
+export CLOUDSDK_CONFIG=/nonexistent/gcloud
+export GCE_METADATA_HOST=127.0.0.1:9
 out=$(mktemp)
 failed=0
 dirs=""

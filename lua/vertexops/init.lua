@@ -4,6 +4,7 @@
 -- vertexops.core (C) validates requests and performs one HTTP exchange at a time; this module
 -- adds the policy: options, retries and deadlines, clients and their connection reuse.
 local core = require "vertexops.core"
+local auth = require "vertexops.auth"
 
 local error, getmetatable, pairs, rawget, setmetatable, type, tostring =
   error, getmetatable, pairs, rawget, setmetatable, type, tostring
@@ -12,7 +13,7 @@ local math_min, math_max, math_floor = math.min, math.max, math.floor
 local os_getenv, os_time = os.getenv, os.time
 local string_format = string.format
 
-local _M = { _VERSION = core.version, core = core }
+local _M = { _VERSION = core.version, core = core, auth = auth }
 
 -- Defaults of the contract (../shared/reference/api-contract.md).
 local DEFAULTS = { timeout = 1800, request_timeout = 60, connect_timeout = 10 }
@@ -27,6 +28,8 @@ local RETRY_ON = {
   POST = { codes = { [429] = true, [503] = true }, tags = { "ConnectionFailedError" } },
 }
 RETRY_ON.DELETE = RETRY_ON.POST
+-- Token endpoints: like GET, and every 5xx.
+RETRY_ON.TOKEN = { codes = RETRY_ON.GET.codes, tags = RETRY_ON.GET.tags, all5xx = true }
 
 local is = core.is
 _M.is = is
@@ -102,7 +105,9 @@ _M.retry_after = retry_after
 
 local function retryable(method, err)
   local rule = RETRY_ON[method]
-  if err.code and is(err, "HttpError") then return rule.codes[err.code] == true end
+  if err.code and is(err, "HttpError") then
+    return rule.codes[err.code] == true or (rule.all5xx == true and err.code >= 500 and err.code <= 599)
+  end
   for i = 1, #rule.tags do
     if is(err, rule.tags[i]) then return true end
   end
@@ -119,21 +124,10 @@ end
 _M.sleep, _M.clock = default_sleep, core.clock
 
 -- Tokens -------------------------------------------------------------------------------------
+-- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
+-- vertexops.auth provider walks the Application Default Credentials chain and caches the token.
 
--- Returns the bearer token for a call: opts.token (string or function) or
--- GOOGLE_OAUTH_ACCESS_TOKEN. The credentials chain plugs in here.
-local function token_for(o)
-  local t = o.token
-  if type(t) == "function" then
-    t = t()
-    if type(t) ~= "string" or t == "" then raise("AuthError", "the token function returned no token") end
-    return t
-  end
-  if t then return t end
-  t = os_getenv("GOOGLE_OAUTH_ACCESS_TOKEN")
-  if t and t ~= "" then return t end
-  raise("AuthError", "no access token: pass opts.token or set GOOGLE_OAUTH_ACCESS_TOKEN")
-end
+local AUTH_KEYS = { "credentials", "scopes", "self_signed_jwt" }
 
 -- Clients ------------------------------------------------------------------------------------
 
@@ -147,6 +141,52 @@ function _M.client(opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   return setmetatable({ opts = o, handle = core.handle() }, Client)
+end
+
+-- The token provider for options o: the client's own (cached), o.credentials when it is a provider
+-- object, or a fresh one when the call names other credentials. nil when o.token is given.
+function Client:_provider(o)
+  if o.token ~= nil then return nil end
+  if type(o.credentials) == "table" then return o.credentials end
+  local own = o == self.opts
+  if not own then
+    own = true
+    for i = 1, #AUTH_KEYS do
+      if o[AUTH_KEYS[i]] ~= self.opts[AUTH_KEYS[i]] then own = false end
+    end
+  end
+  if not own then return auth.provider(o, self) end
+  if not self.auth then self.auth = auth.provider(self.opts, self) end
+  return self.auth
+end
+
+-- The bearer token for a request made with options o.
+function Client:_token(o)
+  local t = o.token
+  if type(t) == "function" then
+    t = t()
+    if type(t) ~= "string" or t == "" then raise("AuthError", "the token function returned no token") end
+    return t
+  end
+  if t then return t end
+  return self:_provider(o):token(o)
+end
+
+-- A client's options merged with a call's, plus the quota project of the credentials when
+-- neither opts.user_project nor GOOGLE_CLOUD_QUOTA_PROJECT names one.
+function Client:_options(opts)
+  local o = merge(self.opts, opts)
+  if o.user_project == nil and o.token == nil then
+    local env = os_getenv("GOOGLE_CLOUD_QUOTA_PROJECT")
+    if not env or env == "" then
+      local q = self:_provider(o):quota_project()
+      if q then
+        if o == self.opts then o = merge(o, {}) end
+        o.user_project = q
+      end
+    end
+  end
+  return o
 end
 
 function Client:close()
@@ -172,7 +212,8 @@ function Client:_run(o, req, ctx)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or DEFAULTS.request_timeout
   req.connect_timeout = o.connect_timeout or DEFAULTS.connect_timeout
   req.ca_file = o.ca_file
-  local attempt, last = 0, nil
+  local attempt, last, refreshed = 0, nil, false
+  local no_auth = ctx and ctx.no_auth
   while true do
     local remaining = deadline - clock()
     if remaining <= 0 then
@@ -180,26 +221,34 @@ function Client:_run(o, req, ctx)
         req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
     end
     req.timeout = math_min(request_timeout, remaining)
-    req.token = token_for(o)
+    if not no_auth then req.token = self:_token(o) end
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
-    local ok, res = self.handle:call(req)
-    if ok then return true, res end
-    attempt = attempt + 1
-    if not retry or attempt > retry.max_retries or not retryable(rules, res) then return false, res end
-    last = res
-    local delay = retry_after(res) or backoff(retry, attempt)
-    if clock() + delay >= deadline then
-      return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout: the "
-        .. "next retry would start after it (last failure: %s)", req.call, timeout, tostring(res)), { cause = res })
+    local ok, res, headers = self.handle:call(req)
+    if ok then return true, res, headers end
+    local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
+    if provider and provider:refreshable() then
+      -- The service refused the token: fetch a fresh one and try once more, at once.
+      refreshed = true
+      provider:invalidate()
+    else
+      attempt = attempt + 1
+      if not retry or attempt > retry.max_retries or not retryable(rules, res) then return false, res end
+      last = res
+      local delay = retry_after(res) or backoff(retry, attempt)
+      if clock() + delay >= deadline then
+        return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout: "
+          .. "the next retry would start after it (last failure: %s)", req.call, timeout, tostring(res)),
+          { cause = res })
+      end
+      sleep(delay)
     end
-    sleep(delay)
   end
 end
 
 -- Runs one REST call with the retry policy and the deadline; raises on failure.
 -- extra: the :wait timeout in seconds, for call "wait".
 function Client:_call(call, name, region, opts, extra)
-  local o = merge(self.opts, opts)
+  local o = self:_options(opts)
   local ok, res = self:_run(o, core.build(call, name, region, o, extra))
   if not ok then error(res, 0) end
   return res
@@ -332,7 +381,7 @@ end
 --- wait(name, region, opts): polls until the operation is done, within opts.timeout. Returns the
 --- final operation; raises OperationError when it finished with an error, TimeoutError past the deadline.
 function Client:wait(name, region, opts)
-  local o = merge(self.opts, opts)
+  local o = self:_options(opts)
   local op = self:_wait(o, name, region, (o.clock or core.clock)())
   if op.error then error(operation_error(op), 0) end
   return op
@@ -341,7 +390,7 @@ end
 --- cancel_and_wait(name, region, opts) -> operation, cancelled. cancelled is true when the operation
 --- ended CANCELLED (code 1), false when it completed anyway; any other error raises OperationError.
 function Client:cancel_and_wait(name, region, opts)
-  local o = merge(self.opts, opts)
+  local o = self:_options(opts)
   local start = (o.clock or core.clock)()
   local ok, res = self:_run(o, core.build("cancel", name, region, o), { deadline = start + (o.timeout or DEFAULTS.timeout) })
   if not ok then error(res, 0) end

@@ -19,7 +19,10 @@ local state
 
 function _M.reset()
   state = { ops = {}, order = {}, log = {}, faults = {}, tokens = { ["test-token"] = true }, seq = 0,
-            virtual = nil }
+            virtual = nil, issued = 0,
+            -- what the token endpoint accepts (set with /_control/oauth)
+            oauth = { client_id = "test-client", client_secret = "test-secret", refresh_token = "test-refresh",
+                      expires_in = 3600 } }
 end
 
 -- The server's clock: real time, or a virtual clock that only control requests move (specs that
@@ -118,9 +121,74 @@ local function create(spec)
   return op
 end
 
+-- tokens: the OAuth endpoint and the metadata server ------------------------------------------
+
+local function b64url_decode(s)
+  s = s:gsub("-", "+"):gsub("_", "/")
+  s = s .. string.rep("=", (4 - #s % 4) % 4)
+  return ngx.decode_base64(s)
+end
+
+local function issue()
+  state.issued = state.issued + 1
+  local token = "ya29.fake-" .. state.issued
+  state.tokens[token] = true
+  local e = state.oauth.expires_in
+  return { access_token = token, expires_in = state.oauth.expires_in_string and tostring(e) or e,
+           token_type = "Bearer" }
+end
+
+local function oauth_error(err, description)
+  return send(400, { error = err, error_description = description })
+end
+
+local function token_endpoint()
+  local args = ngx.req.get_post_args()
+  local grant = args.grant_type
+  if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer" then
+    local h, c, sig = (args.assertion or ""):match("^([%w_-]+)%.([%w_-]+)%.([%w_-]+)$")
+    local header = h and cjson.decode(b64url_decode(h) or "")
+    local claims = c and cjson.decode(b64url_decode(c) or "")
+    if not (header and claims and sig) then return oauth_error("invalid_request", "Malformed JWT.") end
+    if header.alg ~= "RS256" or header.typ ~= "JWT" then return oauth_error("invalid_grant", "Bad JWT header.") end
+    if state.oauth.client_email and claims.iss ~= state.oauth.client_email then
+      return oauth_error("invalid_grant", "Invalid JWT: unknown issuer.")
+    end
+    if type(claims.aud) ~= "string" or not claims.aud:match("/token$") or type(claims.scope) ~= "string"
+      or type(claims.iat) ~= "number" or claims.exp ~= claims.iat + 3600 then
+      return oauth_error("invalid_grant", "Invalid JWT claims.")
+    end
+  elseif grant == "refresh_token" then
+    local o = state.oauth
+    if args.client_id ~= o.client_id or args.client_secret ~= o.client_secret then
+      return send(401, { error = "invalid_client", error_description = "The OAuth client was not found." })
+    end
+    if args.refresh_token ~= o.refresh_token then
+      return oauth_error("invalid_grant", "Token has been expired or revoked.")
+    end
+  else
+    return oauth_error("unsupported_grant_type", "Invalid grant_type: " .. tostring(grant))
+  end
+  return send(200, issue())
+end
+
+local function metadata_endpoint()
+  if ngx.var.http_metadata_flavor ~= "Google" then
+    ngx.status = 403
+    ngx.header["Content-Type"] = "text/html"
+    ngx.print("Missing required header: Metadata-Flavor")
+    return
+  end
+  return send(200, issue(), { ["Metadata-Flavor"] = "Google" })
+end
+
 -- request handling ---------------------------------------------------------------------------
 
 local function route(method, path)
+  if path == "/token" then return method == "POST" and "token", nil end
+  if path == "/computeMetadata/v1/instance/service-accounts/default/token" then
+    return method == "GET" and "metadata", nil
+  end
   local rest = path:match("^/v1beta1/(.*)$") or path:match("^/ui/(.*)$")
     or path:match("^/[%w-]+/v1beta1/(.*)$") -- an endpoint template with /{region} in its path
   if not rest then return nil end
@@ -297,6 +365,12 @@ local function control(path)
     if body and body.virtual then state.virtual = body.virtual end
     if body and body.advance and state.virtual then state.virtual = state.virtual + body.advance end
     return send(200, { now = now() })
+  elseif path == "reset_log" then
+    state.log = {}
+    return send(200, { ok = true })
+  elseif path == "oauth" and method == "POST" then
+    for k, v in pairs(body or {}) do state.oauth[k] = v end
+    return send(200, { ok = true })
   elseif path == "log" then
     return send(200, #state.log == 0 and "[]" or state.log)
   elseif path == "tokens" and method == "POST" then
@@ -322,6 +396,10 @@ function _M.handle()
     return gerror(404, "The requested URL " .. path .. " was not found on this server.")
   elseif call == false then
     return gerror(405, "Method not allowed.")
+  elseif call == "token" then
+    return token_endpoint()
+  elseif call == "metadata" then
+    return metadata_endpoint()
   end
   local auth = ngx.var.http_authorization or ""
   local token = auth:match("^Bearer (.+)$")

@@ -135,6 +135,8 @@ function Server:reset() return self:control("POST", "reset") end
 function Server:create(spec) return self:control("POST", "operations", spec or {}) end
 function Server:fault(f) return self:control("POST", "faults", f) end
 function Server:tokens(list) return self:control("POST", "tokens", list) end
+function Server:reset_log() return self:control("POST", "reset_log") end
+function Server:oauth(settings) return self:control("POST", "oauth", settings) end
 
 -- The request log, control requests excluded. opts.call keeps only one kind of call.
 function Server:log(call)

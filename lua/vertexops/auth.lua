@@ -1,0 +1,320 @@
+-- vertexops.auth: Google Application Default Credentials, as Google's own libraries find them.
+--
+--   local auth = require "vertexops.auth"
+--   local provider = auth.provider { scopes = {...}, credentials = "/path/key.json" }
+--   provider:token()        -- a cached access token, fetched or refreshed as needed
+--
+-- The chain, first match wins (unless opts.credentials names a file):
+--   1. GOOGLE_OAUTH_ACCESS_TOKEN        a raw token (never refreshed)
+--   2. GOOGLE_APPLICATION_CREDENTIALS   a service_account or authorized_user JSON file
+--   3. the gcloud file                  $CLOUDSDK_CONFIG or ~/.config/gcloud, application_default_credentials.json
+--   4. the metadata server              GCE, GKE, Cloud Run ($GCE_METADATA_HOST overrides the host)
+-- Secrets (private keys, refresh tokens, client secrets, access tokens) never appear in an error,
+-- a log line or tostring().
+local core = require "vertexops.core"
+local cjson = require("cjson.safe").new()
+
+local error, ipairs, pairs, setmetatable, tonumber, tostring, type =
+  error, ipairs, pairs, setmetatable, tonumber, tostring, type
+local os_getenv, os_time, io_open = os.getenv, os.time, io.open
+local string_format, table_concat = string.format, table.concat
+
+local _M = {}
+
+local CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+local DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+local METADATA_HOST = "metadata.google.internal"
+local METADATA_PATH = "/computeMetadata/v1/instance/service-accounts/default/token"
+local METADATA_DETECT_TIMEOUT = 3 -- seconds: off Google Cloud the lookup gives up this fast
+local REFRESH_EARLY = 300         -- seconds before expiry a token is replaced
+local JWT_LIFETIME = 3600
+local TOKEN_TIMEOUT = 60          -- seconds for one token fetch, retries included
+
+_M.CLOUD_PLATFORM, _M.REFRESH_EARLY = CLOUD_PLATFORM, REFRESH_EARLY
+
+-- What the metadata server answered, per host, for this Lua state: false (absent, with a reason).
+local metadata_absent = {}
+
+local function auth_error(message, fields)
+  return core.error({ "AuthError" }, message, fields)
+end
+local function fail(message, fields) error(auth_error(message, fields), 0) end
+
+local function form(t)
+  local parts = {}
+  for _, kv in ipairs(t) do
+    parts[#parts + 1] = kv[1] .. "=" .. tostring(kv[2]):gsub("[^%w%-%._~]", function(c)
+      return string_format("%%%02X", c:byte())
+    end)
+  end
+  return table_concat(parts, "&")
+end
+
+local function scope_string(opts)
+  local s = opts.scopes
+  if s == nil then return CLOUD_PLATFORM end
+  if type(s) == "string" then return s end
+  for i = 1, #s do
+    if type(s[i]) ~= "string" then
+      error(core.error({ "TypeError" }, "option 'scopes' must be a string or a list of strings"), 0)
+    end
+  end
+  return table_concat(s, " ")
+end
+
+-- Credential files --------------------------------------------------------------------------
+
+local FIELDS = {
+  service_account = { "client_email", "private_key" },
+  authorized_user = { "client_id", "client_secret", "refresh_token" },
+}
+
+-- Reads and checks a credentials file; raises AuthError naming the file and the reason.
+local function load_file(path, origin)
+  local f, err = io_open(path, "rb")
+  if not f then fail(string_format("credentials file %s (%s) cannot be opened: %s", path, origin, tostring(err))) end
+  local text, rerr = f:read("*a")
+  f:close()
+  if not text then fail(string_format("credentials file %s (%s) cannot be read: %s", path, origin, tostring(rerr))) end
+  local data, jerr = cjson.decode(text)
+  if type(data) ~= "table" then
+    fail(string_format("credentials file %s (%s) is not valid JSON: %s", path, origin,
+      tostring(jerr or "not an object")))
+  end
+  local kind = data.type
+  local needed = FIELDS[kind]
+  if not needed then
+    fail(string_format("credentials file %s (%s) has type %s; supported: service_account, authorized_user",
+      path, origin, type(kind) == "string" and ("'" .. kind .. "'") or "missing"))
+  end
+  for _, k in ipairs(needed) do
+    if type(data[k]) ~= "string" or data[k] == "" then
+      fail(string_format("credentials file %s (%s, %s) has no '%s'", path, origin, kind, k))
+    end
+  end
+  if data.token_uri ~= nil and type(data.token_uri) ~= "string" then
+    fail(string_format("credentials file %s (%s) has a token_uri that is not a string", path, origin))
+  end
+  return {
+    kind = kind, path = path, origin = origin, data = data,
+    quota_project = type(data.quota_project_id) == "string" and data.quota_project_id or nil,
+  }
+end
+
+-- Provider ------------------------------------------------------------------------------------
+
+local Provider = {}
+Provider.__index = Provider
+_M.Provider = Provider
+
+--- auth.provider(opts [, client]) -> a token provider that caches per client.
+--- opts: credentials (file path), scopes, self_signed_jwt, clock, and the HTTP options
+--- (ca_file, timeouts) used for token requests. client: the vertexops client that sends them.
+function _M.provider(opts, client)
+  opts = opts or {}
+  core.check_options(opts)
+  scope_string(opts)
+  return setmetatable({ opts = opts, client = client, fetches = 0 }, Provider)
+end
+
+function Provider:__tostring()
+  local src = self.src
+  return "vertexops token provider (" .. (src and src.describe or "not resolved yet") .. ")"
+end
+
+-- Finds the source of credentials (no network: the metadata server is only named, not asked).
+function Provider:source()
+  if self.src then return self.src end
+  local tried = {}
+  local src
+  local explicit = self.opts.credentials
+  if type(explicit) == "string" then
+    src = load_file(explicit, "the credentials option")
+  else
+    local env = os_getenv("GOOGLE_OAUTH_ACCESS_TOKEN")
+    if env and env ~= "" then
+      src = { kind = "env", describe = "GOOGLE_OAUTH_ACCESS_TOKEN" }
+    else
+      tried[#tried + 1] = "GOOGLE_OAUTH_ACCESS_TOKEN is not set"
+      local gac = os_getenv("GOOGLE_APPLICATION_CREDENTIALS")
+      if gac and gac ~= "" then
+        src = load_file(gac, "GOOGLE_APPLICATION_CREDENTIALS")
+      else
+        tried[#tried + 1] = "GOOGLE_APPLICATION_CREDENTIALS is not set"
+        local dir = os_getenv("CLOUDSDK_CONFIG")
+        if not dir or dir == "" then
+          local home = os_getenv("HOME")
+          dir = home and home ~= "" and home .. "/.config/gcloud" or nil
+        end
+        local path = dir and dir .. "/application_default_credentials.json"
+        local f = path and io_open(path, "rb")
+        if f then
+          f:close()
+          src = load_file(path, "the gcloud credentials file")
+        else
+          tried[#tried + 1] = "no gcloud file " .. (path or "(neither CLOUDSDK_CONFIG nor HOME is set)")
+          local host = os_getenv("GCE_METADATA_HOST")
+          src = { kind = "metadata", host = host and host ~= "" and host or METADATA_HOST }
+        end
+      end
+    end
+  end
+  if src.kind ~= "env" and src.kind ~= "metadata" then
+    src.describe = src.kind .. " file " .. src.path
+  elseif src.kind == "metadata" then
+    src.describe = "metadata server " .. src.host
+  end
+  src.tried = tried
+  self.src = src
+  return src
+end
+
+--- The quota project the credentials name (quota_project_id of a file), or nil.
+function Provider:quota_project()
+  return self:source().quota_project
+end
+
+--- true when a refused token can be replaced by a fresh one (not for a raw token).
+function Provider:refreshable()
+  return self:source().kind ~= "env"
+end
+
+--- Forgets the cached token (after the service refused it).
+function Provider:invalidate()
+  self.cached, self.expires_at = nil, nil
+end
+
+local function clock_of(opts)
+  return opts.clock or core.clock
+end
+
+--- A valid access token: cached until REFRESH_EARLY seconds before it expires.
+--- o (optional): the options of the call that needs it, for the token request's transport
+--- (ca_file, timeouts, retry, clock, sleep); the provider's own options otherwise.
+function Provider:token(o)
+  o = o or self.opts
+  local src = self:source()
+  if src.kind == "env" then
+    local t = os_getenv("GOOGLE_OAUTH_ACCESS_TOKEN")
+    if not t or t == "" then fail("GOOGLE_OAUTH_ACCESS_TOKEN is no longer set") end
+    return t
+  end
+  local clock = clock_of(o)
+  if self.cached and clock() < self.expires_at - REFRESH_EARLY then return self.cached end
+  local token, lifetime = self:_fetch(src, o)
+  self.fetches = self.fetches + 1
+  self.cached, self.expires_at = token, clock() + lifetime
+  return token
+end
+
+-- The vertexops client that sends token requests (made on first use for a stand-alone provider).
+function Provider:_client()
+  if not self.client then self.client = require("vertexops").client() end
+  return self.client
+end
+
+-- One HTTP exchange to a token endpoint, retried like an idempotent call (429 and 5xx).
+function Provider:_request(req, where, call_opts, detect)
+  local o = {}
+  for k, v in pairs(call_opts) do o[k] = v end
+  o.credentials, o.scopes, o.self_signed_jwt, o.token = nil, nil, nil, nil
+  if detect then o.connect_timeout, o.request_timeout, o.retry = detect, detect, false end
+  local clock = clock_of(o)
+  local ok, res, headers = self:_client():_run(o, req, {
+    rules = "TOKEN", no_auth = true, deadline = clock() + math.min(o.timeout or TOKEN_TIMEOUT, TOKEN_TIMEOUT) })
+  if ok then return res, headers end
+  if core.is(res, "HttpError") and type(res.body) == "table" and type(res.body.error) == "string" then
+    fail(string_format("%s refused the credentials (%s): %s%s", where, self.src.describe, res.body.error,
+      type(res.body.error_description) == "string" and ": " .. res.body.error_description or ""),
+      { code = res.code, error = res.body.error, error_description = res.body.error_description })
+  end
+  return nil, res
+end
+
+local function check_url(url, what)
+  local ok, err = pcall(core.check_url, url)
+  if not ok then fail(string_format("%s %s is not usable: %s", what, url, tostring(err.message or err))) end
+end
+
+local function lifetime_of(body, where)
+  if type(body.access_token) ~= "string" or body.access_token == "" then
+    fail(where .. " answered without an access_token")
+  end
+  local expires = tonumber(body.expires_in) or JWT_LIFETIME -- expires_in may be a string
+  return body.access_token, expires
+end
+
+function Provider:_jwt(sa, claims)
+  local header = { alg = "RS256", typ = "JWT", kid = type(sa.private_key_id) == "string" and sa.private_key_id or nil }
+  local input = core.b64url(cjson.encode(header)) .. "." .. core.b64url(cjson.encode(claims))
+  local sig, why = core.rs256(sa.private_key, input)
+  if not sig then fail(string_format("credentials file %s: %s", self.src.path, why)) end
+  return input .. "." .. core.b64url(sig)
+end
+
+function Provider:_fetch(src, o)
+  local scope = scope_string(self.opts)
+  if src.kind == "service_account" then
+    local sa = src.data
+    local iat = os_time()
+    if self.opts.self_signed_jwt then
+      -- Sent as the bearer token itself: no token exchange.
+      return self:_jwt(sa, { iss = sa.client_email, sub = sa.client_email, scope = scope, iat = iat,
+                              exp = iat + JWT_LIFETIME }), JWT_LIFETIME
+    end
+    local uri = sa.token_uri or DEFAULT_TOKEN_URI
+    check_url(uri, "token_uri")
+    local jwt = self:_jwt(sa, { iss = sa.client_email, scope = scope, aud = uri, iat = iat, exp = iat + JWT_LIFETIME })
+    local body, err = self:_request({ call = "token", method = "POST", url = uri, body = form {
+      { "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer" }, { "assertion", jwt } },
+      headers = { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" } },
+      "token endpoint " .. uri, o)
+    if not body then fail("token endpoint " .. uri .. " failed: " .. tostring(err), { cause = err }) end
+    return lifetime_of(body, "token endpoint " .. uri)
+  elseif src.kind == "authorized_user" then
+    local u = src.data
+    local uri = u.token_uri or DEFAULT_TOKEN_URI
+    check_url(uri, "token_uri")
+    local body, err = self:_request({ call = "token", method = "POST", url = uri, body = form {
+      { "grant_type", "refresh_token" }, { "client_id", u.client_id }, { "client_secret", u.client_secret },
+      { "refresh_token", u.refresh_token } },
+      headers = { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" } },
+      "token endpoint " .. uri, o)
+    if not body then fail("token endpoint " .. uri .. " failed: " .. tostring(err), { cause = err }) end
+    return lifetime_of(body, "token endpoint " .. uri)
+  end
+  -- the metadata server
+  local host = src.host
+  if metadata_absent[host] then
+    fail(self:_nothing_found(metadata_absent[host]))
+  end
+  local url = "http://" .. host .. METADATA_PATH
+  if self.opts.scopes then url = url .. "?scopes=" .. form({ { "", scope } }):sub(2) end
+  local detect = not src.detected and METADATA_DETECT_TIMEOUT or nil
+  local body, headers_or_err = self:_request({ call = "metadata", method = "GET", url = url,
+    headers = { "Metadata-Flavor: Google", "Accept: application/json" } }, "metadata server " .. host, o, detect)
+  if not body or headers_or_err["metadata-flavor"] ~= "Google" then
+    local why = not body and tostring(headers_or_err) or "the answer did not come from a metadata server"
+    if detect then
+      metadata_absent[host] = why -- remembered: the next lookup fails at once
+      fail(self:_nothing_found(why))
+    end
+    fail("metadata server " .. host .. " failed: " .. why, { cause = not body and headers_or_err or nil })
+  end
+  src.detected = true
+  return lifetime_of(body, "metadata server " .. host)
+end
+
+function Provider:_nothing_found(why)
+  local tried = {}
+  for i, t in ipairs(self.src.tried or {}) do tried[i] = t end
+  tried[#tried + 1] = "metadata server " .. self.src.host .. ": " .. why
+  return "no Google credentials found: " .. table_concat(tried, "; ")
+end
+
+--- Forgets what was learned about metadata servers (for tests and long-lived hosts that move).
+function _M.reset_metadata_cache()
+  metadata_absent = {}
+end
+
+return _M
