@@ -37,6 +37,23 @@ describe("examples", function()
     assert.are.equal("filter=done%3Dfalse&pageSize=100", server:log()[1].query)
   end)
 
+  it("service_account.lua gets an operation with a key file", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir)
+    assert(os.execute("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " .. dir .. "/key.pem 2>/dev/null"))
+    local key = io.open(dir .. "/key.pem"):read("*a")
+    local f = io.open(dir .. "/sa.json", "w")
+    f:write(require("cjson").encode { type = "service_account", private_key = key, client_email = "r@p.iam",
+      private_key_id = "k", token_uri = server.endpoint .. "/token" })
+    f:close()
+    local op = server:create { done = true }
+    local out, ok = run("service_account.lua", dir .. "/sa.json " .. op.name)
+    os.execute("rm -rf " .. dir)
+    assert.is_true(ok, out)
+    assert.are.equal(op.name .. "\tdone\ntoken requests: 1\n", out)
+  end)
+
   it("coroutine_wait.lua keeps its frame loop running while it waits", function()
     local a = server:create { done_after = 1.5 }
     local b = server:create { done_after = 1 }
