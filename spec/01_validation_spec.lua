@@ -4,13 +4,12 @@ local core = require "vertexops.core"
 local H = require "support.helper"
 
 describe("validation", function()
+  local fake = H.fake_server()
   local server, o
-  setup(function()
-    server = H.fake.start()
+  before_each(function()
+    server = fake.server
     o = H.opts(server)
   end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
   after_each(function()
     assert.are.equal(0, #server:log(), "a request reached the server")
   end)

@@ -4,13 +4,12 @@ local core = require "vertexops.core"
 local H = require "support.helper"
 
 describe("calls", function()
+  local fake = H.fake_server()
   local server, o
-  setup(function()
-    server = H.fake.start()
+  before_each(function()
+    server = fake.server
     o = H.opts(server)
   end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
 
   describe("cancel", function()
     it("POSTs {name}:cancel with an empty body and returns true", function()

@@ -3,13 +3,12 @@ local vertexops = require "vertexops"
 local H = require "support.helper"
 
 describe("errors", function()
+  local fake = H.fake_server()
   local server, o
-  setup(function()
-    server = H.fake.start()
+  before_each(function()
+    server = fake.server
     o = H.opts(server, { retry = false })
   end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
 
   describe("ConnectionFailedError", function()
     it("is raised, with ConnectionError, for a refused port", function()

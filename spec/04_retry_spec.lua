@@ -5,16 +5,11 @@ local H = require "support.helper"
 local BACKOFF = { 1, 1.25, 1.5625, 1.953125, 2.44140625 }
 
 describe("retry", function()
+  local fake = H.fake_server()
   local server
-  setup(function() server = H.fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  before_each(function() server = fake.server end)
 
-  local function opts(t, extra)
-    local o = H.opts(server, { clock = t.clock, sleep = t.sleep })
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return o
-  end
+  local function opts(t, extra) return H.timed_opts(server, t, extra) end
 
   it("retries 429 and 503 on cancel until it succeeds", function()
     local op = server:create {}

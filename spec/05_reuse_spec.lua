@@ -3,10 +3,9 @@ local vertexops = require "vertexops"
 local H = require "support.helper"
 
 describe("connection reuse", function()
+  local fake = H.fake_server()
   local server
-  setup(function() server = H.fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  before_each(function() server = fake.server end)
 
   it("sends 1,000 sequential cancels through one client over one TLS connection", function()
     local op = server:create {}

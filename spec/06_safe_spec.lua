@@ -3,13 +3,12 @@ local safe = require "vertexops.safe"
 local H = require "support.helper"
 
 describe("vertexops.safe", function()
+  local fake = H.fake_server()
   local server, o
-  setup(function()
-    server = H.fake.start()
+  before_each(function()
+    server = fake.server
     o = H.opts(server, { retry = false })
   end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
 
   it("returns the result on success", function()
     local op = server:create {}

@@ -20,10 +20,9 @@ describe("packaging", function()
 end)
 
 describe("environment", function()
+  local fake = H.fake_server()
   local server
-  setup(function() server = H.fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  before_each(function() server = fake.server end)
 
   local function cancel_in_child(env)
     local op = server:create {}

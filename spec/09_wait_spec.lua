@@ -6,16 +6,11 @@ local H = require "support.helper"
 local POLL_GETS_10MIN = 26 -- 1 + 19 growing delays (273.6 s) + 6 delays of 60 s (633.6 s)
 
 describe("wait", function()
+  local fake = H.fake_server()
   local server
-  setup(function() server = H.fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  before_each(function() server = fake.server end)
 
-  local function opts(t, extra)
-    local o = H.opts(server, { clock = t.clock, sleep = t.sleep })
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return o
-  end
+  local function opts(t, extra) return H.timed_opts(server, t, extra) end
 
   describe("strategy poll", function()
     it("polls a 10-minute operation with GET on the Workflows schedule", function()
@@ -172,16 +167,11 @@ describe("wait", function()
 end)
 
 describe("cancel_and_wait", function()
+  local fake = H.fake_server()
   local server
-  setup(function() server = H.fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  before_each(function() server = fake.server end)
 
-  local function opts(t, extra)
-    local o = H.opts(server, { clock = t.clock, sleep = t.sleep })
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return o
-  end
+  local function opts(t, extra) return H.timed_opts(server, t, extra) end
 
   it("returns the operation and true when it ended CANCELLED", function()
     local t = H.virtual_time(server)

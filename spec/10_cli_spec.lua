@@ -3,10 +3,9 @@ local cjson = require "cjson"
 local H = require "support.helper"
 
 describe("command line", function()
+  local fake = H.fake_server()
   local server
-  setup(function() server = H.fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  before_each(function() server = fake.server end)
 
   local function env(extra)
     local e = { GOOGLE_OAUTH_ACCESS_TOKEN = "test-token", VERTEXOPS_ENDPOINT = server.endpoint,

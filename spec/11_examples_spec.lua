@@ -2,10 +2,9 @@
 local H = require "support.helper"
 
 describe("examples", function()
+  local fake = H.fake_server()
   local server
-  setup(function() server = H.fake.start() end)
-  teardown(function() server:stop() end)
-  before_each(function() server:reset() end)
+  before_each(function() server = fake.server end)
 
   local function run(script, args)
     return H.run(H.lua_command() .. " examples/" .. script .. " " .. args, {

@@ -6,6 +6,17 @@ local M = { fake = fake }
 M.NAME = "projects/test-project/locations/us-central1/operations/"
 M.PARENT = "projects/test-project/locations/us-central1"
 
+--- Starts the fake server for the enclosing describe block: started once (setup), stopped at the
+--- end (teardown), its state reset before each test. Returns a box whose .server is the server.
+function M.fake_server()
+  local api = require("busted") -- the running spec's setup, teardown and before_each
+  local box = {}
+  api.setup(function() box.server = fake.start() end)
+  api.teardown(function() box.server:stop() end)
+  api.before_each(function() box.server:reset() end)
+  return box
+end
+
 --- A clock and a sleep that only record: sleep(s) advances the clock by s without waiting.
 function M.fake_time(start)
   local t = { now = start or 1000, delays = {} }
@@ -30,11 +41,19 @@ function M.virtual_time(server, start)
   return t
 end
 
---- Options that reach the fake server over TLS with its certificate and token.
-function M.opts(server, extra)
+--- Options that reach the fake server over TLS with its certificate and token, plus the keys of
+--- each further table given (later ones win).
+function M.opts(server, ...)
   local o = { endpoint = server.endpoint, ca_file = server.ca_file, token = "test-token" }
-  for k, v in pairs(extra or {}) do o[k] = v end
+  for i = 1, select("#", ...) do
+    for k, v in pairs((select(i, ...)) or {}) do o[k] = v end
+  end
   return o
+end
+
+--- Options with the injected clock and sleep of t (H.fake_time or H.virtual_time).
+function M.timed_opts(server, t, extra)
+  return M.opts(server, { clock = t.clock, sleep = t.sleep }, extra)
 end
 
 --- Runs f, expects it to raise a vertexops error; returns the error.
