@@ -1,20 +1,23 @@
-# vertexops — make demo | make test | make memcheck | make build | make deps | make rock
+# vertexops — make demo | make test | make memcheck | make build | make deps | make rock | make rock-jit
 LUA        ?= lua5.4
 LUA_INC    ?= /usr/include/lua5.4
 BUILD      := build/5.4
 CORE       := $(BUILD)/vertexops/core.so
+LUAJIT_INC ?= /usr/include/luajit-2.1
+CORE_JIT   := build/jit/vertexops/core.so
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 WARN       := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
 LIBS       := -lcurl -lcrypto -lpthread
 
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socket lua-busted \
-        lua-check luarocks nginx libnginx-mod-http-lua openssl make gcc valgrind
+        lua-check luarocks nginx libnginx-mod-http-lua openssl make gcc valgrind \
+        luajit2 libluajit2-5.1-dev
 
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
 
-.PHONY: all deps build test demo memcheck lint rock clean
+.PHONY: all deps build test demo memcheck lint rock rock-jit clean
 
 all: build
 
@@ -22,17 +25,22 @@ all: build
 deps:
 	@sh scripts/deps.sh $(DEBS)
 
-build: $(CORE)
+build: $(CORE) $(CORE_JIT)
 
 $(CORE): csrc/vertexops.c csrc/compat.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ csrc/vertexops.c $(LIBS)
 
+# The same source for LuaJIT 2.1 (and OpenResty's nginx) through csrc/compat.h.
+$(CORE_JIT): csrc/vertexops.c csrc/compat.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUAJIT_INC) -o $@ csrc/vertexops.c $(LIBS)
+
 lint:
 	luacheck -q lua spec bin examples
 
 test: deps build
-	@sh scripts/test.sh "$(LUA)" "$(BUILD)"
+	@sh scripts/test.sh lua5.4:$(BUILD) luajit:build/jit
 
 demo: deps build
 	@VERTEXOPS_LUA=$(LUA) $(RUN) $(LUA) examples/demo.lua
@@ -41,9 +49,13 @@ memcheck: deps build
 	@$(RUN) valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 		--show-leak-kinds=definite $(LUA) spec/memcheck.lua
 
-# Builds and installs the rock with luarocks (Debian's lua-cjson satisfies the dependency).
+# Builds and installs the rock with luarocks (Debian's lua-cjson satisfies the dependency);
+# rock-jit for LuaJIT / OpenResty.
 rock: deps
 	luarocks --lua-version=5.4 make --deps-mode=none
+
+rock-jit: deps
+	luarocks --lua-version=5.1 make --deps-mode=none LUA_INCDIR=$(LUAJIT_INC)
 
 clean:
 	rm -rf build

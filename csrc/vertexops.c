@@ -1112,17 +1112,16 @@ static int core_isatty(lua_State *L) {
 static int core_b64url(lua_State *L) {
   size_t n, i, out;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-  luaL_Buffer b;
   char *p;
   if (n > ((size_t)64 << 20)) return luaL_error(L, "b64url: input too large");
-  p = luaL_buffinitsize(L, &b, 4 * ((n + 2) / 3) + 1);
+  p = lua_newuserdata(L, 4 * ((n + 2) / 3) + 1); /* scratch space the GC owns */
   out = (size_t)EVP_EncodeBlock((unsigned char *)p, s, (int)n);
   while (out > 0 && p[out - 1] == '=') out--;
   for (i = 0; i < out; i++) {
     if (p[i] == '+') p[i] = '-';
     else if (p[i] == '/') p[i] = '_';
   }
-  luaL_pushresultsize(&b, out);
+  lua_pushlstring(L, p, out);
   return 1;
 }
 
@@ -1278,9 +1277,9 @@ int luaopen_vertexops_core(lua_State *L) {
 
   /* handle metatable */
   luaL_newmetatable(L, VX_HANDLE_MT);
-  lua_pushcfunction(L, handle_close);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, handle_close);
+  lua_pushcfunction(L, handle_close); /* one function object for both */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__gc");
   lua_setfield(L, -2, "__close");
   lua_pushcfunction(L, handle_tostring);
   lua_setfield(L, -2, "__tostring");

@@ -81,7 +81,7 @@ describe("command line", function()
   end)
 
   it("shows a one-line progress display on a terminal", function()
-    if os.execute("command -v script >/dev/null") ~= true then return pending("no script(1)") end
+    if not H.have("script") then return pending("no script(1)") end
     local op = server:create { done_after = 0.5, progress = true }
     local out = H.run("script -qec '" .. H.lua_command() .. " bin/vertexops wait " .. op.name .. " --strategy poll --ca-file "
       .. server.ca_file .. "' /dev/null", env())

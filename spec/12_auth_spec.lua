@@ -11,7 +11,7 @@ local function b64url_decode(s)
   local bits = s:gsub(".", function(c)
     local v = alphabet:find(c, 1, true) - 1
     local r = ""
-    for i = 5, 0, -1 do r = r .. ((v >> i) & 1) end
+    for i = 5, 0, -1 do r = r .. math.floor(v / 2 ^ i) % 2 end
     return r
   end)
   return (bits:gsub("%d%d%d?%d?%d?%d?%d?%d?", function(byte)

@@ -106,6 +106,12 @@ function M.run(cmd, env)
   return out, code == 0, code
 end
 
+--- true when a command is on PATH (os.execute answers differently on 5.1 and 5.4).
+function M.have(command)
+  local _, ok = M.run("sh -c 'command -v " .. command .. "' >/dev/null")
+  return ok
+end
+
 --- A port on loopback where nothing listens.
 function M.closed_port()
   local socket = require "socket"
