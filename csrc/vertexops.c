@@ -623,14 +623,42 @@ typedef struct {
   int overflow;
 } vx_buf;
 
-typedef struct {
+struct vx_multi;
+
+typedef struct vx_handle {
   CURL *easy;                /* NULL when closed */
   struct curl_slist *hdrs;   /* headers of the request in flight */
   vx_buf body, head;
   char *default_cainfo, *default_capath;
   long requests, connects;
+  /* non-blocking transfers: the multi handle it runs in, its place in that multi's list */
+  struct vx_multi *multi;
+  struct vx_handle *prev, *next;
+  int state;                 /* VX_IDLE, VX_RUNNING, VX_DONE */
+  CURLcode rc;               /* result of a finished non-blocking transfer */
   char errbuf[CURL_ERROR_SIZE];
 } vx_handle;
+
+enum { VX_IDLE, VX_RUNNING, VX_DONE };
+
+typedef struct vx_multi {
+  CURLM *multi;              /* NULL when closed */
+  vx_handle *head;           /* transfers added and not yet removed */
+} vx_multi;
+
+#define VX_MULTI_MT "vertexops.multi"
+
+/* Takes h out of its multi handle (if it is in one). Safe from __gc of either side. */
+static void vx_detach(vx_handle *h) {
+  vx_multi *m = h->multi;
+  if (!m) return;
+  if (m->multi && h->easy) curl_multi_remove_handle(m->multi, h->easy);
+  if (h->prev) h->prev->next = h->next;
+  else m->head = h->next;
+  if (h->next) h->next->prev = h->prev;
+  h->prev = h->next = NULL;
+  h->multi = NULL;
+}
 
 static pthread_once_t vx_curl_once = PTHREAD_ONCE_INIT;
 static CURLcode vx_curl_init_result = CURLE_OK;
@@ -699,6 +727,7 @@ static char *vx_strdup(const char *s) {
 /* __gc and __close and close(): idempotent */
 static int handle_close(lua_State *L) {
   vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  vx_detach(h);
   if (h->easy) curl_easy_cleanup(h->easy);
   h->easy = NULL;
   curl_slist_free_all(h->hdrs);
@@ -929,21 +958,16 @@ static long vx_ms(double secs) {
   return (long)ms;
 }
 
-/* handle:call(req) -> true, decoded, headers | false, err
- * One HTTP exchange. req: method, url, headers, body, token, timeout,
- * connect_timeout, ca_file. Transport, HTTP and shape failures are returned
- * as error objects; bad arguments raise. */
-static int handle_call(lua_State *L) {
-  vx_handle *h = vx_checkhandle(L, 1);
+/* Sets the easy handle up for the request table at index 2 (method, url, headers, body, token,
+ * timeout, connect_timeout, ca_file). Raises for bad arguments; allocates only into h. */
+static void vx_prepare(lua_State *L, vx_handle *h) {
   CURL *e = h->easy;
   const char *method, *url, *body = NULL, *token = NULL, *ca = NULL;
   size_t bodylen = 0, i, n, tlen = 0;
-  CURLcode rc;
-  long status = 0, conns = 0;
   struct curl_slist *l;
 
+  int top = lua_gettop(L);
   luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
   if (VX_GETFIELD(L, 2, "method") != LUA_TSTRING) vx_typeerror(L, "request method must be a string");
   method = lua_tostring(L, -1);
   if (VX_GETFIELD(L, 2, "url") != LUA_TSTRING) vx_typeerror(L, "request url must be a string");
@@ -956,6 +980,8 @@ static int handle_call(lua_State *L) {
       if ((unsigned char)token[i] <= ' ' || (unsigned char)token[i] >= 0x7f)
         vx_raise(L, "AuthError", "access token contains a character not allowed in a header");
   }
+  if (strcmp(method, "GET") && strcmp(method, "DELETE") && strcmp(method, "POST"))
+    vx_valueerror(L, "request method must be GET, POST or DELETE");
 
   /* headers: built into h->hdrs, which the handle owns if we raise */
   curl_slist_free_all(h->hdrs);
@@ -971,7 +997,7 @@ static int handle_call(lua_State *L) {
         if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0')
           vx_valueerror(L, "request header contains a line break");
       l = curl_slist_append(h->hdrs, s);
-      if (!l) return luaL_error(L, "not enough memory");
+      if (!l) luaL_error(L, "not enough memory");
       h->hdrs = l;
       lua_pop(L, 1);
     }
@@ -981,21 +1007,20 @@ static int handle_call(lua_State *L) {
     lua_pushfstring(L, "Authorization: Bearer %s", token);
     l = curl_slist_append(h->hdrs, lua_tostring(L, -1));
     lua_pop(L, 1);
-    if (!l) return luaL_error(L, "not enough memory");
+    if (!l) luaL_error(L, "not enough memory");
     h->hdrs = l;
   }
 
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  if (strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0) {
+  curl_easy_setopt(e, CURLOPT_URL, url); /* libcurl copies strings it is given ... */
+  if (method[0] != 'P') {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method[0] == 'D' ? "DELETE" : NULL);
-  } else if (strcmp(method, "POST") == 0) {
+  } else {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)bodylen);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? body : "");
-  } else {
-    return vx_valueerror(L, "request method must be GET, POST or DELETE");
+    /* ... but not POSTFIELDS: copy the body, which may outlive this call in a multi transfer */
+    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
   }
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->hdrs);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", 60)));
@@ -1006,12 +1031,17 @@ static int handle_call(lua_State *L) {
   vx_bufreset(&h->body);
   vx_bufreset(&h->head);
   h->errbuf[0] = '\0';
-  rc = curl_easy_perform(e); /* no Lua API call may raise between here ... */
+  lua_settop(L, top);
+}
+
+/* Turns a finished transfer (rc, status, buffers) into true, decoded, headers | false, err. */
+static int vx_result(lua_State *L, vx_handle *h, CURLcode rc) {
+  long status = 0, conns = 0;
+  size_t i;
   h->requests++;
-  curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns);
+  curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &conns);
   h->connects += conns;
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  /* ... and here: the callbacks only filled h->body and h->head. */
+  curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
 
   if (h->body.overflow == 2 || h->head.overflow == 2) return luaL_error(L, "not enough memory");
   if (rc != CURLE_OK) {
@@ -1050,6 +1080,115 @@ static int handle_call(lua_State *L) {
   lua_insert(L, -2);
   lua_pushvalue(L, -3);
   return 3;
+}
+
+/* handle:call(req) -> true, decoded, headers | false, err
+ * One blocking HTTP exchange. Transport, HTTP and shape failures are returned as error objects;
+ * bad arguments raise. */
+static int handle_call(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  CURLcode rc;
+  if (h->state == VX_RUNNING) return luaL_error(L, "vertexops handle is busy with a transfer");
+  lua_settop(L, 2);
+  vx_prepare(L, h);
+  rc = curl_easy_perform(h->easy); /* the callbacks only fill h->body and h->head */
+  return vx_result(L, h, rc);
+}
+
+/* --- non-blocking transfers (libcurl multi) --- */
+
+static vx_multi *vx_checkmulti(lua_State *L, int idx) {
+  vx_multi *m = luaL_checkudata(L, idx, VX_MULTI_MT);
+  if (!m->multi) luaL_error(L, "attempt to use a closed vertexops multi handle");
+  return m;
+}
+
+/* core.multi() -> a new multi handle (HTTP/2 multiplexing on) */
+static int core_multi(lua_State *L) {
+  vx_multi *m = lua_newuserdata(L, sizeof *m);
+  memset(m, 0, sizeof *m); /* born closed */
+  luaL_getmetatable(L, VX_MULTI_MT);
+  lua_setmetatable(L, -2);
+  pthread_once(&vx_curl_once, vx_curl_init);
+  if (vx_curl_init_result != CURLE_OK) return luaL_error(L, "curl_global_init failed");
+  m->multi = curl_multi_init();
+  if (!m->multi) return luaL_error(L, "curl_multi_init failed");
+  curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  return 1;
+}
+
+/* __gc, __close and close(): idempotent; takes every running transfer out first */
+static int multi_close(lua_State *L) {
+  vx_multi *m = luaL_checkudata(L, 1, VX_MULTI_MT);
+  while (m->head) vx_detach(m->head);
+  if (m->multi) curl_multi_cleanup(m->multi);
+  m->multi = NULL;
+  return 0;
+}
+
+/* handle:start(req, multi): starts the request as a non-blocking transfer in multi. */
+static int handle_start(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  vx_multi *m;
+  lua_settop(L, 3);
+  vx_checkmulti(L, 3);
+  if (h->state == VX_RUNNING) return luaL_error(L, "vertexops handle is busy with a transfer");
+  vx_prepare(L, h); /* keeps the multi at index 3 alive on the stack */
+  m = vx_checkmulti(L, 3);
+  curl_easy_setopt(h->easy, CURLOPT_PRIVATE, (void *)h);
+  curl_easy_setopt(h->easy, CURLOPT_PIPEWAIT, 1L); /* wait to multiplex rather than open more */
+  if (curl_multi_add_handle(m->multi, h->easy) != CURLM_OK) return luaL_error(L, "curl_multi_add_handle failed");
+  h->multi = m;
+  h->prev = NULL;
+  h->next = m->head;
+  if (m->head) m->head->prev = h;
+  m->head = h;
+  h->state = VX_RUNNING;
+  return 0;
+}
+
+/* multi:perform() -> transfers still running. Marks finished handles done (handle:done()). */
+static int multi_perform(lua_State *L) {
+  vx_multi *m = vx_checkmulti(L, 1);
+  int running = 0, left = 0;
+  CURLMsg *msg;
+  curl_multi_perform(m->multi, &running);
+  while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+    vx_handle *h = NULL;
+    if (msg->msg != CURLMSG_DONE) continue;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h);
+    if (!h) continue;
+    h->rc = msg->data.result;
+    h->state = VX_DONE;
+    vx_detach(h);
+  }
+  lua_pushinteger(L, running);
+  return 1;
+}
+
+/* multi:wait(seconds): blocks until a transfer has something to do, or seconds have passed. */
+static int multi_wait(lua_State *L) {
+  vx_multi *m = vx_checkmulti(L, 1);
+  double secs = luaL_optnumber(L, 2, 1);
+  int ms = secs <= 0 ? 0 : secs > 60 ? 60000 : (int)(secs * 1000 + 0.5);
+  curl_multi_poll(m->multi, NULL, 0, ms, NULL);
+  return 0;
+}
+
+/* handle:done() -> true once a non-blocking transfer has finished */
+static int handle_done(lua_State *L) {
+  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  lua_pushboolean(L, h->state == VX_DONE);
+  return 1;
+}
+
+/* handle:finish() -> the results of a finished non-blocking transfer, as handle:call gives them */
+static int handle_finish(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  if (h->state != VX_DONE) return luaL_error(L, "vertexops handle: no finished transfer");
+  h->state = VX_IDLE;
+  lua_settop(L, 1);
+  return vx_result(L, h, h->rc);
 }
 
 /* handle:stats() -> {requests = n, connects = n} */
@@ -1245,8 +1384,12 @@ static int core_list(lua_State *L) { return vx_standalone(L, "list"); }
 /* ------------------------------------------------------------------ */
 
 static const luaL_Reg handle_methods[] = {
-    {"call", handle_call},   {"stats", handle_stats}, {"close", handle_close},
+    {"call", handle_call},   {"start", handle_start}, {"done", handle_done},
+    {"finish", handle_finish}, {"stats", handle_stats}, {"close", handle_close},
     {"is_closed", handle_isclosed}, {NULL, NULL}};
+
+static const luaL_Reg multi_methods[] = {
+    {"perform", multi_perform}, {"wait", multi_wait}, {"close", multi_close}, {NULL, NULL}};
 
 static const luaL_Reg core_funcs[] = {
     {"cancel", core_cancel},
@@ -1257,6 +1400,7 @@ static const luaL_Reg core_funcs[] = {
     {"check_options", core_check_options},
     {"check_url", core_check_url},
     {"handle", core_handle},
+    {"multi", core_multi},
     {"error", core_error},
     {"is", core_is},
     {"clock", core_clock},
@@ -1284,6 +1428,16 @@ int luaopen_vertexops_core(lua_State *L) {
   lua_pushcfunction(L, handle_tostring);
   lua_setfield(L, -2, "__tostring");
   luaL_newlib(L, handle_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  /* multi metatable */
+  luaL_newmetatable(L, VX_MULTI_MT);
+  lua_pushcfunction(L, multi_close);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__gc");
+  lua_setfield(L, -2, "__close");
+  luaL_newlib(L, multi_methods);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 
