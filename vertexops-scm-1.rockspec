@@ -35,6 +35,8 @@ build = {
     },
     vertexops = "lua/vertexops/init.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
+    ["vertexops.auth"] = "lua/vertexops/auth.lua",
+    ["vertexops.thread"] = "lua/vertexops/thread.lua",
   },
   install = {
     bin = { vertexops = "bin/vertexops" },

@@ -448,6 +448,11 @@ static void vx_checkoptions(lua_State *L, int idx) {
       vx_checktype(L, -1, k, LUA_TTABLE, LUA_TSTRING);
     } else if (strcmp(k, "self_signed_jwt") == 0) {
       vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
+    } else if (strcmp(k, "concurrency") == 0) {
+      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'concurrency' must be an integer");
+      vx_checknumber(L, -1, k, 1, 0, 100000);
+    } else if (strcmp(k, "thread_pool") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
     } else if (strcmp(k, "strategy") == 0) {
       const char *s;
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);

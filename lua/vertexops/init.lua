@@ -10,6 +10,10 @@ local error, getmetatable, pairs, rawget, setmetatable, type, tostring =
   error, getmetatable, pairs, rawget, setmetatable, type, tostring
 local _G = _G
 local math_min, math_max, math_floor = math.min, math.max, math.floor
+local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
+  coroutine.create, coroutine.resume, coroutine.running, coroutine.status, coroutine.yield
+local coroutine_isyieldable = coroutine.isyieldable
+local select, unpack = select, table.unpack or unpack -- luacheck: ignore 143
 local os_getenv, os_time = os.getenv, os.time
 local string_format = string.format
 
@@ -114,14 +118,38 @@ local function retryable(method, err)
   return false
 end
 
+-- Hosts --------------------------------------------------------------------------------------
 -- Sleeping without owning the host: inside OpenResty's yieldable phases ngx.sleep, else nanosleep.
+-- HTTP exchanges: inside those phases on an nginx worker thread (ngx.run_worker_thread), so the
+-- event loop never blocks; under client:start() on the client's libcurl multi handle; else blocking.
 local YIELDABLE = { rewrite = true, access = true, content = true, timer = true }
-local function default_sleep(s)
+
+local function nginx_phase()
   local ngx = rawget(_G, "ngx")
-  if ngx and ngx.get_phase and YIELDABLE[ngx.get_phase()] then return ngx.sleep(s) end
+  return ngx and ngx.get_phase and YIELDABLE[ngx.get_phase()] and ngx or nil
+end
+
+local function default_sleep(s)
+  local ngx = nginx_phase()
+  if ngx then return ngx.sleep(s) end
   return core.sleep(s)
 end
 _M.sleep, _M.clock = default_sleep, core.clock
+
+-- One exchange on a worker thread of the thread pool opts.thread_pool (default "vertexops").
+-- The thread's Lua state keeps its own handle (lua/vertexops/thread.lua), so connections are reused.
+local function thread_exchange(ngx, o, req)
+  local ok, a, b, c = ngx.run_worker_thread(o.thread_pool or "vertexops", "vertexops.thread", "exchange", req)
+  if not ok then
+    return false, core.error({ "ConnectionError" }, "nginx worker thread failed: " .. tostring(a)
+      .. " (is there a 'thread_pool " .. (o.thread_pool or "vertexops") .. "' directive?)")
+  end
+  if not a and type(b) == "table" then setmetatable(b, core.error_mt) end -- tables cross without metatables
+  return a, b, c
+end
+
+-- Coroutines run by client:start(), and their requests.
+local drivers = setmetatable({}, { __mode = "k" })
 
 -- Tokens -------------------------------------------------------------------------------------
 -- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
@@ -191,12 +219,36 @@ end
 
 function Client:close()
   self.handle:close()
+  for _, h in ipairs(self.handles or {}) do h:close() end
+  if self.multi then self.multi:close() end
 end
 Client.__close = Client.close
 
 --- Counters of the client's libcurl handle: {requests = n, connects = n}.
 function Client:stats()
-  return self.handle:stats()
+  local st = self.handle:stats()
+  for _, h in ipairs(self.handles or {}) do
+    local s = h:stats()
+    st.requests, st.connects = st.requests + s.requests, st.connects + s.connects
+  end
+  return st
+end
+
+-- One HTTP exchange, by the means the host allows (see Hosts above).
+function Client:_exchange(o, req)
+  local co = coroutine_running()
+  local driver = co and drivers[co]
+  if driver then return driver:_exchange(self, req) end
+  local ngx = nginx_phase()
+  if ngx and ngx.run_worker_thread then return thread_exchange(ngx, o, req) end
+  return self.handle:call(req)
+end
+
+-- Waits s seconds: under client:start() by handing control back to the caller of poll().
+local function sleep_for(o, s)
+  local co = coroutine_running()
+  if co and drivers[co] then return coroutine_yield("sleep", s, o.clock or core.clock, o.sleep or default_sleep) end
+  return (o.sleep or default_sleep)(s)
 end
 
 -- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
@@ -204,7 +256,6 @@ end
 -- the idempotent rules whatever the method), request_timeout (override), requests (a counter).
 function Client:_run(o, req, ctx)
   local clock = o.clock or core.clock
-  local sleep = o.sleep or default_sleep
   local timeout = o.timeout or DEFAULTS.timeout
   local deadline = ctx and ctx.deadline or clock() + timeout
   local rules = ctx and ctx.rules or req.method
@@ -223,7 +274,7 @@ function Client:_run(o, req, ctx)
     req.timeout = math_min(request_timeout, remaining)
     if not no_auth then req.token = self:_token(o) end
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
-    local ok, res, headers = self.handle:call(req)
+    local ok, res, headers = self:_exchange(o, req)
     if ok then return true, res, headers end
     local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
     if provider and provider:refreshable() then
@@ -240,7 +291,7 @@ function Client:_run(o, req, ctx)
           .. "the next retry would start after it (last failure: %s)", req.call, timeout, tostring(res)),
           { cause = res })
       end
-      sleep(delay)
+      sleep_for(o, delay)
     end
   end
 end
@@ -318,7 +369,6 @@ end
 function Client:_wait(o, name, region, start)
   local strategy = o.strategy or "auto"
   local clock = o.clock or core.clock
-  local sleep = o.sleep or default_sleep
   local timeout = o.timeout or DEFAULTS.timeout
   local deadline = start + timeout
   local poll = policy(o, "polling", POLLING)
@@ -367,7 +417,7 @@ function Client:_wait(o, name, region, start)
     -- :wait that answered early, a failure -- pauses for the polling delay, so a server that
     -- answers at once can never cause a request storm.
     if not (ok and asked and now - t0 >= asked * 0.9) then
-      sleep(math_min(delay, remaining))
+      sleep_for(o, math_min(delay, remaining))
       delay = math_min(delay * poll.multiplier, poll.max_delay)
     end
   end
@@ -402,6 +452,190 @@ function Client:cancel_and_wait(name, region, opts)
   return op, false
 end
 
+-- Non-blocking requests -----------------------------------------------------------------------
+-- client:start(method, ...) runs the blocking method in a coroutine whose HTTP exchanges go to the
+-- client's libcurl multi handle and whose sleeps return to the caller: one policy code path for
+-- retries, deadlines and waiting, stepped by req:poll() without ever blocking.
+
+local STARTABLE = { cancel = true, get = true, delete = true, list = true, wait = true,
+                    cancel_and_wait = true, wait_once = true }
+
+local Request = {}
+Request.__index = Request
+_M.Request = Request
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+function Client:_multi()
+  if not self.multi then self.multi = core.multi() end
+  return self.multi
+end
+
+-- Easy handles for non-blocking transfers: borrowed from a pool, given back when done.
+function Client:_borrow()
+  local pool = self.pool
+  if pool and #pool > 0 then
+    local h = pool[#pool]
+    pool[#pool] = nil
+    return h
+  end
+  local h = core.handle()
+  self.handles = self.handles or {}
+  self.handles[#self.handles + 1] = h
+  return h
+end
+
+function Client:_give_back(h)
+  self.pool = self.pool or {}
+  self.pool[#self.pool + 1] = h
+end
+
+-- Moves every non-blocking transfer of the client forward, without blocking.
+function Client:_perform()
+  if self.multi then self.multi:perform() end
+end
+
+--- client:start(method, ...) -> a request stepped by req:poll() (never blocks) or req:wait().
+--- method: "cancel", "get", "delete", "list", "wait", "cancel_and_wait" or "wait_once".
+--- Bad arguments raise TypeError or ValueError here, before any I/O.
+function Client:start(method, ...)
+  if type(method) ~= "string" then raise("TypeError", "method must be a string, got " .. type(method)) end
+  if not STARTABLE[method] then raise("ValueError", "method '" .. method .. "' cannot be started") end
+  local args = pack(...)
+  local r = setmetatable({ client = self, method = method }, Request)
+  r.co = coroutine_create(function() return self[method](self, unpack(args, 1, args.n)) end)
+  drivers[r.co] = r
+  r:_step()
+  if r.done and not r.ok and (is(r.error, "TypeError") or is(r.error, "ValueError")) then error(r.error, 0) end
+  return r
+end
+
+-- Inside the request's coroutine: one exchange on the multi handle, yielding until it is done.
+function Request:_exchange(client, req)
+  local h = client:_borrow()
+  h:start(req, client:_multi())
+  self.transfer = h
+  coroutine_yield("io")
+  self.transfer = nil
+  local ok, res, headers = h:finish()
+  client:_give_back(h)
+  return ok, res, headers
+end
+
+-- Resumes the coroutine once, and records why it stopped.
+function Request:_step()
+  local res = pack(coroutine_resume(self.co))
+  if coroutine_status(self.co) == "dead" then
+    drivers[self.co] = nil
+    self.done, self.ok = true, res[1]
+    if res[1] then
+      self.results = res
+    else
+      self.error = res[2]
+    end
+  elseif res[2] == "sleep" then
+    self.clock, self.sleep = res[4], res[5]
+    self.wake = self.clock() + res[3]
+  end
+end
+
+-- Steps the request if what it waits for has happened (the multi handle was performed before).
+function Request:_advance()
+  if self.done then return true end
+  if self.transfer then
+    if self.transfer:done() then self:_step() end
+  elseif self.wake and self.clock() >= self.wake then
+    self.wake = nil
+    self:_step()
+  end
+  return self.done
+end
+
+-- The outcome of a finished request: its results, or its error.
+function Request:_outcome()
+  if self.ok then return unpack(self.results, 2, self.results.n) end
+  return self.error
+end
+
+--- req:poll() -> done, result_or_err[, ...]: never blocks. When done, the call's results follow
+--- (cancel_and_wait: operation, cancelled), or its error object (req.ok tells which).
+function Request:poll()
+  if not self.done then
+    self.client:_perform()
+    self:_advance()
+  end
+  if self.done then return true, self:_outcome() end
+  return false
+end
+
+-- Blocks until one of the requests can make progress (a transfer has news, or a sleep ends).
+local function block(client, requests)
+  local wake, sleeper
+  for _, r in ipairs(requests) do
+    if r.transfer then
+      client:_multi():wait(1)
+      return
+    end
+    if r.wake and (not wake or r.wake < wake) then wake, sleeper = r.wake, r end
+  end
+  if sleeper then sleeper.sleep(math_max(0, wake - sleeper.clock())) end
+end
+
+--- req:wait() -> the call's results, or raises its error. Inside a coroutine it yields between
+--- steps (the host resumes it); elsewhere it blocks.
+function Request:wait()
+  while not self:poll() do
+    local co = coroutine_running()
+    if co and not drivers[co] and coroutine_isyieldable and coroutine_isyieldable() then
+      coroutine_yield()
+    else
+      block(self.client, { self })
+    end
+  end
+  if self.ok then return self:_outcome() end
+  error(self.error, 0)
+end
+
+--- cancel_many(names, region, opts) -> results, one per name in order: {ok = true} or {err = e}.
+--- Cancels concurrently (opts.concurrency at a time, default 100) over HTTP/2 multiplexing.
+function Client:cancel_many(names, region, opts)
+  if type(names) ~= "table" then raise("TypeError", "names must be a list of strings, got " .. type(names)) end
+  local o = self:_options(opts)
+  for i = 1, #names do -- every name is checked before any I/O
+    local ok, err = pcall(core.build, "cancel", names[i], region, o)
+    if not ok then
+      if type(err) == "table" then err.message = string_format("names[%d]: %s", i, tostring(err.message)) end
+      error(err, 0)
+    end
+  end
+  local concurrency = o.concurrency or 100
+  local results, active, next_i, left = {}, {}, 1, #names
+  while left > 0 do
+    while #active < concurrency and next_i <= #names do
+      active[#active + 1] = { i = next_i, req = self:start("cancel", names[next_i], region, opts) }
+      next_i = next_i + 1
+    end
+    self:_perform()
+    local progressed = false
+    for k = #active, 1, -1 do
+      local a = active[k]
+      if a.req:_advance() then
+        results[a.i] = a.req.ok and { ok = true } or { err = a.req.error }
+        active[k] = active[#active]
+        active[#active] = nil
+        left = left - 1
+        progressed = true
+      end
+    end
+    if not progressed and #active > 0 then
+      local reqs = {}
+      for k = 1, #active do reqs[k] = active[k].req end
+      block(self, reqs)
+    end
+  end
+  return results
+end
+
 -- Module-level functions use one default client, created on first use. -----------------------
 
 local default
@@ -411,7 +645,8 @@ local function default_client()
 end
 _M.default_client = default_client
 
-for _, m in pairs { "cancel", "get", "delete", "list", "operations", "wait_once", "wait", "cancel_and_wait" } do
+for _, m in pairs { "cancel", "get", "delete", "list", "operations", "wait_once", "wait", "cancel_and_wait",
+                    "start", "cancel_many" } do
   _M[m] = function(...) return Client[m](default_client(), ...) end
 end
 

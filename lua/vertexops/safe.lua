@@ -2,7 +2,7 @@
 -- Programmer errors (TypeError, ValueError) and anything that is not a vertexops error still raise.
 local vertexops = require "vertexops"
 
-local error, pcall, select, setmetatable, type = error, pcall, select, setmetatable, type
+local error, ipairs, pcall, setmetatable, type = error, ipairs, pcall, setmetatable, type
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 local is, is_error = vertexops.is, vertexops.is_error
 
@@ -40,7 +40,7 @@ end
 local ITERATORS = { operations = true }
 
 for _, name in ipairs { "cancel", "get", "delete", "list", "operations", "wait_once", "wait",
-                        "cancel_and_wait" } do
+                        "cancel_and_wait", "cancel_many" } do
   if vertexops[name] then
     _M[name] = (ITERATORS[name] and wrap_iterator or wrap)(vertexops[name])
   end
@@ -62,5 +62,4 @@ function _M.client(opts)
   })
 end
 
-local _ = select
 return _M

@@ -325,8 +325,15 @@ local function serve(call, name)
   end
 end
 
+-- Requests in flight per connection (HTTP/2 multiplexing shows as more than one).
+local inflight = {}
+
 local function log_request(call, name)
+  local conn = tonumber(ngx.var.connection)
+  inflight[conn] = (inflight[conn] or 0) + 1
+  ngx.ctx.counted = conn
   local entry = {
+    concurrent = inflight[conn],
     method = ngx.req.get_method(),
     path = ngx.var.uri,
     query = ngx.var.args,
@@ -379,6 +386,12 @@ local function control(path)
     return send(200, { ok = true })
   end
   return send(404, { error = "no such control" })
+end
+
+-- log phase: the request is over
+function _M.done()
+  local conn = ngx.ctx.counted
+  if conn then inflight[conn] = inflight[conn] - 1 end
 end
 
 function _M.handle()

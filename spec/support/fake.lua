@@ -50,6 +50,7 @@ http {
     ssl_certificate_key ${DIR}/key.pem;
     location / {
       content_by_lua_block { require("vertex").handle() }
+      log_by_lua_block { require("vertex").done() }
     }
   }
 }
