@@ -102,11 +102,14 @@ describe("non-blocking requests", function()
     server:fault { match = "get", delay = 0.2 }
     local c = vertexops.client(H.opts(server))
     local co = coroutine.create(function() return c:start("get", op.name):wait() end)
-    local yields, ok, got = 0, nil, nil
+    local yields, got = 0, nil
     while true do
-      ok, got = coroutine.resume(co)
-      assert.is_true(ok, got)
-      if coroutine.status(co) == "dead" then break end
+      local ok, res = coroutine.resume(co)
+      assert.is_true(ok, res)
+      if coroutine.status(co) == "dead" then
+        got = res
+        break
+      end
       yields = yields + 1
       require("vertexops.core").sleep(0.01)
     end
