@@ -102,7 +102,7 @@ describe("non-blocking requests", function()
     server:fault { match = "get", delay = 0.2 }
     local c = vertexops.client(H.opts(server))
     local co = coroutine.create(function() return c:start("get", op.name):wait() end)
-    local yields, got = 0, nil
+    local yields, got = 0
     while true do
       local ok, res = coroutine.resume(co)
       assert.is_true(ok, res)
