@@ -85,20 +85,54 @@ end
 local Server = {}
 Server.__index = Server
 
-function M.start()
+--- A fresh folder for an nginx of our own.
+function M.tmpdir()
   local dir = os.tmpname()
   os.remove(dir)
   assert(sh("mkdir -p " .. dir .. "/tmp && chmod 755 " .. dir))
+  return dir
+end
+
+M.is_root = io.popen("id -u"):read("*l") == "0"
+
+--- Runs nginx with conf (text) in dir, with the environment variables in env. Returns success.
+function M.run_nginx(dir, conf, env)
+  write(dir .. "/nginx.conf", conf)
+  local prefix = {}
+  for k, v in pairs(env or {}) do prefix[#prefix + 1] = k .. "='" .. tostring(v) .. "'" end
+  return sh(("env %s nginx -p %s -c %s/nginx.conf -e %s/error.log 2>>%s/error.log")
+    :format(table.concat(prefix, " "), dir, dir, dir, dir))
+end
+
+--- Stops the nginx whose pid file is in dir, and removes dir.
+function M.stop_nginx(dir)
+  local pidf = io.open(dir .. "/nginx.pid")
+  local pid = pidf and pidf:read("*l")
+  if pidf then pidf:close() end
+  if pid then
+    sh("kill -TERM " .. pid .. " 2>/dev/null")
+    for _ = 1, 250 do
+      if not sh("kill -0 " .. pid .. " 2>/dev/null") then break end
+      socket.sleep(0.02)
+    end
+    sh("kill -KILL " .. pid .. " 2>/dev/null")
+  end
+  sh("rm -rf " .. dir)
+end
+
+--- A free port on loopback.
+M.free_port = free_port
+
+function M.start()
+  local dir = M.tmpdir()
   M.make_cert(dir)
-  local is_root = io.popen("id -u"):read("*l") == "0"
   for _ = 1, 5 do
     local https_port, http_port = free_port(), free_port()
     local vars = {
       DIR = dir, MODULES = NGINX_MODULES, FAKE = M.spec_dir .. "/fake",
-      HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = is_root and "user root root;" or "",
+      HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
     }
-    write(dir .. "/nginx.conf", (CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)))
-    if sh(("nginx -p %s -c %s/nginx.conf -e %s/error.log 2>>%s/error.log"):format(dir, dir, dir, dir)) then
+    if M.run_nginx(dir, (CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end))) then
       local self = setmetatable({
         dir = dir, https_port = https_port, http_port = http_port,
         endpoint = "https://127.0.0.1:" .. https_port,
@@ -164,18 +198,7 @@ end
 
 function Server:stop()
   if not self.dir then return end
-  local pidf = io.open(self.dir .. "/nginx.pid")
-  local pid = pidf and pidf:read("*l")
-  if pidf then pidf:close() end
-  if pid then
-    sh("kill -TERM " .. pid .. " 2>/dev/null")
-    for _ = 1, 250 do
-      if not sh("kill -0 " .. pid .. " 2>/dev/null") then break end
-      socket.sleep(0.02)
-    end
-    sh("kill -KILL " .. pid .. " 2>/dev/null")
-  end
-  sh("rm -rf " .. self.dir)
+  M.stop_nginx(self.dir)
   self.dir = nil
 end
 

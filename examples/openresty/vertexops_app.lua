@@ -1,0 +1,48 @@
+-- The handlers of examples/openresty/nginx.conf (install next to it, e.g. /etc/nginx/lua/).
+local vertexops = require "vertexops"
+local cjson = require "cjson.safe"
+
+local ngx = ngx
+local _M = {}
+
+-- One client per nginx worker: its token cache is shared by every request the worker serves.
+local client
+local function get_client()
+  if not client then
+    client = vertexops.client {
+      ca_file = os.getenv("VERTEXOPS_CA_FILE"), -- only for a test server with its own certificate
+      timeout = 600,
+    }
+  end
+  return client
+end
+
+local function reply(status, doc)
+  ngx.status = status
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(cjson.encode(doc))
+end
+
+-- GET /cancel?name=projects/P/locations/L/operations/ID[&strategy=auto|server|poll]
+function _M.cancel()
+  local name = ngx.var.arg_name
+  if not name then return reply(400, { error = "name is required" }) end
+  local waiting = ngx.shared.vertexops
+  waiting:incr("waiting", 1, 0)
+  local c = get_client()
+  local ok, op, cancelled = pcall(c.cancel_and_wait, c, name, nil, { strategy = ngx.var.arg_strategy })
+  waiting:incr("waiting", -1, 0)
+  if not ok then
+    local err = op
+    return reply(vertexops.is(err, "HttpError") and err.code or 502,
+      { error = { tags = err.tags, message = err.message } })
+  end
+  reply(200, { operation = op, cancelled = cancelled })
+end
+
+-- GET /status
+function _M.status()
+  reply(200, { waiting = ngx.shared.vertexops:get("waiting") or 0 })
+end
+
+return _M
