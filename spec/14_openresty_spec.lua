@@ -20,7 +20,8 @@ describe("OpenResty", function()
     app_port = H.fake.free_port()
     local subs = {
       { "pid /tmp/vertexops-example-nginx.pid;", "pid " .. app_dir .. "/nginx.pid;" },
-      { "error_log stderr warn;", "error_log " .. app_dir .. "/error.log warn;" .. (H.fake.is_root and "\nuser root root;" or "") },
+      { "error_log stderr warn;",
+        "error_log " .. app_dir .. "/error.log warn;" .. (H.fake.is_root and "\nuser root root;" or "") },
       { "listen 127.0.0.1:8080;", "listen 127.0.0.1:" .. app_port .. ";" },
       { '"/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;/etc/nginx/lua/?.lua;;"',
         '"' .. repo .. "/lua/?.lua;" .. repo .. "/lua/?/init.lua;" .. repo .. '/examples/openresty/?.lua;;"' },
@@ -32,7 +33,6 @@ describe("OpenResty", function()
       conf, n = conf:gsub(escape(s[1]), (s[2]:gsub("%%", "%%%%")))
       assert(n == 1, "the example nginx.conf no longer has: " .. s[1])
     end
-    app_dir = app_dir
     local started = H.fake.run_nginx(app_dir, conf, {
       VERTEXOPS_ENDPOINT = fake.server.endpoint, VERTEXOPS_CA_FILE = fake.server.ca_file,
       GOOGLE_OAUTH_ACCESS_TOKEN = "test-token" })
