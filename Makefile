@@ -25,7 +25,14 @@ all: build
 deps:
 	@sh scripts/deps.sh $(DEBS)
 
-build: $(CORE) $(CORE_JIT)
+STATES     := build/states-test
+
+build: $(CORE) $(CORE_JIT) $(STATES)
+
+# A host running several Lua states on threads at once (spec/15_states_spec.lua).
+$(STATES): spec/support/states.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INC) -o $@ spec/support/states.c -llua5.4 -lpthread
 
 $(CORE): csrc/vertexops.c csrc/compat.h
 	@mkdir -p $(dir $@)

@@ -40,6 +40,20 @@
 #define VX_MAX_NAME 1024
 #define VX_MAX_TIMEOUT 31536000.0        /* one year, the Workflows limit for long-running calls */
 
+/* Process-wide, written once under pthread_once (then only read): libcurl's global init and its
+ * version string (curl_version_info writes static data, so it is asked once, here). */
+static pthread_once_t vx_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode vx_curl_init_result = CURLE_OK;
+static char vx_curl_version[32] = "unknown";
+static void vx_curl_init(void) {
+  vx_curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+  snprintf(vx_curl_version, sizeof vx_curl_version, "%s", curl_version_info(CURLVERSION_NOW)->version);
+}
+static int vx_curl_ready(void) {
+  pthread_once(&vx_curl_once, vx_curl_init);
+  return vx_curl_init_result == CURLE_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Error objects                                                        */
 /* ------------------------------------------------------------------ */
@@ -592,8 +606,7 @@ static int core_build(lua_State *L) {
   vx_addheader(L, hd, &nh, "Accept: application/json");
   if (call == CALL_CANCEL || call == CALL_WAIT)
     vx_addheader(L, hd, &nh, "Content-Type: application/json");
-  vx_addheader(L, hd, &nh, "User-Agent: vertexops/" VX_VERSION " libcurl/%s",
-               curl_version_info(CURLVERSION_NOW)->version);
+  vx_addheader(L, hd, &nh, "User-Agent: vertexops/" VX_VERSION " libcurl/%s", vx_curl_version);
   vx_addheader(L, hd, &nh, "x-goog-api-client: gl-lua/%s vertexops/" VX_VERSION,
                LUA_VERSION_NUM >= 504 ? "5.4" : LUA_VERSION_NUM == 503 ? "5.3" : "5.1");
   luaL_buffinit(L, &b);
@@ -665,9 +678,6 @@ static void vx_detach(vx_handle *h) {
   h->multi = NULL;
 }
 
-static pthread_once_t vx_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode vx_curl_init_result = CURLE_OK;
-static void vx_curl_init(void) { vx_curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static size_t vx_bufappend(vx_buf *b, const char *p, size_t n) {
   if (b->len + n > b->limit) {
@@ -756,8 +766,7 @@ static int core_handle(lua_State *L) {
   memset(h, 0, sizeof *h); /* born closed */
   luaL_getmetatable(L, VX_HANDLE_MT);
   lua_setmetatable(L, -2);
-  pthread_once(&vx_curl_once, vx_curl_init);
-  if (vx_curl_init_result != CURLE_OK) return luaL_error(L, "curl_global_init failed");
+  if (!vx_curl_ready()) return luaL_error(L, "curl_global_init failed");
   e = curl_easy_init();
   if (!e) return luaL_error(L, "curl_easy_init failed");
   h->easy = e;
@@ -1114,8 +1123,7 @@ static int core_multi(lua_State *L) {
   memset(m, 0, sizeof *m); /* born closed */
   luaL_getmetatable(L, VX_MULTI_MT);
   lua_setmetatable(L, -2);
-  pthread_once(&vx_curl_once, vx_curl_init);
-  if (vx_curl_init_result != CURLE_OK) return luaL_error(L, "curl_global_init failed");
+  if (!vx_curl_ready()) return luaL_error(L, "curl_global_init failed");
   m->multi = curl_multi_init();
   if (!m->multi) return luaL_error(L, "curl_multi_init failed");
   curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
@@ -1461,7 +1469,8 @@ int luaopen_vertexops_core(lua_State *L) {
   lua_pushliteral(L, VX_VERSION);
   lua_setfield(L, -2, "version");
   /* curl_version() would initialise libldap, which leaks; the version number is enough */
-  lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+  if (!vx_curl_ready()) return luaL_error(L, "curl_global_init failed");
+  lua_pushstring(L, vx_curl_version);
   lua_setfield(L, -2, "curl_version");
   return 1;
 }

@@ -53,6 +53,19 @@ describe("examples", function()
     assert.are.equal(op.name .. "\tdone\ntoken requests: 1\n", out)
   end)
 
+  it("game_loop.lua cancels 100 operations from a frame loop", function()
+    for _ = 1, 100 do server:create {} end
+    server:fault { match = "cancel", delay = 0.05, times = 100 }
+    local out, ok = run("game_loop.lua", H.PARENT)
+    assert.is_true(ok, out)
+    local n, failed, frames = out:match("^cancelled (%d+) operations %((%d+) failed%) in (%d+) frames; worst frame [%d.]+ ms")
+    assert.are.equal("100", n, out)
+    assert.are.equal("0", failed)
+    assert.is_true(tonumber(frames) > 1)
+    assert.are.equal(100, #server:log("cancel"))
+    assert.are.equal(1, server:connections())
+  end)
+
   it("coroutine_wait.lua keeps its frame loop running while it waits", function()
     local a = server:create { done_after = 1.5 }
     local b = server:create { done_after = 1 }

@@ -490,9 +490,28 @@ function Client:_give_back(h)
   self.pool[#self.pool + 1] = h
 end
 
--- Moves every non-blocking transfer of the client forward, without blocking.
-function Client:_perform()
-  if self.multi then self.multi:perform() end
+-- Moves every non-blocking transfer of the client forward, without blocking. A host polling many
+-- requests in one frame pays for one perform per millisecond, not one per request (libcurl walks
+-- every transfer on each perform); force skips that.
+local PERFORM_INTERVAL = 0.001
+function Client:_perform(force)
+  local multi = self.multi
+  if not multi then return end
+  local now = core.clock()
+  if not force and self.performed_at and now - self.performed_at < PERFORM_INTERVAL then return end
+  self.performed_at = now
+  multi:perform()
+end
+
+--- client:poll() -> how many started requests are still running. Steps every request of the
+--- client once (one libcurl perform for all): for hosts with many requests in flight.
+function Client:poll()
+  self:_perform(true)
+  local running = 0
+  for r in pairs(self.running or {}) do
+    if r:_advance() then self.running[r] = nil else running = running + 1 end
+  end
+  return running
 end
 
 --- client:start(method, ...) -> a request stepped by req:poll() (never blocks) or req:wait().
@@ -505,6 +524,8 @@ function Client:start(method, ...)
   local r = setmetatable({ client = self, method = method }, Request)
   r.co = coroutine_create(function() return self[method](self, unpack(args, 1, args.n)) end)
   drivers[r.co] = r
+  self.running = self.running or {}
+  self.running[r] = true
   r:_step()
   if r.done and not r.ok and (is(r.error, "TypeError") or is(r.error, "ValueError")) then error(r.error, 0) end
   return r
@@ -527,6 +548,7 @@ function Request:_step()
   local res = pack(coroutine_resume(self.co))
   if coroutine_status(self.co) == "dead" then
     drivers[self.co] = nil
+    if self.client.running then self.client.running[self] = nil end
     self.done, self.ok = true, res[1]
     if res[1] then
       self.results = res
@@ -555,6 +577,13 @@ end
 function Request:_outcome()
   if self.ok then return unpack(self.results, 2, self.results.n) end
   return self.error
+end
+
+--- req:result() -> done, result_or_err[, ...] as poll() gives them, without stepping anything
+--- (after client:poll() has stepped every request).
+function Request:result()
+  if self.done then return true, self:_outcome() end
+  return false
 end
 
 --- req:poll() -> done, result_or_err[, ...]: never blocks. When done, the call's results follow
@@ -615,7 +644,7 @@ function Client:cancel_many(names, region, opts)
       active[#active + 1] = { i = next_i, req = self:start("cancel", names[next_i], region, opts) }
       next_i = next_i + 1
     end
-    self:_perform()
+    self:_perform(true)
     local progressed = false
     for k = #active, 1, -1 do
       local a = active[k]
