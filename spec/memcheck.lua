@@ -65,6 +65,23 @@ local ok, err = pcall(function()
     expect_error("TimeoutError", c.cancel, c, op.name, nil, {
       retry = { max_retries = 5 }, timeout = 2, clock = function() return t end,
       sleep = function(s) t = t + s end })
+    -- non-blocking: started requests, a batch, and transfers abandoned to the garbage collector
+    server:reset()
+    op = server:create {}
+    assert(c:start("get", op.name):wait().name == op.name)
+    local names = {}
+    for i = 1, 10 do names[i] = server:create {}.name end
+    names[11] = NAME .. "missing"
+    local results = c:cancel_many(names, nil, { concurrency = 4 })
+    assert(results[1].ok and results[11].err.code == 404, tostring(results[1].err or results[11].ok))
+    do
+      local c2 = vertexops.client(o)
+      server:fault { match = "get", delay = 0.3, times = 3 }
+      for _ = 1, 3 do c2:start("get", op.name):poll() end
+      c2 = nil -- luacheck: ignore 311
+      collectgarbage()
+      collectgarbage()
+    end
     c:close()
     expect_error("closed", function()
       local okk, e = pcall(c.get, c, op.name)
