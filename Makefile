@@ -1,4 +1,4 @@
-# vertexops — make demo | make test | make memcheck | make build | make deps | make rock | make rock-jit
+# vertexops — make demo | make test | make memcheck | make bench | make build | make deps | make rock | make rock-jit
 LUA        ?= lua5.4
 LUA_INC    ?= /usr/include/lua5.4
 BUILD      := build/5.4
@@ -17,7 +17,7 @@ DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socke
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
 
-.PHONY: all deps build test demo memcheck lint rock rock-jit clean
+.PHONY: all deps build test demo memcheck lint rock rock-jit bench clean
 
 all: build
 
@@ -55,6 +55,20 @@ demo: deps build
 memcheck: deps build
 	@$(RUN) valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 		--show-leak-kinds=definite $(LUA) spec/memcheck.lua
+
+# Benchmarks (bench/): every contender against the same fake server; writes bench/RESULTS.md.
+bench: deps build build/bench/raw_curl bench/node_modules/.installed
+	@$(RUN) $(LUA) bench/run.lua
+
+build/bench/raw_curl: bench/raw_curl.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -o $@ bench/raw_curl.c -lcurl
+
+# Google's Node client for the comparison (npm); skipped with a note in RESULTS.md if npm fails.
+bench/node_modules/.installed: bench/package.json
+	@command -v npm >/dev/null 2>&1 || sh scripts/deps.sh nodejs npm
+	@(cd bench && npm install --no-audit --no-fund --no-package-lock >/dev/null 2>&1 && touch node_modules/.installed) \
+		|| echo "npm install failed: the Node client will be left out"
 
 # Builds and installs the rock with luarocks (Debian's lua-cjson satisfies the dependency);
 # rock-jit for LuaJIT / OpenResty.

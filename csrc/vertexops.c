@@ -653,6 +653,7 @@ typedef struct vx_handle {
   struct vx_multi *multi;
   struct vx_handle *prev, *next;
   int state;                 /* VX_IDLE, VX_RUNNING, VX_DONE */
+  int want_headers;          /* return the headers of a successful answer too */
   CURLcode rc;               /* result of a finished non-blocking transfer */
   char errbuf[CURL_ERROR_SIZE];
 } vx_handle;
@@ -989,6 +990,8 @@ static void vx_prepare(lua_State *L, vx_handle *h) {
   if (VX_GETFIELD(L, 2, "body") == LUA_TSTRING) body = lua_tolstring(L, -1, &bodylen);
   if (VX_GETFIELD(L, 2, "token") == LUA_TSTRING) token = lua_tolstring(L, -1, &tlen);
   if (VX_GETFIELD(L, 2, "ca_file") == LUA_TSTRING) ca = lua_tostring(L, -1);
+  VX_GETFIELD(L, 2, "want_headers");
+  h->want_headers = lua_toboolean(L, -1);
   if (token) {
     for (i = 0; i < tlen; i++)
       if ((unsigned char)token[i] <= ' ' || (unsigned char)token[i] >= 0x7f)
@@ -1063,22 +1066,22 @@ static int vx_result(lua_State *L, vx_handle *h, CURLcode rc) {
     vx_pushcurlerror(L, h, rc);
     return 2;
   }
-  vx_pushheaders(L, &h->head);
   if (status < 200 || status > 299) {
+    vx_pushheaders(L, &h->head);
     lua_pushboolean(L, 0);
     vx_pushhttperror(L, h, status, -2);
     return 2;
   }
-  if (h->body.len == 0) {
-    lua_pushboolean(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -3);
-    return 3;
-  }
+  lua_pushboolean(L, 1);
   for (i = 0; i < h->body.len && isspace((unsigned char)h->body.data[i]); i++) {
   }
-  if (i == h->body.len || h->body.data[i] != '{' || !vx_pushjson(L, h->body.data, h->body.len)) {
-    if (i < h->body.len && h->body.data[i] == '{') lua_pop(L, 1); /* the failed decode's nil */
+  if (i == h->body.len) {
+    lua_newtable(L); /* an empty body: an empty object */
+  } else if (h->body.len - i == 2 && h->body.data[i] == '{' && h->body.data[i + 1] == '}') {
+    lua_newtable(L); /* "{}", what cancel and delete answer: no decoder needed */
+  } else if (h->body.data[i] != '{' || !vx_pushjson(L, h->body.data, h->body.len)) {
+    if (h->body.data[i] == '{') lua_pop(L, 1); /* the failed decode's nil */
+    lua_pop(L, 1);
     lua_pushboolean(L, 0);
     vx_pusherror(L, TAGS_RESPONSE,
                  lua_pushfstring(L, "HTTP %d response is not a JSON object (%d bytes)", (int)status,
@@ -1090,13 +1093,13 @@ static int vx_result(lua_State *L, vx_handle *h, CURLcode rc) {
     lua_setfield(L, -2, "body");
     return 2;
   }
-  lua_pushboolean(L, 1);
-  lua_insert(L, -2);
-  lua_pushvalue(L, -3);
+  if (!h->want_headers) return 2;
+  vx_pushheaders(L, &h->head);
   return 3;
 }
 
-/* handle:call(req) -> true, decoded, headers | false, err
+/* handle:call(req) -> true, decoded[, headers] | false, err
+ * (the headers of a successful answer only when req.want_headers is true)
  * One blocking HTTP exchange. Transport, HTTP and shape failures are returned as error objects;
  * bad arguments raise. */
 static int handle_call(lua_State *L) {
@@ -1127,6 +1130,9 @@ static int core_multi(lua_State *L) {
   m->multi = curl_multi_init();
   if (!m->multi) return luaL_error(L, "curl_multi_init failed");
   curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  /* libcurl caps streams per connection at 100 and opens more connections past that; let the
+   * server's own limit (SETTINGS_MAX_CONCURRENT_STREAMS) decide instead */
+  curl_multi_setopt(m->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
   return 1;
 }
 

@@ -291,7 +291,7 @@ function Provider:_fetch(src, o)
   local url = "http://" .. host .. METADATA_PATH
   if self.opts.scopes then url = url .. "?scopes=" .. form({ { "", scope } }):sub(2) end
   local detect = not src.detected and METADATA_DETECT_TIMEOUT or nil
-  local body, headers_or_err = self:_request({ call = "metadata", method = "GET", url = url,
+  local body, headers_or_err = self:_request({ call = "metadata", method = "GET", url = url, want_headers = true,
     headers = { "Metadata-Flavor: Google", "Accept: application/json" } }, "metadata server " .. host, o, detect)
   if not body or headers_or_err["metadata-flavor"] ~= "Google" then
     local why = not body and tostring(headers_or_err) or "the answer did not come from a metadata server"

@@ -65,16 +65,23 @@ local function merge(base, over)
   return o
 end
 
+-- The retry or polling policy of options o, with the defaults filled in (computed once per table).
+local policies = setmetatable({}, { __mode = "k" })
 local function policy(o, key, defaults)
   local p = o[key]
   if p == false then return false end
   p = p or defaults
-  return {
-    max_retries = p.max_retries or defaults.max_retries,
-    initial_delay = p.initial_delay or defaults.initial_delay,
-    multiplier = p.multiplier or defaults.multiplier,
-    max_delay = p.max_delay or defaults.max_delay,
-  }
+  local memo = policies[p]
+  if not memo then
+    memo = {
+      max_retries = p.max_retries or defaults.max_retries,
+      initial_delay = p.initial_delay or defaults.initial_delay,
+      multiplier = p.multiplier or defaults.multiplier,
+      max_delay = p.max_delay or defaults.max_delay,
+    }
+    policies[p] = memo
+  end
+  return memo
 end
 
 -- The delay before attempt n + 1 (n >= 1): initial * multiplier^(n-1), capped.
@@ -202,7 +209,10 @@ end
 
 -- A client's options merged with a call's, plus the quota project of the credentials when
 -- neither opts.user_project nor GOOGLE_CLOUD_QUOTA_PROJECT names one.
+-- Without call options the result is the same table every time (self.base): requests built from it
+-- are cached (Client:_build).
 function Client:_options(opts)
+  if opts == nil and self.base then return self.base end
   local o = merge(self.opts, opts)
   if o.user_project == nil and o.token == nil then
     local env = os_getenv("GOOGLE_CLOUD_QUOTA_PROJECT")
@@ -214,7 +224,29 @@ function Client:_options(opts)
       end
     end
   end
+  if opts == nil then self.base = o end
   return o
+end
+
+-- Requests built with the client's own options (no call options) are kept, up to BUILT_MAX: a wait
+-- or a loop of calls on one operation builds its request once. (The environment is read when a
+-- request is first built.)
+local BUILT_MAX = 256
+function Client:_build(call, name, region, o, extra)
+  if o ~= self.base or extra ~= nil or type(name) ~= "string" or (region ~= nil and type(region) ~= "string") then
+    return core.build(call, name, region, o, extra)
+  end
+  local key = call .. " " .. name .. " " .. (region or "")
+  local built = self.built
+  local req = built and built[key]
+  if req then return req end
+  req = core.build(call, name, region, o)
+  if not built or self.nbuilt >= BUILT_MAX then
+    built, self.nbuilt = {}, 0
+    self.built = built
+  end
+  built[key], self.nbuilt = req, self.nbuilt + 1
+  return req
 end
 
 function Client:close()
@@ -300,7 +332,7 @@ end
 -- extra: the :wait timeout in seconds, for call "wait".
 function Client:_call(call, name, region, opts, extra)
   local o = self:_options(opts)
-  local ok, res = self:_run(o, core.build(call, name, region, o, extra))
+  local ok, res = self:_run(o, self:_build(call, name, region, o, extra))
   if not ok then error(res, 0) end
   return res
 end
@@ -372,7 +404,7 @@ function Client:_wait(o, name, region, start)
   local timeout = o.timeout or DEFAULTS.timeout
   local deadline = start + timeout
   local poll = policy(o, "polling", POLLING)
-  local get_req = core.build("get", name, region, o)
+  local get_req = self:_build("get", name, region, o)
   local ctx = { deadline = deadline, rules = "GET", requests = 0 }
   local progress = o.progress
   local use_server = strategy ~= "poll"
@@ -442,7 +474,8 @@ end
 function Client:cancel_and_wait(name, region, opts)
   local o = self:_options(opts)
   local start = (o.clock or core.clock)()
-  local ok, res = self:_run(o, core.build("cancel", name, region, o), { deadline = start + (o.timeout or DEFAULTS.timeout) })
+  local ok, res = self:_run(o, self:_build("cancel", name, region, o),
+    { deadline = start + (o.timeout or DEFAULTS.timeout) })
   if not ok then error(res, 0) end
   local op = self:_wait(o, name, region, start)
   if op.error then
@@ -521,13 +554,19 @@ function Client:start(method, ...)
   if type(method) ~= "string" then raise("TypeError", "method must be a string, got " .. type(method)) end
   if not STARTABLE[method] then raise("ValueError", "method '" .. method .. "' cannot be started") end
   local args = pack(...)
-  local r = setmetatable({ client = self, method = method }, Request)
-  r.co = coroutine_create(function() return self[method](self, unpack(args, 1, args.n)) end)
+  local r = self:_start(function() return self[method](self, unpack(args, 1, args.n)) end)
+  if r.done and not r.ok and (is(r.error, "TypeError") or is(r.error, "ValueError")) then error(r.error, 0) end
+  return r
+end
+
+-- A request running fn in a coroutine driven by poll().
+function Client:_start(fn)
+  local r = setmetatable({ client = self }, Request)
+  r.co = coroutine_create(fn)
   drivers[r.co] = r
   self.running = self.running or {}
   self.running[r] = true
   r:_step()
-  if r.done and not r.ok and (is(r.error, "TypeError") or is(r.error, "ValueError")) then error(r.error, 0) end
   return r
 end
 
@@ -630,18 +669,25 @@ end
 function Client:cancel_many(names, region, opts)
   if type(names) ~= "table" then raise("TypeError", "names must be a list of strings, got " .. type(names)) end
   local o = self:_options(opts)
-  for i = 1, #names do -- every name is checked before any I/O
-    local ok, err = pcall(core.build, "cancel", names[i], region, o)
+  local reqs = {}
+  for i = 1, #names do -- every name is checked before any I/O; each request is built once
+    local ok, req = pcall(core.build, "cancel", names[i], region, o)
     if not ok then
-      if type(err) == "table" then err.message = string_format("names[%d]: %s", i, tostring(err.message)) end
-      error(err, 0)
+      if type(req) == "table" then req.message = string_format("names[%d]: %s", i, tostring(req.message)) end
+      error(req, 0)
     end
+    reqs[i] = req
   end
   local concurrency = o.concurrency or 100
   local results, active, next_i, left = {}, {}, 1, #names
   while left > 0 do
     while #active < concurrency and next_i <= #names do
-      active[#active + 1] = { i = next_i, req = self:start("cancel", names[next_i], region, opts) }
+      local req = reqs[next_i]
+      active[#active + 1] = { i = next_i, req = self:_start(function()
+        local ok, err = self:_run(o, req)
+        if not ok then error(err, 0) end
+        return true
+      end) }
       next_i = next_i + 1
     end
     self:_perform(true)
@@ -657,9 +703,9 @@ function Client:cancel_many(names, region, opts)
       end
     end
     if not progressed and #active > 0 then
-      local reqs = {}
-      for k = 1, #active do reqs[k] = active[k].req end
-      block(self, reqs)
+      local waiting = {}
+      for k = 1, #active do waiting[k] = active[k].req end
+      block(self, waiting)
     end
   end
   return results

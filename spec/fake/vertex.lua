@@ -20,6 +20,9 @@ local state
 function _M.reset()
   state = { ops = {}, order = {}, log = {}, faults = {}, tokens = { ["test-token"] = true }, seq = 0,
             virtual = nil, issued = 0,
+            -- benchmarks: nolog (count requests and connections only), hold (seconds every
+            -- Vertex answer waits, as a real service's processing time would)
+            nolog = false, hold = nil, count = 0, conns = {}, nconns = 0,
             -- what the token endpoint accepts (set with /_control/oauth)
             oauth = { client_id = "test-client", client_secret = "test-secret", refresh_token = "test-refresh",
                       expires_in = 3600 } }
@@ -332,6 +335,12 @@ local function log_request(call, name)
   local conn = tonumber(ngx.var.connection)
   inflight[conn] = (inflight[conn] or 0) + 1
   ngx.ctx.counted = conn
+  state.count = state.count + 1
+  if not state.conns[conn] then
+    state.conns[conn] = true
+    state.nconns = state.nconns + 1
+  end
+  if state.nolog then return end
   local entry = {
     concurrent = inflight[conn],
     method = ngx.req.get_method(),
@@ -372,8 +381,16 @@ local function control(path)
     if body and body.virtual then state.virtual = body.virtual end
     if body and body.advance and state.virtual then state.virtual = state.virtual + body.advance end
     return send(200, { now = now() })
+  elseif path == "config" and method == "POST" then
+    if body then
+      if body.nolog ~= nil then state.nolog = body.nolog end
+      if body.hold ~= nil then state.hold = body.hold > 0 and body.hold or nil end
+    end
+    return send(200, { ok = true })
+  elseif path == "stats" then
+    return send(200, { requests = state.count, connections = state.nconns })
   elseif path == "reset_log" then
-    state.log = {}
+    state.log, state.count, state.conns, state.nconns = {}, 0, {}, 0
     return send(200, { ok = true })
   elseif path == "oauth" and method == "POST" then
     for k, v in pairs(body or {}) do state.oauth[k] = v end
@@ -404,6 +421,7 @@ function _M.handle()
   log_request(call, name)
   local f = take_fault(call or "other")
   if f and apply_fault(f) then return end
+  if state.hold then ngx.sleep(state.hold) end
 
   if call == nil then
     return gerror(404, "The requested URL " .. path .. " was not found on this server.")

@@ -170,6 +170,8 @@ function Server:reset() return self:control("POST", "reset") end
 function Server:create(spec) return self:control("POST", "operations", spec or {}) end
 function Server:fault(f) return self:control("POST", "faults", f) end
 function Server:tokens(list) return self:control("POST", "tokens", list) end
+function Server:config(c) return self:control("POST", "config", c) end
+function Server:stats() return self:control("GET", "stats") end
 function Server:reset_log() return self:control("POST", "reset_log") end
 function Server:oauth(settings) return self:control("POST", "oauth", settings) end
 

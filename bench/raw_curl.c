@@ -1,0 +1,140 @@
+/*
+ * The floor: raw libcurl in C sending the same cancel requests vertexops sends (same headers,
+ * empty POST body, HTTP/2 over TLS), with nothing else on top.
+ *
+ *   raw_curl seq   URL CA_FILE N          one reused easy handle, N sequential calls
+ *   raw_curl multi URL CA_FILE N CONC     one multi handle, N calls, CONC at a time, multiplexed
+ *
+ * Prints one JSON line: {"calls":N,"seconds":S,"rss_kb":K,"failed":F}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+static size_t sink(char *p, size_t s, size_t n, void *ud) {
+  (void)p;
+  (void)ud;
+  return s * n;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = 0;
+  if (!f) return 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmHWM:", 6) == 0) kb = atol(line + 6);
+  fclose(f);
+  return kb;
+}
+
+static struct curl_slist *headers(const char *url) {
+  struct curl_slist *h = NULL;
+  const char *name = strstr(url, "/v1beta1/");
+  char params[1024], *p = params;
+  const char *s;
+  h = curl_slist_append(h, "Accept: application/json");
+  h = curl_slist_append(h, "Content-Type: application/json");
+  h = curl_slist_append(h, "User-Agent: raw-libcurl");
+  h = curl_slist_append(h, "x-goog-api-client: gl-c raw-libcurl");
+  p += snprintf(p, 64, "x-goog-request-params: name=");
+  for (s = name ? name + 9 : ""; *s && *s != ':' && p < params + sizeof params - 4; s++) {
+    if (*s == '/') p += sprintf(p, "%%2F");
+    else *p++ = *s;
+  }
+  *p = '\0';
+  h = curl_slist_append(h, params);
+  h = curl_slist_append(h, "Authorization: Bearer test-token");
+  return h;
+}
+
+static CURL *easy(const char *url, const char *ca, struct curl_slist *h) {
+  CURL *e = curl_easy_init();
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+  curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  return e;
+}
+
+int main(int argc, char **argv) {
+  const char *mode, *url, *ca;
+  int n, conc, i, failed = 0;
+  struct curl_slist *h;
+  double t0, t1;
+  long code;
+  if (argc < 5) {
+    fprintf(stderr, "usage: raw_curl seq|multi URL CA_FILE N [CONC]\n");
+    return 2;
+  }
+  mode = argv[1];
+  url = argv[2];
+  ca = argv[3];
+  n = atoi(argv[4]);
+  conc = argc > 5 ? atoi(argv[5]) : 100;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  h = headers(url);
+  t0 = now();
+  if (strcmp(mode, "seq") == 0) {
+    CURL *e = easy(url, ca, h);
+    for (i = 0; i < n; i++) {
+      code = 0;
+      if (curl_easy_perform(e) != CURLE_OK) failed++;
+      else if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code), code != 200) failed++;
+    }
+    curl_easy_cleanup(e);
+  } else {
+    CURLM *m = curl_multi_init();
+    CURL **pool = calloc((size_t)conc, sizeof *pool);
+    int started = 0, done = 0, running = 0, left;
+    curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+    for (i = 0; i < conc && started < n; i++, started++) {
+      pool[i] = easy(url, ca, h);
+      curl_multi_add_handle(m, pool[i]);
+    }
+    while (done < n) {
+      CURLMsg *msg;
+      curl_multi_perform(m, &running);
+      while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+        CURL *e;
+        if (msg->msg != CURLMSG_DONE) continue;
+        e = msg->easy_handle;
+        code = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+        if (msg->data.result != CURLE_OK || code != 200) failed++;
+        done++;
+        curl_multi_remove_handle(m, e);
+        if (started < n) {
+          started++;
+          curl_multi_add_handle(m, e); /* reuse the easy handle for the next call */
+        } else {
+          curl_easy_cleanup(e);
+        }
+      }
+      if (done < n) curl_multi_poll(m, NULL, 0, 1000, NULL);
+    }
+    curl_multi_cleanup(m);
+    free(pool);
+  }
+  t1 = now();
+  curl_slist_free_all(h);
+  printf("{\"calls\":%d,\"seconds\":%.6f,\"rss_kb\":%ld,\"failed\":%d}\n", n, t1 - t0, rss_kb(), failed);
+  curl_global_cleanup();
+  return failed ? 1 : 0;
+}
