@@ -198,8 +198,8 @@ local lines = {
 }
 for _, row in ipairs(rows) do
   local r = row.r
-  lines[#lines + 1] = ("| %s | %s | %d | %.0f | %.2f | %d | %.1f MiB |"):format(row.regime, r.label, r.calls, r.rate,
-    r.rate / row.base.rate, r.connections, r.rss_kb / 1024)
+  lines[#lines + 1] = ("| %s | %s | %d | %.0f | %.2f | %d | %s |"):format(row.regime, r.label, r.calls, r.rate,
+    r.rate / row.base.rate, r.connections, r.rss_kb > 0 and ("%.1f MiB"):format(r.rss_kb / 1024) or "n/a")
 end
 lines[#lines + 1] = ""
 lines[#lines + 1] = ("Instructions per call (callgrind, marginal cost of one more sequential cancel): "
