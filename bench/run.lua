@@ -168,7 +168,8 @@ local gax = io.open("bench/node_modules/google-gax/build/src/gax.js")
 if gax then
   local src = gax:read("*a")
   gax:close()
-  local a, b, c = src:match("function createDefaultBackoffSettings%(%)%s*{%s*return createBackoffSettings%(([%d.]+),%s*([%d.]+),%s*([%d.]+)")
+  local a, b, c = src:match("function createDefaultBackoffSettings%(%)%s*{%s*return "
+    .. "createBackoffSettings%(([%d.]+),%s*([%d.]+),%s*([%d.]+)")
   if a then gax_init, gax_mult, gax_max = tonumber(a), tonumber(b), tonumber(c) end
 end
 local node_req, node_delay = 0, 0
