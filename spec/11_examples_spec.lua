@@ -40,12 +40,9 @@ describe("examples", function()
     local dir = os.tmpname()
     os.remove(dir)
     os.execute("mkdir -p " .. dir)
-    assert(os.execute("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " .. dir .. "/key.pem 2>/dev/null"))
-    local key = io.open(dir .. "/key.pem"):read("*a")
-    local f = io.open(dir .. "/sa.json", "w")
-    f:write(require("cjson").encode { type = "service_account", private_key = key, client_email = "r@p.iam",
-      private_key_id = "k", token_uri = server.endpoint .. "/token" })
-    f:close()
+    local key = H.fake.make_rsa_key(dir)
+    H.fake.write(dir .. "/sa.json", require("cjson").encode { type = "service_account", private_key = key,
+      client_email = "r@p.iam", private_key_id = "k", token_uri = server.endpoint .. "/token" })
     local op = server:create { done = true }
     local out, ok = run("service_account.lua", dir .. "/sa.json " .. op.name)
     os.execute("rm -rf " .. dir)

@@ -20,11 +20,7 @@ local function b64url_decode(s)
   end))
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = H.fake.write
 
 describe("credentials", function()
   local server, dir, key_pem, seen_errors
@@ -35,9 +31,7 @@ describe("credentials", function()
     dir = os.tmpname()
     os.remove(dir)
     os.execute("mkdir -p " .. dir .. "/gcloud " .. dir .. "/home/.config/gcloud")
-    assert(os.execute("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " .. dir
-      .. "/key.pem 2>/dev/null && openssl pkey -in " .. dir .. "/key.pem -pubout -out " .. dir .. "/pub.pem"))
-    key_pem = assert(io.open(dir .. "/key.pem")):read("*a")
+    key_pem = H.fake.make_rsa_key(dir)
     SECRETS[#SECRETS + 1] = key_pem:match("\n([^\n]+)\n") -- a line of the private key
     local sa = {
       type = "service_account", project_id = "test-project", private_key_id = "kid-123",

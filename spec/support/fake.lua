@@ -73,6 +73,7 @@ local function write(path, text)
   f:write(text)
   f:close()
 end
+M.write = write
 
 -- Makes a self-signed certificate (EC P-256, for 127.0.0.1 and localhost) in dir.
 function M.make_cert(dir, cn)
@@ -80,6 +81,16 @@ function M.make_cert(dir, cn)
     .. "-keyout %s/key.pem -out %s/cert.pem -days 2 -subj /CN=%s "
     .. "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1"):format(dir, dir, cn or "127.0.0.1")),
     "openssl could not make a certificate")
+end
+
+-- Makes an RSA private key (PEM) at dir/key.pem and its public key at dir/pub.pem; returns the PEM.
+function M.make_rsa_key(dir)
+  assert(sh(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s/key.pem 2>/dev/null "
+    .. "&& openssl pkey -in %s/key.pem -pubout -out %s/pub.pem"):format(dir, dir, dir)), "openssl could not make a key")
+  local f = assert(io.open(dir .. "/key.pem"))
+  local pem = f:read("*a")
+  f:close()
+  return pem
 end
 
 local Server = {}
