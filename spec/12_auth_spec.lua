@@ -183,6 +183,22 @@ describe("credentials", function()
       assert.are.equal(1, #server:log("token"))
     end)
 
+    it("fetches one token for a batch of requests running side by side", function()
+      local c = client { credentials = dir .. "/sa.json" }
+      local names = {}
+      for i = 1, 20 do names[i] = server:create {}.name end
+      server:fault { match = "token", delay = 0.2 } -- the fetch is still in flight when the others need it
+      local results = c:cancel_many(names)
+      for i = 1, 20 do assert.is_true(results[i].ok) end
+      assert.are.equal(1, #server:log("token"))
+      local reqs = {}
+      c.auth:invalidate()
+      server:fault { match = "token", delay = 0.2 }
+      for i = 1, 5 do reqs[i] = c:start("get", names[i]) end
+      for i = 1, 5 do reqs[i]:wait() end
+      assert.are.equal(2, #server:log("token"))
+    end)
+
     it("refreshes 300 s before expiry, by the injected clock", function()
       local t = H.fake_time()
       local c = client { credentials = dir .. "/sa.json", clock = t.clock, sleep = t.sleep }

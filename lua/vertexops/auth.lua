@@ -201,7 +201,12 @@ function Provider:token(o)
   end
   local clock = clock_of(o)
   if self.cached and clock() < self.expires_at - REFRESH_EARLY then return self.cached end
-  local token, lifetime = self:_fetch(src, o)
+  -- fetching is true while a token request is in flight: requests that run side by side
+  -- (client:start, cancel_many, nginx request handlers) wait for it instead of fetching again
+  self.fetching = true
+  local ok, token, lifetime = pcall(self._fetch, self, src, o)
+  self.fetching = false
+  if not ok then error(token, 0) end
   self.fetches = self.fetches + 1
   self.cached, self.expires_at = token, clock() + lifetime
   return token

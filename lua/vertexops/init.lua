@@ -158,6 +158,13 @@ end
 -- Coroutines run by client:start(), and their requests.
 local drivers = setmetatable({}, { __mode = "k" })
 
+-- Waits s seconds: under client:start() by handing control back to the caller of poll().
+local function sleep_for(o, s)
+  local co = coroutine_running()
+  if co and drivers[co] then return coroutine_yield("sleep", s, o.clock or core.clock, o.sleep or default_sleep) end
+  return (o.sleep or default_sleep)(s)
+end
+
 -- Tokens -------------------------------------------------------------------------------------
 -- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
 -- vertexops.auth provider walks the Application Default Credentials chain and caches the token.
@@ -204,7 +211,12 @@ function Client:_token(o)
     return t
   end
   if t then return t end
-  return self:_provider(o):token(o)
+  local provider = self:_provider(o)
+  -- Another request of this client, running side by side, is fetching a token: wait for it (only
+  -- possible where waiting yields: under client:start() or in an nginx request handler).
+  local co = coroutine_running()
+  while provider.fetching and ((co and drivers[co]) or nginx_phase()) do sleep_for(o, 0.005) end
+  return provider:token(o)
 end
 
 -- A client's options merged with a call's, plus the quota project of the credentials when
@@ -276,12 +288,6 @@ function Client:_exchange(o, req)
   return self.handle:call(req)
 end
 
--- Waits s seconds: under client:start() by handing control back to the caller of poll().
-local function sleep_for(o, s)
-  local co = coroutine_running()
-  if co and drivers[co] then return coroutine_yield("sleep", s, o.clock or core.clock, o.sleep or default_sleep) end
-  return (o.sleep or default_sleep)(s)
-end
 
 -- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
 -- for a failure of the call). ctx (optional): deadline (absolute, on o's clock), rules ("GET" for
