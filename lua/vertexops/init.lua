@@ -6,8 +6,8 @@
 local core = require "vertexops.core"
 local auth = require "vertexops.auth"
 
-local error, getmetatable, pairs, rawget, setmetatable, type, tostring =
-  error, getmetatable, pairs, rawget, setmetatable, type, tostring
+local error, getmetatable, ipairs, pairs, pcall, rawget, setmetatable, type, tostring =
+  error, getmetatable, ipairs, pairs, pcall, rawget, setmetatable, type, tostring
 local _G = _G
 local math_min, math_max, math_floor = math.min, math.max, math.floor
 local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
@@ -299,18 +299,20 @@ function Client:_run(o, req, ctx)
   local rules = ctx and ctx.rules or req.method
   local retry = policy(o, "retry", RETRY)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or DEFAULTS.request_timeout
-  req.connect_timeout = o.connect_timeout or DEFAULTS.connect_timeout
-  req.ca_file = o.ca_file
+  local connect_timeout = o.connect_timeout or DEFAULTS.connect_timeout
   local attempt, last, refreshed = 0, nil, false
   local no_auth = ctx and ctx.no_auth
   while true do
+    -- the token first: getting it may wait (a fetch of its own, or another request's)
+    local token = not no_auth and self:_token(o) or nil
     local remaining = deadline - clock()
     if remaining <= 0 then
       return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout%s",
         req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
     end
-    req.timeout = math_min(request_timeout, remaining)
-    if not no_auth then req.token = self:_token(o) end
+    -- req may be shared by requests running side by side (Client:_build): fill it just before use
+    req.timeout, req.token = math_min(request_timeout, remaining), token
+    req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
     local ok, res, headers = self:_exchange(o, req)
     if ok then return true, res, headers end
