@@ -643,6 +643,29 @@ typedef struct {
 
 struct vx_multi;
 
+/* A connection cache (with DNS and TLS sessions) shared by the handles of one client, so its
+ * blocking calls and its non-blocking transfers use the same connections. Allocated apart from
+ * its userdata: it lives until both the userdata and every handle using it are gone, in
+ * whatever order the garbage collector finalizes them. */
+typedef struct vx_sharestate {
+  CURLSH *sh;
+  int refs;   /* handles using it */
+  int orphan; /* its userdata was closed or collected */
+} vx_sharestate;
+
+typedef struct {
+  vx_sharestate *st; /* NULL when closed */
+} vx_share;
+
+#define VX_SHARE_MT "vertexops.share"
+
+static void vx_share_release(vx_sharestate *st) {
+  if (st && st->orphan && st->refs == 0) {
+    curl_share_cleanup(st->sh);
+    free(st);
+  }
+}
+
 typedef struct vx_handle {
   CURL *easy;                /* NULL when closed */
   struct curl_slist *hdrs;   /* headers of the request in flight */
@@ -654,6 +677,7 @@ typedef struct vx_handle {
   struct vx_handle *prev, *next;
   int state;                 /* VX_IDLE, VX_RUNNING, VX_DONE */
   int want_headers;          /* return the headers of a successful answer too */
+  vx_sharestate *share;      /* the connection cache it uses, if shared */
   CURLcode rc;               /* result of a finished non-blocking transfer */
   char errbuf[CURL_ERROR_SIZE];
 } vx_handle;
@@ -743,9 +767,15 @@ static char *vx_strdup(const char *s) {
 /* __gc and __close and close(): idempotent */
 static int handle_close(lua_State *L) {
   vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  vx_sharestate *st = h->share;
   vx_detach(h);
   if (h->easy) curl_easy_cleanup(h->easy);
   h->easy = NULL;
+  h->share = NULL;
+  if (st) {
+    st->refs--;
+    vx_share_release(st);
+  }
   curl_slist_free_all(h->hdrs);
   h->hdrs = NULL;
   free(h->body.data);
@@ -1112,6 +1142,59 @@ static int handle_call(lua_State *L) {
   return vx_result(L, h, rc);
 }
 
+/* --- shared connection caches --- */
+
+/* core.share() -> a new connection cache to share between handles */
+static int core_share(lua_State *L) {
+  vx_share *u = lua_newuserdata(L, sizeof *u);
+  vx_sharestate *st;
+  u->st = NULL; /* born closed */
+  luaL_getmetatable(L, VX_SHARE_MT);
+  lua_setmetatable(L, -2);
+  if (!vx_curl_ready()) return luaL_error(L, "curl_global_init failed");
+  st = calloc(1, sizeof *st);
+  if (!st) return luaL_error(L, "not enough memory");
+  st->sh = curl_share_init();
+  if (!st->sh) {
+    free(st);
+    return luaL_error(L, "curl_share_init failed");
+  }
+  curl_share_setopt(st->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(st->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(st->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  u->st = st;
+  return 1;
+}
+
+/* __gc, __close and close(): idempotent; the cache itself goes with the last handle using it */
+static int share_close(lua_State *L) {
+  vx_share *u = luaL_checkudata(L, 1, VX_SHARE_MT);
+  if (u->st) {
+    u->st->orphan = 1;
+    vx_share_release(u->st);
+    u->st = NULL;
+  }
+  return 0;
+}
+
+/* handle:share(share): the handle uses share's connection cache from now on */
+static int handle_share(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  vx_share *u = luaL_checkudata(L, 2, VX_SHARE_MT);
+  vx_sharestate *old = h->share;
+  if (!u->st) return luaL_error(L, "attempt to use a closed vertexops share");
+  if (old == u->st) return 0;
+  if (h->state == VX_RUNNING) return luaL_error(L, "vertexops handle is busy with a transfer");
+  curl_easy_setopt(h->easy, CURLOPT_SHARE, u->st->sh);
+  u->st->refs++;
+  h->share = u->st;
+  if (old) {
+    old->refs--;
+    vx_share_release(old);
+  }
+  return 0;
+}
+
 /* --- non-blocking transfers (libcurl multi) --- */
 
 static vx_multi *vx_checkmulti(lua_State *L, int idx) {
@@ -1404,7 +1487,7 @@ static int core_list(lua_State *L) { return vx_standalone(L, "list"); }
 
 static const luaL_Reg handle_methods[] = {
     {"call", handle_call},   {"start", handle_start}, {"done", handle_done},
-    {"finish", handle_finish}, {"stats", handle_stats}, {"close", handle_close},
+    {"finish", handle_finish}, {"share", handle_share}, {"stats", handle_stats}, {"close", handle_close},
     {"is_closed", handle_isclosed}, {NULL, NULL}};
 
 static const luaL_Reg multi_methods[] = {
@@ -1420,6 +1503,7 @@ static const luaL_Reg core_funcs[] = {
     {"check_url", core_check_url},
     {"handle", core_handle},
     {"multi", core_multi},
+    {"share", core_share},
     {"error", core_error},
     {"is", core_is},
     {"clock", core_clock},
@@ -1447,6 +1531,18 @@ int luaopen_vertexops_core(lua_State *L) {
   lua_pushcfunction(L, handle_tostring);
   lua_setfield(L, -2, "__tostring");
   luaL_newlib(L, handle_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  /* share metatable */
+  luaL_newmetatable(L, VX_SHARE_MT);
+  lua_pushcfunction(L, share_close);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__gc");
+  lua_setfield(L, -2, "__close");
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, share_close);
+  lua_setfield(L, -2, "close");
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 

@@ -192,3 +192,31 @@ describe("cancel_many", function()
     assert.are.same({}, vertexops.client(H.opts(server)):cancel_many({}))
   end)
 end)
+
+describe("one client, one connection", function()
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  it("shares its connection between blocking calls, started requests and batches", function()
+    local op = server:create {}
+    local c = vertexops.client(H.opts(server))
+    c:cancel(op.name)
+    c:start("get", op.name):wait()
+    c:cancel_many({ op.name, op.name, op.name })
+    c:get(op.name)
+    assert.are.equal(1, server:connections())
+    assert.are.equal(1, c:stats().connects)
+    c:close()
+  end)
+
+  it("closes the client's connection cache last, whatever the order", function()
+    local c = vertexops.client(H.opts(server))
+    c:get(server:create {}.name)
+    c.share:close() -- the handles still use it: it stays until they are gone
+    c:get(server:create {}.name)
+    c:close()
+    c:close()
+    assert.are.equal(1, server:connections())
+  end)
+end)

@@ -182,7 +182,10 @@ function _M.client(opts)
   core.check_options(opts)
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
-  return setmetatable({ opts = o, handle = core.handle() }, Client)
+  -- one connection cache for the client's blocking and non-blocking handles alike
+  local share, handle = core.share(), core.handle()
+  handle:share(share)
+  return setmetatable({ opts = o, handle = handle, share = share }, Client)
 end
 
 -- The token provider for options o: the client's own (cached), o.credentials when it is a provider
@@ -262,9 +265,10 @@ function Client:_build(call, name, region, o, extra)
 end
 
 function Client:close()
+  if self.multi then self.multi:close() end
   self.handle:close()
   for _, h in ipairs(self.handles or {}) do h:close() end
-  if self.multi then self.multi:close() end
+  self.share:close()
 end
 Client.__close = Client.close
 
@@ -521,6 +525,7 @@ function Client:_borrow()
     return h
   end
   local h = core.handle()
+  h:share(self.share)
   self.handles = self.handles or {}
   self.handles[#self.handles + 1] = h
   return h
