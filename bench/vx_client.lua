@@ -21,8 +21,7 @@ local function status_kb(field)
 end
 
 local client = vertexops.client { endpoint = endpoint, ca_file = ca, token = "test-token" }
--- warm: connection and TLS, on the path the measurement uses (blocking calls and non-blocking
--- batches keep separate connections)
+-- warm: connection, TLS and the handles of the path the measurement uses
 if mode == "many" then client:cancel_many({ name }) else client:cancel(name) end
 local failed, extra = 0, ""
 local t0 = core.clock()
