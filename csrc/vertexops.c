@@ -533,7 +533,9 @@ static int core_build(lua_State *L) {
   if (vx_optfield(L, 4, "endpoint", NULL) == NULL) {
     lua_pop(L, 1);
     s = getenv("VERTEXOPS_ENDPOINT");
-    lua_pushstring(L, s && *s ? s : "https://{region}-aiplatform.googleapis.com");
+    if (s && *s) lua_pushstring(L, s);
+    else if (strcmp(region, "global") == 0) lua_pushliteral(L, "https://aiplatform.googleapis.com");
+    else lua_pushliteral(L, "https://{region}-aiplatform.googleapis.com");
   }
   lua_pushvalue(L, 6);
   vx_pushbase(L, -2, region);

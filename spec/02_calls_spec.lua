@@ -65,6 +65,11 @@ describe("calls", function()
         .. "projects/p/locations/asia-northeast1/operations/7:cancel", c.url)
     end)
 
+    it("uses Vertex's global host for the location global", function()
+      local c = core.build("cancel", "projects/p/locations/global/operations/7")
+      assert.are.equal("https://aiplatform.googleapis.com/v1beta1/projects/p/locations/global/operations/7:cancel", c.url)
+    end)
+
     it("makes the operation end CANCELLED", function()
       local op = server:create {}
       vertexops.cancel(op.name, nil, o)
