@@ -87,7 +87,10 @@ local function view(op)
     },
   }
   if op.progress and op.done_after then
-    local pct = op.done and 100 or math.floor(math.min(99, (now() - op.created) / op.done_after * 100))
+    -- a finished job reports 100; a cancelled one stays where it was stopped
+    local at = op.done == "cancelled" and op.updated or now()
+    local pct = (op.done and op.done ~= "cancelled") and 100
+      or math.floor(math.min(99, (at - op.created) / op.done_after * 100))
     t.metadata.progressPercentage = pct
   end
   if op.done then
