@@ -58,6 +58,7 @@ memcheck: deps build
 
 # Benchmarks (bench/): every contender against the same fake server; writes bench/RESULTS.md.
 bench: deps build build/bench/raw_curl bench/node_modules/.installed
+	@sh scripts/deps.sh lua-sec curl
 	@$(RUN) $(LUA) bench/run.lua
 
 build/bench/raw_curl: bench/raw_curl.c
