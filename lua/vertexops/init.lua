@@ -272,7 +272,7 @@ function Client:close()
 end
 Client.__close = Client.close
 
---- Counters of the client's libcurl handle: {requests = n, connects = n}.
+--- Counters summed over the client's libcurl handles (blocking and non-blocking): {requests = n, connects = n}.
 function Client:stats()
   local st = self.handle:stats()
   for _, h in ipairs(self.handles or {}) do
@@ -446,7 +446,7 @@ function Client:_wait(o, name, region, start)
       op = res
       if progress then progress(op, { elapsed = now - start, requests = ctx.requests, strategy = strategy }) end
       if op.done then return op, ctx end
-    elseif is(res, "TimeoutError") or retryable("GET", res) then
+    elseif retryable("GET", res) then -- the GET rules include TimeoutError
       last_err = res -- transient: keep waiting while time remains
     else
       error(res, 0)
