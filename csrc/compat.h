@@ -5,6 +5,8 @@
 #ifndef VERTEXOPS_COMPAT_H
 #define VERTEXOPS_COMPAT_H
 
+#include <math.h>
+
 #include <lua.h>
 #include <lauxlib.h>
 
@@ -33,10 +35,13 @@ static inline int vx_rawgeti(lua_State *L, int i, int n) {
 #define VX_GETFIELD(L, i, k) vx_getfield((L), (i), (k))
 #define VX_RAWGETI(L, i, n) vx_rawgeti((L), (i), (n))
 
+/* A whole number in the range of a 64-bit integer (NaN, infinities and 1e300 are not: casting
+ * them to an integer type would be undefined behaviour, so the range is checked first). */
 static inline int vx_isinteger(lua_State *L, int i) {
+  lua_Number n;
   if (lua_type(L, i) != LUA_TNUMBER) return 0;
-  lua_Number n = lua_tonumber(L, i);
-  return n == (lua_Number)(long long)n;
+  n = lua_tonumber(L, i);
+  return n >= -9223372036854775808.0 && n < 9223372036854775808.0 && n == floor(n);
 }
 #define lua_isinteger(L, i) vx_isinteger((L), (i))
 

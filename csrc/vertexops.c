@@ -11,7 +11,6 @@
  *  - everything allocated before a possible raise is owned by a userdata;
  *  - no mutable C globals except the pthread_once guard of curl_global_init.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -34,20 +33,44 @@
 #define VX_VERSION "0.1.0"
 #define VX_HANDLE_MT "vertexops.handle"
 #define VX_ERROR_MT "vertexops.error"
+#define VX_SHARE_MT "vertexops.share"
+#define VX_MULTI_MT "vertexops.multi"
 #define VX_JSON_KEY "vertexops.json"
 #define VX_MAX_BODY ((size_t)32 << 20)   /* response bodies larger than this are refused */
 #define VX_MAX_HEAD ((size_t)256 << 10)  /* response headers larger than this are refused */
 #define VX_MAX_NAME 1024
 #define VX_MAX_TIMEOUT 31536000.0        /* one year, the Workflows limit for long-running calls */
+#define VX_MAX_DEPTH 128                 /* JSON nesting we decode (Google's parsers stop at 100) */
+
+/* The oldest libcurl we run on: CURLOPT_PROTOCOLS_STR is 7.85.0 (curl_multi_poll 7.66,
+ * CURLMOPT_MAX_CONCURRENT_STREAMS 7.67). Checked when building and again when loading. */
+#define VX_MIN_CURL 0x075500
+#define VX_MIN_CURL_TEXT "7.85.0"
+#if LIBCURL_VERSION_NUM < VX_MIN_CURL
+#error "vertexops needs libcurl 7.85.0 or newer"
+#endif
+
+/* Character classes are ASCII, never the locale's (isalnum & co. follow setlocale). */
+#define VX_ISDIGIT(c) ((c) >= '0' && (c) <= '9')
+#define VX_ISLOWER(c) ((c) >= 'a' && (c) <= 'z')
+#define VX_ISUPPER(c) ((c) >= 'A' && (c) <= 'Z')
+#define VX_ISALNUM(c) (VX_ISDIGIT(c) || VX_ISLOWER(c) || VX_ISUPPER(c))
+#define VX_ISSPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || (c) == '\f' || (c) == '\v')
+#define VX_ISXDIGIT(c) (VX_ISDIGIT(c) || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
+#define VX_TOLOWER(c) (VX_ISUPPER(c) ? (c) - 'A' + 'a' : (c))
 
 /* Process-wide, written once under pthread_once (then only read): libcurl's global init and its
  * version string (curl_version_info writes static data, so it is asked once, here). */
 static pthread_once_t vx_curl_once = PTHREAD_ONCE_INIT;
 static CURLcode vx_curl_init_result = CURLE_OK;
 static char vx_curl_version[32] = "unknown";
+static unsigned vx_curl_version_num = 0;
 static void vx_curl_init(void) {
+  const curl_version_info_data *v;
   vx_curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-  snprintf(vx_curl_version, sizeof vx_curl_version, "%s", curl_version_info(CURLVERSION_NOW)->version);
+  v = curl_version_info(CURLVERSION_NOW);
+  snprintf(vx_curl_version, sizeof vx_curl_version, "%s", v->version);
+  vx_curl_version_num = v->version_num;
 }
 static int vx_curl_ready(void) {
   pthread_once(&vx_curl_once, vx_curl_init);
@@ -95,15 +118,64 @@ static int vx_raise(lua_State *L, const char *tag, const char *fmt, ...) {
 
 #define vx_typeerror(L, ...) vx_raise((L), "TypeError", __VA_ARGS__)
 #define vx_valueerror(L, ...) vx_raise((L), "ValueError", __VA_ARGS__)
+/* libcurl or the system could not give us a resource: the exchange fails (nothing was sent) */
+#define vx_curlerror(L, ...) vx_raise((L), "ConnectionError", __VA_ARGS__)
+/* every libcurl option is checked: a refused one fails the request (closed), never ignored */
+#define VX_SETOPT(L, e, opt, val)                                                             \
+  do {                                                                                        \
+    if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK)                                      \
+      vx_curlerror((L), "libcurl refused option " #opt);                                      \
+  } while (0)
+
+/* Argument checks that raise tagged errors (luaL_check* raise plain strings). */
+static const char *vx_checkstringarg(lua_State *L, int idx, const char *what, size_t *len) {
+  if (lua_type(L, idx) != LUA_TSTRING)
+    vx_typeerror(L, "%s must be a string, got %s", what, luaL_typename(L, idx));
+  return lua_tolstring(L, idx, len);
+}
+
+static lua_Number vx_checknumberarg(lua_State *L, int idx, const char *what) {
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    vx_typeerror(L, "%s must be a number, got %s", what, luaL_typename(L, idx));
+  return lua_tonumber(L, idx);
+}
+
+static void vx_checktablearg(lua_State *L, int idx, const char *what) {
+  if (lua_type(L, idx) != LUA_TTABLE)
+    vx_typeerror(L, "%s must be a table, got %s", what, luaL_typename(L, idx));
+}
+
+/* Pushes t[k] of the table at idx without metamethods (options are validated with raw reads, so
+ * they are read the same way) and returns its type. */
+static int vx_rawfield(lua_State *L, int idx, const char *k) {
+  idx = lua_absindex(L, idx);
+  lua_pushstring(L, k);
+  lua_rawget(L, idx);
+  return lua_type(L, -1);
+}
+
+/* The userdata at idx when its metatable is mt's; else TypeError naming what was expected. */
+static void *vx_checkudarg(lua_State *L, int idx, const char *mt, const char *what) {
+  void *p = lua_touserdata(L, idx);
+  if (p && lua_getmetatable(L, idx)) {
+    int same;
+    luaL_getmetatable(L, mt);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (same) return p;
+  }
+  vx_typeerror(L, "expected a %s, got %s", what, luaL_typename(L, idx));
+  return NULL;
+}
 
 /* core.error(tags, message [, fields]) -> a new error object */
 static int core_error(lua_State *L) {
   int n, i;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  luaL_checkstring(L, 2);
+  vx_checktablearg(L, 1, "tags");
+  vx_checkstringarg(L, 2, "message", NULL);
   lua_createtable(L, 0, 4);
   if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
+    vx_checktablearg(L, 3, "fields");
     lua_pushnil(L);
     while (lua_next(L, 3)) {
       lua_pushvalue(L, -2);
@@ -115,7 +187,7 @@ static int core_error(lua_State *L) {
   lua_createtable(L, n, 0);
   for (i = 1; i <= n; i++) {
     VX_RAWGETI(L, 1, i);
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_argerror(L, 1, "tags must be strings");
+    if (lua_type(L, -1) != LUA_TSTRING) vx_typeerror(L, "tags must be strings");
     lua_rawseti(L, -2, i);
   }
   lua_setfield(L, -2, "tags");
@@ -131,7 +203,7 @@ static int vx_hastag(lua_State *L, int idx, const char *tag) {
   int found = 0;
   size_t i, n;
   if (lua_type(L, idx) != LUA_TTABLE) return 0;
-  VX_GETFIELD(L, idx, "tags");
+  vx_rawfield(L, idx, "tags");
   if (lua_type(L, -1) == LUA_TTABLE) {
     n = lua_rawlen(L, -1);
     for (i = 1; i <= n && !found; i++) {
@@ -146,7 +218,7 @@ static int vx_hastag(lua_State *L, int idx, const char *tag) {
 
 /* core.is(err, tag) -> boolean */
 static int core_is(lua_State *L) {
-  const char *tag = luaL_checkstring(L, 2);
+  const char *tag = vx_checkstringarg(L, 2, "tag", NULL);
   lua_pushboolean(L, vx_hastag(L, 1, tag));
   return 1;
 }
@@ -154,9 +226,9 @@ static int core_is(lua_State *L) {
 /* error __tostring: "Tag: message" */
 static int error_tostring(lua_State *L) {
   const char *tag = "Error", *msg = "";
-  if (VX_GETFIELD(L, 1, "tags") == LUA_TTABLE && VX_RAWGETI(L, -1, 1) == LUA_TSTRING)
+  if (lua_type(L, 1) == LUA_TTABLE && vx_rawfield(L, 1, "tags") == LUA_TTABLE && VX_RAWGETI(L, -1, 1) == LUA_TSTRING)
     tag = lua_tostring(L, -1);
-  if (VX_GETFIELD(L, 1, "message") == LUA_TSTRING) msg = lua_tostring(L, -1);
+  if (lua_type(L, 1) == LUA_TTABLE && vx_rawfield(L, 1, "message") == LUA_TSTRING) msg = lua_tostring(L, -1);
   lua_pushfstring(L, "%s: %s", tag, msg);
   return 1;
 }
@@ -166,7 +238,7 @@ static int error_tostring(lua_State *L) {
 /* ------------------------------------------------------------------ */
 
 static int vx_unreserved(int c) {
-  return isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~';
+  return VX_ISALNUM(c) || c == '-' || c == '_' || c == '.' || c == '~';
 }
 
 /* Appends s percent-encoded (everything but RFC 3986 unreserved). */
@@ -249,9 +321,9 @@ static const char *vx_checkname(lua_State *L, int idx, const char *what, int kin
 /* A region is lower-case letters, digits and '-', starting with a letter. */
 static int vx_regionok(const char *r, size_t n) {
   size_t i;
-  if (n == 0 || n > 63 || !islower((unsigned char)r[0]) || r[n - 1] == '-') return 0;
+  if (n == 0 || n > 63 || !VX_ISLOWER(r[0]) || r[n - 1] == '-') return 0;
   for (i = 0; i < n; i++)
-    if (!(islower((unsigned char)r[i]) || isdigit((unsigned char)r[i]) || r[i] == '-')) return 0;
+    if (!(VX_ISLOWER(r[i]) || VX_ISDIGIT(r[i]) || r[i] == '-')) return 0;
   return 1;
 }
 
@@ -277,15 +349,27 @@ static void vx_pushregion(lua_State *L, int idx, const char *loc, size_t loclen)
 }
 
 static int vx_isloopback(const char *h, size_t n) {
-  size_t i;
-  if (n == 9 && strncmp(h, "localhost", 9) == 0) return 1;
-  if (n == 5 && strncmp(h, "[::1]", 5) == 0) return 1;
-  if (n >= 7 && strncmp(h, "127.", 4) == 0) {
-    for (i = 4; i < n; i++)
-      if (!isdigit((unsigned char)h[i]) && h[i] != '.') return 0;
-    return 1;
+  size_t i = 0;
+  int parts = 0;
+  if (n == 9) {
+    for (i = 0; i < 9 && VX_TOLOWER(h[i]) == "localhost"[i]; i++) {
+    }
+    if (i == 9) return 1;
   }
-  return 0;
+  if (n == 5 && memcmp(h, "[::1]", 5) == 0) return 1;
+  /* a dotted quad 127.a.b.c, each part 0-255 in plain decimal (no octal, no short forms) */
+  i = 0;
+  while (i < n) {
+    size_t start = i;
+    unsigned v = 0;
+    while (i < n && VX_ISDIGIT(h[i]) && i - start < 3) v = v * 10 + (unsigned)(h[i++] - '0');
+    if (i == start || v > 255 || (i - start > 1 && h[start] == '0')) return 0;
+    if (parts++ == 0 && v != 127) return 0;
+    if (i == n) break;
+    if (h[i] != '.' || parts == 4 || i + 1 == n) return 0;
+    i++;
+  }
+  return parts == 4;
 }
 
 /* Expands the endpoint template at idx for region (a string on the stack
@@ -298,8 +382,8 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
   luaL_Buffer b;
   t = lua_tolstring(L, idx, &tlen);
   luaL_buffinit(L, &b);
-  for (p = t; *p;) {
-    if (strncmp(p, "{region}", 8) == 0) {
+  for (p = t; p < t + tlen;) {
+    if ((size_t)(t + tlen - p) >= 8 && memcmp(p, "{region}", 8) == 0) {
       luaL_addstring(&b, region);
       p += 8;
     } else {
@@ -328,16 +412,31 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
                        "than {region} are not allowed)",
                     c > ' ' && c < 0x7f ? c : '?');
   }
-  if (*host == '[') {
+  if (host < end && *host == '[') { /* an IPv6 literal: hex digits, ':' and '.' */
+    const char *q;
     p = memchr(host, ']', (size_t)(end - host));
     if (!p) vx_valueerror(L, "endpoint has an unterminated IPv6 address");
-    hostlen = (size_t)(p - host) + 1;
-  } else {
-    for (p = host; p < end && *p != ':' && *p != '/'; p++) {
-    }
-    hostlen = (size_t)(p - host);
+    for (q = host + 1; q < p; q++)
+      if (!(VX_ISXDIGIT(*q) || *q == ':' || *q == '.'))
+        vx_valueerror(L, "endpoint has an invalid IPv6 address");
+    if (p - host < 3) vx_valueerror(L, "endpoint has an invalid IPv6 address");
+    p++;
+  } else { /* a host name or IPv4 address */
+    for (p = host; p < end && *p != ':' && *p != '/'; p++)
+      if (!(VX_ISALNUM(*p) || *p == '-' || *p == '.' || *p == '_'))
+        vx_valueerror(L, "endpoint host contains '%c' (letters, digits, '-', '.' and '_' only)", *p);
   }
+  hostlen = (size_t)(p - host);
   if (hostlen == 0) vx_valueerror(L, "endpoint has no host");
+  if (p < end && *p == ':') { /* a port: 1 to 65535 */
+    const char *digits = ++p;
+    unsigned long port = 0;
+    while (p < end && VX_ISDIGIT(*p) && port <= 65535) port = port * 10 + (unsigned long)(*p++ - '0');
+    if (p == digits || port == 0 || port > 65535 || (p < end && *p != '/'))
+      vx_valueerror(L, "endpoint has an invalid port (a number from 1 to 65535)");
+  } else if (p < end && *p != '/') {
+    vx_valueerror(L, "endpoint has something other than a port or a path after its host");
+  }
   if (!https && !vx_isloopback(host, hostlen))
     vx_valueerror(L, "endpoint uses plain http:// for a host that is not loopback; use https://");
   lua_pushlstring(L, t, tlen);
@@ -348,7 +447,7 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
 /* core.check_url(url): raises ValueError unless url is https:// (or http:// to loopback) with no
  * user info, query or fragment; returns it. For URLs that come from elsewhere (token_uri). */
 static int core_check_url(lua_State *L) {
-  luaL_checkstring(L, 1);
+  vx_checkstringarg(L, 1, "url", NULL);
   lua_settop(L, 1);
   lua_pushliteral(L, "");
   vx_pushbase(L, 1, "");
@@ -357,6 +456,16 @@ static int core_check_url(lua_State *L) {
 }
 
 /* --- options --- */
+
+/* Checks that a token can go in a header: visible ASCII only (RFC 6750 b64token and more). */
+static int vx_tokenok(const char *t, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++)
+    if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f) return 0;
+  return 1;
+}
+
 
 static double vx_checknumber(lua_State *L, int idx, const char *key, double lo, int lo_open,
                              double hi) {
@@ -388,8 +497,8 @@ static void vx_checkheaderstring(lua_State *L, int idx, const char *key) {
   vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING);
   s = lua_tolstring(L, idx, &n);
   for (i = 0; i < n; i++)
-    if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] == 0x7f)
-      vx_valueerror(L, "option '%s' contains a control character", key);
+    if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] >= 0x7f)
+      vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", key);
 }
 
 /* Checks a policy sub-table (retry, polling) against its known keys. */
@@ -436,7 +545,9 @@ static void vx_checkoptions(lua_State *L, int idx) {
       lua_pop(L, 1);
     } else if (strcmp(k, "token") == 0) {
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TFUNCTION);
-      if (lua_type(L, -1) == LUA_TSTRING) vx_checkheaderstring(L, -1, k);
+      if (lua_type(L, -1) == LUA_TSTRING && !vx_tokenok(lua_tostring(L, -1), lua_rawlen(L, -1)))
+        vx_valueerror(L, "option 'token' is empty or contains a space, a control character or a "
+                         "non-ASCII byte");
     } else if (strcmp(k, "user_project") == 0) {
       vx_checkheaderstring(L, -1, k);
     } else if (strcmp(k, "ca_file") == 0 || strcmp(k, "filter") == 0 ||
@@ -507,21 +618,60 @@ static const char *vx_optfield(lua_State *L, int idx, const char *k, size_t *len
     lua_pushnil(L);
     return NULL;
   }
-  VX_GETFIELD(L, idx, k);
+  vx_rawfield(L, idx, k);
   return lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+}
+
+static int vx_checkcall(lua_State *L, int idx) {
+  int i;
+  const char *c = vx_checkstringarg(L, idx, "call", NULL);
+  for (i = 0; vx_calls[i]; i++)
+    if (strcmp(vx_calls[i], c) == 0) return i;
+  return vx_valueerror(L, "call must be cancel, get, delete, list or wait");
+}
+
+/* The seconds of a :wait: nil (the server's default) or a finite number from 0 to a year. */
+static void vx_checkwaitseconds(lua_State *L, int idx) {
+  lua_Number s;
+  if (lua_isnoneornil(L, idx)) return;
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    vx_typeerror(L, "seconds must be a number, got %s", luaL_typename(L, idx));
+  s = lua_tonumber(L, idx);
+  if (!(s >= 0 && s <= VX_MAX_TIMEOUT))
+    vx_valueerror(L, "seconds must be a finite number from 0 to %d", (int)VX_MAX_TIMEOUT);
+}
+
+/* Writes secs (> 0, at most VX_MAX_TIMEOUT) as a google.protobuf.Duration: "5s", "0.25s",
+ * "0.000000001s" -- rounded up to whole nanoseconds, never to zero. */
+static void vx_duration(char *out, size_t size, double secs) {
+  long long ns = (long long)ceil(secs * 1e9);
+  long long whole = ns / 1000000000LL, frac = ns % 1000000000LL;
+  size_t n;
+  if (frac == 0) {
+    snprintf(out, size, "%llds", whole);
+    return;
+  }
+  snprintf(out, size, "%lld.%09lld", whole, frac);
+  n = strlen(out);
+  while (n > 0 && out[n - 1] == '0') out[--n] = '\0';
+  if (n + 1 < size) {
+    out[n] = 's';
+    out[n + 1] = '\0';
+  }
 }
 
 /* core.build(call, name, region, opts [, wait_seconds]) -> request table
  * {call, method, url, headers = {...}, body}. Validates everything;
  * the token is added by handle:call from req.token. */
 static int core_build(lua_State *L) {
-  int call = luaL_checkoption(L, 1, NULL, vx_calls);
+  int call = vx_checkcall(L, 1);
   const char *name, *loc, *region, *s;
   size_t loclen, namelen, n;
   int t, hd, nh = 0;
   luaL_Buffer b;
 
   lua_settop(L, 5);
+  if (call == CALL_WAIT) vx_checkwaitseconds(L, 5);
   vx_checkoptions(L, 4);
   name = vx_checkname(L, 2, call == CALL_LIST ? "parent" : "name", call == CALL_LIST ? 'p' : 'o',
                       &loc, &loclen);
@@ -560,7 +710,7 @@ static int core_build(lua_State *L) {
     if (call == CALL_LIST && !lua_isnoneornil(L, 4)) {
       filter = vx_optfield(L, 4, "filter", &flen);
       ptoken = vx_optfield(L, 4, "page_token", &plen);
-      if (VX_GETFIELD(L, 4, "page_size") == LUA_TNUMBER) psize = (long long)lua_tonumber(L, -1);
+      if (vx_rawfield(L, 4, "page_size") == LUA_TNUMBER) psize = (long long)lua_tonumber(L, -1);
     }
     luaL_buffinit(L, &b);
     lua_pushvalue(L, 7);
@@ -570,12 +720,11 @@ static int core_build(lua_State *L) {
     if (call == CALL_CANCEL) {
       luaL_addstring(&b, ":cancel");
     } else if (call == CALL_WAIT) {
-      char dur[64];
-      double secs = lua_isnoneornil(L, 5) ? 0 : lua_tonumber(L, 5);
       luaL_addstring(&b, ":wait");
-      if (secs > 0) {
-        if (secs == floor(secs)) snprintf(dur, sizeof dur, "?timeout=%.0fs", secs);
-        else snprintf(dur, sizeof dur, "?timeout=%.3fs", secs);
+      if (!lua_isnoneornil(L, 5) && lua_tonumber(L, 5) > 0) {
+        char dur[64];
+        vx_duration(dur, sizeof dur, (double)lua_tonumber(L, 5));
+        luaL_addstring(&b, "?timeout=");
         luaL_addstring(&b, dur);
       }
     } else if (call == CALL_LIST) {
@@ -659,7 +808,6 @@ typedef struct {
   vx_sharestate *st; /* NULL when closed */
 } vx_share;
 
-#define VX_SHARE_MT "vertexops.share"
 
 static void vx_share_release(vx_sharestate *st) {
   if (st && st->orphan && st->refs == 0) {
@@ -691,13 +839,13 @@ typedef struct vx_multi {
   vx_handle *head;           /* transfers added and not yet removed */
 } vx_multi;
 
-#define VX_MULTI_MT "vertexops.multi"
 
 /* Takes h out of its multi handle (if it is in one). Safe from __gc of either side. */
 static void vx_detach(vx_handle *h) {
   vx_multi *m = h->multi;
   if (!m) return;
-  if (m->multi && h->easy) curl_multi_remove_handle(m->multi, h->easy);
+  /* from __gc too, where nothing can be raised: a failure here leaves nothing to undo */
+  if (m->multi && h->easy) (void)curl_multi_remove_handle(m->multi, h->easy);
   if (h->prev) h->prev->next = h->next;
   else m->head = h->next;
   if (h->next) h->next->prev = h->prev;
@@ -738,6 +886,17 @@ static void vx_bufreset(vx_buf *b) {
   }
 }
 
+/* Drops the request's header list (the Authorization header among them), wiping it first: a
+ * token lives in the handle only for its exchange. */
+static void vx_forget_headers(vx_handle *h) {
+  struct curl_slist *l;
+  if (!h->hdrs) return;
+  if (h->easy) (void)curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+  for (l = h->hdrs; l; l = l->next) OPENSSL_cleanse(l->data, strlen(l->data));
+  curl_slist_free_all(h->hdrs);
+  h->hdrs = NULL;
+}
+
 static size_t vx_onbody(char *p, size_t size, size_t n, void *ud) {
   vx_buf *b = ud;
   return vx_bufappend(b, p, size * n) == size * n ? size * n : 0;
@@ -751,8 +910,8 @@ static size_t vx_onheader(char *p, size_t size, size_t n, void *ud) {
 }
 
 static vx_handle *vx_checkhandle(lua_State *L, int idx) {
-  vx_handle *h = luaL_checkudata(L, idx, VX_HANDLE_MT);
-  if (!h->easy) luaL_error(L, "attempt to use a closed vertexops handle");
+  vx_handle *h = vx_checkudarg(L, idx, VX_HANDLE_MT, "vertexops handle");
+  if (!h->easy) vx_valueerror(L, "attempt to use a closed vertexops handle");
   return h;
 }
 
@@ -768,7 +927,7 @@ static char *vx_strdup(const char *s) {
 
 /* __gc and __close and close(): idempotent */
 static int handle_close(lua_State *L) {
-  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
   vx_sharestate *st = h->share;
   vx_detach(h);
   if (h->easy) curl_easy_cleanup(h->easy);
@@ -778,8 +937,7 @@ static int handle_close(lua_State *L) {
     st->refs--;
     vx_share_release(st);
   }
-  curl_slist_free_all(h->hdrs);
-  h->hdrs = NULL;
+  vx_forget_headers(h);
   free(h->body.data);
   free(h->head.data);
   memset(&h->body, 0, sizeof h->body);
@@ -799,79 +957,120 @@ static int core_handle(lua_State *L) {
   memset(h, 0, sizeof *h); /* born closed */
   luaL_getmetatable(L, VX_HANDLE_MT);
   lua_setmetatable(L, -2);
-  if (!vx_curl_ready()) return luaL_error(L, "curl_global_init failed");
+  if (!vx_curl_ready()) return vx_curlerror(L, "curl_global_init failed");
   e = curl_easy_init();
-  if (!e) return luaL_error(L, "curl_easy_init failed");
+  if (!e) return vx_curlerror(L, "curl_easy_init failed");
   h->easy = e;
   h->body.limit = VX_MAX_BODY;
   h->head.limit = VX_MAX_HEAD;
-  curl_easy_getinfo(e, CURLINFO_CAINFO, &info);
+  /* the system store libcurl was built with (restored when a request names no ca_file) */
+  if (curl_easy_getinfo(e, CURLINFO_CAINFO, &info) != CURLE_OK) info = NULL;
   h->default_cainfo = vx_strdup(info);
   info = NULL;
-  curl_easy_getinfo(e, CURLINFO_CAPATH, &info);
+  if (curl_easy_getinfo(e, CURLINFO_CAPATH, &info) != CURLE_OK) info = NULL;
   h->default_capath = vx_strdup(info);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, vx_onbody);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &h->body);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, vx_onheader);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &h->head);
+  VX_SETOPT(L, e, CURLOPT_NOSIGNAL, 1L);
+  VX_SETOPT(L, e, CURLOPT_FOLLOWLOCATION, 0L);
+  VX_SETOPT(L, e, CURLOPT_PROTOCOLS_STR, "http,https");
+  VX_SETOPT(L, e, CURLOPT_SSL_VERIFYPEER, 1L);
+  VX_SETOPT(L, e, CURLOPT_SSL_VERIFYHOST, 2L);
+  VX_SETOPT(L, e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  VX_SETOPT(L, e, CURLOPT_TCP_KEEPALIVE, 1L);
+  VX_SETOPT(L, e, CURLOPT_ERRORBUFFER, h->errbuf);
+  VX_SETOPT(L, e, CURLOPT_WRITEFUNCTION, vx_onbody);
+  VX_SETOPT(L, e, CURLOPT_WRITEDATA, &h->body);
+  VX_SETOPT(L, e, CURLOPT_HEADERFUNCTION, vx_onheader);
+  VX_SETOPT(L, e, CURLOPT_HEADERDATA, &h->head);
   return 1;
 }
 
-/* Pushes the response headers as a table with lower-case names; repeated
- * headers are joined with ", ". */
-static void vx_pushheaders(lua_State *L, const vx_buf *b) {
-  const char *p = b->data, *end = b->data + b->len;
+/* ------------------------------------------------------------------ */
+/* Answer classification: status + header block + body -> result or tagged error.            */
+/* Pure (no libcurl): handle:call, handle:finish and core.classify all end here.             */
+/* ------------------------------------------------------------------ */
+
+/* Pushes the header block (raw "Name: value" lines of the last response) as a table with
+ * lower-case names; repeated headers are joined with ", " (collected as lists first, so a block
+ * of many repeats costs linear time). The status line, lines without a name and names longer
+ * than 127 bytes are skipped. */
+static void vx_pushheaders(lua_State *L, const char *data, size_t len) {
+  const char *p = data, *end = data + len;
+  int t;
   lua_newtable(L);
+  t = lua_gettop(L);
   while (p && p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     const char *colon, *v, *ve;
     size_t i, nlen;
     if (!eol) eol = end;
     colon = memchr(p, ':', (size_t)(eol - p));
-    if (colon && colon > p && memcmp(p, "HTTP/", 5) != 0) {
+    if (colon && colon > p && !((size_t)(eol - p) >= 5 && memcmp(p, "HTTP/", 5) == 0)) {
       char name[128];
       nlen = (size_t)(colon - p);
       if (nlen < sizeof name) {
-        for (i = 0; i < nlen; i++) name[i] = (char)tolower((unsigned char)p[i]);
+        for (i = 0; i < nlen; i++) name[i] = (char)VX_TOLOWER(p[i]);
         v = colon + 1;
         ve = eol;
         while (v < ve && (*v == ' ' || *v == '\t')) v++;
         while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) ve--;
         lua_pushlstring(L, name, nlen);
         lua_pushvalue(L, -1);
-        lua_rawget(L, -3);
-        if (lua_isnil(L, -1)) {
+        lua_rawget(L, t);
+        if (lua_isnil(L, -1)) { /* first: the value itself */
           lua_pop(L, 1);
           lua_pushlstring(L, v, (size_t)(ve - v));
+          lua_rawset(L, t);
         } else {
-          lua_pushliteral(L, ", ");
+          if (lua_type(L, -1) == LUA_TSTRING) { /* second: a list of both */
+            lua_createtable(L, 4, 0);
+            lua_insert(L, -2);
+            lua_rawseti(L, -2, 1);
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, t);
+          }
           lua_pushlstring(L, v, (size_t)(ve - v));
-          lua_concat(L, 3);
+          lua_rawseti(L, -2, (int)lua_rawlen(L, -2) + 1);
+          lua_pop(L, 2);
         }
-        lua_rawset(L, -3);
       }
     }
     p = eol + 1;
+  }
+  /* lists become "a, b, c" (assigning to an existing key is allowed during lua_next) */
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      luaL_Buffer b;
+      int i, n = (int)lua_rawlen(L, -1), list = lua_gettop(L);
+      lua_pushvalue(L, -2); /* the key, for the rawset below */
+      luaL_buffinit(L, &b);
+      for (i = 1; i <= n; i++) {
+        if (i > 1) luaL_addlstring(&b, ", ", 2);
+        lua_rawgeti(L, list, i);
+        luaL_addvalue(&b);
+      }
+      luaL_pushresult(&b);
+      lua_rawset(L, t);
+    }
+    lua_pop(L, 1);
   }
 }
 
 #if LUA_VERSION_NUM >= 503
 /* cjson decodes every number as a float; JSON integers (error codes, counts) should read as Lua
- * integers, so integral values that fit are converted in place. */
-static void vx_fixints(lua_State *L, int t, int depth) {
-  if (depth > 64) return;
+ * integers, so integral values that fit are converted in place. Recursion is bounded by the
+ * decoder's depth limit (VX_MAX_DEPTH); the Lua stack is checked at every level. Returns 0 when
+ * the stack cannot grow (the answer is then refused). */
+static int vx_fixints(lua_State *L, int t) {
+  if (!lua_checkstack(L, 4)) return 0;
   lua_pushnil(L);
   while (lua_next(L, t)) {
     if (lua_type(L, -1) == LUA_TTABLE) {
-      vx_fixints(L, lua_gettop(L), depth + 1);
+      if (!vx_fixints(L, lua_gettop(L))) {
+        lua_pop(L, 2);
+        return 0;
+      }
     } else if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
       lua_Number n = lua_tonumber(L, -1);
       lua_Integer i;
@@ -884,20 +1083,34 @@ static void vx_fixints(lua_State *L, int t, int depth) {
     }
     lua_pop(L, 1);
   }
+  return 1;
 }
 #endif
 
-/* Decodes b as JSON with the module's cjson.safe instance. Pushes the value
- * (or nil) and returns 1 if it is a table. */
+/* Decodes s as JSON with the module's cjson.safe instance. Pushes the decoded table and returns
+ * 1, or pushes a reason (a string) and returns 0: not JSON, not an object or array, nested more
+ * than VX_MAX_DEPTH levels. */
 static int vx_pushjson(lua_State *L, const char *s, size_t n) {
   lua_getfield(L, LUA_REGISTRYINDEX, VX_JSON_KEY);
   lua_getfield(L, -1, "decode");
   lua_remove(L, -2);
   lua_pushlstring(L, s, n);
-  lua_call(L, 1, 1);
-  if (lua_type(L, -1) != LUA_TTABLE) return 0;
+  lua_call(L, 1, 2);
+  if (lua_type(L, -2) != LUA_TTABLE) {
+    if (lua_type(L, -1) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      lua_pushliteral(L, "not a JSON object");
+    }
+    lua_remove(L, -2);
+    return 0;
+  }
+  lua_pop(L, 1);
 #if LUA_VERSION_NUM >= 503
-  vx_fixints(L, lua_gettop(L), 0);
+  if (!vx_fixints(L, lua_gettop(L))) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "JSON nested too deeply");
+    return 0;
+  }
 #endif
   return 1;
 }
@@ -910,62 +1123,22 @@ static const char *const TAGS_TIMEOUT[] = {"TimeoutError", NULL};
 static const char *const TAGS_RESPONSE[] = {"ResponseTypeError", NULL};
 static const char *const TAGS_HTTP[] = {"HttpError", NULL};
 
-/* Pushes the transport error for a failed perform. */
-static void vx_pushcurlerror(lua_State *L, vx_handle *h, CURLcode rc) {
-  const char *const *tags = TAGS_CONN;
-  long sent = 0;
-  const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-  curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent);
-  switch (rc) {
-  case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-  case CURLE_COULDNT_CONNECT:
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_PEER_FAILED_VERIFICATION:
-  case CURLE_SSL_CACERT_BADFILE:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CIPHER:
-  case CURLE_SSL_ISSUER_ERROR:
-  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-  case CURLE_SSL_INVALIDCERTSTATUS:
-  case CURLE_SSL_CRL_BADFILE:
-  case CURLE_UNSUPPORTED_PROTOCOL:
-    tags = TAGS_FAILED;
-    break;
-  case CURLE_OPERATION_TIMEDOUT:
-    tags = sent == 0 ? TAGS_FAILED_TIMEOUT : TAGS_TIMEOUT;
-    break;
-  case CURLE_WRITE_ERROR:
-    if (h->body.overflow == 1 || h->head.overflow == 1) {
-      vx_pusherror(L, TAGS_RESPONSE,
-                   lua_pushfstring(L, "response %s larger than %d MiB",
-                                   h->body.overflow ? "body is" : "headers are",
-                                   (int)((h->body.overflow ? VX_MAX_BODY : VX_MAX_HEAD) >> 20)));
-      lua_remove(L, -2);
-      return;
-    }
-    break;
-  default:
-    break;
-  }
-  vx_pusherror(L, tags, lua_pushfstring(L, "%s (curl error %d)", detail, (int)rc));
-  lua_remove(L, -2);
-}
+#define VX_MAX_MESSAGE 1024 /* bytes of a server's error message quoted in ours */
 
-/* Pushes the HttpError for a non-2xx response; headers table at hidx. */
-static void vx_pushhttperror(lua_State *L, vx_handle *h, long status, int hidx) {
+/* Pushes the HttpError for a non-2xx answer; headers table at hidx. */
+static void vx_pushhttperror(lua_State *L, long status, const char *body, size_t blen, int hidx) {
   const char *gmsg = NULL;
+  size_t gmsglen = 0;
   int err;
   hidx = lua_absindex(L, hidx);
-  vx_pushjson(L, h->body.data ? h->body.data : "", h->body.len); /* body or nil */
-  if (lua_isnil(L, -1)) {
+  if (!vx_pushjson(L, body, blen)) { /* not JSON: the body as it came */
     lua_pop(L, 1);
-    lua_pushlstring(L, h->body.data ? h->body.data : "", h->body.len);
+    lua_pushlstring(L, body, blen);
   }
   err = lua_gettop(L); /* body */
-  lua_pushnil(L);      /* status name */
+  lua_pushnil(L);      /* err + 1: status name */
   if (lua_type(L, err) == LUA_TTABLE && VX_GETFIELD(L, err, "error") == LUA_TTABLE) {
-    if (VX_GETFIELD(L, -1, "message") == LUA_TSTRING) gmsg = lua_tostring(L, -1);
+    if (VX_GETFIELD(L, -1, "message") == LUA_TSTRING) gmsg = lua_tolstring(L, -1, &gmsglen);
     if (VX_GETFIELD(L, -2, "status") == LUA_TSTRING) lua_replace(L, err + 1);
     else lua_pop(L, 1);
     /* the message string stays referenced by the body table */
@@ -973,10 +1146,15 @@ static void vx_pushhttperror(lua_State *L, vx_handle *h, long status, int hidx) 
   } else if (lua_type(L, err) == LUA_TTABLE) {
     lua_pop(L, 1);
   }
-  if (gmsg)
-    lua_pushfstring(L, "HTTP server responded with error code %d: %s", (int)status, gmsg);
-  else
+  if (gmsg) {
+    int cut = gmsglen > VX_MAX_MESSAGE;
+    lua_pushfstring(L, "HTTP server responded with error code %d: ", (int)status);
+    lua_pushlstring(L, gmsg, cut ? VX_MAX_MESSAGE : gmsglen);
+    lua_pushstring(L, cut ? "..." : "");
+    lua_concat(L, 3);
+  } else {
     lua_pushfstring(L, "HTTP server responded with error code %d", (int)status);
+  }
   vx_pusherror(L, TAGS_HTTP, lua_tostring(L, -1));
   lua_remove(L, -2);
   lua_pushinteger(L, (lua_Integer)status);
@@ -991,51 +1169,186 @@ static void vx_pushhttperror(lua_State *L, vx_handle *h, long status, int hidx) 
   lua_settop(L, err);
 }
 
+/* Classifies an answer: pushes true, decoded[, headers] (headers only with want_headers) or
+ * false, err and returns how many values it pushed. Any status outside 2xx is an HttpError; a
+ * 2xx whose body is not a JSON object (empty counts as {}) is a ResponseTypeError. */
+static int vx_classify(lua_State *L, long status, const char *head, size_t hlen, const char *body,
+                       size_t blen, int want_headers) {
+  size_t i;
+  if (!head) head = "", hlen = 0;
+  if (!body) body = "", blen = 0;
+  if (status < 200 || status > 299) {
+    vx_pushheaders(L, head, hlen);
+    lua_pushboolean(L, 0);
+    vx_pushhttperror(L, status, body, blen, -2);
+    lua_remove(L, -3); /* the headers table, now inside the error */
+    return 2;
+  }
+  lua_pushboolean(L, 1);
+  for (i = 0; i < blen && VX_ISSPACE(body[i]); i++) {
+  }
+  if (i == blen) {
+    lua_newtable(L); /* an empty body: an empty object */
+  } else if (blen - i == 2 && body[i] == '{' && body[i + 1] == '}') {
+    lua_newtable(L); /* "{}", what cancel and delete answer: no decoder needed */
+  } else if (body[i] != '{' || !vx_pushjson(L, body, blen)) {
+    if (body[i] != '{') lua_pushliteral(L, "not a JSON object");
+    lua_pushfstring(L, "HTTP %d response is not a JSON object (%d bytes): ", (int)status,
+                    (int)(blen > INT32_MAX ? INT32_MAX : blen));
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+    lua_remove(L, -2); /* the true */
+    lua_pushboolean(L, 0);
+    vx_pusherror(L, TAGS_RESPONSE, lua_tostring(L, -2));
+    lua_remove(L, -3);
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_setfield(L, -2, "code");
+    lua_pushlstring(L, body, blen > 4096 ? 4096 : blen);
+    lua_setfield(L, -2, "body");
+    return 2;
+  }
+  if (!want_headers) return 2;
+  vx_pushheaders(L, head, hlen);
+  return 3;
+}
+
+/* core.classify(status, header_block, body [, want_headers]) -> what handle:call returns for
+ * that answer. The same classification for every transport (and for the fuzzers). */
+static int core_classify(lua_State *L) {
+  size_t hlen, blen;
+  lua_Number st = vx_checknumberarg(L, 1, "status");
+  const char *head = vx_checkstringarg(L, 2, "header_block", &hlen);
+  const char *body = vx_checkstringarg(L, 3, "body", &blen);
+  int want = lua_toboolean(L, 4);
+  if (!(st >= 100 && st <= 999) || st != floor(st))
+    vx_valueerror(L, "status must be a whole number from 100 to 999");
+  lua_settop(L, 3);
+  return vx_classify(L, (long)st, head, hlen, body, blen, want);
+}
+
+/* libcurl result codes and the tags they carry; anything not listed is a ConnectionError. A
+ * timeout carries ConnectionFailedError too when nothing was sent (retryable even for POST). */
+static const struct {
+  CURLcode rc;
+  const char *const *tags;
+} vx_curl_map[] = {
+    {CURLE_COULDNT_RESOLVE_HOST, TAGS_FAILED},   {CURLE_COULDNT_RESOLVE_PROXY, TAGS_FAILED},
+    {CURLE_COULDNT_CONNECT, TAGS_FAILED},        {CURLE_SSL_CONNECT_ERROR, TAGS_FAILED},
+    {CURLE_PEER_FAILED_VERIFICATION, TAGS_FAILED}, {CURLE_SSL_CACERT_BADFILE, TAGS_FAILED},
+    {CURLE_SSL_CERTPROBLEM, TAGS_FAILED},        {CURLE_SSL_CIPHER, TAGS_FAILED},
+    {CURLE_SSL_ISSUER_ERROR, TAGS_FAILED},       {CURLE_SSL_PINNEDPUBKEYNOTMATCH, TAGS_FAILED},
+    {CURLE_SSL_INVALIDCERTSTATUS, TAGS_FAILED},  {CURLE_SSL_CRL_BADFILE, TAGS_FAILED},
+    {CURLE_UNSUPPORTED_PROTOCOL, TAGS_FAILED},
+};
+
+static const char *const *vx_curl_tags(CURLcode rc, long sent) {
+  size_t i;
+  if (rc == CURLE_OPERATION_TIMEDOUT) return sent == 0 ? TAGS_FAILED_TIMEOUT : TAGS_TIMEOUT;
+  for (i = 0; i < sizeof vx_curl_map / sizeof vx_curl_map[0]; i++)
+    if (vx_curl_map[i].rc == rc) return vx_curl_map[i].tags;
+  return TAGS_CONN;
+}
+
+/* An answer over one of libcurl's own size limits (a header line over CURL_MAX_HTTP_HEADER,
+ * 100 KB): CURLE_TOO_LARGE from 8.6 on; before, CURLE_OUT_OF_MEMORY, with "Rejected N bytes
+ * header" or nothing in the error buffer. Once the status line has arrived, out of memory while
+ * receiving headers is taken for that limit (a real shortage would fail our own buffers first). */
+static int vx_curl_toolarge(CURLcode rc, const vx_handle *h) {
+#if LIBCURL_VERSION_NUM >= 0x080600
+  if (rc == CURLE_TOO_LARGE) return 1;
+#endif
+  return rc == CURLE_OUT_OF_MEMORY && (strstr(h->errbuf, "header") != NULL || h->head.len > 0);
+}
+
+/* Pushes the transport error for a failed exchange (status: what the server had answered, if
+ * anything; an answer refused for its size keeps it as code). */
+static void vx_pushcurlerror(lua_State *L, vx_handle *h, CURLcode rc, long status) {
+  long sent = 0;
+  char msg[CURL_ERROR_SIZE + 64];
+  const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+  if (curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK) sent = 1;
+  if (rc == CURLE_WRITE_ERROR && (h->body.overflow == 1 || h->head.overflow == 1)) {
+    if (h->body.overflow == 1)
+      snprintf(msg, sizeof msg, "response body is larger than %d MiB", (int)(VX_MAX_BODY >> 20));
+    else
+      snprintf(msg, sizeof msg, "response headers are larger than %d KiB", (int)(VX_MAX_HEAD >> 10));
+  } else if (vx_curl_toolarge(rc, h)) {
+    snprintf(msg, sizeof msg, "a response header line is larger than libcurl's limit (100 KB)");
+  } else {
+    snprintf(msg, sizeof msg, "%s (curl error %d)", detail, (int)rc);
+    vx_pusherror(L, vx_curl_tags(rc, sent), msg);
+    return;
+  }
+  if (status) snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (HTTP %ld)", status);
+  vx_pusherror(L, TAGS_RESPONSE, msg);
+  if (status) {
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_setfield(L, -2, "code");
+  }
+}
+
 static double vx_fieldnumber(lua_State *L, int t, const char *k, double dflt) {
   double v = dflt;
-  if (VX_GETFIELD(L, t, k) == LUA_TNUMBER) v = (double)lua_tonumber(L, -1);
+  if (vx_rawfield(L, t, k) == LUA_TNUMBER) v = (double)lua_tonumber(L, -1);
   lua_pop(L, 1);
   return v;
 }
 
 static long vx_ms(double secs) {
   double ms = ceil(secs * 1000.0);
-  if (ms < 1) ms = 1;
+  if (!(ms >= 1)) ms = 1; /* NaN too */
   if (ms > 2147483647.0) ms = 2147483647.0;
   return (long)ms;
 }
 
-/* Sets the easy handle up for the request table at index 2 (method, url, headers, body, token,
- * timeout, connect_timeout, ca_file). Raises for bad arguments; allocates only into h. */
-static void vx_prepare(lua_State *L, vx_handle *h) {
+/* Sets the easy handle up for the request table at index 2 (method, url, headers, body, timeout,
+ * connect_timeout, ca_file, want_headers) and the token at index tokidx (a string; else
+ * req.token). Raises for bad arguments, fails closed when libcurl refuses an option; allocates
+ * only into h. The token is copied into the handle's header list only, which goes with the
+ * exchange (vx_forget_headers). */
+static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
   CURL *e = h->easy;
   const char *method, *url, *body = NULL, *token = NULL, *ca = NULL;
   size_t bodylen = 0, i, n, tlen = 0;
   struct curl_slist *l;
 
   int top = lua_gettop(L);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  if (VX_GETFIELD(L, 2, "method") != LUA_TSTRING) vx_typeerror(L, "request method must be a string");
+  vx_checktablearg(L, 2, "request");
+  if (vx_rawfield(L, 2, "method") != LUA_TSTRING) vx_typeerror(L, "request method must be a string");
   method = lua_tostring(L, -1);
-  if (VX_GETFIELD(L, 2, "url") != LUA_TSTRING) vx_typeerror(L, "request url must be a string");
+  if (vx_rawfield(L, 2, "url") != LUA_TSTRING) vx_typeerror(L, "request url must be a string");
   url = lua_tostring(L, -1);
-  if (VX_GETFIELD(L, 2, "body") == LUA_TSTRING) body = lua_tolstring(L, -1, &bodylen);
-  if (VX_GETFIELD(L, 2, "token") == LUA_TSTRING) token = lua_tolstring(L, -1, &tlen);
-  if (VX_GETFIELD(L, 2, "ca_file") == LUA_TSTRING) ca = lua_tostring(L, -1);
-  VX_GETFIELD(L, 2, "want_headers");
+  if (vx_rawfield(L, 2, "body") == LUA_TSTRING) body = lua_tolstring(L, -1, &bodylen);
+  if (lua_type(L, tokidx) == LUA_TSTRING) token = lua_tolstring(L, tokidx, &tlen);
+  else if (!lua_isnoneornil(L, tokidx)) vx_typeerror(L, "token must be a string");
+  else if (vx_rawfield(L, 2, "token") == LUA_TSTRING) token = lua_tolstring(L, -1, &tlen);
+  if (vx_rawfield(L, 2, "ca_file") == LUA_TSTRING) ca = lua_tostring(L, -1);
+  vx_rawfield(L, 2, "want_headers");
   h->want_headers = lua_toboolean(L, -1);
-  if (token) {
-    for (i = 0; i < tlen; i++)
-      if ((unsigned char)token[i] <= ' ' || (unsigned char)token[i] >= 0x7f)
-        vx_raise(L, "AuthError", "access token contains a character not allowed in a header");
-  }
+  if (token && !vx_tokenok(token, tlen))
+    vx_raise(L, "AuthError", "access token is empty or contains a character not allowed in a header");
   if (strcmp(method, "GET") && strcmp(method, "DELETE") && strcmp(method, "POST"))
     vx_valueerror(L, "request method must be GET, POST or DELETE");
 
-  /* headers: built into h->hdrs, which the handle owns if we raise */
-  curl_slist_free_all(h->hdrs);
-  h->hdrs = NULL;
-  if (VX_GETFIELD(L, 2, "headers") == LUA_TTABLE) {
+  vx_forget_headers(h);
+  VX_SETOPT(L, e, CURLOPT_URL, url); /* libcurl copies strings it is given ... */
+  if (method[0] != 'P') {
+    VX_SETOPT(L, e, CURLOPT_HTTPGET, 1L);
+    VX_SETOPT(L, e, CURLOPT_CUSTOMREQUEST, method[0] == 'D' ? "DELETE" : (const char *)NULL);
+  } else {
+    VX_SETOPT(L, e, CURLOPT_CUSTOMREQUEST, (const char *)NULL);
+    VX_SETOPT(L, e, CURLOPT_POST, 1L);
+    VX_SETOPT(L, e, CURLOPT_POSTFIELDSIZE, (long)bodylen);
+    /* ... but not POSTFIELDS: copy the body, which may outlive this call in a multi transfer */
+    VX_SETOPT(L, e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+  }
+  VX_SETOPT(L, e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", 60)));
+  VX_SETOPT(L, e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", 10)));
+  VX_SETOPT(L, e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
+  VX_SETOPT(L, e, CURLOPT_CAPATH, ca ? (const char *)NULL : h->default_capath);
+
+  /* headers last: built into h->hdrs, which the handle owns (and wipes) if we raise */
+  if (vx_rawfield(L, 2, "headers") == LUA_TTABLE) {
     n = lua_rawlen(L, -1);
     for (i = 1; i <= n; i++) {
       const char *s;
@@ -1046,36 +1359,31 @@ static void vx_prepare(lua_State *L, vx_handle *h) {
         if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0')
           vx_valueerror(L, "request header contains a line break");
       l = curl_slist_append(h->hdrs, s);
-      if (!l) luaL_error(L, "not enough memory");
+      if (!l) vx_curlerror(L, "not enough memory for the request headers");
       h->hdrs = l;
       lua_pop(L, 1);
     }
   }
   lua_pop(L, 1);
   if (token) {
-    lua_pushfstring(L, "Authorization: Bearer %s", token);
-    l = curl_slist_append(h->hdrs, lua_tostring(L, -1));
-    lua_pop(L, 1);
-    if (!l) luaL_error(L, "not enough memory");
+    /* built in C memory (no Lua string holds the header), wiped after the copy */
+    static const char prefix[] = "Authorization: Bearer ";
+    size_t hlen = sizeof prefix - 1 + tlen + 1;
+    char *hdr = malloc(hlen);
+    if (!hdr) vx_curlerror(L, "not enough memory for the request headers");
+    memcpy(hdr, prefix, sizeof prefix - 1);
+    memcpy(hdr + sizeof prefix - 1, token, tlen);
+    hdr[hlen - 1] = '\0';
+    l = curl_slist_append(h->hdrs, hdr);
+    OPENSSL_cleanse(hdr, hlen);
+    free(hdr);
+    if (!l) vx_curlerror(L, "not enough memory for the request headers");
     h->hdrs = l;
   }
-
-  curl_easy_setopt(e, CURLOPT_URL, url); /* libcurl copies strings it is given ... */
-  if (method[0] != 'P') {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method[0] == 'D' ? "DELETE" : NULL);
-  } else {
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)bodylen);
-    /* ... but not POSTFIELDS: copy the body, which may outlive this call in a multi transfer */
-    curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+  if (curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->hdrs) != CURLE_OK) {
+    vx_forget_headers(h);
+    vx_curlerror(L, "libcurl refused option CURLOPT_HTTPHEADER");
   }
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->hdrs);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", 60)));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", 10)));
-  curl_easy_setopt(e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
-  curl_easy_setopt(e, CURLOPT_CAPATH, ca ? NULL : h->default_capath);
 
   vx_bufreset(&h->body);
   vx_bufreset(&h->head);
@@ -1083,63 +1391,45 @@ static void vx_prepare(lua_State *L, vx_handle *h) {
   lua_settop(L, top);
 }
 
-/* Turns a finished transfer (rc, status, buffers) into true, decoded, headers | false, err. */
+/* Turns a finished transfer (rc, status, buffers) into true, decoded[, headers] | false, err.
+ * The request's headers (the token among them) and large buffers go with the exchange. */
 static int vx_result(lua_State *L, vx_handle *h, CURLcode rc) {
   long status = 0, conns = 0;
-  size_t i;
+  int n;
   h->requests++;
-  curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &conns);
-  h->connects += conns;
-  curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status);
-
-  if (h->body.overflow == 2 || h->head.overflow == 2) return luaL_error(L, "not enough memory");
+  if (curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK) h->connects += conns;
+  if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) status = 0;
+  vx_forget_headers(h);
+  if (h->body.overflow == 2 || h->head.overflow == 2) {
+    vx_bufreset(&h->body);
+    vx_bufreset(&h->head);
+    lua_pushboolean(L, 0);
+    vx_pusherror(L, TAGS_CONN, "out of memory while receiving the response");
+    return 2;
+  }
   if (rc != CURLE_OK) {
     lua_pushboolean(L, 0);
-    vx_pushcurlerror(L, h, rc);
-    return 2;
+    vx_pushcurlerror(L, h, rc, status);
+    n = 2;
+  } else {
+    n = vx_classify(L, status, h->head.data, h->head.len, h->body.data, h->body.len,
+                    h->want_headers);
   }
-  if (status < 200 || status > 299) {
-    vx_pushheaders(L, &h->head);
-    lua_pushboolean(L, 0);
-    vx_pushhttperror(L, h, status, -2);
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  for (i = 0; i < h->body.len && isspace((unsigned char)h->body.data[i]); i++) {
-  }
-  if (i == h->body.len) {
-    lua_newtable(L); /* an empty body: an empty object */
-  } else if (h->body.len - i == 2 && h->body.data[i] == '{' && h->body.data[i + 1] == '}') {
-    lua_newtable(L); /* "{}", what cancel and delete answer: no decoder needed */
-  } else if (h->body.data[i] != '{' || !vx_pushjson(L, h->body.data, h->body.len)) {
-    if (h->body.data[i] == '{') lua_pop(L, 1); /* the failed decode's nil */
-    lua_pop(L, 1);
-    lua_pushboolean(L, 0);
-    vx_pusherror(L, TAGS_RESPONSE,
-                 lua_pushfstring(L, "HTTP %d response is not a JSON object (%d bytes)", (int)status,
-                                 (int)h->body.len));
-    lua_remove(L, -2);
-    lua_pushinteger(L, (lua_Integer)status);
-    lua_setfield(L, -2, "code");
-    lua_pushlstring(L, h->body.data, h->body.len > 4096 ? 4096 : h->body.len);
-    lua_setfield(L, -2, "body");
-    return 2;
-  }
-  if (!h->want_headers) return 2;
-  vx_pushheaders(L, &h->head);
-  return 3;
+  vx_bufreset(&h->body);
+  vx_bufreset(&h->head);
+  return n;
 }
 
-/* handle:call(req) -> true, decoded[, headers] | false, err
+/* handle:call(req [, token]) -> true, decoded[, headers] | false, err
  * (the headers of a successful answer only when req.want_headers is true)
  * One blocking HTTP exchange. Transport, HTTP and shape failures are returned as error objects;
  * bad arguments raise. */
 static int handle_call(lua_State *L) {
   vx_handle *h = vx_checkhandle(L, 1);
   CURLcode rc;
-  if (h->state == VX_RUNNING) return luaL_error(L, "vertexops handle is busy with a transfer");
-  lua_settop(L, 2);
-  vx_prepare(L, h);
+  if (h->state == VX_RUNNING) return vx_valueerror(L, "vertexops handle is busy with a transfer");
+  lua_settop(L, 3);
+  vx_prepare(L, h, 3);
   rc = curl_easy_perform(h->easy); /* the callbacks only fill h->body and h->head */
   return vx_result(L, h, rc);
 }
@@ -1153,24 +1443,25 @@ static int core_share(lua_State *L) {
   u->st = NULL; /* born closed */
   luaL_getmetatable(L, VX_SHARE_MT);
   lua_setmetatable(L, -2);
-  if (!vx_curl_ready()) return luaL_error(L, "curl_global_init failed");
+  if (!vx_curl_ready()) return vx_curlerror(L, "curl_global_init failed");
   st = calloc(1, sizeof *st);
-  if (!st) return luaL_error(L, "not enough memory");
+  if (!st) return vx_curlerror(L, "not enough memory for a connection cache");
   st->sh = curl_share_init();
   if (!st->sh) {
     free(st);
-    return luaL_error(L, "curl_share_init failed");
+    return vx_curlerror(L, "curl_share_init failed");
   }
-  curl_share_setopt(st->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-  curl_share_setopt(st->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  curl_share_setopt(st->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  u->st = st;
+  u->st = st; /* owned from here: __gc frees it if we raise */
+  if (curl_share_setopt(st->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+      curl_share_setopt(st->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+      curl_share_setopt(st->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+    return vx_curlerror(L, "libcurl refused to share connections");
   return 1;
 }
 
 /* __gc, __close and close(): idempotent; the cache itself goes with the last handle using it */
 static int share_close(lua_State *L) {
-  vx_share *u = luaL_checkudata(L, 1, VX_SHARE_MT);
+  vx_share *u = vx_checkudarg(L, 1, VX_SHARE_MT, "vertexops share");
   if (u->st) {
     u->st->orphan = 1;
     vx_share_release(u->st);
@@ -1182,12 +1473,12 @@ static int share_close(lua_State *L) {
 /* handle:share(share): the handle uses share's connection cache from now on */
 static int handle_share(lua_State *L) {
   vx_handle *h = vx_checkhandle(L, 1);
-  vx_share *u = luaL_checkudata(L, 2, VX_SHARE_MT);
+  vx_share *u = vx_checkudarg(L, 2, VX_SHARE_MT, "vertexops share");
   vx_sharestate *old = h->share;
-  if (!u->st) return luaL_error(L, "attempt to use a closed vertexops share");
+  if (!u->st) return vx_valueerror(L, "attempt to use a closed vertexops share");
   if (old == u->st) return 0;
-  if (h->state == VX_RUNNING) return luaL_error(L, "vertexops handle is busy with a transfer");
-  curl_easy_setopt(h->easy, CURLOPT_SHARE, u->st->sh);
+  if (h->state == VX_RUNNING) return vx_valueerror(L, "vertexops handle is busy with a transfer");
+  VX_SETOPT(L, h->easy, CURLOPT_SHARE, u->st->sh);
   u->st->refs++;
   h->share = u->st;
   if (old) {
@@ -1200,8 +1491,8 @@ static int handle_share(lua_State *L) {
 /* --- non-blocking transfers (libcurl multi) --- */
 
 static vx_multi *vx_checkmulti(lua_State *L, int idx) {
-  vx_multi *m = luaL_checkudata(L, idx, VX_MULTI_MT);
-  if (!m->multi) luaL_error(L, "attempt to use a closed vertexops multi handle");
+  vx_multi *m = vx_checkudarg(L, idx, VX_MULTI_MT, "vertexops multi handle");
+  if (!m->multi) vx_valueerror(L, "attempt to use a closed vertexops multi handle");
   return m;
 }
 
@@ -1211,37 +1502,41 @@ static int core_multi(lua_State *L) {
   memset(m, 0, sizeof *m); /* born closed */
   luaL_getmetatable(L, VX_MULTI_MT);
   lua_setmetatable(L, -2);
-  if (!vx_curl_ready()) return luaL_error(L, "curl_global_init failed");
+  if (!vx_curl_ready()) return vx_curlerror(L, "curl_global_init failed");
   m->multi = curl_multi_init();
-  if (!m->multi) return luaL_error(L, "curl_multi_init failed");
-  curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  if (!m->multi) return vx_curlerror(L, "curl_multi_init failed");
   /* libcurl caps streams per connection at 100 and opens more connections past that; let the
    * server's own limit (SETTINGS_MAX_CONCURRENT_STREAMS) decide instead */
-  curl_multi_setopt(m->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+  if (curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK ||
+      curl_multi_setopt(m->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L) != CURLM_OK)
+    return vx_curlerror(L, "libcurl refused the multiplexing options");
   return 1;
 }
 
 /* __gc, __close and close(): idempotent; takes every running transfer out first */
 static int multi_close(lua_State *L) {
-  vx_multi *m = luaL_checkudata(L, 1, VX_MULTI_MT);
+  vx_multi *m = vx_checkudarg(L, 1, VX_MULTI_MT, "vertexops multi handle");
   while (m->head) vx_detach(m->head);
   if (m->multi) curl_multi_cleanup(m->multi);
   m->multi = NULL;
   return 0;
 }
 
-/* handle:start(req, multi): starts the request as a non-blocking transfer in multi. */
+/* handle:start(req, multi [, token]): starts the request as a non-blocking transfer in multi. */
 static int handle_start(lua_State *L) {
   vx_handle *h = vx_checkhandle(L, 1);
   vx_multi *m;
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   vx_checkmulti(L, 3);
-  if (h->state == VX_RUNNING) return luaL_error(L, "vertexops handle is busy with a transfer");
-  vx_prepare(L, h); /* keeps the multi at index 3 alive on the stack */
+  if (h->state == VX_RUNNING) return vx_valueerror(L, "vertexops handle is busy with a transfer");
+  vx_prepare(L, h, 4); /* keeps the multi at index 3 alive on the stack */
   m = vx_checkmulti(L, 3);
-  curl_easy_setopt(h->easy, CURLOPT_PRIVATE, (void *)h);
-  curl_easy_setopt(h->easy, CURLOPT_PIPEWAIT, 1L); /* wait to multiplex rather than open more */
-  if (curl_multi_add_handle(m->multi, h->easy) != CURLM_OK) return luaL_error(L, "curl_multi_add_handle failed");
+  VX_SETOPT(L, h->easy, CURLOPT_PRIVATE, (void *)h);
+  VX_SETOPT(L, h->easy, CURLOPT_PIPEWAIT, 1L); /* wait to multiplex rather than open more */
+  if (curl_multi_add_handle(m->multi, h->easy) != CURLM_OK) {
+    vx_forget_headers(h);
+    return vx_curlerror(L, "curl_multi_add_handle failed");
+  }
   h->multi = m;
   h->prev = NULL;
   h->next = m->head;
@@ -1256,12 +1551,12 @@ static int multi_perform(lua_State *L) {
   vx_multi *m = vx_checkmulti(L, 1);
   int running = 0, left = 0;
   CURLMsg *msg;
-  curl_multi_perform(m->multi, &running);
+  CURLMcode mc = curl_multi_perform(m->multi, &running);
+  if (mc != CURLM_OK) return vx_curlerror(L, "curl_multi_perform: %s", curl_multi_strerror(mc));
   while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
     vx_handle *h = NULL;
     if (msg->msg != CURLMSG_DONE) continue;
-    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h);
-    if (!h) continue;
+    if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h) != CURLE_OK || !h) continue;
     h->rc = msg->data.result;
     h->state = VX_DONE;
     vx_detach(h);
@@ -1273,15 +1568,16 @@ static int multi_perform(lua_State *L) {
 /* multi:wait(seconds): blocks until a transfer has something to do, or seconds have passed. */
 static int multi_wait(lua_State *L) {
   vx_multi *m = vx_checkmulti(L, 1);
-  double secs = luaL_optnumber(L, 2, 1);
-  int ms = secs <= 0 ? 0 : secs > 60 ? 60000 : (int)(secs * 1000 + 0.5);
-  curl_multi_poll(m->multi, NULL, 0, ms, NULL);
+  double secs = lua_isnoneornil(L, 2) ? 1 : vx_checknumberarg(L, 2, "seconds");
+  int ms = !(secs > 0) ? 0 : secs > 60 ? 60000 : (int)(secs * 1000 + 0.5); /* NaN: 0 */
+  CURLMcode mc = curl_multi_poll(m->multi, NULL, 0, ms, NULL);
+  if (mc != CURLM_OK) return vx_curlerror(L, "curl_multi_poll: %s", curl_multi_strerror(mc));
   return 0;
 }
 
 /* handle:done() -> true once a non-blocking transfer has finished */
 static int handle_done(lua_State *L) {
-  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
   lua_pushboolean(L, h->state == VX_DONE);
   return 1;
 }
@@ -1289,31 +1585,40 @@ static int handle_done(lua_State *L) {
 /* handle:finish() -> the results of a finished non-blocking transfer, as handle:call gives them */
 static int handle_finish(lua_State *L) {
   vx_handle *h = vx_checkhandle(L, 1);
-  if (h->state != VX_DONE) return luaL_error(L, "vertexops handle: no finished transfer");
+  if (h->state != VX_DONE) return vx_valueerror(L, "vertexops handle: no finished transfer");
   h->state = VX_IDLE;
   lua_settop(L, 1);
   return vx_result(L, h, h->rc);
 }
 
-/* handle:stats() -> {requests = n, connects = n} */
+/* handle:stats() -> {requests = n, connects = n, buffered = bytes, held_headers = n}
+ * buffered: answer buffers kept for the next exchange; held_headers: request header lines still
+ * held (0 between exchanges: the token goes with its exchange). */
 static int handle_stats(lua_State *L) {
-  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
-  lua_createtable(L, 0, 2);
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
+  struct curl_slist *l;
+  int held = 0;
+  for (l = h->hdrs; l; l = l->next) held++;
+  lua_createtable(L, 0, 4);
   lua_pushinteger(L, (lua_Integer)h->requests);
   lua_setfield(L, -2, "requests");
   lua_pushinteger(L, (lua_Integer)h->connects);
   lua_setfield(L, -2, "connects");
+  lua_pushinteger(L, (lua_Integer)(h->body.cap + h->head.cap));
+  lua_setfield(L, -2, "buffered");
+  lua_pushinteger(L, held);
+  lua_setfield(L, -2, "held_headers");
   return 1;
 }
 
 static int handle_isclosed(lua_State *L) {
-  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
   lua_pushboolean(L, h->easy == NULL);
   return 1;
 }
 
 static int handle_tostring(lua_State *L) {
-  vx_handle *h = luaL_checkudata(L, 1, VX_HANDLE_MT);
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
   if (h->easy) lua_pushfstring(L, "vertexops.handle (%p)", (void *)h);
   else lua_pushliteral(L, "vertexops.handle (closed)");
   return 1;
@@ -1331,7 +1636,7 @@ static int core_clock(lua_State *L) {
 }
 
 static int core_sleep(lua_State *L) {
-  double s = luaL_checknumber(L, 1);
+  double s = vx_checknumberarg(L, 1, "seconds");
   struct timespec req, rem;
   if (!(s > 0)) return 0;
   if (s > VX_MAX_TIMEOUT) s = VX_MAX_TIMEOUT;
@@ -1343,7 +1648,8 @@ static int core_sleep(lua_State *L) {
 
 /* core.isatty(fd) -> boolean (the command line shows progress only on a terminal) */
 static int core_isatty(lua_State *L) {
-  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)) == 1);
+  lua_Number fd = vx_checknumberarg(L, 1, "fd");
+  lua_pushboolean(L, fd >= 0 && fd <= 1024 && isatty((int)fd) == 1);
   return 1;
 }
 
@@ -1354,9 +1660,9 @@ static int core_isatty(lua_State *L) {
 /* core.b64url(s) -> s in base64url without padding (RFC 7515) */
 static int core_b64url(lua_State *L) {
   size_t n, i, out;
-  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
+  const unsigned char *s = (const unsigned char *)vx_checkstringarg(L, 1, "data", &n);
   char *p;
-  if (n > ((size_t)64 << 20)) return luaL_error(L, "b64url: input too large");
+  if (n > ((size_t)64 << 20)) return vx_valueerror(L, "b64url: input too large");
   p = lua_newuserdata(L, 4 * ((n + 2) / 3) + 1); /* scratch space the GC owns */
   out = (size_t)EVP_EncodeBlock((unsigned char *)p, s, (int)n);
   while (out > 0 && p[out - 1] == '=') out--;
@@ -1368,27 +1674,40 @@ static int core_b64url(lua_State *L) {
   return 1;
 }
 
+/* The pass-phrase callback: there is none to give (an encrypted key fails at once). */
+static int vx_nopassphrase(char *buf, int size, int rwflag, void *u) {
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  *(int *)u = 1;
+  return -1;
+}
+
 /* core.rs256(pem, data) -> signature | nil, reason
  * Signs data with SHA-256 and the RSA private key in pem (PKCS#8 or PKCS#1). The reason never
  * contains key material. */
 static int core_rs256(lua_State *L) {
   size_t pemlen, datalen, siglen = 0;
-  const char *pem = luaL_checklstring(L, 1, &pemlen);
-  const char *data = luaL_checklstring(L, 2, &datalen);
+  const char *pem = vx_checkstringarg(L, 1, "pem", &pemlen);
+  const char *data = vx_checkstringarg(L, 2, "data", &datalen);
   const char *why = NULL;
   BIO *bio = NULL;
   EVP_PKEY *key = NULL;
   EVP_MD_CTX *md = NULL;
   unsigned char *sig = NULL;
   unsigned char out[2048]; /* RSA keys up to 16384 bits */
+  int encrypted = 0;
   if (pemlen > INT32_MAX) {
     lua_pushnil(L);
     lua_pushliteral(L, "private key too large");
     return 2;
   }
   bio = BIO_new_mem_buf(pem, (int)pemlen);
-  if (bio) key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-  if (!key) why = "private_key is not a PEM private key";
+  /* never OpenSSL's default pass-phrase callback, which prompts on the terminal */
+  if (bio) key = PEM_read_bio_PrivateKey(bio, NULL, vx_nopassphrase, &encrypted);
+  if (!key && encrypted)
+    why = "private_key is encrypted; vertexops never asks for a pass phrase (use an unencrypted key)";
+  else if (!key) why = "private_key is not a PEM private key";
   else if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) why = "private_key is not an RSA key";
   if (!why) {
     md = EVP_MD_CTX_new();
@@ -1420,10 +1739,10 @@ static int core_rs256(lua_State *L) {
 /* ------------------------------------------------------------------ */
 
 /* Resolves the access token from opts.token (string or function) or
- * GOOGLE_OAUTH_ACCESS_TOKEN and stores it in the request at idx. */
-static void vx_settoken(lua_State *L, int opts, int req) {
+ * GOOGLE_OAUTH_ACCESS_TOKEN and pushes it. */
+static void vx_pushtoken(lua_State *L, int opts) {
   const char *env;
-  if (!lua_isnoneornil(L, opts) && VX_GETFIELD(L, opts, "token") != LUA_TNIL) {
+  if (!lua_isnoneornil(L, opts) && vx_rawfield(L, opts, "token") != LUA_TNIL) {
     if (lua_type(L, -1) == LUA_TFUNCTION) {
       lua_call(L, 0, 1);
       if (lua_type(L, -1) != LUA_TSTRING || lua_rawlen(L, -1) == 0)
@@ -1436,11 +1755,10 @@ static void vx_settoken(lua_State *L, int opts, int req) {
       vx_raise(L, "AuthError", "no access token: pass opts.token or set GOOGLE_OAUTH_ACCESS_TOKEN");
     lua_pushstring(L, env);
   }
-  lua_setfield(L, req, "token");
 }
 
 static int vx_standalone(lua_State *L, const char *call) {
-  int req, h;
+  int req, h, tok;
   lua_settop(L, 3);
   lua_pushcfunction(L, core_build);
   lua_pushstring(L, call);
@@ -1449,17 +1767,18 @@ static int vx_standalone(lua_State *L, const char *call) {
   lua_pushvalue(L, 3);
   lua_call(L, 4, 1);
   req = lua_gettop(L);
-  vx_settoken(L, 3, req);
+  vx_pushtoken(L, 3);
+  tok = lua_gettop(L);
   if (!lua_isnil(L, 3)) {
     static const char *const keys[] = {"request_timeout", "connect_timeout", "ca_file", NULL};
     static const char *const dest[] = {"timeout", "connect_timeout", "ca_file", NULL};
     int i;
     for (i = 0; keys[i]; i++) {
-      lua_getfield(L, 3, keys[i]);
+      vx_rawfield(L, 3, keys[i]);
       lua_setfield(L, req, dest[i]);
     }
     /* the whole call is one request here: timeout bounds it too */
-    if (VX_GETFIELD(L, 3, "timeout") == LUA_TNUMBER &&
+    if (vx_rawfield(L, 3, "timeout") == LUA_TNUMBER &&
         lua_tonumber(L, -1) < vx_fieldnumber(L, req, "timeout", 60))
       lua_setfield(L, req, "timeout");
     else
@@ -1471,7 +1790,8 @@ static int vx_standalone(lua_State *L, const char *call) {
   lua_pushcfunction(L, handle_call);
   lua_pushvalue(L, h);
   lua_pushvalue(L, req);
-  lua_call(L, 2, 2);
+  lua_pushvalue(L, tok);
+  lua_call(L, 3, 2);
   lua_pushcfunction(L, handle_close);
   lua_pushvalue(L, h);
   lua_call(L, 1, 0);
@@ -1501,6 +1821,7 @@ static const luaL_Reg core_funcs[] = {
     {"delete", core_delete},
     {"list", core_list},
     {"build", core_build},
+    {"classify", core_classify},
     {"check_options", core_check_options},
     {"check_url", core_check_url},
     {"handle", core_handle},
@@ -1564,6 +1885,10 @@ int luaopen_vertexops_core(lua_State *L) {
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "new");
   lua_call(L, 0, 1);
+  /* nesting deeper than this is refused while decoding (and bounds vx_fixints' recursion) */
+  lua_getfield(L, -1, "decode_max_depth");
+  lua_pushinteger(L, VX_MAX_DEPTH);
+  lua_call(L, 1, 0);
   lua_setfield(L, LUA_REGISTRYINDEX, VX_JSON_KEY);
   lua_pop(L, 1);
 
@@ -1573,7 +1898,10 @@ int luaopen_vertexops_core(lua_State *L) {
   lua_pushliteral(L, VX_VERSION);
   lua_setfield(L, -2, "version");
   /* curl_version() would initialise libldap, which leaks; the version number is enough */
-  if (!vx_curl_ready()) return luaL_error(L, "curl_global_init failed");
+  if (!vx_curl_ready()) return vx_curlerror(L, "curl_global_init failed");
+  if (vx_curl_version_num < VX_MIN_CURL)
+    return vx_curlerror(L, "libcurl %s is too old: vertexops needs %s or newer", vx_curl_version,
+                        VX_MIN_CURL_TEXT);
   lua_pushstring(L, vx_curl_version);
   lua_setfield(L, -2, "curl_version");
   return 1;

@@ -13,7 +13,8 @@ describe("connection reuse", function()
     for _ = 1, 1000 do c:cancel(op.name) end
     assert.are.equal(1000, #server:log("cancel"))
     assert.are.equal(1, server:connections())
-    assert.are.same({ requests = 1000, connects = 1 }, c:stats())
+    local st = c:stats()
+    assert.are.same({ requests = 1000, connects = 1 }, { requests = st.requests, connects = st.connects })
   end)
 
   it("reuses the connection across kinds of call", function()

@@ -11,11 +11,13 @@ describe("handle", function()
     assert.matches("closed", tostring(h))
   end)
 
-  it("raises a clear error when used closed", function()
+  it("raises a tagged ValueError when used closed", function()
     local h = core.handle()
     h:close()
-    assert.has_error(function() h:call { method = "GET", url = "http://127.0.0.1:1/" } end,
-      "attempt to use a closed vertexops handle")
+    local ok, err = pcall(h.call, h, { method = "GET", url = "http://127.0.0.1:1/" })
+    assert.is_false(ok)
+    assert.are.equal("ValueError", err.tags[1])
+    assert.are.equal("attempt to use a closed vertexops handle", err.message)
   end)
 
   it("has the same function for __gc and __close", function()

@@ -235,8 +235,20 @@ local function apply_fault(f)
     ngx.flush(true)
     ngx.exit(ngx.ERROR)
     return true
+  elseif f.size then
+    ngx.status = f.status or 200 -- a body of f.size spaces
+    ngx.header["Content-Type"] = "application/json"
+    local chunk = string.rep(" ", 1024 * 1024)
+    local left = f.size
+    while left > 0 do
+      local n = math.min(left, #chunk)
+      ngx.print(n == #chunk and chunk or chunk:sub(1, n))
+      left = left - n
+    end
+    return true
   elseif f.status then
-    local headers = f.retry_after and { ["Retry-After"] = tostring(f.retry_after) } or nil
+    local headers = f.headers or {} -- extra response headers: {name = value}
+    if f.retry_after then headers["Retry-After"] = tostring(f.retry_after) end
     if f.body then
       ngx.status = f.status
       for k, v in pairs(headers or {}) do ngx.header[k] = v end
@@ -248,19 +260,9 @@ local function apply_fault(f)
     return true
   elseif f.body then
     ngx.status = 200
+    for k, v in pairs(f.headers or {}) do ngx.header[k] = v end
     ngx.header["Content-Type"] = f.content_type or "application/json"
     ngx.print(f.body)
-    return true
-  elseif f.size then
-    ngx.status = 200
-    ngx.header["Content-Type"] = "application/json"
-    local chunk = string.rep(" ", 1024 * 1024)
-    local left = f.size
-    while left > 0 do
-      local n = math.min(left, #chunk)
-      ngx.print(n == #chunk and chunk or chunk:sub(1, n))
-      left = left - n
-    end
     return true
   end
   return false

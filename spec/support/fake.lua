@@ -39,6 +39,8 @@ http {
   uwsgi_temp_path ${DIR}/tmp/uwsgi;
   scgi_temp_path ${DIR}/tmp/scgi;
   lua_package_path "${FAKE}/?.lua;;";
+  client_max_body_size 64m;      # control requests carry whole hostile bodies
+  client_body_buffer_size 64m;   # ... kept in memory, where the handler reads them
   keepalive_requests 10000000;
   keepalive_timeout 600s;
   http2_max_concurrent_streams 1024;

@@ -1,0 +1,330 @@
+-- The C core against hostile answers and bad arguments: no crash, no untagged error, no secret
+-- kept, nothing sent that was not validated. Calls that could crash run in a child interpreter,
+-- so a crash fails the spec instead of the suite.
+local vertexops = require "vertexops"
+local core = require "vertexops.core"
+local H = require "support.helper"
+
+local NAME = H.NAME .. "1"
+
+local function nest(n, inner)
+  return string.rep("[", n) .. (inner or "") .. string.rep("]", n)
+end
+
+-- Runs `call` (a Lua expression using V = vertexops and O = options for the fake) in a child
+-- interpreter; returns what it printed: "ok <type>" or "err <tags> <message>".
+local function child(server, call)
+  local code = ([[
+    local V = require "vertexops"
+    local O = { endpoint = %q, ca_file = %q, token = "t", retry = false }
+    local ok, res = pcall(function() return %s end)
+    if ok then print("ok " .. type(res)) else
+      print("err " .. (type(res) == "table" and table.concat(res.tags, ",") .. " " .. tostring(res.message)
+        or "untagged " .. tostring(res)))
+    end
+  ]]):format(server.endpoint, server.ca_file, call)
+  local out, ok = H.run_lua(code)
+  assert(ok, "the child interpreter died: " .. out)
+  return out
+end
+
+describe("core hardening", function()
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  describe("deeply nested JSON", function()
+    it("in a 2xx body 64 levels deep is decoded", function()
+      server:create { id = "1" }
+      server:fault { match = "get", body = '{"name":"x","metadata":' .. nest(63, "5") .. "}" }
+      assert.matches("^ok table", child(server, ("V.get(%q, nil, O)"):format(NAME)))
+    end)
+
+    it("30 to 64 levels deep in 2xx and error bodies make no invalid access (valgrind)", function()
+      if H.lua_command() ~= "lua5.4" or not H.have("valgrind") then
+        return pending("valgrind runs on the PUC interpreter")
+      end
+      for _, d in ipairs { 30, 40, 50, 64 } do
+        server:fault { match = "get", body = '{"name":"x","metadata":' .. nest(d, "5") .. "}" }
+        server:fault { match = "get", status = 400, content_type = "application/json",
+                       body = '{"error":{"code":400,"details":' .. nest(d, "5") .. "}}" }
+      end
+      local dir = H.fake.tmpdir()
+      H.fake.write(dir .. "/deep.lua", ([[
+        local V = require "vertexops"
+        local O = { endpoint = %q, ca_file = %q, token = "t", retry = false }
+        for _ = 1, 8 do pcall(V.get, %q, nil, O) end
+        print("survived")
+      ]]):format(server.endpoint, server.ca_file, NAME))
+      local out, ok = H.run("valgrind --quiet --error-exitcode=9 lua5.4 " .. dir .. "/deep.lua")
+      os.execute("rm -rf " .. dir)
+      assert(ok, out)
+      assert.matches("survived", out)
+      assert.are.equal(8, #server:log("get"))
+    end)
+
+    it("in a 2xx body 1,000 levels deep is a ResponseTypeError", function()
+      server:fault { match = "get", body = '{"metadata":' .. nest(999) .. "}" }
+      assert.matches("^err ResponseTypeError .*nested", child(server, ("V.get(%q, nil, O)"):format(NAME)))
+    end)
+
+    it("in a 2xx body 100,000 levels deep is a ResponseTypeError", function()
+      server:fault { match = "get", body = '{"metadata":' .. nest(100000) .. "}" }
+      assert.matches("^err ResponseTypeError", child(server, ("V.get(%q, nil, O)"):format(NAME)))
+    end)
+
+    it("in an error body 64 levels deep is an HttpError with its code", function()
+      server:fault { match = "cancel", status = 404, content_type = "application/json",
+                     body = '{"error":{"code":404,"details":' .. nest(63) .. "}}" }
+      assert.matches("^err HttpError HTTP server responded with error code 404",
+        child(server, ("V.cancel(%q, nil, O)"):format(NAME)))
+    end)
+
+    it("keeps integers as integers at every level it decodes (Lua 5.3+)", function()
+      if not math.type then return pending("no integer subtype before Lua 5.3") end
+      local ok, res = core.classify(200, "", '{"a":' .. nest(100, "7") .. "}")
+      assert.is_true(ok)
+      local v = res.a
+      for _ = 1, 100 do v = v[1] end
+      assert.are.equal("integer", math.type(v))
+    end)
+  end)
+
+  describe("validation is ASCII whatever the locale", function()
+    it("refuses byte 0xE9 in a name under an ISO-8859-1 locale", function()
+      local dir = H.fake.tmpdir()
+      local _, made = H.run("localedef -i fr_FR -f ISO-8859-1 " .. dir .. "/fr_FR.ISO-8859-1 >/dev/null 2>&1")
+      if not made then
+        os.execute("rm -rf " .. dir)
+        return pending("localedef could not make an ISO-8859-1 locale (package locales)")
+      end
+      local out = H.run_lua([[
+        assert(os.setlocale("fr_FR.ISO-8859-1", "ctype"), "no locale")
+        if not rawget(_G, "jit") then assert(("\xe9"):match("%a"), "the locale does not class 0xE9 as a letter") end
+        local core = require "vertexops.core"
+        local ok, err = pcall(core.build, "get", "projects/p/locations/us-central1/operations/caf\xe9", nil,
+          { endpoint = "https://127.0.0.1:1" })
+        print(ok and "accepted" or err.tags[1])
+      ]], { LOCPATH = dir })
+      os.execute("rm -rf " .. dir)
+      assert.matches("ValueError", out)
+    end)
+  end)
+
+  describe("wait seconds", function()
+    local function build(secs)
+      return core.build("wait", NAME, nil, { endpoint = "https://127.0.0.1:1" }, secs)
+    end
+    local function fails(secs)
+      local ok, err = pcall(build, secs)
+      assert.is_false(ok)
+      return err.tags[1]
+    end
+
+    it("refuse a string", function() assert.are.equal("TypeError", fails("abc")) end)
+    it("refuse a table", function() assert.are.equal("TypeError", fails({})) end)
+    it("refuse NaN", function() assert.are.equal("ValueError", fails(0 / 0)) end)
+    it("refuse a negative number", function() assert.are.equal("ValueError", fails(-5)) end)
+    it("refuse infinity", function() assert.are.equal("ValueError", fails(1 / 0)) end)
+    it("refuse more than a year", function() assert.are.equal("ValueError", fails(1e300)) end)
+
+    it("send a nanosecond as a nanosecond", function()
+      assert.matches(":wait%?timeout=0%.000000001s$", build(1e-9).url)
+    end)
+
+    it("send a fraction without trailing zeros", function()
+      assert.matches(":wait%?timeout=2%.5s$", build(2.5).url)
+    end)
+
+    it("send whole seconds as such", function()
+      assert.matches(":wait%?timeout=30s$", build(30).url)
+    end)
+
+    it("are refused by wait_once before any I/O", function()
+      local err = H.raises(vertexops.wait_once, NAME, nil, "abc", H.opts(server))
+      assert.are.equal("TypeError", err.tags[1])
+      assert.are.equal(0, #server:log())
+    end)
+  end)
+
+  describe("endpoints", function()
+    local function check(endpoint)
+      local ok, err = pcall(core.check_options, { endpoint = endpoint })
+      return ok and "ok" or err.tags[1]
+    end
+
+    it("refuse a port above 65535", function() assert.are.equal("ValueError", check("http://127.0.0.1:99999")) end)
+    it("refuse a port that is not a number", function() assert.are.equal("ValueError", check("http://127.0.0.1:1x")) end)
+    it("refuse port 0", function() assert.are.equal("ValueError", check("https://example.com:0")) end)
+    it("refuse an IPv6 literal that is not one", function() assert.are.equal("ValueError", check("https://[zz]:443")) end)
+    it("refuse plain http to 127.999.0.1", function() assert.are.equal("ValueError", check("http://127.999.0.1")) end)
+    it("refuse plain http to a short form of 127.0.0.1", function() assert.are.equal("ValueError", check("http://127.1")) end)
+    it("refuse a NUL byte", function() assert.are.equal("ValueError", check("https://a.example\0.evil")) end)
+    it("accept plain http to 127.0.0.1 with a port", function() assert.are.equal("ok", check("http://127.0.0.1:8080")) end)
+    it("accept plain http to localhost", function() assert.are.equal("ok", check("http://localhost/base")) end)
+    it("accept plain http to [::1]", function() assert.are.equal("ok", check("http://[::1]:8080")) end)
+    it("accept a region template", function()
+      assert.are.equal("ok", check("https://{region}-aiplatform.googleapis.com"))
+    end)
+
+    it("with a bad port make no request and no retry", function()
+      local t = H.fake_time()
+      local err = H.raises(vertexops.get, NAME, nil, { endpoint = "http://127.0.0.1:99999", token = "t",
+        clock = t.clock, sleep = t.sleep })
+      assert.are.equal("ValueError", err.tags[1])
+      assert.are.equal(0, #t.delays)
+    end)
+  end)
+
+  describe("tokens", function()
+    it("with a space are refused by client()", function()
+      local err = H.raises(vertexops.client, { token = "ab cd" })
+      assert.are.equal("ValueError", err.tags[1])
+    end)
+
+    it("with a byte above 0x7F are refused by client()", function()
+      local err = H.raises(vertexops.client, { token = "ab\xc3\xa9" })
+      assert.are.equal("ValueError", err.tags[1])
+    end)
+
+    it("are not held by a handle after its exchange", function()
+      local op = server:create {}
+      local h = core.handle()
+      local req = core.build("get", op.name, nil, H.opts(server))
+      req.ca_file = server.ca_file
+      local ok = h:call(req, "test-token")
+      assert.is_true(ok)
+      assert.are.equal(0, h:stats().held_headers)
+      assert.are.equal("Bearer test-token", server:log()[1].headers.authorization)
+      h:close()
+    end)
+
+    it("are not held by a handle after a failed exchange", function()
+      local h = core.handle()
+      local req = core.build("get", NAME, nil, { endpoint = "http://127.0.0.1:" .. H.closed_port() })
+      assert.is_false((h:call(req, "secret-token")))
+      assert.are.equal(0, h:stats().held_headers)
+      h:close()
+    end)
+  end)
+
+  describe("errors are tagged", function()
+    it("for a closed multi handle", function()
+      local m = core.multi()
+      m:close()
+      local ok, err = pcall(m.perform, m)
+      assert.is_false(ok)
+      assert.are.equal("ValueError", err.tags[1])
+    end)
+
+    it("for a handle that is busy with a transfer", function()
+      local op = server:create {}
+      local h, m = core.handle(), core.multi()
+      local req = core.build("get", op.name, nil, H.opts(server))
+      req.ca_file = server.ca_file
+      h:start(req, m, "t")
+      local ok, err = pcall(h.call, h, req, "t")
+      assert.is_false(ok)
+      assert.are.equal("ValueError", err.tags[1])
+      h:close()
+      m:close()
+    end)
+
+    it("for an unknown call", function()
+      local ok, err = pcall(core.build, "bogus", NAME, nil, {})
+      assert.is_false(ok)
+      assert.are.equal("ValueError", err.tags[1])
+    end)
+
+    it("for something that is not a handle", function()
+      local ok, err = pcall(core.handle().call, {}, {})
+      assert.is_false(ok)
+      assert.are.equal("TypeError", err.tags[1])
+    end)
+
+    it("for a closed client", function()
+      local c = vertexops.client(H.opts(server))
+      c:close()
+      local err = H.raises(c.get, c, NAME)
+      assert.are.equal("ValueError", err.tags[1])
+    end)
+  end)
+
+  describe("oversize answers", function()
+    it("with one header over 100 KB are a ResponseTypeError, not retried", function()
+      server:fault { match = "get", status = 200, body = "{}", headers = { ["X-Big"] = string.rep("a", 120 * 1024) } }
+      local t = H.fake_time()
+      -- over HTTP/1.1: nginx will not send such a header over HTTP/2
+      local err = H.raises(vertexops.get, NAME, nil,
+        H.opts(server, { endpoint = server.http_endpoint, clock = t.clock, sleep = t.sleep }))
+      assert.are.equal("ResponseTypeError", err.tags[1])
+      assert.are.equal(1, #server:log("get"))
+    end)
+
+    it("with headers over 256 KiB name the cap in KiB", function()
+      local headers = {}
+      for i = 1, 5 do headers["X-Big-" .. i] = string.rep("b", 60 * 1024) end
+      server:fault { match = "get", status = 200, body = "{}", headers = headers }
+      local err = H.raises(vertexops.get, NAME, nil, H.opts(server, { endpoint = server.http_endpoint, retry = false }))
+      assert.are.equal("ResponseTypeError", err.tags[1])
+      assert.matches("256 KiB", err.message)
+    end)
+
+    it("keep the status of a 404 whose body is over 32 MiB", function()
+      server:fault { match = "get", status = 404, size = 40 * 1024 * 1024 }
+      local err = H.raises(vertexops.get, NAME, nil, H.opts(server, { retry = false }))
+      assert.are.equal("ResponseTypeError", err.tags[1])
+      assert.are.equal(404, err.code)
+      assert.matches("32 MiB", err.message)
+    end)
+
+    it("leave no large buffer behind", function()
+      local c = vertexops.client(H.opts(server, { retry = false }))
+      server:fault { match = "get", size = 20 * 1024 * 1024 }
+      pcall(c.get, c, NAME)
+      assert.is_true(c.handle:stats().buffered <= 1024 * 1024)
+      c:close()
+    end)
+  end)
+
+  describe("numbers that cannot be integers", function()
+    it("NaN as page_size is a TypeError", function()
+      local ok, err = pcall(core.check_options, { page_size = 0 / 0 })
+      assert.is_false(ok)
+      assert.are.equal("TypeError", err.tags[1])
+    end)
+
+    it("1e300 as retry.max_retries is a TypeError or ValueError", function()
+      local ok, err = pcall(core.check_options, { retry = { max_retries = 1e300 } })
+      assert.is_false(ok)
+      assert.is_truthy(err.tags[1] == "TypeError" or err.tags[1] == "ValueError")
+    end)
+
+    it("NaN seconds make multi:wait return at once", function()
+      local m = core.multi()
+      local t0 = core.clock()
+      m:wait(0 / 0)
+      assert.is_true(core.clock() - t0 < 0.5)
+      m:close()
+    end)
+  end)
+
+  describe("private keys", function()
+    it("that are encrypted fail at once without a pass-phrase prompt", function()
+      if not H.have("script") then return pending("script(1) is needed for a terminal") end
+      local dir = H.fake.tmpdir()
+      assert(os.execute("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -aes256 -pass pass:x -out "
+        .. dir .. "/enc.pem 2>/dev/null"))
+      H.fake.write(dir .. "/try.lua", [[
+        local f = assert(io.open(arg[1])); local pem = f:read("*a"); f:close()
+        local sig, why = require("vertexops.core").rs256(pem, "data")
+        print(sig and "signed" or why)
+      ]])
+      -- on a terminal (script's pty), where OpenSSL's default callback would prompt
+      local out = H.run(("timeout 10 script -qec '%s %s/try.lua %s/enc.pem' /dev/null </dev/null")
+        :format(H.lua_command(), dir, dir))
+      os.execute("rm -rf " .. dir)
+      assert.matches("encrypted", out)
+    end)
+  end)
+end)
