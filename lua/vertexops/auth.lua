@@ -14,8 +14,8 @@
 local core = require "vertexops.core"
 local cjson = require("cjson.safe").new()
 
-local error, ipairs, pairs, setmetatable, tonumber, tostring, type =
-  error, ipairs, pairs, setmetatable, tonumber, tostring, type
+local error, getmetatable, ipairs, next, setmetatable, tonumber, tostring, type =
+  error, getmetatable, ipairs, next, setmetatable, tonumber, tostring, type
 local os_getenv, os_time, io_open = os.getenv, os.time, io.open
 local string_format, table_concat = string.format, table.concat
 
@@ -107,12 +107,61 @@ local Provider = {}
 Provider.__index = Provider
 _M.Provider = Provider
 
+-- Options ---------------------------------------------------------------------------------------
+-- A caller's options table is read with raw reads only (next, never pairs or __index: on Lua 5.4
+-- pairs honours __pairs), copied with its retry, polling and scopes tables, and checked: what is
+-- validated is exactly what is used. Provider objects and functions are kept as they are.
+
+local function raw_copy(t)
+  local c = {}
+  for k, v in next, t do c[k] = v end
+  return c
+end
+
+local function type_error(message) error(core.error({ "TypeError" }, message), 0) end
+
+-- Clock functions that check what the caller's clock returns (made by copy_options).
+local checked_clocks = setmetatable({}, { __mode = "k" })
+
+--- copy_options(opts) -> a checked copy of opts (nil for nil); raises TypeError or ValueError.
+function _M.copy_options(opts)
+  if type(opts) ~= "table" then
+    core.check_options(opts) -- nil passes; anything else raises TypeError
+    return nil
+  end
+  local o = raw_copy(opts)
+  for _, k in ipairs { "retry", "polling", "scopes" } do
+    if type(o[k]) == "table" then o[k] = raw_copy(o[k]) end
+  end
+  core.check_options(o)
+  local cred = o.credentials
+  if type(cred) == "table" and getmetatable(cred) ~= Provider then
+    type_error("option 'credentials' must be a key file path or a provider from vertexops.auth.provider, "
+      .. "got a table that is not one")
+  end
+  local clock = o.clock
+  if clock and not checked_clocks[clock] then -- every deadline is arithmetic on what the clock returns
+    o.clock = function()
+      local t = clock()
+      if type(t) ~= "number" or t ~= t then
+        type_error("the clock function returned " .. (t ~= t and "NaN" or type(t)) .. ", not a number")
+      end
+      return t
+    end
+    checked_clocks[o.clock] = true
+  end
+  return o
+end
+local copy_options = _M.copy_options
+
 --- auth.provider(opts [, client]) -> a token provider that caches per client.
 --- opts: credentials (file path), scopes, self_signed_jwt, clock, and the HTTP options
 --- (ca_file, timeouts) used for token requests. client: the vertexops client that sends them.
 function _M.provider(opts, client)
-  opts = opts or {}
-  core.check_options(opts)
+  opts = copy_options(opts) or {}
+  if opts.credentials ~= nil and type(opts.credentials) ~= "string" then
+    type_error("option 'credentials' of auth.provider must be a key file path")
+  end
   scope_string(opts)
   return setmetatable({ opts = opts, client = client, fetches = 0 }, Provider)
 end
@@ -192,6 +241,15 @@ end
 --- o (optional): the options of the call that needs it, for the token request's transport
 --- (ca_file, timeouts, retry, clock, sleep); the provider's own options otherwise.
 function Provider:token(o)
+  if getmetatable(self) ~= Provider then
+    type_error("provider:token() needs a provider as its receiver (called with '.' instead of ':'?)")
+  end
+  return self:_token(copy_options(o))
+end
+
+-- Provider:token for options already checked (o), within deadline (absolute, on o's clock; nil:
+-- only the token request's own limit): the token request gets what is left of the call's time.
+function Provider:_token(o, deadline)
   o = o or self.opts
   local src = self:source()
   if src.kind == "env" then
@@ -204,7 +262,7 @@ function Provider:token(o)
   -- fetching is true while a token request is in flight: requests that run side by side
   -- (client:start, cancel_many, nginx request handlers) wait for it instead of fetching again
   self.fetching = true
-  local ok, token, lifetime = pcall(self._fetch, self, src, o)
+  local ok, token, lifetime = pcall(self._fetch, self, src, o, deadline)
   self.fetching = false
   if not ok then error(token, 0) end
   self.fetches = self.fetches + 1
@@ -218,16 +276,23 @@ function Provider:_client()
   return self.client
 end
 
--- One HTTP exchange to a token endpoint, retried like an idempotent call (429 and 5xx).
-function Provider:_request(req, where, call_opts, detect)
-  local o = {}
-  for k, v in pairs(call_opts) do o[k] = v end
+-- One HTTP exchange to a token endpoint, retried like an idempotent call (429 and 5xx), within
+-- TOKEN_TIMEOUT and the deadline of the call that needs the token (when given). When that
+-- deadline is what ended it, the call's TimeoutError is raised (cause: the token request's failure).
+function Provider:_request(req, where, call_opts, detect, deadline)
+  local o = raw_copy(call_opts)
   o.credentials, o.scopes, o.self_signed_jwt, o.token = nil, nil, nil, nil
   if detect then o.connect_timeout, o.request_timeout, o.retry = detect, detect, false end
   local clock = clock_of(o)
-  local ok, res, headers = self:_client():_run(o, req, {
-    rules = "TOKEN", no_auth = true, deadline = clock() + math.min(o.timeout or TOKEN_TIMEOUT, TOKEN_TIMEOUT) })
+  local limit = clock() + math.min(o.timeout or TOKEN_TIMEOUT, TOKEN_TIMEOUT)
+  local bound = deadline ~= nil and deadline <= limit
+  if bound then limit = deadline end
+  local ok, res, headers = self:_client():_run(o, req, { rules = "TOKEN", no_auth = true, deadline = limit })
   if ok then return res, headers end
+  if bound and core.is(res, "TimeoutError") then
+    error(core.error({ "TimeoutError" }, string_format("%s did not give a token within the call's timeout (%s)",
+      where, tostring(res)), { cause = res }), 0)
+  end
   if core.is(res, "HttpError") and type(res.body) == "table" and type(res.body.error) == "string" then
     fail(string_format("%s refused the credentials (%s): %s%s", where, self.src.describe, res.body.error,
       type(res.body.error_description) == "string" and ": " .. res.body.error_description or ""),
@@ -257,7 +322,7 @@ function Provider:_jwt(sa, claims)
   return input .. "." .. core.b64url(sig)
 end
 
-function Provider:_fetch(src, o)
+function Provider:_fetch(src, o, deadline)
   local scope = scope_string(self.opts)
   if src.kind == "service_account" then
     local sa = src.data
@@ -273,7 +338,7 @@ function Provider:_fetch(src, o)
     local body, err = self:_request({ call = "token", method = "POST", url = uri, body = form {
       { "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer" }, { "assertion", jwt } },
       headers = { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" } },
-      "token endpoint " .. uri, o)
+      "token endpoint " .. uri, o, nil, deadline)
     if not body then fail("token endpoint " .. uri .. " failed: " .. tostring(err), { cause = err }) end
     return lifetime_of(body, "token endpoint " .. uri)
   elseif src.kind == "authorized_user" then
@@ -284,7 +349,7 @@ function Provider:_fetch(src, o)
       { "grant_type", "refresh_token" }, { "client_id", u.client_id }, { "client_secret", u.client_secret },
       { "refresh_token", u.refresh_token } },
       headers = { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" } },
-      "token endpoint " .. uri, o)
+      "token endpoint " .. uri, o, nil, deadline)
     if not body then fail("token endpoint " .. uri .. " failed: " .. tostring(err), { cause = err }) end
     return lifetime_of(body, "token endpoint " .. uri)
   end
@@ -297,7 +362,8 @@ function Provider:_fetch(src, o)
   if self.opts.scopes then url = url .. "?scopes=" .. form({ { "", scope } }):sub(2) end
   local detect = not src.detected and METADATA_DETECT_TIMEOUT or nil
   local body, headers_or_err = self:_request({ call = "metadata", method = "GET", url = url, want_headers = true,
-    headers = { "Metadata-Flavor: Google", "Accept: application/json" } }, "metadata server " .. host, o, detect)
+    headers = { "Metadata-Flavor: Google", "Accept: application/json" } }, "metadata server " .. host, o, detect,
+    deadline)
   if not body or headers_or_err["metadata-flavor"] ~= "Google" then
     local why = not body and tostring(headers_or_err) or "the answer did not come from a metadata server"
     if detect then

@@ -6,8 +6,8 @@
 local core = require "vertexops.core"
 local auth = require "vertexops.auth"
 
-local error, getmetatable, ipairs, pairs, pcall, rawget, setmetatable, type, tostring =
-  error, getmetatable, ipairs, pairs, pcall, rawget, setmetatable, type, tostring
+local error, getmetatable, ipairs, next, pairs, pcall, rawget, setmetatable, type, tonumber, tostring =
+  error, getmetatable, ipairs, next, pairs, pcall, rawget, setmetatable, type, tonumber, tostring
 local _G = _G
 local math_min, math_max, math_floor = math.min, math.max, math.floor
 local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
@@ -46,17 +46,21 @@ _M.raise = raise
 
 -- Options ------------------------------------------------------------------------------------
 
+-- A caller's options are copied with raw reads and checked (vertexops.auth.copy_options): what is
+-- validated is what is used, whatever metatable the caller's table has.
+local copy_options = auth.copy_options
+
 -- A client's options merged with a call's (the call's win); retry and polling tables merge by key.
 local function merge(base, over)
   if over == nil then return base end
-  core.check_options(over)
+  over = copy_options(over)
   local o = {}
-  for k, v in pairs(base) do o[k] = v end
-  for k, v in pairs(over) do
+  for k, v in next, base do o[k] = v end
+  for k, v in next, over do
     if (k == "retry" or k == "polling") and type(v) == "table" and type(base[k]) == "table" then
       local m = {}
-      for kk, vv in pairs(base[k]) do m[kk] = vv end
-      for kk, vv in pairs(v) do m[kk] = vv end
+      for kk, vv in next, base[k] do m[kk] = vv end
+      for kk, vv in next, v do m[kk] = vv end
       o[k] = m
     else
       o[k] = v
@@ -179,9 +183,7 @@ _M.Client = Client
 
 --- vertexops.client(opts) -> a client that keeps its connections alive between calls.
 function _M.client(opts)
-  core.check_options(opts)
-  local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
+  local o = copy_options(opts) or {}
   -- one connection cache for the client's blocking and non-blocking handles alike
   local share, handle = core.share(), core.handle()
   handle:share(share)
@@ -205,8 +207,8 @@ function Client:_provider(o)
   return self.auth
 end
 
--- The bearer token for a request made with options o.
-function Client:_token(o)
+-- The bearer token for a request made with options o, by deadline (absolute, on o's clock).
+function Client:_token(o, deadline)
   local t = o.token
   if type(t) == "function" then
     t = t()
@@ -218,8 +220,15 @@ function Client:_token(o)
   -- Another request of this client, running side by side, is fetching a token: wait for it (only
   -- possible where waiting yields: under client:start() or in an nginx request handler).
   local co = coroutine_running()
-  while provider.fetching and ((co and drivers[co]) or nginx_phase()) do sleep_for(o, 0.005) end
-  return provider:token(o)
+  local clock = o.clock or core.clock
+  while provider.fetching and ((co and drivers[co]) or nginx_phase()) do
+    local remaining = deadline - clock()
+    if remaining <= 0 then
+      raise("TimeoutError", "the call's timeout passed while another request was fetching a token")
+    end
+    sleep_for(o, math_min(0.005, remaining))
+  end
+  return provider:_token(o, deadline)
 end
 
 -- A client's options merged with a call's, plus the quota project of the credentials when
@@ -245,26 +254,35 @@ end
 
 -- Requests built with the client's own options (no call options) are kept, up to BUILT_MAX: a wait
 -- or a loop of calls on one operation builds its request once. (The environment is read when a
--- request is first built.)
+-- request is first built.) They are kept by call, name and region as they are (a nested table,
+-- no key made by joining strings), so no two different argument lists can share an entry.
 local BUILT_MAX = 256
+local NO_REGION = {}
 function Client:_build(call, name, region, o, extra)
   if o ~= self.base or extra ~= nil or type(name) ~= "string" or (region ~= nil and type(region) ~= "string") then
     return core.build(call, name, region, o, extra)
   end
-  local key = call .. " " .. name .. " " .. (region or "")
   local built = self.built
-  local req = built and built[key]
+  local by_name = built and built[call]
+  local by_region = by_name and by_name[name]
+  local req = by_region and by_region[region == nil and NO_REGION or region]
   if req then return req end
   req = core.build(call, name, region, o)
   if not built or self.nbuilt >= BUILT_MAX then
     built, self.nbuilt = {}, 0
     self.built = built
   end
-  built[key], self.nbuilt = req, self.nbuilt + 1
+  by_name = built[call] or {}
+  built[call] = by_name
+  by_region = by_name[name] or {}
+  by_name[name] = by_region
+  by_region[region == nil and NO_REGION or region], self.nbuilt = req, self.nbuilt + 1
   return req
 end
 
 function Client:close()
+  if self.closed then return end
+  self.closed = true
   if self.multi then self.multi:close() end
   self.handle:close()
   for _, h in ipairs(self.handles or {}) do h:close() end
@@ -308,7 +326,7 @@ function Client:_run(o, req, ctx)
   local no_auth = ctx and ctx.no_auth
   while true do
     -- the token first: getting it may wait (a fetch of its own, or another request's)
-    local token = not no_auth and self:_token(o) or nil
+    local token = not no_auth and self:_token(o, deadline) or nil
     local remaining = deadline - clock()
     if remaining <= 0 then
       return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout%s",
@@ -340,6 +358,60 @@ function Client:_run(o, req, ctx)
   end
 end
 
+-- Operations -----------------------------------------------------------------------------------
+-- An Operation as the service sends it (google.longrunning.Operation in proto3 JSON). JSON null is
+-- what proto3 JSON writes for a field at its default, so a null field is removed (absent): a null
+-- error is no error, a null done is false (not done). Any other value of the wrong type raises
+-- ResponseTypeError naming the field, before the library or its caller reads it.
+local json_null = require("cjson.safe").null
+local OPERATION_FIELDS = { name = "string", done = "boolean", error = "table", metadata = "table",
+                           response = "table" }
+local JSON_TYPE = { string = "a string", boolean = "a boolean", table = "an object", number = "a number" }
+
+local function bad_field(what, field, v, want)
+  raise("ResponseTypeError", string_format("%s has a '%s' field that is not %s (got %s)", what, field,
+    JSON_TYPE[want], v == json_null and "null" or type(v)))
+end
+
+local function check_operation(op, what)
+  if type(op) ~= "table" then
+    raise("ResponseTypeError", string_format("%s is not an object (got %s)", what,
+      op == json_null and "null" or type(op)))
+  end
+  for field, want in next, OPERATION_FIELDS do
+    local v = rawget(op, field)
+    if v == json_null then
+      op[field] = nil
+    elseif v ~= nil and type(v) ~= want then
+      bad_field(what, field, v, want)
+    end
+  end
+  local e = op.error
+  if e then -- a google.rpc.Status: code (int32; proto3 JSON may send it as a string), message
+    local code = rawget(e, "code")
+    if code == json_null then
+      code = nil
+    elseif type(code) == "string" and code:match("^%-?%d+$") then
+      code = tonumber(code)
+    end
+    if code ~= nil and (type(code) ~= "number" or code ~= math_floor(code)) then
+      bad_field(what .. " error", "code", code, "number")
+    end
+    e.code = code
+    local message = rawget(e, "message")
+    if message == json_null then
+      e.message = nil
+    elseif message ~= nil and type(message) ~= "string" then
+      bad_field(what .. " error", "message", message, "string")
+    end
+  end
+  return op
+end
+
+local function operation_what(name)
+  return "operation" .. (type(name) == "string" and " " .. name or "")
+end
+
 -- Runs one REST call with the retry policy and the deadline; raises on failure.
 -- extra: the :wait timeout in seconds, for call "wait".
 function Client:_call(call, name, region, opts, extra)
@@ -355,7 +427,7 @@ function Client:cancel(name, region, opts)
 end
 
 function Client:get(name, region, opts)
-  return self:_call("get", name, region, opts)
+  return check_operation(self:_call("get", name, region, opts), operation_what(name))
 end
 
 function Client:delete(name, region, opts)
@@ -363,20 +435,43 @@ function Client:delete(name, region, opts)
   return true
 end
 
-function Client:list(parent, region, opts)
-  local body = self:_call("list", parent, region, opts)
+-- One page of a list with options o (and ctx for Client:_run): {operations = {...}, next_page_token = s or nil}.
+function Client:_list(parent, region, o, ctx)
+  local ok, body = self:_run(o, self:_build("list", parent, region, o), ctx)
+  if not ok then error(body, 0) end
   local ops = body.operations
-  if ops ~= nil and type(ops) ~= "table" then
-    raise("ResponseTypeError", "list response has an 'operations' field that is not a list")
+  if ops == json_null then ops = nil end
+  if ops ~= nil then
+    if type(ops) ~= "table" then
+      raise("ResponseTypeError", "list response has an 'operations' field that is not a list")
+    end
+    local n = #ops
+    for k in next, ops do
+      if type(k) ~= "number" or k < 1 or k > n or k ~= math_floor(k) then
+        raise("ResponseTypeError", "list response has an 'operations' field that is not a list")
+      end
+    end
+    for i = 1, n do check_operation(ops[i], string_format("list response operations[%d]", i)) end
   end
   local token = body.nextPageToken
+  if token ~= nil and token ~= json_null and type(token) ~= "string" then
+    raise("ResponseTypeError", "list response has a 'nextPageToken' field that is not a string")
+  end
   return { operations = ops or {}, next_page_token = (type(token) == "string" and token ~= "") and token or nil }
 end
 
+function Client:list(parent, region, opts)
+  return self:_list(parent, region, self:_options(opts))
+end
+
 --- for op in client:operations(parent, region, opts): every operation, page by page (lazily).
+--- One deadline (opts.timeout from the first page on) bounds the whole iteration; a page token the
+--- server already gave in this iteration raises ResponseTypeError (the listing would never end).
 function Client:operations(parent, region, opts)
   local page_opts = merge({}, opts) -- a table of our own: the page token goes in it
-  local page, i, done = nil, 0, false
+  local seen = {}
+  if page_opts.page_token then seen[page_opts.page_token] = true end
+  local page, i, done, ctx = nil, 0, false, nil
   return function()
     while true do
       if page and i < #page.operations then
@@ -384,12 +479,22 @@ function Client:operations(parent, region, opts)
         return page.operations[i]
       end
       if done then return nil end
-      page = self:list(parent, region, page_opts)
-      i = 0
-      if page.next_page_token then
-        page_opts.page_token = page.next_page_token
-      else
-        done = true
+      local o = self:_options(page_opts)
+      if not ctx then ctx = { deadline = (o.clock or core.clock)() + (o.timeout or DEFAULTS.timeout) } end
+      done = true -- until this page says there is another: a failure ends the iteration
+      page, i = nil, 0
+      page = self:_list(parent, region, o, ctx)
+      local token = page.next_page_token
+      if token then
+        if seen[token] then
+          page = nil
+          local shown = token:sub(1, 200):gsub("%c", "?") .. (#token > 200 and "..." or "")
+          raise("ResponseTypeError", string_format("list response repeated the page token '%s' of an earlier "
+            .. "page: the listing would never end", shown))
+        end
+        seen[token] = true
+        page_opts.page_token = token
+        done = false
       end
     end
   end
@@ -397,7 +502,7 @@ end
 
 --- One server-side :wait request (best effort: it may return a not-done operation early).
 function Client:wait_once(name, region, seconds, opts)
-  return self:_call("wait", name, region, opts, seconds)
+  return check_operation(self:_call("wait", name, region, opts, seconds), operation_what(name))
 end
 
 -- Waiting -----------------------------------------------------------------------------------
@@ -440,10 +545,7 @@ function Client:_wait(o, name, region, start)
     end
     local now = clock()
     if ok then
-      if type(res.done) ~= "nil" and type(res.done) ~= "boolean" then
-        error(core.error({ "ResponseTypeError" }, "operation has a 'done' field that is not a boolean"), 0)
-      end
-      op = res
+      op = check_operation(res, operation_what(name))
       if progress then progress(op, { elapsed = now - start, requests = ctx.requests, strategy = strategy }) end
       if op.done then return op, ctx end
     elseif retryable("GET", res) then -- the GET rules include TimeoutError
@@ -584,14 +686,20 @@ function Client:_start(fn)
 end
 
 -- Inside the request's coroutine: one exchange on the multi handle, yielding until it is done.
+-- The borrowed handle goes back to the pool on every path, a transfer that fails to start included.
 function Request:_exchange(client, req)
   local h = client:_borrow()
-  h:start(req, client:_multi())
+  local started, err = pcall(h.start, h, req, client:_multi())
+  if not started then
+    client:_give_back(h)
+    error(err, 0)
+  end
   self.transfer = h
   coroutine_yield("io")
   self.transfer = nil
-  local ok, res, headers = h:finish()
+  local finished, ok, res, headers = pcall(h.finish, h)
   client:_give_back(h)
+  if not finished then error(ok, 0) end
   return ok, res, headers
 end
 
@@ -681,6 +789,9 @@ end
 --- Cancels concurrently (opts.concurrency at a time, default 100) over HTTP/2 multiplexing.
 function Client:cancel_many(names, region, opts)
   if type(names) ~= "table" then raise("TypeError", "names must be a list of strings, got " .. type(names)) end
+  local list = {} -- read raw, like options: what is checked is what is sent
+  while rawget(names, #list + 1) ~= nil do list[#list + 1] = rawget(names, #list + 1) end
+  names = list
   local o = self:_options(opts)
   local reqs = {}
   for i = 1, #names do -- every name is checked before any I/O; each request is built once
@@ -722,6 +833,29 @@ function Client:cancel_many(names, region, opts)
     end
   end
   return results
+end
+
+-- The public methods check their receiver: client.get(name) (a dot for a colon) or a closed client
+-- raise a tagged error rather than whatever Lua says about indexing a string.
+for _, m in ipairs { "cancel", "get", "delete", "list", "operations", "wait_once", "wait", "cancel_and_wait",
+                     "start", "cancel_many", "poll", "stats" } do
+  local f = Client[m]
+  Client[m] = function(self, ...)
+    if getmetatable(self) ~= Client then
+      raise("TypeError", "client:" .. m .. "() needs a client as its receiver (called with '.' instead of ':'?)")
+    end
+    if self.closed and m ~= "stats" then raise("ValueError", "client:" .. m .. "() on a closed client") end
+    return f(self, ...)
+  end
+end
+for _, m in ipairs { "poll", "result", "wait" } do
+  local f = Request[m]
+  Request[m] = function(self, ...)
+    if getmetatable(self) ~= Request then
+      raise("TypeError", "request:" .. m .. "() needs a request as its receiver (called with '.' instead of ':'?)")
+    end
+    return f(self, ...)
+  end
 end
 
 -- Module-level functions use one default client, created on first use. -----------------------

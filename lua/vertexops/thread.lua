@@ -3,12 +3,20 @@
 -- thread's connections stay alive between calls. Results cross back as plain values and tables.
 local core = require "vertexops.core"
 
+local error, pcall, setmetatable, type = error, pcall, setmetatable, type
+
 local _M = {}
 local handle
 
 function _M.exchange(req)
   if not handle then handle = core.handle() end
-  local ok, res, headers = handle:call(req)
+  local called, ok, res, headers = pcall(handle.call, handle, req)
+  if not called then
+    -- an error object raised before any I/O (a token that cannot go in a header): it crosses back
+    -- as the exchange's failure, its fields intact (a raised table would arrive as a string)
+    if type(ok) ~= "table" then error(ok, 0) end
+    return false, setmetatable(ok, nil)
+  end
   if not ok then setmetatable(res, nil) end
   return ok, res, headers
 end

@@ -1,0 +1,247 @@
+-- The Lua policy against hostile or odd input: endless paging, operations with null and
+-- wrongly typed fields, caller tables with metatables, token refreshes near the deadline, handles
+-- of requests that fail to start, and misuse of the API -- always a tagged error, never Lua's own.
+local vertexops = require "vertexops"
+local core = require "vertexops.core"
+local cjson = require "cjson"
+local H = require "support.helper"
+
+describe("policy hardening", function()
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  -- a 200 answer to the next `times` requests of kind `call`, with the JSON body doc (a string)
+  local function answer(call, body, times)
+    server:fault { match = call, body = body, times = times or 1 }
+  end
+
+  local function collect(iter)
+    local names = {}
+    for op in iter do names[#names + 1] = op.name end
+    return names
+  end
+
+  describe("paging", function()
+    it("stops with ResponseTypeError naming a page token the server repeats", function()
+      answer("list", cjson.encode { operations = { { name = H.NAME .. "a" } }, nextPageToken = "again" }, 50)
+      local c = vertexops.client(H.opts(server))
+      local err = H.raises(collect, c:operations(H.PARENT))
+      assert.are.equal("ResponseTypeError", H.tags(err))
+      assert.matches("'again'", err.message, 1, true)
+      assert.are.equal(2, #server:log("list"))
+    end)
+
+    it("bounds the whole iteration by opts.timeout on opts.clock", function()
+      local pages = {}
+      for i = 1, 5 do
+        pages[i] = { match = "list", body = cjson.encode {
+          operations = { { name = H.NAME .. i } }, nextPageToken = "p" .. i } }
+      end
+      server:fault(pages)
+      local t = H.fake_time()
+      local c = vertexops.client(H.timed_opts(server, t))
+      local seen = 0
+      local err = H.raises(function()
+        for _ in c:operations(H.PARENT, nil, { timeout = 250 }) do
+          seen = seen + 1
+          t.now = t.now + 100 -- the caller's work between operations counts too
+        end
+      end)
+      assert.are.equal("TimeoutError", H.tags(err))
+      assert.are.equal(3, seen)
+      assert.are.equal(3, #server:log("list"))
+    end)
+
+    it("reads an 'operations' null as an empty page", function()
+      answer("list", '{"operations": null}')
+      local page = vertexops.list(H.PARENT, nil, H.opts(server))
+      assert.are.same({}, page.operations)
+    end)
+
+    it("raises ResponseTypeError for a listed operation that is not an object", function()
+      answer("list", '{"operations": [5]}')
+      local err = H.raises(vertexops.list, H.PARENT, nil, H.opts(server))
+      assert.are.equal("ResponseTypeError", H.tags(err))
+      assert.matches("operations[1]", err.message, 1, true)
+    end)
+  end)
+
+  describe("operations with null or wrongly typed fields", function()
+    local function body(name, fields)
+      return '{"name": "' .. name .. '"' .. fields .. "}"
+    end
+
+    it("wait returns an operation done with a null error", function()
+      local op = server:create {}
+      answer("wait", body(op.name, ', "done": true, "error": null'))
+      local final = vertexops.wait(op.name, nil, H.opts(server))
+      assert.is_true(final.done)
+      assert.is_nil(final.error)
+    end)
+
+    it("cancel_and_wait returns the operation, not cancelled, when its error is null", function()
+      local op = server:create {}
+      answer("wait", body(op.name, ', "done": true, "error": null'))
+      local final, cancelled = vertexops.cancel_and_wait(op.name, nil, H.opts(server))
+      assert.is_true(final.done)
+      assert.is_false(cancelled)
+      assert.are.equal(1, #server:log("cancel"))
+    end)
+
+    it("wait raises ResponseTypeError for an error that is a number", function()
+      local op = server:create {}
+      answer("wait", body(op.name, ', "done": true, "error": 5'))
+      local err = H.raises(vertexops.wait, op.name, nil, H.opts(server))
+      assert.are.equal("ResponseTypeError", H.tags(err))
+      assert.matches("'error'", err.message, 1, true)
+    end)
+
+    it("cancel_and_wait raises ResponseTypeError for an error that is a number", function()
+      local op = server:create {}
+      answer("wait", body(op.name, ', "done": true, "error": 5'))
+      local err = H.raises(vertexops.cancel_and_wait, op.name, nil, H.opts(server))
+      assert.are.equal("ResponseTypeError", H.tags(err))
+    end)
+
+    it("reads done: null as not done and keeps waiting", function()
+      local t = H.fake_time()
+      local op = server:create { done = true }
+      answer("wait", body(op.name, ', "done": null'))
+      local final = vertexops.wait(op.name, nil, H.timed_opts(server, t))
+      assert.is_true(final.done)
+      assert.are.equal(2, #server:log("wait"))
+    end)
+
+    it("reads an error code sent as a string, as proto3 JSON allows", function()
+      local op = server:create {}
+      answer("wait", body(op.name, ', "done": true, "error": {"code": "1", "message": "cancelled"}'))
+      local final, cancelled = vertexops.cancel_and_wait(op.name, nil, H.opts(server))
+      assert.is_true(cancelled)
+      assert.are.equal(1, final.error.code)
+    end)
+
+    it("get raises ResponseTypeError for a name that is not a string", function()
+      local op = server:create {}
+      answer("get", '{"name": 5, "done": false}')
+      local err = H.raises(vertexops.get, op.name, nil, H.opts(server))
+      assert.are.equal("ResponseTypeError", H.tags(err))
+      assert.matches("'name'", err.message, 1, true)
+    end)
+
+    it("get raises ResponseTypeError for metadata that is not an object", function()
+      local op = server:create {}
+      answer("get", body(op.name, ', "metadata": "soon"'))
+      local err = H.raises(vertexops.get, op.name, nil, H.opts(server))
+      assert.are.equal("ResponseTypeError", H.tags(err))
+      assert.matches("'metadata'", err.message, 1, true)
+    end)
+  end)
+
+  describe("caller data", function()
+    it("raises TypeError for credentials that are a table but not a provider, before any I/O", function()
+      local err = H.raises(vertexops.client, { credentials = {}, endpoint = server.endpoint })
+      assert.are.equal("TypeError", H.tags(err))
+      assert.matches("credentials", err.message)
+      assert.are.equal(0, #server:log())
+    end)
+
+    it("raises TypeError for per-call credentials that are not a provider, before any I/O", function()
+      local c = vertexops.client { endpoint = server.endpoint, ca_file = server.ca_file }
+      local err = H.raises(c.get, c, H.NAME .. "1", nil, { credentials = { token = "x" } })
+      assert.are.equal("TypeError", H.tags(err))
+      assert.are.equal(0, #server:log())
+    end)
+
+    it("raises TypeError for a clock that returns something other than a number", function()
+      local o = H.opts(server, { clock = function() return "noon" end })
+      local err = H.raises(vertexops.get, H.NAME .. "1", nil, o)
+      assert.are.equal("TypeError", H.tags(err))
+      assert.are.equal(0, #server:log())
+    end)
+
+    it("uses only the options table's own keys, not those __pairs makes up", function()
+      local op = server:create {}
+      local hidden = H.opts(server, { timeout = "soon" })
+      local o = setmetatable(H.opts(server), { __pairs = function() return next, hidden, nil end })
+      assert.are.equal(op.name, vertexops.client(o):get(op.name).name)
+    end)
+
+    it("uses only a retry table's own keys, not those behind __index", function()
+      local t = H.fake_time()
+      local op = server:create {}
+      server:fault { match = "get", status = 503 }
+      local retry = setmetatable({ initial_delay = 2 }, { __index = { max_retries = "many" } })
+      local got = vertexops.get(op.name, nil, H.timed_opts(server, t, { retry = retry }))
+      assert.are.equal(op.name, got.name)
+      assert.are.same({ 2 }, t.delays)
+    end)
+
+    it("raises ValueError for an empty region after the same call without one", function()
+      local op = server:create {}
+      local c = vertexops.client(H.opts(server))
+      c:get(op.name)
+      local err = H.raises(c.get, c, op.name, "")
+      assert.are.equal("ValueError", H.tags(err))
+      assert.are.equal(1, #server:log())
+    end)
+  end)
+
+  describe("token refresh", function()
+    local dir, path
+    setup(function()
+      dir = H.fake.tmpdir()
+      path = dir .. "/user.json"
+      H.fake.write(path, cjson.encode { type = "authorized_user", client_id = "test-client",
+        client_secret = "test-secret", refresh_token = "test-refresh", token_uri = fake.server.endpoint .. "/token" })
+    end)
+    teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
+
+    it("gets what is left of the call's timeout, and ends with TimeoutError when it runs out", function()
+      local op = server:create {}
+      local c = vertexops.client { credentials = path, endpoint = server.endpoint, ca_file = server.ca_file }
+      c:get(op.name) -- a first token, cached
+      server:fault { match = "get", status = 401, delay = 1 } -- the service refuses it, slowly
+      server:fault { match = "token", delay = 3 }              -- and the refresh is slower still
+      local timeout = 1.5
+      local t0 = core.clock()
+      local err = H.raises(c.get, c, op.name, nil, { timeout = timeout })
+      local elapsed = core.clock() - t0
+      assert.are.equal("TimeoutError", H.tags(err))
+      assert.is_true(vertexops.is_error(err.cause))
+      assert.is_true(elapsed < timeout + 0.3, ("took %.2f s"):format(elapsed))
+    end)
+  end)
+
+  describe("non-blocking requests", function()
+    it("give their handle back when the exchange fails to start", function()
+      local op = server:create {}
+      local c = vertexops.client(H.opts(server, { token = "not a header value" }))
+      for _ = 1, 500 do
+        local r = c:start("get", op.name)
+        local done, err = r:poll()
+        assert.is_true(done)
+        assert.are.equal("AuthError", H.tags(err))
+      end
+      assert.is_true(#(c.handles or {}) <= 1, "handles: " .. #(c.handles or {}))
+      assert.are.equal(0, #server:log())
+    end)
+  end)
+
+  describe("misuse", function()
+    it("raises TypeError for a method called with a dot instead of a colon", function()
+      local c = vertexops.client(H.opts(server))
+      local err = H.raises(c.get, H.NAME .. "1")
+      assert.are.equal("TypeError", H.tags(err))
+      assert.are.equal(0, #server:log())
+    end)
+
+    it("raises ValueError for a call on a closed client", function()
+      local c = vertexops.client(H.opts(server))
+      c:close()
+      local err = H.raises(c.get, c, server:create {}.name)
+      assert.are.equal("ValueError", H.tags(err))
+      assert.are.equal(0, #server:log())
+    end)
+  end)
+end)
