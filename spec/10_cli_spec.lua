@@ -102,6 +102,71 @@ describe("command line", function()
     assert.matches("usage: vertexops", out)
   end)
 
+  describe("prints any operation the service can send", function()
+    local function get_with(fields)
+      local op = server:create {}
+      server:fault { match = "get", body = '{"name": "' .. op.name .. '", "done": false' .. fields .. "}" }
+      return op
+    end
+
+    it("shows a fractional progress percentage", function()
+      local op = get_with(', "metadata": {"progressPercentage": 12.5}')
+      local out, err, code = cli("get " .. op.name)
+      assert.are.equal(0, code, err)
+      assert.matches("progress: 12.5%", out, 1, true)
+    end)
+
+    it("shows an operation whose metadata is a list", function()
+      local op = get_with(', "metadata": [1, 2, 3]')
+      local out, err, code = cli("get " .. op.name)
+      assert.are.equal(0, code, err)
+      assert.matches("state:    RUNNING", out, 1, true)
+    end)
+
+    it("writes a number JSON cannot hold (1e400) as null with --json", function()
+      local op = get_with(', "metadata": {"big": 1e400, "small": 2}')
+      local out, err, code = cli("get " .. op.name .. " --json")
+      assert.are.equal(0, code, err)
+      local doc = cjson.decode(out)
+      assert.are.equal(cjson.null, doc.metadata.big)
+      assert.are.equal(2, doc.metadata.small)
+    end)
+
+    it("writes names with their slashes as they are with --json", function()
+      local op = server:create {}
+      local out, err, code = cli("get " .. op.name .. " --json")
+      assert.are.equal(0, code, err)
+      assert.matches('"name":"' .. op.name .. '"', out, 1, true)
+      assert.are.equal(op.name, cjson.decode(out).name)
+    end)
+
+    it("keeps a backslash before a slash in a string with --json", function()
+      local op = get_with(', "metadata": {"path": "a\\\\/b\\\\\\\\"}') -- the text a\/b\\
+      local out, err, code = cli("get " .. op.name .. " --json")
+      assert.are.equal(0, code, err)
+      assert.are.equal("a\\/b\\\\", cjson.decode(out).metadata.path)
+    end)
+
+    it("stops a listing whose page token repeats, exit 9 (ResponseTypeError)", function()
+      server:fault { match = "list", times = 20, body = cjson.encode {
+        operations = { { name = H.NAME .. "1" } }, nextPageToken = "again" } }
+      local _, err, code = cli("list " .. H.PARENT)
+      assert.are.equal(9, code, err)
+      assert.matches("again", err)
+      assert.are.equal(2, #server:log("list"))
+    end)
+
+    it("reports an error that is not a vertexops error on one line, exit 1", function()
+      local dir = H.fake.tmpdir()
+      H.fake.write(dir .. "/vertexops.lua", 'local v = dofile("lua/vertexops/init.lua")\n'
+        .. 'v.get = function() error("first line\\nsecond line") end\nreturn v\n')
+      local _, err, code = cli("get " .. H.NAME .. "1", { LUA_PATH = dir .. "/?.lua;" .. os.getenv("LUA_PATH") })
+      os.execute("rm -rf '" .. dir .. "'")
+      assert.are.equal(1, code, err)
+      assert.matches("^vertexops: [^\n]*first line[^\n]*second line\n$", err)
+    end)
+  end)
+
   describe("exit status", function()
     local cases = {
       { "usage", 2, function() return "frobnicate x" end },
