@@ -199,6 +199,21 @@ describe("core hardening", function()
       h:close()
     end)
 
+    it("are not kept in a client's cached requests", function()
+      local op = server:create {}
+      local c = vertexops.client(H.opts(server))
+      c:get(op.name)
+      c:get(op.name)
+      local cached = 0
+      for _, req in pairs(c.built) do
+        cached = cached + 1
+        assert.is_nil(req.token)
+      end
+      assert.are.equal(1, cached)
+      assert.are.equal(0, c.handle:stats().held_headers)
+      c:close()
+    end)
+
     it("are not held by a handle after a failed exchange", function()
       local h = core.handle()
       local req = core.build("get", NAME, nil, { endpoint = "http://127.0.0.1:" .. H.closed_port() })

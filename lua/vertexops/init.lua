@@ -149,8 +149,8 @@ _M.sleep, _M.clock = default_sleep, core.clock
 
 -- One exchange on a worker thread of the thread pool opts.thread_pool (default "vertexops").
 -- The thread's Lua state keeps its own handle (lua/vertexops/thread.lua), so connections are reused.
-local function thread_exchange(ngx, o, req)
-  local ok, a, b, c = ngx.run_worker_thread(o.thread_pool or "vertexops", "vertexops.thread", "exchange", req)
+local function thread_exchange(ngx, o, req, token)
+  local ok, a, b, c = ngx.run_worker_thread(o.thread_pool or "vertexops", "vertexops.thread", "exchange", req, token)
   if not ok then
     return false, core.error({ "ConnectionError" }, "nginx worker thread failed: " .. tostring(a)
       .. " (is there a 'thread_pool " .. (o.thread_pool or "vertexops") .. "' directive?)")
@@ -300,14 +300,15 @@ function Client:stats()
   return st
 end
 
--- One HTTP exchange, by the means the host allows (see Hosts above).
-function Client:_exchange(o, req)
+-- One HTTP exchange, by the means the host allows (see Hosts above). The token goes beside the
+-- request, never into it: built requests are cached and shared (Client:_build).
+function Client:_exchange(o, req, token)
   local co = coroutine_running()
   local driver = co and drivers[co]
-  if driver then return driver:_exchange(self, req) end
+  if driver then return driver:_exchange(self, req, token) end
   local ngx = nginx_phase()
-  if ngx and ngx.run_worker_thread then return thread_exchange(ngx, o, req) end
-  return self.handle:call(req)
+  if ngx and ngx.run_worker_thread then return thread_exchange(ngx, o, req, token) end
+  return self.handle:call(req, token)
 end
 
 
@@ -333,10 +334,10 @@ function Client:_run(o, req, ctx)
         req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
     end
     -- req may be shared by requests running side by side (Client:_build): fill it just before use
-    req.timeout, req.token = math_min(request_timeout, remaining), token
+    req.timeout = math_min(request_timeout, remaining)
     req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
-    local ok, res, headers = self:_exchange(o, req)
+    local ok, res, headers = self:_exchange(o, req, token)
     if ok then return true, res, headers end
     local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
     if provider and provider:refreshable() then
@@ -687,9 +688,9 @@ end
 
 -- Inside the request's coroutine: one exchange on the multi handle, yielding until it is done.
 -- The borrowed handle goes back to the pool on every path, a transfer that fails to start included.
-function Request:_exchange(client, req)
+function Request:_exchange(client, req, token)
   local h = client:_borrow()
-  local started, err = pcall(h.start, h, req, client:_multi())
+  local started, err = pcall(h.start, h, req, client:_multi(), token)
   if not started then
     client:_give_back(h)
     error(err, 0)

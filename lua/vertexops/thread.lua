@@ -8,9 +8,9 @@ local error, pcall, setmetatable, type = error, pcall, setmetatable, type
 local _M = {}
 local handle
 
-function _M.exchange(req)
+function _M.exchange(req, token)
   if not handle then handle = core.handle() end
-  local called, ok, res, headers = pcall(handle.call, handle, req)
+  local called, ok, res, headers = pcall(handle.call, handle, req, token)
   if not called then
     -- an error object raised before any I/O (a token that cannot go in a header): it crosses back
     -- as the exchange's failure, its fields intact (a raised table would arrive as a string)
