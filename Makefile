@@ -34,14 +34,18 @@ $(STATES): spec/support/states.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INC) -o $@ spec/support/states.c -llua5.4 -lpthread
 
-$(CORE): csrc/vertexops.c csrc/compat.h
+# The C core: every csrc/*.c, one shared object per interpreter.
+SRC        := $(wildcard csrc/*.c)
+HDR        := $(wildcard csrc/*.h)
+
+$(CORE): $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ csrc/vertexops.c $(LIBS)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ $(SRC) $(LIBS)
 
 # The same source for LuaJIT 2.1 (and OpenResty's nginx) through csrc/compat.h.
-$(CORE_JIT): csrc/vertexops.c csrc/compat.h
+$(CORE_JIT): $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUAJIT_INC) -o $@ csrc/vertexops.c $(LIBS)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUAJIT_INC) -o $@ $(SRC) $(LIBS)
 
 lint:
 	luacheck -q lua spec bin examples
