@@ -107,10 +107,8 @@ local Provider = {}
 Provider.__index = Provider
 _M.Provider = Provider
 
--- Options ---------------------------------------------------------------------------------------
--- A caller's options table is read with raw reads only (next, never pairs or __index: on Lua 5.4
--- pairs honours __pairs), copied with its retry, polling and scopes tables, and checked: what is
--- validated is exactly what is used. Provider objects and functions are kept as they are.
+-- A caller's options are copied with raw reads and checked (vertexops.options.copy).
+local copy_options = require("vertexops.options").copy
 
 local function raw_copy(t)
   local c = {}
@@ -119,40 +117,6 @@ local function raw_copy(t)
 end
 
 local function type_error(message) error(core.error({ "TypeError" }, message), 0) end
-
--- Clock functions that check what the caller's clock returns (made by copy_options).
-local checked_clocks = setmetatable({}, { __mode = "k" })
-
---- copy_options(opts) -> a checked copy of opts (nil for nil); raises TypeError or ValueError.
-function _M.copy_options(opts)
-  if type(opts) ~= "table" then
-    core.check_options(opts) -- nil passes; anything else raises TypeError
-    return nil
-  end
-  local o = raw_copy(opts)
-  for _, k in ipairs { "retry", "polling", "scopes" } do
-    if type(o[k]) == "table" then o[k] = raw_copy(o[k]) end
-  end
-  core.check_options(o)
-  local cred = o.credentials
-  if type(cred) == "table" and getmetatable(cred) ~= Provider then
-    type_error("option 'credentials' must be a key file path or a provider from vertexops.auth.provider, "
-      .. "got a table that is not one")
-  end
-  local clock = o.clock
-  if clock and not checked_clocks[clock] then -- every deadline is arithmetic on what the clock returns
-    o.clock = function()
-      local t = clock()
-      if type(t) ~= "number" or t ~= t then
-        type_error("the clock function returned " .. (t ~= t and "NaN" or type(t)) .. ", not a number")
-      end
-      return t
-    end
-    checked_clocks[o.clock] = true
-  end
-  return o
-end
-local copy_options = _M.copy_options
 
 --- auth.provider(opts [, client]) -> a token provider that caches per client.
 --- opts: credentials (file path), scopes, self_signed_jwt, clock, and the HTTP options

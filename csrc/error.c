@@ -1,0 +1,191 @@
+/* error.c: error objects -- the shared metatable, core.error / core.is, the argument checks
+ * that raise them, and the one table mapping libcurl result codes to tags. Every failure the core
+ * reports or raises is made here. */
+#include <stdarg.h>
+#include <string.h>
+
+#include "vx.h"
+
+const char *const vx_tags_failed[] = {"ConnectionFailedError", "ConnectionError", NULL};
+const char *const vx_tags_failed_timeout[] = {"ConnectionFailedError", "ConnectionError", "TimeoutError",
+                                              NULL};
+const char *const vx_tags_conn[] = {"ConnectionError", NULL};
+const char *const vx_tags_timeout[] = {"TimeoutError", NULL};
+const char *const vx_tags_response[] = {"ResponseTypeError", NULL};
+const char *const vx_tags_http[] = {"HttpError", NULL};
+
+/* Pushes a new error table {tags = {...}, message = msg} with the shared
+ * metatable. tags is a NULL-terminated list, most specific first. */
+void vx_pusherror(lua_State *L, const char *const *tags, const char *msg) {
+  int i;
+  lua_createtable(L, 0, 4);
+  lua_createtable(L, 2, 0);
+  for (i = 0; tags[i]; i++) {
+    lua_pushstring(L, tags[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "tags");
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  luaL_getmetatable(L, VX_ERROR_MT);
+  lua_setmetatable(L, -2);
+}
+
+static int vx_raisev(lua_State *L, const char *tag, const char *fmt, va_list ap) {
+  const char *tags[2];
+  const char *msg;
+  tags[0] = tag;
+  tags[1] = NULL;
+  msg = lua_pushvfstring(L, fmt, ap);
+  vx_pusherror(L, tags, msg);
+  return lua_error(L);
+}
+
+int vx_raise(lua_State *L, const char *tag, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vx_raisev(L, tag, fmt, ap);
+  va_end(ap);
+  return 0;
+}
+
+/* Argument checks that raise tagged errors (luaL_check* raise plain strings). */
+const char *vx_checkstringarg(lua_State *L, int idx, const char *what, size_t *len) {
+  if (lua_type(L, idx) != LUA_TSTRING)
+    vx_typeerror(L, "%s must be a string, got %s", what, luaL_typename(L, idx));
+  return lua_tolstring(L, idx, len);
+}
+
+lua_Number vx_checknumberarg(lua_State *L, int idx, const char *what) {
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    vx_typeerror(L, "%s must be a number, got %s", what, luaL_typename(L, idx));
+  return lua_tonumber(L, idx);
+}
+
+void vx_checktablearg(lua_State *L, int idx, const char *what) {
+  if (lua_type(L, idx) != LUA_TTABLE)
+    vx_typeerror(L, "%s must be a table, got %s", what, luaL_typename(L, idx));
+}
+
+/* Pushes t[k] of the table at idx without metamethods (options are validated with raw reads, so
+ * they are read the same way) and returns its type. */
+int vx_rawfield(lua_State *L, int idx, const char *k) {
+  idx = lua_absindex(L, idx);
+  lua_pushstring(L, k);
+  lua_rawget(L, idx);
+  return lua_type(L, -1);
+}
+
+/* The userdata at idx when its metatable is mt's; else TypeError naming what was expected. */
+void *vx_checkudarg(lua_State *L, int idx, const char *mt, const char *what) {
+  void *p = lua_touserdata(L, idx);
+  if (p && lua_getmetatable(L, idx)) {
+    int same;
+    luaL_getmetatable(L, mt);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (same) return p;
+  }
+  vx_typeerror(L, "expected a %s, got %s", what, luaL_typename(L, idx));
+  return NULL;
+}
+
+/* core.error(tags, message [, fields]) -> a new error object */
+static int core_error(lua_State *L) {
+  int n, i;
+  vx_checktablearg(L, 1, "tags");
+  vx_checkstringarg(L, 2, "message", NULL);
+  lua_createtable(L, 0, 4);
+  if (!lua_isnoneornil(L, 3)) {
+    vx_checktablearg(L, 3, "fields");
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, -4);
+    }
+  }
+  n = (int)lua_rawlen(L, 1);
+  lua_createtable(L, n, 0);
+  for (i = 1; i <= n; i++) {
+    VX_RAWGETI(L, 1, i);
+    if (lua_type(L, -1) != LUA_TSTRING) vx_typeerror(L, "tags must be strings");
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "tags");
+  lua_pushvalue(L, 2);
+  lua_setfield(L, -2, "message");
+  luaL_getmetatable(L, VX_ERROR_MT);
+  lua_setmetatable(L, -2);
+  return 1;
+}
+
+/* true when value at idx is a table whose tags list holds tag */
+static int vx_hastag(lua_State *L, int idx, const char *tag) {
+  int found = 0;
+  size_t i, n;
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  vx_rawfield(L, idx, "tags");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    n = lua_rawlen(L, -1);
+    for (i = 1; i <= n && !found; i++) {
+      VX_RAWGETI(L, -1, (int)i);
+      found = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), tag) == 0;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  return found;
+}
+
+/* core.is(err, tag) -> boolean */
+static int core_is(lua_State *L) {
+  const char *tag = vx_checkstringarg(L, 2, "tag", NULL);
+  lua_pushboolean(L, vx_hastag(L, 1, tag));
+  return 1;
+}
+
+/* error __tostring: "Tag: message" */
+static int error_tostring(lua_State *L) {
+  const char *tag = "Error", *msg = "";
+  if (lua_type(L, 1) == LUA_TTABLE && vx_rawfield(L, 1, "tags") == LUA_TTABLE && VX_RAWGETI(L, -1, 1) == LUA_TSTRING)
+    tag = lua_tostring(L, -1);
+  if (lua_type(L, 1) == LUA_TTABLE && vx_rawfield(L, 1, "message") == LUA_TSTRING) msg = lua_tostring(L, -1);
+  lua_pushfstring(L, "%s: %s", tag, msg);
+  return 1;
+}
+
+/* libcurl result codes and the tags they carry; anything not listed is a ConnectionError. A
+ * timeout carries ConnectionFailedError too when nothing was sent (retryable even for POST). */
+static const struct {
+  CURLcode rc;
+  const char *const *tags;
+} vx_curl_map[] = {
+    {CURLE_COULDNT_RESOLVE_HOST, vx_tags_failed},   {CURLE_COULDNT_RESOLVE_PROXY, vx_tags_failed},
+    {CURLE_COULDNT_CONNECT, vx_tags_failed},        {CURLE_SSL_CONNECT_ERROR, vx_tags_failed},
+    {CURLE_PEER_FAILED_VERIFICATION, vx_tags_failed}, {CURLE_SSL_CACERT_BADFILE, vx_tags_failed},
+    {CURLE_SSL_CERTPROBLEM, vx_tags_failed},        {CURLE_SSL_CIPHER, vx_tags_failed},
+    {CURLE_SSL_ISSUER_ERROR, vx_tags_failed},       {CURLE_SSL_PINNEDPUBKEYNOTMATCH, vx_tags_failed},
+    {CURLE_SSL_INVALIDCERTSTATUS, vx_tags_failed},  {CURLE_SSL_CRL_BADFILE, vx_tags_failed},
+    {CURLE_UNSUPPORTED_PROTOCOL, vx_tags_failed},
+};
+const char *const *vx_curl_tags(CURLcode rc, long sent) {
+  size_t i;
+  if (rc == CURLE_OPERATION_TIMEDOUT) return sent == 0 ? vx_tags_failed_timeout : vx_tags_timeout;
+  for (i = 0; i < sizeof vx_curl_map / sizeof vx_curl_map[0]; i++)
+    if (vx_curl_map[i].rc == rc) return vx_curl_map[i].tags;
+  return vx_tags_conn;
+}
+
+static const luaL_Reg error_funcs[] = {{"error", core_error}, {"is", core_is}, {NULL, NULL}};
+
+/* The error metatable (first: every other part raises through it), core.error, core.is, core.error_mt. */
+void vx_error_open(lua_State *L) {
+  luaL_newmetatable(L, VX_ERROR_MT);
+  lua_pushcfunction(L, error_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushliteral(L, "vertexops.error");
+  lua_setfield(L, -2, "__name");
+  lua_setfield(L, -2, "error_mt");
+  luaL_setfuncs(L, error_funcs, 0);
+}

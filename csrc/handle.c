@@ -1,0 +1,401 @@
+/* handle.c: the easy handle (vertexops.handle) -- one libcurl easy handle per userdata, born
+ * closed, one idempotent __gc/__close. It sets a request up (vx_prepare), runs it blocking
+ * (handle:call) or in a multi (handle:start/done/finish, with multi.c), and turns the finished
+ * transfer into a result (vx_result -> response.c). Transport failures are tagged here. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "vx.h"
+
+/* Drops the request's header list (the Authorization header among them), wiping it first: a
+ * token lives in the handle only for its exchange. */
+static void vx_forget_headers(vx_handle *h) {
+  struct curl_slist *l;
+  if (!h->hdrs) return;
+  if (h->easy) (void)curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+  for (l = h->hdrs; l; l = l->next) OPENSSL_cleanse(l->data, strlen(l->data));
+  curl_slist_free_all(h->hdrs);
+  h->hdrs = NULL;
+}
+
+static size_t vx_onbody(char *p, size_t size, size_t n, void *ud) {
+  vx_buf *b = ud;
+  return vx_bufappend(b, p, size * n) == size * n ? size * n : 0;
+}
+
+static size_t vx_onheader(char *p, size_t size, size_t n, void *ud) {
+  vx_buf *b = ud;
+  size_t len = size * n;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) b->len = 0; /* a new response starts */
+  return vx_bufappend(b, p, len) == len ? len : 0;
+}
+
+static vx_handle *vx_checkhandle(lua_State *L, int idx) {
+  vx_handle *h = vx_checkudarg(L, idx, VX_HANDLE_MT, "vertexops handle");
+  if (!h->easy) vx_valueerror(L, "attempt to use a closed vertexops handle");
+  return h;
+}
+
+static char *vx_strdup(const char *s) {
+  char *d;
+  size_t n;
+  if (!s) return NULL;
+  n = strlen(s) + 1;
+  d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+/* __gc and __close and close(): idempotent */
+static int handle_close(lua_State *L) {
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
+  vx_sharestate *st = h->share;
+  vx_detach(h);
+  if (h->easy) curl_easy_cleanup(h->easy);
+  h->easy = NULL;
+  h->share = NULL;
+  if (st) {
+    st->refs--;
+    vx_share_release(st);
+  }
+  vx_forget_headers(h);
+  free(h->body.data);
+  free(h->head.data);
+  memset(&h->body, 0, sizeof h->body);
+  memset(&h->head, 0, sizeof h->head);
+  free(h->default_cainfo);
+  free(h->default_capath);
+  h->default_cainfo = h->default_capath = NULL;
+  return 0;
+}
+
+/* core.handle() -> a new open handle */
+static int core_handle(lua_State *L) {
+  vx_handle *h;
+  CURL *e;
+  char *info = NULL;
+  h = lua_newuserdata(L, sizeof *h);
+  memset(h, 0, sizeof *h); /* born closed */
+  luaL_getmetatable(L, VX_HANDLE_MT);
+  lua_setmetatable(L, -2);
+  if (!vx_curl_ready()) return vx_curlerror(L, "curl_global_init failed");
+  e = curl_easy_init();
+  if (!e) return vx_curlerror(L, "curl_easy_init failed");
+  h->easy = e;
+  h->body.limit = VX_MAX_BODY;
+  h->head.limit = VX_MAX_HEAD;
+  /* the system store libcurl was built with (restored when a request names no ca_file) */
+  if (curl_easy_getinfo(e, CURLINFO_CAINFO, &info) != CURLE_OK) info = NULL;
+  h->default_cainfo = vx_strdup(info);
+  info = NULL;
+  if (curl_easy_getinfo(e, CURLINFO_CAPATH, &info) != CURLE_OK) info = NULL;
+  h->default_capath = vx_strdup(info);
+  VX_SETOPT(L, e, CURLOPT_NOSIGNAL, 1L);
+  VX_SETOPT(L, e, CURLOPT_FOLLOWLOCATION, 0L);
+  VX_SETOPT(L, e, CURLOPT_PROTOCOLS_STR, "http,https");
+  VX_SETOPT(L, e, CURLOPT_SSL_VERIFYPEER, 1L);
+  VX_SETOPT(L, e, CURLOPT_SSL_VERIFYHOST, 2L);
+  VX_SETOPT(L, e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  VX_SETOPT(L, e, CURLOPT_TCP_KEEPALIVE, 1L);
+  VX_SETOPT(L, e, CURLOPT_ERRORBUFFER, h->errbuf);
+  VX_SETOPT(L, e, CURLOPT_WRITEFUNCTION, vx_onbody);
+  VX_SETOPT(L, e, CURLOPT_WRITEDATA, &h->body);
+  VX_SETOPT(L, e, CURLOPT_HEADERFUNCTION, vx_onheader);
+  VX_SETOPT(L, e, CURLOPT_HEADERDATA, &h->head);
+  return 1;
+}
+
+/* An answer over one of libcurl's own size limits (a header line over CURL_MAX_HTTP_HEADER,
+ * 100 KB): CURLE_TOO_LARGE from 8.6 on; before, CURLE_OUT_OF_MEMORY, with "Rejected N bytes
+ * header" or nothing in the error buffer. Once the status line has arrived, out of memory while
+ * receiving headers is taken for that limit (a real shortage would fail our own buffers first). */
+static int vx_curl_toolarge(CURLcode rc, const vx_handle *h) {
+#if LIBCURL_VERSION_NUM >= 0x080600
+  if (rc == CURLE_TOO_LARGE) return 1;
+#endif
+  return rc == CURLE_OUT_OF_MEMORY && (strstr(h->errbuf, "header") != NULL || h->head.len > 0);
+}
+
+/* Pushes the transport error for a failed exchange (status: what the server had answered, if
+ * anything; an answer refused for its size keeps it as code). */
+static void vx_pushcurlerror(lua_State *L, vx_handle *h, CURLcode rc, long status) {
+  long sent = 0;
+  char msg[CURL_ERROR_SIZE + 64];
+  const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+  if (curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK) sent = 1;
+  if (rc == CURLE_WRITE_ERROR && (h->body.overflow == 1 || h->head.overflow == 1)) {
+    if (h->body.overflow == 1)
+      snprintf(msg, sizeof msg, "response body is larger than %d MiB", (int)(VX_MAX_BODY >> 20));
+    else
+      snprintf(msg, sizeof msg, "response headers are larger than %d KiB", (int)(VX_MAX_HEAD >> 10));
+  } else if (vx_curl_toolarge(rc, h)) {
+    snprintf(msg, sizeof msg, "a response header line is larger than libcurl's limit (100 KB)");
+  } else {
+    snprintf(msg, sizeof msg, "%s (curl error %d)", detail, (int)rc);
+    vx_pusherror(L, vx_curl_tags(rc, sent), msg);
+    return;
+  }
+  if (status) snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (HTTP %ld)", status);
+  vx_pusherror(L, vx_tags_response, msg);
+  if (status) {
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_setfield(L, -2, "code");
+  }
+}
+
+static double vx_fieldnumber(lua_State *L, int t, const char *k, double dflt) {
+  double v = dflt;
+  if (vx_rawfield(L, t, k) == LUA_TNUMBER) v = (double)lua_tonumber(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static long vx_ms(double secs) {
+  double ms = ceil(secs * 1000.0);
+  if (!(ms >= 1)) ms = 1; /* NaN too */
+  if (ms > 2147483647.0) ms = 2147483647.0;
+  return (long)ms;
+}
+
+/* Sets the easy handle up for the request table at index 2 (method, url, headers, body, timeout,
+ * connect_timeout, ca_file, want_headers) and the token at index tokidx (a string; else
+ * req.token). Raises for bad arguments, fails closed when libcurl refuses an option; allocates
+ * only into h. The token is copied into the handle's header list only, which goes with the
+ * exchange (vx_forget_headers). */
+static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
+  CURL *e = h->easy;
+  const char *method, *url, *body = NULL, *token = NULL, *ca = NULL;
+  size_t bodylen = 0, i, n, tlen = 0;
+  struct curl_slist *l;
+
+  int top = lua_gettop(L);
+  vx_checktablearg(L, 2, "request");
+  if (vx_rawfield(L, 2, "method") != LUA_TSTRING) vx_typeerror(L, "request method must be a string");
+  method = lua_tostring(L, -1);
+  if (vx_rawfield(L, 2, "url") != LUA_TSTRING) vx_typeerror(L, "request url must be a string");
+  url = lua_tostring(L, -1);
+  if (vx_rawfield(L, 2, "body") == LUA_TSTRING) body = lua_tolstring(L, -1, &bodylen);
+  if (lua_type(L, tokidx) == LUA_TSTRING) token = lua_tolstring(L, tokidx, &tlen);
+  else if (!lua_isnoneornil(L, tokidx)) vx_typeerror(L, "token must be a string");
+  else if (vx_rawfield(L, 2, "token") == LUA_TSTRING) token = lua_tolstring(L, -1, &tlen);
+  if (vx_rawfield(L, 2, "ca_file") == LUA_TSTRING) ca = lua_tostring(L, -1);
+  vx_rawfield(L, 2, "want_headers");
+  h->want_headers = lua_toboolean(L, -1);
+  if (token && !vx_tokenok(token, tlen))
+    vx_raise(L, "AuthError", "access token is empty or contains a character not allowed in a header");
+  if (strcmp(method, "GET") && strcmp(method, "DELETE") && strcmp(method, "POST"))
+    vx_valueerror(L, "request method must be GET, POST or DELETE");
+
+  vx_forget_headers(h);
+  VX_SETOPT(L, e, CURLOPT_URL, url); /* libcurl copies strings it is given ... */
+  if (method[0] != 'P') {
+    VX_SETOPT(L, e, CURLOPT_HTTPGET, 1L);
+    VX_SETOPT(L, e, CURLOPT_CUSTOMREQUEST, method[0] == 'D' ? "DELETE" : (const char *)NULL);
+  } else {
+    VX_SETOPT(L, e, CURLOPT_CUSTOMREQUEST, (const char *)NULL);
+    VX_SETOPT(L, e, CURLOPT_POST, 1L);
+    VX_SETOPT(L, e, CURLOPT_POSTFIELDSIZE, (long)bodylen);
+    /* ... but not POSTFIELDS: copy the body, which may outlive this call in a multi transfer */
+    VX_SETOPT(L, e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+  }
+  VX_SETOPT(L, e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", 60)));
+  VX_SETOPT(L, e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", 10)));
+  VX_SETOPT(L, e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
+  VX_SETOPT(L, e, CURLOPT_CAPATH, ca ? (const char *)NULL : h->default_capath);
+
+  /* headers last: built into h->hdrs, which the handle owns (and wipes) if we raise */
+  if (vx_rawfield(L, 2, "headers") == LUA_TTABLE) {
+    n = lua_rawlen(L, -1);
+    for (i = 1; i <= n; i++) {
+      const char *s;
+      size_t sl, j;
+      if (VX_RAWGETI(L, -1, (int)i) != LUA_TSTRING) vx_typeerror(L, "request headers must be strings");
+      s = lua_tolstring(L, -1, &sl);
+      for (j = 0; j < sl; j++)
+        if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0')
+          vx_valueerror(L, "request header contains a line break");
+      l = curl_slist_append(h->hdrs, s);
+      if (!l) vx_curlerror(L, "not enough memory for the request headers");
+      h->hdrs = l;
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
+  if (token) {
+    /* built in C memory (no Lua string holds the header), wiped after the copy */
+    static const char prefix[] = "Authorization: Bearer ";
+    size_t hlen = sizeof prefix - 1 + tlen + 1;
+    char *hdr = malloc(hlen);
+    if (!hdr) vx_curlerror(L, "not enough memory for the request headers");
+    memcpy(hdr, prefix, sizeof prefix - 1);
+    memcpy(hdr + sizeof prefix - 1, token, tlen);
+    hdr[hlen - 1] = '\0';
+    l = curl_slist_append(h->hdrs, hdr);
+    OPENSSL_cleanse(hdr, hlen);
+    free(hdr);
+    if (!l) vx_curlerror(L, "not enough memory for the request headers");
+    h->hdrs = l;
+  }
+  if (curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->hdrs) != CURLE_OK) {
+    vx_forget_headers(h);
+    vx_curlerror(L, "libcurl refused option CURLOPT_HTTPHEADER");
+  }
+
+  vx_bufreset(&h->body);
+  vx_bufreset(&h->head);
+  h->errbuf[0] = '\0';
+  lua_settop(L, top);
+}
+
+/* Turns a finished transfer (rc, status, buffers) into true, decoded[, headers] | false, err.
+ * The request's headers (the token among them) and large buffers go with the exchange. */
+static int vx_result(lua_State *L, vx_handle *h, CURLcode rc) {
+  long status = 0, conns = 0;
+  int n;
+  h->requests++;
+  if (curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK) h->connects += conns;
+  if (curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK) status = 0;
+  vx_forget_headers(h);
+  if (h->body.overflow == 2 || h->head.overflow == 2) {
+    vx_bufreset(&h->body);
+    vx_bufreset(&h->head);
+    lua_pushboolean(L, 0);
+    vx_pusherror(L, vx_tags_conn, "out of memory while receiving the response");
+    return 2;
+  }
+  if (rc != CURLE_OK) {
+    lua_pushboolean(L, 0);
+    vx_pushcurlerror(L, h, rc, status);
+    n = 2;
+  } else {
+    n = vx_classify(L, status, h->head.data, h->head.len, h->body.data, h->body.len,
+                    h->want_headers);
+  }
+  vx_bufreset(&h->body);
+  vx_bufreset(&h->head);
+  return n;
+}
+
+/* handle:call(req [, token]) -> true, decoded[, headers] | false, err
+ * (the headers of a successful answer only when req.want_headers is true)
+ * One blocking HTTP exchange. Transport, HTTP and shape failures are returned as error objects;
+ * bad arguments raise. */
+static int handle_call(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  CURLcode rc;
+  if (h->state == VX_RUNNING) return vx_valueerror(L, "vertexops handle is busy with a transfer");
+  lua_settop(L, 3);
+  vx_prepare(L, h, 3);
+  rc = curl_easy_perform(h->easy); /* the callbacks only fill h->body and h->head */
+  return vx_result(L, h, rc);
+}
+
+/* handle:share(share): the handle uses share's connection cache from now on */
+static int handle_share(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  vx_sharestate *st = vx_checkshare(L, 2);
+  vx_sharestate *old = h->share;
+  if (old == st) return 0;
+  if (h->state == VX_RUNNING) return vx_valueerror(L, "vertexops handle is busy with a transfer");
+  VX_SETOPT(L, h->easy, CURLOPT_SHARE, st->sh);
+  st->refs++;
+  h->share = st;
+  if (old) {
+    old->refs--;
+    vx_share_release(old);
+  }
+  return 0;
+}
+
+/* handle:start(req, multi [, token]): starts the request as a non-blocking transfer in multi. */
+static int handle_start(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  vx_multi *m;
+  lua_settop(L, 4);
+  vx_checkmulti(L, 3);
+  if (h->state == VX_RUNNING) return vx_valueerror(L, "vertexops handle is busy with a transfer");
+  vx_prepare(L, h, 4); /* keeps the multi at index 3 alive on the stack */
+  m = vx_checkmulti(L, 3);
+  VX_SETOPT(L, h->easy, CURLOPT_PRIVATE, (void *)h);
+  VX_SETOPT(L, h->easy, CURLOPT_PIPEWAIT, 1L); /* wait to multiplex rather than open more */
+  if (!vx_attach(m, h)) {
+    vx_forget_headers(h);
+    return vx_curlerror(L, "curl_multi_add_handle failed");
+  }
+  h->state = VX_RUNNING;
+  return 0;
+}
+
+/* handle:done() -> true once a non-blocking transfer has finished */
+static int handle_done(lua_State *L) {
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
+  lua_pushboolean(L, h->state == VX_DONE);
+  return 1;
+}
+
+/* handle:finish() -> the results of a finished non-blocking transfer, as handle:call gives them */
+static int handle_finish(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  if (h->state != VX_DONE) return vx_valueerror(L, "vertexops handle: no finished transfer");
+  h->state = VX_IDLE;
+  lua_settop(L, 1);
+  return vx_result(L, h, h->rc);
+}
+
+/* handle:stats() -> {requests = n, connects = n, buffered = bytes, held_headers = n}
+ * buffered: answer buffers kept for the next exchange; held_headers: request header lines still
+ * held (0 between exchanges: the token goes with its exchange). */
+static int handle_stats(lua_State *L) {
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
+  struct curl_slist *l;
+  int held = 0;
+  for (l = h->hdrs; l; l = l->next) held++;
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)h->requests);
+  lua_setfield(L, -2, "requests");
+  lua_pushinteger(L, (lua_Integer)h->connects);
+  lua_setfield(L, -2, "connects");
+  lua_pushinteger(L, (lua_Integer)(h->body.cap + h->head.cap));
+  lua_setfield(L, -2, "buffered");
+  lua_pushinteger(L, held);
+  lua_setfield(L, -2, "held_headers");
+  return 1;
+}
+
+static int handle_isclosed(lua_State *L) {
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
+  lua_pushboolean(L, h->easy == NULL);
+  return 1;
+}
+
+static int handle_tostring(lua_State *L) {
+  vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
+  if (h->easy) lua_pushfstring(L, "vertexops.handle (%p)", (void *)h);
+  else lua_pushliteral(L, "vertexops.handle (closed)");
+  return 1;
+}
+
+static const luaL_Reg handle_methods[] = {
+    {"call", handle_call},     {"start", handle_start}, {"done", handle_done},
+    {"finish", handle_finish}, {"share", handle_share}, {"stats", handle_stats},
+    {"close", handle_close},   {"is_closed", handle_isclosed}, {NULL, NULL}};
+
+static const luaL_Reg handle_funcs[] = {{"handle", core_handle}, {NULL, NULL}};
+
+void vx_handle_open(lua_State *L) {
+  luaL_newmetatable(L, VX_HANDLE_MT);
+  lua_pushcfunction(L, handle_close); /* one function object for both */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__gc");
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, handle_tostring);
+  lua_setfield(L, -2, "__tostring");
+  luaL_newlib(L, handle_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, handle_funcs, 0);
+}

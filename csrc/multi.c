@@ -1,0 +1,107 @@
+/* multi.c: the multi handle (vertexops.multi) -- non-blocking transfers, HTTP/2 multiplexing.
+ * It keeps a list of the easy handles added to it, so either side can be collected first. */
+#include <string.h>
+
+#include "vx.h"
+
+/* Takes h out of its multi handle (if it is in one). Safe from __gc of either side. */
+void vx_detach(vx_handle *h) {
+  vx_multi *m = h->multi;
+  if (!m) return;
+  /* from __gc too, where nothing can be raised: a failure here leaves nothing to undo */
+  if (m->multi && h->easy) (void)curl_multi_remove_handle(m->multi, h->easy);
+  if (h->prev) h->prev->next = h->next;
+  else m->head = h->next;
+  if (h->next) h->next->prev = h->prev;
+  h->prev = h->next = NULL;
+  h->multi = NULL;
+}
+
+/* Adds h to m (libcurl and m's list); returns 0 when libcurl refuses. */
+int vx_attach(vx_multi *m, vx_handle *h) {
+  if (curl_multi_add_handle(m->multi, h->easy) != CURLM_OK) return 0;
+  h->multi = m;
+  h->prev = NULL;
+  h->next = m->head;
+  if (m->head) m->head->prev = h;
+  m->head = h;
+  return 1;
+}
+
+vx_multi *vx_checkmulti(lua_State *L, int idx) {
+  vx_multi *m = vx_checkudarg(L, idx, VX_MULTI_MT, "vertexops multi handle");
+  if (!m->multi) vx_valueerror(L, "attempt to use a closed vertexops multi handle");
+  return m;
+}
+
+/* core.multi() -> a new multi handle (HTTP/2 multiplexing on) */
+static int core_multi(lua_State *L) {
+  vx_multi *m = lua_newuserdata(L, sizeof *m);
+  memset(m, 0, sizeof *m); /* born closed */
+  luaL_getmetatable(L, VX_MULTI_MT);
+  lua_setmetatable(L, -2);
+  if (!vx_curl_ready()) return vx_curlerror(L, "curl_global_init failed");
+  m->multi = curl_multi_init();
+  if (!m->multi) return vx_curlerror(L, "curl_multi_init failed");
+  /* libcurl caps streams per connection at 100 and opens more connections past that; let the
+   * server's own limit (SETTINGS_MAX_CONCURRENT_STREAMS) decide instead */
+  if (curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK ||
+      curl_multi_setopt(m->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L) != CURLM_OK)
+    return vx_curlerror(L, "libcurl refused the multiplexing options");
+  return 1;
+}
+
+/* __gc, __close and close(): idempotent; takes every running transfer out first */
+static int multi_close(lua_State *L) {
+  vx_multi *m = vx_checkudarg(L, 1, VX_MULTI_MT, "vertexops multi handle");
+  while (m->head) vx_detach(m->head);
+  if (m->multi) curl_multi_cleanup(m->multi);
+  m->multi = NULL;
+  return 0;
+}
+
+/* multi:perform() -> transfers still running. Marks finished handles done (handle:done()). */
+static int multi_perform(lua_State *L) {
+  vx_multi *m = vx_checkmulti(L, 1);
+  int running = 0, left = 0;
+  CURLMsg *msg;
+  CURLMcode mc = curl_multi_perform(m->multi, &running);
+  if (mc != CURLM_OK) return vx_curlerror(L, "curl_multi_perform: %s", curl_multi_strerror(mc));
+  while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+    vx_handle *h = NULL;
+    if (msg->msg != CURLMSG_DONE) continue;
+    if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h) != CURLE_OK || !h) continue;
+    h->rc = msg->data.result;
+    h->state = VX_DONE;
+    vx_detach(h);
+  }
+  lua_pushinteger(L, running);
+  return 1;
+}
+
+/* multi:wait(seconds): blocks until a transfer has something to do, or seconds have passed. */
+static int multi_wait(lua_State *L) {
+  vx_multi *m = vx_checkmulti(L, 1);
+  double secs = lua_isnoneornil(L, 2) ? 1 : vx_checknumberarg(L, 2, "seconds");
+  int ms = !(secs > 0) ? 0 : secs > 60 ? 60000 : (int)(secs * 1000 + 0.5); /* NaN: 0 */
+  CURLMcode mc = curl_multi_poll(m->multi, NULL, 0, ms, NULL);
+  if (mc != CURLM_OK) return vx_curlerror(L, "curl_multi_poll: %s", curl_multi_strerror(mc));
+  return 0;
+}
+
+static const luaL_Reg multi_methods[] = {
+    {"perform", multi_perform}, {"wait", multi_wait}, {"close", multi_close}, {NULL, NULL}};
+
+static const luaL_Reg multi_funcs[] = {{"multi", core_multi}, {NULL, NULL}};
+
+void vx_multi_open(lua_State *L) {
+  luaL_newmetatable(L, VX_MULTI_MT);
+  lua_pushcfunction(L, multi_close);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__gc");
+  lua_setfield(L, -2, "__close");
+  luaL_newlib(L, multi_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, multi_funcs, 0);
+}

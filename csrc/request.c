@@ -1,0 +1,552 @@
+/* request.c: everything a request is made of, validated before any I/O -- resource names,
+ * regions, endpoints (base URLs), options, query escaping -- and core.build, which turns a call
+ * into {call, method, url, headers, body}. Nothing here does I/O or reads the environment. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vx.h"
+
+static int vx_unreserved(int c) {
+  return VX_ISALNUM(c) || c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+/* Appends s percent-encoded (everything but RFC 3986 unreserved). */
+static void vx_addescaped(luaL_Buffer *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (vx_unreserved(c)) {
+      luaL_addchar(b, (char)c);
+    } else {
+      luaL_addchar(b, '%');
+      luaL_addchar(b, hex[c >> 4]);
+      luaL_addchar(b, hex[c & 15]);
+    }
+  }
+}
+
+static const char *vx_typename(lua_State *L, int idx) {
+  return luaL_typename(L, idx);
+}
+
+/* Checks that argument idx is a resource name of the given kind and
+ * returns it; *loc / *loclen receive its location segment.
+ * kind o: projects/P/locations/L/operations/ID, with any number of
+ * collection/id pairs before "operations"
+ * kind 'p': projects/P/locations/L */
+static const char *vx_checkname(lua_State *L, int idx, const char *what, int kind,
+                                const char **loc, size_t *loclen) {
+  size_t len, i, start = 0;
+  int nseg = 0;
+  const char *segs[VX_MAX_NAME / 2 + 1];
+  size_t seglen[VX_MAX_NAME / 2 + 1];
+  const char *s;
+  if (lua_type(L, idx) != LUA_TSTRING)
+    vx_typeerror(L, "%s must be a string, got %s", what, vx_typename(L, idx));
+  s = lua_tolstring(L, idx, &len);
+  if (len == 0) vx_valueerror(L, "%s is empty", what);
+  if (len > VX_MAX_NAME) vx_valueerror(L, "%s is longer than %d bytes", what, VX_MAX_NAME);
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\r' || c == '\n') vx_valueerror(L, "%s contains a line break (CR or LF)", what);
+    if (c == '?' || c == '#' || c == '%' || c == ':')
+      vx_valueerror(L, "%s contains '%c', which cannot appear in a resource name", what, c);
+    if (c != '/' && !vx_unreserved(c)) {
+      char hex[8];
+      snprintf(hex, sizeof hex, "0x%02X", (unsigned)c);
+      vx_valueerror(L, "%s contains byte %s; resource names are letters, digits and - _ . ~", what,
+                    hex);
+    }
+  }
+  for (i = 0; i <= len; i++) {
+    if (i == len || s[i] == '/') {
+      size_t n = i - start;
+      if (n == 0) vx_valueerror(L, "%s has an empty segment", what);
+      if ((n == 1 && s[start] == '.') || (n == 2 && s[start] == '.' && s[start + 1] == '.'))
+        vx_valueerror(L, "%s has a '.' or '..' segment", what);
+      segs[nseg] = s + start;
+      seglen[nseg] = n;
+      nseg++;
+      start = i + 1;
+    }
+  }
+#define SEGIS(k, lit) (seglen[k] == sizeof(lit) - 1 && memcmp(segs[k], lit, sizeof(lit) - 1) == 0)
+  if (kind == 'p') {
+    if (nseg != 4 || !SEGIS(0, "projects") || !SEGIS(2, "locations"))
+      vx_valueerror(L, "%s must look like projects/{project}/locations/{location}", what);
+  } else {
+    if (nseg < 6 || nseg % 2 != 0 || !SEGIS(0, "projects") || !SEGIS(2, "locations") ||
+        !SEGIS(nseg - 2, "operations"))
+      vx_valueerror(L, "%s must look like projects/{project}/locations/{location}/operations/{id}",
+                    what);
+  }
+#undef SEGIS
+  *loc = segs[3];
+  *loclen = seglen[3];
+  return s;
+}
+
+/* A region is lower-case letters, digits and '-', starting with a letter. */
+static int vx_regionok(const char *r, size_t n) {
+  size_t i;
+  if (n == 0 || n > 63 || !VX_ISLOWER(r[0]) || r[n - 1] == '-') return 0;
+  for (i = 0; i < n; i++)
+    if (!(VX_ISLOWER(r[i]) || VX_ISDIGIT(r[i]) || r[i] == '-')) return 0;
+  return 1;
+}
+
+/* Resolves the region from argument idx (string or nil) and the name's
+ * location; pushes the region string. */
+static void vx_pushregion(lua_State *L, int idx, const char *loc, size_t loclen) {
+  size_t n;
+  const char *r;
+  if (lua_isnoneornil(L, idx)) {
+    if (!vx_regionok(loc, loclen))
+      vx_valueerror(L, "the name's location is not a region; pass region explicitly");
+    lua_pushlstring(L, loc, loclen);
+    return;
+  }
+  if (lua_type(L, idx) != LUA_TSTRING)
+    vx_typeerror(L, "region must be a string, got %s", vx_typename(L, idx));
+  r = lua_tolstring(L, idx, &n);
+  if (!vx_regionok(r, n))
+    vx_valueerror(L, "region must look like us-central1 (lower-case letters, digits, '-')");
+  if (n != loclen || memcmp(r, loc, n) != 0)
+    vx_valueerror(L, "region '%s' does not match the name's location", r);
+  lua_pushvalue(L, idx);
+}
+
+static int vx_isloopback(const char *h, size_t n) {
+  size_t i = 0;
+  int parts = 0;
+  if (n == 9) {
+    for (i = 0; i < 9 && VX_TOLOWER(h[i]) == "localhost"[i]; i++) {
+    }
+    if (i == 9) return 1;
+  }
+  if (n == 5 && memcmp(h, "[::1]", 5) == 0) return 1;
+  /* a dotted quad 127.a.b.c, each part 0-255 in plain decimal (no octal, no short forms) */
+  i = 0;
+  while (i < n) {
+    size_t start = i;
+    unsigned v = 0;
+    while (i < n && VX_ISDIGIT(h[i]) && i - start < 3) v = v * 10 + (unsigned)(h[i++] - '0');
+    if (i == start || v > 255 || (i - start > 1 && h[start] == '0')) return 0;
+    if (parts++ == 0 && v != 127) return 0;
+    if (i == n) break;
+    if (h[i] != '.' || parts == 4 || i + 1 == n) return 0;
+    i++;
+  }
+  return parts == 4;
+}
+
+/* Expands the endpoint template at idx for region (a string on the stack
+ * top) and checks the result; replaces the region on the stack top by the
+ * base URL (no trailing slash). */
+static void vx_pushbase(lua_State *L, int idx, const char *region) {
+  const char *t, *p, *host, *end;
+  size_t tlen, hostlen;
+  int https;
+  luaL_Buffer b;
+  t = lua_tolstring(L, idx, &tlen);
+  luaL_buffinit(L, &b);
+  for (p = t; p < t + tlen;) {
+    if ((size_t)(t + tlen - p) >= 8 && memcmp(p, "{region}", 8) == 0) {
+      luaL_addstring(&b, region);
+      p += 8;
+    } else {
+      luaL_addchar(&b, *p++);
+    }
+  }
+  luaL_pushresult(&b);
+  t = lua_tolstring(L, -1, &tlen);
+  while (tlen > 0 && t[tlen - 1] == '/') tlen--;
+  if (strncmp(t, "https://", 8) == 0) {
+    https = 1;
+    host = t + 8;
+  } else if (strncmp(t, "http://", 7) == 0) {
+    https = 0;
+    host = t + 7;
+  } else {
+    vx_valueerror(L, "endpoint must start with https:// (or http:// for a loopback host)");
+    return;
+  }
+  end = t + tlen;
+  for (p = host; p < end; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '@' || c == '?' || c == '#' || c == '%' || c == '\\' || c <= ' ' || c >= 0x7f ||
+        c == '{' || c == '}')
+      vx_valueerror(L, "endpoint contains '%c' (user info, query, fragment and templates other "
+                       "than {region} are not allowed)",
+                    c > ' ' && c < 0x7f ? c : '?');
+  }
+  if (host < end && *host == '[') { /* an IPv6 literal: hex digits, ':' and '.' */
+    const char *q;
+    p = memchr(host, ']', (size_t)(end - host));
+    if (!p) vx_valueerror(L, "endpoint has an unterminated IPv6 address");
+    for (q = host + 1; q < p; q++)
+      if (!(VX_ISXDIGIT(*q) || *q == ':' || *q == '.'))
+        vx_valueerror(L, "endpoint has an invalid IPv6 address");
+    if (p - host < 3) vx_valueerror(L, "endpoint has an invalid IPv6 address");
+    p++;
+  } else { /* a host name or IPv4 address */
+    for (p = host; p < end && *p != ':' && *p != '/'; p++)
+      if (!(VX_ISALNUM(*p) || *p == '-' || *p == '.' || *p == '_'))
+        vx_valueerror(L, "endpoint host contains '%c' (letters, digits, '-', '.' and '_' only)", *p);
+  }
+  hostlen = (size_t)(p - host);
+  if (hostlen == 0) vx_valueerror(L, "endpoint has no host");
+  if (p < end && *p == ':') { /* a port: 1 to 65535 */
+    const char *digits = ++p;
+    unsigned long port = 0;
+    while (p < end && VX_ISDIGIT(*p) && port <= 65535) port = port * 10 + (unsigned long)(*p++ - '0');
+    if (p == digits || port == 0 || port > 65535 || (p < end && *p != '/'))
+      vx_valueerror(L, "endpoint has an invalid port (a number from 1 to 65535)");
+  } else if (p < end && *p != '/') {
+    vx_valueerror(L, "endpoint has something other than a port or a path after its host");
+  }
+  if (!https && !vx_isloopback(host, hostlen))
+    vx_valueerror(L, "endpoint uses plain http:// for a host that is not loopback; use https://");
+  lua_pushlstring(L, t, tlen);
+  lua_replace(L, -3);
+  lua_pop(L, 1);
+}
+
+/* core.check_url(url): raises ValueError unless url is https:// (or http:// to loopback) with no
+ * user info, query or fragment; returns it. For URLs that come from elsewhere (token_uri). */
+static int core_check_url(lua_State *L) {
+  vx_checkstringarg(L, 1, "url", NULL);
+  lua_settop(L, 1);
+  lua_pushliteral(L, "");
+  vx_pushbase(L, 1, "");
+  lua_pushvalue(L, 1);
+  return 1;
+}
+
+/* --- options --- */
+/* Checks that a token can go in a header: visible ASCII only (RFC 6750 b64token and more). */
+int vx_tokenok(const char *t, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++)
+    if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f) return 0;
+  return 1;
+}
+
+static double vx_checknumber(lua_State *L, int idx, const char *key, double lo, int lo_open,
+                             double hi) {
+  double v;
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    vx_typeerror(L, "option '%s' must be a number, got %s", key, vx_typename(L, idx));
+  v = (double)lua_tonumber(L, idx);
+  if (v != v) vx_valueerror(L, "option '%s' is NaN", key);
+  if (lo_open ? v <= lo : v < lo)
+    vx_valueerror(L, "option '%s' must be %s %f, got %f", key, lo_open ? ">" : ">=", lo, v);
+  if (v > hi) vx_valueerror(L, "option '%s' must be at most %f, got %f", key, hi, v);
+  return v;
+}
+
+static void vx_checktype(lua_State *L, int idx, const char *key, int t1, int t2) {
+  int t = lua_type(L, idx);
+  if (t != t1 && t != t2) {
+    if (t2 != t1)
+      vx_typeerror(L, "option '%s' must be a %s or %s, got %s", key, lua_typename(L, t1),
+                   lua_typename(L, t2), vx_typename(L, idx));
+    vx_typeerror(L, "option '%s' must be a %s, got %s", key, lua_typename(L, t1),
+                 vx_typename(L, idx));
+  }
+}
+
+static void vx_checkheaderstring(lua_State *L, int idx, const char *key) {
+  size_t n, i;
+  const char *s;
+  vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING);
+  s = lua_tolstring(L, idx, &n);
+  for (i = 0; i < n; i++)
+    if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] >= 0x7f)
+      vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", key);
+}
+
+/* Checks a policy sub-table (retry, polling) against its known keys. */
+static void vx_checkpolicy(lua_State *L, int idx, const char *key, int retry) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    if (!k) vx_valueerror(L, "option '%s' has a key that is not a string", key);
+    if (retry && strcmp(k, "max_retries") == 0) {
+      if (!lua_isinteger(L, -1))
+        vx_typeerror(L, "option '%s.max_retries' must be an integer", key);
+      vx_checknumber(L, -1, "retry.max_retries", 0, 0, 1000);
+    } else if (strcmp(k, "initial_delay") == 0 || strcmp(k, "max_delay") == 0) {
+      vx_checknumber(L, -1, k, 0, !retry, VX_MAX_TIMEOUT);
+    } else if (strcmp(k, "multiplier") == 0) {
+      vx_checknumber(L, -1, k, 1, 0, 1000);
+    } else {
+      vx_valueerror(L, "unknown key '%s' in option '%s'", k, key);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* Raises TypeError/ValueError for any bad key of the options at idx. */
+static void vx_checkoptions(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_isnoneornil(L, idx)) return;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    vx_typeerror(L, "options must be a table, got %s", vx_typename(L, idx));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const char *k;
+    if (lua_type(L, -2) != LUA_TSTRING) vx_valueerror(L, "option keys must be strings");
+    k = lua_tostring(L, -2);
+    if (strcmp(k, "timeout") == 0) {
+      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
+    } else if (strcmp(k, "request_timeout") == 0 || strcmp(k, "connect_timeout") == 0) {
+      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
+    } else if (strcmp(k, "endpoint") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+      lua_pushliteral(L, "us-central1");
+      vx_pushbase(L, -2, "us-central1");
+      lua_pop(L, 1);
+    } else if (strcmp(k, "token") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TFUNCTION);
+      if (lua_type(L, -1) == LUA_TSTRING && !vx_tokenok(lua_tostring(L, -1), lua_rawlen(L, -1)))
+        vx_valueerror(L, "option 'token' is empty or contains a space, a control character or a "
+                         "non-ASCII byte");
+    } else if (strcmp(k, "user_project") == 0) {
+      vx_checkheaderstring(L, -1, k);
+    } else if (strcmp(k, "ca_file") == 0 || strcmp(k, "filter") == 0 ||
+               strcmp(k, "page_token") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+    } else if (strcmp(k, "page_size") == 0) {
+      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'page_size' must be an integer");
+      vx_checknumber(L, -1, k, 1, 0, 1e9);
+    } else if (strcmp(k, "retry") == 0) {
+      if (lua_type(L, -1) != LUA_TBOOLEAN || lua_toboolean(L, -1)) {
+        vx_checktype(L, -1, k, LUA_TTABLE, LUA_TBOOLEAN);
+        if (lua_type(L, -1) == LUA_TBOOLEAN) vx_valueerror(L, "option 'retry' must be a table or false");
+        vx_checkpolicy(L, -1, k, 1);
+      }
+    } else if (strcmp(k, "polling") == 0) {
+      vx_checktype(L, -1, k, LUA_TTABLE, LUA_TTABLE);
+      vx_checkpolicy(L, -1, k, 0);
+    } else if (strcmp(k, "sleep") == 0 || strcmp(k, "clock") == 0 || strcmp(k, "progress") == 0) {
+      vx_checktype(L, -1, k, LUA_TFUNCTION, LUA_TFUNCTION);
+    } else if (strcmp(k, "credentials") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TTABLE);
+    } else if (strcmp(k, "scopes") == 0) {
+      vx_checktype(L, -1, k, LUA_TTABLE, LUA_TSTRING);
+    } else if (strcmp(k, "self_signed_jwt") == 0) {
+      vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
+    } else if (strcmp(k, "concurrency") == 0) {
+      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'concurrency' must be an integer");
+      vx_checknumber(L, -1, k, 1, 0, 100000);
+    } else if (strcmp(k, "thread_pool") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+    } else if (strcmp(k, "strategy") == 0) {
+      const char *s;
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+      s = lua_tostring(L, -1);
+      if (strcmp(s, "auto") && strcmp(s, "poll") && strcmp(s, "server"))
+        vx_valueerror(L, "option 'strategy' must be \"auto\", \"poll\" or \"server\"");
+    } else {
+      vx_valueerror(L, "unknown option '%s'", k);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* core.check_options(opts) */
+static int core_check_options(lua_State *L) {
+  vx_checkoptions(L, 1);
+  return 0;
+}
+
+enum { CALL_CANCEL, CALL_GET, CALL_DELETE, CALL_LIST, CALL_WAIT };
+static const char *const vx_calls[] = {"cancel", "get", "delete", "list", "wait", NULL};
+
+static void vx_addheader(lua_State *L, int t, int *n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_rawseti(L, t, ++*n);
+}
+
+/* Pushes the string field k of table idx (or nil); returns it or NULL. */
+static const char *vx_optfield(lua_State *L, int idx, const char *k, size_t *len) {
+  if (lua_isnoneornil(L, idx)) {
+    lua_pushnil(L);
+    return NULL;
+  }
+  vx_rawfield(L, idx, k);
+  return lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+}
+
+static int vx_checkcall(lua_State *L, int idx) {
+  int i;
+  const char *c = vx_checkstringarg(L, idx, "call", NULL);
+  for (i = 0; vx_calls[i]; i++)
+    if (strcmp(vx_calls[i], c) == 0) return i;
+  return vx_valueerror(L, "call must be cancel, get, delete, list or wait");
+}
+
+/* The seconds of a :wait: nil (the server's default) or a finite number from 0 to a year. */
+static void vx_checkwaitseconds(lua_State *L, int idx) {
+  lua_Number s;
+  if (lua_isnoneornil(L, idx)) return;
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    vx_typeerror(L, "seconds must be a number, got %s", luaL_typename(L, idx));
+  s = lua_tonumber(L, idx);
+  if (!(s >= 0 && s <= VX_MAX_TIMEOUT))
+    vx_valueerror(L, "seconds must be a finite number from 0 to %d", (int)VX_MAX_TIMEOUT);
+}
+
+/* Writes secs (> 0, at most VX_MAX_TIMEOUT) as a google.protobuf.Duration: "5s", "0.25s",
+ * "0.000000001s" -- rounded up to whole nanoseconds, never to zero. */
+static void vx_duration(char *out, size_t size, double secs) {
+  long long ns = (long long)ceil(secs * 1e9);
+  long long whole = ns / 1000000000LL, frac = ns % 1000000000LL;
+  size_t n;
+  if (frac == 0) {
+    snprintf(out, size, "%llds", whole);
+    return;
+  }
+  snprintf(out, size, "%lld.%09lld", whole, frac);
+  n = strlen(out);
+  while (n > 0 && out[n - 1] == '0') out[--n] = '\0';
+  if (n + 1 < size) {
+    out[n] = 's';
+    out[n + 1] = '\0';
+  }
+}
+
+/* core.build(call, name, region, opts [, wait_seconds]) -> request table
+ * {call, method, url, headers = {...}, body}. Validates everything;
+ * the token is added by handle:call from req.token. */
+static int core_build(lua_State *L) {
+  int call = vx_checkcall(L, 1);
+  const char *name, *loc, *region, *s;
+  size_t loclen, namelen, n;
+  int t, hd, nh = 0;
+  luaL_Buffer b;
+
+  lua_settop(L, 5);
+  if (call == CALL_WAIT) vx_checkwaitseconds(L, 5);
+  vx_checkoptions(L, 4);
+  name = vx_checkname(L, 2, call == CALL_LIST ? "parent" : "name", call == CALL_LIST ? 'p' : 'o',
+                      &loc, &loclen);
+  namelen = lua_rawlen(L, 2);
+  vx_pushregion(L, 3, loc, loclen); /* 6: region */
+  region = lua_tostring(L, 6);
+
+  /* 7: base URL */
+  if (vx_optfield(L, 4, "endpoint", NULL) == NULL) {
+    /* Google's hosts (the environment's defaults are the Lua front's: lua/vertexops/options.lua) */
+    lua_pop(L, 1);
+    if (strcmp(region, "global") == 0) lua_pushliteral(L, "https://aiplatform.googleapis.com");
+    else lua_pushliteral(L, "https://{region}-aiplatform.googleapis.com");
+  }
+  lua_pushvalue(L, 6);
+  vx_pushbase(L, -2, region);
+  lua_remove(L, -2);
+
+  lua_createtable(L, 0, 6); /* 8: request */
+  t = lua_gettop(L);
+  lua_pushstring(L, vx_calls[call]);
+  lua_setfield(L, t, "call");
+  lua_pushstring(L, call == CALL_CANCEL || call == CALL_WAIT ? "POST"
+                    : call == CALL_DELETE                    ? "DELETE"
+                                                             : "GET");
+  lua_setfield(L, t, "method");
+  lua_pushvalue(L, 6);
+  lua_setfield(L, t, "region");
+
+  {
+    /* optional list parameters are fetched before the URL buffer starts */
+    const char *filter = NULL, *ptoken = NULL;
+    size_t flen = 0, plen = 0;
+    long long psize = 0;
+    if (call == CALL_LIST && !lua_isnoneornil(L, 4)) {
+      filter = vx_optfield(L, 4, "filter", &flen);
+      ptoken = vx_optfield(L, 4, "page_token", &plen);
+      if (vx_rawfield(L, 4, "page_size") == LUA_TNUMBER) psize = (long long)lua_tonumber(L, -1);
+    }
+    luaL_buffinit(L, &b);
+    lua_pushvalue(L, 7);
+    luaL_addvalue(&b);
+    luaL_addstring(&b, "/v1beta1/");
+    luaL_addlstring(&b, name, namelen);
+    if (call == CALL_CANCEL) {
+      luaL_addstring(&b, ":cancel");
+    } else if (call == CALL_WAIT) {
+      luaL_addstring(&b, ":wait");
+      if (!lua_isnoneornil(L, 5) && lua_tonumber(L, 5) > 0) {
+        char dur[64];
+        vx_duration(dur, sizeof dur, (double)lua_tonumber(L, 5));
+        luaL_addstring(&b, "?timeout=");
+        luaL_addstring(&b, dur);
+      }
+    } else if (call == CALL_LIST) {
+      char sep = '?';
+      luaL_addstring(&b, "/operations");
+      if (filter) {
+        luaL_addchar(&b, sep);
+        sep = '&';
+        luaL_addstring(&b, "filter=");
+        vx_addescaped(&b, filter, flen);
+      }
+      if (psize > 0) {
+        char num[40];
+        snprintf(num, sizeof num, "%cpageSize=%lld", sep, psize);
+        luaL_addstring(&b, num);
+        sep = '&';
+      }
+      if (ptoken) {
+        luaL_addchar(&b, sep);
+        luaL_addstring(&b, "pageToken=");
+        vx_addescaped(&b, ptoken, plen);
+      }
+    }
+    luaL_pushresult(&b);
+    lua_setfield(L, t, "url");
+  }
+
+  lua_createtable(L, 8, 0);
+  hd = lua_gettop(L);
+  vx_addheader(L, hd, &nh, "Accept: application/json");
+  if (call == CALL_CANCEL || call == CALL_WAIT)
+    vx_addheader(L, hd, &nh, "Content-Type: application/json");
+  vx_addheader(L, hd, &nh, "User-Agent: vertexops/" VX_VERSION " libcurl/%s", vx_curlversion());
+  vx_addheader(L, hd, &nh, "x-goog-api-client: gl-lua/%s vertexops/" VX_VERSION,
+               LUA_VERSION_NUM >= 504 ? "5.4" : LUA_VERSION_NUM == 503 ? "5.3" : "5.1");
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, call == CALL_LIST ? "x-goog-request-params: parent=" : "x-goog-request-params: name=");
+  vx_addescaped(&b, name, namelen);
+  luaL_pushresult(&b);
+  lua_rawseti(L, hd, ++nh);
+  s = vx_optfield(L, 4, "user_project", NULL);
+  lua_pop(L, 1);
+  if (s && *s) {
+    for (n = 0; s[n]; n++)
+      if ((unsigned char)s[n] < ' ') vx_valueerror(L, "quota project contains a control character");
+    vx_addheader(L, hd, &nh, "x-goog-user-project: %s", s);
+  }
+  lua_setfield(L, t, "headers");
+  if (call == CALL_CANCEL || call == CALL_WAIT) {
+    lua_pushliteral(L, "");
+    lua_setfield(L, t, "body");
+  }
+  lua_settop(L, t);
+  return 1;
+}
+
+
+static const luaL_Reg request_funcs[] = {
+    {"build", core_build}, {"check_options", core_check_options}, {"check_url", core_check_url}, {NULL, NULL}};
+
+void vx_request_open(lua_State *L) { luaL_setfuncs(L, request_funcs, 0); }

@@ -1,0 +1,174 @@
+/*
+ * vx.h: what the parts of vertexops.core share -- limits, the handle structs, the error tags and
+ * the functions that cross files. Everything else stays static inside its file.
+ *
+ * The parts (one file per concern, joined by module.c's list of vx_*_open):
+ *   module.c   luaopen_vertexops_core, libcurl's global init (once per process)
+ *   error.c    error objects, argument checks, libcurl result codes -> tags
+ *   request.c  names, regions, endpoints, options, core.build
+ *   buf.c      the capped buffers libcurl's callbacks fill
+ *   json.c     JSON -> Lua (private cjson instance, depth and stack checks)
+ *   response.c status + headers + body -> result or tagged error (core.classify)
+ *   handle.c   the easy handle: prepare, call, start/finish, result
+ *   multi.c    the multi handle: non-blocking transfers
+ *   share.c    the connection cache shared by a client's handles
+ *   jwt.c      base64url and RS256 for service-account JWTs
+ *   sys.c      clock, sleep, isatty
+ *
+ * Invariants kept in every file:
+ *  - no Lua API call that can raise runs inside a libcurl callback: callbacks only append to
+ *    C buffers owned by the handle userdata (buf.c);
+ *  - everything allocated before a possible raise is owned by a userdata or freed first;
+ *  - handles are born closed; __gc and __close are one idempotent function;
+ *  - C that pushes per input element checks the stack (json.c, response.c);
+ *  - character classes are ASCII (VX_IS*), never the locale's;
+ *  - every libcurl return code is checked; a refused option fails the request (VX_SETOPT);
+ *  - no mutable C globals except libcurl's once-only init (module.c).
+ */
+#ifndef VERTEXOPS_VX_H
+#define VERTEXOPS_VX_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "compat.h"
+
+#define VX_VERSION "0.1.0"
+#define VX_HANDLE_MT "vertexops.handle"
+#define VX_ERROR_MT "vertexops.error"
+#define VX_SHARE_MT "vertexops.share"
+#define VX_MULTI_MT "vertexops.multi"
+#define VX_JSON_KEY "vertexops.json"
+#define VX_MAX_BODY ((size_t)32 << 20)   /* response bodies larger than this are refused */
+#define VX_MAX_HEAD ((size_t)256 << 10)  /* response headers larger than this are refused */
+#define VX_MAX_NAME 1024
+#define VX_MAX_TIMEOUT 31536000.0        /* one year, the Workflows limit for long-running calls */
+#define VX_MAX_DEPTH 128                 /* JSON nesting we decode (Google's parsers stop at 100) */
+
+/* The oldest libcurl we run on: CURLOPT_PROTOCOLS_STR is 7.85.0 (curl_multi_poll 7.66,
+ * CURLMOPT_MAX_CONCURRENT_STREAMS 7.67). Checked when building and again when loading. */
+#define VX_MIN_CURL 0x075500
+#define VX_MIN_CURL_TEXT "7.85.0"
+#if LIBCURL_VERSION_NUM < VX_MIN_CURL
+#error "vertexops needs libcurl 7.85.0 or newer"
+#endif
+
+/* Character classes are ASCII, never the locale's (isalnum & co. follow setlocale). */
+#define VX_ISDIGIT(c) ((c) >= '0' && (c) <= '9')
+#define VX_ISLOWER(c) ((c) >= 'a' && (c) <= 'z')
+#define VX_ISUPPER(c) ((c) >= 'A' && (c) <= 'Z')
+#define VX_ISALNUM(c) (VX_ISDIGIT(c) || VX_ISLOWER(c) || VX_ISUPPER(c))
+#define VX_ISSPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r' || (c) == '\f' || (c) == '\v')
+#define VX_ISXDIGIT(c) (VX_ISDIGIT(c) || ((c) >= 'a' && (c) <= 'f') || ((c) >= 'A' && (c) <= 'F'))
+#define VX_TOLOWER(c) (VX_ISUPPER(c) ? (c) - 'A' + 'a' : (c))
+
+/* --- error.c: every raise is a tagged error object --- */
+extern const char *const vx_tags_failed[];         /* ConnectionFailedError, ConnectionError */
+extern const char *const vx_tags_failed_timeout[]; /* ... and TimeoutError */
+extern const char *const vx_tags_conn[];           /* ConnectionError */
+extern const char *const vx_tags_timeout[];        /* TimeoutError */
+extern const char *const vx_tags_response[];       /* ResponseTypeError */
+extern const char *const vx_tags_http[];           /* HttpError */
+
+void vx_pusherror(lua_State *L, const char *const *tags, const char *msg);
+int vx_raise(lua_State *L, const char *tag, const char *fmt, ...);
+#define vx_typeerror(L, ...) vx_raise((L), "TypeError", __VA_ARGS__)
+#define vx_valueerror(L, ...) vx_raise((L), "ValueError", __VA_ARGS__)
+/* libcurl or the system could not give us a resource: the exchange fails (nothing was sent) */
+#define vx_curlerror(L, ...) vx_raise((L), "ConnectionError", __VA_ARGS__)
+/* every libcurl option is checked: a refused one fails the request (closed), never ignored */
+#define VX_SETOPT(L, e, opt, val)                                                             \
+  do {                                                                                        \
+    if (curl_easy_setopt((e), (opt), (val)) != CURLE_OK)                                      \
+      vx_curlerror((L), "libcurl refused option " #opt);                                      \
+  } while (0)
+
+const char *vx_checkstringarg(lua_State *L, int idx, const char *what, size_t *len);
+lua_Number vx_checknumberarg(lua_State *L, int idx, const char *what);
+void vx_checktablearg(lua_State *L, int idx, const char *what);
+void *vx_checkudarg(lua_State *L, int idx, const char *mt, const char *what);
+int vx_rawfield(lua_State *L, int idx, const char *k);
+const char *const *vx_curl_tags(CURLcode rc, long sent);
+
+/* --- module.c --- */
+int vx_curl_ready(void);
+const char *vx_curlversion(void);
+
+/* --- request.c --- */
+int vx_tokenok(const char *t, size_t n);
+
+/* --- buf.c --- */
+typedef struct {
+  char *data;
+  size_t len, cap, limit;
+  int overflow; /* 1: over limit, 2: out of memory */
+} vx_buf;
+size_t vx_bufappend(vx_buf *b, const char *p, size_t n);
+void vx_bufreset(vx_buf *b);
+
+/* --- json.c, response.c --- */
+int vx_pushjson(lua_State *L, const char *s, size_t n);
+int vx_classify(lua_State *L, long status, const char *head, size_t hlen, const char *body, size_t blen,
+                int want_headers);
+
+/* --- share.c --- */
+/* A connection cache (with DNS and TLS sessions) shared by the handles of one client, so its
+ * blocking calls and its non-blocking transfers use the same connections. Allocated apart from
+ * its userdata: it lives until both the userdata and every handle using it are gone, in
+ * whatever order the garbage collector finalizes them. */
+typedef struct vx_sharestate {
+  CURLSH *sh;
+  int refs;   /* handles using it */
+  int orphan; /* its userdata was closed or collected */
+} vx_sharestate;
+
+typedef struct {
+  vx_sharestate *st; /* NULL when closed */
+} vx_share;
+
+void vx_share_release(vx_sharestate *st);
+vx_sharestate *vx_checkshare(lua_State *L, int idx);
+
+/* --- handle.c, multi.c --- */
+struct vx_multi;
+
+typedef struct vx_handle {
+  CURL *easy;                /* NULL when closed */
+  struct curl_slist *hdrs;   /* headers of the request in flight (the token among them) */
+  vx_buf body, head;
+  char *default_cainfo, *default_capath;
+  long requests, connects;
+  /* non-blocking transfers: the multi handle it runs in, its place in that multi's list */
+  struct vx_multi *multi;
+  struct vx_handle *prev, *next;
+  int state;                 /* VX_IDLE, VX_RUNNING, VX_DONE */
+  int want_headers;          /* return the headers of a successful answer too */
+  vx_sharestate *share;      /* the connection cache it uses, if shared */
+  CURLcode rc;               /* result of a finished non-blocking transfer */
+  char errbuf[CURL_ERROR_SIZE];
+} vx_handle;
+
+enum { VX_IDLE, VX_RUNNING, VX_DONE };
+
+typedef struct vx_multi {
+  CURLM *multi;              /* NULL when closed */
+  vx_handle *head;           /* transfers added and not yet removed */
+} vx_multi;
+
+void vx_detach(vx_handle *h);
+int vx_attach(vx_multi *m, vx_handle *h);
+vx_multi *vx_checkmulti(lua_State *L, int idx);
+
+/* --- each part registers its metatables and core.* functions into the table on the stack top --- */
+void vx_error_open(lua_State *L);
+void vx_request_open(lua_State *L);
+void vx_json_open(lua_State *L);
+void vx_response_open(lua_State *L);
+void vx_handle_open(lua_State *L);
+void vx_multi_open(lua_State *L);
+void vx_share_open(lua_State *L);
+void vx_jwt_open(lua_State *L);
+void vx_sys_open(lua_State *L);
+
+#endif

@@ -1,0 +1,295 @@
+-- vertexops.client: a client -- its options, credentials and connections -- and the life of
+-- one call: options (options.lua) -> token (auth.lua) -> built request (core.build, C) ->
+-- exchange (host's means) -> classified answer (C) -> retry decision (retry.lua) -> result.
+local core = require "vertexops.core"
+local auth = require "vertexops.auth"
+local options = require "vertexops.options"
+local retry = require "vertexops.retry"
+local host = require "vertexops.host"
+local operation = require "vertexops.operation"
+
+local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
+local math_min, math_floor = math.min, math.floor
+local coroutine_running = coroutine.running
+local string_format = string.format
+local drivers = host.drivers
+local json_null = operation.null
+
+local function raise(tag, message, fields)
+  error(core.error({ tag }, message, fields), 0)
+end
+
+-- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
+-- vertexops.auth provider walks the Application Default Credentials chain and caches the token.
+local AUTH_KEYS = { "credentials", "scopes", "self_signed_jwt" }
+
+local Client = {}
+Client.__index = Client
+
+--- vertexops.client(opts) -> a client that keeps its connections alive between calls.
+function Client.new(opts)
+  local o = options.copy(opts) or {}
+  -- one connection cache for the client's blocking and non-blocking handles alike
+  local share, handle = core.share(), core.handle()
+  handle:share(share)
+  return setmetatable({ opts = o, handle = handle, share = share }, Client)
+end
+
+-- The token provider for options o: the client's own (cached), o.credentials when it is a provider
+-- object, or a fresh one when the call names other credentials. nil when o.token is given.
+function Client:_provider(o)
+  if o.token ~= nil then return nil end
+  if type(o.credentials) == "table" then return o.credentials end
+  local own = o == self.opts
+  if not own then
+    own = true
+    for i = 1, #AUTH_KEYS do
+      if o[AUTH_KEYS[i]] ~= self.opts[AUTH_KEYS[i]] then own = false end
+    end
+  end
+  if not own then return auth.provider(o, self) end
+  if not self.auth then self.auth = auth.provider(self.opts, self) end
+  return self.auth
+end
+
+-- The bearer token for a request made with options o, by deadline (absolute, on o's clock).
+function Client:_token(o, deadline)
+  local t = o.token
+  if type(t) == "function" then
+    t = t()
+    if type(t) ~= "string" or t == "" then raise("AuthError", "the token function returned no token") end
+    return t
+  end
+  if t then return t end
+  local provider = self:_provider(o)
+  -- Another request of this client, running side by side, is fetching a token: wait for it (only
+  -- possible where waiting yields: under client:start() or in an nginx request handler).
+  local co = coroutine_running()
+  local clock = o.clock or core.clock
+  while provider.fetching and ((co and drivers[co]) or host.nginx_phase()) do
+    local remaining = deadline - clock()
+    if remaining <= 0 then
+      raise("TimeoutError", "the call's timeout passed while another request was fetching a token")
+    end
+    host.sleep_for(o, math_min(0.005, remaining))
+  end
+  return provider:_token(o, deadline)
+end
+
+-- A client's options merged with a call's, then the environment's (options.apply_env), then the
+-- quota project of the credentials when none of those names one.
+-- Without call options the result is the same table every time (self.base): requests built from it
+-- are cached (Client:_build), and the environment is read once per client.
+function Client:_options(opts)
+  if opts == nil and self.base then return self.base end
+  local o = options.merge(self.opts, opts)
+  if o == self.opts then o = options.merge(o, {}) end -- a table of our own
+  options.apply_env(o)
+  if o.user_project == nil and o.token == nil then
+    o.user_project = self:_provider(o):quota_project()
+  end
+  if opts == nil then self.base = o end
+  return o
+end
+
+-- Requests built with the client's own options (no call options) are kept, up to BUILT_MAX: a wait
+-- or a loop of calls on one operation builds its request once. (The environment is read when a
+-- request is first built.) They are kept by call, name and region as they are (a nested table,
+-- no key made by joining strings), so no two different argument lists can share an entry.
+local BUILT_MAX = 256
+local NO_REGION = {}
+function Client:_build(call, name, region, o, extra)
+  if o ~= self.base or extra ~= nil or type(name) ~= "string" or (region ~= nil and type(region) ~= "string") then
+    return core.build(call, name, region, o, extra)
+  end
+  local built = self.built
+  local by_name = built and built[call]
+  local by_region = by_name and by_name[name]
+  local req = by_region and by_region[region == nil and NO_REGION or region]
+  if req then return req end
+  req = core.build(call, name, region, o)
+  if not built or self.nbuilt >= BUILT_MAX then
+    built, self.nbuilt = {}, 0
+    self.built = built
+  end
+  by_name = built[call] or {}
+  built[call] = by_name
+  by_region = by_name[name] or {}
+  by_name[name] = by_region
+  by_region[region == nil and NO_REGION or region], self.nbuilt = req, self.nbuilt + 1
+  return req
+end
+
+function Client:close()
+  if self.closed then return end
+  self.closed = true
+  if self.multi then self.multi:close() end
+  self.handle:close()
+  for _, h in ipairs(self.handles or {}) do h:close() end
+  self.share:close()
+end
+Client.__close = Client.close
+
+--- Counters summed over the client's libcurl handles (blocking and non-blocking): {requests = n, connects = n}.
+function Client:stats()
+  local st = self.handle:stats()
+  for _, h in ipairs(self.handles or {}) do
+    local s = h:stats()
+    st.requests, st.connects = st.requests + s.requests, st.connects + s.connects
+  end
+  return st
+end
+
+-- One HTTP exchange, by the means the host allows (see Hosts above). The token goes beside the
+-- request, never into it: built requests are cached and shared (Client:_build).
+function Client:_exchange(o, req, token)
+  local co = coroutine_running()
+  local driver = co and drivers[co]
+  if driver then return driver:_exchange(self, req, token) end
+  local ngx = host.nginx_phase()
+  if ngx and ngx.run_worker_thread then return host.thread_exchange(ngx, o, req, token) end
+  return self.handle:call(req, token)
+end
+
+
+-- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
+-- for a failure of the call). ctx (optional): deadline (absolute, on o's clock), rules ("GET" for
+-- the idempotent rules whatever the method), request_timeout (override), requests (a counter).
+function Client:_run(o, req, ctx)
+  local clock = o.clock or core.clock
+  local timeout = o.timeout or options.DEFAULTS.timeout
+  local deadline = ctx and ctx.deadline or clock() + timeout
+  local rules = ctx and ctx.rules or req.method
+  local rp = options.policy(o, "retry", options.RETRY)
+  local request_timeout = ctx and ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
+  local connect_timeout = o.connect_timeout or options.DEFAULTS.connect_timeout
+  local attempt, last, refreshed = 0, nil, false
+  local no_auth = ctx and ctx.no_auth
+  while true do
+    -- the token first: getting it may wait (a fetch of its own, or another request's)
+    local token = not no_auth and self:_token(o, deadline) or nil
+    local remaining = deadline - clock()
+    if remaining <= 0 then
+      return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout%s",
+        req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
+    end
+    -- req may be shared by requests running side by side (Client:_build): fill it just before use
+    req.timeout = math_min(request_timeout, remaining)
+    req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
+    if ctx then ctx.requests = (ctx.requests or 0) + 1 end
+    local ok, res, headers = self:_exchange(o, req, token)
+    if ok then return true, res, headers end
+    local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
+    if provider and provider:refreshable() then
+      -- The service refused the token: fetch a fresh one and try once more, at once.
+      refreshed = true
+      provider:invalidate()
+    else
+      attempt = attempt + 1
+      if not rp or attempt > rp.max_retries or not retry.retryable(rules, res) then return false, res end
+      last = res
+      local delay = retry.retry_after(res) or retry.backoff(rp, attempt)
+      if clock() + delay >= deadline then
+        return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout: "
+          .. "the next retry would start after it (last failure: %s)", req.call, timeout, tostring(res)),
+          { cause = res })
+      end
+      host.sleep_for(o, delay)
+    end
+  end
+end
+
+-- Runs one REST call with the retry policy and the deadline; raises on failure.
+-- extra: the :wait timeout in seconds, for call "wait".
+function Client:_call(call, name, region, opts, extra)
+  local o = self:_options(opts)
+  local ok, res = self:_run(o, self:_build(call, name, region, o, extra))
+  if not ok then error(res, 0) end
+  return res
+end
+
+function Client:cancel(name, region, opts)
+  self:_call("cancel", name, region, opts)
+  return true
+end
+
+function Client:get(name, region, opts)
+  return operation.check(self:_call("get", name, region, opts), operation.what(name))
+end
+
+function Client:delete(name, region, opts)
+  self:_call("delete", name, region, opts)
+  return true
+end
+
+-- One page of a list with options o (and ctx for Client:_run): {operations = {...}, next_page_token = s or nil}.
+function Client:_list(parent, region, o, ctx)
+  local ok, body = self:_run(o, self:_build("list", parent, region, o), ctx)
+  if not ok then error(body, 0) end
+  local ops = body.operations
+  if ops == json_null then ops = nil end
+  if ops ~= nil then
+    if type(ops) ~= "table" then
+      raise("ResponseTypeError", "list response has an 'operations' field that is not a list")
+    end
+    local n = #ops
+    for k in next, ops do
+      if type(k) ~= "number" or k < 1 or k > n or k ~= math_floor(k) then
+        raise("ResponseTypeError", "list response has an 'operations' field that is not a list")
+      end
+    end
+    for i = 1, n do operation.check(ops[i], string_format("list response operations[%d]", i)) end
+  end
+  local token = body.nextPageToken
+  if token ~= nil and token ~= json_null and type(token) ~= "string" then
+    raise("ResponseTypeError", "list response has a 'nextPageToken' field that is not a string")
+  end
+  return { operations = ops or {}, next_page_token = (type(token) == "string" and token ~= "") and token or nil }
+end
+
+function Client:list(parent, region, opts)
+  return self:_list(parent, region, self:_options(opts))
+end
+
+--- for op in client:operations(parent, region, opts): every operation, page by page (lazily).
+--- One deadline (opts.timeout from the first page on) bounds the whole iteration; a page token the
+--- server already gave in this iteration raises ResponseTypeError (the listing would never end).
+function Client:operations(parent, region, opts)
+  local page_opts = options.merge({}, opts) -- a table of our own: the page token goes in it
+  local seen = {}
+  if page_opts.page_token then seen[page_opts.page_token] = true end
+  local page, i, done, ctx = nil, 0, false, nil
+  return function()
+    while true do
+      if page and i < #page.operations then
+        i = i + 1
+        return page.operations[i]
+      end
+      if done then return nil end
+      local o = self:_options(page_opts)
+      if not ctx then ctx = { deadline = (o.clock or core.clock)() + (o.timeout or options.DEFAULTS.timeout) } end
+      done = true -- until this page says there is another: a failure ends the iteration
+      page, i = nil, 0
+      page = self:_list(parent, region, o, ctx)
+      local token = page.next_page_token
+      if token then
+        if seen[token] then
+          page = nil
+          local shown = token:sub(1, 200):gsub("%c", "?") .. (#token > 200 and "..." or "")
+          raise("ResponseTypeError", string_format("list response repeated the page token '%s' of an earlier "
+            .. "page: the listing would never end", shown))
+        end
+        seen[token] = true
+        page_opts.page_token = token
+        done = false
+      end
+    end
+  end
+end
+
+--- One server-side :wait request (best effort: it may return a not-done operation early).
+function Client:wait_once(name, region, seconds, opts)
+  return operation.check(self:_call("wait", name, region, opts, seconds), operation.what(name))
+end
+
+return Client

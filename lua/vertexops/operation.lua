@@ -1,0 +1,76 @@
+-- vertexops.operation: an Operation as the service sends it (google.longrunning.Operation in
+-- proto3 JSON), checked before the library or its caller reads it, and the OperationError made
+-- from one that ended with an error.
+local core = require "vertexops.core"
+
+local next, rawget, tonumber, tostring, type = next, rawget, tonumber, tostring, type
+local math_floor = math.floor
+local string_format = string.format
+
+local M = {}
+
+local function raise(tag, message, fields)
+  error(core.error({ tag }, message, fields), 0)
+end
+
+local json_null = require("cjson.safe").null
+M.null = json_null
+local OPERATION_FIELDS = { name = "string", done = "boolean", error = "table", metadata = "table",
+                           response = "table" }
+local JSON_TYPE = { string = "a string", boolean = "a boolean", table = "an object", number = "a number" }
+
+local function bad_field(what, field, v, want)
+  raise("ResponseTypeError", string_format("%s has a '%s' field that is not %s (got %s)", what, field,
+    JSON_TYPE[want], v == json_null and "null" or type(v)))
+end
+
+function M.check(op, what)
+  if type(op) ~= "table" then
+    raise("ResponseTypeError", string_format("%s is not an object (got %s)", what,
+      op == json_null and "null" or type(op)))
+  end
+  for field, want in next, OPERATION_FIELDS do
+    local v = rawget(op, field)
+    if v == json_null then
+      op[field] = nil
+    elseif v ~= nil and type(v) ~= want then
+      bad_field(what, field, v, want)
+    end
+  end
+  local e = op.error
+  if e then -- a google.rpc.Status: code (int32; proto3 JSON may send it as a string), message
+    local code = rawget(e, "code")
+    if code == json_null then
+      code = nil
+    elseif type(code) == "string" and code:match("^%-?%d+$") then
+      code = tonumber(code)
+    end
+    if code ~= nil and (type(code) ~= "number" or code ~= math_floor(code)) then
+      bad_field(what .. " error", "code", code, "number")
+    end
+    e.code = code
+    local message = rawget(e, "message")
+    if message == json_null then
+      e.message = nil
+    elseif message ~= nil and type(message) ~= "string" then
+      bad_field(what .. " error", "message", message, "string")
+    end
+  end
+  return op
+end
+
+function M.what(name)
+  return "operation" .. (type(name) == "string" and " " .. name or "")
+end
+
+local function describe_error(e)
+  return string_format("code %s: %s", tostring(e.code), tostring(e.message or ""))
+end
+
+--- error(op) -> the OperationError for an operation that ended with an error.
+function M.error(op)
+  return core.error({ "OperationError" }, string_format("operation %s finished with an error (%s)",
+    tostring(op.name), describe_error(op.error)), { operation = op })
+end
+
+return M

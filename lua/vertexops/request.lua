@@ -1,0 +1,254 @@
+-- vertexops.request: the non-blocking API. client:start(method, ...) runs the blocking method in a
+-- coroutine whose HTTP exchanges go to the client's libcurl multi handle and whose sleeps return to
+-- the caller: one policy code path for retries, deadlines and waiting, stepped by req:poll()
+-- without ever blocking. cancel_many runs its cancels the same way, side by side over HTTP/2.
+local core = require "vertexops.core"
+local host = require "vertexops.host"
+local Client = require "vertexops.client"
+
+local error, ipairs, pairs, pcall, rawget, select, setmetatable, tostring, type =
+  error, ipairs, pairs, pcall, rawget, select, setmetatable, tostring, type
+local unpack = table.unpack or unpack -- luacheck: ignore 143
+local math_max = math.max
+local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
+  coroutine.create, coroutine.resume, coroutine.running, coroutine.status, coroutine.yield
+local coroutine_isyieldable = coroutine.isyieldable
+local string_format = string.format
+local is = core.is
+local drivers = host.drivers
+
+local function raise(tag, message, fields)
+  error(core.error({ tag }, message, fields), 0)
+end
+
+local STARTABLE = { cancel = true, get = true, delete = true, list = true, wait = true,
+                    cancel_and_wait = true, wait_once = true }
+
+local Request = {}
+Request.__index = Request
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+function Client:_multi()
+  if not self.multi then self.multi = core.multi() end
+  return self.multi
+end
+
+-- Easy handles for non-blocking transfers: borrowed from a pool, given back when done.
+function Client:_borrow()
+  local pool = self.pool
+  if pool and #pool > 0 then
+    local h = pool[#pool]
+    pool[#pool] = nil
+    return h
+  end
+  local h = core.handle()
+  h:share(self.share)
+  self.handles = self.handles or {}
+  self.handles[#self.handles + 1] = h
+  return h
+end
+
+function Client:_give_back(h)
+  self.pool = self.pool or {}
+  self.pool[#self.pool + 1] = h
+end
+
+-- Moves every non-blocking transfer of the client forward, without blocking. A host polling many
+-- requests in one frame pays for one perform per millisecond, not one per request (libcurl walks
+-- every transfer on each perform); force skips that.
+local PERFORM_INTERVAL = 0.001
+function Client:_perform(force)
+  local multi = self.multi
+  if not multi then return end
+  local now = core.clock()
+  if not force and self.performed_at and now - self.performed_at < PERFORM_INTERVAL then return end
+  self.performed_at = now
+  multi:perform()
+end
+
+--- client:poll() -> how many started requests are still running. Steps every request of the
+--- client once (one libcurl perform for all): for hosts with many requests in flight.
+function Client:poll()
+  self:_perform(true)
+  local running = 0
+  for r in pairs(self.running or {}) do
+    if r:_advance() then self.running[r] = nil else running = running + 1 end
+  end
+  return running
+end
+
+--- client:start(method, ...) -> a request stepped by req:poll() (never blocks) or req:wait().
+--- method: "cancel", "get", "delete", "list", "wait", "cancel_and_wait" or "wait_once".
+--- Bad arguments raise TypeError or ValueError here, before any I/O.
+function Client:start(method, ...)
+  if type(method) ~= "string" then raise("TypeError", "method must be a string, got " .. type(method)) end
+  if not STARTABLE[method] then raise("ValueError", "method '" .. method .. "' cannot be started") end
+  local args = pack(...)
+  local r = self:_start(function() return self[method](self, unpack(args, 1, args.n)) end)
+  if r.done and not r.ok and (is(r.error, "TypeError") or is(r.error, "ValueError")) then error(r.error, 0) end
+  return r
+end
+
+-- A request running fn in a coroutine driven by poll().
+function Client:_start(fn)
+  local r = setmetatable({ client = self }, Request)
+  r.co = coroutine_create(fn)
+  drivers[r.co] = r
+  self.running = self.running or {}
+  self.running[r] = true
+  r:_step()
+  return r
+end
+
+-- Inside the request's coroutine: one exchange on the multi handle, yielding until it is done.
+-- The borrowed handle goes back to the pool on every path, a transfer that fails to start included.
+function Request:_exchange(client, req, token)
+  local h = client:_borrow()
+  local started, err = pcall(h.start, h, req, client:_multi(), token)
+  if not started then
+    client:_give_back(h)
+    error(err, 0)
+  end
+  self.transfer = h
+  coroutine_yield("io")
+  self.transfer = nil
+  local finished, ok, res, headers = pcall(h.finish, h)
+  client:_give_back(h)
+  if not finished then error(ok, 0) end
+  return ok, res, headers
+end
+
+-- Resumes the coroutine once, and records why it stopped.
+function Request:_step()
+  local res = pack(coroutine_resume(self.co))
+  if coroutine_status(self.co) == "dead" then
+    drivers[self.co] = nil
+    if self.client.running then self.client.running[self] = nil end
+    self.done, self.ok = true, res[1]
+    if res[1] then
+      self.results = res
+    else
+      self.error = res[2]
+    end
+  elseif res[2] == "sleep" then
+    self.clock, self.sleep = res[4], res[5]
+    self.wake = self.clock() + res[3]
+  end
+end
+
+-- Steps the request if what it waits for has happened (the multi handle was performed before).
+function Request:_advance()
+  if self.done then return true end
+  if self.transfer then
+    if self.transfer:done() then self:_step() end
+  elseif self.wake and self.clock() >= self.wake then
+    self.wake = nil
+    self:_step()
+  end
+  return self.done
+end
+
+-- The outcome of a finished request: its results, or its error.
+function Request:_outcome()
+  if self.ok then return unpack(self.results, 2, self.results.n) end
+  return self.error
+end
+
+--- req:result() -> done, result_or_err[, ...] as poll() gives them, without stepping anything
+--- (after client:poll() has stepped every request).
+function Request:result()
+  if self.done then return true, self:_outcome() end
+  return false
+end
+
+--- req:poll() -> done, result_or_err[, ...]: never blocks. When done, the call's results follow
+--- (cancel_and_wait: operation, cancelled), or its error object (req.ok tells which).
+function Request:poll()
+  if not self.done then
+    self.client:_perform()
+    self:_advance()
+  end
+  if self.done then return true, self:_outcome() end
+  return false
+end
+
+-- Blocks until one of the requests can make progress (a transfer has news, or a sleep ends).
+local function block(client, requests)
+  local wake, sleeper
+  for _, r in ipairs(requests) do
+    if r.transfer then
+      client:_multi():wait(1)
+      return
+    end
+    if r.wake and (not wake or r.wake < wake) then wake, sleeper = r.wake, r end
+  end
+  if sleeper then sleeper.sleep(math_max(0, wake - sleeper.clock())) end
+end
+
+--- req:wait() -> the call's results, or raises its error. Inside a coroutine it yields between
+--- steps (the host resumes it); elsewhere it blocks.
+function Request:wait()
+  while not self:poll() do
+    local co = coroutine_running()
+    if co and not drivers[co] and coroutine_isyieldable and coroutine_isyieldable() then
+      coroutine_yield()
+    else
+      block(self.client, { self })
+    end
+  end
+  if self.ok then return self:_outcome() end
+  error(self.error, 0)
+end
+
+--- cancel_many(names, region, opts) -> results, one per name in order: {ok = true} or {err = e}.
+--- Cancels concurrently (opts.concurrency at a time, default 100) over HTTP/2 multiplexing.
+function Client:cancel_many(names, region, opts)
+  if type(names) ~= "table" then raise("TypeError", "names must be a list of strings, got " .. type(names)) end
+  local list = {} -- read raw, like options: what is checked is what is sent
+  while rawget(names, #list + 1) ~= nil do list[#list + 1] = rawget(names, #list + 1) end
+  names = list
+  local o = self:_options(opts)
+  local reqs = {}
+  for i = 1, #names do -- every name is checked before any I/O; each request is built once
+    local ok, req = pcall(core.build, "cancel", names[i], region, o)
+    if not ok then
+      if type(req) == "table" then req.message = string_format("names[%d]: %s", i, tostring(req.message)) end
+      error(req, 0)
+    end
+    reqs[i] = req
+  end
+  local concurrency = o.concurrency or 100
+  local results, active, next_i, left = {}, {}, 1, #names
+  while left > 0 do
+    while #active < concurrency and next_i <= #names do
+      local req = reqs[next_i]
+      active[#active + 1] = { i = next_i, req = self:_start(function()
+        local ok, err = self:_run(o, req)
+        if not ok then error(err, 0) end
+        return true
+      end) }
+      next_i = next_i + 1
+    end
+    self:_perform(true)
+    local progressed = false
+    for k = #active, 1, -1 do
+      local a = active[k]
+      if a.req:_advance() then
+        results[a.i] = a.req.ok and { ok = true } or { err = a.req.error }
+        active[k] = active[#active]
+        active[#active] = nil
+        left = left - 1
+        progressed = true
+      end
+    end
+    if not progressed and #active > 0 then
+      local waiting = {}
+      for k = 1, #active do waiting[k] = active[k].req end
+      block(self, waiting)
+    end
+  end
+  return results
+end
+
+return Request

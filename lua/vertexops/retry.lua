@@ -1,0 +1,65 @@
+-- vertexops.retry: where a retry is decided -- which failures each kind of call retries (the
+-- Workflows connector's rules), the backoff, Retry-After. Client:_run (lua/vertexops/client.lua)
+-- asks; nothing here sleeps or sends.
+local core = require "vertexops.core"
+
+local type, tonumber = type, tonumber
+local math_min, math_max, math_floor = math.min, math.max, math.floor
+local os_time = os.time
+local is = core.is
+
+local M = {}
+
+-- What each kind of call retries (Workflows: GET idempotent, everything else not).
+local RETRY_ON = {
+  GET = { codes = { [429] = true, [502] = true, [503] = true, [504] = true },
+          tags = { "ConnectionError", "ConnectionFailedError", "TimeoutError" } },
+  POST = { codes = { [429] = true, [503] = true }, tags = { "ConnectionFailedError" } },
+}
+RETRY_ON.DELETE = RETRY_ON.POST
+-- Token endpoints: like GET, and every 5xx.
+RETRY_ON.TOKEN = { codes = RETRY_ON.GET.codes, tags = RETRY_ON.GET.tags, all5xx = true }
+M.RETRY_ON = RETRY_ON
+
+-- The delay before attempt n + 1 (n >= 1): initial * multiplier^(n-1), capped.
+local function backoff(p, n)
+  return math_min(p.initial_delay * p.multiplier ^ (n - 1), p.max_delay)
+end
+M.backoff = backoff
+
+-- Retry-After: delta seconds or an HTTP date. Returns seconds, or nil when absent or unreadable.
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
+                 Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+local function days_from_civil(y, m, d) -- Howard Hinnant's algorithm, proleptic Gregorian
+  y = m <= 2 and y - 1 or y
+  local era = math_floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math_floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math_floor(yoe / 4) - math_floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+local function retry_after(err, now)
+  local h = err.headers and err.headers["retry-after"]
+  if type(h) ~= "string" then return nil end
+  local secs = h:match("^%s*(%d+)%s*$")
+  if secs then return tonumber(secs) end
+  local d, mon, y, hh, mm, ss = h:match("^%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT$")
+  if not (d and MONTHS[mon]) then return nil end
+  local t = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
+    + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
+  return math_max(0, t - (now or os_time()))
+end
+M.retry_after = retry_after
+
+function M.retryable(method, err)
+  local rule = RETRY_ON[method]
+  if err.code and is(err, "HttpError") then
+    return rule.codes[err.code] == true or (rule.all5xx == true and err.code >= 500 and err.code <= 599)
+  end
+  for i = 1, #rule.tags do
+    if is(err, rule.tags[i]) then return true end
+  end
+  return false
+end
+
+return M

@@ -1,0 +1,102 @@
+-- vertexops.wait: waiting for an operation to end -- :wait long-polls or GET polling (the
+-- strategy), the polling delays, the deadline -- and cancel_and_wait. Methods of Client.
+local core = require "vertexops.core"
+local options = require "vertexops.options"
+local retry = require "vertexops.retry"
+local host = require "vertexops.host"
+local operation = require "vertexops.operation"
+local Client = require "vertexops.client"
+
+local error = error
+local math_min = math.min
+local string_format = string.format
+local is = core.is
+
+local function raise(tag, message, fields)
+  error(core.error({ tag }, message, fields), 0)
+end
+
+local SERVER_WAIT_MAX = 50 -- seconds asked of one :wait (the service's own limit is 60)
+
+-- Polls until the operation is done or the deadline passes; returns the final operation, whatever
+-- its outcome. start: the clock reading the deadline counts from.
+function Client:_wait(o, name, region, start)
+  local strategy = o.strategy or "auto"
+  local clock = o.clock or core.clock
+  local timeout = o.timeout or options.DEFAULTS.timeout
+  local deadline = start + timeout
+  local poll = options.policy(o, "polling", options.POLLING)
+  local get_req = self:_build("get", name, region, o)
+  local ctx = { deadline = deadline, rules = "GET", requests = 0 }
+  local progress = o.progress
+  local use_server = strategy ~= "poll"
+  local delay = poll.initial_delay
+  local op, last_err
+  while true do
+    local remaining = deadline - clock()
+    local ok, res, asked, t0
+    if use_server and remaining > 2 then
+      asked = math_min(SERVER_WAIT_MAX, remaining - 1)
+      ctx.request_timeout = asked + 10
+      t0 = clock()
+      ok, res = self:_run(o, core.build("wait", name, region, o, asked), ctx)
+      ctx.request_timeout = nil
+      if not ok and strategy == "auto" and is(res, "HttpError") and (res.code == 501 or res.code == 404) then
+        use_server, asked = false, nil -- no :wait here: poll from now on, starting at once
+        ok, res = self:_run(o, get_req, ctx)
+      end
+    else
+      ok, res = self:_run(o, get_req, ctx)
+    end
+    local now = clock()
+    if ok then
+      op = operation.check(res, operation.what(name))
+      if progress then progress(op, { elapsed = now - start, requests = ctx.requests, strategy = strategy }) end
+      if op.done then return op, ctx end
+    elseif retry.retryable("GET", res) then -- the GET rules include TimeoutError
+      last_err = res -- transient: keep waiting while time remains
+    else
+      error(res, 0)
+    end
+    remaining = deadline - now
+    if remaining <= 0 then
+      raise("TimeoutError", string_format("operation %s was not done after %.1f s (%d requests)%s", name,
+        now - start, ctx.requests, last_err and not ok and "; last failure: " .. tostring(last_err) or ""),
+        { operation = op, elapsed = now - start, requests = ctx.requests, cause = not ok and last_err or nil })
+    end
+    -- A :wait that held for (nearly) what was asked goes again at once; anything else -- a poll, a
+    -- :wait that answered early, a failure -- pauses for the polling delay, so a server that
+    -- answers at once can never cause a request storm.
+    if not (ok and asked and now - t0 >= asked * 0.9) then
+      host.sleep_for(o, math_min(delay, remaining))
+      delay = math_min(delay * poll.multiplier, poll.max_delay)
+    end
+  end
+end
+
+--- wait(name, region, opts): polls until the operation is done, within opts.timeout. Returns the
+--- final operation; raises OperationError when it finished with an error, TimeoutError past the deadline.
+function Client:wait(name, region, opts)
+  local o = self:_options(opts)
+  local op = self:_wait(o, name, region, (o.clock or core.clock)())
+  if op.error then error(operation.error(op), 0) end
+  return op
+end
+
+--- cancel_and_wait(name, region, opts) -> operation, cancelled. cancelled is true when the operation
+--- ended CANCELLED (code 1), false when it completed anyway; any other error raises OperationError.
+function Client:cancel_and_wait(name, region, opts)
+  local o = self:_options(opts)
+  local start = (o.clock or core.clock)()
+  local ok, res = self:_run(o, self:_build("cancel", name, region, o),
+    { deadline = start + (o.timeout or options.DEFAULTS.timeout) })
+  if not ok then error(res, 0) end
+  local op = self:_wait(o, name, region, start)
+  if op.error then
+    if op.error.code == 1 then return op, true end
+    error(operation.error(op), 0)
+  end
+  return op, false
+end
+
+return Client
