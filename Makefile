@@ -47,6 +47,71 @@ $(CORE_JIT): $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUAJIT_INC) -o $@ $(SRC) $(LIBS)
 
+# Static embedding for C hosts that cannot dlopen (make static): per interpreter, an archive of
+# the C core (every csrc/*.c) and of every lua/vertexops/*.lua, embedded as source by
+# scripts/embed_lua.lua into a generated C file with vertexops_preload() (csrc/include/vertexops.h).
+# make embed builds the example host examples/embed/host.c against each archive.
+STATIC      := build/static
+LUA_SRC     := $(sort $(wildcard lua/vertexops/*.lua lua/vertexops/*/*.lua))
+STATIC_LIB  := $(STATIC)/5.4/libvertexops.a
+STATIC_JIT  := $(STATIC)/jit/libvertexops.a
+STATIC_OBJ  := $(patsubst csrc/%.c,core/%.o,$(SRC)) bundle.o
+EMBED_HOST  := $(STATIC)/5.4/embed-host
+EMBED_JIT   := $(STATIC)/jit/embed-host
+# lua-cjson: Debian ships it only as a shared library, linked by its file name
+CJSON_LIB   ?= -l:liblua5.4-cjson.so.0
+CJSON_JIT   ?= -l:liblua5.1-cjson.so.0
+# Lua itself is linked statically; -E exports its API to lua-cjson's shared library.
+HOST_LIBS   := $(LIBS) -lm -ldl -Wl,-E
+
+.PHONY: static embed FORCE
+
+static: $(STATIC_LIB) $(STATIC_JIT)
+
+embed: $(EMBED_HOST) $(EMBED_JIT)
+
+# The list of Lua sources, rewritten only when a file comes or goes: the bundle follows both.
+$(STATIC)/lua-sources: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(LUA_SRC)" | cmp -s - $@ || echo "$(LUA_SRC)" > $@
+
+$(STATIC)/bundle.c: scripts/embed_lua.lua $(LUA_SRC) $(STATIC)/lua-sources
+	@mkdir -p $(dir $@)
+	$(LUA) scripts/embed_lua.lua $@ $(LUA_SRC)
+
+$(STATIC)/5.4/core/%.o: csrc/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -I$(LUA_INC) -c -o $@ $<
+
+$(STATIC)/jit/core/%.o: csrc/%.c $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -I$(LUAJIT_INC) -c -o $@ $<
+
+$(STATIC)/5.4/bundle.o: $(STATIC)/bundle.c csrc/include/vertexops.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -Icsrc/include -I$(LUA_INC) -c -o $@ $<
+
+$(STATIC)/jit/bundle.o: $(STATIC)/bundle.c csrc/include/vertexops.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -Icsrc/include -I$(LUAJIT_INC) -c -o $@ $<
+
+# rebuilt whole, so an object whose source is gone leaves the archive too
+$(STATIC_LIB): $(addprefix $(STATIC)/5.4/,$(STATIC_OBJ)) $(STATIC)/lua-sources
+	rm -f $@
+	ar rcs $@ $(filter %.o,$^)
+
+$(STATIC_JIT): $(addprefix $(STATIC)/jit/,$(STATIC_OBJ)) $(STATIC)/lua-sources
+	rm -f $@
+	ar rcs $@ $(filter %.o,$^)
+
+$(EMBED_HOST): examples/embed/host.c csrc/include/vertexops.h $(STATIC_LIB)
+	$(CC) $(CFLAGS) $(WARN) -Icsrc/include -I$(LUA_INC) -o $@ examples/embed/host.c $(STATIC_LIB) \
+		$(CJSON_LIB) -Wl,-Bstatic -llua5.4 -Wl,-Bdynamic $(HOST_LIBS)
+
+$(EMBED_JIT): examples/embed/host.c csrc/include/vertexops.h $(STATIC_JIT)
+	$(CC) $(CFLAGS) $(WARN) -Icsrc/include -I$(LUAJIT_INC) -o $@ examples/embed/host.c $(STATIC_JIT) \
+		$(CJSON_JIT) -Wl,-Bstatic -lluajit-5.1 -Wl,-Bdynamic $(HOST_LIBS)
+
 lint:
 	luacheck -q lua spec bin examples
 
