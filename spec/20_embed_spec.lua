@@ -1,0 +1,177 @@
+-- Static embedding (make static, make embed): a C host links vertexops in, takes every module from
+-- its own executable, and cancels an operation from a 60-frames-per-second loop.
+local H = require "support.helper"
+
+local JIT = H.lua_command():find("luajit", 1, true) ~= nil
+local ARCHIVE = "build/static/" .. (JIT and "jit" or "5.4") .. "/libvertexops.a"
+local HOST = "build/static/" .. (JIT and "jit" or "5.4") .. "/embed-host"
+
+local function tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  return dir
+end
+
+-- A run where require can find nothing on the file system: both search paths name an empty
+-- directory (the _5_4 variables win over the plain ones on Lua 5.4).
+local EMPTY = os.getenv("PWD") .. "/build/static/no-modules"
+assert(os.execute("rm -rf " .. EMPTY .. " && mkdir -p " .. EMPTY))
+local function sealed(env)
+  local e = {
+    LUA_PATH = EMPTY .. "/?.lua", LUA_CPATH = EMPTY .. "/?.so",
+    LUA_PATH_5_4 = EMPTY .. "/?.lua", LUA_CPATH_5_4 = EMPTY .. "/?.so", LUA_INIT = "", LUA_INIT_5_4 = "",
+    GOOGLE_OAUTH_ACCESS_TOKEN = "test-token", GOOGLE_CLOUD_QUOTA_PROJECT = "",
+    VERTEXOPS_ENDPOINT = "", VERTEXOPS_CA_FILE = "",
+  }
+  for k, v in pairs(env or {}) do e[k] = v end
+  return e
+end
+
+-- The modules of the rock, from the files under lua/vertexops/ (whatever they are today).
+local function rock_modules()
+  local p = io.popen("cd lua && find vertexops -name '*.lua' | sort")
+  local list = { "vertexops.core" }
+  for path in p:lines() do list[#list + 1] = (path:gsub("%.lua$", ""):gsub("/", "."):gsub("%.init$", "")) end
+  p:close()
+  table.sort(list)
+  return list
+end
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+describe("make static", function()
+  setup(function()
+    local out, ok = H.run("make -s static " .. HOST)
+    assert(ok, out)
+  end)
+
+  it("builds an archive exporting the core's entry and the preload entry", function()
+    local out, ok = H.run("nm -g --defined-only " .. ARCHIVE)
+    assert.is_true(ok, out)
+    assert.matches("T luaopen_vertexops_core\n", out)
+    assert.matches("T vertexops_preload\n", out)
+  end)
+
+  it("preloads the core and every lua/vertexops module, each loading with empty search paths", function()
+    local out, ok = H.run(HOST .. " --modules", sealed())
+    assert.is_true(ok, out)
+    local got = {}
+    for name, kind in out:gmatch("([%w._]+): (%a+)\n") do
+      if name:match("^vertexops") then
+        got[#got + 1] = name
+        assert.are.equal("table", kind, name)
+      end
+    end
+    assert.are.same(rock_modules(), got)
+  end)
+
+  it("bundles the Lua files present at build time: one added or removed is followed", function()
+    local repo = os.getenv("PWD")
+    local dir = tmpdir()
+    assert(os.execute(("mkdir -p %s/lua/vertexops %s/scripts && cp %s/scripts/embed_lua.lua %s/scripts/")
+      :format(dir, dir, repo, dir)))
+    H.fake.write(dir .. "/lua/vertexops/init.lua", "return {}\n")
+    local function bundle()
+      local out, ok = H.run(("make -s -C %s -f %s/Makefile build/static/bundle.c"):format(dir, repo))
+      assert(ok, out)
+      return read(dir .. "/build/static/bundle.c")
+    end
+    assert.matches('"vertexops", "@lua/vertexops/init.lua"', bundle(), 1, true)
+    -- a new file with an old date (as a checkout or a copy leaves it) still gets in
+    H.fake.write(dir .. "/lua/vertexops/extra.lua", "return {}\n")
+    assert(os.execute("touch -d 2001-01-01 " .. dir .. "/lua/vertexops/extra.lua"))
+    assert.matches('"vertexops.extra", "@lua/vertexops/extra.lua"', bundle(), 1, true)
+    os.remove(dir .. "/lua/vertexops/extra.lua")
+    local last = bundle()
+    os.execute("rm -rf " .. dir)
+    assert.is_nil(last:find("vertexops.extra", 1, true))
+  end)
+end)
+
+describe("examples/embed/host.c", function()
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+  setup(function()
+    local out, ok = H.run("make -s " .. HOST)
+    assert(ok, out)
+  end)
+
+  local function host(name, env, args)
+    return H.run(HOST .. " " .. name .. " " .. (args or (server.endpoint .. " " .. server.ca_file)), sealed(env))
+  end
+
+  it("cancels from its frame loop, prints the frame statistics, exits 0 on CANCELLED", function()
+    local op = server:create { done_after = 3600 }
+    local out, ok = host(op.name)
+    assert.is_true(ok, out)
+    assert.matches("^%d+ frames in [%d.]+ s; work per frame: worst [%d.]+ ms, mean [%d.]+ ms %(budget 16.7 ms%)", out)
+    assert.matches("\n" .. op.name:gsub("%p", "%%%0") .. ": CANCELLED\n$", out)
+    assert.are.equal("cancel", server:log()[1].call)
+  end)
+
+  it("never blocks a frame while the server holds its answer", function()
+    local op = server:create { done_after = 3600 }
+    server:fault { match = "cancel", delay = 0.5 }
+    local out, ok = host(op.name)
+    assert.is_true(ok, out)
+    local frames, worst = out:match("^(%d+) frames in [%d.]+ s; work per frame: worst ([%d.]+) ms")
+    -- 0.5 s at 60 frames a second is 30 frames; a poll that waited for the answer would take 500 ms
+    assert.is_true(tonumber(frames) >= 20, out)
+    assert.is_true(tonumber(worst) < 100, out)
+  end)
+
+  it("takes the endpoint and the CA file from the environment", function()
+    local op = server:create { done_after = 3600 }
+    local out, ok = host(op.name, { VERTEXOPS_ENDPOINT = server.endpoint, VERTEXOPS_CA_FILE = server.ca_file }, "")
+    assert.is_true(ok, out)
+    assert.matches(": CANCELLED\n$", out)
+  end)
+
+  it("exits 1 when the operation completed before the cancel took effect", function()
+    local op = server:create { cancel = "late" }
+    local out, ok, code = host(op.name)
+    assert.is_false(ok)
+    assert.are.equal(1, code)
+    assert.matches(": completed before the cancel took effect\n$", out)
+  end)
+
+  it("exits 1 with the error object's text when the call fails", function()
+    local out, ok, code = host(H.NAME .. "missing")
+    assert.is_false(ok)
+    assert.are.equal(1, code)
+    assert.matches("could not cancel: .*404", out)
+    assert.are.equal(1, #server:log("cancel"))
+  end)
+
+  it("exits 2 with its usage when no operation is named", function()
+    local out, ok, code = H.run(HOST, sealed())
+    assert.is_false(ok)
+    assert.are.equal(2, code)
+    assert.matches("usage:", out)
+  end)
+
+  it("opens no Lua file: every module comes from the executable", function()
+    if not H.have("strace") then
+      pending("strace is not installed")
+      return
+    end
+    local op = server:create { done_after = 3600 }
+    local trace = os.tmpname()
+    local out, ok = H.run(("strace -f -qq -e trace=open,openat -o %s %s %s %s %s")
+      :format(trace, HOST, op.name, server.endpoint, server.ca_file), sealed())
+    local opened = read(trace)
+    os.remove(trace)
+    assert.is_true(ok, out)
+    assert.matches("openat%(.-liblua5%.[14]%-cjson%.so", opened) -- the witness: opens are traced
+    assert.is_nil(opened:match("[^\n]*%.lua\"[^\n]*"))
+    assert.is_nil(opened:match("[^\n]*" .. EMPTY:gsub("%p", "%%%0") .. "[^\n]*"))
+    assert.is_nil(opened:match("[^\n]*vertexops[^\n]*%.so\"[^\n]*"))
+  end)
+end)
