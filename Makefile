@@ -70,10 +70,15 @@ static: $(STATIC_LIB) $(STATIC_JIT)
 
 embed: $(EMBED_HOST) $(EMBED_JIT)
 
-# The list of Lua sources, rewritten only when a file comes or goes: the bundle follows both.
+# The lists of sources, rewritten only when a file comes or goes: the bundle and the archives
+# follow both (a file added with an old date, a file removed).
 $(STATIC)/lua-sources: FORCE
 	@mkdir -p $(dir $@)
 	@echo "$(LUA_SRC)" | cmp -s - $@ || echo "$(LUA_SRC)" > $@
+
+$(STATIC)/c-sources: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(SRC)" | cmp -s - $@ || echo "$(SRC)" > $@
 
 $(STATIC)/bundle.c: scripts/embed_lua.lua $(LUA_SRC) $(STATIC)/lua-sources
 	@mkdir -p $(dir $@)
@@ -96,11 +101,11 @@ $(STATIC)/jit/bundle.o: $(STATIC)/bundle.c csrc/include/vertexops.h
 	$(CC) $(CFLAGS) $(WARN) -fPIC -Icsrc/include -I$(LUAJIT_INC) -c -o $@ $<
 
 # rebuilt whole, so an object whose source is gone leaves the archive too
-$(STATIC_LIB): $(addprefix $(STATIC)/5.4/,$(STATIC_OBJ)) $(STATIC)/lua-sources
+$(STATIC_LIB): $(addprefix $(STATIC)/5.4/,$(STATIC_OBJ)) $(STATIC)/c-sources
 	rm -f $@
 	ar rcs $@ $(filter %.o,$^)
 
-$(STATIC_JIT): $(addprefix $(STATIC)/jit/,$(STATIC_OBJ)) $(STATIC)/lua-sources
+$(STATIC_JIT): $(addprefix $(STATIC)/jit/,$(STATIC_OBJ)) $(STATIC)/c-sources
 	rm -f $@
 	ar rcs $@ $(filter %.o,$^)
 
