@@ -153,9 +153,10 @@ describe("examples/embed/host.c", function()
     local out, ok = host(op.name)
     assert.is_true(ok, out)
     local frames, worst = out:match("^(%d+) frames in [%d.]+ s; work per frame: worst ([%d.]+) ms")
-    -- 0.5 s at 60 frames a second is 30 frames; a poll that waited for the answer would take 500 ms
-    assert.is_true(tonumber(frames) >= 20, out)
-    assert.is_true(tonumber(worst) < 100, out)
+    -- 0.5 s at 60 frames a second is 30 frames (fewer on a busy machine); a poll that waited for
+    -- the answer would make one frame of 500 ms
+    assert.is_true(tonumber(frames) >= 10, out)
+    assert.is_true(tonumber(worst) < 250, out)
   end)
 
   it("takes the endpoint and the CA file from the environment", function()
