@@ -12,7 +12,7 @@ LIBS       := -lcurl -lcrypto -lpthread
 
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socket lua-busted \
         lua-check luarocks nginx libnginx-mod-http-lua openssl make gcc valgrind \
-        luajit2 libluajit2-5.1-dev locales
+        luajit2 libluajit2-5.1-dev locales strace
 
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
