@@ -3,6 +3,41 @@
 -- Speaks the real REST paths (/v1beta1/... and the /ui/... prefix Google's Node client uses),
 -- the real JSON shapes and Google's error envelope. State lives in this module (one worker):
 -- operations, a request log and a queue of injected faults, all driven through /_control/.
+--
+-- FAULTS (POST /_control/faults with one fault table or a list; spec/support/fake.lua: server:fault{...}).
+-- A fault is taken by the next request whose call matches, `times` times (default 1), and logged
+-- like any request. Fields, each one fault kind (several may be combined where it makes sense):
+--   match        "cancel" | "get" | "delete" | "list" | "wait" | "token" | "metadata" | "other" | "any"
+--   times        how many requests it answers (default 1)
+--   delay        seconds to hold the request first (then the rest of the fault, or the normal answer)
+--   drop         "before": close the connection without an answer; "mid": 200, half a body, close
+--   status       answer this HTTP status with Google's error envelope (message: its message)
+--   headers      extra response headers {name = value} (with status, body or size)
+--   retry_after  a Retry-After header, sent as given: seconds, "-5", "soon", an HTTP date, ...
+--   body         the raw body (with status: of that error; without: of a 200); content_type
+--   size         a body of that many bytes (spaces; with status: of that error, e.g. 404 + 40 MB)
+--   json_depth   a JSON body nested that deep: a 200 operation whose metadata is {"a":{"a":...}},
+--                or with status, Google's error envelope whose details[1] is; json_kind = "array"
+--                nests [[[...]]] instead
+--   invalid_utf8 bytes that are not UTF-8 (\xff\xfe\xc3\x28): in the error message (with status),
+--                else in a 200 operation's metadata
+--   header_size  one response header X-Fake-Padding of that many bytes
+--   header_nul   a response header X-Fake-Nul holding a NUL byte (nginx refuses to send one: see
+--                support/fake.lua raw_server for the raw responder that does)
+--   endless      a 200 whose body never ends (1 MiB chunks while the client reads; stops after
+--                `endless` seconds, default 300)
+--   trickle      a 200 whose body comes one byte per `trickle` seconds (stops after 300 bytes)
+--   redirect     a 3xx (status, default 302) to this Location, e.g. another fake server's URL
+--   next_page_token  list answers normally but with this nextPageToken (a paging loop when it repeats);
+--                a list of tokens is cycled through, one per answer ({"a", "b"}: a, b, a, b, ...)
+-- Faults needing no per-request trigger live in the server itself (support/fake.lua):
+--   server.goaway_endpoint   HTTP/2 with keepalive_requests 5: GOAWAY after 5 requests on
+--                            a connection (fake.GOAWAY_AFTER)
+--   server.narrow_endpoint   HTTP/2 with http2_max_concurrent_streams 1 (REFUSED_STREAM for streams
+--                            sent past the limit)
+--   fake.silent_listener()   TCP accepted (by the kernel) but TLS never answered
+--   fake.raw_server(bytes)   canned raw bytes over plain HTTP (a NUL in a header, ...)
+-- 401 forever is {status = 401, times = 1e9}; a paging loop {match = "list", next_page_token = "again", times = 1e9}.
 local cjson = require("cjson.safe").new()
 
 local ngx = ngx
@@ -42,7 +77,7 @@ end
 local function send(status, body, headers)
   ngx.status = status
   ngx.header["Content-Type"] = "application/json; charset=UTF-8"
-  for k, v in pairs(headers or {}) do ngx.header[k] = v end
+  for k, v in pairs(headers or ngx.ctx.extra_headers or {}) do ngx.header[k] = v end
   ngx.print(type(body) == "string" and body or cjson.encode(body))
 end
 
@@ -221,8 +256,33 @@ local function take_fault(call)
   end
 end
 
+-- A JSON value nested depth levels deep: {"a":{"a":...1...}} or [[[...1...]]].
+local function nested(depth, kind)
+  if kind == "array" then return string.rep("[", depth) .. "1" .. string.rep("]", depth) end
+  return string.rep('{"a":', depth) .. "1" .. string.rep("}", depth)
+end
+
+local INVALID_UTF8 = "\xff\xfe\xc3\x28"
+
+-- The raw text of Google's error envelope, with details[1] given as raw JSON text (when given).
+local function envelope(status, message, detail)
+  return '{"error":{"code":' .. status .. ',"message":' .. cjson.encode(message) -- bytes >= 0x80 pass as they are
+    .. ',"status":"' .. (STATUS[status] or "UNKNOWN") .. '"' .. (detail and ',"details":[' .. detail .. ']' or "")
+    .. "}}"
+end
+
+-- Writes body chunks while the client reads; gives up after seconds (or when the client is gone).
+local function endless(seconds)
+  local chunk = string.rep("a", 1024 * 1024)
+  ngx.print('{"name":"')
+  local stop = ngx.now() + seconds
+  while ngx.now() < stop do
+    if not ngx.print(chunk) or not ngx.flush(true) then return end
+  end
+end
+
 -- Applies a fault; returns true when the request has been answered (or dropped).
-local function apply_fault(f)
+local function apply_fault(f, call, name)
   if f.delay then ngx.sleep(f.delay) end
   if f.drop == "before" then
     ngx.exit(444)
@@ -235,37 +295,82 @@ local function apply_fault(f)
     ngx.flush(true)
     ngx.exit(ngx.ERROR)
     return true
+  end
+  if f.next_page_token then
+    if call ~= "list" then return false end
+    local token = f.next_page_token
+    if type(token) == "table" then -- a list: cycled through, one per answer
+      f.turn = (f.turn or 0) % #token + 1
+      token = token[f.turn]
+    end
+    ngx.ctx.next_page_token = token
+    return false -- served normally, with the token forced
+  end
+  -- headers common to every answer below
+  local headers = {}
+  for k, v in pairs(f.headers or {}) do headers[k] = v end
+  if f.retry_after then headers["Retry-After"] = tostring(f.retry_after) end
+  if f.header_size then headers["X-Fake-Padding"] = string.rep("p", f.header_size) end
+  if f.header_nul then headers["X-Fake-Nul"] = "before\0after" end
+  if f.redirect then
+    ngx.status = f.status or 302
+    headers.Location = f.redirect
+    for k, v in pairs(headers) do ngx.header[k] = v end
+    ngx.header["Content-Type"] = "text/html"
+    ngx.print("<a href=\"" .. f.redirect .. "\">moved</a>")
+    return true
+  end
+  local status = f.status or 200
+  local body, ctype = f.body, f.content_type
+  local op = name and '"name":' .. cjson.encode(name) .. ","
+  if body then
+    ctype = ctype or (f.status and "text/html" or "application/json")
   elseif f.size then
-    ngx.status = f.status or 200 -- a body of f.size spaces
+    body = false -- written in pieces below
+  elseif f.json_depth then
+    local deep = nested(f.json_depth, f.json_kind)
+    body = f.status and envelope(status, "Injected failure.", deep)
+      or "{" .. (op or "") .. '"metadata":' .. deep .. "}"
+  elseif f.invalid_utf8 then
+    body = f.status and envelope(status, "Injected failure " .. INVALID_UTF8 .. " in the message.")
+      or "{" .. (op or "") .. '"metadata":{"note":"' .. INVALID_UTF8 .. '"}}'
+  elseif f.endless or f.trickle then
+    ngx.status = status
+    for k, v in pairs(headers) do ngx.header[k] = v end
     ngx.header["Content-Type"] = "application/json"
+    if f.endless then
+      endless(tonumber(f.endless) or 300)
+    else
+      for _ = 1, 300 do
+        if not ngx.print("{") or not ngx.flush(true) then return true end
+        ngx.sleep(f.trickle)
+      end
+    end
+    return true
+  elseif f.status then
+    gerror(f.status, f.message or "Injected failure.", headers)
+    return true
+  elseif next(headers) then
+    ngx.ctx.extra_headers = headers -- served normally, with these headers
+    return false
+  else
+    return false
+  end
+  ngx.status = status
+  for k, v in pairs(headers) do ngx.header[k] = v end
+  ngx.header["Content-Type"] = ctype or "application/json"
+  if body then
+    ngx.print(body)
+  else
     local chunk = string.rep(" ", 1024 * 1024)
     local left = f.size
     while left > 0 do
       local n = math.min(left, #chunk)
-      ngx.print(n == #chunk and chunk or chunk:sub(1, n))
+      if not ngx.print(n == #chunk and chunk or chunk:sub(1, n)) then break end
       left = left - n
     end
-    return true
-  elseif f.status then
-    local headers = f.headers or {} -- extra response headers: {name = value}
-    if f.retry_after then headers["Retry-After"] = tostring(f.retry_after) end
-    if f.body then
-      ngx.status = f.status
-      for k, v in pairs(headers or {}) do ngx.header[k] = v end
-      ngx.header["Content-Type"] = f.content_type or "text/html"
-      ngx.print(f.body)
-    else
-      gerror(f.status, f.message or "Injected failure.", headers)
-    end
-    return true
-  elseif f.body then
-    ngx.status = 200
-    for k, v in pairs(f.headers or {}) do ngx.header[k] = v end
-    ngx.header["Content-Type"] = f.content_type or "application/json"
-    ngx.print(f.body)
-    return true
   end
-  return false
+  return true
 end
 
 local function serve(call, name)
@@ -290,7 +395,8 @@ local function serve(call, name)
     for i = offset + 1, math.min(offset + size, #matched) do page[#page + 1] = view(matched[i]) end
     local body = { operations = page }
     if offset + size < #matched then body.nextPageToken = "page-" .. (offset + size) end
-    if #page == 0 then body = OBJ end
+    if ngx.ctx.next_page_token then body.nextPageToken = ngx.ctx.next_page_token end
+    if #page == 0 and not body.nextPageToken then body = OBJ end
     return send(200, body)
   end
 
@@ -425,7 +531,7 @@ function _M.handle()
   local call, name = route(ngx.req.get_method(), path)
   log_request(call, name)
   local f = take_fault(call or "other")
-  if f and apply_fault(f) then return end
+  if f and apply_fault(f, call, name) then return end
   if state.hold then ngx.sleep(state.hold) end
 
   if call == nil then

@@ -55,8 +55,36 @@ http {
       log_by_lua_block { require("vertex").done() }
     }
   }
+  # GOAWAY: nginx ends an HTTP/2 connection with GOAWAY after keepalive_requests requests on it
+  server {
+    listen 127.0.0.1:${GOAWAY_PORT} ssl http2;
+    keepalive_requests ${GOAWAY_AFTER};
+    error_log ${DIR}/goaway.log info;
+    ssl_certificate ${DIR}/cert.pem;
+    ssl_certificate_key ${DIR}/key.pem;
+    location / {
+      content_by_lua_block { require("vertex").handle() }
+      log_by_lua_block { require("vertex").done() }
+    }
+  }
+  # REFUSED_STREAM: nginx refuses (RST_STREAM) every stream opened past this limit
+  server {
+    listen 127.0.0.1:${NARROW_PORT} ssl http2;
+    http2_max_concurrent_streams 1;
+    http2_body_preread_size 0;  # a stream with a body sent before SETTINGS are acknowledged: refused too
+    error_log ${DIR}/narrow.log info;  # "concurrent streams exceeded", "... before settings were acknowledged"
+    ssl_certificate ${DIR}/cert.pem;
+    ssl_certificate_key ${DIR}/key.pem;
+    location / {
+      content_by_lua_block { require("vertex").handle() }
+      log_by_lua_block { require("vertex").done() }
+    }
+  }
 }
 ]]
+
+-- Requests per HTTP/2 connection on server.goaway_endpoint before nginx sends GOAWAY.
+M.GOAWAY_AFTER = 5
 
 local function sh(cmd)
   local ok = os.execute(cmd)
@@ -141,15 +169,19 @@ function M.start()
   M.make_cert(dir)
   for _ = 1, 5 do
     local https_port, http_port = free_port(), free_port()
+    local goaway_port, narrow_port = free_port(), free_port()
     local vars = {
       DIR = dir, MODULES = NGINX_MODULES, FAKE = M.spec_dir .. "/fake",
       HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
+      GOAWAY_PORT = goaway_port, NARROW_PORT = narrow_port, GOAWAY_AFTER = M.GOAWAY_AFTER,
     }
     if M.run_nginx(dir, (CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end))) then
       local self = setmetatable({
         dir = dir, https_port = https_port, http_port = http_port,
         endpoint = "https://127.0.0.1:" .. https_port,
         http_endpoint = "http://127.0.0.1:" .. http_port,
+        goaway_endpoint = "https://127.0.0.1:" .. goaway_port,
+        narrow_endpoint = "https://127.0.0.1:" .. narrow_port,
         ca_file = dir .. "/cert.pem",
       }, Server)
       for _ = 1, 250 do
@@ -211,10 +243,101 @@ function Server:connections()
   return n
 end
 
+-- The fake's error log (nginx's own notes: "concurrent streams exceeded", ...).
+-- which: "error" (default), "narrow" or "goaway" (those two servers log at info level).
+function Server:error_log(which)
+  local f = io.open(self.dir .. "/" .. (which or "error") .. ".log")
+  local text = f and f:read("*a") or ""
+  if f then f:close() end
+  return text
+end
+
 function Server:stop()
   if not self.dir then return end
   M.stop_nginx(self.dir)
   self.dir = nil
+end
+
+-- Hostile listeners of our own ---------------------------------------------------------------
+
+--- A loopback port where the kernel completes TCP handshakes but nobody ever reads or answers:
+--- a TLS client hangs in its handshake. Returns the listening socket (close() it) and its port.
+function M.silent_listener()
+  local s = assert(socket.bind("127.0.0.1", 0, 64))
+  local _, port = s:getsockname()
+  return s, tonumber(port)
+end
+
+-- The raw responder's program: answers every connection with the canned bytes, then closes it,
+-- and appends each request's head (and body) to a log file, one request per record.
+local RAW = [[
+local socket = require "socket"
+local host, port, answer_file, log_file, ready_file = ...
+local f = assert(io.open(answer_file, "rb")); local answer = f:read("*a"); f:close()
+local server = assert(socket.bind(host, tonumber(port), 64))
+f = assert(io.open(ready_file, "w")); f:close()
+while true do
+  local c = server:accept()
+  if c then
+    c:settimeout(5)
+    local head, len = {}, 0
+    while true do
+      local line = c:receive("*l")
+      if not line or line == "" then break end
+      head[#head + 1] = line
+      len = tonumber(line:lower():match("^content%-length:%s*(%d+)")) or len
+    end
+    local body = len > 0 and c:receive(len) or ""
+    local log = io.open(log_file, "ab")
+    log:write(table.concat(head, "\n"), "\n\n", body or "", "\n\30\n")
+    log:close()
+    c:send(answer)
+    c:close()
+  end
+end
+]]
+
+--- A plain-HTTP server on host (default 127.0.0.1) answering every request with the raw bytes
+--- given (status line, headers, body: exactly what goes on the wire), in a background process.
+--- Returns {endpoint, port, host, requests() -> list of request texts, stop()}.
+function M.raw_server(bytes, host)
+  host = host or "127.0.0.1"
+  local dir = M.tmpdir()
+  write(dir .. "/raw.lua", RAW)
+  write(dir .. "/answer", bytes)
+  write(dir .. "/log", "")
+  local lua = os.getenv("VERTEXOPS_LUA") or "lua5.4"
+  for _ = 1, 5 do
+    local port = free_port()
+    local p = io.popen(("%s %s/raw.lua %s %d %s/answer %s/log %s/ready >/dev/null 2>&1 & echo $!")
+      :format(lua, dir, host, port, dir, dir, dir))
+    local pid = p:read("*l")
+    p:close()
+    for _ = 1, 250 do
+      local r = io.open(dir .. "/ready")
+      if r then r:close() break end
+      socket.sleep(0.02)
+    end
+    if io.open(dir .. "/ready") and sh("kill -0 " .. pid .. " 2>/dev/null") then
+      return {
+        host = host, port = port, endpoint = ("http://%s:%d"):format(host, port),
+        requests = function()
+          local f = io.open(dir .. "/log", "rb")
+          local text = f and f:read("*a") or ""
+          if f then f:close() end
+          local out = {}
+          for rec in text:gmatch("(.-)\n\30\n") do out[#out + 1] = rec end
+          return out
+        end,
+        stop = function()
+          sh("kill -TERM " .. pid .. " 2>/dev/null")
+          sh("rm -rf " .. dir)
+        end,
+      }
+    end
+    sh("kill -TERM " .. pid .. " 2>/dev/null")
+  end
+  error("the raw server did not start")
 end
 
 return M

@@ -1,0 +1,357 @@
+-- A hostile server: every malformed, oversized, endless or misleading answer ends in the contract's
+-- tag within the call's deadline, and the process lives on. Calls that could crash the
+-- interpreter run in a child interpreter whose exit and output are asserted. Retry delays are
+-- read from an injected sleep (H.fake_time); real time only bounds the whole call.
+local vertexops = require "vertexops"
+local socket = require "socket"
+local cjson = require "cjson"
+local H = require "support.helper"
+
+-- Runs code in a child interpreter (killed after limit seconds). The chunk sees `vertexops`,
+-- `O` (options reaching server) and `report(pcall(...))`, which prints one line:
+-- "OUTCOME ok <name>" or "OUTCOME err <tags> <code>". Returns the outcome line, the whole output,
+-- whether the child exited 0, and the seconds it took.
+local function child(server, code, limit)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(([[
+local vertexops = require "vertexops"
+local O = { endpoint = %q, ca_file = %q, token = "test-token", retry = false, timeout = 20 }
+local function report(ok, res)
+  if ok then
+    print("OUTCOME ok " .. tostring(type(res) == "table" and res.name or res))
+  elseif vertexops.is_error(res) then
+    print("OUTCOME err " .. table.concat(res.tags, ",") .. " " .. tostring(res.code))
+  else
+    print("OUTCOME raw " .. tostring(res))
+  end
+end
+]]):format(server.endpoint, server.ca_file) .. code)
+  f:close()
+  local t0 = socket.gettime()
+  local out, ok = H.run(("timeout -s KILL %d %s %s"):format(limit or 60, H.lua_command(), path))
+  local elapsed = socket.gettime() - t0
+  os.remove(path)
+  return out:match("OUTCOME [^\n]*") or ("no outcome: " .. out:sub(1, 300)), out, ok, elapsed
+end
+
+-- Real seconds f takes; f's error (or nil) first.
+local function timed(f, ...)
+  local t0 = socket.gettime()
+  local ok, err = pcall(f, ...)
+  return (not ok) and err or nil, socket.gettime() - t0
+end
+
+describe("a hostile server", function()
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  local function opts(t, extra) return H.timed_opts(server, t, extra) end
+
+  describe("deeply nested JSON", function()
+    for _, depth in ipairs { 30, 64, 1000, 100000 } do
+      it("in a 200 answer " .. depth .. " levels deep: the Operation or ResponseTypeError, process alive", function()
+        local op = server:create {}
+        server:fault { match = "get", json_depth = depth }
+        local outcome, out, ok = child(server, ("report(pcall(vertexops.get, %q, nil, O))"):format(op.name))
+        assert.is_true(ok, "the child died: " .. out:sub(1, 300))
+        assert.is_true(outcome == "OUTCOME ok " .. op.name or outcome:match("^OUTCOME err ResponseTypeError ") ~= nil,
+          outcome)
+      end)
+
+      it("in an error body " .. depth .. " levels deep: HttpError 503, process alive", function()
+        local op = server:create {}
+        server:fault { match = "cancel", status = 503, json_depth = depth }
+        local outcome, out, ok = child(server, ("report(pcall(vertexops.cancel, %q, nil, O))"):format(op.name))
+        assert.is_true(ok, "the child died: " .. out:sub(1, 300))
+        assert.are.equal("OUTCOME err HttpError 503", outcome)
+      end)
+
+      it("arrays " .. depth .. " levels deep in a 404 body: HttpError 404, process alive", function()
+        server:fault { match = "get", status = 404, json_depth = depth, json_kind = "array" }
+        local outcome, out, ok = child(server, ("report(pcall(vertexops.get, %q, nil, O))"):format(H.NAME .. "1"))
+        assert.is_true(ok, "the child died: " .. out:sub(1, 300))
+        assert.are.equal("OUTCOME err HttpError 404", outcome)
+      end)
+    end
+  end)
+
+  describe("oversized answers", function()
+    it("a 40 MB 200 body is ResponseTypeError, not retried", function()
+      local op = server:create {}
+      local t = H.fake_time()
+      server:fault { match = "get", size = 40 * 1024 * 1024, times = 10 }
+      local err = H.raises(vertexops.get, op.name, nil, opts(t))
+      assert.are.equal("ResponseTypeError", H.tags(err))
+      assert.are.equal(1, #server:log("get"))
+    end)
+
+    it("a 404 with a 40 MB body is ResponseTypeError keeping code 404", function()
+      local t = H.fake_time()
+      server:fault { match = "get", status = 404, size = 40 * 1024 * 1024 }
+      local err = H.raises(vertexops.get, H.NAME .. "1", nil, opts(t))
+      assert.are.equal("ResponseTypeError", H.tags(err))
+      assert.are.equal(404, err.code)
+    end)
+
+    for _, proto in ipairs { "https", "http" } do
+      for _, size in ipairs { 100 * 1024 + 1, 1024 * 1024 } do
+        it(("a %d-byte response header (%s) is ResponseTypeError, not retried"):format(size, proto), function()
+          local op = server:create {}
+          local t = H.fake_time()
+          server:fault { match = "get", header_size = size, times = 10 }
+          local o = opts(t, proto == "http" and { endpoint = server.http_endpoint } or nil)
+          local err = H.raises(vertexops.get, op.name, nil, o)
+          assert.are.equal("ResponseTypeError", H.tags(err))
+          assert.are.same({}, t.delays)
+          assert.are.equal(1, #server:log("get"))
+        end)
+      end
+    end
+
+    it("an endless body ends in ResponseTypeError within the request timeout, not retried", function()
+      local op = server:create {}
+      server:fault { match = "get", endless = 60, times = 10 }
+      local err, secs = timed(vertexops.get, op.name, nil, H.opts(server, { request_timeout = 20, timeout = 30 }))
+      assert.are.equal("ResponseTypeError", H.tags(err))
+      assert.is_true(secs < 20 + 2, "took " .. secs .. " s")
+      assert.are.equal(1, #server:log("get"))
+    end)
+  end)
+
+  describe("malformed answers", function()
+    it("invalid UTF-8 in a 200 body is returned as bytes", function()
+      local op = server:create {}
+      server:fault { match = "get", invalid_utf8 = true }
+      local got = vertexops.get(op.name, nil, H.opts(server))
+      assert.are.equal(op.name, got.name)
+      assert.are.equal("\xff\xfe\xc3\x28", got.metadata.note)
+    end)
+
+    it("invalid UTF-8 in an error message is HttpError with a printable message", function()
+      server:fault { match = "get", status = 404, invalid_utf8 = true }
+      local err = H.raises(vertexops.get, H.NAME .. "1", nil, H.opts(server))
+      assert.are.equal(404, err.code)
+      assert.are.equal("string", type(err.message))
+      assert.are.equal("string", type(tostring(err)))
+    end)
+
+    it("a NUL byte in a response header is a tagged error, cancel sent once", function()
+      local body = "{}"
+      local raw = H.fake.raw_server("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Nul: a\0b\r\n"
+        .. "Content-Length: " .. #body .. "\r\n\r\n" .. body)
+      local err, secs = timed(vertexops.cancel, H.NAME .. "1", nil, { endpoint = raw.endpoint, token = "t", timeout = 10 })
+      local requests = raw.requests()
+      raw.stop()
+      assert.is_true(vertexops.is(err, "ConnectionError") or vertexops.is(err, "ResponseTypeError"), tostring(err))
+      assert.is_true(secs < 10 + 2, "took " .. secs .. " s")
+      assert.are.equal(1, #requests)
+    end)
+  end)
+
+  describe("slow and silent servers", function()
+    it("a body trickling one byte a second: get ends in TimeoutError by its timeout", function()
+      local op = server:create {}
+      server:fault { match = "get", trickle = 1, times = 100 }
+      local err, secs = timed(vertexops.get, op.name, nil, H.opts(server, { request_timeout = 1.5, timeout = 3 }))
+      assert.is_true(vertexops.is(err, "TimeoutError"), tostring(err))
+      assert.is_true(secs < 3 + 2, "took " .. secs .. " s")
+    end)
+
+    it("a body trickling one byte a second: cancel ends in TimeoutError, sent once", function()
+      local op = server:create {}
+      server:fault { match = "cancel", trickle = 1, times = 100 }
+      local err, secs = timed(vertexops.cancel, op.name, nil, H.opts(server, { request_timeout = 1.5, timeout = 3 }))
+      assert.is_true(vertexops.is(err, "TimeoutError"), tostring(err))
+      assert.is_true(secs < 3 + 2, "took " .. secs .. " s")
+      assert.are.equal(1, #server:log("cancel"))
+    end)
+
+    it("TCP accepted, TLS never answered: TimeoutError by the call's timeout", function()
+      local listener, port = H.fake.silent_listener()
+      local err, secs = timed(vertexops.get, H.NAME .. "1", nil,
+        { endpoint = "https://127.0.0.1:" .. port, token = "t", connect_timeout = 1, timeout = 3 })
+      listener:close()
+      assert.is_true(vertexops.is(err, "TimeoutError"), tostring(err))
+      assert.is_true(secs < 3 + 2, "took " .. secs .. " s")
+    end)
+  end)
+
+  describe("Retry-After", function()
+    -- a 503 on cancel with this Retry-After, then success; the injected sleep records the delays
+    local function delays_for(value, extra)
+      local op = server:create {}
+      local t = H.fake_time()
+      server:fault { match = "cancel", status = 503, retry_after = value }
+      local ok, err = pcall(vertexops.cancel, op.name, nil, opts(t, extra))
+      if ok then err = nil end
+      return t.delays, err, #server:log("cancel")
+    end
+
+    it("huge (a billion seconds): TimeoutError at once, no sleep, sent once", function()
+      local delays, err, sent = delays_for("1000000000")
+      assert.are.equal("TimeoutError", H.tags(err))
+      assert.are.same({}, delays)
+      assert.are.equal(1, sent)
+    end)
+
+    it("beyond any integer (1e30 seconds): TimeoutError at once, no sleep", function()
+      local delays, err = delays_for(string.rep("9", 30))
+      assert.are.equal("TimeoutError", H.tags(err))
+      assert.are.same({}, delays)
+    end)
+
+    it("negative: ignored, the backoff delay is used", function()
+      local delays, err = delays_for("-5")
+      assert.is_nil(err)
+      assert.are.same({ 1 }, delays)
+    end)
+
+    it("garbage: ignored, the backoff delay is used", function()
+      local delays, err = delays_for("soon, maybe")
+      assert.is_nil(err)
+      assert.are.same({ 1 }, delays)
+    end)
+
+    it("an HTTP date in the past: retried at once", function()
+      local delays, err, sent = delays_for(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() - 3600))
+      assert.is_nil(err)
+      assert.are.equal(2, sent)
+      for _, d in ipairs(delays) do assert.are.equal(0, d) end
+    end)
+
+    it("an HTTP date a year ahead: TimeoutError at once, no sleep", function()
+      local delays, err = delays_for(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 366 * 86400))
+      assert.are.equal("TimeoutError", H.tags(err))
+      assert.are.same({}, delays)
+    end)
+  end)
+
+  describe("redirects", function()
+    for _, status in ipairs { 301, 302, 303, 307, 308 } do
+      it(status .. " to another host is HttpError, never followed, no token sent there", function()
+        local other = H.fake.raw_server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", "127.0.0.2")
+        local op = server:create {}
+        server:fault { match = "cancel", status = status, redirect = other.endpoint .. "/v1beta1/" .. op.name .. ":cancel" }
+        local err = H.raises(vertexops.cancel, op.name, nil, H.opts(server))
+        local got = other.requests()
+        other.stop()
+        assert.are.equal("HttpError", H.tags(err))
+        assert.are.equal(status, err.code)
+        assert.are.equal(0, #got)
+        assert.are.equal(1, #server:log("cancel"))
+      end)
+    end
+  end)
+
+  describe("401 forever", function()
+    it("refreshes the token once, then raises HttpError 401", function()
+      local dir = H.fake.tmpdir()
+      H.fake.write(dir .. "/user.json", cjson.encode {
+        type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
+        refresh_token = "test-refresh", token_uri = server.endpoint .. "/token" })
+      server:fault { match = "get", status = 401, times = 1e9 }
+      local t = H.fake_time()
+      local err = H.raises(vertexops.get, H.NAME .. "1", nil,
+        { endpoint = server.endpoint, ca_file = server.ca_file, credentials = dir .. "/user.json",
+          clock = t.clock, sleep = t.sleep })
+      os.execute("rm -rf " .. dir)
+      assert.are.equal(401, err.code)
+      assert.are.equal(2, #server:log("get"))
+      assert.are.equal(2, #server:log("token"))
+    end)
+  end)
+
+  describe("a paging loop", function()
+    local code = [[
+local n = 0
+report(pcall(function()
+  for _ in vertexops.operations(%q, nil, O) do n = n + 1 end
+  return "ended"
+end))
+]]
+    it("a nextPageToken that repeats is ResponseTypeError, after two pages", function()
+      server:create {}
+      server:fault { match = "list", next_page_token = "again", times = 1e9 }
+      local outcome, out, ok = child(server, code:format(H.PARENT), 15)
+      assert.is_true(ok, "the child did not finish: " .. out:sub(1, 300))
+      assert.matches("^OUTCOME err ResponseTypeError ", outcome)
+      assert.is_true(#server:log("list") <= 3, #server:log("list") .. " pages asked")
+    end)
+
+    it("tokens cycling a, b, a, b, ...: iteration ends within the timeout", function()
+      server:create {}
+      server:fault { match = "list", next_page_token = { "a", "b" }, times = 1e9 }
+      local outcome, out, ok, secs = child(server, code:gsub("nil, O", "nil, { endpoint = O.endpoint, ca_file = "
+        .. "O.ca_file, token = O.token, timeout = 3 }"):format(H.PARENT), 15)
+      assert.is_true(ok, "the child did not finish: " .. out:sub(1, 300))
+      assert.is_true(outcome:match("^OUTCOME err ResponseTypeError ") or outcome:match("^OUTCOME err TimeoutError "),
+        outcome)
+      assert.is_true(secs < 3 + 5, "took " .. secs .. " s")
+    end)
+  end)
+
+  describe("HTTP/2 connection faults in the middle of cancel_many", function()
+    -- every name cancelled once, each result ok; returns the cancel log
+    local function each_once(names, results)
+      local log = server:log("cancel")
+      local per = {}
+      for _, e in ipairs(log) do per[e.name] = (per[e.name] or 0) + 1 end
+      for i, name in ipairs(names) do
+        assert.are.same({ ok = true }, results[i])
+        assert.are.equal(1, per[name], name .. " cancelled " .. tostring(per[name]) .. " times")
+      end
+      assert.are.equal(#names, #log)
+      return log
+    end
+
+    it("GOAWAY every " .. H.fake.GOAWAY_AFTER .. " requests: no cancel lost, none sent twice", function()
+      local names = {}
+      for i = 1, 40 do names[i] = server:create {}.name end
+      server:reset_log()
+      server:fault { match = "cancel", delay = 0.02, times = 40 }
+      local c = vertexops.client(H.opts(server, { endpoint = server.goaway_endpoint }))
+      local log = each_once(names, c:cancel_many(names, nil, { concurrency = 10 }))
+      local per_conn, conns = {}, 0
+      for _, e in ipairs(log) do
+        if not per_conn[e.connection] then conns = conns + 1 end
+        per_conn[e.connection] = (per_conn[e.connection] or 0) + 1
+        assert.is_true(per_conn[e.connection] <= H.fake.GOAWAY_AFTER)
+      end
+      assert.is_true(conns >= 40 / H.fake.GOAWAY_AFTER, conns .. " connections")
+    end)
+
+    -- nginx refuses (RST_STREAM REFUSED_STREAM) a stream that carries a body before the client has
+    -- acknowledged its SETTINGS (http2_body_preread_size 0), and allows one stream per connection:
+    -- libcurl opens a connection for each concurrent cancel, its first stream is refused, libcurl
+    -- retries it on a fresh connection (up to 5 times), and gives up with curl error 56.
+    -- A refused stream never reached the service, so it was not sent; a cancel either went through
+    -- exactly once or is reported as a ConnectionError having never been sent.
+    it("REFUSED_STREAM for streams opened past the server's limit: no cancel lost, none sent twice", function()
+      local names = {}
+      for i = 1, 10 do names[i] = server:create {}.name end
+      local c = vertexops.client(H.opts(server, { endpoint = server.narrow_endpoint }))
+      c:get(names[1]) -- a connection whose SETTINGS are acknowledged
+      server:reset_log()
+      local results = c:cancel_many(names, nil, { concurrency = 10 })
+      local per = {}
+      for _, e in ipairs(server:log("cancel")) do per[e.name] = (per[e.name] or 0) + 1 end
+      for i, name in ipairs(names) do
+        if results[i].ok then
+          assert.are.equal(1, per[name], name .. " cancelled " .. tostring(per[name]) .. " times")
+        else
+          assert.is_true(vertexops.is(results[i].err, "ConnectionError"), tostring(results[i].err))
+          assert.is_nil(per[name], name .. " failed but reached the server")
+        end
+      end
+      local _, refused = server:error_log("narrow"):gsub("before settings were acknowledged", "")
+      assert.is_true(refused > 0, "nginx refused no stream")
+    end)
+  end)
+
+  it("leaves the process alive and the client usable after all of the above", function()
+    local op = server:create {}
+    assert.are.equal(op.name, vertexops.get(op.name, nil, H.opts(server)).name)
+  end)
+end)
