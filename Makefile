@@ -145,6 +145,14 @@ bench/node_modules/.installed: bench/package.json
 	@(cd bench && npm install --no-audit --no-fund --no-package-lock >/dev/null 2>&1 && touch node_modules/.installed) \
 		|| echo "npm install failed: the Node client will be left out"
 
+# Fault soak (spec/soak.lua): SOAK_CALLS seeded random calls through one client, each under a random
+# fault of the fake server; every outcome checked against the contract, RSS and fds flat.
+SOAK_CALLS ?= 20000
+SOAK_SEED  ?= 1
+.PHONY: soak
+soak: deps build
+	@VERTEXOPS_LUA=$(LUA) $(RUN) $(LUA) spec/soak.lua --quiet --calls $(SOAK_CALLS) --seed $(SOAK_SEED)
+
 # Builds and installs the rock with luarocks (Debian's lua-cjson satisfies the dependency);
 # rock-jit for LuaJIT / OpenResty.
 rock: deps

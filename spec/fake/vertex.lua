@@ -4,7 +4,8 @@
 -- the real JSON shapes and Google's error envelope. State lives in this module (one worker):
 -- operations, a request log and a queue of injected faults, all driven through /_control/.
 --
--- FAULTS (POST /_control/faults with one fault table or a list; spec/support/fake.lua: server:fault{...}).
+-- FAULTS (POST /_control/faults with one fault table or a list; spec/support/fake.lua: server:fault{...};
+-- DELETE /_control/faults forgets those not taken yet: server:clear_faults()).
 -- A fault is taken by the next request whose call matches, `times` times (default 1), and logged
 -- like any request. Fields, each one fault kind (several may be combined where it makes sense):
 --   match        "cancel" | "get" | "delete" | "list" | "wait" | "token" | "metadata" | "other" | "any"
@@ -16,11 +17,11 @@
 --   retry_after  a Retry-After header, sent as given: seconds, "-5", "soon", an HTTP date, ...
 --   body         the raw body (with status: of that error; without: of a 200); content_type
 --   size         a body of that many bytes (spaces; with status: of that error, e.g. 404 + 40 MB)
---   json_depth   a JSON body nested that deep: a 200 operation whose metadata is {"a":{"a":...}},
+--   json_depth   a JSON body nested that deep: a 200 operation whose metadata.injected is {"a":{"a":...}},
 --                or with status, Google's error envelope whose details[1] is; json_kind = "array"
 --                nests [[[...]]] instead
 --   invalid_utf8 bytes that are not UTF-8 (\xff\xfe\xc3\x28): in the error message (with status),
---                else in a 200 operation's metadata
+--                else in a 200 operation's metadata.injected
 --   header_size  one response header X-Fake-Padding of that many bytes
 --   header_nul   a response header X-Fake-Nul holding a NUL byte (nginx refuses to send one: see
 --                support/fake.lua raw_server for the raw responder that does)
@@ -322,18 +323,23 @@ local function apply_fault(f, call, name)
   end
   local status = f.status or 200
   local body, ctype = f.body, f.content_type
-  local op = name and '"name":' .. cjson.encode(name) .. ","
+  -- a 200 body: the operation's real view (or its name alone), with raw text put in its metadata
+  local function operation_with(raw)
+    local t = (name and state.ops[name]) and view(state.ops[name]) or { name = name }
+    t.metadata = t.metadata or {}
+    t.metadata.injected = "@INJECTED@"
+    return (cjson.encode(t):gsub('"@INJECTED@"', function() return raw end))
+  end
   if body then
     ctype = ctype or (f.status and "text/html" or "application/json")
   elseif f.size then
     body = false -- written in pieces below
   elseif f.json_depth then
     local deep = nested(f.json_depth, f.json_kind)
-    body = f.status and envelope(status, "Injected failure.", deep)
-      or "{" .. (op or "") .. '"metadata":' .. deep .. "}"
+    body = f.status and envelope(status, "Injected failure.", deep) or operation_with(deep)
   elseif f.invalid_utf8 then
     body = f.status and envelope(status, "Injected failure " .. INVALID_UTF8 .. " in the message.")
-      or "{" .. (op or "") .. '"metadata":{"note":"' .. INVALID_UTF8 .. '"}}'
+      or operation_with('"' .. INVALID_UTF8 .. '"')
   elseif f.endless or f.trickle then
     ngx.status = status
     for k, v in pairs(headers) do ngx.header[k] = v end
@@ -384,7 +390,7 @@ local function serve(call, name)
     local matched = {}
     for _, n in ipairs(state.order) do
       local op = state.ops[n]
-      if n:sub(1, #prefix) == prefix then
+      if op and n:sub(1, #prefix) == prefix then -- (deleted ones stay in order, without op)
         settle(op)
         if not ((want_done and not op.done) or (want_running and op.done)) then
           matched[#matched + 1] = op
@@ -485,6 +491,9 @@ local function control(path)
     elseif body then
       state.faults[#state.faults + 1] = body
     end
+    return send(200, { ok = true })
+  elseif path == "faults" and method == "DELETE" then
+    state.faults = {}
     return send(200, { ok = true })
   elseif path == "clock" and method == "POST" then
     -- {virtual = t}: switch to a virtual clock at t; {advance = s}: move it; {real = true}: back

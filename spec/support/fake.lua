@@ -196,6 +196,15 @@ function M.start()
   error("the fake Vertex server did not start: " .. (f and f:read("*a") or "no log"))
 end
 
+--- A handle on a fake server started by another process (its fields: endpoint, http_endpoint,
+--- ca_file, dir); stop() is left to the process that started it.
+function M.attach(fields)
+  local self = setmetatable({}, Server)
+  for k, v in pairs(fields) do self[k] = v end
+  self.stop = function() end
+  return self
+end
+
 -- Sends a control request over plain HTTP; returns the decoded JSON answer.
 function Server:control(method, path, body)
   local out = {}
@@ -214,6 +223,7 @@ end
 function Server:reset() return self:control("POST", "reset") end
 function Server:create(spec) return self:control("POST", "operations", spec or {}) end
 function Server:fault(f) return self:control("POST", "faults", f) end
+function Server:clear_faults() return self:control("DELETE", "faults") end
 function Server:tokens(list) return self:control("POST", "tokens", list) end
 function Server:config(c) return self:control("POST", "config", c) end
 function Server:stats() return self:control("GET", "stats") end
