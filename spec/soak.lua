@@ -12,7 +12,8 @@
 -- injected clock: no real waiting. Exit status 0 when every outcome matched and nothing leaked.
 --
 -- Tolerances (measured after a warm-up that runs every fault under every call once, and a full GC):
--- RSS may grow by RSS_SLACK_KIB at most; open file descriptors may differ by FD_SLACK at most.
+-- RSS may grow by RSS_SLACK_KIB at most; open file descriptors may grow by FD_SLACK at most (fewer is
+-- fine: the connection cache closes connections the server dropped).
 local vertexops = require "vertexops"
 local fake = require "support.fake"
 local socket = require "socket"
@@ -170,7 +171,7 @@ if not args.worker then
   for j = 1, #arg do cmd[#cmd + 1] = "'" .. arg[j]:gsub("'", "'\\''") .. "'" end
   local r1, _, r3 = os.execute(table.concat(cmd, " "))
   local status = type(r1) == "number" and r1 or (r1 and 0 or r3) -- LuaJIT: one number; 5.4: ok, what, code
-  if status ~= 0 then
+  if status ~= 0 and status ~= 3 then -- 3: the worker finished and found failures; else it died
     local f = io.open(server.dir .. "/soak.last")
     local last = f and f:read("*a") or "?"
     if f then f:close() end
@@ -347,7 +348,7 @@ io.write(("soak: seed %d, %d warm-up calls + %d random calls, %d faults in the r
   :format(args.seed, warm, args.calls, #FAULTS, socket.gettime() - t0))
 io.write(("RSS: %d KiB at start, %d after warm-up, %d at the end (growth %+d KiB, allowed %d)\n")
   :format(rss0, rss1, rss2, rss2 - rss1, RSS_SLACK_KIB))
-io.write(("fds: %d at start, %d after warm-up, %d at the end (allowed +-%d)\n"):format(fd0, fd1, fd2, FD_SLACK))
-local leaked = rss2 - rss1 > RSS_SLACK_KIB or math.abs(fd2 - fd1) > FD_SLACK
+io.write(("fds: %d at start, %d after warm-up, %d at the end (allowed growth %d)\n"):format(fd0, fd1, fd2, FD_SLACK))
+local leaked = rss2 - rss1 > RSS_SLACK_KIB or fd2 - fd1 > FD_SLACK
 io.write(("%d failures%s\n"):format(failures, leaked and ", LEAK" or ""))
-os.exit((failures == 0 and not leaked) and 0 or 1)
+os.exit((failures == 0 and not leaked) and 0 or 3)
