@@ -20,7 +20,7 @@ describe("a fault soak of " .. CALLS .. " calls (seed " .. SEED .. ")", function
   end)
 
   it("ends every call in the outcome the contract gives its fault", function()
-    assert.matches("\n0 failures", out, 1, true)
+    assert.matches("\n0 failures\n", out, 1, true)
     assert.is_true(ok, out:sub(1, 3000))
   end)
 

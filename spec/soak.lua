@@ -170,7 +170,10 @@ if not args.worker then
   local cmd = { lua, script, "--worker", "'" .. fields .. "'" }
   for j = 1, #arg do cmd[#cmd + 1] = "'" .. arg[j]:gsub("'", "'\\''") .. "'" end
   local r1, _, r3 = os.execute(table.concat(cmd, " "))
-  local status = type(r1) == "number" and r1 or (r1 and 0 or r3) -- LuaJIT: one number; 5.4: ok, what, code
+  local status = r1 and 0 or r3 -- Lua 5.4: ok, "exit" | "signal", code
+  if type(r1) == "number" then -- LuaJIT: the raw wait status
+    status = r1 % 256 == 0 and r1 / 256 or 128 + r1 % 128
+  end
   if status ~= 0 and status ~= 3 then -- 3: the worker finished and found failures; else it died
     local f = io.open(server.dir .. "/soak.last")
     local last = f and f:read("*a") or "?"
@@ -222,9 +225,10 @@ local CALLS = {
   { name = "cancel_many", class = "POST", match = "cancel", many = true },
 }
 
-local failures = 0
+local failures, by_fault = 0, {}
 local function fail(i, call, f, msg)
   failures = failures + 1
+  by_fault[f.name] = (by_fault[f.name] or 0) + 1
   if failures <= 50 then
     io.write(("FAIL #%d %s under %s: %s\n"):format(i, call.name, f.name, msg))
   end
@@ -350,5 +354,9 @@ io.write(("RSS: %d KiB at start, %d after warm-up, %d at the end (growth %+d KiB
   :format(rss0, rss1, rss2, rss2 - rss1, RSS_SLACK_KIB))
 io.write(("fds: %d at start, %d after warm-up, %d at the end (allowed growth %d)\n"):format(fd0, fd1, fd2, FD_SLACK))
 local leaked = rss2 - rss1 > RSS_SLACK_KIB or fd2 - fd1 > FD_SLACK
-io.write(("%d failures%s\n"):format(failures, leaked and ", LEAK" or ""))
+local per = {}
+for name, n in pairs(by_fault) do per[#per + 1] = name .. " " .. n end
+table.sort(per)
+io.write(("%d failures%s%s\n"):format(failures, #per > 0 and " (" .. table.concat(per, ", ") .. ")" or "",
+  leaked and ", LEAK" or ""))
 os.exit((failures == 0 and not leaked) and 0 or 3)
