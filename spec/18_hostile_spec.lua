@@ -95,22 +95,38 @@ describe("a hostile server", function()
       assert.are.equal(404, err.code)
     end)
 
-    for _, proto in ipairs { "https", "http" } do
-      for _, size in ipairs { 100 * 1024 + 1, 1024 * 1024 } do
-        it(("a %d-byte response header (%s) is ResponseTypeError, not retried"):format(size, proto), function()
-          local op = server:create {}
-          local t = H.fake_time()
-          server:fault { match = "get", header_size = size, times = 10 }
-          local o = opts(t, proto == "http" and { endpoint = server.http_endpoint } or nil)
-          local err = H.raises(vertexops.get, op.name, nil, o)
-          assert.are.equal("ResponseTypeError", H.tags(err))
-          assert.are.same({}, t.delays)
-          assert.are.equal(1, #server:log("get"))
-        end)
-      end
+    for _, size in ipairs { 100 * 1024 + 1, 1024 * 1024 } do
+      it(("a %d-byte response header (HTTP/1.1) is ResponseTypeError, not retried"):format(size), function()
+        local op = server:create {}
+        local t = H.fake_time()
+        server:fault { match = "get", header_size = size, times = 10 }
+        local err = H.raises(vertexops.get, op.name, nil, opts(t, { endpoint = server.http_endpoint }))
+        assert.are.equal("ResponseTypeError", H.tags(err))
+        assert.are.same({}, t.delays)
+        assert.are.equal(1, #server:log("get"))
+      end)
+
+      -- HTTP/2's decoder (nghttp2, under libcurl) refuses a header field over 64 KiB by closing the
+      -- connection (COMPRESSION_ERROR); libcurl then reports "Empty reply from server", which no
+      -- client can tell from a server that closed without answering: a ConnectionError.
+      it(("a %d-byte response header (HTTP/2) is a ConnectionError naming the empty reply"):format(size), function()
+        local op = server:create {}
+        local t = H.fake_time()
+        server:fault { match = "get", header_size = size, times = 10 }
+        local c = vertexops.client(opts(t, { retry = false })) -- a fresh connection: nothing for libcurl to resend
+        local err = H.raises(c.get, c, op.name)
+        c:close()
+        assert.are.equal("ConnectionError", H.tags(err))
+        assert.matches("Empty reply", err.message)
+        assert.are.equal(1, #server:log("get"))
+      end)
     end
 
-    it("a 1 MB response header on a reused HTTP/2 connection: ResponseTypeError, the cancel sent once", function()
+    -- libcurl sends a request once more on a fresh connection when a reused one dies before any
+    -- byte of the answer (an idle connection the server closed; a stream refused by GOAWAY or
+    -- REFUSED_STREAM, which the server did not act on). It cannot tell those from a server that
+    -- acted and then broke the connection, as here: the cancel reaches it twice, never more.
+    it("a 1 MB response header on a reused HTTP/2 connection: the cancel resent once by libcurl, no more", function()
       local op = server:create {}
       local t = H.fake_time()
       local c = vertexops.client(opts(t))
@@ -118,9 +134,9 @@ describe("a hostile server", function()
       server:reset_log()
       server:fault { match = "cancel", header_size = 1024 * 1024 }
       local ok, err = pcall(c.cancel, c, op.name)
-      assert.are.equal(1, #server:log("cancel"), "the cancel was sent " .. #server:log("cancel") .. " times")
-      assert.is_false(ok)
-      assert.are.equal("ResponseTypeError", H.tags(err))
+      assert.are.equal(2, #server:log("cancel"), "the cancel was sent " .. #server:log("cancel") .. " times")
+      assert.is_true(ok, tostring(err)) -- the second answer is an ordinary one
+      assert.are.same({}, t.delays)     -- and our retry rules add nothing
     end)
 
     it("an endless body ends in ResponseTypeError within the request timeout, not retried", function()
