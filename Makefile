@@ -163,3 +163,56 @@ rock-jit: deps
 
 clean:
 	rm -rf build
+
+# --- Sanitizers and fuzzing (fuzz/README.md) ---
+# make asan: the core built with ASan+UBSan (LSan on) as build/asan/vertexops/core.so, and the whole
+# busted suite on Lua 5.4 against it (scripts/asan.sh); fails on any sanitizer report.
+# make fuzz: each libFuzzer harness of fuzz/ for FUZZ_SECONDS; make fuzz-smoke: FUZZ_SMOKE_SECONDS each.
+SAN_DEBS     := clang-14 libclang-rt-14-dev
+ASAN_CC      ?= clang-14
+SAN_FLAGS    := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
+                -fno-omit-frame-pointer -g -O1
+ASAN_CORE    := build/asan/vertexops/core.so
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZERS      := request answer key
+FUZZ_BINS    := $(FUZZERS:%=build/fuzz/%)
+FUZZ_CFLAGS  := $(SAN_FLAGS) $(WARN) -I$(LUA_INC) -DFUZZ_DIR='"$(CURDIR)/fuzz"'
+FUZZ_LIBS    := -llua5.4 $(LIBS) -lm
+
+.PHONY: asan asan-build fuzz fuzz-smoke fuzz-build san-deps
+
+san-deps:
+	@sh scripts/deps.sh $(SAN_DEBS)
+
+asan-build: san-deps $(ASAN_CORE) build/asan/preload.so
+
+asan: deps build asan-build
+	@sh scripts/asan.sh $(ASAN_CC)
+
+$(ASAN_CORE): csrc/vertexops.c csrc/compat.h
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(SAN_FLAGS) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ csrc/vertexops.c $(LIBS)
+
+build/asan/preload.so: scripts/asan_preload.c
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) -O1 $(WARN) -fPIC -shared -o $@ scripts/asan_preload.c
+
+fuzz-build: san-deps $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@sh scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-smoke: fuzz-build
+	@sh scripts/fuzz.sh -smoke $(FUZZ_SMOKE_SECONDS) $(FUZZERS)
+
+build/fuzz/vertexops.o: csrc/vertexops.c csrc/compat.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS:-fsanitize=%=-fsanitize=fuzzer-no-link,%) -c -o $@ csrc/vertexops.c
+
+build/fuzz/answer: fuzz/answer.c fuzz/fuzz.h csrc/vertexops.c csrc/compat.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ fuzz/answer.c $(FUZZ_LIBS)
+
+build/fuzz/%: fuzz/%.c fuzz/fuzz.h build/fuzz/vertexops.o
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/vertexops.o $(FUZZ_LIBS)
