@@ -168,6 +168,7 @@ clean:
 # make asan: the core built with ASan+UBSan (LSan on) as build/asan/vertexops/core.so, and the whole
 # busted suite on Lua 5.4 against it (scripts/asan.sh); fails on any sanitizer report.
 # make fuzz: each libFuzzer harness of fuzz/ for FUZZ_SECONDS; make fuzz-smoke: FUZZ_SMOKE_SECONDS each.
+# The fuzzers need clang 14 and its runtimes (SAN_DEBS, installed by the targets that use them).
 SAN_DEBS     := clang-14 libclang-rt-14-dev
 ASAN_CC      ?= clang-14
 SAN_FLAGS    := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
@@ -205,11 +206,11 @@ fuzz: fuzz-build
 	@sh scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
 
 fuzz-smoke: fuzz-build
-	@sh scripts/fuzz.sh -smoke $(FUZZ_SMOKE_SECONDS) $(FUZZERS)
+	@sh scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZERS)
 
 build/fuzz/vertexops.o: csrc/vertexops.c csrc/compat.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS:-fsanitize=%=-fsanitize=fuzzer-no-link,%) -c -o $@ csrc/vertexops.c
+	$(FUZZ_CC) -fsanitize=fuzzer-no-link $(FUZZ_CFLAGS) -c -o $@ csrc/vertexops.c
 
 build/fuzz/answer: fuzz/answer.c fuzz/fuzz.h csrc/vertexops.c csrc/compat.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ fuzz/answer.c $(FUZZ_LIBS)

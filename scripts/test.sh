@@ -1,6 +1,9 @@
 #!/bin/sh
-# Runs luacheck, then the busted suite once per interpreter; the last line is "N passed, M failed".
+# Runs luacheck, then the busted suite once per interpreter, then the extra stages (make asan: the
+# suite under ASan+UBSan+LSan; make fuzz-smoke: each fuzzer briefly), each stage one passed or
+# failed unit; the last line is "N passed, M failed".
 # usage: scripts/test.sh [LUA:BUILD_DIR ...]   (default: lua5.4:build/5.4 luajit:build/jit)
+# VERTEXOPS_STAGES: the extra stages (default "asan fuzz-smoke"; empty for none).
 [ $# -gt 0 ] || set -- lua5.4:build/5.4 luajit:build/jit
 
 # Hermetic: no developer credentials, no metadata server beyond loopback, no outside endpoint.
@@ -38,5 +41,15 @@ for pair in "$@"; do
   fi
 done
 rm -f "$out"
+
+for stage in ${VERTEXOPS_STAGES-asan fuzz-smoke}; do
+  echo "== make $stage"
+  if make --no-print-directory "$stage"; then
+    passed=$((passed + 1))
+  else
+    echo "make $stage: FAILED"
+    fails=$((fails + 1))
+  fi
+done
 echo "$passed passed, $fails failed"
 [ "$fails" -eq 0 ]
