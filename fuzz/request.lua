@@ -45,7 +45,7 @@ local function query(url, key)
   return v and unescape(v)
 end
 
-local function check_request(req, call, name, opts, region)
+local function check_request(req, call, name, opts)
   if type(req) ~= "table" or type(req.url) ~= "string" then return "build returned no url" end
   local url = req.url
   local bad = url:find("[%z\1-\32\127-\255]")
@@ -98,7 +98,7 @@ return function(data)
   local ok2, req = pcall(core.build, call, name, region, opts, wait)
   if ok2 then
     if not ok then return "build accepted options that check_options refused" end
-    local why = check_request(req, call, name, opts, region)
+    local why = check_request(req, call, name, opts)
     if why then return why end
   else
     local why = check_error(req, "build")
