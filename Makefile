@@ -212,8 +212,5 @@ build/fuzz/vertexops.o: csrc/vertexops.c csrc/compat.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) -fsanitize=fuzzer-no-link $(FUZZ_CFLAGS) -c -o $@ csrc/vertexops.c
 
-build/fuzz/answer: fuzz/answer.c fuzz/fuzz.h csrc/vertexops.c csrc/compat.h
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ fuzz/answer.c $(FUZZ_LIBS)
-
-build/fuzz/%: fuzz/%.c fuzz/fuzz.h build/fuzz/vertexops.o
+build/fuzz/%: fuzz/%.c fuzz/fuzz.h build/fuzz/vertexops.o Makefile
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/vertexops.o $(FUZZ_LIBS)

@@ -3,14 +3,11 @@
 -- must not raise and must return a signature (1..2048 bytes) or nil and one of the known reasons.
 -- Returns nil when the contract holds, or a text naming the broken invariant.
 local core = require "vertexops.core"
--- Known findings reported and not yet fixed, skipped so fuzzing can go on:
--- VERTEXOPS_FUZZ_KNOWN=prompt (an encrypted PEM key makes OpenSSL ask for a pass phrase)
-local KNOWN = {}
-for k in (os.getenv("VERTEXOPS_FUZZ_KNOWN") or ""):gmatch("[%w_]+") do KNOWN[k] = true end
 local REASONS = {
   ["private_key is not a PEM private key"] = true, ["private_key is not an RSA key"] = true,
   ["signing with the private key failed"] = true, ["signature too large"] = true,
   ["private key too large"] = true,
+  ["private_key is encrypted; vertexops never asks for a pass phrase (use an unencrypted key)"] = true,
 }
 local ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 local INDEX = {}
@@ -39,7 +36,6 @@ return function(data)
     if b64url_decode(enc) ~= bytes then return "b64url does not decode back" end
     return nil
   end
-  if KNOWN.prompt and bytes:find("ENCRYPTED", 1, true) then return nil end
   local ok, sig, why = pcall(core.rs256, bytes, "eyJhbGciOiJSUzI1NiJ9.e30")
   if not ok then return "rs256 raised: " .. tostring(sig) end
   if sig == nil then

@@ -20,12 +20,12 @@ for name in "$@"; do
     "build/fuzz/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
       -print_final_stats=1 -artifact_prefix="$crashes/" $dict "$work" "fuzz/corpus/$name" >"$log" 2>&1
   rc=$?
-  grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units|^stat::peak_rss_mb|^Done [0-9]+ runs' "$log"
+  grep -aE 'DONE|^stat::number_of_executed_units|^stat::peak_rss_mb|^Done [0-9]+ runs' "$log"
   if [ "$rc" -eq 0 ]; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
-    grep -E -A12 'FINDING|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error|ERROR: libFuzzer' "$log" | head -40
+    grep -aE -A12 'FINDING|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error|ERROR: libFuzzer' "$log" | head -40
     echo "fuzz $name: FAILED (exit $rc; log $log; input saved in $crashes/)"
     echo "  reproduce: build/fuzz/$name $crashes/<file>"
   fi
