@@ -192,9 +192,9 @@ asan-build: san-deps $(ASAN_CORE) build/asan/preload.so
 asan: deps build asan-build
 	@sh scripts/asan.sh $(ASAN_CC)
 
-$(ASAN_CORE): csrc/vertexops.c csrc/compat.h
+$(ASAN_CORE): $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
-	$(ASAN_CC) $(SAN_FLAGS) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ csrc/vertexops.c $(LIBS)
+	$(ASAN_CC) $(SAN_FLAGS) $(WARN) -fPIC -shared -I$(LUA_INC) -o $@ $(SRC) $(LIBS)
 
 build/asan/preload.so: scripts/asan_preload.c
 	@mkdir -p $(dir $@)
@@ -208,9 +208,7 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	@sh scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZERS)
 
-build/fuzz/vertexops.o: csrc/vertexops.c csrc/compat.h
+# Each harness with the whole C core (every csrc/*.c), all built with the sanitizers and coverage.
+build/fuzz/%: fuzz/%.c fuzz/fuzz.h $(SRC) $(HDR) Makefile
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -fsanitize=fuzzer-no-link $(FUZZ_CFLAGS) -c -o $@ csrc/vertexops.c
-
-build/fuzz/%: fuzz/%.c fuzz/fuzz.h build/fuzz/vertexops.o Makefile
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/vertexops.o $(FUZZ_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(SRC) $(FUZZ_LIBS)
