@@ -426,8 +426,8 @@ static void vx_duration(char *out, size_t size, double secs) {
 }
 
 /* core.build(call, name, region, opts [, wait_seconds]) -> request table
- * {call, method, url, headers = {...}, body}. Validates everything;
- * the token is added by handle:call from req.token. */
+ * {call, method, url, region, headers = {...}, body}. Validates everything; holds no token:
+ * handle:call / handle:start take it as an argument (csrc/handle.c, vx_prepare). */
 static int core_build(lua_State *L) {
   int call = vx_checkcall(L, 1);
   const char *name, *loc, *region, *s;

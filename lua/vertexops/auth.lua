@@ -103,6 +103,11 @@ end
 
 -- Provider ------------------------------------------------------------------------------------
 
+---@class vertexops.auth.Provider a token provider: finds credentials once, caches the token
+---@field opts vertexops.Options its own options (a checked copy)
+---@field client? vertexops.Client the client that sends its token requests
+---@field fetches integer token requests made so far
+---@field fetching? boolean a token request is in flight
 local Provider = {}
 Provider.__index = Provider
 _M.Provider = Provider
@@ -121,6 +126,9 @@ local function type_error(message) error(core.error({ "TypeError" }, message), 0
 --- auth.provider(opts [, client]) -> a token provider that caches per client.
 --- opts: credentials (file path), scopes, self_signed_jwt, clock, and the HTTP options
 --- (ca_file, timeouts) used for token requests. client: the vertexops client that sends them.
+---@param opts? vertexops.Options credentials must be a path here, not a provider
+---@param client? vertexops.Client
+---@return vertexops.auth.Provider
 function _M.provider(opts, client)
   opts = copy_options(opts) or {}
   if opts.credentials ~= nil and type(opts.credentials) ~= "string" then
@@ -136,6 +144,7 @@ function Provider:__tostring()
 end
 
 -- Finds the source of credentials (no network: the metadata server is only named, not asked).
+---@return table source {kind = "env"|"service_account"|"authorized_user"|"metadata", describe = string, ...}
 function Provider:source()
   if self.src then return self.src end
   local tried = {}
@@ -183,11 +192,13 @@ function Provider:source()
 end
 
 --- The quota project the credentials name (quota_project_id of a file), or nil.
+---@return string?
 function Provider:quota_project()
   return self:source().quota_project
 end
 
 --- true when a refused token can be replaced by a fresh one (not for a raw token).
+---@return boolean
 function Provider:refreshable()
   return self:source().kind ~= "env"
 end
@@ -204,6 +215,8 @@ end
 --- A valid access token: cached until REFRESH_EARLY seconds before it expires.
 --- o (optional): the options of the call that needs it, for the token request's transport
 --- (ca_file, timeouts, retry, clock, sleep); the provider's own options otherwise.
+---@param o? vertexops.Options
+---@return string token
 function Provider:token(o)
   if getmetatable(self) ~= Provider then
     type_error("provider:token() needs a provider as its receiver (called with '.' instead of ':'?)")
@@ -213,6 +226,9 @@ end
 
 -- Provider:token for options already checked (o), within deadline (absolute, on o's clock; nil:
 -- only the token request's own limit): the token request gets what is left of the call's time.
+---@param o? vertexops.Options
+---@param deadline? number
+---@return string token
 function Provider:_token(o, deadline)
   o = o or self.opts
   local src = self:source()

@@ -23,10 +23,20 @@ end
 -- vertexops.auth provider walks the Application Default Credentials chain and caches the token.
 local AUTH_KEYS = { "credentials", "scopes", "self_signed_jwt" }
 
+---@class vertexops.Client a client: its options, credentials and connections. Methods are called with
+---':' (a '.' raises TypeError); after close() every call but stats() raises ValueError.
+---@field opts vertexops.Options the client's own options (a checked copy)
+---@field handle userdata the libcurl easy handle of its blocking calls
+---@field share userdata the connection cache its handles share
+---@field closed? true once close() ran
+---@field auth? vertexops.auth.Provider its token provider, made on first need
+---@field base? vertexops.Options its options merged with the environment, made on first call
 local Client = {}
 Client.__index = Client
 
 --- vertexops.client(opts) -> a client that keeps its connections alive between calls.
+---@param opts? vertexops.Options
+---@return vertexops.Client
 function Client.new(opts)
   local o = options.copy(opts) or {}
   -- one connection cache for the client's blocking and non-blocking handles alike
@@ -37,6 +47,8 @@ end
 
 -- The token provider for options o: the client's own (cached), o.credentials when it is a provider
 -- object, or a fresh one when the call names other credentials. nil when o.token is given.
+---@param o vertexops.Options
+---@return vertexops.auth.Provider?
 function Client:_provider(o)
   if o.token ~= nil then return nil end
   if type(o.credentials) == "table" then return o.credentials end
@@ -53,6 +65,9 @@ function Client:_provider(o)
 end
 
 -- The bearer token for a request made with options o, by deadline (absolute, on o's clock).
+---@param o vertexops.Options
+---@param deadline number
+---@return string
 function Client:_token(o, deadline)
   local t = o.token
   if type(t) == "function" then
@@ -80,6 +95,8 @@ end
 -- quota project of the credentials when none of those names one.
 -- Without call options the result is the same table every time (self.base): requests built from it
 -- are cached (Client:_build), and the environment is read once per client.
+---@param opts? vertexops.Options
+---@return vertexops.Options
 function Client:_options(opts)
   if opts == nil and self.base then return self.base end
   local o = options.merge(self.opts, opts)
@@ -98,6 +115,12 @@ end
 -- no key made by joining strings), so no two different argument lists can share an entry.
 local BUILT_MAX = 256
 local NO_REGION = {}
+---@param call "cancel"|"get"|"delete"|"list"|"wait"
+---@param name string
+---@param region? string
+---@param o vertexops.Options
+---@param extra? number the seconds of a :wait
+---@return table request {call, method, url, region, headers, body} (core.build)
 function Client:_build(call, name, region, o, extra)
   if o ~= self.base or extra ~= nil or type(name) ~= "string" or (region ~= nil and type(region) ~= "string") then
     return core.build(call, name, region, o, extra)
@@ -120,6 +143,7 @@ function Client:_build(call, name, region, o, extra)
   return req
 end
 
+--- Closes the client's handles and connection cache (idempotent; also __close).
 function Client:close()
   if self.closed then return end
   self.closed = true
@@ -131,6 +155,7 @@ end
 Client.__close = Client.close
 
 --- Counters summed over the client's libcurl handles (blocking and non-blocking): {requests = n, connects = n}.
+---@return {requests: integer, connects: integer, buffered: integer, held_headers: integer}
 function Client:stats()
   local st = self.handle:stats()
   for _, h in ipairs(self.handles or {}) do
@@ -142,6 +167,12 @@ end
 
 -- One HTTP exchange, by the means the host allows (see Hosts above). The token goes beside the
 -- request, never into it: built requests are cached and shared (Client:_build).
+---@param o vertexops.Options
+---@param req table a built request
+---@param token? string
+---@return boolean ok
+---@return table|vertexops.Error result_or_err
+---@return table? headers when req.want_headers
 function Client:_exchange(o, req, token)
   local co = coroutine_running()
   local driver = co and drivers[co]
@@ -155,6 +186,12 @@ end
 -- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
 -- for a failure of the call). ctx (optional): deadline (absolute, on o's clock), rules ("GET" for
 -- the idempotent rules whatever the method), request_timeout (override), requests (a counter).
+---@param o vertexops.Options
+---@param req table a built request
+---@param ctx? {deadline?: number, rules?: string, request_timeout?: number, requests?: integer, no_auth?: boolean}
+---@return boolean ok
+---@return table|vertexops.Error result_or_err
+---@return table? headers
 function Client:_run(o, req, ctx)
   local clock = o.clock or core.clock
   local timeout = o.timeout or options.DEFAULTS.timeout
@@ -201,6 +238,12 @@ end
 
 -- Runs one REST call with the retry policy and the deadline; raises on failure.
 -- extra: the :wait timeout in seconds, for call "wait".
+---@param call "cancel"|"get"|"delete"|"list"|"wait"
+---@param name string
+---@param region? string
+---@param opts? vertexops.Options
+---@param extra? number
+---@return table decoded the answer's JSON object
 function Client:_call(call, name, region, opts, extra)
   local o = self:_options(opts)
   local ok, res = self:_run(o, self:_build(call, name, region, o, extra))
@@ -208,21 +251,41 @@ function Client:_call(call, name, region, opts, extra)
   return res
 end
 
+--- POST {name}:cancel (best effort: the operation may still complete).
+---@param name string projects/{project}/locations/{location}/operations/{id}
+---@param region? string defaults to the name's location
+---@param opts? vertexops.Options
+---@return true
 function Client:cancel(name, region, opts)
   self:_call("cancel", name, region, opts)
   return true
 end
 
+--- GET {name}: the Operation.
+---@param name string
+---@param region? string
+---@param opts? vertexops.Options
+---@return vertexops.Operation
 function Client:get(name, region, opts)
   return operation.check(self:_call("get", name, region, opts), operation.what(name))
 end
 
+--- DELETE {name}.
+---@param name string
+---@param region? string
+---@param opts? vertexops.Options
+---@return true
 function Client:delete(name, region, opts)
   self:_call("delete", name, region, opts)
   return true
 end
 
 -- One page of a list with options o (and ctx for Client:_run): {operations = {...}, next_page_token = s or nil}.
+---@param parent string
+---@param region? string
+---@param o vertexops.Options
+---@param ctx? table
+---@return vertexops.Page
 function Client:_list(parent, region, o, ctx)
   local ok, body = self:_run(o, self:_build("list", parent, region, o), ctx)
   if not ok then error(body, 0) end
@@ -247,6 +310,11 @@ function Client:_list(parent, region, o, ctx)
   return { operations = ops or {}, next_page_token = (type(token) == "string" and token ~= "") and token or nil }
 end
 
+--- GET {parent}/operations: one page (opts.filter, opts.page_size, opts.page_token).
+---@param parent string projects/{project}/locations/{location}
+---@param region? string
+---@param opts? vertexops.Options
+---@return vertexops.Page
 function Client:list(parent, region, opts)
   return self:_list(parent, region, self:_options(opts))
 end
@@ -254,6 +322,10 @@ end
 --- for op in client:operations(parent, region, opts): every operation, page by page (lazily).
 --- One deadline (opts.timeout from the first page on) bounds the whole iteration; a page token the
 --- server already gave in this iteration raises ResponseTypeError (the listing would never end).
+---@param parent string
+---@param region? string
+---@param opts? vertexops.Options
+---@return fun(): vertexops.Operation? iterator
 function Client:operations(parent, region, opts)
   local page_opts = options.merge({}, opts) -- a table of our own: the page token goes in it
   local seen = {}
@@ -288,6 +360,11 @@ function Client:operations(parent, region, opts)
 end
 
 --- One server-side :wait request (best effort: it may return a not-done operation early).
+---@param name string
+---@param region? string
+---@param seconds? number nil (the server's default) or 0 to 31536000, sent rounded up to the nanosecond
+---@param opts? vertexops.Options
+---@return vertexops.Operation
 function Client:wait_once(name, region, seconds, opts)
   return operation.check(self:_call("wait", name, region, opts, seconds), operation.what(name))
 end

@@ -10,6 +10,83 @@
 --   host.lua      nginx / coroutine hosts, sleeping            auth.lua    the credentials chain
 --   operation.lua Operation checks, OperationError             vertexops.core (csrc/)  the wire
 -- The contract users rely on: docs/contract.md.
+
+-- Types (LuaCATS) shared by the modules of vertexops ------------------------------------------
+
+---@class vertexops.RetryPolicy retry option: any subset; `false` instead of a table disables retries
+---@field max_retries? integer retries after the first attempt, 0-1000 (default 5)
+---@field initial_delay? number seconds before the first retry, >= 0 (default 1)
+---@field multiplier? number growth of the delay per retry, 1-1000 (default 1.25)
+---@field max_delay? number cap of one delay in seconds (default 60)
+
+---@class vertexops.PollingPolicy polling option of wait: any subset
+---@field initial_delay? number seconds before the second poll, > 0 (default 1)
+---@field multiplier? number growth of the delay per poll, 1-1000 (default 1.25)
+---@field max_delay? number cap of one delay in seconds (default 60)
+
+---@class vertexops.Options options of a client or of one call (docs/contract.md, "Options"); an
+---unknown key raises ValueError
+---@field endpoint? string URL template with {region} (env VERTEXOPS_ENDPOINT)
+---@field token? string|fun():string access token, or a function returning one
+---@field credentials? string|vertexops.auth.Provider key-file path, or a provider from vertexops.auth.provider
+---@field scopes? string|string[] OAuth scopes (default cloud-platform)
+---@field self_signed_jwt? boolean service account: send a self-signed JWT, no token exchange
+---@field timeout? number end-to-end seconds of the call, > 0, at most a year (default 1800)
+---@field request_timeout? number seconds of one HTTP exchange (default 60)
+---@field connect_timeout? number seconds to connect (default 10)
+---@field retry? vertexops.RetryPolicy|false
+---@field polling? vertexops.PollingPolicy
+---@field strategy? "auto"|"server"|"poll" how wait polls (default "auto")
+---@field progress? fun(op: vertexops.Operation, info: vertexops.WaitInfo) called after every answer while waiting
+---@field ca_file? string PEM bundle to trust instead of the system store
+---@field user_project? string sent as x-goog-user-project (env GOOGLE_CLOUD_QUOTA_PROJECT)
+---@field sleep? fun(seconds: number) how to wait (default: nanosleep, or ngx.sleep inside nginx)
+---@field clock? fun():number a monotonic clock in seconds
+---@field filter? string list: a filter such as "done=false"
+---@field page_size? integer list: operations per page, 1-1e9
+---@field page_token? string list: the page to start from
+---@field concurrency? integer cancel_many: cancels in flight at once (default 100)
+---@field thread_pool? string nginx thread pool for exchanges inside OpenResty (default "vertexops")
+
+---@class vertexops.Error an error object: raised with error(err, 0), or returned as `false, err` /
+---`nil, err`; tostring(err) is "Tag: message"
+---@field tags string[] most specific first, e.g. {"ConnectionFailedError", "ConnectionError"}
+---@field message string never contains a token or a credential
+---@field code? integer HTTP status (HttpError; ResponseTypeError when one was received; AuthError from a token endpoint)
+---@field status? string Google's status name, e.g. "NOT_FOUND" (HttpError)
+---@field body? table|string decoded JSON or the raw body (HttpError); the first 4 KiB (ResponseTypeError)
+---@field headers? table<string, string> response headers, lower-case names (HttpError)
+---@field operation? vertexops.Operation the final Operation (OperationError), the last one seen (TimeoutError of wait)
+---@field elapsed? number seconds waited (TimeoutError of wait)
+---@field requests? integer requests made (TimeoutError of wait)
+---@field cause? vertexops.Error the earlier failure (TimeoutError, AuthError)
+---@field error? string OAuth error of a token endpoint (AuthError)
+---@field error_description? string its description (AuthError)
+
+---@class vertexops.Status google.rpc.Status of a finished operation
+---@field code? integer google.rpc.Code (1: CANCELLED)
+---@field message? string
+---@field details? table[]
+
+---@class vertexops.Operation google.longrunning.Operation as decoded and checked (null fields absent)
+---@field name? string
+---@field done? boolean
+---@field error? vertexops.Status
+---@field metadata? table
+---@field response? table
+
+---@class vertexops.Page one page of list
+---@field operations vertexops.Operation[]
+---@field next_page_token? string nil on the last page
+
+---@class vertexops.WaitInfo what progress receives besides the operation
+---@field elapsed number
+---@field requests integer
+---@field strategy string
+
+---@class vertexops.CancelResult one result of cancel_many: {ok = true} or {err = e}
+---@field ok? true
+---@field err? vertexops.Error
 local core = require "vertexops.core"
 local auth = require "vertexops.auth"
 local options = require "vertexops.options"
@@ -21,6 +98,31 @@ local Request = require "vertexops.request"
 
 local error, getmetatable, ipairs, pcall, type = error, getmetatable, ipairs, pcall, type
 
+---@class vertexops
+---@field _VERSION string
+---@field core table the C module vertexops.core
+---@field auth table vertexops.auth
+---@field Client vertexops.Client the client class
+---@field Request vertexops.Request the class of started requests
+---@field DEFAULTS {timeout: number, request_timeout: number, connect_timeout: number}
+---@field RETRY vertexops.RetryPolicy the default retry policy
+---@field POLLING vertexops.PollingPolicy the default polling policy
+---@field backoff fun(policy: vertexops.RetryPolicy, n: integer): number delay before attempt n + 1
+---@field retry_after fun(err: vertexops.Error, now?: number): number? seconds a Retry-After header asks
+---@field sleep fun(seconds: number)
+---@field clock fun(): number
+---@field is fun(err: any, tag: string): boolean true when err carries tag
+---@field error_mt table the metatable of every error object
+---@field cancel fun(name: string, region?: string, opts?: vertexops.Options): true
+---@field get fun(name: string, region?: string, opts?: vertexops.Options): vertexops.Operation
+---@field delete fun(name: string, region?: string, opts?: vertexops.Options): true
+---@field list fun(parent: string, region?: string, opts?: vertexops.Options): vertexops.Page
+---@field operations fun(parent: string, region?: string, opts?: vertexops.Options): fun(): vertexops.Operation?
+---@field wait_once fun(name: string, region?: string, seconds?: number, opts?: vertexops.Options): vertexops.Operation
+---@field wait fun(name: string, region?: string, opts?: vertexops.Options): vertexops.Operation
+---@field cancel_and_wait fun(name: string, region?: string, opts?: vertexops.Options): vertexops.Operation, boolean
+---@field start fun(method: string, ...): vertexops.Request
+---@field cancel_many fun(names: string[], region?: string, opts?: vertexops.Options): vertexops.CancelResult[]
 local _M = { _VERSION = core.version, core = core, auth = auth, Client = Client, Request = Request }
 
 _M.DEFAULTS, _M.RETRY, _M.POLLING = options.DEFAULTS, options.RETRY, options.POLLING
@@ -31,6 +133,7 @@ _M.is, _M.error_mt = core.is, core.error_mt
 ---@param tag string|string[] a tag, or a list of tags (most specific first)
 ---@param message string
 ---@param fields? table more fields of the error object
+---@return nil # never returns: raises the new error object
 local function raise(tag, message, fields)
   error(core.error(type(tag) == "table" and tag or { tag }, message, fields), 0)
 end
@@ -67,6 +170,9 @@ end
 -- Module-level functions use one default client, created on first use. -----------------------
 
 local default
+--- The client behind the module functions, made on first use (no options: the environment and
+--- the credentials chain decide).
+---@return vertexops.Client
 local function default_client()
   if not default then default = _M.client() end
   return default
@@ -79,6 +185,7 @@ for _, m in ipairs { "cancel", "get", "delete", "list", "operations", "wait_once
 end
 
 --- vertexops.is_error(v): true when v is a vertexops error object.
+---@param v any
 ---@return boolean
 function _M.is_error(v)
   return type(v) == "table" and getmetatable(v) == core.error_mt
@@ -87,6 +194,11 @@ end
 -- vertexops.core.cancel / get / delete / list come here (csrc/module.c): one validated attempt --
 -- no retries -- through a client of their own, so the C module's own calls take the same path as
 -- everyone's. cancel and delete return true, get the Operation, list the decoded page as sent.
+---@param call "cancel"|"get"|"delete"|"list"
+---@param name string
+---@param region? string
+---@param opts? vertexops.Options
+---@return true|vertexops.Operation|table
 function _M._core_call(call, name, region, opts)
   local o = options.copy(opts) or {}
   o.retry = false

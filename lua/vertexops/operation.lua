@@ -24,6 +24,11 @@ local function bad_field(what, field, v, want)
     JSON_TYPE[want], v == json_null and "null" or type(v)))
 end
 
+--- Checks a decoded Operation in place (proto3 nulls removed, error.code as a number); raises
+--- ResponseTypeError naming a field of the wrong type. Returns op.
+---@param op any
+---@param what string how messages name it, e.g. "operation projects/..."
+---@return vertexops.Operation
 function M.check(op, what)
   if type(op) ~= "table" then
     raise("ResponseTypeError", string_format("%s is not an object (got %s)", what,
@@ -59,6 +64,8 @@ function M.check(op, what)
   return op
 end
 
+---@param name any
+---@return string
 function M.what(name)
   return "operation" .. (type(name) == "string" and " " .. name or "")
 end
@@ -68,6 +75,8 @@ local function describe_error(e)
 end
 
 --- error(op) -> the OperationError for an operation that ended with an error.
+---@param op vertexops.Operation
+---@return vertexops.Error
 function M.error(op)
   return core.error({ "OperationError" }, string_format("operation %s finished with an error (%s)",
     tostring(op.name), describe_error(op.error)), { operation = op })

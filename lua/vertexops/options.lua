@@ -21,6 +21,8 @@ M.ENV = { endpoint = "VERTEXOPS_ENDPOINT", user_project = "GOOGLE_CLOUD_QUOTA_PR
 
 --- apply_env(o): fills the options of M.ENV that o lacks from the environment (an empty variable
 --- counts as unset), checked like the caller's own. Returns o.
+---@param o vertexops.Options
+---@return vertexops.Options
 function M.apply_env(o)
   for key, var in next, M.ENV do
     if o[key] == nil then
@@ -50,6 +52,8 @@ local function type_error(message) error(core.error({ "TypeError" }, message), 0
 local checked_clocks = setmetatable({}, { __mode = "k" })
 
 --- copy(opts) -> a checked copy of opts (nil for nil); raises TypeError or ValueError.
+---@param opts? vertexops.Options
+---@return vertexops.Options?
 function M.copy(opts)
   if type(opts) ~= "table" then
     core.check_options(opts) -- nil passes; anything else raises TypeError
@@ -82,6 +86,9 @@ end
 local copy = M.copy
 
 -- A client's options merged with a call's (the call's win); retry and polling tables merge by key.
+---@param base vertexops.Options already checked
+---@param over? vertexops.Options checked here
+---@return vertexops.Options # base itself when over is nil
 function M.merge(base, over)
   if over == nil then return base end
   over = copy(over)
@@ -102,6 +109,10 @@ end
 
 -- The retry or polling policy of options o, with the defaults filled in (computed once per table).
 local policies = setmetatable({}, { __mode = "k" })
+---@param o vertexops.Options
+---@param key "retry"|"polling"
+---@param defaults vertexops.RetryPolicy|vertexops.PollingPolicy
+---@return vertexops.RetryPolicy|false
 function M.policy(o, key, defaults)
   local p = o[key]
   if p == false then return false end

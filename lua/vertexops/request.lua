@@ -24,17 +24,25 @@ end
 local STARTABLE = { cancel = true, get = true, delete = true, list = true, wait = true,
                     cancel_and_wait = true, wait_once = true }
 
+---@class vertexops.Request a started request (client:start): stepped by poll(), never blocking
+---@field client vertexops.Client
+---@field done? true once the call has ended
+---@field ok? boolean when done: true if it returned, false if it raised
+---@field error? vertexops.Error when done and not ok
+---@field results? table when done and ok: pcall's packed results
 local Request = {}
 Request.__index = Request
 
 local function pack(...) return { n = select("#", ...), ... } end
 
+---@return userdata multi the client's libcurl multi handle, made on first use
 function Client:_multi()
   if not self.multi then self.multi = core.multi() end
   return self.multi
 end
 
 -- Easy handles for non-blocking transfers: borrowed from a pool, given back when done.
+---@return userdata handle
 function Client:_borrow()
   local pool = self.pool
   if pool and #pool > 0 then
@@ -49,6 +57,7 @@ function Client:_borrow()
   return h
 end
 
+---@param h userdata
 function Client:_give_back(h)
   self.pool = self.pool or {}
   self.pool[#self.pool + 1] = h
@@ -58,6 +67,7 @@ end
 -- requests in one frame pays for one perform per millisecond, not one per request (libcurl walks
 -- every transfer on each perform); force skips that.
 local PERFORM_INTERVAL = 0.001
+---@param force? boolean
 function Client:_perform(force)
   local multi = self.multi
   if not multi then return end
@@ -69,6 +79,7 @@ end
 
 --- client:poll() -> how many started requests are still running. Steps every request of the
 --- client once (one libcurl perform for all): for hosts with many requests in flight.
+---@return integer running
 function Client:poll()
   self:_perform(true)
   local running = 0
@@ -81,6 +92,9 @@ end
 --- client:start(method, ...) -> a request stepped by req:poll() (never blocks) or req:wait().
 --- method: "cancel", "get", "delete", "list", "wait", "cancel_and_wait" or "wait_once".
 --- Bad arguments raise TypeError or ValueError here, before any I/O.
+---@param method "cancel"|"get"|"delete"|"list"|"wait"|"cancel_and_wait"|"wait_once"
+---@param ... any the arguments of that method
+---@return vertexops.Request
 function Client:start(method, ...)
   if type(method) ~= "string" then raise("TypeError", "method must be a string, got " .. type(method)) end
   if not STARTABLE[method] then raise("ValueError", "method '" .. method .. "' cannot be started") end
@@ -91,6 +105,8 @@ function Client:start(method, ...)
 end
 
 -- A request running fn in a coroutine driven by poll().
+---@param fn function
+---@return vertexops.Request
 function Client:_start(fn)
   local r = setmetatable({ client = self }, Request)
   r.co = coroutine_create(fn)
@@ -103,6 +119,12 @@ end
 
 -- Inside the request's coroutine: one exchange on the multi handle, yielding until it is done.
 -- The borrowed handle goes back to the pool on every path, a transfer that fails to start included.
+---@param client vertexops.Client
+---@param req table a built request
+---@param token? string
+---@return boolean ok
+---@return table|vertexops.Error result_or_err
+---@return table? headers
 function Request:_exchange(client, req, token)
   local h = client:_borrow()
   local started, err = pcall(h.start, h, req, client:_multi(), token)
@@ -138,6 +160,7 @@ function Request:_step()
 end
 
 -- Steps the request if what it waits for has happened (the multi handle was performed before).
+---@return boolean done
 function Request:_advance()
   if self.done then return true end
   if self.transfer then
@@ -157,6 +180,8 @@ end
 
 --- req:result() -> done, result_or_err[, ...] as poll() gives them, without stepping anything
 --- (after client:poll() has stepped every request).
+---@return boolean done
+---@return any ... the call's results, or its error object (req.ok tells which)
 function Request:result()
   if self.done then return true, self:_outcome() end
   return false
@@ -164,6 +189,8 @@ end
 
 --- req:poll() -> done, result_or_err[, ...]: never blocks. When done, the call's results follow
 --- (cancel_and_wait: operation, cancelled), or its error object (req.ok tells which).
+---@return boolean done
+---@return any ... the call's results, or its error object
 function Request:poll()
   if not self.done then
     self.client:_perform()
@@ -188,6 +215,7 @@ end
 
 --- req:wait() -> the call's results, or raises its error. Inside a coroutine it yields between
 --- steps (the host resumes it); elsewhere it blocks.
+---@return any ... the call's results
 function Request:wait()
   while not self:poll() do
     local co = coroutine_running()
@@ -203,6 +231,10 @@ end
 
 --- cancel_many(names, region, opts) -> results, one per name in order: {ok = true} or {err = e}.
 --- Cancels concurrently (opts.concurrency at a time, default 100) over HTTP/2 multiplexing.
+---@param names string[] every name is checked before any I/O
+---@param region? string
+---@param opts? vertexops.Options
+---@return vertexops.CancelResult[] results in the order of names
 function Client:cancel_many(names, region, opts)
   if type(names) ~= "table" then raise("TypeError", "names must be a list of strings, got " .. type(names)) end
   local list = {} -- read raw, like options: what is checked is what is sent

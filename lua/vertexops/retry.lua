@@ -22,6 +22,9 @@ RETRY_ON.TOKEN = { codes = RETRY_ON.GET.codes, tags = RETRY_ON.GET.tags, all5xx 
 M.RETRY_ON = RETRY_ON
 
 -- The delay before attempt n + 1 (n >= 1): initial * multiplier^(n-1), capped.
+---@param p vertexops.RetryPolicy with every field filled (options.policy)
+---@param n integer
+---@return number seconds
 local function backoff(p, n)
   return math_min(p.initial_delay * p.multiplier ^ (n - 1), p.max_delay)
 end
@@ -38,6 +41,9 @@ local function days_from_civil(y, m, d) -- Howard Hinnant's algorithm, proleptic
   local doe = yoe * 365 + math_floor(yoe / 4) - math_floor(yoe / 100) + doy
   return era * 146097 + doe - 719468
 end
+---@param err vertexops.Error
+---@param now? number seconds since the epoch (default os.time())
+---@return number? seconds
 local function retry_after(err, now)
   local h = err.headers and err.headers["retry-after"]
   if type(h) ~= "string" then return nil end
@@ -51,6 +57,10 @@ local function retry_after(err, now)
 end
 M.retry_after = retry_after
 
+--- Whether a failure of a call of this kind is retried.
+---@param method "GET"|"POST"|"DELETE"|"TOKEN" the rules: the request's method, "GET" while waiting
+---@param err vertexops.Error
+---@return boolean
 function M.retryable(method, err)
   local rule = RETRY_ON[method]
   if err.code and is(err, "HttpError") then

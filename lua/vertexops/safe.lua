@@ -15,6 +15,10 @@ local function settle(ok, ...)
   return nil, err
 end
 
+--- wrap(f) -> a function calling f that returns nil, err for a vertexops error (TypeError and
+--- ValueError still raise).
+---@param f function
+---@return function
 local function wrap(f)
   return function(...) return settle(pcall(f, ...)) end
 end
@@ -47,6 +51,8 @@ for _, name in ipairs { "cancel", "get", "delete", "list", "operations", "wait_o
 end
 
 --- safe.client(opts): a client whose methods return nil, err instead of raising.
+---@param opts? vertexops.Options
+---@return vertexops.Client # a proxy: the same methods, wrapped; .raw is the client itself
 function _M.client(opts)
   local c = vertexops.client(opts)
   local proxy = { raw = c }

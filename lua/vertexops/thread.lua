@@ -8,6 +8,12 @@ local error, pcall, setmetatable, type = error, pcall, setmetatable, type
 local _M = {}
 local handle
 
+--- One exchange on this worker thread's handle.
+---@param req table a built request
+---@param token? string
+---@return boolean ok
+---@return table result_or_err (an error without its metatable: it crosses threads as a plain table)
+---@return table? headers
 function _M.exchange(req, token)
   if not handle then handle = core.handle() end
   local called, ok, res, headers = pcall(handle.call, handle, req, token)

@@ -20,6 +20,12 @@ local SERVER_WAIT_MAX = 50 -- seconds asked of one :wait (the service's own limi
 
 -- Polls until the operation is done or the deadline passes; returns the final operation, whatever
 -- its outcome. start: the clock reading the deadline counts from.
+---@param o vertexops.Options
+---@param name string
+---@param region? string
+---@param start number
+---@return vertexops.Operation op
+---@return table ctx {deadline, rules, requests}
 function Client:_wait(o, name, region, start)
   local strategy = o.strategy or "auto"
   local clock = o.clock or core.clock
@@ -76,6 +82,10 @@ end
 
 --- wait(name, region, opts): polls until the operation is done, within opts.timeout. Returns the
 --- final operation; raises OperationError when it finished with an error, TimeoutError past the deadline.
+---@param name string
+---@param region? string
+---@param opts? vertexops.Options timeout, strategy, polling, progress, ...
+---@return vertexops.Operation
 function Client:wait(name, region, opts)
   local o = self:_options(opts)
   local op = self:_wait(o, name, region, (o.clock or core.clock)())
@@ -85,6 +95,11 @@ end
 
 --- cancel_and_wait(name, region, opts) -> operation, cancelled. cancelled is true when the operation
 --- ended CANCELLED (code 1), false when it completed anyway; any other error raises OperationError.
+---@param name string
+---@param region? string
+---@param opts? vertexops.Options
+---@return vertexops.Operation operation
+---@return boolean cancelled
 function Client:cancel_and_wait(name, region, opts)
   local o = self:_options(opts)
   local start = (o.clock or core.clock)()
