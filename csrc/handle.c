@@ -204,6 +204,10 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
   }
   VX_SETOPT(L, e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", 60)));
   VX_SETOPT(L, e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", 10)));
+  /* Plain http:// (loopback endpoints, the metadata server) never goes through a proxy from the
+   * environment (http_proxy, ALL_PROXY): the proxy would read the bearer token. https:// keeps
+   * them: a proxy sees only the CONNECT target. */
+  VX_SETOPT(L, e, CURLOPT_PROXY, strncmp(url, "http://", 7) == 0 ? "" : (const char *)NULL);
   VX_SETOPT(L, e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
   VX_SETOPT(L, e, CURLOPT_CAPATH, ca ? (const char *)NULL : h->default_capath);
 
