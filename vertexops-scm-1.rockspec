@@ -11,6 +11,7 @@ description = {
     semantics of the Google Cloud Workflows connector
     googleapis.aiplatform.v1beta1.projects.locations.operations: tagged errors, retries,
     deadlines, connection reuse.
+    Needs libcurl >= 7.85.0 (checked when building and when loading), OpenSSL >= 1.1.1, lua-cjson 2.1.
   ]],
   license = "MIT",
   labels = { "google", "vertex", "http", "curl" },
