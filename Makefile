@@ -5,6 +5,12 @@ BUILD      := build/5.4
 CORE       := $(BUILD)/vertexops/core.so
 LUAJIT_INC ?= /usr/include/luajit-2.1
 CORE_JIT   := build/jit/vertexops/core.so
+# The older PUC interpreters the suite also runs on (build/5.1 ... build/5.3), each from its own headers.
+OLD_LUAS   := 5.1 5.2 5.3
+CORES_OLD  := $(foreach v,$(OLD_LUAS),build/$(v)/vertexops/core.so)
+LUA_INC_5.1 ?= /usr/include/lua5.1
+LUA_INC_5.2 ?= /usr/include/lua5.2
+LUA_INC_5.3 ?= /usr/include/lua5.3
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 WARN       := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
@@ -12,7 +18,8 @@ LIBS       := -lcurl -lcrypto -lpthread
 
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socket lua-busted \
         lua-check luarocks nginx libnginx-mod-http-lua openssl make gcc valgrind \
-        luajit2 libluajit2-5.1-dev locales strace
+        luajit2 libluajit2-5.1-dev locales strace lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 \
+        liblua5.3-dev
 
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
@@ -27,7 +34,7 @@ deps:
 
 STATES     := build/states-test
 
-build: $(CORE) $(CORE_JIT) $(STATES)
+build: $(CORE) $(CORE_JIT) $(CORES_OLD) $(STATES)
 
 # A host running several Lua states on threads at once (spec/15_states_spec.lua).
 $(STATES): spec/support/states.c
@@ -46,6 +53,11 @@ $(CORE): $(SRC) $(HDR)
 $(CORE_JIT): $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUAJIT_INC) -o $@ $(SRC) $(LIBS)
+
+# PUC Lua 5.1, 5.2 and 5.3 (csrc/compat.h again).
+$(CORES_OLD): build/%/vertexops/core.so: $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -fPIC -shared -I$(LUA_INC_$*) -o $@ $(SRC) $(LIBS)
 
 # Static embedding for C hosts that cannot dlopen (make static): per interpreter, an archive of
 # the C core (every csrc/*.c) and of every lua/vertexops/*.lua, embedded as source by
@@ -121,7 +133,7 @@ lint:
 	luacheck -q lua spec bin examples
 
 test: deps build
-	@sh scripts/test.sh lua5.4:$(BUILD) luajit:build/jit
+	@sh scripts/test.sh lua5.4:$(BUILD) luajit:build/jit lua5.1:build/5.1 lua5.2:build/5.2 lua5.3:build/5.3
 
 demo: deps build
 	@VERTEXOPS_LUA=$(LUA) $(RUN) $(LUA) examples/demo.lua

@@ -522,8 +522,7 @@ static int core_build(lua_State *L) {
   if (call == CALL_CANCEL || call == CALL_WAIT)
     vx_addheader(L, hd, &nh, "Content-Type: application/json");
   vx_addheader(L, hd, &nh, "User-Agent: vertexops/" VX_VERSION " libcurl/%s", vx_curlversion());
-  vx_addheader(L, hd, &nh, "x-goog-api-client: gl-lua/%s vertexops/" VX_VERSION,
-               LUA_VERSION_NUM >= 504 ? "5.4" : LUA_VERSION_NUM == 503 ? "5.3" : "5.1");
+  vx_addheader(L, hd, &nh, "x-goog-api-client: gl-lua/" VX_LUA_VERSION " vertexops/" VX_VERSION);
   luaL_buffinit(L, &b);
   luaL_addstring(&b, call == CALL_LIST ? "x-goog-request-params: parent=" : "x-goog-request-params: name=");
   vx_addescaped(&b, name, namelen);
