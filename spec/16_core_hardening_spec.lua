@@ -100,9 +100,9 @@ describe("core hardening", function()
       end
       local out = H.run_lua([[
         assert(os.setlocale("fr_FR.ISO-8859-1", "ctype"), "no locale")
-        if not rawget(_G, "jit") then assert(("\xe9"):match("%a"), "the locale does not class 0xE9 as a letter") end
+        if not rawget(_G, "jit") then assert(("\233"):match("%a"), "the locale does not class 0xE9 as a letter") end
         local core = require "vertexops.core"
-        local ok, err = pcall(core.build, "get", "projects/p/locations/us-central1/operations/caf\xe9", nil,
+        local ok, err = pcall(core.build, "get", "projects/p/locations/us-central1/operations/caf\233", nil,
           { endpoint = "https://127.0.0.1:1" })
         print(ok and "accepted" or err.tags[1])
       ]], { LOCPATH = dir })
@@ -183,7 +183,7 @@ describe("core hardening", function()
     end)
 
     it("with a byte above 0x7F are refused by client()", function()
-      local err = H.raises(vertexops.client, { token = "ab\xc3\xa9" })
+      local err = H.raises(vertexops.client, { token = "ab\195\169" })
       assert.are.equal("ValueError", err.tags[1])
     end)
 

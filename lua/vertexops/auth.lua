@@ -12,6 +12,7 @@
 -- Secrets (private keys, refresh tokens, client secrets, access tokens) never appear in an error,
 -- a log line or tostring().
 local core = require "vertexops.core"
+local host_pcall = require("vertexops.host").pcall -- yields through on PUC 5.1 too
 local cjson = require("cjson.safe").new()
 
 local error, getmetatable, ipairs, next, setmetatable, tonumber, tostring, type =
@@ -242,7 +243,8 @@ function Provider:_token(o, deadline)
   -- fetching is true while a token request is in flight: requests that run side by side
   -- (client:start, cancel_many, nginx request handlers) wait for it instead of fetching again
   self.fetching = true
-  local ok, token, lifetime = pcall(self._fetch, self, src, o, deadline)
+  -- (a pcall the fetch may yield through under client:start(), PUC Lua 5.1 included)
+  local ok, token, lifetime = host_pcall(self._fetch, self, src, o, deadline)
   self.fetching = false
   if not ok then error(token, 0) end
   self.fetches = self.fetches + 1

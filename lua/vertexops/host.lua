@@ -3,8 +3,10 @@
 -- coroutines client:start() drives (whose sleeps and exchanges hand control back to the caller).
 local core = require "vertexops.core"
 
-local rawget, setmetatable, tostring, type = rawget, setmetatable, tostring, type
-local coroutine_running, coroutine_yield = coroutine.running, coroutine.yield
+local pcall, rawget, select, setmetatable, tostring, type = pcall, rawget, select, setmetatable, tostring, type
+local unpack = table.unpack or unpack -- luacheck: ignore 143
+local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
+  coroutine.create, coroutine.resume, coroutine.running, coroutine.status, coroutine.yield
 local _G = _G
 
 local M = {}
@@ -55,6 +57,25 @@ M.drivers = drivers
 function M.driver()
   local co = coroutine_running()
   return co and drivers[co]
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- pcall for code that may yield under client:start(). PUC Lua 5.1 cannot yield across pcall: there
+-- f runs in a coroutine of its own, working for the same request, whose yields are passed on.
+local PCALL_YIELDS = _VERSION ~= "Lua 5.1" or rawget(_G, "jit") ~= nil
+function M.pcall(f, ...)
+  local outer = coroutine_running()
+  local driver = outer and drivers[outer]
+  if PCALL_YIELDS or not driver then return pcall(f, ...) end
+  local co = coroutine_create(f)
+  drivers[co] = driver
+  local res = pack(coroutine_resume(co, ...))
+  while coroutine_status(co) ~= "dead" do
+    res = pack(coroutine_resume(co, coroutine_yield(unpack(res, 2, res.n))))
+  end
+  drivers[co] = nil
+  return unpack(res, 1, res.n)
 end
 
 -- Waits s seconds: under client:start() by handing control back to the caller of poll().

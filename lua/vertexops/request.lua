@@ -12,7 +12,11 @@ local unpack = table.unpack or unpack -- luacheck: ignore 143
 local math_max = math.max
 local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
   coroutine.create, coroutine.resume, coroutine.running, coroutine.status, coroutine.yield
+-- coroutine.isyieldable is Lua 5.3+ (and LuaJIT). On 5.2 any coroutine but the main one may yield
+-- (pcall included); on PUC 5.1 whether a pcall is in the way cannot be told, so req:wait() blocks.
 local coroutine_isyieldable = coroutine.isyieldable
+  or _VERSION == "Lua 5.2" and function() return not select(2, coroutine_running()) end
+  or nil
 local string_format = string.format
 local is = core.is
 local drivers = host.drivers
