@@ -165,10 +165,15 @@ SOAK_SEED  ?= 1
 soak: deps build
 	@VERTEXOPS_LUA=$(LUA) $(RUN) $(LUA) spec/soak.lua --quiet --calls $(SOAK_CALLS) --seed $(SOAK_SEED)
 
-# Builds and installs the rock with luarocks (Debian's lua-cjson satisfies the dependency);
-# rock-jit for LuaJIT / OpenResty.
+# Builds and installs the rock with luarocks (Debian's lua-cjson satisfies the dependency).
+# make rock: into luarocks' tree for ROCK_LUA (5.4 unless given: make rock ROCK_LUA=5.1|5.2|5.3),
+# built with that PUC interpreter's headers; the CLI wrapper runs lua$(ROCK_LUA).
+# make rock-jit: for LuaJIT / OpenResty, into the 5.1 tree with LuaJIT's headers. The 5.1 tree
+# serves lua5.1 and luajit alike, and its core.so loads in both (csrc/compat.h); Debian's luarocks
+# writes the CLI wrapper for lua5.1.
+ROCK_LUA ?= 5.4
 rock: deps
-	luarocks --lua-version=5.4 make --deps-mode=none
+	luarocks --lua-version=$(ROCK_LUA) make --deps-mode=none
 
 rock-jit: deps
 	luarocks --lua-version=5.1 make --deps-mode=none LUA_INCDIR=$(LUAJIT_INC)

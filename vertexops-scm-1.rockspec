@@ -28,6 +28,7 @@ build = {
   type = "builtin",
   modules = {
     ["vertexops.core"] = {
+      -- every csrc/*.c (spec/08_packaging_spec.lua checks)
       sources = { "csrc/buf.c", "csrc/error.c", "csrc/handle.c", "csrc/json.c",
                   "csrc/jwt.c", "csrc/module.c", "csrc/multi.c", "csrc/request.c",
                   "csrc/response.c", "csrc/share.c", "csrc/sys.c" },
