@@ -155,7 +155,7 @@ describe("a hostile server", function()
       server:fault { match = "get", invalid_utf8 = true }
       local got = vertexops.get(op.name, nil, H.opts(server))
       assert.are.equal(op.name, got.name)
-      assert.are.equal("\xff\xfe\xc3\x28", got.metadata.injected)
+      assert.are.equal("\255\254\195\040", got.metadata.injected)
     end)
 
     it("invalid UTF-8 in an error message is HttpError with a printable message", function()
