@@ -40,6 +40,7 @@ build = {
     vertexops = "lua/vertexops/init.lua",
     ["vertexops.auth"] = "lua/vertexops/auth.lua",
     ["vertexops.client"] = "lua/vertexops/client.lua",
+    ["vertexops.errors"] = "lua/vertexops/errors.lua",
     ["vertexops.host"] = "lua/vertexops/host.lua",
     ["vertexops.operation"] = "lua/vertexops/operation.lua",
     ["vertexops.options"] = "lua/vertexops/options.lua",

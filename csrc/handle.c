@@ -391,15 +391,6 @@ static const luaL_Reg handle_methods[] = {
 static const luaL_Reg handle_funcs[] = {{"handle", core_handle}, {NULL, NULL}};
 
 void vx_handle_open(lua_State *L) {
-  luaL_newmetatable(L, VX_HANDLE_MT);
-  lua_pushcfunction(L, handle_close); /* one function object for both */
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__gc");
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, handle_tostring);
-  lua_setfield(L, -2, "__tostring");
-  luaL_newlib(L, handle_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  vx_newclass(L, VX_HANDLE_MT, handle_close, handle_tostring, handle_methods);
   luaL_setfuncs(L, handle_funcs, 0);
 }

@@ -53,6 +53,25 @@ static int core_list(lua_State *L) { return vx_oneshot(L, "list"); }
 static const luaL_Reg module_funcs[] = {
     {"cancel", core_cancel}, {"get", core_get}, {"delete", core_delete}, {"list", core_list}, {NULL, NULL}};
 
+/* A class of userdata (handle, multi, share): its metatable under name, with close as both __gc
+ * and __close (one idempotent function object), an optional __tostring, and methods as __index. */
+void vx_newclass(lua_State *L, const char *name, lua_CFunction close, lua_CFunction tostring,
+                 const luaL_Reg *methods) {
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, close);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__gc");
+  lua_setfield(L, -2, "__close");
+  if (tostring) {
+    lua_pushcfunction(L, tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_newtable(L);
+  luaL_setfuncs(L, methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+}
+
 /* The parts, in order: errors first (every other part raises through them). */
 static void (*const vx_parts[])(lua_State *L) = {
     vx_error_open, vx_request_open, vx_json_open, vx_response_open, vx_handle_open,

@@ -95,13 +95,6 @@ static const luaL_Reg multi_methods[] = {
 static const luaL_Reg multi_funcs[] = {{"multi", core_multi}, {NULL, NULL}};
 
 void vx_multi_open(lua_State *L) {
-  luaL_newmetatable(L, VX_MULTI_MT);
-  lua_pushcfunction(L, multi_close);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__gc");
-  lua_setfield(L, -2, "__close");
-  luaL_newlib(L, multi_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  vx_newclass(L, VX_MULTI_MT, multi_close, NULL, multi_methods);
   luaL_setfuncs(L, multi_funcs, 0);
 }

@@ -55,16 +55,9 @@ static int share_close(lua_State *L) {
 
 static const luaL_Reg share_funcs[] = {{"share", core_share}, {NULL, NULL}};
 
+static const luaL_Reg share_methods[] = {{"close", share_close}, {NULL, NULL}};
+
 void vx_share_open(lua_State *L) {
-  luaL_newmetatable(L, VX_SHARE_MT);
-  lua_pushcfunction(L, share_close);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__gc");
-  lua_setfield(L, -2, "__close");
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, share_close);
-  lua_setfield(L, -2, "close");
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  vx_newclass(L, VX_SHARE_MT, share_close, NULL, share_methods);
   luaL_setfuncs(L, share_funcs, 0);
 }

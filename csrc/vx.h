@@ -93,6 +93,8 @@ const char *const *vx_curl_tags(CURLcode rc, long sent);
 
 /* --- module.c --- */
 int vx_curl_ready(void);
+void vx_newclass(lua_State *L, const char *name, lua_CFunction close, lua_CFunction tostring,
+                 const luaL_Reg *methods);
 const char *vx_curlversion(void);
 
 /* --- request.c --- */

@@ -15,8 +15,8 @@ local core = require "vertexops.core"
 local host_pcall = require("vertexops.host").pcall -- yields through on PUC 5.1 too
 local cjson = require("cjson.safe").new()
 
-local error, getmetatable, ipairs, next, setmetatable, tonumber, tostring, type =
-  error, getmetatable, ipairs, next, setmetatable, tonumber, tostring, type
+local error, getmetatable, ipairs, setmetatable, tonumber, tostring, type =
+  error, getmetatable, ipairs, setmetatable, tonumber, tostring, type
 local os_getenv, os_time, io_open = os.getenv, os.time, io.open
 local string_format, table_concat = string.format, table.concat
 
@@ -116,13 +116,8 @@ _M.Provider = Provider
 -- A caller's options are copied with raw reads and checked (vertexops.options.copy).
 local copy_options = require("vertexops.options").copy
 
-local function raw_copy(t)
-  local c = {}
-  for k, v in next, t do c[k] = v end
-  return c
-end
-
-local function type_error(message) error(core.error({ "TypeError" }, message), 0) end
+local raw_copy = require("vertexops.options").raw_copy
+local function type_error(message) require("vertexops.errors").raise("TypeError", message) end
 
 --- auth.provider(opts [, client]) -> a token provider that caches per client.
 --- opts: credentials (file path), scopes, self_signed_jwt, clock, and the HTTP options

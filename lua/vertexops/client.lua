@@ -15,9 +15,7 @@ local string_format = string.format
 local drivers = host.drivers
 local json_null = operation.null
 
-local function raise(tag, message, fields)
-  error(core.error({ tag }, message, fields), 0)
-end
+local raise = require("vertexops.errors").raise
 
 -- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
 -- vertexops.auth provider walks the Application Default Credentials chain and caches the token.

@@ -8,7 +8,8 @@
 --   request.lua   the non-blocking API (client:start, poll) and cancel_many
 --   options.lua   defaults, the environment, option copies     retry.lua   what is retried, backoff
 --   host.lua      nginx / coroutine hosts, sleeping            auth.lua    the credentials chain
---   operation.lua Operation checks, OperationError             vertexops.core (csrc/)  the wire
+--   operation.lua Operation checks, OperationError             errors.lua  raise, is_error
+--   vertexops.core (csrc/)  the wire: requests, exchanges, classification, error objects
 -- The contract users rely on: docs/contract.md.
 
 -- Types (LuaCATS) shared by the modules of vertexops ------------------------------------------
@@ -88,6 +89,7 @@
 ---@field ok? true
 ---@field err? vertexops.Error
 local core = require "vertexops.core"
+local errors = require "vertexops.errors"
 local auth = require "vertexops.auth"
 local options = require "vertexops.options"
 local retry = require "vertexops.retry"
@@ -96,7 +98,7 @@ local Client = require "vertexops.client"
 require "vertexops.wait"
 local Request = require "vertexops.request"
 
-local error, getmetatable, ipairs, pcall, type = error, getmetatable, ipairs, pcall, type
+local error, getmetatable, ipairs, pcall = error, getmetatable, ipairs, pcall
 
 ---@class vertexops
 ---@field _VERSION string
@@ -130,13 +132,7 @@ _M.backoff, _M.retry_after = retry.backoff, retry.retry_after
 _M.sleep, _M.clock = host.sleep, core.clock
 _M.is, _M.error_mt = core.is, core.error_mt
 
----@param tag string|string[] a tag, or a list of tags (most specific first)
----@param message string
----@param fields? table more fields of the error object
----@return nil # never returns: raises the new error object
-local function raise(tag, message, fields)
-  error(core.error(type(tag) == "table" and tag or { tag }, message, fields), 0)
-end
+local raise = errors.raise
 _M.raise = raise
 
 --- vertexops.client(opts) -> a client that keeps its connections alive between calls.
@@ -185,11 +181,7 @@ for _, m in ipairs { "cancel", "get", "delete", "list", "operations", "wait_once
 end
 
 --- vertexops.is_error(v): true when v is a vertexops error object.
----@param v any
----@return boolean
-function _M.is_error(v)
-  return type(v) == "table" and getmetatable(v) == core.error_mt
-end
+_M.is_error = errors.is_error
 
 -- vertexops.core.cancel / get / delete / list come here (csrc/module.c): one validated attempt --
 -- no retries -- through a client of their own, so the C module's own calls take the same path as

@@ -9,9 +9,7 @@ local string_format = string.format
 
 local M = {}
 
-local function raise(tag, message, fields)
-  error(core.error({ tag }, message, fields), 0)
-end
+local raise = require("vertexops.errors").raise
 
 local json_null = require("cjson.safe").null
 M.null = json_null

@@ -5,8 +5,9 @@
 -- to add an option"). The environment is read here and nowhere else, except the credentials
 -- chain's own variables (lua/vertexops/auth.lua).
 local core = require "vertexops.core"
+local raise = require("vertexops.errors").raise
 
-local error, getmetatable, ipairs, next, setmetatable, type = error, getmetatable, ipairs, next, setmetatable, type
+local getmetatable, ipairs, next, setmetatable, type = getmetatable, ipairs, next, setmetatable, type
 local os_getenv = os.getenv
 
 local M = {}
@@ -40,13 +41,15 @@ end
 -- pairs honours __pairs), copied with its retry, polling and scopes tables, and checked: what is
 -- validated is exactly what is used. Provider objects and functions are kept as they are.
 
+--- raw_copy(t) -> a shallow copy of t made with raw reads (next: no __index, no __pairs).
 local function raw_copy(t)
   local c = {}
   for k, v in next, t do c[k] = v end
   return c
 end
+M.raw_copy = raw_copy
 
-local function type_error(message) error(core.error({ "TypeError" }, message), 0) end
+local function type_error(message) raise("TypeError", message) end
 
 -- Clock functions that check what the caller's clock returns (made by copy).
 local checked_clocks = setmetatable({}, { __mode = "k" })

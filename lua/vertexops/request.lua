@@ -21,9 +21,7 @@ local string_format = string.format
 local is = core.is
 local drivers = host.drivers
 
-local function raise(tag, message, fields)
-  error(core.error({ tag }, message, fields), 0)
-end
+local raise = require("vertexops.errors").raise
 
 local STARTABLE = { cancel = true, get = true, delete = true, list = true, wait = true,
                     cancel_and_wait = true, wait_once = true }

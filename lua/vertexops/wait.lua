@@ -12,9 +12,7 @@ local math_min = math.min
 local string_format = string.format
 local is = core.is
 
-local function raise(tag, message, fields)
-  error(core.error({ tag }, message, fields), 0)
-end
+local raise = require("vertexops.errors").raise
 
 local SERVER_WAIT_MAX = 50 -- seconds asked of one :wait (the service's own limit is 60)
 
