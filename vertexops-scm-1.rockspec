@@ -49,6 +49,7 @@ build = {
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
     ["vertexops.thread"] = "lua/vertexops/thread.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
+    ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
   },
   install = {
     bin = { vertexops = "bin/vertexops" },

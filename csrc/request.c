@@ -345,6 +345,17 @@ static void vx_checkoptions(lua_State *L, int idx) {
     } else if (strcmp(k, "concurrency") == 0) {
       if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'concurrency' must be an integer");
       vx_checknumber(L, -1, k, 1, 0, 100000);
+    } else if (strcmp(k, "max_in_flight") == 0) {
+      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'max_in_flight' must be an integer");
+      vx_checknumber(L, -1, k, 1, 0, 100000);
+    } else if (strcmp(k, "wait") == 0) {
+      vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
+    } else if (strcmp(k, "wait_by") == 0) {
+      const char *s;
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+      s = lua_tostring(L, -1);
+      if (strcmp(s, "auto") && strcmp(s, "list") && strcmp(s, "get"))
+        vx_valueerror(L, "option 'wait_by' must be \"auto\", \"list\" or \"get\"");
     } else if (strcmp(k, "thread_pool") == 0) {
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
     } else if (strcmp(k, "strategy") == 0) {

@@ -317,6 +317,36 @@ function Client:list(parent, region, opts)
   return self:_list(parent, region, self:_options(opts))
 end
 
+-- The pages of a listing, one per call of the function returned (nil after the last; a failure
+-- ends the listing). ctx (optional, for Client:_run): its deadline bounds every page; without one,
+-- the deadline is opts.timeout from the first page on. A page token the server already gave in
+-- this listing raises ResponseTypeError (the listing would never end).
+function Client:_pages(parent, region, opts, ctx)
+  local page_opts = options.merge({}, opts) -- a table of our own: the page token goes in it
+  local seen = {}
+  if page_opts.page_token then seen[page_opts.page_token] = true end
+  local done = false
+  return function()
+    if done then return nil end
+    local o = self:_options(page_opts)
+    if not ctx then ctx = { deadline = (o.clock or core.clock)() + (o.timeout or options.DEFAULTS.timeout) } end
+    done = true -- until this page says there is another: a failure ends the listing
+    local page = self:_list(parent, region, o, ctx)
+    local token = page.next_page_token
+    if token then
+      if seen[token] then
+        local shown = token:sub(1, 200):gsub("%c", "?") .. (#token > 200 and "..." or "")
+        raise("ResponseTypeError", string_format("list response repeated the page token '%s' of an earlier "
+          .. "page: the listing would never end", shown))
+      end
+      seen[token] = true
+      page_opts.page_token = token
+      done = false
+    end
+    return page
+  end
+end
+
 --- for op in client:operations(parent, region, opts): every operation, page by page (lazily).
 --- One deadline (opts.timeout from the first page on) bounds the whole iteration; a page token the
 --- server already gave in this iteration raises ResponseTypeError (the listing would never end).
@@ -325,34 +355,17 @@ end
 ---@param opts? vertexops.Options
 ---@return fun(): vertexops.Operation? iterator
 function Client:operations(parent, region, opts)
-  local page_opts = options.merge({}, opts) -- a table of our own: the page token goes in it
-  local seen = {}
-  if page_opts.page_token then seen[page_opts.page_token] = true end
-  local page, i, done, ctx = nil, 0, false, nil
+  local pages = self:_pages(parent, region, opts)
+  local page, i = nil, 0
   return function()
     while true do
       if page and i < #page.operations then
         i = i + 1
         return page.operations[i]
       end
-      if done then return nil end
-      local o = self:_options(page_opts)
-      if not ctx then ctx = { deadline = (o.clock or core.clock)() + (o.timeout or options.DEFAULTS.timeout) } end
-      done = true -- until this page says there is another: a failure ends the iteration
       page, i = nil, 0
-      page = self:_list(parent, region, o, ctx)
-      local token = page.next_page_token
-      if token then
-        if seen[token] then
-          page = nil
-          local shown = token:sub(1, 200):gsub("%c", "?") .. (#token > 200 and "..." or "")
-          raise("ResponseTypeError", string_format("list response repeated the page token '%s' of an earlier "
-            .. "page: the listing would never end", shown))
-        end
-        seen[token] = true
-        page_opts.page_token = token
-        done = false
-      end
+      page = pages()
+      if not page then return nil end
     end
   end
 end

@@ -6,6 +6,7 @@
 --   client.lua    a client and the life of one call (options -> token -> request -> exchange -> retry)
 --   wait.lua      waiting for an operation: :wait long-polls, polling, cancel_and_wait
 --   request.lua   the non-blocking API (client:start, poll) and cancel_many
+--   fleet.lua     cancel_all: a listing streamed into a window of cancels, then the wait for them
 --   options.lua   defaults, the environment, option copies     retry.lua   what is retried, backoff
 --   host.lua      nginx / coroutine hosts, sleeping            auth.lua    the credentials chain
 --   operation.lua Operation checks, OperationError             errors.lua  raise, is_error
@@ -96,6 +97,7 @@ local retry = require "vertexops.retry"
 local host = require "vertexops.host"
 local Client = require "vertexops.client"
 require "vertexops.wait"
+require "vertexops.fleet"
 local Request = require "vertexops.request"
 
 local error, getmetatable, ipairs, pcall = error, getmetatable, ipairs, pcall
@@ -143,7 +145,7 @@ function _M.client(opts) return Client.new(opts) end
 -- The public methods check their receiver: client.get(name) (a dot for a colon) or a closed client
 -- raise a tagged error rather than whatever Lua says about indexing a string.
 for _, m in ipairs { "cancel", "get", "delete", "list", "operations", "wait_once", "wait", "cancel_and_wait",
-                     "start", "cancel_many", "poll", "stats" } do
+                     "start", "cancel_many", "cancel_all", "poll", "stats" } do
   local f = Client[m]
   Client[m] = function(self, ...)
     if getmetatable(self) ~= Client then
@@ -176,7 +178,7 @@ end
 _M.default_client = default_client
 
 for _, m in ipairs { "cancel", "get", "delete", "list", "operations", "wait_once", "wait", "cancel_and_wait",
-                     "start", "cancel_many" } do
+                     "start", "cancel_many", "cancel_all" } do
   _M[m] = function(...) return Client[m](default_client(), ...) end
 end
 

@@ -16,6 +16,9 @@ local M = {}
 M.DEFAULTS = { timeout = 1800, request_timeout = 60, connect_timeout = 10 }
 M.RETRY = { max_retries = 5, initial_delay = 1, multiplier = 1.25, max_delay = 60 }
 M.POLLING = { initial_delay = 1, multiplier = 1.25, max_delay = 60 }
+-- cancel_all (lua/vertexops/fleet.lua): what it lists (filter), how many requests it keeps in
+-- flight, the page size it asks for, how it waits with wait = true (bench/RESULTS.md, "Fleet").
+M.CANCEL_ALL = { filter = "done=false", max_in_flight = 100, page_size = 1000, wait = false, wait_by = "auto" }
 
 -- Options the environment gives when a call's options do not: option -> variable.
 M.ENV = { endpoint = "VERTEXOPS_ENDPOINT", user_project = "GOOGLE_CLOUD_QUOTA_PROJECT" }

@@ -24,7 +24,7 @@ local drivers = host.drivers
 local raise = require("vertexops.errors").raise
 
 local STARTABLE = { cancel = true, get = true, delete = true, list = true, wait = true,
-                    cancel_and_wait = true, wait_once = true }
+                    cancel_and_wait = true, wait_once = true, cancel_all = true }
 
 ---@class vertexops.Request a started request (client:start): stepped by poll(), never blocking
 ---@field client vertexops.Client

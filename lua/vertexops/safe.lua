@@ -44,7 +44,7 @@ end
 local ITERATORS = { operations = true }
 
 for _, name in ipairs { "cancel", "get", "delete", "list", "operations", "wait_once", "wait",
-                        "cancel_and_wait", "cancel_many", "start" } do
+                        "cancel_and_wait", "cancel_many", "cancel_all", "start" } do
   if vertexops[name] then
     _M[name] = (ITERATORS[name] and wrap_iterator or wrap)(vertexops[name])
   end

@@ -54,7 +54,7 @@ local OBJ = {} -- cjson encodes an empty table as {}
 local state
 
 function _M.reset()
-  state = { ops = {}, order = {}, log = {}, faults = {}, tokens = { ["test-token"] = true }, seq = 0,
+  state = { ops = {}, lists = {}, log = {}, faults = {}, tokens = { ["test-token"] = true }, seq = 0,
             virtual = nil, issued = 0,
             -- benchmarks: nolog (count requests and connections only), hold (seconds every
             -- Vertex answer waits, as a real service's processing time would)
@@ -142,6 +142,51 @@ local function view(op)
   return t
 end
 
+-- Listing: each parent keeps its operations in creation order (state.lists[parent], an array of
+-- op tables). A page token is a cursor -- the position of the last operation looked at -- so a
+-- page costs O(page size) and stays valid while operations change state (a sweep that cancels
+-- what it lists never skips or repeats one). A deleted operation stays in the array, marked
+-- deleted; one created again under a taken name takes over the old one's place (replaced_by).
+local PAGE_DEFAULT, PAGE_MAX = 50, 1000 -- pageSize 0/absent: 50; larger than 1000: 1000 (AIP-158)
+_M.PAGE_DEFAULT, _M.PAGE_MAX = PAGE_DEFAULT, PAGE_MAX
+
+local function parent_of(name)
+  return name:match("^(projects/[^/]+/locations/[^/]+)/operations/[^/]+$")
+end
+
+local function register(op)
+  local old = state.ops[op.name]
+  state.ops[op.name] = op
+  if old then
+    old.replaced_by = op -- same name: the new one takes the old one's place in the listing
+    return
+  end
+  local parent = parent_of(op.name)
+  if not parent then return end -- nested operations (.../trainingPipelines/1/operations/2) list nowhere
+  local list = state.lists[parent]
+  if not list then
+    list = {}
+    state.lists[parent] = list
+  end
+  list[#list + 1] = op
+end
+
+local function spec_fields(spec, t)
+  return {
+    created = t, updated = t, gets = 0,
+    done_after = spec.done_after, done_after_gets = spec.done_after_gets,
+    outcome = spec.outcome or "response", error = spec.error,
+    cancel = spec.cancel or "honour", wait = spec.wait or "longpoll", progress = spec.progress,
+    done = spec.done and (spec.outcome or "response") or nil,
+  }
+end
+
+local function next_name(spec)
+  state.seq = state.seq + 1
+  return string.format("projects/%s/locations/%s/operations/%s",
+    spec.project or "test-project", spec.location or "us-central1", tostring(1000 + state.seq))
+end
+
 -- spec fields: name | (project, location, id); done_after (s), done_after_gets (n),
 -- outcome ("response" | "error"), error, progress (report progressPercentage in metadata),
 -- cancel ("honour" | "ignore" | "late": completes anyway | "unimplemented"),
@@ -150,17 +195,53 @@ local function create(spec)
   state.seq = state.seq + 1
   local name = spec.name or string.format("projects/%s/locations/%s/operations/%s",
     spec.project or "test-project", spec.location or "us-central1", spec.id or tostring(1000 + state.seq))
-  local t = now()
-  local op = {
-    name = name, created = t, updated = t, gets = 0,
-    done_after = spec.done_after, done_after_gets = spec.done_after_gets,
-    outcome = spec.outcome or "response", error = spec.error,
-    cancel = spec.cancel or "honour", wait = spec.wait or "longpoll", progress = spec.progress,
-  }
-  if spec.done then op.done = op.outcome end
-  if not state.ops[name] then state.order[#state.order + 1] = name end
-  state.ops[name] = op
+  local op = spec_fields(spec, now())
+  op.name = name
+  register(op)
   return op
+end
+
+-- spec.count operations at once, sharing one spec (project, location, done_after, cancel, ...).
+-- Each is a table holding its name only, until something changes it (a get, a cancel): every
+-- other field is read from the shared spec through __index, so 100,000 of them stay small.
+-- Returns {count, first, last} (names).
+local function create_many(spec)
+  local shared = { __index = spec_fields(spec, now()) }
+  local first, last
+  for _ = 1, spec.count do
+    last = setmetatable({ name = next_name(spec) }, shared)
+    first = first or last.name
+    register(last)
+    last = last.name
+  end
+  return { count = spec.count, first = first, last = last }
+end
+
+-- One page of parent's operations from cursor on; returns the page (views) and the next cursor
+-- (nil at the end). want_done: nil (all), true or false (the filter done=true / done=false).
+local function page_of(parent, cursor, size, want_done)
+  local list = state.lists[parent] or {}
+  local n, i, page = #list, cursor, {}
+  local function matching(k)
+    local op = list[k]
+    while op.replaced_by do op = op.replaced_by end
+    if op.deleted then return nil end
+    settle(op)
+    if want_done ~= nil and (op.done ~= nil) ~= want_done then return nil end
+    return op
+  end
+  while i < n and #page < size do
+    i = i + 1
+    local op = matching(i)
+    if op then page[#page + 1] = view(op) end
+  end
+  -- a next page only when one more operation matches: look ahead to it (the cursor stops just
+  -- before it, so the next page does not look again at what this one skipped)
+  while i < n do
+    if matching(i + 1) then return page, i end
+    i = i + 1
+  end
+  return page, nil
 end
 
 -- tokens: the OAuth endpoint and the metadata server ------------------------------------------
@@ -382,25 +463,20 @@ end
 local function serve(call, name)
   if call == "list" then
     local args = ngx.req.get_uri_args()
-    local size = tonumber(args.pageSize) or 50
-    local offset = tonumber((args.pageToken or ""):match("^page%-(%d+)$") or 0)
-    local prefix = name .. "/operations/"
-    local want_done = args.filter == "done=true" or args.filter == "done = true"
-    local want_running = args.filter == "done=false" or args.filter == "done = false"
-    local matched = {}
-    for _, n in ipairs(state.order) do
-      local op = state.ops[n]
-      if op and n:sub(1, #prefix) == prefix then -- (deleted ones stay in order, without op)
-        settle(op)
-        if not ((want_done and not op.done) or (want_running and op.done)) then
-          matched[#matched + 1] = op
-        end
-      end
+    local size = tonumber(args.pageSize or 0)
+    if not size or size < 0 or size ~= math.floor(size) then
+      return gerror(400, "Invalid pageSize: must be a non-negative integer.")
     end
-    local page = {}
-    for i = offset + 1, math.min(offset + size, #matched) do page[#page + 1] = view(matched[i]) end
+    size = size == 0 and PAGE_DEFAULT or math.min(size, PAGE_MAX)
+    local token = args.pageToken or ""
+    local cursor = token == "" and 0 or tonumber(token:match("^c(%d+)$") or "")
+    if not cursor then return gerror(400, "Invalid page token.") end
+    local want_done
+    if args.filter == "done=true" or args.filter == "done = true" then want_done = true end
+    if args.filter == "done=false" or args.filter == "done = false" then want_done = false end
+    local page, next_cursor = page_of(name, cursor, size, want_done)
     local body = { operations = page }
-    if offset + size < #matched then body.nextPageToken = "page-" .. (offset + size) end
+    if next_cursor then body.nextPageToken = "c" .. next_cursor end
     if ngx.ctx.next_page_token then body.nextPageToken = ngx.ctx.next_page_token end
     if #page == 0 and not body.nextPageToken then body = OBJ end
     return send(200, body)
@@ -415,6 +491,7 @@ local function serve(call, name)
     return send(200, view(op))
   elseif call == "delete" then
     state.ops[name] = nil
+    op.deleted = true
     return send(200, OBJ)
   elseif call == "cancel" then
     if op.cancel == "unimplemented" then
@@ -484,6 +561,7 @@ local function control(path)
     _M.reset()
     return send(200, { ok = true })
   elseif path == "operations" and method == "POST" then
+    if body and body.count then return send(200, create_many(body)) end
     return send(200, view(create(body or {})))
   elseif path == "faults" and method == "POST" then
     if body and body[1] then

@@ -3,6 +3,7 @@
 --   local fake = require "support.fake"
 --   local server = fake.start()          -- nginx on free loopback ports, fresh TLS certificate
 --   server:create{done_after = 2}        -- an operation; returns its JSON view
+--   server:create_many(1000, {cancel = "late"})  -- 1,000 operations in one control request
 --   server:fault{match = "cancel", status = 503, times = 2}
 --   server:log()                         -- every request: method, path, headers, connection id
 --   server:stop()
@@ -222,6 +223,12 @@ end
 
 function Server:reset() return self:control("POST", "reset") end
 function Server:create(spec) return self:control("POST", "operations", spec or {}) end
+-- count operations sharing one spec, made in one control request: returns {count, first, last} (names)
+function Server:create_many(count, spec)
+  local body = { count = count }
+  for k, v in pairs(spec or {}) do body[k] = v end
+  return self:control("POST", "operations", body)
+end
 function Server:fault(f) return self:control("POST", "faults", f) end
 function Server:clear_faults() return self:control("DELETE", "faults") end
 function Server:tokens(list) return self:control("POST", "tokens", list) end

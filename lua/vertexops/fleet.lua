@@ -1,0 +1,356 @@
+-- vertexops.fleet: operations by the thousand. cancel_all streams the pages of a listing into a
+-- bounded window of cancels (never more than one page plus the window in memory), then, with
+-- wait = true, waits for what it cancelled with the fewest requests: re-listing the parent (a page
+-- of operations per request) or one GET per operation, whichever costs less this round. Methods
+-- of Client, like wait.lua; the requests run as client:start() coroutines (request.lua).
+local core = require "vertexops.core"
+local options = require "vertexops.options"
+local host = require "vertexops.host"
+local operation = require "vertexops.operation"
+local Client = require "vertexops.client"
+require "vertexops.request" -- Client:_start, _perform, _multi
+
+local error, next, pcall, setmetatable, type = error, next, pcall, setmetatable, type
+local math_max, math_min = math.max, math.min
+local coroutine_yield = coroutine.yield
+local string_format = string.format
+local is = core.is
+
+local DEFAULTS = options.CANCEL_ALL
+local OWN = { progress = true, wait = true, wait_by = true, max_in_flight = true }
+
+-- A window: the requests of one bulk call in flight, at most `size` of them. Each is a request
+-- run by Client:_start with a tag (what it is for); step() moves them all and hands each finished
+-- one to on_done(request, tag).
+local Window = {}
+Window.__index = Window
+
+local function window(client, size, on_done)
+  return setmetatable({ client = client, size = size, n = 0, reqs = {}, tags = {}, on_done = on_done }, Window)
+end
+
+function Window:full() return self.n >= self.size end
+
+function Window:start(fn, tag)
+  local r = self.client:_start(fn)
+  if r.done then return self.on_done(r, tag) end
+  local n = self.n + 1
+  self.n, self.reqs[n], self.tags[n] = n, r, tag
+end
+
+-- One perform for every transfer, then each finished request handed over; returns how many.
+function Window:step()
+  self.client:_perform(true)
+  local reqs, tags, finished = self.reqs, self.tags, 0
+  local k = self.n
+  while k >= 1 do
+    local r = reqs[k]
+    if r:_advance() then
+      local tag, n = tags[k], self.n
+      reqs[k], tags[k] = reqs[n], tags[n]
+      reqs[n], tags[n] = nil, nil
+      self.n = n - 1
+      finished = finished + 1
+      self.on_done(r, tag)
+    end
+    k = k - 1
+  end
+  return finished
+end
+
+-- true when one of the requests can move on (a transfer finished, a retry's sleep ended).
+function Window:ready()
+  local reqs = self.reqs
+  for k = 1, self.n do
+    local r = reqs[k]
+    if r.done or (r.transfer and r.transfer:done()) or (r.wake and r.clock() >= r.wake) then return true end
+  end
+  return false
+end
+Window.done = Window.ready -- the window stands for a transfer of the request running cancel_all
+
+-- Waits until one of the requests can move on. Under client:start() control goes back to the
+-- caller of poll() (the window stands in for the transfer it waits on); elsewhere it blocks.
+function Window:block()
+  local me = host.driver()
+  if me then
+    me.transfer = self
+    coroutine_yield("io")
+    me.transfer = nil
+    return
+  end
+  local reqs, wake, sleeper, io = self.reqs, nil, nil, false
+  for k = 1, self.n do
+    local r = reqs[k]
+    if r.transfer then
+      io = true
+    elseif r.wake and (not wake or r.wake < wake) then
+      wake, sleeper = r.wake, r
+    end
+  end
+  if io then
+    self.client:_multi():wait(wake and math_max(0, math_min(1, wake - sleeper.clock())) or 1)
+  elseif sleeper then
+    sleeper.sleep(math_max(0, wake - sleeper.clock()))
+  end
+end
+
+local function raise_with(err, summary)
+  if type(err) == "table" then err.summary = summary end
+  error(err, 0)
+end
+
+-- The wait of cancel_all: rounds until every operation in pending (name -> true) has ended or the
+-- deadline passes. Each round either lists the parent (every page, or until nothing is pending)
+-- or GETs each pending operation (window-bounded), whichever costs fewer requests: a listing
+-- costs its page count (known after one full listing; before, at least the cancel phase's), a
+-- GET round one request per operation.
+local function wait_all(self, f)
+  local w = { cancelled = {}, completed = {}, failed = {}, rounds = 0, list_requests = 0, get_requests = 0 }
+  f.summary.wait = w
+  local ro, ctx, pending = f.ro, f.ctx, f.pending
+  local clock, deadline, progress = f.clock, f.deadline, f.progress
+  local poll = options.policy(ro, "polling", options.POLLING)
+  local delay = poll.initial_delay
+  local lo = {} -- the listing: every operation of the parent, the largest pages
+  for k, v in next, ro do lo[k] = v end
+  lo.filter, lo.page_token, lo.page_size = nil, nil, f.page_size
+  local est, force_get = nil, false
+  local start_requests = ctx.requests
+
+  local function report()
+    if progress then
+      progress { phase = "wait", pending = f.npending, cancelled = #w.cancelled, completed = #w.completed,
+                 failed = #w.failed, rounds = w.rounds, requests = ctx.requests, elapsed = clock() - f.start }
+    end
+  end
+  local function ended(op)
+    local name = op.name
+    pending[name] = nil
+    f.npending = f.npending - 1
+    local e = op.error
+    if e and e.code == 1 then
+      w.cancelled[#w.cancelled + 1] = name
+    elseif e then
+      w.failed[#w.failed + 1] = { name = name, error = operation.error(op) }
+    else
+      w.completed[#w.completed + 1] = name
+    end
+  end
+
+  local win = window(self, f.size, function(r, name)
+    if r.ok then
+      local ok, op = pcall(operation.check, r.results[2], operation.what(name))
+      if not ok then
+        pending[name] = nil
+        f.npending = f.npending - 1
+        w.failed[#w.failed + 1] = { name = name, error = op }
+      elseif op.done then
+        op.name = name
+        ended(op)
+      end
+    elseif not (is(r.error, "TimeoutError") and clock() >= deadline) then -- past the deadline: still running
+      pending[name] = nil
+      f.npending = f.npending - 1
+      w.failed[#w.failed + 1] = { name = name, error = r.error }
+    end
+  end)
+
+  while f.npending > 0 do
+    local remaining = deadline - clock()
+    if remaining <= 0 then break end
+    w.rounds = w.rounds + 1
+    local by = f.wait_by
+    if by == "auto" then by = (force_get or f.npending <= (est or f.summary.pages)) and "get" or "list" end
+    force_get = false
+    local before = ctx.requests
+    if by == "list" then
+      local pages = self:_pages(f.parent, f.region, lo, ctx)
+      local at_start, seen, n, complete = f.npending, 0, 0, false
+      while true do
+        local ok, page = pcall(pages)
+        if not ok then
+          if is(page, "TimeoutError") and clock() >= deadline then break end
+          w.list_requests = w.list_requests + ctx.requests - before
+          raise_with(page, f.summary)
+        end
+        if not page then
+          complete = true
+          break
+        end
+        n = n + 1
+        local ops = page.operations
+        for i = 1, #ops do
+          local op = ops[i]
+          if pending[op.name] then
+            seen = seen + 1
+            if op.done then ended(op) end
+          end
+        end
+        report()
+        if f.npending == 0 then break end
+        if not page.next_page_token then
+          complete = true
+          break
+        end
+      end
+      if complete then
+        est = n
+        force_get = seen < at_start -- some were not listed at all (deleted?): ask each
+      end
+      w.list_requests = w.list_requests + ctx.requests - before
+    else
+      local names = {}
+      for name in next, pending do names[#names + 1] = name end
+      local i = 0
+      while true do
+        while i < #names and not win:full() do
+          i = i + 1
+          local name = names[i]
+          local ok, req = pcall(core.build, "get", name, f.region, ro)
+          if ok then
+            win:start(function()
+              local done, res = self:_run(ro, req, ctx)
+              if not done then error(res, 0) end
+              return res
+            end, name)
+          else
+            pending[name] = nil
+            f.npending = f.npending - 1
+            w.failed[#w.failed + 1] = { name = name, error = req }
+          end
+        end
+        if win.n == 0 then break end
+        if win:step() > 0 then report() else win:block() end
+      end
+      w.get_requests = w.get_requests + ctx.requests - before
+    end
+    report()
+    if f.npending > 0 then
+      remaining = deadline - clock()
+      if remaining <= 0 then break end
+      host.sleep_for(ro, math_min(delay, remaining))
+      delay = math_min(delay * poll.multiplier, poll.max_delay)
+    end
+  end
+  w.requests = ctx.requests - start_requests
+  if f.npending > 0 then
+    local running = {}
+    for name in next, pending do running[#running + 1] = name end
+    w.running = running
+    f.summary.requests, f.summary.elapsed = ctx.requests, clock() - f.start
+    raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: %d of the cancelled operations were "
+      .. "still running after %.1f s (%d requests)", #running, clock() - f.start, ctx.requests)), f.summary)
+  end
+end
+
+--- cancel_all(parent, region, opts) -> summary. Cancels every operation the listing of parent
+--- gives (opts.filter, default "done=false"), at most opts.max_in_flight requests at a time; with
+--- opts.wait = true, then waits until each has ended. The summary: listed, cancelled (cancels the
+--- service accepted), failed ({name = , error = } per cancel that failed), pages, requests,
+--- elapsed, and with wait: wait = {cancelled = names that ended CANCELLED, completed = names that
+--- completed anyway, failed = {name, error} (OperationError: ended with another error; or why its
+--- outcome could not be read), rounds, requests, list_requests, get_requests}.
+--- A failed listing raises its error, the deadline (opts.timeout, for the whole call) a
+--- TimeoutError; either carries the summary so far as err.summary (with wait.running: the names
+--- still running). opts.progress(counts) is called as it goes.
+function Client:cancel_all(parent, region, opts)
+  local o = self:_options(opts)
+  local ro = {} -- the options of each request: the caller's, less cancel_all's own
+  for k, v in next, o do
+    if not OWN[k] then ro[k] = v end
+  end
+  core.build("list", parent, region, ro) -- the parent and region are checked before any I/O
+  local clock = o.clock or core.clock
+  local start = clock()
+  local deadline = start + (o.timeout or options.DEFAULTS.timeout)
+  local lo = {}
+  for k, v in next, ro do lo[k] = v end
+  if lo.filter == nil then lo.filter = DEFAULTS.filter end
+  lo.page_size = o.page_size or DEFAULTS.page_size
+  local summary = { listed = 0, cancelled = 0, failed = {}, pages = 0, requests = 0, elapsed = 0 }
+  local f = {
+    summary = summary, ro = ro, ctx = { deadline = deadline, requests = 0 }, clock = clock, start = start,
+    deadline = deadline, progress = o.progress, size = o.max_in_flight or DEFAULTS.max_in_flight,
+    parent = parent, region = region, page_size = lo.page_size, wait_by = o.wait_by or DEFAULTS.wait_by,
+    pending = nil, npending = 0,
+  }
+  local wait = o.wait
+  if wait == nil then wait = DEFAULTS.wait end
+  if wait then f.pending = {} end
+  local ctx, pending, failed, progress = f.ctx, f.pending, summary.failed, f.progress
+
+  local pages = self:_pages(parent, region, lo, ctx)
+  local page, pi = nil, 0 -- the operations of the page being dispatched, the last one dispatched
+  local lister, more, list_err = false, true, nil
+  local timed_out = false
+  local LISTER = {}
+  local win = window(self, f.size, function(r, tag)
+    if tag == LISTER then
+      lister = false
+      if r.ok then
+        local pg = r.results[2]
+        page, pi = pg and pg.operations, 0
+        more = pg ~= nil and pg.next_page_token ~= nil
+        if pg then
+          summary.pages = summary.pages + 1
+          summary.listed = summary.listed + #pg.operations
+        end
+      else
+        list_err, more = r.error, false
+      end
+    elseif r.ok then
+      summary.cancelled = summary.cancelled + 1
+      if pending then
+        pending[tag] = true
+        f.npending = f.npending + 1
+      end
+    else
+      failed[#failed + 1] = { name = tag, error = r.error }
+      if is(r.error, "TimeoutError") and clock() >= deadline then timed_out = true end
+    end
+  end)
+  local function report()
+    if progress then
+      progress { phase = "cancel", listed = summary.listed, cancelled = summary.cancelled, failed = #failed,
+                 in_flight = win.n, listing = more, requests = ctx.requests, elapsed = clock() - start }
+    end
+  end
+
+  while true do
+    -- the next page once this one is all dispatched: one page in memory, besides the window
+    if more and not lister and (not page or pi >= #page) and not win:full() then
+      page, lister = nil, true
+      win:start(pages, LISTER)
+    end
+    while page and pi < #page and not win:full() do
+      pi = pi + 1
+      local name = page[pi].name
+      local ok, req = pcall(core.build, "cancel", name, region, ro)
+      if ok then
+        win:start(function()
+          local done, err = self:_run(ro, req, ctx)
+          if not done then error(err, 0) end
+          return true
+        end, name)
+      else
+        failed[#failed + 1] = { name = name, error = req }
+      end
+    end
+    if win.n == 0 and not more and not (page and pi < #page) then break end
+    if win:step() > 0 then report() elseif win.n > 0 then win:block() end
+  end
+  summary.requests, summary.elapsed = ctx.requests, clock() - start
+  report()
+  if list_err then raise_with(list_err, summary) end
+  if timed_out then
+    raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: the %g s timeout passed before every "
+      .. "listed operation was cancelled (%d listed, %d cancelled, %d failed)", o.timeout or
+      options.DEFAULTS.timeout, summary.listed, summary.cancelled, #failed)), summary)
+  end
+  if wait then wait_all(self, f) end
+  summary.requests, summary.elapsed = ctx.requests, clock() - start
+  return summary
+end
+
+return Client
