@@ -17,6 +17,7 @@ local string_format = string.format
 local is = core.is
 
 local DEFAULTS = options.CANCEL_ALL
+local POLL_MAX = 0.01 -- seconds a blocked window waits on the multi handle before looking again
 local OWN = { progress = true, wait = true, wait_by = true, max_in_flight = true }
 
 -- A window: the requests of one bulk call in flight, at most `size` of them. Each is a request
@@ -89,7 +90,10 @@ function Window:block()
     end
   end
   if io then
-    self.client:_multi():wait(wake and math_max(0, math_min(1, wake - sleeper.clock())) or 1)
+    -- at most POLL_MAX: libcurl (7.88) can sit on HTTP/2 answers it has already read until the
+    -- socket has news again, which with a window of streams answered at once stalls a whole
+    -- second per poll (bench/RESULTS.md, "Fleet"); a short poll picks them up
+    self.client:_multi():wait(wake and math_max(0, math_min(POLL_MAX, wake - sleeper.clock())) or POLL_MAX)
   elseif sleeper then
     sleeper.sleep(math_max(0, wake - sleeper.clock()))
   end
@@ -168,7 +172,7 @@ local function wait_all(self, f)
       local pages = self:_pages(f.parent, f.region, lo, ctx)
       local at_start, seen, n, complete = f.npending, 0, 0, false
       while true do
-        local ok, page = pcall(pages)
+        local ok, page = host.pcall(pages)
         if not ok then
           if is(page, "TimeoutError") and clock() >= deadline then break end
           w.list_requests = w.list_requests + ctx.requests - before
