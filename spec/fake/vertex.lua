@@ -470,6 +470,7 @@ local function serve(call, name)
     size = size == 0 and PAGE_DEFAULT or math.min(size, PAGE_MAX)
     local token = args.pageToken or ""
     local cursor = token == "" and 0 or tonumber(token:match("^c(%d+)$") or "")
+    if not cursor and ngx.ctx.next_page_token then cursor = 0 end -- a token a fault made up: from the start
     if not cursor then return gerror(400, "Invalid page token.") end
     local want_done
     if args.filter == "done=true" or args.filter == "done = true" then want_done = true end
