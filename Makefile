@@ -146,6 +146,17 @@ memcheck: deps build
 bench: deps build build/bench/raw_curl bench/node_modules/.installed
 	@sh scripts/deps.sh lua-sec curl
 	@$(RUN) $(LUA) bench/run.lua
+	@$(MAKE) --no-print-directory bench-fleet
+
+# cancel_all by the 100,000 next to raw libcurl multi (bench/fleet.lua: the "Fleet" section of
+# bench/RESULTS.md, about a minute); make bench runs it after the rest.
+.PHONY: bench-fleet
+bench-fleet: build build/bench/fleet_curl
+	@$(RUN) $(LUA) bench/fleet.lua
+
+build/bench/fleet_curl: bench/fleet_curl.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -o $@ bench/fleet_curl.c -lcurl
 
 build/bench/raw_curl: bench/raw_curl.c
 	@mkdir -p $(dir $@)
