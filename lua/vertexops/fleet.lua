@@ -8,16 +8,16 @@ local options = require "vertexops.options"
 local host = require "vertexops.host"
 local operation = require "vertexops.operation"
 local Client = require "vertexops.client"
+local Request = require "vertexops.request"
 require "vertexops.request" -- Client:_start, _perform, _multi
 
 local error, next, pcall, setmetatable, type = error, next, pcall, setmetatable, type
-local math_max, math_min = math.max, math.min
+local math_min = math.min
 local coroutine_yield = coroutine.yield
 local string_format = string.format
 local is = core.is
 
 local DEFAULTS = options.CANCEL_ALL
-local POLL_MAX = 0.01 -- seconds a blocked window waits on the multi handle before looking again
 local OWN = { progress = true, wait = true, wait_by = true, max_in_flight = true }
 
 -- A window: the requests of one bulk call in flight, at most `size` of them. Each is a request
@@ -80,23 +80,7 @@ function Window:block()
     me.transfer = nil
     return
   end
-  local reqs, wake, sleeper, io = self.reqs, nil, nil, false
-  for k = 1, self.n do
-    local r = reqs[k]
-    if r.transfer then
-      io = true
-    elseif r.wake and (not wake or r.wake < wake) then
-      wake, sleeper = r.wake, r
-    end
-  end
-  if io then
-    -- at most POLL_MAX: libcurl (7.88) can sit on HTTP/2 answers it has already read until the
-    -- socket has news again, which with a window of streams answered at once stalls a whole
-    -- second per poll (bench/RESULTS.md, "Fleet"); a short poll picks them up
-    self.client:_multi():wait(wake and math_max(0, math_min(POLL_MAX, wake - sleeper.clock())) or POLL_MAX)
-  elseif sleeper then
-    sleeper.sleep(math_max(0, wake - sleeper.clock()))
-  end
+  Request.block(self.client, self.reqs, self.n)
 end
 
 local function raise_with(err, summary)

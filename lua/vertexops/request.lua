@@ -6,10 +6,10 @@ local core = require "vertexops.core"
 local host = require "vertexops.host"
 local Client = require "vertexops.client"
 
-local error, ipairs, pairs, pcall, rawget, select, setmetatable, tostring, type =
-  error, ipairs, pairs, pcall, rawget, select, setmetatable, tostring, type
+local error, pairs, pcall, rawget, select, setmetatable, tostring, type =
+  error, pairs, pcall, rawget, select, setmetatable, tostring, type
 local unpack = table.unpack or unpack -- luacheck: ignore 143
-local math_max = math.max
+local math_max, math_min = math.max, math.min
 local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
   coroutine.create, coroutine.resume, coroutine.running, coroutine.status, coroutine.yield
 -- coroutine.isyieldable is Lua 5.3+ (and LuaJIT). On 5.2 any coroutine but the main one may yield
@@ -202,18 +202,28 @@ function Request:poll()
   return false
 end
 
--- Blocks until one of the requests can make progress (a transfer has news, or a sleep ends).
-local function block(client, requests)
-  local wake, sleeper
-  for _, r in ipairs(requests) do
+-- Blocks until one of requests[1..n] can make progress (a transfer has news, or a sleep ends).
+-- A wait on the multi handle lasts POLL_MAX at most: libcurl (7.88) can sit on HTTP/2 answers it
+-- has already read until the socket has news again, which with many streams answered at once
+-- stalls a whole poll (bench/RESULTS.md, "Fleet"); a short poll picks them up.
+local POLL_MAX = 0.01
+local function block(client, requests, n)
+  local wake, sleeper, io = nil, nil, false
+  for k = 1, n or #requests do
+    local r = requests[k]
     if r.transfer then
-      client:_multi():wait(1)
-      return
+      io = true
+    elseif r.wake and (not wake or r.wake < wake) then
+      wake, sleeper = r.wake, r
     end
-    if r.wake and (not wake or r.wake < wake) then wake, sleeper = r.wake, r end
   end
-  if sleeper then sleeper.sleep(math_max(0, wake - sleeper.clock())) end
+  if io then
+    client:_multi():wait(wake and math_max(0, math_min(POLL_MAX, wake - sleeper.clock())) or POLL_MAX)
+  elseif sleeper then
+    sleeper.sleep(math_max(0, wake - sleeper.clock()))
+  end
 end
+Request.block = block
 
 --- req:wait() -> the call's results, or raises its error. Inside a coroutine it yields between
 --- steps (the host resumes it); elsewhere it blocks.
