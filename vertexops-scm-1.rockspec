@@ -29,7 +29,7 @@ build = {
   modules = {
     ["vertexops.core"] = {
       -- every csrc/*.c (spec/08_packaging_spec.lua checks)
-      sources = { "csrc/buf.c", "csrc/error.c", "csrc/handle.c", "csrc/json.c",
+      sources = { "csrc/buf.c", "csrc/error.c", "csrc/h1.c", "csrc/handle.c", "csrc/json.c",
                   "csrc/jwt.c", "csrc/module.c", "csrc/multi.c", "csrc/request.c",
                   "csrc/response.c", "csrc/share.c", "csrc/sys.c" },
       libraries = { "curl", "crypto", "pthread" },
@@ -40,6 +40,7 @@ build = {
     vertexops = "lua/vertexops/init.lua",
     ["vertexops.auth"] = "lua/vertexops/auth.lua",
     ["vertexops.client"] = "lua/vertexops/client.lua",
+    ["vertexops.cosocket"] = "lua/vertexops/cosocket.lua",
     ["vertexops.errors"] = "lua/vertexops/errors.lua",
     ["vertexops.host"] = "lua/vertexops/host.lua",
     ["vertexops.operation"] = "lua/vertexops/operation.lua",

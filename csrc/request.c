@@ -356,6 +356,17 @@ static void vx_checkoptions(lua_State *L, int idx) {
       s = lua_tostring(L, -1);
       if (strcmp(s, "auto") && strcmp(s, "list") && strcmp(s, "get"))
         vx_valueerror(L, "option 'wait_by' must be \"auto\", \"list\" or \"get\"");
+    } else if (strcmp(k, "transport") == 0) {
+      const char *s;
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+      s = lua_tostring(L, -1);
+      if (strcmp(s, "curl") && strcmp(s, "cosocket") && strcmp(s, "thread"))
+        vx_valueerror(L, "option 'transport' must be \"curl\", \"cosocket\" or \"thread\"");
+    } else if (strcmp(k, "pool_size") == 0 || strcmp(k, "pool_backlog") == 0) {
+      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option '%s' must be an integer", k);
+      vx_checknumber(L, -1, k, strcmp(k, "pool_size") == 0 ? 1 : 0, 0, 100000);
+    } else if (strcmp(k, "keepalive_timeout") == 0) {
+      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
     } else if (strcmp(k, "thread_pool") == 0) {
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
     } else if (strcmp(k, "strategy") == 0) {

@@ -9,6 +9,7 @@
  *   buf.c      the capped buffers libcurl's callbacks fill
  *   json.c     JSON -> Lua (private cjson instance, depth and stack checks)
  *   response.c status + headers + body -> result or tagged error (core.classify)
+ *   h1.c       HTTP/1.1 request heads and a strict response parser (the cosocket transport)
  *   handle.c   the easy handle: prepare, call, start/finish, result
  *   multi.c    the multi handle: non-blocking transfers
  *   share.c    the connection cache shared by a client's handles
@@ -167,6 +168,7 @@ void vx_error_open(lua_State *L);
 void vx_request_open(lua_State *L);
 void vx_json_open(lua_State *L);
 void vx_response_open(lua_State *L);
+void vx_h1_open(lua_State *L);
 void vx_handle_open(lua_State *L);
 void vx_multi_open(lua_State *L);
 void vx_share_open(lua_State *L);

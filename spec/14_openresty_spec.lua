@@ -1,54 +1,29 @@
--- vertexops inside nginx (Debian's Lua module, LuaJIT): examples/openresty/nginx.conf, run for real.
+-- vertexops inside nginx (Debian's Lua module, LuaJIT): examples/openresty/nginx.conf, run for real
+-- (spec/support/openresty.lua). Exchanges go over cosockets, the default in request handlers.
 -- While one request runs cancel_and_wait on an operation that takes ~2 s, 50 requests to another
 -- location of the same single worker are all answered during the wait: the event loop never blocks.
 local socket = require "socket"
 local http = require "socket.http"
 local cjson = require "cjson"
 local H = require "support.helper"
-
-local function escape(p) return (p:gsub("%p", "%%%0")) end
+local openresty = require "support.openresty"
 
 describe("OpenResty", function()
   local fake = H.fake_server()
-  local server, app_dir, app_port
-  local repo = H.fake.spec_dir:gsub("/spec$", "")
+  local server, app
 
-  setup(function()
-    -- the example's nginx.conf, with this checkout's paths and a free port
-    local conf = assert(io.open(repo .. "/examples/openresty/nginx.conf")):read("*a")
-    app_dir = H.fake.tmpdir()
-    app_port = H.fake.free_port()
-    local subs = {
-      { "pid /tmp/vertexops-example-nginx.pid;", "pid " .. app_dir .. "/nginx.pid;" },
-      { "error_log stderr warn;",
-        "error_log " .. app_dir .. "/error.log warn;" .. (H.fake.is_root and "\nuser root root;" or "") },
-      { "listen 127.0.0.1:8080;", "listen 127.0.0.1:" .. app_port .. ";" },
-      { '"/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;/etc/nginx/lua/?.lua;;"',
-        '"' .. repo .. "/lua/?.lua;" .. repo .. "/lua/?/init.lua;" .. repo .. '/examples/openresty/?.lua;;"' },
-      { '"/usr/local/lib/lua/5.1/?.so;;"', '"' .. repo .. '/build/jit/?.so;;"' },
-      { "access_log off;", "access_log off;\n  client_body_temp_path " .. app_dir .. "/tmp;" },
-    }
-    for _, s in ipairs(subs) do
-      local n
-      conf, n = conf:gsub(escape(s[1]), (s[2]:gsub("%%", "%%%%")))
-      assert(n == 1, "the example nginx.conf no longer has: " .. s[1])
-    end
-    local started = H.fake.run_nginx(app_dir, conf, {
-      VERTEXOPS_ENDPOINT = fake.server.endpoint, VERTEXOPS_CA_FILE = fake.server.ca_file,
-      GOOGLE_OAUTH_ACCESS_TOKEN = "test-token" })
-    assert(started, "nginx did not start: " .. (io.open(app_dir .. "/error.log") or io.stdin):read("*a"))
-  end)
-  teardown(function() H.fake.stop_nginx(app_dir) end)
+  setup(function() app = openresty.start(fake.server) end)
+  teardown(function() app:stop() end)
   before_each(function() server = fake.server end)
 
   local function status()
-    local body, code = http.request("http://127.0.0.1:" .. app_port .. "/status")
+    local body, code = http.request(app:url("/status"))
     assert.are.equal(200, code)
     return cjson.decode(body).waiting
   end
 
   local function cancel_while_pinging(name, strategy)
-    local sock = assert(socket.connect("127.0.0.1", app_port))
+    local sock = assert(socket.connect("127.0.0.1", app.port))
     sock:send(("GET /cancel?name=%s%s HTTP/1.0\r\nHost: app\r\n\r\n")
       :format(name, strategy and "&strategy=" .. strategy or ""))
     local started = false
@@ -70,7 +45,7 @@ describe("OpenResty", function()
     return during, cjson.decode(response:match("\r\n\r\n(.*)$")), response
   end
 
-  it("answers 50 other requests while cancel_and_wait waits (:wait long-poll on a worker thread)", function()
+  it("answers 50 other requests while cancel_and_wait waits (:wait long-poll over a cosocket)", function()
     local op = server:create { done_after = 2, cancel = "ignore" }
     local during, doc, raw = cancel_while_pinging(op.name)
     assert.are.equal(50, during, "requests were held while the wait ran")
@@ -78,6 +53,7 @@ describe("OpenResty", function()
     assert.is_false(doc.cancelled)
     assert.are.equal(1, #server:log("cancel"))
     assert.is_true(#server:log("wait") >= 1)
+    assert.are.equal("HTTP/1.1", server:log()[1].protocol) -- cosockets speak HTTP/1.1, libcurl HTTP/2
     assert.are.equal(0, status())
   end)
 
@@ -91,7 +67,7 @@ describe("OpenResty", function()
 
   it("ends CANCELLED through nginx", function()
     local op = server:create { done_after = 3600 }
-    local body, code = http.request("http://127.0.0.1:" .. app_port .. "/cancel?name=" .. op.name)
+    local body, code = http.request(app:url("/cancel?name=" .. op.name))
     assert.are.equal(200, code, body)
     local doc = cjson.decode(body)
     assert.is_true(doc.cancelled)
@@ -99,7 +75,7 @@ describe("OpenResty", function()
   end)
 
   it("reports errors as JSON with the HTTP status", function()
-    local body, code = http.request("http://127.0.0.1:" .. app_port .. "/cancel?name=" .. H.NAME .. "missing")
+    local body, code = http.request(app:url("/cancel?name=" .. H.NAME .. "missing"))
     assert.are.equal(404, code)
     assert.are.equal("HttpError", cjson.decode(body).error.tags[1])
   end)

@@ -20,6 +20,22 @@ function M.nginx_phase()
   return ngx and ngx.get_phase and YIELDABLE[ngx.get_phase()] and ngx or nil
 end
 
+-- Phases whose handlers may use cosockets (lua-nginx-module's documentation of ngx.socket.tcp).
+local COSOCKET = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
+                   ssl_session_fetch = true, ssl_client_hello = true }
+
+--- ngx when the running code is in an nginx phase where cosockets work, else nil.
+function M.cosocket_phase()
+  local ngx = rawget(_G, "ngx")
+  return ngx and ngx.get_phase and COSOCKET[ngx.get_phase()] and ngx.socket and ngx.socket.tcp and ngx or nil
+end
+
+--- The nginx phase running, for messages ("outside nginx" when there is none).
+function M.phase_name()
+  local ngx = rawget(_G, "ngx")
+  return ngx and ngx.get_phase and ("the " .. ngx.get_phase() .. " phase") or "outside nginx"
+end
+
 --- Sleeps s seconds: ngx.sleep in a yieldable nginx phase, else nanosleep.
 ---@param s number
 function M.sleep(s)

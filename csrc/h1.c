@@ -1,0 +1,594 @@
+/* h1.c: HTTP/1.1 on the wire for transports that own their socket (the nginx cosocket transport,
+ * lua/vertexops/cosocket.lua): core.h1_request composes a request head from a built request,
+ * core.h1() parses a response fed in pieces of any size. Pure: no I/O, no libcurl call.
+ *
+ * The parser (vertexops.h1 userdata) owns only C memory (capped vx_bufs, freed by its one
+ * idempotent __gc/__close); nothing inside the byte loop calls Lua. It is strict: a status line
+ * HTTP/1.0 or 1.1 with three digits, CRLF line ends (no bare CR or LF, no NUL or other control
+ * byte), header names of token characters followed at once by ':', no obs-fold, one valid
+ * Content-Length (repeats must agree) or Transfer-Encoding: chunked (not both), hex chunk sizes
+ * checked against the body cap as they are read. 1xx answers are skipped (101 is refused: we never
+ * ask to switch). Malformed framing is a ConnectionError (as libcurl's CURLE_WEIRD_SERVER_REPLY);
+ * an answer over VX_MAX_HEAD / VX_MAX_BODY is the ResponseTypeError the libcurl path raises, with
+ * the status as code once it is known.
+ *
+ * The header block it gives (p:result, p:classify) is what libcurl's header callback would have
+ * collected: the final status line, its header lines, the empty line, then any chunked trailers --
+ * so core.classify treats both transports' answers alike. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vx.h"
+
+#define VX_H1_MT "vertexops.h1"
+#define VX_H1_MAX_CHUNK_LINE 4096 /* a chunk-size line, extensions included */
+
+enum {
+  H1_STATUS, H1_HEADER, H1_BODY_LEN, H1_BODY_CLOSE, H1_CHUNK_SIZE, H1_CHUNK_DATA, H1_CHUNK_END,
+  H1_TRAILER, H1_DONE, H1_ERROR
+};
+enum { H1E_NONE, H1E_PROTO, H1E_HEAD, H1E_BODY, H1E_NOMEM, H1E_CLOSED };
+
+typedef struct {
+  int open;
+  int state, err;
+  vx_buf line;              /* the line being read (status, header, chunk size, trailer) */
+  vx_buf head;              /* status line, header lines, empty line, trailers */
+  vx_buf body;
+  size_t headtotal;         /* head bytes of every response read, 1xx ones included */
+  size_t remaining;         /* bytes left of the body (Content-Length) or of the chunk */
+  size_t received;          /* bytes fed, all told */
+  size_t cl;                /* Content-Length, when has_cl */
+  long status;              /* of the response being read; 0 before its status line */
+  int minor;                /* HTTP/1.minor */
+  int has_cl, has_te, conn_close, extra;
+  char msg[160];
+} vx_h1;
+
+static int vx_istchar(int c) {
+  return VX_ISALNUM(c) || (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* field-value bytes: HTAB, SP, visible ASCII, obs-text (>= 0x80); never NUL, CR, LF, DEL or others */
+static int vx_isvaluechar(unsigned char c) { return c == '\t' || (c >= ' ' && c != 0x7f); }
+
+static int h1_fail(vx_h1 *p, int err, const char *what) {
+  p->err = err;
+  p->state = H1_ERROR;
+  if (what) {
+    size_t n = strlen(what);
+    if (n >= sizeof p->msg) n = sizeof p->msg - 1;
+    memcpy(p->msg, what, n);
+    p->msg[n] = '\0';
+  }
+  return 0;
+}
+
+static int h1_append(vx_h1 *p, vx_buf *b, const char *s, size_t n) {
+  if (vx_bufappend(b, s, n) != n)
+    return h1_fail(p, b->overflow == 2 ? H1E_NOMEM : b == &p->body ? H1E_BODY : H1E_HEAD, NULL);
+  return 1;
+}
+
+static int h1_ieq(const char *s, size_t n, const char *lit) {
+  size_t i, m = strlen(lit);
+  if (n != m) return 0;
+  for (i = 0; i < n; i++)
+    if (VX_TOLOWER((unsigned char)s[i]) != lit[i]) return 0;
+  return 1;
+}
+
+/* The status line (without CRLF): HTTP/1.0 or HTTP/1.1, SP, three digits (100-999), then nothing
+ * or SP and a reason phrase. */
+static int h1_status(vx_h1 *p, const char *s, size_t n) {
+  size_t i;
+  if (n < 12 || memcmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1') || s[8] != ' ' ||
+      !VX_ISDIGIT(s[9]) || !VX_ISDIGIT(s[10]) || !VX_ISDIGIT(s[11]) || s[9] == '0')
+    return h1_fail(p, H1E_PROTO, "malformed HTTP response: bad status line");
+  if (n > 12 && s[12] != ' ') return h1_fail(p, H1E_PROTO, "malformed HTTP response: bad status line");
+  for (i = 13; i < n; i++)
+    if (!vx_isvaluechar((unsigned char)s[i]))
+      return h1_fail(p, H1E_PROTO, "malformed HTTP response: control byte in the status line");
+  p->minor = s[7] - '0';
+  p->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+  p->has_cl = p->has_te = p->conn_close = 0;
+  p->cl = 0;
+  p->head.len = 0; /* a new response starts (after a 1xx): its head replaces the last one */
+  return 1;
+}
+
+/* Splits a header line (without CRLF) into name and trimmed value; 0 when malformed. */
+static int h1_field(vx_h1 *p, const char *s, size_t n, size_t *nlen, const char **v, size_t *vlen) {
+  size_t i;
+  const char *e;
+  if (s[0] == ' ' || s[0] == '\t')
+    return h1_fail(p, H1E_PROTO, "malformed HTTP response: folded header line (obs-fold)");
+  for (i = 0; i < n && s[i] != ':'; i++)
+    if (!vx_istchar((unsigned char)s[i]))
+      return h1_fail(p, H1E_PROTO, i < n && memchr(s + i, ':', n - i)
+                                       ? "malformed HTTP response: invalid header name"
+                                       : "malformed HTTP response: header line without a colon");
+  if (i == n) return h1_fail(p, H1E_PROTO, "malformed HTTP response: header line without a colon");
+  if (i == 0) return h1_fail(p, H1E_PROTO, "malformed HTTP response: empty header name");
+  *nlen = i;
+  for (i++; i < n; i++)
+    if (!vx_isvaluechar((unsigned char)s[i]))
+      return h1_fail(p, H1E_PROTO, "malformed HTTP response: control byte in a header value");
+  *v = s + *nlen + 1;
+  e = s + n;
+  while (*v < e && (**v == ' ' || **v == '\t')) (*v)++;
+  while (e > *v && (e[-1] == ' ' || e[-1] == '\t')) e--;
+  *vlen = (size_t)(e - *v);
+  return 1;
+}
+
+/* A header of the response (not a trailer): framing and connection fields. */
+static int h1_header(vx_h1 *p, const char *s, size_t n) {
+  size_t nlen, vlen, i;
+  const char *v;
+  if (!h1_field(p, s, n, &nlen, &v, &vlen)) return 0;
+  if (h1_ieq(s, nlen, "content-length")) {
+    size_t cl = 0;
+    if (vlen == 0) return h1_fail(p, H1E_PROTO, "malformed HTTP response: empty Content-Length");
+    for (i = 0; i < vlen; i++) {
+      if (!VX_ISDIGIT(v[i])) return h1_fail(p, H1E_PROTO, "malformed HTTP response: bad Content-Length");
+      if (cl <= VX_MAX_BODY) cl = cl * 10 + (size_t)(v[i] - '0'); /* past the cap: stays past it */
+    }
+    if (p->has_cl && cl != p->cl)
+      return h1_fail(p, H1E_PROTO, "malformed HTTP response: conflicting Content-Length headers");
+    p->has_cl = 1;
+    p->cl = cl;
+  } else if (h1_ieq(s, nlen, "transfer-encoding")) {
+    if (p->has_te) return h1_fail(p, H1E_PROTO, "malformed HTTP response: repeated Transfer-Encoding");
+    if (!h1_ieq(v, vlen, "chunked"))
+      return h1_fail(p, H1E_PROTO, "malformed HTTP response: unsupported Transfer-Encoding");
+    p->has_te = 1;
+  } else if (h1_ieq(s, nlen, "connection")) {
+    size_t start = 0;
+    for (i = 0; i <= vlen; i++) {
+      if (i == vlen || v[i] == ',') {
+        size_t a = start, b = i;
+        while (a < b && (v[a] == ' ' || v[a] == '\t')) a++;
+        while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t')) b--;
+        if (h1_ieq(v + a, b - a, "close")) p->conn_close = 1;
+        start = i + 1;
+      }
+    }
+  }
+  return 1;
+}
+
+/* The empty line ending a head: what comes next. */
+static int h1_endofhead(vx_h1 *p) {
+  if (p->status < 200) {
+    if (p->status == 101)
+      return h1_fail(p, H1E_PROTO, "malformed HTTP response: 101 Switching Protocols was not asked for");
+    p->status = 0;
+    p->state = H1_STATUS; /* an interim answer: the real one follows */
+    return 1;
+  }
+  if (p->has_cl && p->has_te)
+    return h1_fail(p, H1E_PROTO, "malformed HTTP response: both Content-Length and Transfer-Encoding");
+  if (p->status == 204 || p->status == 304) {
+    p->state = H1_DONE;
+  } else if (p->has_te) {
+    p->state = H1_CHUNK_SIZE;
+  } else if (p->has_cl) {
+    if (p->cl > VX_MAX_BODY) return h1_fail(p, H1E_BODY, NULL);
+    p->remaining = p->cl;
+    p->state = p->cl ? H1_BODY_LEN : H1_DONE;
+  } else {
+    p->state = H1_BODY_CLOSE; /* delimited by the end of the connection */
+  }
+  return 1;
+}
+
+/* A chunk-size line (without CRLF): hex digits, optional BWS and ;extensions. */
+static int h1_chunksize(vx_h1 *p, const char *s, size_t n) {
+  size_t i = 0, size = 0, room = VX_MAX_BODY - p->body.len;
+  while (i < n && VX_ISXDIGIT(s[i])) {
+    int c = (unsigned char)s[i++];
+    size_t d = (size_t)(VX_ISDIGIT(c) ? c - '0' : VX_TOLOWER(c) - 'a' + 10);
+    if (size > room / 16 || size * 16 + d > room) return h1_fail(p, H1E_BODY, NULL); /* no overflow */
+    size = size * 16 + d;
+  }
+  if (i == 0) return h1_fail(p, H1E_PROTO, "malformed HTTP response: bad chunk size");
+  while (i < n && (s[i] == ' ' || s[i] == '\t')) i++;
+  if (i < n && s[i] != ';') return h1_fail(p, H1E_PROTO, "malformed HTTP response: bad chunk size");
+  for (; i < n; i++)
+    if (!vx_isvaluechar((unsigned char)s[i]))
+      return h1_fail(p, H1E_PROTO, "malformed HTTP response: control byte in a chunk extension");
+  p->remaining = size;
+  p->state = size ? H1_CHUNK_DATA : H1_TRAILER;
+  return 1;
+}
+
+/* One complete line (CRLF included) of the current state. */
+static int h1_line(vx_h1 *p, const char *s, size_t n) {
+  size_t i;
+  if (n < 2 || s[n - 2] != '\r')
+    return h1_fail(p, H1E_PROTO, "malformed HTTP response: a line ends with LF alone");
+  n -= 2;
+  for (i = 0; i < n; i++)
+    if (s[i] == '\r' || s[i] == '\0')
+      return h1_fail(p, H1E_PROTO, "malformed HTTP response: CR or NUL inside a line");
+  switch (p->state) {
+  case H1_STATUS:
+    if (!h1_status(p, s, n)) return 0;
+    p->state = H1_HEADER;
+    return h1_append(p, &p->head, s, n + 2);
+  case H1_HEADER:
+    if (!h1_append(p, &p->head, s, n + 2)) return 0;
+    return n == 0 ? h1_endofhead(p) : h1_header(p, s, n);
+  case H1_CHUNK_SIZE:
+    return h1_chunksize(p, s, n);
+  case H1_CHUNK_END:
+    if (n != 0) return h1_fail(p, H1E_PROTO, "malformed HTTP response: chunk data longer than its size");
+    p->state = H1_CHUNK_SIZE;
+    return 1;
+  case H1_TRAILER:
+    if (n == 0) {
+      p->state = H1_DONE;
+      return 1;
+    } else {
+      size_t nlen, vlen;
+      const char *v;
+      if (!h1_field(p, s, n, &nlen, &v, &vlen)) return 0;
+      return h1_append(p, &p->head, s, n + 2);
+    }
+  }
+  return h1_fail(p, H1E_PROTO, "malformed HTTP response");
+}
+
+/* Consumes bytes; stops at the end of the response or at the first error. */
+static void h1_feed(vx_h1 *p, const char *s, size_t n) {
+  size_t i = 0;
+  p->received += n;
+  while (i < n && p->state != H1_DONE && p->state != H1_ERROR) {
+    switch (p->state) {
+    case H1_BODY_LEN:
+    case H1_CHUNK_DATA: {
+      size_t take = n - i < p->remaining ? n - i : p->remaining;
+      if (!h1_append(p, &p->body, s + i, take)) return;
+      i += take;
+      p->remaining -= take;
+      if (p->remaining == 0) p->state = p->state == H1_BODY_LEN ? H1_DONE : H1_CHUNK_END;
+      break;
+    }
+    case H1_BODY_CLOSE:
+      if (!h1_append(p, &p->body, s + i, n - i)) return;
+      i = n;
+      break;
+    default: { /* a line */
+      const char *eol = memchr(s + i, '\n', n - i);
+      size_t take = eol ? (size_t)(eol - (s + i)) + 1 : n - i;
+      int headline = p->state == H1_STATUS || p->state == H1_HEADER || p->state == H1_TRAILER;
+      if (headline) {
+        if (take > VX_MAX_HEAD - p->headtotal) {
+          h1_fail(p, H1E_HEAD, NULL);
+          return;
+        }
+        p->headtotal += take;
+      } else if (take > VX_H1_MAX_CHUNK_LINE - p->line.len) {
+        h1_fail(p, H1E_PROTO, "malformed HTTP response: chunk size line too long");
+        return;
+      }
+      if (!h1_append(p, &p->line, s + i, take)) return;
+      i += take;
+      if (eol) {
+        size_t len = p->line.len;
+        p->line.len = 0; /* the bytes stay where they are while h1_line reads them */
+        if (!h1_line(p, p->line.data, len)) return;
+      }
+    }
+    }
+  }
+  if (i < n && p->state == H1_DONE) p->extra = 1; /* bytes after the response: no reuse */
+}
+
+/* --- the parser userdata --- */
+
+static vx_h1 *h1_check(lua_State *L, int idx) {
+  vx_h1 *p = vx_checkudarg(L, idx, VX_H1_MT, "vertexops h1 parser");
+  if (!p->open) vx_valueerror(L, "attempt to use a closed vertexops h1 parser");
+  return p;
+}
+
+/* __gc, __close and close(): idempotent */
+static int h1_close(lua_State *L) {
+  vx_h1 *p = vx_checkudarg(L, 1, VX_H1_MT, "vertexops h1 parser");
+  p->open = 0;
+  free(p->line.data);
+  free(p->head.data);
+  free(p->body.data);
+  memset(&p->line, 0, sizeof p->line);
+  memset(&p->head, 0, sizeof p->head);
+  memset(&p->body, 0, sizeof p->body);
+  return 0;
+}
+
+/* core.h1() -> a parser for one response */
+static int core_h1(lua_State *L) {
+  vx_h1 *p = lua_newuserdata(L, sizeof *p);
+  memset(p, 0, sizeof *p); /* born closed: nothing to free yet */
+  luaL_getmetatable(L, VX_H1_MT);
+  lua_setmetatable(L, -2);
+  p->line.limit = VX_MAX_HEAD;
+  p->head.limit = VX_MAX_HEAD;
+  p->body.limit = VX_MAX_BODY;
+  p->state = H1_STATUS;
+  p->open = 1; /* its buffers are allocated as bytes come, and freed by close */
+  return 1;
+}
+
+/* Pushes nil, err for the parser's error. */
+static int h1_pusherror(lua_State *L, vx_h1 *p) {
+  char msg[200];
+  lua_pushnil(L);
+  if (p->err == H1E_HEAD || p->err == H1E_BODY) {
+    if (p->err == H1E_BODY)
+      snprintf(msg, sizeof msg, "response body is larger than %d MiB", (int)(VX_MAX_BODY >> 20));
+    else
+      snprintf(msg, sizeof msg, "response headers are larger than %d KiB", (int)(VX_MAX_HEAD >> 10));
+    if (p->status) snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (HTTP %ld)", p->status);
+    vx_pusherror(L, vx_tags_response, msg);
+    if (p->status) {
+      lua_pushinteger(L, (lua_Integer)p->status);
+      lua_setfield(L, -2, "code");
+    }
+  } else if (p->err == H1E_NOMEM) {
+    vx_pusherror(L, vx_tags_conn, "out of memory while receiving the response");
+  } else {
+    vx_pusherror(L, vx_tags_conn, p->msg);
+  }
+  return 2;
+}
+
+/* p:feed(bytes) -> true (the response is complete), false (more bytes needed) or nil, err (a
+ * malformed or oversize answer: close the connection). Bytes past the end of the response are
+ * dropped and forbid keeping the connection. */
+static int h1_feedl(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  size_t n;
+  const char *s = vx_checkstringarg(L, 2, "bytes", &n);
+  h1_feed(p, s, n);
+  if (p->state == H1_ERROR) return h1_pusherror(L, p);
+  lua_pushboolean(L, p->state == H1_DONE);
+  return 1;
+}
+
+/* p:eof(): the peer closed the connection -> true when that completes the response (a body
+ * delimited by the close), else nil, err (ConnectionError). */
+static int h1_eof(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  if (p->state == H1_BODY_CLOSE) p->state = H1_DONE;
+  if (p->state != H1_DONE && p->state != H1_ERROR)
+    h1_fail(p, H1E_CLOSED, p->received == 0 ? "server closed the connection without an answer (empty reply)"
+                                            : "server closed the connection before the answer was complete");
+  if (p->state == H1_ERROR) return h1_pusherror(L, p);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* May the connection carry another request? HTTP/1.1, no Connection: close, the body framed by
+ * length or chunks and read whole, nothing after it. */
+static int h1_reusable(const vx_h1 *p) {
+  return p->state == H1_DONE && p->minor == 1 && !p->conn_close && !p->extra &&
+         (p->has_cl || p->has_te || p->status == 204 || p->status == 304);
+}
+
+static int h1_keepalive(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  lua_pushboolean(L, h1_reusable(p));
+  return 1;
+}
+
+static void h1_checkdone(lua_State *L, vx_h1 *p) {
+  if (p->state != H1_DONE) vx_valueerror(L, "the HTTP response is not complete");
+}
+
+/* p:result() -> status, header_block, body, keepalive (a complete response only) */
+static int h1_result(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  h1_checkdone(L, p);
+  lua_pushinteger(L, (lua_Integer)p->status);
+  lua_pushlstring(L, p->head.data ? p->head.data : "", p->head.len);
+  lua_pushlstring(L, p->body.data ? p->body.data : "", p->body.len);
+  lua_pushboolean(L, h1_reusable(p));
+  return 4;
+}
+
+/* p:classify([want_headers]) -> what handle:call returns for this answer (core.classify on it,
+ * without copying the body into a Lua string) */
+static int h1_classify(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  int want = lua_toboolean(L, 2);
+  h1_checkdone(L, p);
+  lua_settop(L, 1); /* the parser (owner of the buffers) stays on the stack */
+  return vx_classify(L, p->status, p->head.data, p->head.len, p->body.data, p->body.len, want);
+}
+
+/* p:received() -> bytes fed so far */
+static int h1_received(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  lua_pushinteger(L, (lua_Integer)p->received);
+  return 1;
+}
+
+static int h1_isclosed(lua_State *L) {
+  vx_h1 *p = vx_checkudarg(L, 1, VX_H1_MT, "vertexops h1 parser");
+  lua_pushboolean(L, !p->open);
+  return 1;
+}
+
+static int h1_tostring(lua_State *L) {
+  vx_h1 *p = vx_checkudarg(L, 1, VX_H1_MT, "vertexops h1 parser");
+  if (p->open) lua_pushfstring(L, "vertexops.h1 (%p)", (void *)p);
+  else lua_pushliteral(L, "vertexops.h1 (closed)");
+  return 1;
+}
+
+/* --- the request head --- */
+
+/* Splits an http(s) URL into scheme, host (IPv6 without brackets), port, authority and path
+ * (query included); raises ValueError for anything else. Pushes the target table. Returns the
+ * path's offset in url. */
+static size_t h1_target(lua_State *L, const char *url, size_t len) {
+  size_t p, a, hs, he, i;
+  int https, ip = 1;
+  unsigned long port;
+  if (len >= 8 && memcmp(url, "https://", 8) == 0) https = 1, p = 8;
+  else if (len >= 7 && memcmp(url, "http://", 7) == 0) https = 0, p = 7;
+  else return (size_t)vx_valueerror(L, "request url must start with https:// or http://");
+  a = p;
+  port = https ? 443 : 80;
+  if (p < len && url[p] == '[') {
+    hs = ++p;
+    while (p < len && (VX_ISXDIGIT(url[p]) || url[p] == ':' || url[p] == '.')) p++;
+    if (p >= len || url[p] != ']' || p == hs) return (size_t)vx_valueerror(L, "request url has a bad IPv6 host");
+    he = p++;
+  } else {
+    hs = p;
+    while (p < len && (VX_ISALNUM(url[p]) || url[p] == '-' || url[p] == '.' || url[p] == '_')) {
+      if (!VX_ISDIGIT(url[p]) && url[p] != '.') ip = 0;
+      p++;
+    }
+    he = p;
+    if (he == hs) return (size_t)vx_valueerror(L, "request url has no host");
+  }
+  if (p < len && url[p] == ':') {
+    size_t d = ++p;
+    port = 0;
+    while (p < len && VX_ISDIGIT(url[p]) && port <= 65535) port = port * 10 + (unsigned long)(url[p++] - '0');
+    if (p == d || port == 0 || port > 65535) return (size_t)vx_valueerror(L, "request url has a bad port");
+  }
+  if (p < len && url[p] != '/') return (size_t)vx_valueerror(L, "request url has a bad host");
+  for (i = p; i < len; i++)
+    if ((unsigned char)url[i] <= ' ' || (unsigned char)url[i] >= 0x7f)
+      return (size_t)vx_valueerror(L, "request url has a space, control byte or non-ASCII byte");
+  lua_createtable(L, 0, 5);
+  lua_pushstring(L, https ? "https" : "http");
+  lua_setfield(L, -2, "scheme");
+  lua_pushlstring(L, url + hs, he - hs);
+  lua_setfield(L, -2, "host");
+  lua_pushinteger(L, (lua_Integer)port);
+  lua_setfield(L, -2, "port");
+  lua_pushlstring(L, url + a, p - a);
+  lua_setfield(L, -2, "authority");
+  lua_pushboolean(L, ip);
+  lua_setfield(L, -2, "ip");
+  return p;
+}
+
+/* core.h1_request(req [, token]) -> parts, target
+ * The HTTP/1.1 request for a built request (core.build's method, url, headers, body), checked as
+ * handle:call checks it (TypeError, ValueError; AuthError for a token that cannot go in a header):
+ * parts is a list of strings to send in order (the token is its own element, the very string
+ * given: no new string holds it), target {scheme, host, port, authority, ip}. */
+static int core_h1_request(lua_State *L) {
+  const char *method, *url, *body = NULL;
+  size_t ulen, bodylen = 0, tlen = 0, path, i, n;
+  int tok, parts, k = 0;
+  luaL_Buffer b;
+  lua_settop(L, 2);
+  vx_checktablearg(L, 1, "request");
+  if (vx_rawfield(L, 1, "method") != LUA_TSTRING) vx_typeerror(L, "request method must be a string"); /* 3 */
+  method = lua_tostring(L, 3);
+  if (strcmp(method, "GET") && strcmp(method, "DELETE") && strcmp(method, "POST"))
+    vx_valueerror(L, "request method must be GET, POST or DELETE");
+  if (vx_rawfield(L, 1, "url") != LUA_TSTRING) vx_typeerror(L, "request url must be a string"); /* 4 */
+  url = lua_tolstring(L, 4, &ulen);
+  if (vx_rawfield(L, 1, "body") == LUA_TSTRING) body = lua_tolstring(L, 5, &bodylen); /* 5 */
+  tok = 2;
+  if (lua_isnil(L, 2)) {
+    vx_rawfield(L, 1, "token"); /* 6 */
+    tok = 6;
+  }
+  if (lua_type(L, tok) == LUA_TSTRING) {
+    const char *t = lua_tolstring(L, tok, &tlen);
+    if (!vx_tokenok(t, tlen))
+      vx_raise(L, "AuthError", "access token is empty or contains a character not allowed in a header");
+  } else if (!lua_isnil(L, tok)) {
+    vx_typeerror(L, "token must be a string");
+  } else {
+    tok = 0;
+  }
+  lua_settop(L, 6);
+  if (vx_rawfield(L, 1, "headers") == LUA_TTABLE) { /* 7 */
+    n = lua_rawlen(L, 7);
+    for (i = 1; i <= n; i++) {
+      const char *s;
+      size_t sl, j;
+      if (VX_RAWGETI(L, 7, (int)i) != LUA_TSTRING) vx_typeerror(L, "request headers must be strings");
+      s = lua_tolstring(L, -1, &sl);
+      for (j = 0; j < sl; j++)
+        if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0') vx_valueerror(L, "request header contains a line break");
+      if (!memchr(s, ':', sl)) vx_valueerror(L, "request header has no ':'");
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, 7)) {
+    vx_typeerror(L, "request headers must be a table");
+  }
+  path = h1_target(L, url, ulen); /* 8: target */
+  lua_createtable(L, 4, 0);       /* 9: parts */
+  parts = lua_gettop(L);
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, method);
+  luaL_addchar(&b, ' ');
+  if (path < ulen) luaL_addlstring(&b, url + path, ulen - path);
+  else luaL_addchar(&b, '/');
+  luaL_addstring(&b, " HTTP/1.1\r\nHost: ");
+  lua_getfield(L, 8, "authority");
+  luaL_addvalue(&b);
+  luaL_addstring(&b, "\r\n");
+  if (lua_type(L, 7) == LUA_TTABLE) {
+    n = lua_rawlen(L, 7);
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, 7, (int)i);
+      luaL_addvalue(&b);
+      luaL_addstring(&b, "\r\n");
+    }
+  }
+  if (body || method[0] == 'P') {
+    char cl[48];
+    snprintf(cl, sizeof cl, "Content-Length: %lu\r\n", (unsigned long)bodylen);
+    luaL_addstring(&b, cl);
+  }
+  luaL_addstring(&b, tok ? "Authorization: Bearer " : "\r\n");
+  luaL_pushresult(&b);
+  lua_rawseti(L, parts, ++k);
+  if (tok) {
+    lua_pushvalue(L, tok);
+    lua_rawseti(L, parts, ++k);
+    lua_pushliteral(L, "\r\n\r\n");
+    lua_rawseti(L, parts, ++k);
+  }
+  if (bodylen) {
+    lua_pushvalue(L, 5);
+    lua_rawseti(L, parts, ++k);
+  }
+  lua_pushvalue(L, 8);
+  return 2;
+}
+
+static const luaL_Reg h1_methods[] = {
+    {"feed", h1_feedl},         {"eof", h1_eof},     {"result", h1_result},
+    {"classify", h1_classify},  {"keepalive", h1_keepalive}, {"received", h1_received},
+    {"close", h1_close},        {"is_closed", h1_isclosed},  {NULL, NULL}};
+
+static const luaL_Reg h1_funcs[] = {{"h1", core_h1}, {"h1_request", core_h1_request}, {NULL, NULL}};
+
+void vx_h1_open(lua_State *L) {
+  luaL_newmetatable(L, VX_H1_MT);
+  lua_pushcfunction(L, h1_close); /* one function object for both */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__gc");
+  lua_setfield(L, -2, "__close");
+  lua_pushcfunction(L, h1_tostring);
+  lua_setfield(L, -2, "__tostring");
+  luaL_newlib(L, h1_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, h1_funcs, 0);
+}

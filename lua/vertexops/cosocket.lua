@@ -1,0 +1,177 @@
+-- vertexops.cosocket: one HTTP/1.1 exchange over an nginx cosocket (ngx.socket.tcp), the transport
+-- inside nginx phases (option transport = "cosocket"). The wire is C's: core.h1_request composes
+-- the request, core.h1() parses the answer strictly, and the parser's classify is core.classify,
+-- the function libcurl's path ends in -- so both transports return the same results and errors.
+--
+-- exchange(ngx, o, req, token) -> true, decoded[, headers] | false, err  (as handle:call)
+--   req: a built request (core.build) with timeout / connect_timeout filled in by Client:_run;
+--   o: the call's options (pool_size, pool_backlog, keepalive_timeout).
+-- Connections are pooled by nginx per worker, one pool per scheme + host + port; one goes back
+-- to its pool (setkeepalive) only after a whole answer the parser allows to keep, never after
+-- an error or a partial read. Verification is always on, against lua_ssl_trusted_certificate;
+-- the ca_file option does not apply (nginx has one trust store per http block). A host name
+-- needs an nginx `resolver` directive; `localhost` is connected to as 127.0.0.1 without one.
+local core = require "vertexops.core"
+local options = require "vertexops.options"
+
+local math_ceil, math_max, math_min, string_format = math.ceil, math.max, math.min, string.format
+local tostring = tostring
+
+local M = {}
+
+local READ_SIZE = 65536
+local POOL = options.POOL -- defaults of pool_size, pool_backlog, keepalive_timeout
+
+local TAGS_FAILED = { "ConnectionFailedError", "ConnectionError" }
+local TAGS_FAILED_TIMEOUT = { "ConnectionFailedError", "ConnectionError", "TimeoutError" }
+local TAGS_CONN = { "ConnectionError" }
+local TAGS_TIMEOUT = { "TimeoutError" }
+
+-- TLS sessions per pool, for resumption on new connections (this worker's).
+local sessions = {}
+
+-- Counters of this worker's exchanges (specs, load tests): requests, connects (new connections),
+-- reused (exchanges on a pooled connection), resends (after a pooled connection had died).
+M.stats = { requests = 0, connects = 0, reused = 0, resends = 0 }
+
+local function fail(tags, message)
+  return false, core.error(tags, message)
+end
+
+local function ms(s)
+  return math_max(1, math_ceil(s * 1000))
+end
+
+-- The error of a failed connect or TLS handshake (nothing was sent).
+local function connect_error(what, target, err)
+  local where = target.authority
+  if err == "timeout" then
+    return fail(TAGS_FAILED_TIMEOUT, string_format("%s to %s timed out", what, where))
+  end
+  local hint = ""
+  if err:find("resolve", 1, true) then
+    hint = " (cosockets resolve host names through nginx's 'resolver' directive)"
+  elseif what == "TLS handshake" and err ~= "closed" and err ~= "handshake failed" then
+    hint = " (nginx verifies the server against lua_ssl_trusted_certificate)"
+  end
+  return fail(TAGS_FAILED, string_format("%s to %s failed: %s%s", what, where, tostring(err), hint))
+end
+
+-- Connects (or takes a pooled connection) and does the TLS handshake; returns sock, reused or
+-- nil, err.
+local function open(ngx, o, target, pool, connect_ms, left_ms)
+  local sock = ngx.socket.tcp()
+  sock:settimeouts(connect_ms, left_ms, left_ms)
+  local host = target.host
+  if host == "localhost" then host = "127.0.0.1" end
+  local size = o.pool_size or POOL.pool_size
+  local backlog = o.pool_backlog or POOL.pool_backlog
+  local ok, err = sock:connect(host, target.port, { pool = pool, pool_size = size, backlog = backlog })
+  if not ok then
+    sock:close()
+    local _, e = connect_error("connect", target, err)
+    return nil, e
+  end
+  local reused = sock:getreusedtimes() or 0
+  if reused == 0 then
+    M.stats.connects = M.stats.connects + 1
+    if target.scheme == "https" then
+      local session, herr = sock:sslhandshake(sessions[pool], target.host, true)
+      if not session then
+        sock:close()
+        sessions[pool] = nil
+        local _, e = connect_error("TLS handshake", target, herr)
+        return nil, e
+      end
+      sessions[pool] = session
+    end
+  end
+  return sock, reused > 0
+end
+
+-- Reads the answer into parser p; returns true or false, err (the connection must then be closed).
+local function read(ngx, sock, p, finish, connect_ms)
+  while true do
+    local left = finish - ngx.now()
+    if left <= 0 then
+      return fail(TAGS_TIMEOUT, string_format("operation timed out with %d bytes of the answer received",
+        p:received()))
+    end
+    sock:settimeouts(connect_ms, ms(left), ms(left))
+    local data, err = sock:receiveany(READ_SIZE)
+    if data then
+      local done, perr = p:feed(data)
+      if done then return true end
+      if done == nil then return false, perr end
+    elseif err == "closed" then
+      local done, perr = p:eof()
+      if done then return true end
+      return false, perr
+    elseif err == "timeout" then
+      return fail(TAGS_TIMEOUT, string_format("operation timed out with %d bytes of the answer received",
+        p:received()))
+    else
+      return fail(TAGS_CONN, string_format("receiving the answer failed: %s", tostring(err)))
+    end
+  end
+end
+
+--- One exchange; see the top of this file.
+function M.exchange(ngx, o, req, token)
+  local parts, target = core.h1_request(req, token) -- raises for bad arguments, as handle:call
+  if target.scheme == "https" and target.ip then
+    error(core.error({ "ValueError" }, "transport 'cosocket' cannot verify a TLS certificate for an IP "
+      .. "address (nginx checks host names only): use a host name in the endpoint (e.g. localhost), or "
+      .. "transport 'curl' or 'thread'"), 0)
+  end
+  ngx.update_time()
+  local total = req.timeout or 60
+  local finish = ngx.now() + total
+  local connect_ms = ms(math_min(req.connect_timeout or 10, total))
+  local pool = "vertexops " .. target.scheme .. "://" .. target.authority
+  M.stats.requests = M.stats.requests + 1
+  for attempt = 1, 2 do
+    local sock, reused = open(ngx, o, target, pool, connect_ms, ms(total))
+    if not sock then return false, reused end
+    if reused then M.stats.reused = M.stats.reused + 1 end
+    local left = finish - ngx.now()
+    if left <= 0 then
+      sock:close()
+      return fail(TAGS_FAILED_TIMEOUT, string_format("connecting to %s used up the %g s timeout",
+        target.authority, total))
+    end
+    sock:settimeouts(connect_ms, ms(left), ms(left))
+    local sent, serr = sock:send(parts)
+    local p = core.h1()
+    local ok, err
+    if not sent then
+      ok = false
+      err = core.error(serr == "timeout" and TAGS_TIMEOUT or TAGS_CONN,
+        string_format("sending the request to %s failed: %s", target.authority, tostring(serr)))
+    else
+      ok, err = read(ngx, sock, p, finish, connect_ms)
+    end
+    if ok then
+      local keep = p:keepalive()
+      local a, b, c = p:classify(req.want_headers)
+      p:close()
+      if keep then
+        sock:setkeepalive(ms(o.keepalive_timeout or POOL.keepalive_timeout), o.pool_size or POOL.pool_size)
+      else
+        sock:close()
+      end
+      return a, b, c
+    end
+    local received = p:received()
+    p:close()
+    sock:close()
+    -- A pooled connection the server had closed while it idled: sent into the void, nothing came
+    -- back. Sent once more on a new connection (as libcurl does), never twice.
+    if not (reused and received == 0 and attempt == 1 and not core.is(err, "TimeoutError")) then
+      return false, err
+    end
+    M.stats.resends = M.stats.resends + 1
+  end
+end
+
+return M

@@ -1,0 +1,105 @@
+-- Runs examples/openresty/nginx.conf for real (Debian's nginx + lua module, LuaJIT) in front of
+-- a fake Vertex server, with this checkout's paths, a free port, the fake's certificate as
+-- lua_ssl_trusted_certificate, and one more location, /_scenario, where specs run Lua inside the
+-- content phase (spec/support/scenario.lua):
+--
+--   local openresty = require "support.openresty"
+--   local app = openresty.start(fake_server)   -- app.port, app.dir, app.endpoint (https://localhost:PORT)
+--   local out = app:run([[ return vertexops.get(args.name, nil, T.opts()) ]], { name = op.name })
+--   -- out.ok, out.result (error objects as {tags, message, code, ...}), out.error (raised), out.stats
+--   app:stop()
+local socket = require "socket"
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local cjson = require "cjson"
+local fake = require "support.fake"
+
+local M = {}
+
+local function escape(p) return (p:gsub("%p", "%%%0")) end
+
+local App = {}
+App.__index = App
+
+--- Starts the example's nginx in front of server; extra (optional) {env = {...}, conf = {{from, to}, ...}}.
+function M.start(server, extra)
+  extra = extra or {}
+  local repo = fake.spec_dir:gsub("/spec$", "")
+  local conf = assert(io.open(repo .. "/examples/openresty/nginx.conf")):read("*a")
+  local dir = fake.tmpdir()
+  local port = fake.free_port()
+  local subs = {
+    { "pid /tmp/vertexops-example-nginx.pid;", "pid " .. dir .. "/nginx.pid;" },
+    { "error_log stderr warn;", "error_log " .. dir .. "/error.log warn;" .. (fake.is_root and "\nuser root root;" or "") },
+    { "listen 127.0.0.1:8080;", "listen 127.0.0.1:" .. port .. ";" },
+    { '"/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;/etc/nginx/lua/?.lua;;"',
+      '"' .. repo .. "/lua/?.lua;" .. repo .. "/lua/?/init.lua;" .. repo .. "/examples/openresty/?.lua;"
+        .. repo .. '/spec/?.lua;;"' },
+    { '"/usr/local/lib/lua/5.1/?.so;;"', '"' .. repo .. '/build/jit/?.so;;"' },
+    { "access_log off;", "access_log off;\n  client_body_temp_path " .. dir .. "/tmp;" },
+    { "lua_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;",
+      "lua_ssl_trusted_certificate " .. server.ca_file .. ";" },
+    { "    location = /status {",
+      "    location = /_scenario {\n      content_by_lua_block { require(\"support.scenario\").run() }\n    }\n"
+        .. "    location = /status {" },
+  }
+  for _, s in ipairs(subs) do
+    local n
+    conf, n = conf:gsub(escape(s[1]), (s[2]:gsub("%%", "%%%%")))
+    assert(n == 1, "the example nginx.conf no longer has: " .. s[1])
+  end
+  for _, s in ipairs(extra.conf or {}) do
+    local n
+    conf, n = conf:gsub(escape(s[1]), (s[2]:gsub("%%", "%%%%")))
+    assert(n == 1, "the example nginx.conf has no: " .. s[1])
+  end
+  local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
+  local env = { VERTEXOPS_ENDPOINT = endpoint, GOOGLE_OAUTH_ACCESS_TOKEN = "test-token" }
+  for k, v in pairs(extra.env or {}) do env[k] = v end
+  local started = fake.run_nginx(dir, conf, env)
+  local self = setmetatable({ dir = dir, port = port, endpoint = endpoint, server = server }, App)
+  assert(started, "nginx did not start: " .. self:error_log())
+  for _ = 1, 250 do
+    local _, code = http.request("http://127.0.0.1:" .. port .. "/status")
+    if code == 200 then return self end
+    socket.sleep(0.02)
+  end
+  error("nginx did not answer: " .. self:error_log())
+end
+
+function App:error_log()
+  local f = io.open(self.dir .. "/error.log")
+  local text = f and f:read("*a") or "no log"
+  if f then f:close() end
+  return text
+end
+
+function App:url(path) return "http://127.0.0.1:" .. self.port .. path end
+
+--- Runs code (the body of a Lua function of vertexops, args, T) in the content phase of the app's
+--- nginx; returns the decoded outcome {ok, result | error, stats}.
+function App:run(code, args)
+  local payload = cjson.encode { code = code, args = args or {} }
+  local out = {}
+  local _, status = http.request {
+    url = self:url("/_scenario"), method = "POST",
+    headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#payload) },
+    source = ltn12.source.string(payload), sink = ltn12.sink.table(out),
+  }
+  local body = table.concat(out)
+  assert(status == 200, "scenario answered " .. tostring(status) .. ": " .. body .. "\n" .. self:error_log())
+  local doc = cjson.decode(body)
+  assert(doc.ok or doc.error, body)
+  return doc
+end
+
+--- Runs code and returns its result; a scenario that raised fails the spec with what it raised.
+function App:result(code, args)
+  local doc = self:run(code, args)
+  assert(doc.ok, "the scenario raised: " .. cjson.encode(doc.error))
+  return doc.result, doc
+end
+
+function App:stop() fake.stop_nginx(self.dir) end
+
+return M
