@@ -51,7 +51,7 @@ local function connect_error(what, target, err)
   local hint = ""
   if err:find("resolve", 1, true) then
     hint = " (cosockets resolve host names through nginx's 'resolver' directive)"
-  elseif what == "TLS handshake" and err ~= "closed" and err ~= "handshake failed" then
+  elseif what == "TLS handshake" and err ~= "closed" then
     hint = " (nginx verifies the server against lua_ssl_trusted_certificate)"
   end
   return fail(TAGS_FAILED, string_format("%s to %s failed: %s%s", what, where, tostring(err), hint))
@@ -76,7 +76,10 @@ local function open(ngx, o, target, pool, connect_ms, left_ms)
   if reused == 0 then
     M.stats.connects = M.stats.connects + 1
     if target.scheme == "https" then
-      local session, herr = sock:sslhandshake(sessions[pool], target.host, true)
+      -- lua-resty-core 0.1.25 raises (an assertion) instead of returning nil, err when a handshake
+      -- that completed at once failed its verification: either way the handshake failed
+      local called, session, herr = pcall(sock.sslhandshake, sock, sessions[pool], target.host, true)
+      if not called then session, herr = nil, "handshake failed" end
       if not session then
         sock:close()
         sessions[pool] = nil
