@@ -63,7 +63,7 @@ local function open(ngx, o, target, pool, connect_ms, left_ms)
   local sock = ngx.socket.tcp()
   sock:settimeouts(connect_ms, left_ms, left_ms)
   local host = target.host
-  if host == "localhost" then host = "127.0.0.1" end
+  if host:lower() == "localhost" then host = "127.0.0.1" end
   local size = o.pool_size or POOL.pool_size
   local backlog = o.pool_backlog or POOL.pool_backlog
   local ok, err = sock:connect(host, target.port, { pool = pool, pool_size = size, backlog = backlog })
