@@ -1,0 +1,81 @@
+-- Driver of fuzz/h1.c: core.h1() on the input (byte 0: the split seed; the rest: the answer's
+-- bytes). Returns nil when the outcome keeps the contract, or a text naming the broken invariant.
+local core = require "vertexops.core"
+local TAGS = { ConnectionError = true, ResponseTypeError = true }
+
+-- Feeds s in pieces (sizes from next_size), all of it, then eof when more was wanted.
+-- Returns "done", status, head, body, keepalive | "error", err.
+local function run(s, next_size)
+  local p = core.h1()
+  local i, done = 1, false
+  while i <= #s do
+    local n = next_size()
+    local r, err = p:feed(s:sub(i, i + n - 1))
+    if r == nil then
+      p:close()
+      return "error", err
+    end
+    if r ~= true and r ~= false then return "bad", "feed returned " .. tostring(r) end
+    done = r
+    i = i + n
+  end
+  if not done then
+    local r, err = p:eof()
+    if not r then return "error", err end
+  end
+  local st, head, body, keep = p:result()
+  local c = { p:classify(true) }
+  local want = { core.classify(st, head, body, true) }
+  p:close()
+  if c[1] ~= want[1] or (c[1] == false and c[2].message ~= want[2].message) then
+    return "bad", "p:classify differs from core.classify"
+  end
+  return "done", st, head, body, keep
+end
+
+local function check_error(err)
+  if type(err) ~= "table" or getmetatable(err) ~= core.error_mt then return "failure without an error object" end
+  if type(err.message) ~= "string" then return "error without a message" end
+  if not TAGS[err.tags[1]] then return "error tag " .. tostring(err.tags[1]) end
+  if err.code ~= nil and (math.type(err.code) ~= "integer" or err.code < 100 or err.code > 999) then
+    return "error code " .. tostring(err.code)
+  end
+end
+
+return function(data)
+  local seed = data:byte(1) or 0
+  local s = data:sub(2)
+  local outcomes = {
+    { run(s, function() return #s + 1 end) },
+    { run(s, function()
+        seed = (seed * 73 + 41) % 251
+        return seed % 17 + 1
+      end) },
+    { run(s, function() return 1 end) },
+  }
+  for k, o in ipairs(outcomes) do
+    if o[1] == "bad" then return o[2] end
+    if o[1] == "error" then
+      local bad = check_error(o[2])
+      if bad then return bad end
+    else
+      local st, head, body = o[2], o[3], o[4]
+      if math.type(st) ~= "integer" or st < 200 or st > 999 then return "final status " .. tostring(st) end
+      if #head > 256 * 1024 + 2 or #body > 32 * 1048576 then return "a response over the caps" end
+      if head:sub(1, 7) ~= "HTTP/1." then return "head does not start with the status line" end
+      if type(o[5]) ~= "boolean" then return "keepalive is not a boolean" end
+    end
+    if k > 1 then
+      local a = outcomes[1]
+      if a[1] ~= o[1] then return "split " .. k .. " gives " .. o[1] .. ", whole gives " .. a[1] end
+      if a[1] == "error" and a[2].message ~= o[2].message then
+        return "split " .. k .. " error '" .. o[2].message .. "', whole '" .. a[2].message .. "'"
+      end
+      if a[1] == "done" then
+        for j = 2, 5 do
+          if a[j] ~= o[j] then return "split " .. k .. " result " .. j .. " differs" end
+        end
+      end
+    end
+  end
+end
