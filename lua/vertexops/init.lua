@@ -48,7 +48,11 @@
 ---@field page_size? integer list: operations per page, 1-1e9
 ---@field page_token? string list: the page to start from
 ---@field concurrency? integer cancel_many: cancels in flight at once (default 100)
----@field thread_pool? string nginx thread pool for exchanges inside OpenResty (default "vertexops")
+---@field thread_pool? string nginx thread pool of transport "thread" (default "vertexops")
+---@field transport? "curl"|"cosocket"|"thread" how exchanges go (default "cosocket" in nginx phases with cosockets, else "curl")
+---@field pool_size? integer cosocket: idle connections kept per pool (default 30)
+---@field pool_backlog? integer cosocket: connects queued past pool_size (default none)
+---@field keepalive_timeout? number cosocket: idle seconds of a pooled connection (default 60)
 
 ---@class vertexops.Error an error object: raised with error(err, 0), or returned as `false, err` /
 ---`nil, err`; tostring(err) is "Tag: message"
