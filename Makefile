@@ -19,7 +19,7 @@ LIBS       := -lcurl -lcrypto -lpthread
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socket lua-busted \
         lua-check luarocks nginx libnginx-mod-http-lua openssl make gcc valgrind \
         luajit2 libluajit2-5.1-dev locales strace lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 \
-        liblua5.3-dev
+        liblua5.3-dev wrk
 
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
@@ -34,7 +34,7 @@ deps:
 
 STATES     := build/states-test
 
-build: $(CORE) $(CORE_JIT) $(CORES_OLD) $(STATES)
+build: $(CORE) $(CORE_JIT) $(CORES_OLD) $(STATES) build/bench/loadgen
 
 # A host running several Lua states on threads at once (spec/15_states_spec.lua).
 $(STATES): spec/support/states.c
@@ -157,6 +157,11 @@ bench-fleet: build build/bench/fleet_curl
 build/bench/fleet_curl: bench/fleet_curl.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -o $@ bench/fleet_curl.c -lcurl
+
+# the load client of the OpenResty load specs (spec/26) and bench/run.lua's OpenResty regime
+build/bench/loadgen: bench/loadgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -o $@ bench/loadgen.c -lcurl
 
 build/bench/raw_curl: bench/raw_curl.c
 	@mkdir -p $(dir $@)

@@ -369,6 +369,12 @@ static void vx_checkoptions(lua_State *L, int idx) {
       vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
     } else if (strcmp(k, "thread_pool") == 0) {
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+    } else if (strcmp(k, "thread_pool_size") == 0) {
+      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'thread_pool_size' must be an integer");
+      vx_checknumber(L, -1, k, 1, 0, 100000);
+    } else if (strcmp(k, "shared_dict") == 0) {
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+      if (lua_rawlen(L, -1) == 0) vx_valueerror(L, "option 'shared_dict' must name a lua_shared_dict");
     } else if (strcmp(k, "strategy") == 0) {
       const char *s;
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);

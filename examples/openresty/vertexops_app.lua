@@ -12,6 +12,10 @@ local function get_client()
     client = vertexops.client {
       ca_file = os.getenv("VERTEXOPS_CA_FILE"), -- only for a test server with its own certificate
       timeout = 600,
+      shared_dict = "vertexops", -- the workers share one token (lua_shared_dict vertexops)
+      -- Idle connections kept per worker: as many as calls run at once, since each call in flight
+      -- (a :wait long-poll above all) holds one; past it connections are closed after use.
+      pool_size = 1024,
     }
   end
   return client
@@ -23,14 +27,17 @@ local function reply(status, doc)
   ngx.say(cjson.encode(doc))
 end
 
--- GET /cancel?name=projects/P/locations/L/operations/ID[&strategy=auto|server|poll]
+-- GET /cancel?name=projects/P/locations/L/operations/ID[&strategy=auto|server|poll][&transport=cosocket|thread]
 function _M.cancel()
   local name = ngx.var.arg_name
   if not name then return reply(400, { error = "name is required" }) end
   local waiting = ngx.shared.vertexops
   waiting:incr("waiting", 1, 0)
   local c = get_client()
-  local ok, op, cancelled = pcall(c.cancel_and_wait, c, name, nil, { strategy = ngx.var.arg_strategy })
+  local strategy, transport = ngx.var.arg_strategy, ngx.var.arg_transport
+  -- (no call options when none are asked for: the client's own, merged once, are used)
+  local opts = (strategy or transport) and { strategy = strategy, transport = transport } or nil
+  local ok, op, cancelled = pcall(c.cancel_and_wait, c, name, nil, opts)
   waiting:incr("waiting", -1, 0)
   if not ok then
     local err = op

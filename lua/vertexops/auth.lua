@@ -15,8 +15,15 @@ local core = require "vertexops.core"
 local host_pcall = require("vertexops.host").pcall -- yields through on PUC 5.1 too
 local cjson = require("cjson.safe").new()
 
-local error, getmetatable, ipairs, setmetatable, tonumber, tostring, type =
-  error, getmetatable, ipairs, setmetatable, tonumber, tostring, type
+local error, getmetatable, ipairs, rawget, setmetatable, tonumber, tostring, type =
+  error, getmetatable, ipairs, rawget, setmetatable, tonumber, tostring, type
+local _G = _G
+
+-- ngx.shared[name] (nil when there is no such dict).
+local function ngx_shared(name)
+  local shared = rawget(_G, "ngx").shared
+  return shared and shared[name]
+end
 local os_getenv, os_time, io_open = os.getenv, os.time, io.open
 local string_format, table_concat = string.format, table.concat
 
@@ -201,7 +208,12 @@ end
 
 --- Forgets the cached token (after the service refused it).
 function Provider:invalidate()
+  local dict, key, refused = self.shared_dict, self.shared_key, self.cached
   self.cached, self.expires_at = nil, nil
+  if dict and refused then -- the shared token too, unless another worker already replaced it
+    local v = dict:get(key)
+    if type(v) == "string" and v:sub(-#refused - 1) == " " .. refused then dict:delete(key) end
+  end
 end
 
 local function clock_of(opts)
@@ -235,6 +247,11 @@ function Provider:_token(o, deadline)
   end
   local clock = clock_of(o)
   if self.cached and clock() < self.expires_at - REFRESH_EARLY then return self.cached end
+  local dict_name = o.shared_dict or self.opts.shared_dict
+  if dict_name then
+    local token = self:_shared_token(src, o, deadline, dict_name)
+    if token then return token end
+  end
   -- fetching is true while a token request is in flight: requests that run side by side
   -- (client:start, cancel_many, nginx request handlers) wait for it instead of fetching again
   self.fetching = true
@@ -245,6 +262,82 @@ function Provider:_token(o, deadline)
   self.fetches = self.fetches + 1
   self.cached, self.expires_at = token, clock() + lifetime
   return token
+end
+
+-- Tokens shared by nginx workers (option shared_dict, a lua_shared_dict): one token fetch per
+-- expiry for all of them. The dict holds, per credential (its description and scopes: no secret
+-- in a key), the token with its expiry (seconds since the epoch, ngx.now()'s clock) as
+-- "expiry token" and a lock. The worker that adds the lock (add: one wins) fetches and stores;
+-- the others poll the dict until the token is there, the lock is gone (the fetch failed: they
+-- try to take it) or LOCK_WAIT passed (they fetch on their own). The lock's TTL frees it if its
+-- holder dies. Tokens never go to a log. Returns nil outside nginx phases that can wait.
+local LOCK_WAIT = 10         -- seconds a worker waits for another's fetch before fetching itself
+local LOCK_TTL = TOKEN_TIMEOUT + 5
+_M.LOCK_WAIT = LOCK_WAIT
+
+local function dict_key(src, scope)
+  return "vertexops token " .. src.describe .. " " .. scope
+end
+
+function Provider:_shared_token(src, o, deadline, dict_name)
+  local ngx = require("vertexops.host").nginx_phase()
+  local dict = rawget(_G, "ngx") and ngx_shared(dict_name)
+  if not dict then
+    if rawget(_G, "ngx") then
+      fail(string_format("option shared_dict names '%s', which is no lua_shared_dict of this nginx", dict_name))
+    end
+    return nil -- not in nginx: the provider's own cache only
+  end
+  local key = dict_key(src, scope_string(self.opts))
+  local now = rawget(_G, "ngx").now
+  local function cached()
+    local v = dict:get(key)
+    if type(v) ~= "string" then return nil end
+    local exp, token = v:match("^(%d+%.?%d*) (.+)$")
+    exp = tonumber(exp)
+    if not exp or now() >= exp - REFRESH_EARLY then return nil end
+    return token, exp
+  end
+  local function take(token, exp)
+    self.cached, self.expires_at = token, clock_of(o)() + (exp - now())
+    self.shared_key, self.shared_dict = key, dict
+    return token
+  end
+  local token, exp = cached()
+  if token then return take(token, exp) end
+  if not ngx then return nil end -- a phase that cannot wait (init_worker, log, ...): fetch here
+  local lock = key .. " lock"
+  local waited_until = now() + LOCK_WAIT
+  if deadline then waited_until = math.min(waited_until, now() + (deadline - clock_of(o)())) end
+  local delay = 0.002
+  while true do
+    if dict:add(lock, true, LOCK_TTL) then break end -- this worker fetches
+    token, exp = cached()
+    if token then return take(token, exp) end
+    if now() >= waited_until then return nil end -- waited long enough: fetch on our own
+    ngx.sleep(delay)
+    ngx.update_time()
+    delay = math.min(delay * 2, 0.05)
+  end
+  -- the lock is ours: another worker may have stored a token between our look and our add
+  token, exp = cached()
+  if token then
+    dict:delete(lock)
+    return take(token, exp)
+  end
+  self.fetching = true
+  local ok, fetched, lifetime = host_pcall(self._fetch, self, src, o, deadline)
+  self.fetching = false
+  if not ok then
+    dict:delete(lock)
+    error(fetched, 0)
+  end
+  self.fetches = self.fetches + 1
+  exp = now() + lifetime
+  -- kept in the dict until it expires (nginx drops it then, or earlier when the dict is full)
+  dict:set(key, string_format("%.3f %s", exp, fetched), lifetime)
+  dict:delete(lock)
+  return take(fetched, exp)
 end
 
 -- The vertexops client that sends token requests (made on first use for a stand-alone provider).

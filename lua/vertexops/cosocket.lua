@@ -30,6 +30,31 @@ local TAGS_TIMEOUT = { "TimeoutError" }
 -- TLS sessions per pool, for resumption on new connections (this worker's).
 local sessions = {}
 
+-- TLS handshakes in progress per pool at most (this worker's). A full handshake costs the worker
+-- about half a millisecond of CPU; a burst of 1,000 new connections handshaking at once would
+-- hold its event loop for 100 ms and more (spec/26_openresty_load_spec.lua). Past this many, new
+-- connections wait their turn (within the connect timeout), and the later ones resume the session
+-- of the first.
+local HANDSHAKES = 8
+M.HANDSHAKES = HANDSHAKES
+local handshake_slots = {}
+
+local function handshake(ngx, sock, pool, host, connect_ms)
+  local sema = handshake_slots[pool]
+  if not sema then
+    sema = require("ngx.semaphore").new(M.HANDSHAKES)
+    handshake_slots[pool] = sema
+  end
+  local got = sema:wait(connect_ms / 1000)
+  if not got then return nil, "timeout" end
+  -- lua-resty-core 0.1.25 raises (an assertion) instead of returning nil, err when a handshake
+  -- that completed at once failed its verification: either way the handshake failed
+  local called, session, herr = pcall(sock.sslhandshake, sock, sessions[pool], host, true)
+  sema:post(1)
+  if not called then session, herr = nil, "handshake failed" end
+  return session, herr
+end
+
 -- Counters of this worker's exchanges (specs, load tests): requests, connects (new connections),
 -- reused (exchanges on a pooled connection), resends (after a pooled connection had died).
 M.stats = { requests = 0, connects = 0, reused = 0, resends = 0 }
@@ -76,10 +101,7 @@ local function open(ngx, o, target, pool, connect_ms, left_ms)
   if reused == 0 then
     M.stats.connects = M.stats.connects + 1
     if target.scheme == "https" then
-      -- lua-resty-core 0.1.25 raises (an assertion) instead of returning nil, err when a handshake
-      -- that completed at once failed its verification: either way the handshake failed
-      local called, session, herr = pcall(sock.sslhandshake, sock, sessions[pool], target.host, true)
-      if not called then session, herr = nil, "handshake failed" end
+      local session, herr = handshake(ngx, sock, pool, target.host, connect_ms)
       if not session then
         sock:close()
         sessions[pool] = nil

@@ -3,7 +3,10 @@
 -- coroutines client:start() drives (whose sleeps and exchanges hand control back to the caller).
 local core = require "vertexops.core"
 
-local pcall, rawget, select, setmetatable, tostring, type = pcall, rawget, select, setmetatable, tostring, type
+local pairs, pcall, rawget, select, setmetatable, tostring, type =
+  pairs, pcall, rawget, select, setmetatable, tostring, type
+local math_max, string_format = math.max, string.format
+local POOL = require("vertexops.options").POOL
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
   coroutine.create, coroutine.resume, coroutine.running, coroutine.status, coroutine.yield
@@ -36,29 +39,78 @@ function M.phase_name()
   return ngx and ngx.get_phase and ("the " .. ngx.get_phase() .. " phase") or "outside nginx"
 end
 
+-- In nginx a sleep of SPREAD_MIN seconds or more lasts up to SPREAD (2 %, at most SPREAD_MAX)
+-- longer, at random: requests polling in step (1,000 handlers that cancelled at once) then wake
+-- over a few dozen event-loop iterations instead of all in one, which would hold the worker for
+-- as long as they all take to send their next request (spec/26_openresty_load_spec.lua). Never
+-- shorter: a Retry-After is honoured whole.
+local SPREAD, SPREAD_MIN, SPREAD_MAX = 0.02, 0.1, 0.03
+local math_min, math_random = math.min, math.random
+
 --- Sleeps s seconds: ngx.sleep in a yieldable nginx phase, else nanosleep.
 ---@param s number
 function M.sleep(s)
   local ngx = M.nginx_phase()
-  if ngx then return ngx.sleep(s) end
+  if ngx then
+    if s >= SPREAD_MIN then s = s + math_random() * math_min(SPREAD * s, SPREAD_MAX) end
+    return ngx.sleep(s)
+  end
   return core.sleep(s)
 end
 local default_sleep = M.sleep
+
+-- Exchanges on worker threads are limited per nginx worker: each needs one of the worker's Lua VMs
+-- for threads (lua_worker_thread_vm_pool_size, 100 by default) and past that ngx.run_worker_thread
+-- fails at once ("no available Lua vm"). A semaphore per thread pool, sized thread_pool_size, makes
+-- the rest wait their turn, within the exchange's own timeout (TimeoutError past it).
+local thread_slots = {} -- pool name -> {size, sema}
+
+-- The semaphore of a thread pool (a new one when thread_pool_size changed: holders of the old one
+-- give their slots back to it).
+local function thread_slot(name, size)
+  local slot = thread_slots[name]
+  if not (slot and slot.size == size) then
+    slot = { size = size, sema = require("ngx.semaphore").new(size) }
+    thread_slots[name] = slot
+  end
+  return slot.sema
+end
 
 -- One exchange on a worker thread of the thread pool opts.thread_pool (default "vertexops").
 -- The thread's Lua state keeps its own handle (lua/vertexops/thread.lua), so connections are reused.
 ---@param ngx table
 ---@param o vertexops.Options
----@param req table a built request
+---@param req table a built request (its timeout bounds the wait for a slot too)
 ---@param token? string
 ---@return boolean ok
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers
 function M.thread_exchange(ngx, o, req, token)
-  local ok, a, b, c = ngx.run_worker_thread(o.thread_pool or "vertexops", "vertexops.thread", "exchange", req, token)
-  if not ok then
-    return false, core.error({ "ConnectionError" }, "nginx worker thread failed: " .. tostring(a)
-      .. " (is there a 'thread_pool " .. (o.thread_pool or "vertexops") .. "' directive?)")
+  local pool = o.thread_pool or "vertexops"
+  local size = o.thread_pool_size or POOL.thread_pool_size
+  local sema = thread_slot(pool, size)
+  local limit = req.timeout or 60
+  ngx.update_time()
+  local started = ngx.now()
+  local got, why = sema:wait(limit)
+  if not got then
+    return false, core.error({ "TimeoutError" }, string_format("no worker thread of pool '%s' was free within "
+      .. "%g s (option thread_pool_size: %d exchanges at once per nginx worker; %s)", pool, limit, size,
+      tostring(why)))
+  end
+  ngx.update_time()
+  local waited = ngx.now() - started
+  if waited > 0 then -- the time spent queueing counts in the exchange's timeout (req may be shared)
+    local copy = {}
+    for k, v in pairs(req) do copy[k] = v end
+    copy.timeout = math_max(0.001, limit - waited)
+    req = copy
+  end
+  local called, ok, a, b, c = pcall(ngx.run_worker_thread, pool, "vertexops.thread", "exchange", req, token)
+  sema:post(1)
+  if not (called and ok) then
+    return false, core.error({ "ConnectionError" }, "nginx worker thread failed: " .. tostring(called and a or ok)
+      .. " (is there a 'thread_pool " .. pool .. "' directive?)")
   end
   if not a and type(b) == "table" then setmetatable(b, core.error_mt) end -- tables cross without metatables
   return a, b, c

@@ -17,7 +17,10 @@ M.DEFAULTS = { timeout = 1800, request_timeout = 60, connect_timeout = 10 }
 -- The cosocket transport's connection pools (lua/vertexops/cosocket.lua): connections kept idle
 -- per pool (nginx's lua_socket_pool_size), connects queued when the pool is full (pool_backlog,
 -- none by default: past pool_size connections are opened and closed after use), idle seconds.
-M.POOL = { pool_size = 30, pool_backlog = nil, keepalive_timeout = 60 }
+M.POOL = { pool_size = 30, pool_backlog = nil, keepalive_timeout = 60,
+           -- transport "thread": exchanges on worker threads at once per nginx worker (the
+           -- default of lua_worker_thread_vm_pool_size); more wait their turn (host.thread_exchange)
+           thread_pool_size = 100 }
 M.RETRY = { max_retries = 5, initial_delay = 1, multiplier = 1.25, max_delay = 60 }
 M.POLLING = { initial_delay = 1, multiplier = 1.25, max_delay = 60 }
 -- cancel_all (lua/vertexops/fleet.lua): what it lists (filter), how many requests it keeps in

@@ -106,10 +106,39 @@ function Client:start(method, ...)
   return r
 end
 
--- A request running fn in a coroutine driven by poll().
+-- Inside nginx (a phase where cosockets and light threads work) a request is a light thread
+-- (ngx.thread.spawn) running fn with the call's own transport (cosockets by default) and ngx.sleep:
+-- it moves on by itself whenever the nginx request that started it yields, poll() only looks at
+-- it, and block() waits on a semaphore its end posts. It belongs to that nginx request (nginx
+-- ends it with the request). Elsewhere it is a coroutine driven by poll() over the multi handle.
+local function finish_light(r, ok, ...)
+  r.done, r.ok = true, ok
+  if ok then r.results = pack(true, ...) else r.error = ... end
+  if r.client.running then r.client.running[r] = nil end
+  local waker = r.waker
+  if waker then
+    r.waker = nil
+    waker:post(1)
+  end
+end
+
+local function start_light(self, ngx, fn)
+  local r = setmetatable({ client = self, light = true }, Request)
+  self.running = self.running or {}
+  self.running[r] = true
+  local spawned, err = ngx.thread.spawn(function() finish_light(r, pcall(fn)) end)
+  if not spawned then finish_light(r, false, core.error({ "ConnectionError" },
+    "nginx could not start a light thread: " .. tostring(err))) end
+  r.thread = spawned
+  return r
+end
+
+-- A request running fn in a coroutine driven by poll() (a light thread inside nginx).
 ---@param fn function
 ---@return vertexops.Request
 function Client:_start(fn)
+  local ngx = host.cosocket_phase()
+  if ngx and ngx.thread and not host.driver() then return start_light(self, ngx, fn) end
   local r = setmetatable({ client = self }, Request)
   r.co = coroutine_create(fn)
   drivers[r.co] = r
@@ -207,17 +236,25 @@ end
 -- has already read until the socket has news again, which with many streams answered at once
 -- stalls a whole poll (bench/RESULTS.md, "Fleet"); a short poll picks them up.
 local POLL_MAX = 0.01
+local LIGHT_MAX = 1 -- seconds a wait on light threads lasts at most before looking again
 local function block(client, requests, n)
-  local wake, sleeper, io = nil, nil, false
+  local wake, sleeper, io, light = nil, nil, false, nil
   for k = 1, n or #requests do
     local r = requests[k]
-    if r.transfer then
+    if r.light then
+      if r.done then return end
+      light = light or require("ngx.semaphore").new(0)
+      r.waker = light
+    elseif r.transfer then
       io = true
     elseif r.wake and (not wake or r.wake < wake) then
       wake, sleeper = r.wake, r
     end
   end
-  if io then
+  if light then -- light threads run while this one waits for the first of them to end
+    light:wait(LIGHT_MAX)
+    for k = 1, n or #requests do requests[k].waker = nil end
+  elseif io then
     client:_multi():wait(wake and math_max(0, math_min(POLL_MAX, wake - sleeper.clock())) or POLL_MAX)
   elseif sleeper then
     sleeper.sleep(math_max(0, wake - sleeper.clock()))
@@ -231,7 +268,7 @@ Request.block = block
 function Request:wait()
   while not self:poll() do
     local co = coroutine_running()
-    if co and not drivers[co] and coroutine_isyieldable and coroutine_isyieldable() then
+    if co and not drivers[co] and not self.light and coroutine_isyieldable and coroutine_isyieldable() then
       coroutine_yield()
     else
       block(self.client, { self })

@@ -47,8 +47,8 @@ http {
   http2_max_concurrent_streams 1024;
   lua_socket_log_errors off;
   server {
-    listen 127.0.0.1:${HTTPS_PORT} ssl http2;
-    listen 127.0.0.1:${HTTP_PORT};
+    listen 127.0.0.1:${HTTPS_PORT} ssl http2 backlog=4096;  # load specs connect 1,000 at once
+    listen 127.0.0.1:${HTTP_PORT} backlog=4096;
     ssl_certificate ${DIR}/cert.pem;
     ssl_certificate_key ${DIR}/key.pem;
     location / {
