@@ -279,6 +279,11 @@ local function dict_key(src, scope)
   return "vertexops token " .. src.describe .. " " .. scope
 end
 
+--- The shared_dict key of a provider's token (its lock: the key .. " lock"); for specs.
+function _M.shared_key(provider)
+  return dict_key(provider:source(), scope_string(provider.opts))
+end
+
 function Provider:_shared_token(src, o, deadline, dict_name)
   local ngx = require("vertexops.host").nginx_phase()
   local dict = rawget(_G, "ngx") and ngx_shared(dict_name)
@@ -307,7 +312,7 @@ function Provider:_shared_token(src, o, deadline, dict_name)
   if token then return take(token, exp) end
   if not ngx then return nil end -- a phase that cannot wait (init_worker, log, ...): fetch here
   local lock = key .. " lock"
-  local waited_until = now() + LOCK_WAIT
+  local waited_until = now() + _M.LOCK_WAIT
   if deadline then waited_until = math.min(waited_until, now() + (deadline - clock_of(o)())) end
   local delay = 0.002
   while true do

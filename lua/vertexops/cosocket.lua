@@ -39,7 +39,7 @@ local HANDSHAKES = 8
 M.HANDSHAKES = HANDSHAKES
 local handshake_slots = {}
 
-local function handshake(ngx, sock, pool, host, connect_ms)
+local function handshake(sock, pool, host, connect_ms)
   local sema = handshake_slots[pool]
   if not sema then
     sema = require("ngx.semaphore").new(M.HANDSHAKES)
@@ -101,7 +101,7 @@ local function open(ngx, o, target, pool, connect_ms, left_ms)
   if reused == 0 then
     M.stats.connects = M.stats.connects + 1
     if target.scheme == "https" then
-      local session, herr = handshake(ngx, sock, pool, target.host, connect_ms)
+      local session, herr = handshake(sock, pool, target.host, connect_ms)
       if not session then
         sock:close()
         sessions[pool] = nil

@@ -1,0 +1,112 @@
+-- Tokens shared by nginx workers (option shared_dict): examples/openresty/nginx.conf with two
+-- workers and an authorized_user key file whose token endpoint is the fake's (it counts the
+-- token requests, and holds each for a while so that both workers ask while one fetch is in
+-- flight). Requests reach both workers (each answer names its worker's pid); the fake sees one
+-- token fetch between them, and the token never appears in nginx's log.
+local cjson = require "cjson"
+local H = require "support.helper"
+local fake = require "support.fake"
+local openresty = require "support.openresty"
+
+local repo = fake.spec_dir:gsub("/spec$", "")
+local LOADGEN = repo .. "/build/bench/loadgen"
+
+-- A location of the test's own: runs the example's /cancel and counts the worker that served it.
+local PROBE = [[
+    location = /probe {
+      content_by_lua_block {
+        ngx.shared.vertexops:incr("pid " .. ngx.worker.pid(), 1, 0)
+        require("vertexops_app").cancel()
+      }
+    }
+    location = /status {]]
+
+describe("tokens shared by two nginx workers (shared_dict)", function()
+  local box = H.fake_server()
+  local server, app, dir
+
+  setup(function()
+    server = box.server
+    dir = fake.tmpdir()
+    local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
+    fake.write(dir .. "/user.json", cjson.encode {
+      type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
+      refresh_token = "test-refresh", token_uri = endpoint .. "/token" })
+    app = openresty.start(server, {
+      env = { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/user.json" },
+      conf = { { "worker_processes 1;", "worker_processes 2;" }, { "    location = /status {", PROBE } },
+    })
+  end)
+  teardown(function()
+    app:stop()
+    os.execute("rm -rf " .. dir)
+  end)
+  before_each(function() server = box.server end)
+
+  local function workers()
+    return app:result([[
+      local n = 0
+      for _, k in ipairs(ngx.shared.vertexops:get_keys(0)) do
+        if k:match("^pid ") then n = n + 1 end
+      end
+      return n]])
+  end
+
+  it("makes one token fetch for both workers, and keeps the token out of the log", function()
+    local created = server:create_many(200, {})
+    server:fault { match = "token", delay = 0.5 }
+    local prefix = created.first:match("^(.*/operations/)%d+$")
+    local first = tonumber(created.first:match("(%d+)$"))
+    assert(os.execute("make -s -C " .. repo .. " build/bench/loadgen >/dev/null"))
+    local p = assert(io.popen(("%s '%s' %d 200 '' '%s' 1000"):format(LOADGEN,
+      app:url("/probe?name=" .. prefix), first, app:url("/status"))))
+    local ok = 0
+    for line in p:lines() do
+      if line:match("^R 200 ") then ok = ok + 1 end
+    end
+    p:close()
+    assert.are.equal(200, ok)
+    assert.are.equal(2, workers(), "the load reached one worker only")
+    assert.are.equal(1, #server:log("token"))
+    assert.are.equal(200, #server:log("cancel"))
+    local token = server:log("cancel")[1].headers.authorization:match("^Bearer (.+)$")
+    assert.is_truthy(token)
+    assert.is_falsy(app:error_log():find(token, 1, true))
+  end)
+
+  it("a worker that waited past LOCK_WAIT for a stuck fetch fetches on its own", function()
+    local op = server:create {}
+    local res = app:result([[
+      local auth = require "vertexops.auth"
+      local c = vertexops.client { shared_dict = "vertexops" }
+      local p = c:_provider(c:_options())
+      local key = auth.shared_key(p)
+      local dict = ngx.shared.vertexops
+      dict:delete(key)
+      dict:set(key .. " lock", true, 60) -- a fetch that died with its worker
+      local saved = auth.LOCK_WAIT
+      auth.LOCK_WAIT = 0.3
+      local t0 = ngx.now()
+      local ok, err = pcall(c.get, c, args.name)
+      auth.LOCK_WAIT = saved
+      ngx.update_time()
+      dict:delete(key .. " lock")
+      return { ok = ok, err = not ok and tostring(err) or nil, waited = ngx.now() - t0, fetches = p.fetches }]],
+      { name = op.name })
+    assert.is_true(res.ok, res.err)
+    assert.is_true(res.waited >= 0.3, tostring(res.waited))
+    assert.are.equal(1, res.fetches)
+    assert.are.equal(1, #server:log("token"))
+  end)
+
+  it("checks shared_dict like every option: TypeError, ValueError, an unknown dict AuthError", function()
+    local res = app:result([[
+      local a = T.catch(vertexops.get, "projects/p/locations/l/operations/1", nil, { shared_dict = 7 })
+      local b = T.catch(vertexops.get, "projects/p/locations/l/operations/1", nil, { shared_dict = "" })
+      local c = T.catch(vertexops.get, "projects/p/locations/l/operations/1", nil, { shared_dict = "nope" })
+      return { a.raised.tags[1], b.raised.tags[1], c.raised.tags[1], c.raised.message }]])
+    assert.are.same({ "TypeError", "ValueError", "AuthError" }, { res[1], res[2], res[3] })
+    assert.is_truthy(res[4]:find("lua_shared_dict", 1, true))
+    assert.are.equal(0, #server:log())
+  end)
+end)
