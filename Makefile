@@ -147,6 +147,14 @@ bench: deps build build/bench/raw_curl bench/node_modules/.installed
 	@sh scripts/deps.sh lua-sec curl
 	@$(RUN) $(LUA) bench/run.lua
 	@$(MAKE) --no-print-directory bench-fleet
+	@$(MAKE) --no-print-directory bench-openresty
+
+# vertexops inside nginx next to proxy_pass, with wrk (bench/openresty.lua: the "OpenResty"
+# section of bench/RESULTS.md, about half a minute); make bench runs it after the rest.
+.PHONY: bench-openresty
+bench-openresty: build
+	@sh scripts/deps.sh wrk
+	@$(RUN) $(LUA) bench/openresty.lua
 
 # cancel_all by the 100,000 next to raw libcurl multi (bench/fleet.lua: the "Fleet" section of
 # bench/RESULTS.md, about a minute); make bench runs it after the rest.

@@ -1,0 +1,166 @@
+-- make bench-openresty (make bench runs it): vertexops inside nginx next to nginx's own proxy_pass.
+-- examples/openresty/nginx.conf (one worker, spec/support/openresty.lua) gets three locations that
+-- each send one cancel of the same operation to the fake Vertex server's plain-HTTP port (both
+-- sides plain HTTP/1.1 on loopback: no TLS on either):
+--   /vx      vertexops.cancel over cosockets (the default transport inside nginx)
+--   /thread  the same over libcurl on nginx worker threads (transport = "thread", opt-in)
+--   /proxy   proxy_pass to the fake with upstream keep-alive: the native limit
+-- and wrk drives each at 50 and at 1,000 connections. Writes the "## OpenResty" section of
+-- bench/RESULTS.md (replacing the one there) and prints it.
+local fake = require "support.fake"
+local openresty = require "support.openresty"
+
+local OUT = "bench/RESULTS.md"
+local SECONDS = tonumber(os.getenv("BENCH_OPENRESTY_SECONDS") or "5")
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+local server = fake.start()
+server:config { nolog = true }
+local op = server:create {}
+local host_port = server.http_endpoint:match("^http://(.*)$")
+
+local UPSTREAM = ([[
+  lua_shared_dict vertexops 1m;
+  upstream fake_vertex {
+    server %s;
+    keepalive 1024;
+    keepalive_requests 10000000;
+  }]]):format(host_port)
+
+local LOCATIONS = ([[
+    location = /vx {
+      content_by_lua_block { require("bench_openresty").cancel() }
+    }
+    location = /thread {
+      content_by_lua_block { require("bench_openresty").cancel("thread") }
+    }
+    location = /proxy {
+      proxy_method POST;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer test-token";
+      proxy_set_header Content-Length 0;
+      proxy_pass_request_body off;
+      proxy_pass http://fake_vertex/v1beta1/%s:cancel;
+    }
+    location = /status {]]):format(op.name)
+
+-- the handler of /vx and /thread: one client per worker, one cancel per request
+local dir = fake.tmpdir()
+fake.write(dir .. "/bench_openresty.lua", ([[
+local vertexops = require "vertexops"
+local M = {}
+local clients = {}
+function M.cancel(transport)
+  local key = transport or "cosocket"
+  local c = clients[key]
+  if not c then
+    c = vertexops.client { token = "test-token", endpoint = %q, transport = transport, pool_size = 1024 }
+    clients[key] = c
+  end
+  local ok, err = pcall(c.cancel, c, %q)
+  if ok then
+    ngx.header["Content-Type"] = "application/json"
+    return ngx.say("{}")
+  end
+  ngx.status = 502
+  ngx.say(tostring(err))
+end
+return M
+]]):format(server.http_endpoint, op.name))
+
+local app = openresty.start(server, {
+  conf = {
+    { "  lua_shared_dict vertexops 1m;", UPSTREAM },
+    { "    location = /status {", LOCATIONS },
+    { "/spec/?.lua;;", "/spec/?.lua;" .. dir .. "/?.lua;;" },
+  },
+})
+
+-- One wrk run: requests/s, p50, p99 (ms), errors (non-2xx answers + socket errors).
+local function wrk(path, conns, seconds)
+  local out = sh(("ulimit -n 16384 2>/dev/null; wrk -t2 -c%d -d%ds --timeout 10s --latency %s")
+    :format(conns, seconds, app:url(path)))
+  local function ms(label)
+    local v, unit = out:match("%s" .. label .. "%s+([%d.]+)(%a+)")
+    v = tonumber(v)
+    if not v then return nil end
+    return unit == "us" and v / 1000 or unit == "s" and v * 1000 or v
+  end
+  local r = {
+    rate = tonumber(out:match("Requests/sec:%s*([%d.]+)")) or 0,
+    p50 = ms("50%%"), p99 = ms("99%%"),
+    requests = tonumber(out:match("(%d+) requests in")) or 0,
+    errors = tonumber(out:match("Non%-2xx or 3xx responses: (%d+)")) or 0,
+  }
+  local c, rd, w, t = out:match("Socket errors: connect (%d+), read (%d+), write (%d+), timeout (%d+)")
+  if c then r.errors = r.errors + c + rd + w + t end
+  if r.rate == 0 then io.stderr:write(out, "\n") end
+  return r
+end
+
+local rows, results = {}, {}
+for _, conns in ipairs { 50, 1000 } do
+  for _, c in ipairs { { "/proxy", "nginx proxy_pass (upstream keep-alive)" },
+                       { "/vx", "vertexops.cancel, cosockets (default)" },
+                       { "/thread", "vertexops.cancel, transport \"thread\" (16 threads)" } } do
+    io.stderr:write(("  %s at %d connections ...\n"):format(c[1], conns))
+    wrk(c[1], conns, 1) -- warm-up: connections, pools, JIT
+    local r = wrk(c[1], conns, SECONDS)
+    results[c[1] .. conns] = r
+    rows[#rows + 1] = { conns = conns, label = c[2], r = r, base = c[1] == "/proxy" }
+  end
+end
+local stats = server:stats()
+app:stop()
+server:stop()
+os.execute("rm -rf " .. dir)
+
+local function fmt(v) return v and ("%.2f ms"):format(v) or "n/a" end
+local lines = { "## OpenResty: inside nginx, next to proxy_pass", "",
+  ("One nginx worker (examples/openresty/nginx.conf), `wrk -t2` for %d s after a 1 s warm-up per row; "
+    .. "each request sends one cancel to the fake's plain-HTTP port (no TLS on either side; the fake "
+    .. "counts only). Same machine for wrk, nginx and the fake (%s cores)."):format(SECONDS,
+    (sh("nproc"):gsub("%s+$", ""))), "",
+  "| connections | contender | req/s | × proxy_pass | p50 | p99 | errors |",
+  "|---:|---|---:|---:|---:|---:|---:|" }
+for _, row in ipairs(rows) do
+  local base = results["/proxy" .. row.conns]
+  lines[#lines + 1] = ("| %d | %s | %.0f | %.2f | %s | %s | %d |"):format(row.conns, row.label, row.r.rate,
+    base.rate > 0 and row.r.rate / base.rate or 0, fmt(row.r.p50), fmt(row.r.p99), row.r.errors)
+end
+lines[#lines + 1] = ""
+lines[#lines + 1] = ("The fake served %d requests on %d connections in all."):format(stats.requests, stats.connections)
+lines[#lines + 1] = ""
+local vx50, px50, vx1k = results["/vx50"], results["/proxy50"], results["/vx1000"]
+local ratio = px50.rate > 0 and vx50.rate / px50.rate or 0
+lines[#lines + 1] = "| | target | measured |"
+lines[#lines + 1] = "|---|---|---|"
+lines[#lines + 1] = ("| %s | vertexops ≥ 0.45× proxy_pass at 50 connections | %.2f× |")
+  :format(ratio >= 0.45 and "MET" or "NOT MET", ratio)
+lines[#lines + 1] = ("| %s | vertexops: 0 errors at 1,000 connections | %d errors in %d requests |")
+  :format(vx1k.errors == 0 and vx1k.requests > 0 and "MET" or "NOT MET", vx1k.errors, vx1k.requests)
+
+local section = table.concat(lines, "\n") .. "\n"
+local f = io.open(OUT)
+local text = f and f:read("*a") or "# Benchmark results\n"
+if f then f:close() end
+local HEAD = "\n## OpenResty: inside nginx, next to proxy_pass\n"
+local s, e = text:find(HEAD .. ".-\n## ")
+if s then
+  text = text:sub(1, s) .. section .. text:sub(e - 3)
+else
+  s = text:find(HEAD, 1, true)
+  if s then text = text:sub(1, s) end
+  text = text:gsub("\n*$", "\n\n") .. section
+end
+f = assert(io.open(OUT, "w"))
+f:write(text)
+f:close()
+io.write(section)
