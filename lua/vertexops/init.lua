@@ -49,6 +49,8 @@
 ---@field page_token? string list: the page to start from
 ---@field concurrency? integer cancel_many: cancels in flight at once (default 100)
 ---@field thread_pool? string nginx thread pool of transport "thread" (default "vertexops")
+---@field thread_pool_size? integer transport "thread": exchanges at once per nginx worker (default 100; the rest queue)
+---@field shared_dict? string inside nginx: the lua_shared_dict where workers share access tokens
 ---@field transport? "curl"|"cosocket"|"thread" how exchanges go (default "cosocket" in nginx phases with cosockets, else "curl")
 ---@field pool_size? integer cosocket: idle connections kept per pool (default 30)
 ---@field pool_backlog? integer cosocket: connects queued past pool_size (default none)
