@@ -24,7 +24,7 @@ DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socke
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
 
-.PHONY: all deps build test demo memcheck lint rock rock-jit bench clean
+.PHONY: all deps build test demo memcheck lint rock rock-jit bench clean load
 
 all: build
 
@@ -208,6 +208,13 @@ clean:
 # --- Sanitizers and fuzzing (fuzz/README.md) ---
 # make asan: the core built with ASan+UBSan (LSan on) as build/asan/vertexops/core.so, and the whole
 # busted suite on Lua 5.4 against it (scripts/asan.sh); fails on any sanitizer report.
+# make load: the load specs (spec/26: 1,000 concurrent requests to one nginx worker, timed), alone,
+# since their timing holds only with nothing running beside them. make test runs it as a stage.
+load: deps build
+	@env -u GOOGLE_OAUTH_ACCESS_TOKEN -u GOOGLE_APPLICATION_CREDENTIALS -u GOOGLE_CLOUD_QUOTA_PROJECT \
+		-u VERTEXOPS_ENDPOINT CLOUDSDK_CONFIG=/nonexistent/gcloud GCE_METADATA_HOST=127.0.0.1:9 \
+		VERTEXOPS_LOAD=1 VERTEXOPS_LUA=$(LUA) $(RUN) busted --lua=$(LUA) -o utfTerminal spec/26_openresty_load_spec.lua
+
 # make fuzz: each libFuzzer harness of fuzz/ for FUZZ_SECONDS; make fuzz-smoke: FUZZ_SMOKE_SECONDS each.
 # The fuzzers need clang 14 and its runtimes (SAN_DEBS, installed by the targets that use them).
 SAN_DEBS     := clang-14 libclang-rt-14-dev

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Runs luacheck, then the busted suite once per interpreter (TEST_JOBS at a time, default 2), then
-# the extra stages (make asan: the suite under ASan+UBSan+LSan; make fuzz-smoke: each fuzzer
-# briefly), each stage one passed or failed unit; the last line is "N passed, M failed".
+# the extra stages (make load: the timed load specs alone; make asan: the suite under
+# ASan+UBSan+LSan; make fuzz-smoke: each fuzzer briefly), each stage one passed or failed unit;
+# the last line is "N passed, M failed".
 # usage: [TEST_JOBS=n] scripts/test.sh [LUA:BUILD_DIR ...]   (default: lua5.4:build/5.4 luajit:build/jit;
 #        make test passes every interpreter: lua5.4, luajit, lua5.1, lua5.2, lua5.3)
-# VERTEXOPS_STAGES: the extra stages (default "asan fuzz-smoke"; empty for none).
+# VERTEXOPS_STAGES: the extra stages (default "load asan fuzz-smoke"; empty for none).
 [ $# -gt 0 ] || set -- lua5.4:build/5.4 luajit:build/jit
 
 # Hermetic: no developer credentials, no metadata server beyond loopback, no outside endpoint.
@@ -81,7 +82,7 @@ done
 wait
 rm -f "$out"
 
-for stage in ${VERTEXOPS_STAGES-asan fuzz-smoke}; do
+for stage in ${VERTEXOPS_STAGES-load asan fuzz-smoke}; do
   echo "== make $stage"
   if make --no-print-directory "$stage"; then
     passed=$((passed + 1))
