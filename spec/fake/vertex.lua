@@ -1,6 +1,6 @@
 -- The fake Vertex AI operations service: runs inside nginx (Debian's lua module, LuaJIT).
 --
--- Speaks the real REST paths (/v1beta1/... and the /ui/... prefix Google's Node client uses),
+-- Speaks the real REST paths (/v1beta1/..., /v1/... and the /ui/... prefix Google's Node client uses),
 -- the real JSON shapes and Google's error envelope. State lives in this module (one worker):
 -- operations, a request log and a queue of injected faults, all driven through /_control/.
 --
@@ -15,6 +15,9 @@
 --   status       answer this HTTP status with Google's error envelope (message: its message)
 --   headers      extra response headers {name = value} (with status, body or size)
 --   retry_after  a Retry-After header, sent as given: seconds, "-5", "soon", an HTTP date, ...
+--   retry_delay  with status: a google.rpc.RetryInfo detail whose retryDelay is this, sent as given
+--                ("1.5s", "30s", "bogus", ...); reason: the ErrorInfo reason (default: the status name).
+--                Every error carries an ErrorInfo, a 429 a QuotaFailure too (Google's envelopes)
 --   body         the raw body (with status: of that error; without: of a 200); content_type
 --   size         a body of that many bytes (spaces; with status: of that error, e.g. 404 + 40 MB)
 --   json_depth   a JSON body nested that deep: a 200 operation whose metadata.injected is {"a":{"a":...}},
@@ -82,17 +85,29 @@ local function send(status, body, headers)
   ngx.print(type(body) == "string" and body or cjson.encode(body))
 end
 
-local function gerror(status, message, headers, reason)
+-- Google's error envelope. Like Google's front ends, every error carries details: an ErrorInfo
+-- (reason, domain, metadata); a 429 a QuotaFailure too; a RetryInfo when extra.retry_delay is given
+-- (a Duration string such as "1.5s", sent as given). extra.reason overrides the ErrorInfo reason.
+local function gerror(status, message, headers, extra)
+  extra = extra or {}
+  local details = { {
+    ["@type"] = "type.googleapis.com/google.rpc.ErrorInfo",
+    reason = extra.reason or STATUS[status] or "UNKNOWN",
+    domain = "aiplatform.googleapis.com",
+    metadata = { service = "aiplatform.googleapis.com", method = extra.method },
+  } }
+  if status == 429 then
+    details[#details + 1] = {
+      ["@type"] = "type.googleapis.com/google.rpc.QuotaFailure",
+      violations = { { subject = "project:test-project",
+                       description = "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests." } },
+    }
+  end
+  if extra.retry_delay then
+    details[#details + 1] = { ["@type"] = "type.googleapis.com/google.rpc.RetryInfo", retryDelay = extra.retry_delay }
+  end
   send(status, {
-    error = {
-      code = status, message = message, status = STATUS[status] or "UNKNOWN",
-      details = { {
-        ["@type"] = "type.googleapis.com/google.rpc.ErrorInfo",
-        reason = reason or STATUS[status] or "UNKNOWN",
-        domain = "aiplatform.googleapis.com",
-        metadata = { service = "aiplatform.googleapis.com" },
-      } },
-    },
+    error = { code = status, message = message, status = STATUS[status] or "UNKNOWN", details = details },
   }, headers)
 end
 
@@ -119,7 +134,8 @@ local function view(op)
   local t = {
     name = op.name,
     metadata = {
-      ["@type"] = "type.googleapis.com/google.cloud.aiplatform.v1beta1.GenericOperationMetadata",
+      ["@type"] = "type.googleapis.com/google.cloud.aiplatform." .. (ngx.var.uri:match("^/[%w-]*/?v1/") and "v1" or "v1beta1")
+        .. ".GenericOperationMetadata",
       genericMetadata = { createTime = now_rfc3339(op.created), updateTime = now_rfc3339(op.updated) },
     },
   }
@@ -315,8 +331,8 @@ local function route(method, path)
   if path == "/computeMetadata/v1/instance/service-accounts/default/token" then
     return method == "GET" and "metadata", nil
   end
-  local rest = path:match("^/v1beta1/(.*)$") or path:match("^/ui/(.*)$")
-    or path:match("^/[%w-]+/v1beta1/(.*)$") -- an endpoint template with /{region} in its path
+  local rest = path:match("^/v1beta1/(.*)$") or path:match("^/v1/(.*)$") or path:match("^/ui/(.*)$")
+    or path:match("^/[%w-]+/v1beta1/(.*)$") or path:match("^/[%w-]+/v1/(.*)$") -- a template with /{region}
   if not rest then return nil end
   local name = rest:match("^(projects/[^/]+/locations/[^/]+/.*operations/[^/:]+):cancel$")
   if name then return method == "POST" and "cancel", name end
@@ -438,7 +454,7 @@ local function apply_fault(f, call, name)
     end
     return true
   elseif f.status then
-    gerror(f.status, f.message or "Injected failure.", headers)
+    gerror(f.status, f.message or "Injected failure.", headers, { reason = f.reason, retry_delay = f.retry_delay })
     return true
   elseif next(headers) then
     ngx.ctx.extra_headers = headers -- served normally, with these headers
@@ -488,7 +504,7 @@ local function serve(call, name)
 
   local op = state.ops[name]
   if not op then
-    return gerror(404, "The Operation \"" .. name .. "\" was not found.", nil, "RESOURCE_NOT_FOUND")
+    return gerror(404, "The Operation \"" .. name .. "\" was not found.", nil, { reason = "RESOURCE_NOT_FOUND" })
   end
   if call == "get" then
     op.gets = op.gets + 1
@@ -642,7 +658,7 @@ function _M.handle()
   local token = auth:match("^Bearer (.+)$")
   if not token or not state.tokens[token] then
     return gerror(401, "Request had invalid authentication credentials. Expected OAuth 2 access "
-      .. "token, login cookie or other valid authentication credential.", nil, "ACCESS_TOKEN_TYPE_UNSUPPORTED")
+      .. "token, login cookie or other valid authentication credential.", nil, { reason = "ACCESS_TOKEN_TYPE_UNSUPPORTED" })
   end
   return serve(call, name)
 end

@@ -42,9 +42,11 @@ http {
   lua_package_path "${FAKE}/?.lua;;";
   client_max_body_size 64m;      # control requests carry whole hostile bodies
   client_body_buffer_size 64m;   # ... kept in memory, where the handler reads them
-  keepalive_requests 10000000;
+  # Google's front ends: 100 streams per HTTP/2 connection, GOAWAY after a while (M.DEFAULTS)
+  keepalive_requests ${KEEPALIVE_REQUESTS};
+  keepalive_time ${KEEPALIVE_TIME}s;
   keepalive_timeout 600s;
-  http2_max_concurrent_streams 1024;
+  http2_max_concurrent_streams ${MAX_STREAMS};
   lua_socket_log_errors off;
   server {
     listen 127.0.0.1:${HTTPS_PORT} ssl http2 backlog=4096;  # load specs connect 1,000 at once
@@ -86,6 +88,14 @@ http {
 
 -- Requests per HTTP/2 connection on server.goaway_endpoint before nginx sends GOAWAY.
 M.GOAWAY_AFTER = 5
+
+-- The main endpoint behaves like Google's front ends (fake.start(opts) overrides any of these):
+--   max_streams         SETTINGS_MAX_CONCURRENT_STREAMS (Google advertises 100): streams past it
+--                       are refused, a client must queue or open another connection
+--   keepalive_requests  requests on one connection before nginx sends GOAWAY (Google's front
+--                       ends close long-lived connections from time to time)
+--   keepalive_time      seconds a connection may live before GOAWAY (nginx keepalive_time)
+M.DEFAULTS = { max_streams = 100, keepalive_requests = 5000, keepalive_time = 3600 }
 
 local function sh(cmd)
   local ok = os.execute(cmd)
@@ -165,7 +175,15 @@ end
 --- A free port on loopback.
 M.free_port = free_port
 
-function M.start()
+--- Starts a fake server; opts (optional) overrides M.DEFAULTS: {max_streams = n,
+--- keepalive_requests = n, keepalive_time = seconds}.
+function M.start(opts)
+  local cfg = {}
+  for k, v in pairs(M.DEFAULTS) do cfg[k] = v end
+  for k, v in pairs(opts or {}) do
+    if M.DEFAULTS[k] == nil then error("fake.start: unknown option " .. tostring(k)) end
+    cfg[k] = math.floor(assert(tonumber(v), k .. " must be a number"))
+  end
   local dir = M.tmpdir()
   M.make_cert(dir)
   for _ = 1, 5 do
@@ -175,6 +193,8 @@ function M.start()
       DIR = dir, MODULES = NGINX_MODULES, FAKE = M.spec_dir .. "/fake",
       HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
       GOAWAY_PORT = goaway_port, NARROW_PORT = narrow_port, GOAWAY_AFTER = M.GOAWAY_AFTER,
+      MAX_STREAMS = cfg.max_streams, KEEPALIVE_REQUESTS = cfg.keepalive_requests,
+      KEEPALIVE_TIME = cfg.keepalive_time,
     }
     if M.run_nginx(dir, (CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end))) then
       local self = setmetatable({
@@ -183,7 +203,7 @@ function M.start()
         http_endpoint = "http://127.0.0.1:" .. http_port,
         goaway_endpoint = "https://127.0.0.1:" .. goaway_port,
         narrow_endpoint = "https://127.0.0.1:" .. narrow_port,
-        ca_file = dir .. "/cert.pem",
+        ca_file = dir .. "/cert.pem", settings = cfg,
       }, Server)
       for _ = 1, 250 do
         local ok = pcall(self.control, self, "GET", "ping")
