@@ -44,9 +44,15 @@ static int core_multi(lua_State *L) {
   m->multi = curl_multi_init();
   if (!m->multi) return vx_curlerror(L, "curl_multi_init failed");
   /* libcurl caps streams per connection at 100 and opens more connections past that; let the
-   * server's own limit (SETTINGS_MAX_CONCURRENT_STREAMS) decide instead */
+   * server's own limit (SETTINGS_MAX_CONCURRENT_STREAMS: 100 at Google's front ends) decide
+   * instead. Past that limit libcurl would open one new connection per waiting transfer (a TLS
+   * handshake each, and no multiplexing on them until their SETTINGS arrive): cap the
+   * connections per host, so transfers past streams x connections queue inside libcurl until a
+   * stream is free (handle.c sets PIPEWAIT: wait for a multiplexed connection rather than open
+   * one). */
   if (curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX) != CURLM_OK ||
-      curl_multi_setopt(m->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L) != CURLM_OK)
+      curl_multi_setopt(m->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L) != CURLM_OK ||
+      curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)VX_MAX_HOST_CONNECTIONS) != CURLM_OK)
     return vx_curlerror(L, "libcurl refused the multiplexing options");
   return 1;
 }
@@ -97,4 +103,6 @@ static const luaL_Reg multi_funcs[] = {{"multi", core_multi}, {NULL, NULL}};
 void vx_multi_open(lua_State *L) {
   vx_newclass(L, VX_MULTI_MT, multi_close, NULL, multi_methods);
   luaL_setfuncs(L, multi_funcs, 0);
+  lua_pushinteger(L, VX_MAX_HOST_CONNECTIONS); /* core.MAX_HOST_CONNECTIONS: the documented cap */
+  lua_setfield(L, -2, "MAX_HOST_CONNECTIONS");
 }

@@ -46,6 +46,7 @@
 #define VX_MAX_NAME 1024
 #define VX_MAX_TIMEOUT 31536000.0        /* one year, the Workflows limit for long-running calls */
 #define VX_MAX_DEPTH 128                 /* JSON nesting we decode (Google's parsers stop at 100) */
+#define VX_MAX_HOST_CONNECTIONS 10      /* a multi handle's connections per host (multi.c) */
 
 /* The oldest libcurl we run on: CURLOPT_PROTOCOLS_STR is 7.85.0 (curl_multi_poll 7.66,
  * CURLMOPT_MAX_CONCURRENT_STREAMS 7.67). Checked when building and again when loading. */
