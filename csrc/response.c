@@ -76,6 +76,47 @@ static void vx_pushheaders(lua_State *L, const char *data, size_t len) {
 }
 
 #define VX_MAX_MESSAGE 1024 /* bytes of a server's error message quoted in ours */
+#define VX_MAX_DETAILS 64    /* entries of error.details looked at for the ErrorInfo */
+
+/* 1 when the string at idx ends with suffix (a type URL: "type.googleapis.com/google.rpc.X") */
+static int vx_endswith(lua_State *L, int idx, const char *suffix) {
+  size_t n, m = strlen(suffix);
+  const char *s = lua_tolstring(L, idx, &n);
+  return n >= m && memcmp(s + n - m, suffix, m) == 0 && (n == m || s[n - m - 1] == '/' || s[n - m - 1] == '.');
+}
+
+/* Google's error.details (the decoded envelope's table at gidx): sets err.details (the list as
+ * decoded) and, from the first google.rpc.ErrorInfo in it, err.reason, err.domain (strings) and
+ * err.metadata (a table) on the error object on the stack top. Anything of another type or shape
+ * is left out: a server's answer never raises here. */
+static void vx_seterrordetails(lua_State *L, int gidx) {
+  int err = lua_gettop(L), details, i, n, found = 0;
+  lua_checkstack(L, 8);
+  if (vx_rawfield(L, gidx, "details") != LUA_TTABLE) {
+    lua_settop(L, err);
+    return;
+  }
+  details = lua_gettop(L);
+  lua_pushvalue(L, details);
+  lua_setfield(L, err, "details");
+  n = (int)(lua_rawlen(L, details) > VX_MAX_DETAILS ? VX_MAX_DETAILS : lua_rawlen(L, details));
+  for (i = 1; i <= n && !found; i++) {
+    if (VX_RAWGETI(L, details, i) == LUA_TTABLE) {
+      int d = lua_gettop(L);
+      if (vx_rawfield(L, d, "@type") == LUA_TSTRING && vx_endswith(L, -1, "google.rpc.ErrorInfo")) {
+        found = 1;
+        if (vx_rawfield(L, d, "reason") == LUA_TSTRING) lua_setfield(L, err, "reason");
+        else lua_pop(L, 1);
+        if (vx_rawfield(L, d, "domain") == LUA_TSTRING) lua_setfield(L, err, "domain");
+        else lua_pop(L, 1);
+        if (vx_rawfield(L, d, "metadata") == LUA_TTABLE) lua_setfield(L, err, "metadata");
+        else lua_pop(L, 1);
+      }
+    }
+    lua_settop(L, details);
+  }
+  lua_settop(L, err);
+}
 
 /* Pushes the HttpError for a non-2xx answer; headers table at hidx. */
 static void vx_pushhttperror(lua_State *L, long status, const char *body, size_t blen, int hidx) {
@@ -117,6 +158,15 @@ static void vx_pushhttperror(lua_State *L, long status, const char *body, size_t
   lua_setfield(L, -2, "body");
   lua_pushvalue(L, hidx);
   lua_setfield(L, -2, "headers");
+  if (lua_type(L, err) == LUA_TTABLE) {
+    if (vx_rawfield(L, err, "error") == LUA_TTABLE) {
+      lua_insert(L, -2); /* the envelope's error under the error object */
+      vx_seterrordetails(L, lua_gettop(L) - 1);
+      lua_remove(L, -2);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
   lua_replace(L, err);
   lua_settop(L, err);
 }

@@ -1,9 +1,9 @@
 -- vertexops.retry: where a retry is decided -- which failures each kind of call retries (the
--- Workflows connector's rules), the backoff, Retry-After. Client:_run (lua/vertexops/client.lua)
+-- Workflows connector's rules), the backoff, Retry-After and RetryInfo. Client:_run (lua/vertexops/client.lua)
 -- asks; nothing here sleeps or sends.
 local core = require "vertexops.core"
 
-local type, tonumber = type, tonumber
+local rawget, type, tonumber = rawget, type, tonumber
 local math_min, math_max, math_floor = math.min, math.max, math.floor
 local os_time = os.time
 local is = core.is
@@ -41,11 +41,8 @@ local function days_from_civil(y, m, d) -- Howard Hinnant's algorithm, proleptic
   local doe = yoe * 365 + math_floor(yoe / 4) - math_floor(yoe / 100) + doy
   return era * 146097 + doe - 719468
 end
----@param err vertexops.Error
----@param now? number seconds since the epoch (default os.time())
----@return number? seconds
-local function retry_after(err, now)
-  local h = err.headers and err.headers["retry-after"]
+local function header_delay(err, now)
+  local h = type(err.headers) == "table" and err.headers["retry-after"]
   if type(h) ~= "string" then return nil end
   local secs = h:match("^%s*(%d+)%s*$")
   if secs then return tonumber(secs) end
@@ -54,6 +51,50 @@ local function retry_after(err, now)
   local t = days_from_civil(tonumber(y), MONTHS[mon], tonumber(d)) * 86400
     + tonumber(hh) * 3600 + tonumber(mm) * 60 + tonumber(ss)
   return math_max(0, t - (now or os_time()))
+end
+
+-- A google.protobuf.Duration as JSON: "1.5s", "30s", "0.000000001s" (never negative here), or
+-- {seconds = n, nanos = n} from another encoder. Seconds, or nil when unreadable.
+local function duration(v)
+  if type(v) == "string" then
+    local whole, frac = v:match("^(%d+)(%.?%d*)s$")
+    if not whole or #v > 40 or frac == "." then return nil end
+    return tonumber(whole .. (frac ~= "" and frac or ""))
+  elseif type(v) == "table" then
+    local s, n = rawget(v, "seconds"), rawget(v, "nanos")
+    s = type(s) == "string" and s:match("^%d+$") and tonumber(s) or s
+    if type(s) ~= "number" or s < 0 or s ~= s then return nil end
+    if type(n) == "number" and n >= 0 and n < 1e9 then s = s + n / 1e9 end
+    return s
+  end
+end
+M.duration = duration
+
+-- google.rpc.RetryInfo.retryDelay among the error's details (core.classify decodes them).
+local function detail_delay(err)
+  local details = err.details
+  if type(details) ~= "table" then return nil end
+  for i = 1, 64 do
+    local d = rawget(details, i)
+    if d == nil then break end
+    local t = type(d) == "table" and rawget(d, "@type")
+    if type(t) == "string" and t:sub(-20) == "google.rpc.RetryInfo" then
+      return duration(rawget(d, "retryDelay"))
+    end
+  end
+end
+
+-- Seconds the server asked us to wait before retrying: Retry-After (delta seconds or an HTTP
+-- date) or RetryInfo.retryDelay, the larger when both are given; nil when neither is readable.
+-- (The caller still bounds the wait by the call's deadline.)
+---@param err vertexops.Error
+---@param now? number seconds since the epoch (default os.time())
+---@return number? seconds
+local function retry_after(err, now)
+  if type(err) ~= "table" then return nil end
+  local a, b = header_delay(err, now), detail_delay(err)
+  if a and b then return math_max(a, b) end
+  return a or b
 end
 M.retry_after = retry_after
 
