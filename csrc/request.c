@@ -367,6 +367,12 @@ static void vx_checkoptions(lua_State *L, int idx) {
       vx_checknumber(L, -1, k, strcmp(k, "pool_size") == 0 ? 1 : 0, 0, 100000);
     } else if (strcmp(k, "keepalive_timeout") == 0) {
       vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
+    } else if (strcmp(k, "api_version") == 0) {
+      const char *s;
+      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
+      s = lua_tostring(L, -1);
+      if (strcmp(s, "v1beta1") && strcmp(s, "v1"))
+        vx_valueerror(L, "option 'api_version' must be \"v1beta1\" or \"v1\"");
     } else if (strcmp(k, "thread_pool") == 0) {
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
     } else if (strcmp(k, "thread_pool_size") == 0) {
@@ -496,9 +502,14 @@ static int core_build(lua_State *L) {
 
   {
     /* optional list parameters are fetched before the URL buffer starts */
-    const char *filter = NULL, *ptoken = NULL;
+    const char *filter = NULL, *ptoken = NULL, *version;
     size_t flen = 0, plen = 0;
     long long psize = 0;
+    /* the REST version: v1beta1 (the Workflows connector's, the default) or v1 (GA); checked above.
+     * The string stays referenced by the options table while the URL is built. */
+    version = vx_optfield(L, 4, "api_version", NULL);
+    if (!version) version = "v1beta1";
+    lua_pop(L, 1);
     if (call == CALL_LIST && !lua_isnoneornil(L, 4)) {
       filter = vx_optfield(L, 4, "filter", &flen);
       ptoken = vx_optfield(L, 4, "page_token", &plen);
@@ -507,7 +518,9 @@ static int core_build(lua_State *L) {
     luaL_buffinit(L, &b);
     lua_pushvalue(L, 7);
     luaL_addvalue(&b);
-    luaL_addstring(&b, "/v1beta1/");
+    luaL_addchar(&b, '/');
+    luaL_addstring(&b, version);
+    luaL_addchar(&b, '/');
     luaL_addlstring(&b, name, namelen);
     if (call == CALL_CANCEL) {
       luaL_addstring(&b, ":cancel");

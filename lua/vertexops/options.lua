@@ -13,7 +13,9 @@ local os_getenv = os.getenv
 local M = {}
 
 -- Defaults of the contract (docs/contract.md).
-M.DEFAULTS = { timeout = 1800, request_timeout = 60, connect_timeout = 10 }
+-- api_version: the REST version in every URL, "v1beta1" (the Workflows connector's) or "v1" (GA);
+-- core.build uses the same default when a call's options name none.
+M.DEFAULTS = { timeout = 1800, request_timeout = 60, connect_timeout = 10, api_version = "v1beta1" }
 -- The cosocket transport's connection pools (lua/vertexops/cosocket.lua): connections kept idle
 -- per pool (nginx's lua_socket_pool_size), connects queued when the pool is full (pool_backlog,
 -- none by default: past pool_size connections are opened and closed after use), idle seconds.
