@@ -3,8 +3,14 @@
 --   a status outside 100..999 (or not whole): a ValueError error object raised;
 --   true, table [, headers table]  for a 2xx status with a JSON object (or empty) body;
 --   false, error object otherwise: error metatable, a string message, tags[1] HttpError or
---   ResponseTypeError; HttpError carries code == status, body (table or string) and headers.
+--   ResponseTypeError; HttpError carries code == status, body (table or string) and headers;
+--   reason and domain are nil or strings, metadata nil or a table, details nil or the table the
+--   body's error.details decoded to; retry.retry_after on it returns nil or a number >= 0 and
+--   never raises.
 local core = require "vertexops.core"
+local root = debug.getinfo(1, "S").source:match("^@(.*)/fuzz/[^/]*$") or "."
+package.path = root .. "/lua/?.lua;" .. package.path
+local retry = require "vertexops.retry"
 local TAGS = { HttpError = true, ResponseTypeError = true }
 local function strings_only(t, what)
   for k, v in pairs(t) do
@@ -51,6 +57,19 @@ return function(data)
     if type(b.body) ~= "table" and type(b.body) ~= "string" then return "HttpError body is " .. type(b.body) end
     if b.status ~= nil and type(b.status) ~= "string" then return "HttpError status is " .. type(b.status) end
     if type(b.headers) ~= "table" then return "HttpError without headers" end
+    for _, k in ipairs { "reason", "domain" } do
+      if b[k] ~= nil and type(b[k]) ~= "string" then return "HttpError " .. k .. " is " .. type(b[k]) end
+    end
+    if b.metadata ~= nil and type(b.metadata) ~= "table" then return "HttpError metadata is " .. type(b.metadata) end
+    local env = type(b.body) == "table" and rawget(b.body, "error")
+    local want = type(env) == "table" and type(rawget(env, "details")) == "table" and rawget(env, "details") or nil
+    if b.details ~= want then return "HttpError details are not the body's error.details" end
+    if (b.reason or b.domain or b.metadata) and not b.details then return "HttpError reason without details" end
+    local okr, delay = pcall(retry.retry_after, b, 0)
+    if not okr then return "retry_after raised: " .. tostring(delay) end
+    if delay ~= nil and (type(delay) ~= "number" or not (delay >= 0)) then
+      return "retry_after gave " .. tostring(delay)
+    end
     return strings_only(b.headers, "HttpError headers")
   end
 end
