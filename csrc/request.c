@@ -565,7 +565,9 @@ static int core_build(lua_State *L) {
   vx_addheader(L, hd, &nh, "User-Agent: vertexops/" VX_VERSION " libcurl/%s", vx_curlversion());
   vx_addheader(L, hd, &nh, "x-goog-api-client: gl-lua/" VX_LUA_VERSION " vertexops/" VX_VERSION);
   luaL_buffinit(L, &b);
-  luaL_addstring(&b, call == CALL_LIST ? "x-goog-request-params: parent=" : "x-goog-request-params: name=");
+  /* the routing key is the request message's field: ListOperationsRequest names its parent
+   * "name" too (google.longrunning), as Google's operations clients send it */
+  luaL_addstring(&b, "x-goog-request-params: name=");
   vx_addescaped(&b, name, namelen);
   luaL_pushresult(&b);
   lua_rawseti(L, hd, ++nh);

@@ -229,3 +229,14 @@ describe("api_version", function()
     assert.are.equal(2, code)
   end)
 end)
+
+describe("routing header", function()
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  it("names list's parent by ListOperationsRequest's field, name (as Google's operations clients do)", function()
+    vertexops.list(H.PARENT, nil, H.opts(server))
+    assert.are.equal("name=" .. H.PARENT:gsub("/", "%%2F"), server:log("list")[1].headers["x-goog-request-params"])
+  end)
+end)
