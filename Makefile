@@ -1,4 +1,4 @@
-# vertexops — make demo | make test | make memcheck | make bench | make build | make deps | make rock | make rock-jit
+# vertexops — make demo | make test | make memcheck | make bench | make fidelity | make build | make deps | make rock | make rock-jit
 LUA        ?= lua5.4
 LUA_INC    ?= /usr/include/lua5.4
 BUILD      := build/5.4
@@ -24,7 +24,7 @@ DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socke
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
 
-.PHONY: all deps build test demo memcheck lint rock rock-jit bench clean load
+.PHONY: all deps build test demo memcheck lint rock rock-jit bench fidelity clean load
 
 all: build
 
@@ -170,6 +170,11 @@ build/bench/fleet_curl: bench/fleet_curl.c
 build/bench/loadgen: bench/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -o $@ bench/loadgen.c -lcurl
+
+# Google's Node client and vertexops make the same operations calls against the fake; their
+# requests side by side (bench/fidelity.lua) go to bench/FIDELITY.md (docs/fidelity.md explains them).
+fidelity: deps build bench/node_modules/.installed
+	@$(RUN) $(LUA) bench/fidelity.lua
 
 build/bench/raw_curl: bench/raw_curl.c
 	@mkdir -p $(dir $@)
