@@ -52,7 +52,8 @@ local function check_request(req, call, name, opts)
   elseif not endpoint and not (url:find("^https://[%w.-]+/") or url:find("^https?://[^/]+/")) then
     return "url has no endpoint: " .. url
   end
-  if not url:find("/v1beta1/" .. name, 1, true) then return "url lacks the name: " .. url end
+  local version = type(opts) == "table" and opts.api_version or "v1beta1"
+  if not url:find("/" .. version .. "/" .. name, 1, true) then return "url lacks the name: " .. url end
   local params
   for _, h in ipairs(req.headers) do params = params or h:match("^x%-goog%-request%-params: %a+=(.*)$") end
   if not params or unescape(params) ~= name then return "x-goog-request-params does not decode to the name" end
