@@ -67,7 +67,7 @@ return function(data)
     if (b.reason or b.domain or b.metadata) and not b.details then return "HttpError reason without details" end
     local okr, delay = pcall(retry.retry_after, b, 0)
     if not okr then return "retry_after raised: " .. tostring(delay) end
-    if delay ~= nil and (type(delay) ~= "number" or not (delay >= 0)) then
+    if delay ~= nil and (type(delay) ~= "number" or not (delay >= 0)) then -- luacheck: ignore 581 (NaN)
       return "retry_after gave " .. tostring(delay)
     end
     return strings_only(b.headers, "HttpError headers")

@@ -18,7 +18,7 @@ passed=0
 fails=0
 
 dirs=""
-for d in lua spec bin examples bench; do [ -e "$d" ] && dirs="$dirs $d"; done
+for d in lua spec bin examples bench fuzz; do [ -e "$d" ] && dirs="$dirs $d"; done
 if ! luacheck -q --no-color $dirs; then
   echo "luacheck: FAILED"
   fails=$((fails + 1))
