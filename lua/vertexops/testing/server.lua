@@ -1,10 +1,12 @@
--- The fake Vertex AI operations service: runs inside nginx (Debian's lua module, LuaJIT).
+-- vertexops.testing.server: the fake Vertex AI operations service. It runs inside nginx (Debian's
+-- lua module, LuaJIT), started and driven by vertexops.testing (lua/vertexops/testing/init.lua);
+-- users' documentation: docs/fake.md.
 --
 -- Speaks the real REST paths (/v1beta1/..., /v1/... and the /ui/... prefix Google's Node client uses),
 -- the real JSON shapes and Google's error envelope. State lives in this module (one worker):
 -- operations, a request log and a queue of injected faults, all driven through /_control/.
 --
--- FAULTS (POST /_control/faults with one fault table or a list; spec/support/fake.lua: server:fault{...};
+-- FAULTS (POST /_control/faults with one fault table or a list; vertexops.testing: server:fault{...};
 -- DELETE /_control/faults forgets those not taken yet: server:clear_faults()).
 -- A fault is taken by the next request whose call matches, `times` times (default 1), and logged
 -- like any request. Fields, each one fault kind (several may be combined where it makes sense):
@@ -27,20 +29,20 @@
 --                else in a 200 operation's metadata.injected
 --   header_size  one response header X-Fake-Padding of that many bytes
 --   header_nul   a response header X-Fake-Nul holding a NUL byte (nginx refuses to send one: see
---                support/fake.lua raw_server for the raw responder that does)
+--                spec/support/fake.lua raw_server for the raw responder that does)
 --   endless      a 200 whose body never ends (1 MiB chunks while the client reads; stops after
 --                `endless` seconds, default 300)
 --   trickle      a 200 whose body comes one byte per `trickle` seconds (stops after 300 bytes)
 --   redirect     a 3xx (status, default 302) to this Location, e.g. another fake server's URL
 --   next_page_token  list answers normally but with this nextPageToken (a paging loop when it repeats);
 --                a list of tokens is cycled through, one per answer ({"a", "b"}: a, b, a, b, ...)
--- Faults needing no per-request trigger live in the server itself (support/fake.lua):
+-- Faults needing no per-request trigger live in the server itself (vertexops.testing):
 --   server.goaway_endpoint   HTTP/2 with keepalive_requests 5: GOAWAY after 5 requests on
---                            a connection (fake.GOAWAY_AFTER)
+--                            a connection (testing.GOAWAY_AFTER)
 --   server.narrow_endpoint   HTTP/2 with http2_max_concurrent_streams 1 (REFUSED_STREAM for streams
 --                            sent past the limit)
---   fake.silent_listener()   TCP accepted (by the kernel) but TLS never answered
---   fake.raw_server(bytes)   canned raw bytes over plain HTTP (a NUL in a header, ...)
+--   testing.silent_listener()  TCP accepted (by the kernel) but TLS never answered
+--   fake.raw_server(bytes)     (spec/support/fake.lua) canned raw bytes over plain HTTP
 -- 401 forever is {status = 401, times = 1e9}; a paging loop {match = "list", next_page_token = "again", times = 1e9}.
 local cjson = require("cjson.safe").new()
 

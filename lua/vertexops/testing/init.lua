@@ -1,0 +1,518 @@
+-- vertexops.testing: a fake Vertex AI operations server for tests (docs/fake.md).
+--
+-- Starts nginx with Debian's lua module (libnginx-mod-http-lua) on free loopback ports, with a fresh
+-- self-signed certificate, running vertexops.testing.server (the fake service, next to this file);
+-- the returned object drives it over plain HTTP (/_control/, LuaSocket) and stops it.
+--
+--   local testing = require "vertexops.testing"
+--   local server = testing.start()          -- nginx on free loopback ports, fresh TLS certificate
+--   local op = server:create{done_after = 2} -- an operation; returns its JSON view
+--   server:create_many(1000, {cancel = "late"})  -- 1,000 operations in one control request
+--   server:fault{match = "cancel", status = 503, times = 2}
+--   vertexops.cancel(op.name, nil, server:options())  -- endpoint, ca_file, token of this server
+--   server:log("cancel")                    -- every cancel request: method, path, headers, ...
+--   server:stop()                           -- always: nginx outlives the interpreter otherwise
+--
+-- Needs, at run time: nginx and its lua module (Debian: nginx libnginx-mod-http-lua), the openssl
+-- command (certificates), LuaSocket (Debian: lua-socket) and lua-cjson. What is missing is named in
+-- a ConnectionFailedError raised by start().
+local errors = require "vertexops.errors"
+
+local M = {}
+
+-- The bearer token every fake server accepts (server:tokens() changes the list).
+M.TOKEN = "test-token"
+
+-- Requests per HTTP/2 connection on server.goaway_endpoint before nginx sends GOAWAY.
+M.GOAWAY_AFTER = 5
+
+-- The main endpoint behaves like Google's front ends (testing.start(opts) overrides any of these):
+--   max_streams         SETTINGS_MAX_CONCURRENT_STREAMS (Google advertises 100): streams past it
+--                       are refused, a client must queue or open another connection
+--   keepalive_requests  requests on one connection before nginx sends GOAWAY (Google's front
+--                       ends close long-lived connections from time to time)
+--   keepalive_time      seconds a connection may live before GOAWAY (nginx keepalive_time)
+M.DEFAULTS = { max_streams = 100, keepalive_requests = 5000, keepalive_time = 3600 }
+
+-- start() options that are not M.DEFAULTS' limits: fixed ports, where nginx and its modules are.
+local OTHER_OPTIONS = { port = "port", http_port = "port", nginx = "string", modules = "string" }
+
+local function raise_missing(what, message)
+  errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: " .. message, { missing = what })
+end
+
+-- LuaSocket and lua-cjson, loaded when first needed (the module itself loads without them).
+local socket, http, ltn12, cjson
+local function deps()
+  if socket then return end
+  local ok, s = pcall(require, "socket")
+  if not ok then
+    raise_missing("luasocket", "LuaSocket is needed to drive the fake server (Debian: lua-socket; "
+      .. "luarocks: luasocket): " .. tostring(s))
+  end
+  socket, http, ltn12 = s, require "socket.http", require "ltn12"
+  cjson = require("cjson").new()
+end
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Where this module lives: the lua/ root holding vertexops/testing/ (the checkout's lua/, or a
+-- luarocks tree's share/lua/5.x), made absolute, so nginx finds vertexops.testing.server there.
+local function module_root()
+  local src = debug.getinfo(1, "S").source
+  local file = src:sub(1, 1) == "@" and src:sub(2) or nil
+  local root = file and (file:match("^(.*)/vertexops/testing/init%.lua$")
+    or (file == "vertexops/testing/init.lua" and "."))
+  if not root then return nil end
+  if root:sub(1, 1) ~= "/" then
+    local p = io.popen("pwd")
+    local cwd = p and p:read("*l")
+    if p then p:close() end
+    if not cwd then return nil end
+    root = root == "." and cwd or cwd .. "/" .. root:gsub("^%./", "")
+  end
+  return root
+end
+M.lua_root = module_root()
+
+local CONF = [[
+worker_processes 1;
+${USER}
+pid ${DIR}/nginx.pid;
+error_log ${DIR}/error.log warn;
+load_module ${MODULES}/ndk_http_module.so;
+load_module ${MODULES}/ngx_http_lua_module.so;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${DIR}/tmp/body;
+  proxy_temp_path ${DIR}/tmp/proxy;
+  fastcgi_temp_path ${DIR}/tmp/fastcgi;
+  uwsgi_temp_path ${DIR}/tmp/uwsgi;
+  scgi_temp_path ${DIR}/tmp/scgi;
+  lua_package_path "${LUA_ROOT}/?.lua;;";
+  client_max_body_size 64m;      # control requests carry whole hostile bodies
+  client_body_buffer_size 64m;   # ... kept in memory, where the handler reads them
+  # Google's front ends: 100 streams per HTTP/2 connection, GOAWAY after a while (M.DEFAULTS)
+  keepalive_requests ${KEEPALIVE_REQUESTS};
+  keepalive_time ${KEEPALIVE_TIME}s;
+  keepalive_timeout 600s;
+  http2_max_concurrent_streams ${MAX_STREAMS};
+  lua_socket_log_errors off;
+  server {
+    listen 127.0.0.1:${HTTPS_PORT} ssl http2 backlog=4096;  # load specs connect 1,000 at once
+    listen 127.0.0.1:${HTTP_PORT} backlog=4096;
+    ssl_certificate ${DIR}/cert.pem;
+    ssl_certificate_key ${DIR}/key.pem;
+    location / {
+      content_by_lua_block { require("vertexops.testing.server").handle() }
+      log_by_lua_block { require("vertexops.testing.server").done() }
+    }
+  }
+  # GOAWAY: nginx ends an HTTP/2 connection with GOAWAY after keepalive_requests requests on it
+  server {
+    listen 127.0.0.1:${GOAWAY_PORT} ssl http2;
+    keepalive_requests ${GOAWAY_AFTER};
+    error_log ${DIR}/goaway.log info;
+    ssl_certificate ${DIR}/cert.pem;
+    ssl_certificate_key ${DIR}/key.pem;
+    location / {
+      content_by_lua_block { require("vertexops.testing.server").handle() }
+      log_by_lua_block { require("vertexops.testing.server").done() }
+    }
+  }
+  # REFUSED_STREAM: nginx refuses (RST_STREAM) every stream opened past this limit
+  server {
+    listen 127.0.0.1:${NARROW_PORT} ssl http2;
+    http2_max_concurrent_streams 1;
+    http2_body_preread_size 0;  # a stream with a body sent before SETTINGS are acknowledged: refused too
+    error_log ${DIR}/narrow.log info;  # "concurrent streams exceeded", "... before settings were acknowledged"
+    ssl_certificate ${DIR}/cert.pem;
+    ssl_certificate_key ${DIR}/key.pem;
+    location / {
+      content_by_lua_block { require("vertexops.testing.server").handle() }
+      log_by_lua_block { require("vertexops.testing.server").done() }
+    }
+  }
+}
+]]
+
+local function free_port()
+  deps()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+--- A free port on loopback.
+M.free_port = free_port
+
+--- Writes text to the file at path.
+function M.write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+local write = M.write
+
+local function have_openssl()
+  return sh("command -v openssl >/dev/null 2>&1")
+end
+
+--- Makes a self-signed certificate (EC P-256, for 127.0.0.1 and localhost) in dir: cert.pem, key.pem.
+function M.make_cert(dir, cn)
+  if not have_openssl() then raise_missing("openssl", "the openssl command is needed for certificates (Debian: openssl)") end
+  if not sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+    .. "-keyout %s/key.pem -out %s/cert.pem -days 2 -subj /CN=%s "
+    .. "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1"):format(dir, dir, cn or "127.0.0.1")) then
+    errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: openssl could not make a certificate")
+  end
+end
+
+--- Makes an RSA private key (PEM) at dir/key.pem and its public key at dir/pub.pem; returns the PEM
+--- (for service-account key files of tests).
+function M.make_rsa_key(dir)
+  if not have_openssl() then raise_missing("openssl", "the openssl command is needed for keys (Debian: openssl)") end
+  if not sh(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s/key.pem 2>/dev/null "
+    .. "&& openssl pkey -in %s/key.pem -pubout -out %s/pub.pem"):format(dir, dir, dir)) then
+    errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: openssl could not make a key")
+  end
+  return read_file(dir .. "/key.pem")
+end
+
+--- A fresh folder (mode 755, with a tmp/ inside) for an nginx of our own.
+function M.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(sh("mkdir -p " .. dir .. "/tmp && chmod 755 " .. dir), "cannot make " .. dir)
+  return dir
+end
+
+local uid
+local function is_root()
+  if uid == nil then
+    local p = io.popen("id -u")
+    uid = p and p:read("*l") or ""
+    if p then p:close() end
+  end
+  return uid == "0"
+end
+-- true when running as root (nginx then needs `user root root;` to read files in /tmp as root)
+M.is_root = is_root()
+
+-- The nginx binary: opts.nginx, $VERTEXOPS_NGINX, nginx on PATH, else Debian's /usr/sbin/nginx.
+local function find_nginx(given)
+  local named = given or os.getenv("VERTEXOPS_NGINX")
+  if named and named ~= "" then
+    if sh("test -x " .. shell_quote(named)) then return named end
+    raise_missing("nginx", "nginx not found at " .. named)
+  end
+  local p = io.popen("command -v nginx 2>/dev/null")
+  local found = p and p:read("*l")
+  if p then p:close() end
+  if found and found ~= "" then return found end
+  for _, path in ipairs { "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx" } do
+    if sh("test -x " .. path) then return path end
+  end
+  raise_missing("nginx", "nginx is needed to run the fake server and was not found on PATH nor in /usr/sbin "
+    .. "(Debian: apt install nginx libnginx-mod-http-lua; or set $VERTEXOPS_NGINX)")
+end
+
+-- The directory of nginx's dynamic modules holding the lua module and its NDK.
+local function find_modules(given)
+  local dir = given or os.getenv("VERTEXOPS_NGINX_MODULES") or "/usr/lib/nginx/modules"
+  for _, so in ipairs { "ngx_http_lua_module.so", "ndk_http_module.so" } do
+    if not sh("test -f " .. shell_quote(dir .. "/" .. so)) then
+      raise_missing("libnginx-mod-http-lua", ("nginx's lua module is needed to run the fake server: no %s in %s "
+        .. "(Debian: apt install libnginx-mod-http-lua; or set $VERTEXOPS_NGINX_MODULES)"):format(so, dir))
+    end
+  end
+  return dir
+end
+
+--- Runs nginx with conf (text) in dir, with the environment variables in env. Returns success.
+--- (opts.nginx: the binary, else as start() finds it.)
+function M.run_nginx(dir, conf, env, nginx)
+  write(dir .. "/nginx.conf", conf)
+  local prefix = {}
+  for k, v in pairs(env or {}) do prefix[#prefix + 1] = k .. "=" .. shell_quote(v) end
+  return sh(("env %s %s -p %s -c %s/nginx.conf -e %s/error.log 2>>%s/error.log")
+    :format(table.concat(prefix, " "), shell_quote(nginx or find_nginx()), dir, dir, dir, dir))
+end
+
+--- Stops the nginx whose pid file is in dir, and removes dir.
+function M.stop_nginx(dir)
+  deps()
+  local pid = (read_file(dir .. "/nginx.pid") or ""):match("%d+")
+  if pid then
+    sh("kill -TERM " .. pid .. " 2>/dev/null")
+    for _ = 1, 250 do
+      if not sh("kill -0 " .. pid .. " 2>/dev/null") then break end
+      socket.sleep(0.02)
+    end
+    sh("kill -KILL " .. pid .. " 2>/dev/null")
+  end
+  sh("rm -rf " .. dir)
+end
+
+local Server = {}
+Server.__index = Server
+M.Server = Server
+
+local function check_options(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    errors.raise("TypeError", "vertexops.testing.start: opts must be a table, got " .. type(opts))
+  end
+  local cfg, other = {}, {}
+  for k, v in pairs(M.DEFAULTS) do cfg[k] = v end
+  for k, v in pairs(opts or {}) do
+    local kind = OTHER_OPTIONS[k]
+    if M.DEFAULTS[k] == nil and not kind then
+      errors.raise("ValueError", "vertexops.testing.start: unknown option " .. tostring(k))
+    end
+    if kind == "string" then
+      if type(v) ~= "string" then
+        errors.raise("TypeError", ("vertexops.testing.start: %s must be a string, got %s"):format(k, type(v)))
+      end
+      other[k] = v
+    else
+      local n = tonumber(v)
+      if n == nil then
+        errors.raise("TypeError", ("vertexops.testing.start: %s must be a number, got %s"):format(k, type(v)))
+      end
+      n = math.floor(n)
+      if kind == "port" and (n < 1 or n > 65535) then
+        errors.raise("ValueError", ("vertexops.testing.start: %s must be a port (1 to 65535), got %s"):format(k, tostring(v)))
+      end
+      if kind then other[k] = n else cfg[k] = n end
+    end
+  end
+  return cfg, other
+end
+
+--- Starts a fake server. opts (optional): the limits of M.DEFAULTS (max_streams, keepalive_requests,
+--- keepalive_time), port / http_port (fixed loopback ports for the HTTPS and the plain HTTP
+--- endpoints; free ones by default), nginx (the binary), modules (nginx's module directory).
+--- Returns the server: endpoint (HTTPS, HTTP/2), http_endpoint (plain HTTP/1.1; control requests
+--- go there), control_url, ca_file, goaway_endpoint, narrow_endpoint, dir, settings, and the
+--- methods below. Raises TypeError / ValueError for bad options, ConnectionFailedError when
+--- something it needs is missing (field `missing`) or nginx does not start.
+function M.start(opts)
+  local cfg, other = check_options(opts)
+  deps()
+  local nginx = find_nginx(other.nginx)
+  local modules = find_modules(other.modules)
+  if not M.lua_root or not read_file(M.lua_root .. "/vertexops/testing/server.lua") then
+    raise_missing("vertexops.testing.server", "cannot find vertexops/testing/server.lua under "
+      .. tostring(M.lua_root) .. " (vertexops.testing must be loaded from files)")
+  end
+  local dir = M.tmpdir()
+  local ok, err = pcall(M.make_cert, dir)
+  if not ok then
+    sh("rm -rf " .. dir)
+    error(err, 0)
+  end
+  local fixed = other.port or other.http_port
+  local last_log
+  for _ = 1, fixed and 1 or 5 do
+    local https_port, http_port = other.port or free_port(), other.http_port or free_port()
+    local goaway_port, narrow_port = free_port(), free_port()
+    local vars = {
+      DIR = dir, MODULES = modules, LUA_ROOT = M.lua_root,
+      HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
+      GOAWAY_PORT = goaway_port, NARROW_PORT = narrow_port, GOAWAY_AFTER = M.GOAWAY_AFTER,
+      MAX_STREAMS = cfg.max_streams, KEEPALIVE_REQUESTS = cfg.keepalive_requests,
+      KEEPALIVE_TIME = cfg.keepalive_time,
+    }
+    if M.run_nginx(dir, (CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)), nil, nginx) then
+      local self = setmetatable({
+        dir = dir, https_port = https_port, http_port = http_port,
+        endpoint = "https://127.0.0.1:" .. https_port,
+        http_endpoint = "http://127.0.0.1:" .. http_port,
+        control_url = "http://127.0.0.1:" .. http_port .. "/_control/",
+        goaway_endpoint = "https://127.0.0.1:" .. goaway_port,
+        narrow_endpoint = "https://127.0.0.1:" .. narrow_port,
+        ca_file = dir .. "/cert.pem", settings = cfg, token = M.TOKEN,
+      }, Server)
+      for _ = 1, 250 do
+        local pinged, perr = pcall(self.control, self, "GET", "ping")
+        if pinged then return self end
+        if errors.is(perr, "HttpError") then -- nginx answers, the fake does not work: its log tells why
+          last_log = self:error_log()
+          M.stop_nginx(dir)
+          errors.raise({ "ConnectionFailedError", "ConnectionError" },
+            "vertexops.testing: the fake Vertex server does not answer: " .. perr.message .. "\n" .. last_log)
+        end
+        socket.sleep(0.02)
+      end
+      last_log = self:error_log()
+      M.stop_nginx(dir) -- the dir too: made again for the next try
+      sh("mkdir -p " .. dir .. "/tmp && chmod 755 " .. dir)
+      M.make_cert(dir)
+    else
+      last_log = read_file(dir .. "/error.log")
+    end
+  end
+  sh("rm -rf " .. dir)
+  errors.raise({ "ConnectionFailedError", "ConnectionError" },
+    "vertexops.testing: the fake Vertex server did not start: " .. (last_log or "no log"))
+end
+
+--- A handle on a fake server started by another process (its fields: endpoint, http_endpoint,
+--- ca_file, dir); stop() is left to the process that started it.
+function M.attach(fields)
+  local self = setmetatable({}, Server)
+  for k, v in pairs(fields) do
+    if Server[k] == nil then self[k] = v end -- data only: a field never hides a method
+  end
+  self.control_url = self.control_url or (self.http_endpoint and self.http_endpoint .. "/_control/")
+  self.stop = function() end
+  return self
+end
+
+--- Sends a control request over plain HTTP; returns the decoded JSON answer. Raises
+--- ConnectionFailedError when the server cannot be reached, HttpError (field status) when it
+--- refuses the request.
+function Server:control(method, path, body)
+  deps()
+  local out = {}
+  local payload = body ~= nil and cjson.encode(body) or ""
+  local _, code = http.request {
+    url = self.http_endpoint .. "/_control/" .. path,
+    method = method,
+    headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#payload) },
+    source = ltn12.source.string(payload),
+    sink = ltn12.sink.table(out),
+  }
+  if type(code) ~= "number" then
+    errors.raise({ "ConnectionFailedError", "ConnectionError" },
+      ("vertexops.testing: control %s %s: %s"):format(method, path, tostring(code)))
+  end
+  if code ~= 200 then
+    errors.raise("HttpError", ("vertexops.testing: control %s %s answered %d: %s"):format(method, path, code,
+      table.concat(out)), { code = code })
+  end
+  return cjson.decode(table.concat(out))
+end
+
+--- Forgets operations, the log, faults, tokens, the virtual clock, config and oauth settings.
+function Server:reset() return self:control("POST", "reset") end
+--- Makes an operation (spec: docs/fake.md); returns its JSON view (name, metadata, done, ...).
+function Server:create(spec) return self:control("POST", "operations", spec or {}) end
+--- count operations sharing one spec, made in one control request: returns {count, first, last} (names).
+function Server:create_many(count, spec)
+  local body = { count = count }
+  for k, v in pairs(spec or {}) do body[k] = v end
+  return self:control("POST", "operations", body)
+end
+--- Queues one fault, or a list of faults (docs/fake.md).
+function Server:fault(f) return self:control("POST", "faults", f) end
+--- Drops the faults not taken yet.
+function Server:clear_faults() return self:control("DELETE", "faults") end
+--- The bearer tokens accepted from now on (a list of strings; replaces "test-token").
+function Server:tokens(list) return self:control("POST", "tokens", list) end
+--- {nolog = bool, hold = seconds}: count requests without logging them; hold every answer.
+function Server:config(c) return self:control("POST", "config", c) end
+--- {requests = n, connections = n} since the start or the last reset / reset_log.
+function Server:stats() return self:control("GET", "stats") end
+--- Empties the request log and the counters (operations stay).
+function Server:reset_log() return self:control("POST", "reset_log") end
+--- What the token endpoint accepts: client_id, client_secret, refresh_token, client_email,
+--- expires_in, expires_in_string.
+function Server:oauth(settings) return self:control("POST", "oauth", settings) end
+
+--- The server's clock: body {virtual = t} switches to a virtual clock at t (seconds), {advance = s}
+--- moves it, {real = true} returns to real time, {} reads it. Returns {now = t}.
+function Server:clock(body) return self:control("POST", "clock", body or {}) end
+
+--- The server's time now (virtual or real), in seconds.
+function Server:now() return self:clock({}).now end
+
+--- Moves the virtual clock by seconds; returns the new time.
+function Server:advance(seconds) return self:clock({ advance = seconds }).now end
+
+--- Switches the server to a virtual clock at start (default 1000) and returns
+--- {clock = function, sleep = function, delays = {...}}: pass clock and sleep as vertexops options
+--- and a call's waits and retry delays move the server's clock instead of taking time (sleep(s)
+--- records s in delays and advances the clock; long-polls jump to their end).
+function Server:virtual_time(start)
+  self:clock({ virtual = start or 1000 })
+  local t = { delays = {} }
+  t.clock = function() return self:now() end
+  t.sleep = function(s)
+    t.delays[#t.delays + 1] = s
+    self:advance(s)
+  end
+  return t
+end
+
+--- Options reaching this server: endpoint, ca_file, token, plus the keys of extra.
+function Server:options(extra)
+  local o = { endpoint = self.endpoint, ca_file = self.ca_file, token = M.TOKEN }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+--- The request log, control requests excluded; call (optional) keeps one kind of call
+--- ("cancel", "get", "delete", "list", "wait", "token", "metadata").
+function Server:log(call)
+  local all = self:control("GET", "log")
+  if not call then return all end
+  local out = {}
+  for _, e in ipairs(all) do
+    if e.call == call then out[#out + 1] = e end
+  end
+  return out
+end
+
+--- Distinct connections seen in the log.
+function Server:connections()
+  local seen, n = {}, 0
+  for _, e in ipairs(self:log()) do
+    if not seen[e.connection] then
+      seen[e.connection] = true
+      n = n + 1
+    end
+  end
+  return n
+end
+
+--- The fake's error log (nginx's own notes: "concurrent streams exceeded", ...).
+--- which: "error" (default), "narrow" or "goaway" (those two servers log at info level).
+function Server:error_log(which)
+  return read_file(self.dir .. "/" .. (which or "error") .. ".log") or ""
+end
+
+--- Stops nginx and removes the server's directory (certificate included). Idempotent.
+function Server:stop()
+  if not self.dir then return end
+  M.stop_nginx(self.dir)
+  self.dir = nil
+end
+
+--- A loopback port where the kernel completes TCP handshakes but nobody ever reads or answers:
+--- a TLS client hangs in its handshake. Returns the listening socket (close() it) and its port.
+function M.silent_listener()
+  deps()
+  local s = assert(socket.bind("127.0.0.1", 0, 64))
+  local _, port = s:getsockname()
+  return s, tonumber(port)
+end
+
+return M

@@ -1,0 +1,185 @@
+-- vertexops.testing, the fake Vertex server shipped for users' own tests (docs/fake.md), and the
+-- command line's `vertexops fake`.
+local vertexops = require "vertexops"
+local testing = require "vertexops.testing"
+local cjson = require "cjson"
+local socket = require "socket"
+local H = require "support.helper"
+
+local function exists(path)
+  local _, ok = H.run("test -e '" .. path .. "'")
+  return ok
+end
+
+local function alive(pid)
+  local _, ok = H.run("kill -0 " .. pid .. " 2>/dev/null")
+  return ok
+end
+
+-- waits until f() is true (at most seconds); returns whether it became true
+local function eventually(f, seconds)
+  local stop = socket.gettime() + (seconds or 10)
+  while socket.gettime() < stop do
+    if f() then return true end
+    socket.sleep(0.05)
+  end
+  return f()
+end
+
+local function read(path)
+  local f = io.open(path)
+  local text = f and f:read("*a") or ""
+  if f then f:close() end
+  return text
+end
+
+describe("vertexops.testing", function()
+  local server
+  setup(function() server = testing.start() end)
+  teardown(function() server:stop() end)
+  before_each(function() server:reset() end)
+
+  it("starts a server whose options() reach it: a call shows in its log", function()
+    local op = server:create { done = true }
+    local got = vertexops.get(op.name, nil, server:options())
+    assert.is_true(got.done)
+    local log = server:log("get")
+    assert.are.equal(1, #log)
+    assert.are.equal("Bearer " .. testing.TOKEN, log[1].headers.authorization)
+    assert.matches("^http://127%.0%.0%.1:%d+/_control/$", server.control_url)
+  end)
+
+  it("serves the request's fault: a 503 then the operation", function()
+    local op = server:create {}
+    server:fault { match = "cancel", status = 503 }
+    local sleep = H.fake_time().sleep
+    assert.is_true(vertexops.cancel(op.name, nil, server:options { sleep = sleep }))
+    assert.are.equal(2, #server:log("cancel"))
+  end)
+
+  it("virtual_time(): a ten-minute wait ends without waiting ten minutes", function()
+    local t = server:virtual_time(5000) -- first: an operation's times are the server's
+    local op = server:create { done_after = 600 }
+    local started = socket.gettime()
+    local done = vertexops.wait(op.name, nil, server:options { clock = t.clock, sleep = t.sleep, strategy = "poll" })
+    assert.is_true(done.done)
+    assert.is_true(server:now() >= 5600)
+    assert.is_true(#t.delays > 0)
+    assert.is_true(socket.gettime() - started < 5)
+  end)
+
+  it("stop() ends nginx and removes the server's directory, and can be called again", function()
+    local other = testing.start()
+    local dir = other.dir
+    local pid = read(dir .. "/nginx.pid"):match("%d+")
+    assert.is_true(alive(pid))
+    other:stop()
+    assert.is_false(exists(dir))
+    assert.is_false(alive(pid))
+    other:stop()
+  end)
+
+  it("listens on the ports asked for", function()
+    local port, http_port = testing.free_port(), testing.free_port()
+    local other = testing.start { port = port, http_port = http_port }
+    finally(function() other:stop() end)
+    assert.are.equal("https://127.0.0.1:" .. port, other.endpoint)
+    assert.are.equal("http://127.0.0.1:" .. http_port, other.http_endpoint)
+    assert.are.same({ ok = true }, other:control("GET", "ping"))
+  end)
+
+  it("refuses an unknown option with ValueError, a wrong type with TypeError", function()
+    local err = H.raises(testing.start, { max_stream = 10 })
+    assert.are.equal("ValueError", H.tags(err))
+    assert.matches("unknown option max_stream", err.message, 1, true)
+    assert.are.equal("TypeError", H.tags(H.raises(testing.start, { port = "eighty" })))
+    assert.are.equal("ValueError", H.tags(H.raises(testing.start, { port = 70000 })))
+    assert.are.equal("TypeError", H.tags(H.raises(testing.start, "fast")))
+  end)
+
+  it("names a missing nginx in a ConnectionFailedError", function()
+    local err = H.raises(testing.start, { nginx = "/nonexistent/nginx" })
+    assert.are.equal("ConnectionFailedError,ConnectionError", H.tags(err))
+    assert.are.equal("nginx", err.missing)
+    assert.matches("nginx not found at /nonexistent/nginx", err.message, 1, true)
+  end)
+
+  it("names a missing lua module of nginx in a ConnectionFailedError", function()
+    local dir = testing.tmpdir()
+    finally(function() os.execute("rm -rf " .. dir) end)
+    local err = H.raises(testing.start, { modules = dir })
+    assert.are.equal("ConnectionFailedError,ConnectionError", H.tags(err))
+    assert.are.equal("libnginx-mod-http-lua", err.missing)
+    assert.matches("apt install libnginx-mod-http-lua", err.message, 1, true)
+  end)
+
+  it("raises ConnectionFailedError for a control request to a server that is gone", function()
+    local gone = testing.attach { http_endpoint = "http://127.0.0.1:" .. H.closed_port() }
+    assert.are.equal("ConnectionFailedError,ConnectionError", H.tags(H.raises(gone.create, gone, {})))
+  end)
+
+  it("raises HttpError for a control request the server does not know", function()
+    local err = H.raises(server.control, server, "GET", "nothing-here")
+    assert.are.equal("HttpError", H.tags(err))
+    assert.are.equal(404, err.code)
+  end)
+end)
+
+describe("vertexops fake", function()
+  -- starts the command in the background; returns its pid and the file its stdout and stderr go to
+  local function spawn(args)
+    local out = os.tmpname()
+    local p = io.popen(("%s bin/vertexops fake %s >%s 2>&1 & echo $!"):format(H.lua_command(), args, out))
+    local pid = p:read("*l")
+    p:close()
+    return pid, out
+  end
+
+  local function stop(pid, out)
+    os.execute("kill -TERM " .. pid .. " 2>/dev/null")
+    os.remove(out)
+  end
+
+  it("runs a server in the foreground, and on SIGTERM stops it and removes its directory", function()
+    local pid, out = spawn("--json")
+    finally(function() stop(pid, out) end)
+    assert.is_true(eventually(function() return read(out):match("\n") ~= nil end), read(out))
+    local info = cjson.decode(read(out):match("^[^\n]+"))
+    assert.matches("^https://127%.0%.0%.1:%d+$", info.endpoint)
+    assert.are.equal(info.dir .. "/cert.pem", info.ca_file)
+    assert.are.equal(info.http_endpoint .. "/_control/", info.control_url)
+    local server = testing.attach(info)
+    local op = server:create { done = true }
+    assert.is_true(vertexops.get(op.name, nil, { endpoint = info.endpoint, ca_file = info.ca_file,
+                                                  token = info.token }).done)
+    assert.are.equal(1, #server:log("get"))
+    local nginx = read(info.dir .. "/nginx.pid"):match("%d+")
+    assert.is_true(alive(pid))
+    os.execute("kill -TERM " .. pid)
+    assert.is_true(eventually(function() return not alive(pid) end), "still running")
+    assert.is_true(eventually(function() return not exists(info.dir) end), info.dir .. " left behind")
+    assert.is_true(eventually(function() return not alive(nginx) end), "nginx still running")
+  end)
+
+  it("prints the endpoints and export lines for a shell, on the ports asked for", function()
+    local port, http_port = testing.free_port(), testing.free_port()
+    local pid, out = spawn("--port " .. port .. " --http-port " .. http_port)
+    finally(function() stop(pid, out) end)
+    assert.is_true(eventually(function() return read(out):match("export [^\n]*\n") ~= nil end), read(out))
+    local text = read(out)
+    assert.matches("endpoint%s+https://127%.0%.0%.1:" .. port .. "\n", text)
+    assert.matches("http_endpoint%s+http://127%.0%.0%.1:" .. http_port .. "\n", text)
+    assert.matches("control%s+http://127%.0%.0%.1:" .. http_port .. "/_control/\n", text)
+    local ca = text:match("ca_file%s+(%S+)\n")
+    assert.is_true(exists(ca))
+    assert.matches("export VERTEXOPS_ENDPOINT=https://127.0.0.1:" .. port .. " VERTEXOPS_CA_FILE=" .. ca
+      .. " GOOGLE_OAUTH_ACCESS_TOKEN=test-token\n", text, 1, true)
+  end)
+
+  it("exits 2 for --port with another command, or a port that is not one", function()
+    local _, _, code = H.run(H.lua_command() .. " bin/vertexops get " .. H.NAME .. "1 --port 8080")
+    assert.are.equal(2, code)
+    _, _, code = H.run(H.lua_command() .. " bin/vertexops fake --port 0")
+    assert.are.equal(2, code)
+  end)
+end)
