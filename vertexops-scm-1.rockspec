@@ -12,6 +12,9 @@ description = {
     googleapis.aiplatform.v1beta1.projects.locations.operations: tagged errors, retries,
     deadlines, connection reuse.
     Needs libcurl >= 7.85.0 (checked when building and when loading), OpenSSL >= 1.1.1, lua-cjson 2.1.
+    vertexops.testing, a fake Vertex server for users' tests (docs/fake.md; `vertexops fake`),
+    drives it with LuaSocket and needs at run time the openssl command, nginx and its lua module
+    (Debian: openssl nginx libnginx-mod-http-lua).
   ]],
   license = "MIT",
   labels = { "google", "vertex", "http", "curl" },
@@ -19,6 +22,7 @@ description = {
 dependencies = {
   "lua >= 5.1",
   "lua-cjson",
+  "luasocket", -- vertexops.testing only (control requests to the fake server)
 }
 external_dependencies = {
   CURL = { library = "curl" },
@@ -51,6 +55,9 @@ build = {
     ["vertexops.thread"] = "lua/vertexops/thread.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
+    -- the fake Vertex server for tests: the driver, and what nginx runs (found next to the driver)
+    ["vertexops.testing"] = "lua/vertexops/testing/init.lua",
+    ["vertexops.testing.server"] = "lua/vertexops/testing/server.lua",
   },
   install = {
     bin = { vertexops = "bin/vertexops" },

@@ -66,6 +66,30 @@ describe("packaging", function()
     assert.matches('"name":"' .. op.name:gsub("%p", "%%%0") .. '"', out)
   end)
 
+  it("installs vertexops.testing: outside the checkout it starts a fake server from the tree, and a call reaches it",
+    function()
+    assert.is_true(installed, install_out)
+    local script = os.tmpname()
+    H.fake.write(script, [[
+      local testing = require "vertexops.testing"
+      local vertexops = require "vertexops"
+      local server = testing.start()
+      local ok, err = pcall(function()
+        local conf = io.open(server.dir .. "/nginx.conf"):read("*a")
+        local op = server:create { done = true }
+        local got = vertexops.get(op.name, nil, server:options())
+        print(testing.lua_root, conf:match('lua_package_path "([^"]*)"'), got.name == op.name, #server:log("get"))
+      end)
+      server:stop()
+      if not ok then error(err, 0) end
+    ]])
+    local out, ok = H.run("sh -c 'cd / && " .. H.lua_command() .. " " .. script .. "'", tree_env())
+    os.remove(script)
+    assert.is_true(ok, out)
+    local share = tree .. "/share/lua/" .. LV
+    assert.are.equal(share .. "\t" .. share .. "/?.lua;;\ttrue\t1\n", out)
+  end)
+
   it("puts in luarocks' 5.1 tree a core that loads in lua5.1 and in luajit alike", function()
     if LV ~= "5.1" then return pending("the 5.1 tree is built by the lua5.1 and luajit runs") end
     assert.is_true(installed, install_out)

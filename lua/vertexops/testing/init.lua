@@ -76,8 +76,8 @@ end
 local function module_root()
   local src = debug.getinfo(1, "S").source
   local file = src:sub(1, 1) == "@" and src:sub(2) or nil
-  local root = file and (file:match("^(.*)/vertexops/testing/init%.lua$")
-    or (file == "vertexops/testing/init.lua" and "."))
+  local root = file and (file:match("^(.*)/vertexops/testing/init%.lua$") or file:match("^(.*)/vertexops/testing%.lua$")
+    or ((file == "vertexops/testing/init.lua" or file == "vertexops/testing.lua") and "."))
   if not root then return nil end
   if root:sub(1, 1) ~= "/" then
     local p = io.popen("pwd")
