@@ -63,6 +63,17 @@ describe("examples", function()
     assert.are.equal(1, server:connections())
   end)
 
+  it("testing/: the example suite of a user's module passes with busted against vertexops.testing", function()
+    -- run from its own directory, as a user runs theirs: the library from this checkout's lua/ and build
+    local pwd = H.run("pwd"):match("[^\n]+")
+    local cpath = ((";" .. (os.getenv("LUA_CPATH") or "")):gsub(";%./", ";" .. pwd .. "/")):sub(2)
+    local out, ok = H.run("sh -c 'cd examples/testing && busted --lua=" .. H.lua_command() .. " -o TAP'", {
+      LUA_PATH = pwd .. "/lua/?.lua;" .. pwd .. "/lua/?/init.lua;;", LUA_CPATH = cpath })
+    assert.is_true(ok, out)
+    assert.matches("\nok 5 ", out)
+    assert.is_nil(out:find("not ok", 1, true), out)
+  end)
+
   it("coroutine_wait.lua keeps its frame loop running while it waits", function()
     local a = server:create { done_after = 1.5 }
     local b = server:create { done_after = 1 }
