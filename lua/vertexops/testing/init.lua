@@ -163,6 +163,20 @@ end
 --- A free port on loopback.
 M.free_port = free_port
 
+-- n distinct free ports: each socket stays bound until all are picked (a port closed at once may
+-- be handed out again by the very next bind, and one nginx then listens twice on it).
+local function free_ports(n)
+  deps()
+  local socks, ports = {}, {}
+  for i = 1, n do
+    socks[i] = assert(socket.bind("127.0.0.1", 0))
+    local _, port = socks[i]:getsockname()
+    ports[i] = tonumber(port)
+  end
+  for i = 1, n do socks[i]:close() end
+  return ports
+end
+
 --- Writes text to the file at path.
 function M.write(path, text)
   local f = assert(io.open(path, "w"))
@@ -331,8 +345,9 @@ function M.start(opts)
   local fixed = other.port or other.http_port
   local last_log
   for _ = 1, fixed and 1 or 5 do
-    local https_port, http_port = other.port or free_port(), other.http_port or free_port()
-    local goaway_port, narrow_port = free_port(), free_port()
+    local ports = free_ports(4)
+    local https_port, http_port = other.port or ports[1], other.http_port or ports[2]
+    local goaway_port, narrow_port = ports[3], ports[4]
     local vars = {
       DIR = dir, MODULES = modules, LUA_ROOT = M.lua_root,
       HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
