@@ -132,7 +132,7 @@ $(EMBED_JIT): examples/embed/host.c csrc/include/vertexops.h $(STATIC_JIT)
 lint:
 	luacheck -q lua spec bin examples
 
-test: deps build
+test: deps build static embed  # built before the interpreters run side by side (spec/20 runs them)
 	@sh scripts/test.sh lua5.4:$(BUILD) luajit:build/jit lua5.1:build/5.1 lua5.2:build/5.2 lua5.3:build/5.3
 
 demo: deps build

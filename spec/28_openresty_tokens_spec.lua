@@ -35,6 +35,7 @@ describe("tokens shared by two nginx workers (shared_dict)", function()
     app = openresty.start(server, {
       env = { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/user.json" },
       conf = { { "worker_processes 1;", "worker_processes 2;" }, { "    location = /status {", PROBE } },
+      reuseport = true,
     })
   end)
   teardown(function()

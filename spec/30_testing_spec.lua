@@ -5,6 +5,7 @@ local testing = require "vertexops.testing"
 local cjson = require "cjson"
 local socket = require "socket"
 local H = require "support.helper"
+local unpack = table.unpack or unpack -- luacheck: ignore 143
 
 local function exists(path)
   local _, ok = H.run("test -e '" .. path .. "'")
@@ -80,7 +81,7 @@ describe("vertexops.testing", function()
   end)
 
   it("listens on the ports asked for", function()
-    local port, http_port = testing.free_port(), testing.free_port()
+    local port, http_port = unpack(testing.free_ports(2))
     local other = testing.start { port = port, http_port = http_port }
     finally(function() other:stop() end)
     assert.are.equal("https://127.0.0.1:" .. port, other.endpoint)
@@ -162,7 +163,7 @@ describe("vertexops fake", function()
   end)
 
   it("prints the endpoints and export lines for a shell, on the ports asked for", function()
-    local port, http_port = testing.free_port(), testing.free_port()
+    local port, http_port = unpack(testing.free_ports(2))
     local pid, out = spawn("--port " .. port .. " --http-port " .. http_port)
     finally(function() stop(pid, out) end)
     assert.is_true(eventually(function() return read(out):match("export [^\n]*\n") ~= nil end), read(out))

@@ -31,7 +31,10 @@ function M.start(server, extra)
   local subs = {
     { "pid /tmp/vertexops-example-nginx.pid;", "pid " .. dir .. "/nginx.pid;" },
     { "error_log stderr warn;", "error_log " .. dir .. "/error.log warn;" .. (fake.is_root and "\nuser root root;" or "") },
-    { "listen 127.0.0.1:8080 backlog=4096;", "listen 127.0.0.1:" .. port .. " backlog=4096;" },
+    -- extra.reuseport: the kernel spreads connections over the workers (else one busy worker may
+    -- accept them all)
+    { "listen 127.0.0.1:8080 backlog=4096;",
+      "listen 127.0.0.1:" .. port .. " backlog=4096" .. (extra.reuseport and " reuseport" or "") .. ";" },
     { '"/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;/etc/nginx/lua/?.lua;;"',
       '"' .. repo .. "/lua/?.lua;" .. repo .. "/lua/?/init.lua;" .. repo .. "/examples/openresty/?.lua;"
         .. repo .. '/spec/?.lua;;"' },

@@ -176,6 +176,7 @@ local function free_ports(n)
   for i = 1, n do socks[i]:close() end
   return ports
 end
+M.free_ports = free_ports
 
 --- Writes text to the file at path.
 function M.write(path, text)
