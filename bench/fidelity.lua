@@ -29,12 +29,7 @@ local function calls()
   return by
 end
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+local sh = require("bench.common").sh
 
 -- One side's requests for api version v: { call = log entry }.
 local function node_side(v)

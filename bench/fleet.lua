@@ -18,12 +18,7 @@ local LUAJIT = 'LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="./build/jit
 
 local server = fake.start()
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+local sh = require("bench.common").sh
 
 -- One sweep: n fresh running operations (spec: how they are made), then the contender's command.
 local function sweep(cmd, n, hold, spec)
@@ -152,19 +147,4 @@ add("libcurl 7.88 can hold HTTP/2 answers it has already read until its socket h
   .. "its multi handle at most 10 ms at a time, and so does the C contender.")
 
 -- RESULTS.md: this section replaces the one there (bench/run.lua writes the rest) ---------------
-local section = table.concat(lines, "\n") .. "\n"
-local f = io.open(OUT)
-local text = f and f:read("*a") or "# Benchmark results\n"
-if f then f:close() end
-local s, e = text:find("\n## Fleet: cancel_all\n.-\n## ")
-if s then
-  text = text:sub(1, s) .. section .. text:sub(e - 3)
-else
-  s = text:find("\n## Fleet: cancel_all\n")
-  if s then text = text:sub(1, s) end
-  text = text:gsub("\n*$", "\n\n") .. section
-end
-f = assert(io.open(OUT, "w"))
-f:write(text)
-f:close()
-io.write(section)
+require("bench.common").write_section(OUT, "Fleet: cancel_all", table.concat(lines, "\n") .. "\n")

@@ -13,12 +13,7 @@ local openresty = require "support.openresty"
 local OUT = "bench/RESULTS.md"
 local SECONDS = tonumber(os.getenv("BENCH_OPENRESTY_SECONDS") or "5")
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+local sh = require("bench.common").sh
 
 local server = fake.start()
 server:config { nolog = true }
@@ -147,20 +142,5 @@ lines[#lines + 1] = ("| %s | vertexops ≥ 0.45× proxy_pass at 50 connections |
 lines[#lines + 1] = ("| %s | vertexops: 0 errors at 1,000 connections | %d errors in %d requests |")
   :format(vx1k.errors == 0 and vx1k.requests > 0 and "MET" or "NOT MET", vx1k.errors, vx1k.requests)
 
-local section = table.concat(lines, "\n") .. "\n"
-local f = io.open(OUT)
-local text = f and f:read("*a") or "# Benchmark results\n"
-if f then f:close() end
-local HEAD = "\n## OpenResty: inside nginx, next to proxy_pass\n"
-local s, e = text:find(HEAD .. ".-\n## ")
-if s then
-  text = text:sub(1, s) .. section .. text:sub(e - 3)
-else
-  s = text:find(HEAD, 1, true)
-  if s then text = text:sub(1, s) end
-  text = text:gsub("\n*$", "\n\n") .. section
-end
-f = assert(io.open(OUT, "w"))
-f:write(text)
-f:close()
-io.write(section)
+require("bench.common").write_section(OUT, "OpenResty: inside nginx, next to proxy_pass",
+  table.concat(lines, "\n") .. "\n")

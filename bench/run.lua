@@ -28,12 +28,7 @@ local LUAJIT = 'LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="./build/jit
 local NODE = "cd bench && NODE_EXTRA_CA_CERTS=" .. server.ca_file .. " node"
 local has_node = os.execute("test -d bench/node_modules/@google-cloud/aiplatform") == true
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+local sh = require("bench.common").sh
 
 -- One run of a contender command: its JSON line, plus the connections the server saw.
 local function once(cmd)

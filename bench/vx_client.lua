@@ -9,16 +9,7 @@ local core = require "vertexops.core"
 local mode, endpoint, ca, name, n, conc = ...
 n = tonumber(n)
 
-local function status_kb(field)
-  local f = io.open("/proc/self/status")
-  local kb = 0
-  for line in f:lines() do
-    local v = line:match("^" .. field .. ":%s+(%d+)")
-    if v then kb = tonumber(v) end
-  end
-  f:close()
-  return kb
-end
+local status_kb = require("bench.common").status_kb
 
 local client = vertexops.client { endpoint = endpoint, ca_file = ca, token = "test-token" }
 -- warm: connection, TLS and the handles of the path the measurement uses

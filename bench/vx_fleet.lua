@@ -7,16 +7,7 @@ local core = require "vertexops.core"
 
 local endpoint, ca, parent, window, page_size, wait_by = ...
 
-local function status_kb(field)
-  local f = io.open("/proc/self/status")
-  local kb = 0
-  for line in f:lines() do
-    local v = line:match("^" .. field .. ":%s+(%d+)")
-    if v then kb = tonumber(v) end
-  end
-  f:close()
-  return kb
-end
+local status_kb = require("bench.common").status_kb
 
 local client = vertexops.client { endpoint = endpoint, ca_file = ca, token = "test-token" }
 local t0 = core.clock()
