@@ -324,19 +324,9 @@ static int core_h1(lua_State *L) {
 
 /* Pushes nil, err for the parser's error. */
 static int h1_pusherror(lua_State *L, vx_h1 *p) {
-  char msg[200];
   lua_pushnil(L);
   if (p->err == H1E_HEAD || p->err == H1E_BODY) {
-    if (p->err == H1E_BODY)
-      snprintf(msg, sizeof msg, "response body is larger than %d MiB", (int)(VX_MAX_BODY >> 20));
-    else
-      snprintf(msg, sizeof msg, "response headers are larger than %d KiB", (int)(VX_MAX_HEAD >> 10));
-    if (p->status) snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (HTTP %ld)", p->status);
-    vx_pusherror(L, vx_tags_response, msg);
-    if (p->status) {
-      lua_pushinteger(L, (lua_Integer)p->status);
-      lua_setfield(L, -2, "code");
-    }
+    vx_pushoversize(L, p->err == H1E_BODY ? VX_OVER_BODY : VX_OVER_HEAD, p->status);
   } else if (p->err == H1E_NOMEM) {
     vx_pusherror(L, vx_tags_conn, "out of memory while receiving the response");
   } else {
@@ -580,15 +570,6 @@ static const luaL_Reg h1_methods[] = {
 static const luaL_Reg h1_funcs[] = {{"h1", core_h1}, {"h1_request", core_h1_request}, {NULL, NULL}};
 
 void vx_h1_open(lua_State *L) {
-  luaL_newmetatable(L, VX_H1_MT);
-  lua_pushcfunction(L, h1_close); /* one function object for both */
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "__gc");
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, h1_tostring);
-  lua_setfield(L, -2, "__tostring");
-  luaL_newlib(L, h1_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  vx_newclass(L, VX_H1_MT, h1_close, h1_tostring, h1_methods);
   luaL_setfuncs(L, h1_funcs, 0);
 }

@@ -126,24 +126,14 @@ static void vx_pushcurlerror(lua_State *L, vx_handle *h, CURLcode rc, long statu
   long sent = 0;
   char msg[CURL_ERROR_SIZE + 64];
   const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-  if (curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK) sent = 1;
   if (rc == CURLE_WRITE_ERROR && (h->body.overflow == 1 || h->head.overflow == 1)) {
-    if (h->body.overflow == 1)
-      snprintf(msg, sizeof msg, "response body is larger than %d MiB", (int)(VX_MAX_BODY >> 20));
-    else
-      snprintf(msg, sizeof msg, "response headers are larger than %d KiB", (int)(VX_MAX_HEAD >> 10));
+    vx_pushoversize(L, h->body.overflow == 1 ? VX_OVER_BODY : VX_OVER_HEAD, status);
   } else if (vx_curl_toolarge(rc, h)) {
-    snprintf(msg, sizeof msg, "a response header line is larger than libcurl's limit (100 KB)");
+    vx_pushoversize(L, VX_OVER_LINE, status);
   } else {
+    if (curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK) sent = 1;
     snprintf(msg, sizeof msg, "%s (curl error %d)", detail, (int)rc);
     vx_pusherror(L, vx_curl_tags(rc, sent), msg);
-    return;
-  }
-  if (status) snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (HTTP %ld)", status);
-  vx_pusherror(L, vx_tags_response, msg);
-  if (status) {
-    lua_pushinteger(L, (lua_Integer)status);
-    lua_setfield(L, -2, "code");
   }
 }
 

@@ -3,6 +3,7 @@
  * ends here (handle:call, handle:finish) and so do core.classify and the fuzzers. */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vx.h"
@@ -169,6 +170,24 @@ static void vx_pushhttperror(lua_State *L, long status, const char *body, size_t
   }
   lua_replace(L, err);
   lua_settop(L, err);
+}
+
+/* Pushes the ResponseTypeError for an answer refused for its size (what: VX_OVER_BODY, VX_OVER_HEAD
+ * or VX_OVER_LINE), keeping the status as code when one was received. Every transport ends here. */
+void vx_pushoversize(lua_State *L, int what, long status) {
+  char msg[128];
+  if (what == VX_OVER_BODY)
+    snprintf(msg, sizeof msg, "response body is larger than %d MiB", (int)(VX_MAX_BODY >> 20));
+  else if (what == VX_OVER_HEAD)
+    snprintf(msg, sizeof msg, "response headers are larger than %d KiB", (int)(VX_MAX_HEAD >> 10));
+  else
+    snprintf(msg, sizeof msg, "a response header line is larger than libcurl's limit (100 KB)");
+  if (status) snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " (HTTP %ld)", status);
+  vx_pusherror(L, vx_tags_response, msg);
+  if (status) {
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_setfield(L, -2, "code");
+  }
 }
 
 /* Classifies an answer: pushes true, decoded[, headers] (headers only with want_headers) or

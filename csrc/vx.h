@@ -115,6 +115,8 @@ void vx_bufreset(vx_buf *b);
 int vx_pushjson(lua_State *L, const char *s, size_t n);
 int vx_classify(lua_State *L, long status, const char *head, size_t hlen, const char *body, size_t blen,
                 int want_headers);
+enum { VX_OVER_BODY, VX_OVER_HEAD, VX_OVER_LINE };
+void vx_pushoversize(lua_State *L, int what, long status);
 
 /* --- share.c --- */
 /* A connection cache (with DNS and TLS sessions) shared by the handles of one client, so its
