@@ -270,6 +270,25 @@ static void vx_checkheaderstring(lua_State *L, int idx, const char *key) {
       vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", key);
 }
 
+/* Checks that option key (at idx) is an integer from lo to hi. */
+static void vx_checkint(lua_State *L, int idx, const char *key, double lo, double hi) {
+  if (!lua_isinteger(L, idx)) vx_typeerror(L, "option '%s' must be an integer", key);
+  vx_checknumber(L, idx, key, lo, 0, hi);
+}
+
+/* Checks that option key (at idx) is one of the strings of choices (NULL-terminated, 2 or 3 of
+ * them): ValueError "option 'key' must be "a", "b" or "c"" otherwise. */
+static void vx_checkchoice(lua_State *L, int idx, const char *key, const char *const *choices) {
+  const char *s;
+  int i;
+  vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING);
+  s = lua_tostring(L, idx);
+  for (i = 0; choices[i]; i++)
+    if (strcmp(s, choices[i]) == 0) return;
+  if (i == 2) vx_valueerror(L, "option '%s' must be \"%s\" or \"%s\"", key, choices[0], choices[1]);
+  vx_valueerror(L, "option '%s' must be \"%s\", \"%s\" or \"%s\"", key, choices[0], choices[1], choices[2]);
+}
+
 /* Checks a policy sub-table (retry, polling) against its known keys. */
 static void vx_checkpolicy(lua_State *L, int idx, const char *key, int retry) {
   idx = lua_absindex(L, idx);
@@ -323,8 +342,7 @@ static void vx_checkoptions(lua_State *L, int idx) {
                strcmp(k, "page_token") == 0) {
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
     } else if (strcmp(k, "page_size") == 0) {
-      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'page_size' must be an integer");
-      vx_checknumber(L, -1, k, 1, 0, 1e9);
+      vx_checkint(L, -1, k, 1, 1e9);
     } else if (strcmp(k, "retry") == 0) {
       if (lua_type(L, -1) != LUA_TBOOLEAN || lua_toboolean(L, -1)) {
         vx_checktype(L, -1, k, LUA_TTABLE, LUA_TBOOLEAN);
@@ -343,50 +361,34 @@ static void vx_checkoptions(lua_State *L, int idx) {
     } else if (strcmp(k, "self_signed_jwt") == 0) {
       vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
     } else if (strcmp(k, "concurrency") == 0) {
-      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'concurrency' must be an integer");
-      vx_checknumber(L, -1, k, 1, 0, 100000);
+      vx_checkint(L, -1, k, 1, 100000);
     } else if (strcmp(k, "max_in_flight") == 0) {
-      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'max_in_flight' must be an integer");
-      vx_checknumber(L, -1, k, 1, 0, 100000);
+      vx_checkint(L, -1, k, 1, 100000);
     } else if (strcmp(k, "wait") == 0) {
       vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
     } else if (strcmp(k, "wait_by") == 0) {
-      const char *s;
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-      s = lua_tostring(L, -1);
-      if (strcmp(s, "auto") && strcmp(s, "list") && strcmp(s, "get"))
-        vx_valueerror(L, "option 'wait_by' must be \"auto\", \"list\" or \"get\"");
+      static const char *const by[] = {"auto", "list", "get", NULL};
+      vx_checkchoice(L, -1, k, by);
     } else if (strcmp(k, "transport") == 0) {
-      const char *s;
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-      s = lua_tostring(L, -1);
-      if (strcmp(s, "curl") && strcmp(s, "cosocket") && strcmp(s, "thread"))
-        vx_valueerror(L, "option 'transport' must be \"curl\", \"cosocket\" or \"thread\"");
+      static const char *const transports[] = {"curl", "cosocket", "thread", NULL};
+      vx_checkchoice(L, -1, k, transports);
     } else if (strcmp(k, "pool_size") == 0 || strcmp(k, "pool_backlog") == 0) {
-      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option '%s' must be an integer", k);
-      vx_checknumber(L, -1, k, strcmp(k, "pool_size") == 0 ? 1 : 0, 0, 100000);
+      vx_checkint(L, -1, k, strcmp(k, "pool_size") == 0 ? 1 : 0, 100000);
     } else if (strcmp(k, "keepalive_timeout") == 0) {
       vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
     } else if (strcmp(k, "api_version") == 0) {
-      const char *s;
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-      s = lua_tostring(L, -1);
-      if (strcmp(s, "v1beta1") && strcmp(s, "v1"))
-        vx_valueerror(L, "option 'api_version' must be \"v1beta1\" or \"v1\"");
+      static const char *const versions[] = {"v1beta1", "v1", NULL};
+      vx_checkchoice(L, -1, k, versions);
     } else if (strcmp(k, "thread_pool") == 0) {
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
     } else if (strcmp(k, "thread_pool_size") == 0) {
-      if (!lua_isinteger(L, -1)) vx_typeerror(L, "option 'thread_pool_size' must be an integer");
-      vx_checknumber(L, -1, k, 1, 0, 100000);
+      vx_checkint(L, -1, k, 1, 100000);
     } else if (strcmp(k, "shared_dict") == 0) {
       vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
       if (lua_rawlen(L, -1) == 0) vx_valueerror(L, "option 'shared_dict' must name a lua_shared_dict");
     } else if (strcmp(k, "strategy") == 0) {
-      const char *s;
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-      s = lua_tostring(L, -1);
-      if (strcmp(s, "auto") && strcmp(s, "poll") && strcmp(s, "server"))
-        vx_valueerror(L, "option 'strategy' must be \"auto\", \"poll\" or \"server\"");
+      static const char *const strategies[] = {"auto", "poll", "server", NULL};
+      vx_checkchoice(L, -1, k, strategies);
     } else {
       vx_valueerror(L, "unknown option '%s'", k);
     }
