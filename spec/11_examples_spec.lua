@@ -81,6 +81,7 @@ describe("examples", function()
     assert.is_true(ok, out)
     local frames = tonumber(out:match(a.name:gsub("%p", "%%%0") .. ": done after (%d+) frames"))
     assert.is_number(frames, out)
-    assert.is_true(frames > 30, "the loop ran only " .. tostring(frames) .. " frames")
+    -- 1.5 s at 60 frames a second is 90 frames; a loop blocked by each poll would run a handful
+    assert.is_true(frames > 10, "the loop ran only " .. tostring(frames) .. " frames")
   end)
 end)

@@ -36,7 +36,7 @@ describe("a fault soak of " .. CALLS .. " calls (seed " .. SEED .. ")", function
     assert.is_true(tonumber(final) - tonumber(after) <= 2, after .. " then " .. final .. " fds")
   end)
 
-  it("takes less than a minute", function()
-    assert.is_true(secs < 60, ("took %.1f s"):format(secs))
+  it("ends: no call hangs", function()
+    H.within(secs, 30, "the soak") -- about 15 s alone, 30 s beside the other interpreters
   end)
 end)

@@ -277,7 +277,7 @@ describe("cancel_all", function()
       local err = H.raises(client.cancel_all, client, H.PARENT, nil, { timeout = 0.5, max_in_flight = 2 })
       local took = vertexops.clock() - t0
       assert.is_true(vertexops.is(err, "TimeoutError"))
-      assert.is_true(took < 1.5, "took " .. took)
+      H.within(took, 0.5, "cancel_all") -- 100 cancels two at a time, each held 0.1 s, would take 5 s
       local s = err.summary
       assert.is_true(s.cancelled < 100)
       assert.are.equal(s.listed, s.cancelled + #s.failed)
@@ -289,7 +289,7 @@ describe("cancel_all", function()
       local t0 = vertexops.clock()
       local err = H.raises(client.cancel_all, client, H.PARENT, nil, { wait = true, timeout = 1,
         polling = { initial_delay = 0.1 } })
-      assert.is_true(vertexops.clock() - t0 < 2)
+      H.within(vertexops.clock() - t0, 1, "cancel_all") -- the operation runs for an hour
       assert.is_true(vertexops.is(err, "TimeoutError"))
       assert.are.same({ op.name }, err.summary.wait.running)
       assert.are.equal(1, err.summary.cancelled)
@@ -298,9 +298,9 @@ describe("cancel_all", function()
 
   describe("non-blocking", function()
     it("runs under client:start(), each poll returning at once", function()
-      server:create_many(60, { done_after = 3600, cancel = "late" })
-      server:config { hold = 0.02 }
-      local r = client:start("cancel_all", H.PARENT, nil, { max_in_flight = 10, page_size = 25, wait = true })
+      server:create_many(20, { done_after = 3600, cancel = "late" })
+      server:fault { match = "cancel", delay = H.HOLD, times = 20 } -- one window of cancels, held
+      local r = client:start("cancel_all", H.PARENT, nil, { max_in_flight = 20, page_size = 25, wait = true })
       local polls, slowest = 0, 0
       while true do
         local t0 = vertexops.clock()
@@ -311,10 +311,10 @@ describe("cancel_all", function()
         vertexops.sleep(0.002)
       end
       local _, s = r:result()
-      assert.are.equal(60, s.cancelled)
-      assert.are.equal(60, #s.wait.completed)
-      assert.is_true(polls > 10)
-      assert.is_true(slowest < 0.02, "a poll took " .. slowest) -- never waits for the 20 ms answers
+      assert.are.equal(20, s.cancelled)
+      assert.are.equal(20, #s.wait.completed)
+      assert.is_true(polls > 10, polls .. " polls")
+      H.not_blocked(slowest, "the slowest poll") -- never waits for the held answers
     end)
 
     it("finishes under req:wait()", function()

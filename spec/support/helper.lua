@@ -112,6 +112,30 @@ function M.have(command)
   return ok
 end
 
+--- Wall time in specs (the developers' guide): a wall-clock bound only catches a hang or an
+--- overshoot, so it is at least 5x the normal duration and at least 2 s above it, and a failure
+--- prints what was measured. within(secs, normal, what) asserts secs is under that bound.
+function M.wall_bound(normal)
+  return math.max(5 * normal, normal + 2)
+end
+
+function M.within(secs, normal, what)
+  local bound = M.wall_bound(normal)
+  assert(secs < bound, ("%s took %.3f s: past %.1f s (normal %.3g s), a hang or an overshoot")
+    :format(what or "it", secs, bound, normal))
+end
+
+--- Seconds a server holds an answer in the "never blocks" specs, and the bound a step of the
+--- caller's loop stays under meanwhile: a blocked loop waits the whole hold, a free one
+--- milliseconds (NOT_BLOCKED is 2 s above that and under HOLD).
+M.HOLD = 3
+M.NOT_BLOCKED = 2.5
+
+function M.not_blocked(secs, what)
+  assert(secs < M.NOT_BLOCKED, ("%s took %.3f s while the server held its answer %d s: the loop was blocked")
+    :format(what or "a step", secs, M.HOLD))
+end
+
 --- A port on loopback where nothing listens.
 function M.closed_port()
   local socket = require "socket"
