@@ -213,12 +213,13 @@ clean:
 # --- Sanitizers and fuzzing (fuzz/README.md) ---
 # make asan: the core built with ASan+UBSan (LSan on) as build/asan/vertexops/core.so, and the whole
 # busted suite on Lua 5.4 against it (scripts/asan.sh); fails on any sanitizer report.
-# make load: the load specs (spec/26: 1,000 concurrent requests to one nginx worker, timed), alone,
-# since their timing holds only with nothing running beside them. make test runs it as a stage.
+# make load: the specs that load a host (scripts/specs.sh alone; spec/26: 1,000 concurrent requests
+# to one nginx worker), with nothing beside them. make test runs it as a stage; their timings are
+# make bench's (bench/openresty.lua).
 load: deps build
 	@env -u GOOGLE_OAUTH_ACCESS_TOKEN -u GOOGLE_APPLICATION_CREDENTIALS -u GOOGLE_CLOUD_QUOTA_PROJECT \
 		-u VERTEXOPS_ENDPOINT CLOUDSDK_CONFIG=/nonexistent/gcloud GCE_METADATA_HOST=127.0.0.1:9 \
-		VERTEXOPS_LOAD=1 VERTEXOPS_LUA=$(LUA) $(RUN) busted --lua=$(LUA) -o utfTerminal spec/26_openresty_load_spec.lua
+		VERTEXOPS_LUA=$(LUA) $(RUN) busted --lua=$(LUA) -o utfTerminal $$(sh scripts/specs.sh alone)
 
 # make fuzz: each libFuzzer harness of fuzz/ for FUZZ_SECONDS; make fuzz-smoke: FUZZ_SMOKE_SECONDS each.
 # The fuzzers need clang 14 and its runtimes (SAN_DEBS, installed by the targets that use them).

@@ -113,6 +113,18 @@ for _, conns in ipairs { 50, 1000 } do
   end
 end
 local stats = server:stats()
+
+-- The gateway under load: spec/26's load (1,000 concurrent cancel_and_wait on operations that end
+-- CANCELLED 3 s after their cancel, /status pinged every 10 ms), timed here, once per strategy.
+local loadgen = require "support.loadgen"
+local LOAD_N, SERVICE = 1000, 3
+local loads = {}
+for _, strategy in ipairs { "auto", "poll" } do
+  io.stderr:write(("  /cancel: %d concurrent cancel_and_wait, strategy %s ...\n"):format(LOAD_N, strategy))
+  local created = server:create_many(LOAD_N, { cancel_after = SERVICE })
+  loads[#loads + 1] = { strategy = strategy,
+    out = loadgen.run(app, created, LOAD_N, strategy ~= "auto" and "&strategy=" .. strategy or nil) }
+end
 app:stop()
 server:stop()
 os.execute("rm -rf " .. dir)
@@ -141,6 +153,37 @@ lines[#lines + 1] = ("| %s | vertexops ≥ 0.45× proxy_pass at 50 connections |
   :format(ratio >= 0.45 and "MET" or "NOT MET", ratio)
 lines[#lines + 1] = ("| %s | vertexops: 0 errors at 1,000 connections | %d errors in %d requests |")
   :format(vx1k.errors == 0 and vx1k.requests > 0 and "MET" or "NOT MET", vx1k.errors, vx1k.requests)
+
+lines[#lines + 1] = ""
+lines[#lines + 1] = ("### The gateway under load: %d concurrent `cancel_and_wait`, `/status` pinged beside them")
+  :format(LOAD_N)
+lines[#lines + 1] = ""
+lines[#lines + 1] = ("bench/loadgen.c sends %d requests at once to `/cancel` (a connection each) on operations "
+  .. "the fake ends CANCELLED %d s after their cancel, and pings `/status` of the same worker every 10 ms, "
+  .. "one at a time. spec/26 asserts what the load does (every request CANCELLED, no transport failure, "
+  .. "no ping held for seconds, connections kept alive); the times are here."):format(LOAD_N, SERVICE)
+lines[#lines + 1] = ""
+lines[#lines + 1] = "| strategy | CANCELLED | transport failures | wall | × service time | pings | ping p50 "
+  .. "| ping p99 | slowest ping |"
+lines[#lines + 1] = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for _, l in ipairs(loads) do
+  local o = l.out
+  lines[#lines + 1] = ("| %s | %d | %d | %.2f s | %.2f× | %d | %.1f ms | %.1f ms | %.1f ms |"):format(l.strategy,
+    o.cancelled, o.failed, o.wall or -1, (o.wall or 0) / SERVICE, #o.pings, loadgen.percentile(o.pings, 50) or -1,
+    loadgen.percentile(o.pings, 99) or -1, o.ping_max)
+end
+lines[#lines + 1] = ""
+lines[#lines + 1] = "| | target | measured |"
+lines[#lines + 1] = "|---|---|---|"
+for _, l in ipairs(loads) do
+  local o = l.out
+  lines[#lines + 1] = ("| %s | %s: every request CANCELLED within 1.5× the service time | %d of %d, %.2f× |")
+    :format(o.cancelled == LOAD_N and (o.wall or 1e9) < 1.5 * SERVICE and "MET" or "NOT MET", l.strategy,
+      o.cancelled, LOAD_N, (o.wall or 0) / SERVICE)
+  lines[#lines + 1] = ("| %s | %s: every `/status` ping answered within 50 ms | slowest %.1f ms (p99 %.1f ms) |")
+    :format(o.ping_max < 50 and o.ping_failed == 0 and "MET" or "NOT MET", l.strategy, o.ping_max,
+      loadgen.percentile(o.pings, 99) or -1)
+end
 
 require("bench.common").write_section(OUT, "OpenResty: inside nginx, next to proxy_pass",
   table.concat(lines, "\n") .. "\n")
