@@ -1,5 +1,7 @@
 #!/bin/sh
-# make asan: the busted suite on Lua 5.4 against build/asan/vertexops/core.so (ASan + UBSan + LSan).
+# make asan: the library's specs (scripts/specs.sh each) on Lua 5.4 against build/asan/vertexops/core.so
+# (ASan + UBSan + LSan): the specs of a host or an artifact run nginx, a rock or a C host of their
+# own, not this core.
 # usage: scripts/asan.sh CC [busted args...]   (CC: the compiler that built the core, clang or gcc)
 # Fails when a spec fails or when any sanitizer reports anything, in the spec runner or in a Lua
 # interpreter a spec starts (reports go to build/asan/logs/, printed at the end).
@@ -34,7 +36,7 @@ rm -rf "$LOGS"
 mkdir -p "$LOGS"
 out=$ASAN_DIR/busted.log
 echo "== busted on lua5.4 (build/asan, ASan+UBSan+LSan via $(echo "$RUNTIME" | sed 's|[^ ]*/||g'))"
-"$VERTEXOPS_LUA" "$(command -v busted)" -o utfTerminal --filter-out=valgrind --filter-out=RSS "$@" spec >"$out" 2>&1
+"$VERTEXOPS_LUA" "$(command -v busted)" -o utfTerminal --filter-out=valgrind --filter-out=RSS "$@" $(sh scripts/specs.sh each) >"$out" 2>&1
 rc=$?
 cat "$out"
 

@@ -1,3 +1,4 @@
+-- make test: once
 -- vertexops inside nginx (Debian's Lua module, LuaJIT): examples/openresty/nginx.conf, run for real
 -- (spec/support/openresty.lua). Exchanges go over cosockets, the default in request handlers.
 -- While one request runs cancel_and_wait on an operation that takes ~2 s, 50 requests to another

@@ -1,3 +1,4 @@
+-- make test: once
 -- Several Lua states at once (threads of one process, each with its own lua_State): libcurl's
 -- global init happens once, and no state disturbs another.
 local H = require "support.helper"

@@ -1,3 +1,4 @@
+-- make test: once
 -- Connection reuse of the cosocket transport (nginx's per-worker pools, the fake's connection ids
 -- as witness) and the choice of transport (option transport).
 local H = require "support.helper"

@@ -1,3 +1,4 @@
+-- make test: once
 -- Tokens shared by nginx workers (option shared_dict): examples/openresty/nginx.conf with two
 -- workers and an authorized_user key file whose token endpoint is the fake's (it counts the
 -- token requests, and holds each for a while so that both workers ask while one fetch is in
