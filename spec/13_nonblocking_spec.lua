@@ -171,15 +171,16 @@ describe("cancel_many", function()
 
   it("cancels a batch concurrently over one HTTP/2 connection", function()
     local names = {}
-    for i = 1, 200 do names[i] = server:create {}.name end
+    for i = 1, 100 do names[i] = server:create {}.name end
     server:reset_log()
-    server:fault { match = "cancel", delay = 0.05, times = 200 }
+    -- each answer held long enough that a window sent at once overlaps on any machine
+    server:fault { match = "cancel", delay = 0.5, times = 100 }
     local c = vertexops.client(H.opts(server))
     local results = c:cancel_many(names, nil, { concurrency = 50 })
-    assert.are.equal(200, #results)
-    for i = 1, 200 do assert.are.same({ ok = true }, results[i]) end
+    assert.are.equal(100, #results)
+    for i = 1, 100 do assert.are.same({ ok = true }, results[i]) end
     local log = server:log("cancel")
-    assert.are.equal(200, #log)
+    assert.are.equal(100, #log)
     assert.are.equal(1, server:connections())
     local most = 0
     for _, e in ipairs(log) do
