@@ -173,9 +173,11 @@ static void vx_pushhttperror(lua_State *L, long status, const char *body, size_t
 }
 
 /* Pushes the ResponseTypeError for an answer refused for its size (what: VX_OVER_BODY, VX_OVER_HEAD
- * or VX_OVER_LINE), keeping the status as code when one was received. Every transport ends here. */
+ * or VX_OVER_LINE), keeping the status as code when a final one (not 1xx) was received. Every
+ * transport ends here. */
 void vx_pushoversize(lua_State *L, int what, long status) {
   char msg[128];
+  if (status < 200) status = 0; /* an interim answer's status is not the answer's */
   if (what == VX_OVER_BODY)
     snprintf(msg, sizeof msg, "response body is larger than %d MiB", (int)(VX_MAX_BODY >> 20));
   else if (what == VX_OVER_HEAD)

@@ -298,6 +298,25 @@ describe("core hardening", function()
       assert.matches("256 KiB", err.message)
     end)
 
+    -- libcurl's header callback sees each 1xx head and then the final one: every head counts
+    -- against the 256 KiB, as in the cosocket parser (spec/21_h1_spec.lua), so a flood of interim
+    -- answers is refused for its size like any other oversize answer, not retried.
+    it("a flood of 20,000 1xx heads before a 200 is a ResponseTypeError, fetched once by a get", function()
+      local raw = H.fake.raw_server(string.rep("HTTP/1.1 100 Continue\r\n\r\n", 20000)
+        .. "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+      local t = H.fake_time()
+      local ok, err = pcall(vertexops.get, NAME, nil,
+        { endpoint = raw.endpoint, token = "t", timeout = 60, clock = t.clock, sleep = t.sleep })
+      local requests = raw.requests()
+      raw.stop()
+      assert.is_false(ok)
+      assert.are.same({ "ResponseTypeError" }, err.tags, tostring(err))
+      assert.matches("256 KiB", err.message)
+      assert.is_nil(err.code) -- an interim status is not the answer's
+      assert.are.equal(1, #requests, "fetched " .. #requests .. " times")
+      assert.are.same({}, t.delays)
+    end)
+
     it("keep the status of a 404 whose body is over 32 MiB", function()
       server:fault { match = "get", status = 404, size = 40 * 1024 * 1024 }
       local err = H.raises(vertexops.get, NAME, nil, H.opts(server, { retry = false }))
