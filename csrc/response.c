@@ -86,14 +86,101 @@ static int vx_endswith(lua_State *L, int idx, const char *suffix) {
   return n >= m && memcmp(s + n - m, suffix, m) == 0 && (n == m || s[n - m - 1] == '/' || s[n - m - 1] == '.');
 }
 
-/* Google's error.details (the decoded envelope's table at gidx): sets err.details (the list as
- * decoded) and, from the first google.rpc.ErrorInfo in it, err.reason, err.domain (strings) and
- * err.metadata (a table) on the error object on the stack top. Anything of another type or shape
- * is left out: a server's answer never raises here. */
-static void vx_seterrordetails(lua_State *L, int gidx) {
+/* --- the raw JSON of an error body, for what the decoded tables cannot tell: cjson gives a JSON
+ * list and a JSON object alike as a Lua table (an empty one for both [] and {}). These read text
+ * cjson has already accepted as JSON, without recursion; duplicate members: the last one counts,
+ * as in the decoded table. --- */
+static const char *vx_jws(const char *p, const char *e) {
+  while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  return p;
+}
+
+static int vx_hexval(int c) {
+  return VX_ISDIGIT(c) ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* p at a string's opening quote: returns the byte past its closing quote; *eq (when lit is given)
+ * is 1 when the string, escapes decoded, is the ASCII text lit. */
+static const char *vx_jstring(const char *p, const char *e, const char *lit, int *eq) {
+  size_t k = 0, m = lit ? strlen(lit) : 0;
+  int same = lit != NULL;
+  for (p++; p < e && *p != '"'; k++) {
+    unsigned c = (unsigned char)*p++;
+    if (c == '\\' && p < e) {
+      c = (unsigned char)*p++;
+      if (c == 'u') {
+        int i, h;
+        for (c = 0, i = 0; i < 4 && p < e && (h = vx_hexval((unsigned char)*p)) >= 0; i++, p++) c = c * 16 + (unsigned)h;
+      } else if (c == 'b') c = '\b';
+      else if (c == 'f') c = '\f';
+      else if (c == 'n') c = '\n';
+      else if (c == 'r') c = '\r';
+      else if (c == 't') c = '\t';
+    }
+    if (same && (k >= m || c != (unsigned char)lit[k])) same = 0;
+  }
+  if (eq) *eq = same && k == m;
+  return p < e ? p + 1 : e;
+}
+
+/* Past the JSON value at p (after any white space). */
+static const char *vx_jskip(const char *p, const char *e) {
+  size_t depth = 0;
+  p = vx_jws(p, e);
+  do {
+    if (p >= e) return e;
+    if (*p == '"') {
+      p = vx_jstring(p, e, NULL, NULL);
+    } else if (*p == '{' || *p == '[') {
+      depth++, p++;
+    } else if (*p == '}' || *p == ']') {
+      if (depth == 0) return p; /* an empty container's end, not a value */
+      depth--, p++;
+    } else if (depth == 0) { /* a number, true, false, null */
+      while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+        p++;
+    } else {
+      p++;
+    }
+  } while (depth > 0);
+  return p;
+}
+
+/* The value of the last member named key of the JSON object at p (p at '{'), or NULL. */
+static const char *vx_jmember(const char *p, const char *e, const char *key) {
+  const char *found = NULL;
+  p = vx_jws(p + 1, e);
+  while (p < e && *p == '"') {
+    int eq;
+    p = vx_jws(vx_jstring(p, e, key, &eq), e);
+    if (p >= e || *p != ':') return NULL;
+    p = vx_jws(p + 1, e);
+    if (eq) found = p;
+    p = vx_jws(vx_jskip(p, e), e);
+    if (p >= e || *p != ',') break;
+    p = vx_jws(p + 1, e);
+  }
+  return found;
+}
+
+/* 1 when the body (JSON that cjson accepted) is an object whose error is an object whose details
+ * is a list. */
+static int vx_detailsislist(const char *body, size_t blen) {
+  const char *e = body + blen, *p = vx_jws(body, e);
+  if (p >= e || *p != '{' || !(p = vx_jmember(p, e, "error")) || p >= e || *p != '{') return 0;
+  p = vx_jmember(p, e, "details");
+  return p && p < e && *p == '[';
+}
+
+/* Google's error.details (the decoded envelope's table at gidx; body its raw JSON): sets
+ * err.details (the list as decoded) when it is a JSON list and, from the first
+ * google.rpc.ErrorInfo in it, err.reason, err.domain (strings) and err.metadata (a table) on the
+ * error object on the stack top. Anything of another type or shape is left out: a server's answer
+ * never raises here. */
+static void vx_seterrordetails(lua_State *L, int gidx, const char *body, size_t blen) {
   int err = lua_gettop(L), details, i, n, found = 0;
   lua_checkstack(L, 8);
-  if (vx_rawfield(L, gidx, "details") != LUA_TTABLE) {
+  if (vx_rawfield(L, gidx, "details") != LUA_TTABLE || !vx_detailsislist(body, blen)) {
     lua_settop(L, err);
     return;
   }
@@ -162,7 +249,7 @@ static void vx_pushhttperror(lua_State *L, long status, const char *body, size_t
   if (lua_type(L, err) == LUA_TTABLE) {
     if (vx_rawfield(L, err, "error") == LUA_TTABLE) {
       lua_insert(L, -2); /* the envelope's error under the error object */
-      vx_seterrordetails(L, lua_gettop(L) - 1);
+      vx_seterrordetails(L, lua_gettop(L) - 1, body, blen);
       lua_remove(L, -2);
     } else {
       lua_pop(L, 1);

@@ -278,6 +278,42 @@ describe("core hardening", function()
     end)
   end)
 
+  -- cjson gives a JSON list and a JSON object alike as a table; the raw JSON tells them apart
+  describe("error.details that is no list", function()
+    local INFO = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R"}'
+    local function classify(body)
+      local ok, err = core.classify(400, "HTTP/1.1 400 Bad\r\n", body)
+      assert.is_false(ok)
+      assert.are.equal("HttpError", err.tags[1])
+      return err
+    end
+
+    it("an empty object sets no details; an empty list an empty one", function()
+      assert.is_nil(classify('{"error":{"details":{}}}').details)
+      assert.are.same({}, classify('{"error":{"details":[]}}').details)
+      assert.are.same({}, classify(' \r\n{ "error" :\t{ "details"\n: [ ] } }').details)
+    end)
+
+    it("an object under an escaped name or repeated name: the last member counts, as decoded", function()
+      local err = classify('{"error":{"det\\u0061ils":' .. INFO .. '}}')
+      assert.is_nil(err.details)
+      assert.is_nil(err.reason)
+      err = classify('{"error":{"details":[' .. INFO .. '],"details":' .. INFO .. '}}')
+      assert.is_nil(err.details)
+      err = classify('{"error":{"details":' .. INFO .. ',"d\\u0065tails":[' .. INFO .. ']}}')
+      assert.are.equal("R", err.details[1].reason)
+      assert.are.equal("R", err.reason)
+      err = classify('{"error":{"details":{}},"error":{"x":"}{[\\"","details":[' .. INFO .. ']}}')
+      assert.are.equal("R", err.reason)
+    end)
+
+    it("members before details of every kind are skipped whole", function()
+      local err = classify('{"a":[1,{"b":"]}"}],"error":{"n":-1.5e3,"t":true,"z":null,"s":"\\"details\\":{",'
+        .. '"o":{"details":{}},"details":[' .. INFO .. ']}}')
+      assert.are.equal("R", err.reason)
+    end)
+  end)
+
   describe("oversize answers", function()
     it("with one header over 100 KB are a ResponseTypeError, not retried", function()
       server:fault { match = "get", status = 200, body = "{}", headers = { ["X-Big"] = string.rep("a", 120 * 1024) } }
