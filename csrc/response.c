@@ -79,11 +79,23 @@ static void vx_pushheaders(lua_State *L, const char *data, size_t len) {
 #define VX_MAX_MESSAGE 1024 /* bytes of a server's error message quoted in ours */
 #define VX_MAX_DETAILS 64    /* entries of error.details looked at for the ErrorInfo */
 
-/* 1 when the string at idx ends with suffix (a type URL: "type.googleapis.com/google.rpc.X") */
-static int vx_endswith(lua_State *L, int idx, const char *suffix) {
-  size_t n, m = strlen(suffix);
-  const char *s = lua_tolstring(L, idx, &n);
-  return n >= m && memcmp(s + n - m, suffix, m) == 0 && (n == m || s[n - m - 1] == '/' || s[n - m - 1] == '.');
+/* 1 when the type URL s (a detail's "@type") names the message type name: the last segment of its
+ * path is exactly name, "type.googleapis.com/google.rpc.ErrorInfo" for "google.rpc.ErrorInfo".
+ * A bare name, "x/evilgoogle.rpc.ErrorInfo" or "x/y.google.rpc.ErrorInfo" is another type. The
+ * one rule for every detail type: ErrorInfo here, RetryInfo in lua/vertexops/retry.lua (through
+ * core.is_type). */
+static int vx_istype(const char *s, size_t n, const char *name) {
+  size_t m = strlen(name);
+  return n > m && s[n - m - 1] == '/' && memcmp(s + n - m, name, m) == 0;
+}
+
+/* core.is_type(type_url, name) -> boolean: vx_istype; false when type_url is not a string */
+static int core_is_type(lua_State *L) {
+  size_t n;
+  const char *name = vx_checkstringarg(L, 2, "name", NULL);
+  const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &n) : NULL;
+  lua_pushboolean(L, s && vx_istype(s, n, name));
+  return 1;
 }
 
 /* --- the raw JSON of an error body, for what the decoded tables cannot tell: cjson gives a JSON
@@ -191,7 +203,9 @@ static void vx_seterrordetails(lua_State *L, int gidx, const char *body, size_t 
   for (i = 1; i <= n && !found; i++) {
     if (VX_RAWGETI(L, details, i) == LUA_TTABLE) {
       int d = lua_gettop(L);
-      if (vx_rawfield(L, d, "@type") == LUA_TSTRING && vx_endswith(L, -1, "google.rpc.ErrorInfo")) {
+      size_t tlen = 0;
+      const char *t = vx_rawfield(L, d, "@type") == LUA_TSTRING ? lua_tolstring(L, -1, &tlen) : NULL;
+      if (t && vx_istype(t, tlen, "google.rpc.ErrorInfo")) {
         found = 1;
         if (vx_rawfield(L, d, "reason") == LUA_TSTRING) lua_setfield(L, err, "reason");
         else lua_pop(L, 1);
@@ -336,6 +350,6 @@ static int core_classify(lua_State *L) {
   return vx_classify(L, (long)st, head, hlen, body, blen, want);
 }
 
-static const luaL_Reg response_funcs[] = {{"classify", core_classify}, {NULL, NULL}};
+static const luaL_Reg response_funcs[] = {{"classify", core_classify}, {"is_type", core_is_type}, {NULL, NULL}};
 
 void vx_response_open(lua_State *L) { luaL_setfuncs(L, response_funcs, 0); }

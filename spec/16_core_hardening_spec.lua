@@ -307,6 +307,17 @@ describe("core hardening", function()
       assert.are.equal("R", err.reason)
     end)
 
+    it("an ErrorInfo is read only under a type URL whose last segment is google.rpc.ErrorInfo", function()
+      local function reason(type_url)
+        return classify(('{"error":{"details":[{"@type":%q,"reason":"R"}]}}'):format(type_url)).reason
+      end
+      assert.are.equal("R", reason("type.googleapis.com/google.rpc.ErrorInfo"))
+      assert.are.equal("R", reason("example.test/types/google.rpc.ErrorInfo"))
+      assert.is_nil(reason("type.googleapis.com/x.google.rpc.ErrorInfo"))
+      assert.is_nil(reason("x/evilgoogle.rpc.ErrorInfo"))
+      assert.is_nil(reason("google.rpc.ErrorInfo"))
+    end)
+
     it("members before details of every kind are skipped whole", function()
       local err = classify('{"a":[1,{"b":"]}"}],"error":{"n":-1.5e3,"t":true,"z":null,"s":"\\"details\\":{",'
         .. '"o":{"details":{}},"details":[' .. INFO .. ']}}')
