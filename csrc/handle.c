@@ -27,11 +27,20 @@ static size_t vx_onbody(char *p, size_t size, size_t n, void *ud) {
   return vx_bufappend(b, p, size * n) == size * n ? size * n : 0;
 }
 
+/* Keeps the head of the last response only (a new one starts at each status line, after a 1xx),
+ * but counts the bytes of every head -- interim 1xx ones and trailers included -- against
+ * VX_MAX_HEAD, as the cosocket parser does (h1.c): a flood of 1xx answers is refused as an
+ * oversize answer, not left to libcurl's own, larger total. */
 static size_t vx_onheader(char *p, size_t size, size_t n, void *ud) {
-  vx_buf *b = ud;
+  vx_handle *h = ud;
   size_t len = size * n;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) b->len = 0; /* a new response starts */
-  return vx_bufappend(b, p, len) == len ? len : 0;
+  if (len > VX_MAX_HEAD - h->headtotal) {
+    h->head.overflow = 1;
+    return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
+  }
+  h->headtotal += len;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) h->head.len = 0; /* a new response starts */
+  return vx_bufappend(&h->head, p, len) == len ? len : 0;
 }
 
 static vx_handle *vx_checkhandle(lua_State *L, int idx) {
@@ -105,7 +114,7 @@ static int core_handle(lua_State *L) {
   VX_SETOPT(L, e, CURLOPT_WRITEFUNCTION, vx_onbody);
   VX_SETOPT(L, e, CURLOPT_WRITEDATA, &h->body);
   VX_SETOPT(L, e, CURLOPT_HEADERFUNCTION, vx_onheader);
-  VX_SETOPT(L, e, CURLOPT_HEADERDATA, &h->head);
+  VX_SETOPT(L, e, CURLOPT_HEADERDATA, h);
   return 1;
 }
 
@@ -120,13 +129,22 @@ static int vx_curl_toolarge(CURLcode rc, const vx_handle *h) {
   return rc == CURLE_OUT_OF_MEMORY && (strstr(h->errbuf, "header") != NULL || h->head.len > 0);
 }
 
+/* libcurl's own cap on all the heads of one answer (300 KiB, 1xx ones included; 7.88.1 with the
+ * CVE-2023-38039 fix and 8.3 on): CURLE_RECV_ERROR "Too large response headers" (CURLE_TOO_LARGE
+ * from 8.6, above). Our count (vx_onheader) stops earlier; this is for a libcurl that counts
+ * bytes the callback does not see. */
+static int vx_curl_headtotal(CURLcode rc, const vx_handle *h) {
+  return rc == CURLE_RECV_ERROR && strstr(h->errbuf, "Too large response headers") != NULL;
+}
+
 /* Pushes the transport error for a failed exchange (status: what the server had answered, if
  * anything; an answer refused for its size keeps it as code). */
 static void vx_pushcurlerror(lua_State *L, vx_handle *h, CURLcode rc, long status) {
   long sent = 0;
   char msg[CURL_ERROR_SIZE + 64];
   const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-  if (rc == CURLE_WRITE_ERROR && (h->body.overflow == 1 || h->head.overflow == 1)) {
+  if ((rc == CURLE_WRITE_ERROR && (h->body.overflow == 1 || h->head.overflow == 1)) ||
+      vx_curl_headtotal(rc, h)) {
     vx_pushoversize(L, h->body.overflow == 1 ? VX_OVER_BODY : VX_OVER_HEAD, status);
   } else if (vx_curl_toolarge(rc, h)) {
     vx_pushoversize(L, VX_OVER_LINE, status);
@@ -241,6 +259,7 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
 
   vx_bufreset(&h->body);
   vx_bufreset(&h->head);
+  h->headtotal = 0;
   h->errbuf[0] = '\0';
   lua_settop(L, top);
 }

@@ -236,16 +236,39 @@ int vx_tokenok(const char *t, size_t n) {
   return 1;
 }
 
+/* Writes the number at idx for a message: a whole number as digits ("0", not Lua 5.4's "0.0"),
+ * anything else with %.14g ("0.5", "1e+300"), alike on every interpreter. */
+static const char *vx_numtext(lua_State *L, int idx, char *buf, size_t n) {
+  double v = (double)lua_tonumber(L, idx);
+#if LUA_VERSION_NUM >= 503
+  if (lua_isinteger(L, idx)) {
+    snprintf(buf, n, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+    return buf;
+  }
+#endif
+  if (v == floor(v) && fabs(v) < 1e15) snprintf(buf, n, "%.0f", v);
+  else snprintf(buf, n, "%.14g", v);
+  return buf;
+}
+
 static double vx_checknumber(lua_State *L, int idx, const char *key, double lo, int lo_open,
                              double hi) {
   double v;
+  char got[48], bound[48];
   if (lua_type(L, idx) != LUA_TNUMBER)
     vx_typeerror(L, "option '%s' must be a number, got %s", key, vx_typename(L, idx));
   v = (double)lua_tonumber(L, idx);
   if (v != v) vx_valueerror(L, "option '%s' is NaN", key);
-  if (lo_open ? v <= lo : v < lo)
-    vx_valueerror(L, "option '%s' must be %s %f, got %f", key, lo_open ? ">" : ">=", lo, v);
-  if (v > hi) vx_valueerror(L, "option '%s' must be at most %f, got %f", key, hi, v);
+  if (lo_open ? v <= lo : v < lo) {
+    snprintf(bound, sizeof bound, "%.14g", lo); /* bounds are short whole numbers */
+    vx_valueerror(L, "option '%s' must be %s %s, got %s", key, lo_open ? ">" : ">=", bound,
+                  vx_numtext(L, idx, got, sizeof got));
+  }
+  if (v > hi) {
+    snprintf(bound, sizeof bound, "%.14g", hi);
+    vx_valueerror(L, "option '%s' must be at most %s, got %s", key, bound,
+                  vx_numtext(L, idx, got, sizeof got));
+  }
   return v;
 }
 
@@ -297,9 +320,7 @@ static void vx_checkpolicy(lua_State *L, int idx, const char *key, int retry) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
     if (!k) vx_valueerror(L, "option '%s' has a key that is not a string", key);
     if (retry && strcmp(k, "max_retries") == 0) {
-      if (!lua_isinteger(L, -1))
-        vx_typeerror(L, "option '%s.max_retries' must be an integer", key);
-      vx_checknumber(L, -1, "retry.max_retries", 0, 0, 1000);
+      vx_checkint(L, -1, "retry.max_retries", 0, 1000);
     } else if (strcmp(k, "initial_delay") == 0 || strcmp(k, "max_delay") == 0) {
       vx_checknumber(L, -1, k, 0, !retry, VX_MAX_TIMEOUT);
     } else if (strcmp(k, "multiplier") == 0) {

@@ -79,21 +79,120 @@ static void vx_pushheaders(lua_State *L, const char *data, size_t len) {
 #define VX_MAX_MESSAGE 1024 /* bytes of a server's error message quoted in ours */
 #define VX_MAX_DETAILS 64    /* entries of error.details looked at for the ErrorInfo */
 
-/* 1 when the string at idx ends with suffix (a type URL: "type.googleapis.com/google.rpc.X") */
-static int vx_endswith(lua_State *L, int idx, const char *suffix) {
-  size_t n, m = strlen(suffix);
-  const char *s = lua_tolstring(L, idx, &n);
-  return n >= m && memcmp(s + n - m, suffix, m) == 0 && (n == m || s[n - m - 1] == '/' || s[n - m - 1] == '.');
+/* 1 when the type URL s (a detail's "@type") names the message type name: the last segment of its
+ * path is exactly name, "type.googleapis.com/google.rpc.ErrorInfo" for "google.rpc.ErrorInfo".
+ * A bare name, "x/evilgoogle.rpc.ErrorInfo" or "x/y.google.rpc.ErrorInfo" is another type. The
+ * one rule for every detail type: ErrorInfo here, RetryInfo in lua/vertexops/retry.lua (through
+ * core.is_type). */
+static int vx_istype(const char *s, size_t n, const char *name) {
+  size_t m = strlen(name);
+  return n > m && s[n - m - 1] == '/' && memcmp(s + n - m, name, m) == 0;
 }
 
-/* Google's error.details (the decoded envelope's table at gidx): sets err.details (the list as
- * decoded) and, from the first google.rpc.ErrorInfo in it, err.reason, err.domain (strings) and
- * err.metadata (a table) on the error object on the stack top. Anything of another type or shape
- * is left out: a server's answer never raises here. */
-static void vx_seterrordetails(lua_State *L, int gidx) {
+/* core.is_type(type_url, name) -> boolean: vx_istype; false when type_url is not a string */
+static int core_is_type(lua_State *L) {
+  size_t n;
+  const char *name = vx_checkstringarg(L, 2, "name", NULL);
+  const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &n) : NULL;
+  lua_pushboolean(L, s && vx_istype(s, n, name));
+  return 1;
+}
+
+/* --- the raw JSON of an error body, for what the decoded tables cannot tell: cjson gives a JSON
+ * list and a JSON object alike as a Lua table (an empty one for both [] and {}). These read text
+ * cjson has already accepted as JSON, without recursion; duplicate members: the last one counts,
+ * as in the decoded table. --- */
+static const char *vx_jws(const char *p, const char *e) {
+  while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  return p;
+}
+
+static int vx_hexval(int c) {
+  return VX_ISDIGIT(c) ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* p at a string's opening quote: returns the byte past its closing quote; *eq (when lit is given)
+ * is 1 when the string, escapes decoded, is the ASCII text lit. */
+static const char *vx_jstring(const char *p, const char *e, const char *lit, int *eq) {
+  size_t k = 0, m = lit ? strlen(lit) : 0;
+  int same = lit != NULL;
+  for (p++; p < e && *p != '"'; k++) {
+    unsigned c = (unsigned char)*p++;
+    if (c == '\\' && p < e) {
+      c = (unsigned char)*p++;
+      if (c == 'u') {
+        int i, h;
+        for (c = 0, i = 0; i < 4 && p < e && (h = vx_hexval((unsigned char)*p)) >= 0; i++, p++) c = c * 16 + (unsigned)h;
+      } else if (c == 'b') c = '\b';
+      else if (c == 'f') c = '\f';
+      else if (c == 'n') c = '\n';
+      else if (c == 'r') c = '\r';
+      else if (c == 't') c = '\t';
+    }
+    if (same && (k >= m || c != (unsigned char)lit[k])) same = 0;
+  }
+  if (eq) *eq = same && k == m;
+  return p < e ? p + 1 : e;
+}
+
+/* Past the JSON value at p (after any white space). */
+static const char *vx_jskip(const char *p, const char *e) {
+  size_t depth = 0;
+  p = vx_jws(p, e);
+  do {
+    if (p >= e) return e;
+    if (*p == '"') {
+      p = vx_jstring(p, e, NULL, NULL);
+    } else if (*p == '{' || *p == '[') {
+      depth++, p++;
+    } else if (*p == '}' || *p == ']') {
+      if (depth == 0) return p; /* an empty container's end, not a value */
+      depth--, p++;
+    } else if (depth == 0) { /* a number, true, false, null */
+      while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+        p++;
+    } else {
+      p++;
+    }
+  } while (depth > 0);
+  return p;
+}
+
+/* The value of the last member named key of the JSON object at p (p at '{'), or NULL. */
+static const char *vx_jmember(const char *p, const char *e, const char *key) {
+  const char *found = NULL;
+  p = vx_jws(p + 1, e);
+  while (p < e && *p == '"') {
+    int eq;
+    p = vx_jws(vx_jstring(p, e, key, &eq), e);
+    if (p >= e || *p != ':') return NULL;
+    p = vx_jws(p + 1, e);
+    if (eq) found = p;
+    p = vx_jws(vx_jskip(p, e), e);
+    if (p >= e || *p != ',') break;
+    p = vx_jws(p + 1, e);
+  }
+  return found;
+}
+
+/* 1 when the body (JSON that cjson accepted) is an object whose error is an object whose details
+ * is a list. */
+static int vx_detailsislist(const char *body, size_t blen) {
+  const char *e = body + blen, *p = vx_jws(body, e);
+  if (p >= e || *p != '{' || !(p = vx_jmember(p, e, "error")) || p >= e || *p != '{') return 0;
+  p = vx_jmember(p, e, "details");
+  return p && p < e && *p == '[';
+}
+
+/* Google's error.details (the decoded envelope's table at gidx; body its raw JSON): sets
+ * err.details (the list as decoded) when it is a JSON list and, from the first
+ * google.rpc.ErrorInfo in it, err.reason, err.domain (strings) and err.metadata (a table) on the
+ * error object on the stack top. Anything of another type or shape is left out: a server's answer
+ * never raises here. */
+static void vx_seterrordetails(lua_State *L, int gidx, const char *body, size_t blen) {
   int err = lua_gettop(L), details, i, n, found = 0;
   lua_checkstack(L, 8);
-  if (vx_rawfield(L, gidx, "details") != LUA_TTABLE) {
+  if (vx_rawfield(L, gidx, "details") != LUA_TTABLE || !vx_detailsislist(body, blen)) {
     lua_settop(L, err);
     return;
   }
@@ -104,7 +203,9 @@ static void vx_seterrordetails(lua_State *L, int gidx) {
   for (i = 1; i <= n && !found; i++) {
     if (VX_RAWGETI(L, details, i) == LUA_TTABLE) {
       int d = lua_gettop(L);
-      if (vx_rawfield(L, d, "@type") == LUA_TSTRING && vx_endswith(L, -1, "google.rpc.ErrorInfo")) {
+      size_t tlen = 0;
+      const char *t = vx_rawfield(L, d, "@type") == LUA_TSTRING ? lua_tolstring(L, -1, &tlen) : NULL;
+      if (t && vx_istype(t, tlen, "google.rpc.ErrorInfo")) {
         found = 1;
         if (vx_rawfield(L, d, "reason") == LUA_TSTRING) lua_setfield(L, err, "reason");
         else lua_pop(L, 1);
@@ -162,7 +263,7 @@ static void vx_pushhttperror(lua_State *L, long status, const char *body, size_t
   if (lua_type(L, err) == LUA_TTABLE) {
     if (vx_rawfield(L, err, "error") == LUA_TTABLE) {
       lua_insert(L, -2); /* the envelope's error under the error object */
-      vx_seterrordetails(L, lua_gettop(L) - 1);
+      vx_seterrordetails(L, lua_gettop(L) - 1, body, blen);
       lua_remove(L, -2);
     } else {
       lua_pop(L, 1);
@@ -173,9 +274,11 @@ static void vx_pushhttperror(lua_State *L, long status, const char *body, size_t
 }
 
 /* Pushes the ResponseTypeError for an answer refused for its size (what: VX_OVER_BODY, VX_OVER_HEAD
- * or VX_OVER_LINE), keeping the status as code when one was received. Every transport ends here. */
+ * or VX_OVER_LINE), keeping the status as code when a final one (not 1xx) was received. Every
+ * transport ends here. */
 void vx_pushoversize(lua_State *L, int what, long status) {
   char msg[128];
+  if (status < 200) status = 0; /* an interim answer's status is not the answer's */
   if (what == VX_OVER_BODY)
     snprintf(msg, sizeof msg, "response body is larger than %d MiB", (int)(VX_MAX_BODY >> 20));
   else if (what == VX_OVER_HEAD)
@@ -247,6 +350,6 @@ static int core_classify(lua_State *L) {
   return vx_classify(L, (long)st, head, hlen, body, blen, want);
 }
 
-static const luaL_Reg response_funcs[] = {{"classify", core_classify}, {NULL, NULL}};
+static const luaL_Reg response_funcs[] = {{"classify", core_classify}, {"is_type", core_is_type}, {NULL, NULL}};
 
 void vx_response_open(lua_State *L) { luaL_setfuncs(L, response_funcs, 0); }

@@ -142,7 +142,8 @@ struct vx_multi;
 typedef struct vx_handle {
   CURL *easy;                /* NULL when closed */
   struct curl_slist *hdrs;   /* headers of the request in flight (the token among them) */
-  vx_buf body, head;
+  vx_buf body, head;          /* head: the last response's head (after any 1xx) */
+  size_t headtotal;          /* head bytes of every response of the exchange, 1xx ones included */
   char *default_cainfo, *default_capath;
   long requests, connects;
   /* non-blocking transfers: the multi handle it runs in, its place in that multi's list */

@@ -4,9 +4,9 @@
 --   true, table [, headers table]  for a 2xx status with a JSON object (or empty) body;
 --   false, error object otherwise: error metatable, a string message, tags[1] HttpError or
 --   ResponseTypeError; HttpError carries code == status, body (table or string) and headers;
---   reason and domain are nil or strings, metadata nil or a table, details nil or the table the
---   body's error.details decoded to; retry.retry_after on it returns nil or a number >= 0 and
---   never raises.
+--   reason and domain are nil or strings, metadata nil or a table, details the table the body's
+--   error.details decoded to when that is a list, else nil; retry.retry_after on it returns nil
+--   or a number >= 0 and never raises.
 local core = require "vertexops.core"
 local root = debug.getinfo(1, "S").source:match("^@(.*)/fuzz/[^/]*$") or "."
 package.path = root .. "/lua/?.lua;" .. package.path
@@ -62,8 +62,14 @@ return function(data)
     end
     if b.metadata ~= nil and type(b.metadata) ~= "table" then return "HttpError metadata is " .. type(b.metadata) end
     local env = type(b.body) == "table" and rawget(b.body, "error")
-    local want = type(env) == "table" and type(rawget(env, "details")) == "table" and rawget(env, "details") or nil
-    if b.details ~= want then return "HttpError details are not the body's error.details" end
+    local d = type(env) == "table" and rawget(env, "details")
+    if type(d) ~= "table" then d = nil end
+    if b.details ~= nil and b.details ~= d then return "HttpError details are not the body's error.details" end
+    -- a decoded JSON object has string keys only, a list integer keys only; [] and {} both decode
+    -- to an empty table, the raw JSON decides those
+    local k = d and next(d)
+    if type(k) == "string" and b.details then return "HttpError details set from an object" end
+    if type(k) == "number" and not b.details then return "HttpError details left out for a list" end
     if (b.reason or b.domain or b.metadata) and not b.details then return "HttpError reason without details" end
     local okr, delay = pcall(retry.retry_after, b, 0)
     if not okr then return "retry_after raised: " .. tostring(delay) end

@@ -124,6 +124,30 @@ describe("validation", function()
     assert.are.equal("TypeError", H.tags(H.raises(vertexops.list, H.PARENT, nil, H.opts(server, { page_size = 1.5 }))))
   end)
 
+  it("names an integer option's bounds and the value given as integers", function()
+    local cases = {
+      { { max_in_flight = 0 }, "option 'max_in_flight' must be >= 1, got 0" },
+      { { max_in_flight = 100001 }, "option 'max_in_flight' must be at most 100000, got 100001" },
+      { { page_size = 0 }, "option 'page_size' must be >= 1, got 0" },
+      { { concurrency = 0 }, "option 'concurrency' must be >= 1, got 0" },
+      { { pool_size = 0 }, "option 'pool_size' must be >= 1, got 0" },
+      { { pool_backlog = -1 }, "option 'pool_backlog' must be >= 0, got -1" },
+      { { thread_pool_size = 100001 }, "option 'thread_pool_size' must be at most 100000, got 100001" },
+      { { retry = { max_retries = 1001 } }, "option 'retry.max_retries' must be at most 1000, got 1001" },
+    }
+    for _, c in ipairs(cases) do
+      local err = value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, c[1]))
+      assert.are.equal(c[2], err.message)
+    end
+  end)
+
+  it("names a number option's bounds without a spurious .0, the value as given", function()
+    assert.are.equal("option 'timeout' must be > 0, got -1",
+      value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, { timeout = -1 })).message)
+    assert.are.equal("option 'timeout' must be at most 31536000, got 31536000.5",
+      value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, { timeout = 31536000.5 })).message)
+  end)
+
   it("rejects a token with a line break before sending it", function()
     local err = H.raises(vertexops.cancel, H.NAME .. "1", nil, H.opts(server, { token = "abc\r\nX-Evil: 1" }))
     assert.are.equal("ValueError", H.tags(err))

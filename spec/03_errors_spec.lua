@@ -106,6 +106,22 @@ describe("errors", function()
       assert.are.equal("type.googleapis.com/google.rpc.ErrorInfo", err.body.error.details[1]["@type"])
     end)
 
+    it("sets details and the ErrorInfo fields from error.details only when it is a list", function()
+      local info = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R","domain":"d"}'
+      server:fault { match = "get", status = 400, content_type = "application/json",
+                     body = '{"error":{"code":400,"details":' .. info .. '}}' }
+      server:fault { match = "get", status = 400, content_type = "application/json",
+                     body = '{"error":{"code":400,"details":[' .. info .. ']}}' }
+      local object = H.raises(vertexops.get, H.NAME .. "1", nil, o)
+      local list = H.raises(vertexops.get, H.NAME .. "1", nil, o)
+      assert.is_nil(object.details)
+      assert.is_nil(object.reason)
+      assert.are.equal("R", object.body.error.details.reason) -- the body keeps what came
+      assert.are.equal("R", list.details[1].reason)
+      assert.are.equal("R", list.reason)
+      assert.are.equal("d", list.domain)
+    end)
+
     it("keeps a body that is not JSON as a string", function()
       local op = server:create {}
       server:fault { match = "get", status = 502, body = "<html>Bad Gateway</html>" }

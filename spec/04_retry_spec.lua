@@ -55,6 +55,26 @@ describe("retry", function()
     assert.is_true(t.delays[1] >= 28 and t.delays[1] <= 31, "delay " .. tostring(t.delays[1]))
   end)
 
+  it("honours a RetryInfo detail only when its type URL ends in /google.rpc.RetryInfo", function()
+    local op = server:create {}
+    local function envelope(type_url)
+      return ('{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[{"@type":%q,"retryDelay":"30s"}]}}')
+        :format(type_url)
+    end
+    for _, c in ipairs {
+      { "type.googleapis.com/google.rpc.RetryInfo", 30 },
+      { "example.test/types/google.rpc.RetryInfo", 30 },
+      { "x/evilgoogle.rpc.RetryInfo", 1 },
+      { "x/y.google.rpc.RetryInfo", 1 },
+      { "google.rpc.RetryInfo", 1 },
+    } do
+      local t = H.fake_time()
+      server:fault { match = "cancel", status = 429, content_type = "application/json", body = envelope(c[1]) }
+      assert.is_true(vertexops.cancel(op.name, nil, opts(t)))
+      assert.are.same({ c[2] }, t.delays, c[1])
+    end
+  end)
+
   it("does not retry cancel on 502 or 504", function()
     for _, code in ipairs { 502, 504 } do
       server:reset()

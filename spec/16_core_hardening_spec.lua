@@ -278,6 +278,53 @@ describe("core hardening", function()
     end)
   end)
 
+  -- cjson gives a JSON list and a JSON object alike as a table; the raw JSON tells them apart
+  describe("error.details that is no list", function()
+    local INFO = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R"}'
+    local function classify(body)
+      local ok, err = core.classify(400, "HTTP/1.1 400 Bad\r\n", body)
+      assert.is_false(ok)
+      assert.are.equal("HttpError", err.tags[1])
+      return err
+    end
+
+    it("an empty object sets no details; an empty list an empty one", function()
+      assert.is_nil(classify('{"error":{"details":{}}}').details)
+      assert.are.same({}, classify('{"error":{"details":[]}}').details)
+      assert.are.same({}, classify(' \r\n{ "error" :\t{ "details"\n: [ ] } }').details)
+    end)
+
+    it("an object under an escaped name or repeated name: the last member counts, as decoded", function()
+      local err = classify('{"error":{"det\\u0061ils":' .. INFO .. '}}')
+      assert.is_nil(err.details)
+      assert.is_nil(err.reason)
+      err = classify('{"error":{"details":[' .. INFO .. '],"details":' .. INFO .. '}}')
+      assert.is_nil(err.details)
+      err = classify('{"error":{"details":' .. INFO .. ',"d\\u0065tails":[' .. INFO .. ']}}')
+      assert.are.equal("R", err.details[1].reason)
+      assert.are.equal("R", err.reason)
+      err = classify('{"error":{"details":{}},"error":{"x":"}{[\\"","details":[' .. INFO .. ']}}')
+      assert.are.equal("R", err.reason)
+    end)
+
+    it("an ErrorInfo is read only under a type URL whose last segment is google.rpc.ErrorInfo", function()
+      local function reason(type_url)
+        return classify(('{"error":{"details":[{"@type":%q,"reason":"R"}]}}'):format(type_url)).reason
+      end
+      assert.are.equal("R", reason("type.googleapis.com/google.rpc.ErrorInfo"))
+      assert.are.equal("R", reason("example.test/types/google.rpc.ErrorInfo"))
+      assert.is_nil(reason("type.googleapis.com/x.google.rpc.ErrorInfo"))
+      assert.is_nil(reason("x/evilgoogle.rpc.ErrorInfo"))
+      assert.is_nil(reason("google.rpc.ErrorInfo"))
+    end)
+
+    it("members before details of every kind are skipped whole", function()
+      local err = classify('{"a":[1,{"b":"]}"}],"error":{"n":-1.5e3,"t":true,"z":null,"s":"\\"details\\":{",'
+        .. '"o":{"details":{}},"details":[' .. INFO .. ']}}')
+      assert.are.equal("R", err.reason)
+    end)
+  end)
+
   describe("oversize answers", function()
     it("with one header over 100 KB are a ResponseTypeError, not retried", function()
       server:fault { match = "get", status = 200, body = "{}", headers = { ["X-Big"] = string.rep("a", 120 * 1024) } }
@@ -296,6 +343,25 @@ describe("core hardening", function()
       local err = H.raises(vertexops.get, NAME, nil, H.opts(server, { endpoint = server.http_endpoint, retry = false }))
       assert.are.equal("ResponseTypeError", err.tags[1])
       assert.matches("256 KiB", err.message)
+    end)
+
+    -- libcurl's header callback sees each 1xx head and then the final one: every head counts
+    -- against the 256 KiB, as in the cosocket parser (spec/21_h1_spec.lua), so a flood of interim
+    -- answers is refused for its size like any other oversize answer, not retried.
+    it("a flood of 20,000 1xx heads before a 200 is a ResponseTypeError, fetched once by a get", function()
+      local raw = H.fake.raw_server(string.rep("HTTP/1.1 100 Continue\r\n\r\n", 20000)
+        .. "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+      local t = H.fake_time()
+      local ok, err = pcall(vertexops.get, NAME, nil,
+        { endpoint = raw.endpoint, token = "t", timeout = 60, clock = t.clock, sleep = t.sleep })
+      local requests = raw.requests()
+      raw.stop()
+      assert.is_false(ok)
+      assert.are.same({ "ResponseTypeError" }, err.tags, tostring(err))
+      assert.matches("256 KiB", err.message)
+      assert.is_nil(err.code) -- an interim status is not the answer's
+      assert.are.equal(1, #requests, "fetched " .. #requests .. " times")
+      assert.are.same({}, t.delays)
     end)
 
     it("keep the status of a 404 whose body is over 32 MiB", function()

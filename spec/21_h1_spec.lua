@@ -159,6 +159,17 @@ describe("core.h1 parser", function()
       "ResponseTypeError", "256 KiB")
   end)
 
+  it("refuses a flood of 20,000 1xx heads before a 200 as ResponseTypeError without a code", function()
+    local err = refused(string.rep("HTTP/1.1 100 Continue\r\n\r\n", 20000)
+      .. OK .. "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", "ResponseTypeError", "256 KiB")
+    assert.are.same({ "ResponseTypeError" }, err.tags)
+    assert.is_nil(err.code)
+    -- cut where the cap falls on an empty line, after a 100 status line was read: still no code
+    err = refused(string.rep("HTTP/1.1 100 Continue\r\n" .. string.rep("A: b\r\n", 1000) .. "\r\n", 50),
+      "ResponseTypeError", "256 KiB")
+    assert.is_nil(err.code)
+  end)
+
   it("classifies like core.classify on the same status, header block and body", function()
     for _, s in ipairs {
       OK .. "Content-Length: 11\r\n\r\n{\"name\":\"x\"}",

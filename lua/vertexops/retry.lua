@@ -6,7 +6,7 @@ local core = require "vertexops.core"
 local rawget, type, tonumber = rawget, type, tonumber
 local math_min, math_max, math_floor = math.min, math.max, math.floor
 local os_time = os.time
-local is = core.is
+local is, is_type = core.is, core.is_type
 
 local M = {}
 
@@ -70,7 +70,9 @@ local function duration(v)
 end
 M.duration = duration
 
--- google.rpc.RetryInfo.retryDelay among the error's details (core.classify decodes them).
+-- google.rpc.RetryInfo.retryDelay among the error's details (core.classify decodes them). The
+-- detail's @type names it as the ErrorInfo's does (core.is_type, csrc/response.c): the last
+-- segment of the type URL is exactly "google.rpc.RetryInfo".
 local function detail_delay(err)
   local details = err.details
   if type(details) ~= "table" then return nil end
@@ -78,7 +80,7 @@ local function detail_delay(err)
     local d = rawget(details, i)
     if d == nil then break end
     local t = type(d) == "table" and rawget(d, "@type")
-    if type(t) == "string" and t:sub(-20) == "google.rpc.RetryInfo" then
+    if is_type(t, "google.rpc.RetryInfo") then
       return duration(rawget(d, "retryDelay"))
     end
   end
