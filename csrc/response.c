@@ -98,101 +98,40 @@ static int core_is_type(lua_State *L) {
   return 1;
 }
 
-/* --- the raw JSON of an error body, for what the decoded tables cannot tell: cjson gives a JSON
- * list and a JSON object alike as a Lua table (an empty one for both [] and {}). These read text
- * cjson has already accepted as JSON, without recursion; duplicate members: the last one counts,
- * as in the decoded table. --- */
-static const char *vx_jws(const char *p, const char *e) {
-  while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
-  return p;
+/* 1 when the key at idx is a whole number in 1..n */
+static int vx_isseqkey(lua_State *L, int idx, size_t n) {
+  lua_Number k;
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+  k = lua_tonumber(L, idx);
+  return k >= 1 && k <= (lua_Number)n && k == (lua_Number)(size_t)k;
 }
 
-static int vx_hexval(int c) {
-  return VX_ISDIGIT(c) ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* p at a string's opening quote: returns the byte past its closing quote; *eq (when lit is given)
- * is 1 when the string, escapes decoded, is the ASCII text lit. */
-static const char *vx_jstring(const char *p, const char *e, const char *lit, int *eq) {
-  size_t k = 0, m = lit ? strlen(lit) : 0;
-  int same = lit != NULL;
-  for (p++; p < e && *p != '"'; k++) {
-    unsigned c = (unsigned char)*p++;
-    if (c == '\\' && p < e) {
-      c = (unsigned char)*p++;
-      if (c == 'u') {
-        int i, h;
-        for (c = 0, i = 0; i < 4 && p < e && (h = vx_hexval((unsigned char)*p)) >= 0; i++, p++) c = c * 16 + (unsigned)h;
-      } else if (c == 'b') c = '\b';
-      else if (c == 'f') c = '\f';
-      else if (c == 'n') c = '\n';
-      else if (c == 'r') c = '\r';
-      else if (c == 't') c = '\t';
+/* 1 when the table at idx is a non-empty list: its keys are exactly 1..n, n >= 1. cjson decodes a
+ * JSON list to such a table and an object to one with string keys; an empty [] and an empty {}
+ * decode alike, and neither has a detail to read. */
+static int vx_islist(lua_State *L, int idx) {
+  size_t n = lua_rawlen(L, idx), count = 0;
+  if (n == 0) return 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    if (++count > n || !vx_isseqkey(L, -1, n)) {
+      lua_pop(L, 1);
+      return 0;
     }
-    if (same && (k >= m || c != (unsigned char)lit[k])) same = 0;
   }
-  if (eq) *eq = same && k == m;
-  return p < e ? p + 1 : e;
+  return count == n;
 }
 
-/* Past the JSON value at p (after any white space). */
-static const char *vx_jskip(const char *p, const char *e) {
-  size_t depth = 0;
-  p = vx_jws(p, e);
-  do {
-    if (p >= e) return e;
-    if (*p == '"') {
-      p = vx_jstring(p, e, NULL, NULL);
-    } else if (*p == '{' || *p == '[') {
-      depth++, p++;
-    } else if (*p == '}' || *p == ']') {
-      if (depth == 0) return p; /* an empty container's end, not a value */
-      depth--, p++;
-    } else if (depth == 0) { /* a number, true, false, null */
-      while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-        p++;
-    } else {
-      p++;
-    }
-  } while (depth > 0);
-  return p;
-}
-
-/* The value of the last member named key of the JSON object at p (p at '{'), or NULL. */
-static const char *vx_jmember(const char *p, const char *e, const char *key) {
-  const char *found = NULL;
-  p = vx_jws(p + 1, e);
-  while (p < e && *p == '"') {
-    int eq;
-    p = vx_jws(vx_jstring(p, e, key, &eq), e);
-    if (p >= e || *p != ':') return NULL;
-    p = vx_jws(p + 1, e);
-    if (eq) found = p;
-    p = vx_jws(vx_jskip(p, e), e);
-    if (p >= e || *p != ',') break;
-    p = vx_jws(p + 1, e);
-  }
-  return found;
-}
-
-/* 1 when the body (JSON that cjson accepted) is an object whose error is an object whose details
- * is a list. */
-static int vx_detailsislist(const char *body, size_t blen) {
-  const char *e = body + blen, *p = vx_jws(body, e);
-  if (p >= e || *p != '{' || !(p = vx_jmember(p, e, "error")) || p >= e || *p != '{') return 0;
-  p = vx_jmember(p, e, "details");
-  return p && p < e && *p == '[';
-}
-
-/* Google's error.details (the decoded envelope's table at gidx; body its raw JSON): sets
- * err.details (the list as decoded) when it is a JSON list and, from the first
+/* Google's error.details (the decoded envelope's table at gidx): sets err.details (the list as
+ * decoded) when it is a non-empty JSON list and, from the first
  * google.rpc.ErrorInfo in it, err.reason, err.domain (strings) and err.metadata (a table) on the
  * error object on the stack top. Anything of another type or shape is left out: a server's answer
  * never raises here. */
-static void vx_seterrordetails(lua_State *L, int gidx, const char *body, size_t blen) {
+static void vx_seterrordetails(lua_State *L, int gidx) {
   int err = lua_gettop(L), details, i, n, found = 0;
   lua_checkstack(L, 8);
-  if (vx_rawfield(L, gidx, "details") != LUA_TTABLE || !vx_detailsislist(body, blen)) {
+  if (vx_rawfield(L, gidx, "details") != LUA_TTABLE || !vx_islist(L, lua_gettop(L))) {
     lua_settop(L, err);
     return;
   }
@@ -263,7 +202,7 @@ static void vx_pushhttperror(lua_State *L, long status, const char *body, size_t
   if (lua_type(L, err) == LUA_TTABLE) {
     if (vx_rawfield(L, err, "error") == LUA_TTABLE) {
       lua_insert(L, -2); /* the envelope's error under the error object */
-      vx_seterrordetails(L, lua_gettop(L) - 1, body, blen);
+      vx_seterrordetails(L, lua_gettop(L) - 1);
       lua_remove(L, -2);
     } else {
       lua_pop(L, 1);

@@ -5,7 +5,7 @@
 --   false, error object otherwise: error metatable, a string message, tags[1] HttpError or
 --   ResponseTypeError; HttpError carries code == status, body (table or string) and headers;
 --   reason and domain are nil or strings, metadata nil or a table, details the table the body's
---   error.details decoded to when that is a list, else nil; retry.retry_after on it returns nil
+--   error.details decoded to when that is a non-empty list, else nil; retry.retry_after on it returns nil
 --   or a number >= 0 and never raises.
 local core = require "vertexops.core"
 local root = debug.getinfo(1, "S").source:match("^@(.*)/fuzz/[^/]*$") or "."
@@ -66,8 +66,9 @@ return function(data)
     if type(d) ~= "table" then d = nil end
     if b.details ~= nil and b.details ~= d then return "HttpError details are not the body's error.details" end
     -- a decoded JSON object has string keys only, a list integer keys only; [] and {} both decode
-    -- to an empty table, the raw JSON decides those
+    -- to an empty table, which sets no details
     local k = d and next(d)
+    if k == nil and b.details then return "HttpError details set from an empty table" end
     if type(k) == "string" and b.details then return "HttpError details set from an object" end
     if type(k) == "number" and not b.details then return "HttpError details left out for a list" end
     if (b.reason or b.domain or b.metadata) and not b.details then return "HttpError reason without details" end

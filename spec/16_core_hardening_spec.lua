@@ -278,7 +278,7 @@ describe("core hardening", function()
     end)
   end)
 
-  -- cjson gives a JSON list and a JSON object alike as a table; the raw JSON tells them apart
+  -- cjson decodes a JSON list to a table with keys 1..n, an object to one with string keys
   describe("error.details that is no list", function()
     local INFO = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R"}'
     local function classify(body)
@@ -288,22 +288,19 @@ describe("core hardening", function()
       return err
     end
 
-    it("an empty object sets no details; an empty list an empty one", function()
+    it("an empty object or an empty list sets no details", function()
       assert.is_nil(classify('{"error":{"details":{}}}').details)
-      assert.are.same({}, classify('{"error":{"details":[]}}').details)
-      assert.are.same({}, classify(' \r\n{ "error" :\t{ "details"\n: [ ] } }').details)
+      assert.is_nil(classify('{"error":{"details":[]}}').details)
     end)
 
-    it("an object under an escaped name or repeated name: the last member counts, as decoded", function()
-      local err = classify('{"error":{"det\\u0061ils":' .. INFO .. '}}')
+    it("an object with the keys of a list is no list", function()
+      local err = classify('{"error":{"details":{"1":' .. INFO .. '}}}')
       assert.is_nil(err.details)
       assert.is_nil(err.reason)
-      err = classify('{"error":{"details":[' .. INFO .. '],"details":' .. INFO .. '}}')
+      err = classify('{"error":{"details":[' .. INFO .. '],"details":' .. INFO .. '}}') -- the last member counts
       assert.is_nil(err.details)
       err = classify('{"error":{"details":' .. INFO .. ',"d\\u0065tails":[' .. INFO .. ']}}')
       assert.are.equal("R", err.details[1].reason)
-      assert.are.equal("R", err.reason)
-      err = classify('{"error":{"details":{}},"error":{"x":"}{[\\"","details":[' .. INFO .. ']}}')
       assert.are.equal("R", err.reason)
     end)
 
@@ -316,12 +313,6 @@ describe("core hardening", function()
       assert.is_nil(reason("type.googleapis.com/x.google.rpc.ErrorInfo"))
       assert.is_nil(reason("x/evilgoogle.rpc.ErrorInfo"))
       assert.is_nil(reason("google.rpc.ErrorInfo"))
-    end)
-
-    it("members before details of every kind are skipped whole", function()
-      local err = classify('{"a":[1,{"b":"]}"}],"error":{"n":-1.5e3,"t":true,"z":null,"s":"\\"details\\":{",'
-        .. '"o":{"details":{}},"details":[' .. INFO .. ']}}')
-      assert.are.equal("R", err.reason)
     end)
   end)
 
