@@ -126,6 +126,69 @@ describe("vertexops.testing", function()
   end)
 end)
 
+describe("vertexops.testing: its files and its directory", function()
+  local function stat(path)
+    local out = H.run("stat -c '%a %F %U' -- '" .. path .. "'")
+    return (out:gsub("%s+$", ""))
+  end
+  local function whoami()
+    local out = H.run("id -un")
+    return (out:gsub("%s+$", ""))
+  end
+
+  it("tmpdir() makes a new private directory: mode 700, a real directory of this user's", function()
+    local dir = testing.tmpdir()
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+    assert.are.equal("700 directory " .. whoami(), stat(dir))
+  end)
+
+  it("start() takes no name another user plants: a symlink put at each name freed on the way is not used", function()
+    -- the other user's move, as an inotify watcher on /tmp would make it: a symlink to a directory
+    -- of theirs at every temporary name the moment it is free
+    local theirs = testing.tmpdir()
+    assert(os.execute("rmdir '" .. theirs .. "/tmp'"))
+    local real_remove, planted = os.remove, {}
+    finally(function()
+      os.remove = real_remove -- luacheck: ignore 122
+      for _, l in ipairs(planted) do real_remove(l) end
+      os.execute("rm -rf '" .. theirs .. "'")
+    end)
+    os.remove = function(path) -- luacheck: ignore 122
+      local r, e = real_remove(path)
+      if type(path) == "string" and path:match("^/tmp/") and not path:find(theirs, 1, true) then
+        if os.execute("ln -s '" .. theirs .. "' '" .. path .. "' 2>/dev/null") then planted[#planted + 1] = path end
+      end
+      return r, e
+    end
+    local other = testing.start()
+    os.remove = real_remove -- luacheck: ignore 122
+    local dir = other.dir
+    other:stop()
+    assert.are.equal("", (H.run("ls -A '" .. theirs .. "'")), "the fake wrote into the other user's directory")
+    assert.is_false(exists(dir))
+  end)
+
+  it("stop_nginx(dir) gives dir to no shell unquoted: a name with a space is one name", function()
+    local base = testing.tmpdir()
+    finally(function() os.execute("rm -rf '" .. base .. "'") end)
+    assert(os.execute("mkdir '" .. base .. "/a b' '" .. base .. "/a'"))
+    testing.stop_nginx(base .. "/a b")
+    assert.is_false(exists(base .. "/a b"))
+    assert.is_true(exists(base .. "/a"), "a directory of another name was removed")
+  end)
+
+  it("make_rsa_key(dir) gives dir to no shell unquoted: a directory with a space in its name", function()
+    local base = testing.tmpdir()
+    finally(function() os.execute("rm -rf '" .. base .. "'") end)
+    local odd = base .. "/a b"
+    assert(os.execute("mkdir '" .. odd .. "'"))
+    local pem = testing.make_rsa_key(odd)
+    assert.matches("^%-%-%-%-%-BEGIN PRIVATE KEY", pem)
+    assert.is_true(exists(odd .. "/pub.pem"))
+  end)
+
+end)
+
 describe("vertexops fake", function()
   -- starts the command in the background; returns its pid and the file its stdout and stderr go to
   local function spawn(args)

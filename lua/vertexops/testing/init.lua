@@ -194,8 +194,9 @@ end
 function M.make_cert(dir, cn)
   if not have_openssl() then raise_missing("openssl", "the openssl command is needed for certificates (Debian: openssl)") end
   if not sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-    .. "-keyout %s/key.pem -out %s/cert.pem -days 2 -subj /CN=%s "
-    .. "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1"):format(dir, dir, cn or "127.0.0.1")) then
+    .. "-keyout %s -out %s -days 2 -subj %s "
+    .. "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1"):format(shell_quote(dir .. "/key.pem"),
+    shell_quote(dir .. "/cert.pem"), shell_quote("/CN=" .. (cn or "127.0.0.1")))) then
     errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: openssl could not make a certificate")
   end
 end
@@ -204,19 +205,32 @@ end
 --- (for service-account key files of tests).
 function M.make_rsa_key(dir)
   if not have_openssl() then raise_missing("openssl", "the openssl command is needed for keys (Debian: openssl)") end
-  if not sh(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s/key.pem 2>/dev/null "
-    .. "&& openssl pkey -in %s/key.pem -pubout -out %s/pub.pem"):format(dir, dir, dir)) then
+  local key, pub = shell_quote(dir .. "/key.pem"), shell_quote(dir .. "/pub.pem")
+  if not sh(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s 2>/dev/null "
+    .. "&& openssl pkey -in %s -pubout -out %s"):format(key, key, pub)) then
     errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: openssl could not make a key")
   end
   return read_file(dir .. "/key.pem")
 end
 
---- A fresh folder (mode 755, with a tmp/ inside) for an nginx of our own.
+--- A fresh private directory (mode 0700, with a tmp/ inside) for an nginx of our own: made by
+--- mkdtemp (`mktemp -d`), which creates a new name atomically and refuses one that exists,
+--- a planted symlink included; then checked to be a directory of ours and no symlink.
 function M.tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(sh("mkdir -p " .. dir .. "/tmp && chmod 755 " .. dir), "cannot make " .. dir)
+  local p = io.popen([[d=$(umask 077 && mktemp -d /tmp/vertexops.XXXXXXXXXX) && [ -d "$d" ] && [ ! -L "$d" ] ]]
+    .. [[&& [ -O "$d" ] && mkdir -m 700 -- "$d/tmp" && printf '%s\n' "$d"]])
+  local dir = p and p:read("*l")
+  if p then p:close() end
+  if not dir or not dir:match("^/tmp/vertexops%.[%w]+$") then
+    errors.raise({ "ConnectionFailedError", "ConnectionError" },
+      "vertexops.testing: cannot make a private temporary directory (mktemp -d in /tmp)")
+  end
   return dir
+end
+
+-- Removes dir and everything in it (it never follows a symlink out of it).
+local function remove_dir(dir)
+  sh("rm -rf -- " .. shell_quote(dir))
 end
 
 local uid
@@ -243,7 +257,7 @@ local function find_nginx(given)
   if p then p:close() end
   if found and found ~= "" then return found end
   for _, path in ipairs { "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx" } do
-    if sh("test -x " .. path) then return path end
+    if sh("test -x " .. shell_quote(path)) then return path end
   end
   raise_missing("nginx", "nginx is needed to run the fake server and was not found on PATH nor in /usr/sbin "
     .. "(Debian: apt install nginx libnginx-mod-http-lua; or set $VERTEXOPS_NGINX)")
@@ -267,14 +281,15 @@ function M.run_nginx(dir, conf, env, nginx)
   write(dir .. "/nginx.conf", conf)
   local prefix = {}
   for k, v in pairs(env or {}) do prefix[#prefix + 1] = k .. "=" .. shell_quote(v) end
-  return sh(("env %s %s -p %s -c %s/nginx.conf -e %s/error.log 2>>%s/error.log")
-    :format(table.concat(prefix, " "), shell_quote(nginx or find_nginx()), dir, dir, dir, dir))
+  local log = shell_quote(dir .. "/error.log")
+  return sh(("env %s %s -p %s -c %s -e %s 2>>%s"):format(table.concat(prefix, " "), shell_quote(nginx or find_nginx()),
+    shell_quote(dir .. "/"), shell_quote(dir .. "/nginx.conf"), log, log))
 end
 
---- Stops the nginx whose pid file is in dir, and removes dir.
-function M.stop_nginx(dir)
+-- Stops the nginx whose pid file is in dir (TERM, then KILL after 5 s).
+local function kill_nginx(dir)
   deps()
-  local pid = (read_file(dir .. "/nginx.pid") or ""):match("%d+")
+  local pid = (read_file(dir .. "/nginx.pid") or ""):match("^%s*(%d+)%s*$")
   if pid then
     sh("kill -TERM " .. pid .. " 2>/dev/null")
     for _ = 1, 250 do
@@ -283,7 +298,16 @@ function M.stop_nginx(dir)
     end
     sh("kill -KILL " .. pid .. " 2>/dev/null")
   end
-  sh("rm -rf " .. dir)
+end
+
+--- Stops the nginx whose pid file is in dir, and removes dir.
+function M.stop_nginx(dir)
+  if type(dir) ~= "string" or dir:sub(1, 1) ~= "/" then
+    errors.raise(type(dir) ~= "string" and "TypeError" or "ValueError",
+      "vertexops.testing.stop_nginx: dir must be an absolute path, got " .. tostring(dir))
+  end
+  kill_nginx(dir)
+  remove_dir(dir)
 end
 
 local Server = {}
@@ -333,14 +357,15 @@ function M.start(opts)
   deps()
   local nginx = find_nginx(other.nginx)
   local modules = find_modules(other.modules)
-  if not M.lua_root or not read_file(M.lua_root .. "/vertexops/testing/server.lua") then
+  local root = M.lua_root
+  if not root or not read_file(root .. "/vertexops/testing/server.lua") then
     raise_missing("vertexops.testing.server", "cannot find vertexops/testing/server.lua under "
-      .. tostring(M.lua_root) .. " (vertexops.testing must be loaded from files)")
+      .. tostring(root) .. " (vertexops.testing must be loaded from files)")
   end
   local dir = M.tmpdir()
   local ok, err = pcall(M.make_cert, dir)
   if not ok then
-    sh("rm -rf " .. dir)
+    remove_dir(dir)
     error(err, 0)
   end
   local fixed = other.port or other.http_port
@@ -350,13 +375,14 @@ function M.start(opts)
     local https_port, http_port = other.port or ports[1], other.http_port or ports[2]
     local goaway_port, narrow_port = ports[3], ports[4]
     local vars = {
-      DIR = dir, MODULES = modules, LUA_ROOT = M.lua_root,
+      DIR = dir, MODULES = modules, LUA_ROOT = root,
       HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
       GOAWAY_PORT = goaway_port, NARROW_PORT = narrow_port, GOAWAY_AFTER = M.GOAWAY_AFTER,
       MAX_STREAMS = cfg.max_streams, KEEPALIVE_REQUESTS = cfg.keepalive_requests,
       KEEPALIVE_TIME = cfg.keepalive_time,
     }
-    if M.run_nginx(dir, (CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)), nil, nginx) then
+    local conf = CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)
+    if M.run_nginx(dir, conf, nil, nginx) then
       local self = setmetatable({
         dir = dir, https_port = https_port, http_port = http_port,
         endpoint = "https://127.0.0.1:" .. https_port,
@@ -378,14 +404,12 @@ function M.start(opts)
         socket.sleep(0.02)
       end
       last_log = self:error_log()
-      M.stop_nginx(dir) -- the dir too: made again for the next try
-      sh("mkdir -p " .. dir .. "/tmp && chmod 755 " .. dir)
-      M.make_cert(dir)
+      kill_nginx(dir) -- the directory and its certificate serve the next try
     else
       last_log = read_file(dir .. "/error.log")
     end
   end
-  sh("rm -rf " .. dir)
+  remove_dir(dir)
   errors.raise({ "ConnectionFailedError", "ConnectionError" },
     "vertexops.testing: the fake Vertex server did not start: " .. (last_log or "no log"))
 end
