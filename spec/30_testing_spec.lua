@@ -187,6 +187,22 @@ describe("vertexops.testing: its files and its directory", function()
     assert.is_true(exists(odd .. "/pub.pem"))
   end)
 
+  it("requiring vertexops.testing runs no program (no shell, no id, no pwd)", function()
+    if not H.have("strace") then
+      pending("strace is not installed")
+      return
+    end
+    local trace = os.tmpname()
+    finally(function() os.remove(trace) end)
+    local out, ok = H.run(("strace -f -qq -e trace=execve -o %s %s -e 'require \"vertexops.testing\"'")
+      :format(trace, H.lua_command()))
+    assert.is_true(ok, out)
+    local execs = {}
+    for line in read(trace):gmatch("[^\n]+") do
+      if line:match("execve%(") and not line:match("ENOENT") then execs[#execs + 1] = line end
+    end
+    assert.are.equal(1, #execs, table.concat(execs, "\n")) -- the interpreter itself, nothing else
+  end)
 end)
 
 describe("vertexops fake", function()

@@ -73,22 +73,31 @@ end
 
 -- Where this module lives: the lua/ root holding vertexops/testing/ (the checkout's lua/, or a
 -- luarocks tree's share/lua/5.x), made absolute, so nginx finds vertexops.testing.server there.
+-- Found from this file's own chunk name only, never from the current directory alone: nil when
+-- the module was not loaded from a file (a static embedding preloads it from the executable:
+-- its chunk name names a file of the build tree, not one this process loaded). Computed when
+-- first needed (start(), or reading testing.lua_root), not at require: requiring spawns nothing.
+local SOURCE = debug.getinfo(1, "S").source
 local function module_root()
-  local src = debug.getinfo(1, "S").source
-  local file = src:sub(1, 1) == "@" and src:sub(2) or nil
+  if package.preload["vertexops.testing"] then return nil end -- from the executable, not a file
+  local file = SOURCE:sub(1, 1) == "@" and SOURCE:sub(2) or nil
   local root = file and (file:match("^(.*)/vertexops/testing/init%.lua$") or file:match("^(.*)/vertexops/testing%.lua$")
     or ((file == "vertexops/testing/init.lua" or file == "vertexops/testing.lua") and "."))
   if not root then return nil end
   if root:sub(1, 1) ~= "/" then
-    local p = io.popen("pwd")
+    -- a relative chunk name: relative to the directory this process was in when it loaded us
+    -- (the interpreter never changes it on its own); the file must be there, and be this one
+    local p = io.popen("pwd -P 2>/dev/null")
     local cwd = p and p:read("*l")
     if p then p:close() end
-    if not cwd then return nil end
+    if not cwd or cwd:sub(1, 1) ~= "/" then return nil end
     root = root == "." and cwd or cwd .. "/" .. root:gsub("^%./", "")
   end
+  local f = io.open(root .. "/" .. (file:match("(vertexops/testing/init%.lua)$") or "vertexops/testing.lua"), "rb")
+  if not f then return nil end
+  f:close()
   return root
 end
-M.lua_root = module_root()
 
 local CONF = [[
 worker_processes 1;
@@ -233,17 +242,36 @@ local function remove_dir(dir)
   sh("rm -rf -- " .. shell_quote(dir))
 end
 
-local uid
+-- true when running as root (nginx then needs `user root root;` to read files in /tmp as root):
+-- the effective uid, from /proc/self/status (no program run), else `id -u`; asked when first needed.
+local euid
 local function is_root()
-  if uid == nil then
-    local p = io.popen("id -u")
-    uid = p and p:read("*l") or ""
-    if p then p:close() end
+  if euid == nil then
+    local f = io.open("/proc/self/status", "r")
+    local status = f and f:read("*a") or ""
+    if f then f:close() end
+    euid = status:match("\nUid:%s*%d+%s+(%d+)")
+    if not euid then
+      local p = io.popen("id -u 2>/dev/null")
+      euid = p and p:read("*l") or ""
+      if p then p:close() end
+    end
   end
-  return uid == "0"
+  return euid == "0"
 end
--- true when running as root (nginx then needs `user root root;` to read files in /tmp as root)
-M.is_root = is_root()
+
+-- testing.is_root and testing.lua_root: computed on first read (requiring the module runs nothing)
+local LAZY = {
+  is_root = is_root,
+  lua_root = module_root,
+}
+setmetatable(M, { __index = function(t, k)
+  local f = LAZY[k]
+  if not f then return nil end
+  local v = f()
+  if v ~= nil then rawset(t, k, v) end
+  return v
+end })
 
 -- The nginx binary: opts.nginx, $VERTEXOPS_NGINX, nginx on PATH, else Debian's /usr/sbin/nginx.
 local function find_nginx(given)
@@ -354,14 +382,16 @@ end
 --- something it needs is missing (field `missing`) or nginx does not start.
 function M.start(opts)
   local cfg, other = check_options(opts)
+  local root = M.lua_root
+  if not root or not read_file(root .. "/vertexops/testing/server.lua") then
+    raise_missing("vertexops.testing.server", "cannot find vertexops/testing/server.lua "
+      .. (root and "under " .. root or "beside vertexops.testing: it was not loaded from a file (a static "
+      .. "embedding preloads it from the executable); nginx needs the module files, e.g. from the rock")
+      .. " (vertexops.testing must be loaded from files)")
+  end
   deps()
   local nginx = find_nginx(other.nginx)
   local modules = find_modules(other.modules)
-  local root = M.lua_root
-  if not root or not read_file(root .. "/vertexops/testing/server.lua") then
-    raise_missing("vertexops.testing.server", "cannot find vertexops/testing/server.lua under "
-      .. tostring(root) .. " (vertexops.testing must be loaded from files)")
-  end
   local dir = M.tmpdir()
   local ok, err = pcall(M.make_cert, dir)
   if not ok then
