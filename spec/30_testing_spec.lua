@@ -187,6 +187,15 @@ describe("vertexops.testing: its files and its directory", function()
     assert.is_true(exists(odd .. "/pub.pem"))
   end)
 
+  it("error_log(which) takes only error, narrow and goaway: a path is refused before any file is opened", function()
+    local s = testing.attach { dir = "/etc", http_endpoint = "http://127.0.0.1:9" }
+    local err = H.raises(s.error_log, s, "../etc/hostname\0")
+    assert.are.equal("ValueError", H.tags(err))
+    assert.matches('which must be "error", "narrow" or "goaway"', err.message, 1, true)
+    assert.are.equal("TypeError", H.tags(H.raises(s.error_log, s, 5)))
+    assert.are.equal("ValueError", H.tags(H.raises(s.error_log, s, "hostname")))
+  end)
+
   it("requiring vertexops.testing runs no program (no shell, no id, no pwd)", function()
     if not H.have("strace") then
       pending("strace is not installed")

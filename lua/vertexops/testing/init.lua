@@ -563,10 +563,21 @@ function Server:connections()
   return n
 end
 
+local LOGS = { error = true, narrow = true, goaway = true }
+
 --- The fake's error log (nginx's own notes: "concurrent streams exceeded", ...).
---- which: "error" (default), "narrow" or "goaway" (those two servers log at info level).
+--- which: "error" (default), "narrow" or "goaway" (those two servers log at info level); any
+--- other value is refused (TypeError, ValueError) before a file is opened.
 function Server:error_log(which)
-  return read_file(self.dir .. "/" .. (which or "error") .. ".log") or ""
+  which = which == nil and "error" or which
+  if type(which) ~= "string" then
+    errors.raise("TypeError", "vertexops.testing: error_log(which): which must be a string, got " .. type(which))
+  end
+  if not LOGS[which] then
+    errors.raise("ValueError", ("vertexops.testing: error_log(which): which must be \"error\", \"narrow\" or "
+      .. "\"goaway\", got %q"):format(which))
+  end
+  return read_file(self.dir .. "/" .. which .. ".log") or ""
 end
 
 --- Stops nginx and removes the server's directory (certificate included). Idempotent.
