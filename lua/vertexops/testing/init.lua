@@ -35,7 +35,13 @@ M.GOAWAY_AFTER = 5
 M.DEFAULTS = { max_streams = 100, keepalive_requests = 5000, keepalive_time = 3600 }
 
 -- start() options that are not M.DEFAULTS' limits: fixed ports, where nginx and its modules are.
-local OTHER_OPTIONS = { port = "port", http_port = "port", nginx = "string", modules = "string" }
+local OTHER_OPTIONS = { port = "port", http_port = "port", nginx = "string", modules = "string",
+                        control_token = "string" }
+
+-- The control API's token: start{control_token = ...}, else $VERTEXOPS_FAKE_CONTROL_TOKEN, else none.
+-- Sent by the driver as this header on every /_control/ request; nginx gets it in its environment.
+M.CONTROL_HEADER = "X-Fake-Control-Token"
+local CONTROL_ENV = "VERTEXOPS_FAKE_CONTROL_TOKEN"
 
 local function raise_missing(what, message)
   errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: " .. message, { missing = what })
@@ -102,6 +108,7 @@ end
 local CONF = [[
 worker_processes 1;
 ${USER}
+env ${CONTROL_ENV};
 pid ${DIR}/nginx.pid;
 error_log ${DIR}/error.log warn;
 load_module ${MODULES}/ndk_http_module.so;
@@ -392,6 +399,11 @@ function M.start(opts)
   deps()
   local nginx = find_nginx(other.nginx)
   local modules = find_modules(other.modules)
+  local token = other.control_token or os.getenv(CONTROL_ENV)
+  if token == "" then token = nil end
+  if token and (#token > 256 or not token:match("^[!-~]+$")) then
+    errors.raise("ValueError", "vertexops.testing.start: control_token must be 1 to 256 visible ASCII characters")
+  end
   local dir = M.tmpdir()
   local ok, err = pcall(M.make_cert, dir)
   if not ok then
@@ -405,14 +417,14 @@ function M.start(opts)
     local https_port, http_port = other.port or ports[1], other.http_port or ports[2]
     local goaway_port, narrow_port = ports[3], ports[4]
     local vars = {
-      DIR = dir, MODULES = modules, LUA_ROOT = root,
+      DIR = dir, MODULES = modules, LUA_ROOT = root, CONTROL_ENV = CONTROL_ENV,
       HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
       GOAWAY_PORT = goaway_port, NARROW_PORT = narrow_port, GOAWAY_AFTER = M.GOAWAY_AFTER,
       MAX_STREAMS = cfg.max_streams, KEEPALIVE_REQUESTS = cfg.keepalive_requests,
       KEEPALIVE_TIME = cfg.keepalive_time,
     }
     local conf = CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)
-    if M.run_nginx(dir, conf, nil, nginx) then
+    if M.run_nginx(dir, conf, { [CONTROL_ENV] = token or "" }, nginx) then
       local self = setmetatable({
         dir = dir, https_port = https_port, http_port = http_port,
         endpoint = "https://127.0.0.1:" .. https_port,
@@ -420,7 +432,7 @@ function M.start(opts)
         control_url = "http://127.0.0.1:" .. http_port .. "/_control/",
         goaway_endpoint = "https://127.0.0.1:" .. goaway_port,
         narrow_endpoint = "https://127.0.0.1:" .. narrow_port,
-        ca_file = dir .. "/cert.pem", settings = cfg, token = M.TOKEN,
+        ca_file = dir .. "/cert.pem", settings = cfg, token = M.TOKEN, control_token = token,
       }, Server)
       for _ = 1, 250 do
         local pinged, perr = pcall(self.control, self, "GET", "ping")
@@ -463,10 +475,12 @@ function Server:control(method, path, body)
   deps()
   local out = {}
   local payload = body ~= nil and cjson.encode(body) or ""
+  local headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#payload) }
+  if self.control_token then headers[M.CONTROL_HEADER:lower()] = self.control_token end
   local _, code = http.request {
     url = self.http_endpoint .. "/_control/" .. path,
     method = method,
-    headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#payload) },
+    headers = headers,
     source = ltn12.source.string(payload),
     sink = ltn12.sink.table(out),
   }
