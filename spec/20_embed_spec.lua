@@ -6,11 +6,9 @@ local JIT = H.lua_command():find("luajit", 1, true) ~= nil
 local ARCHIVE = "build/static/" .. (JIT and "jit" or "5.4") .. "/libvertexops.a"
 local HOST = "build/static/" .. (JIT and "jit" or "5.4") .. "/embed-host"
 
+-- a fresh private directory (mktemp -d: never a name someone else planted)
 local function tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
+  return H.fake.tmpdir()
 end
 
 -- A run where require can find nothing on the file system: both search paths name an empty
