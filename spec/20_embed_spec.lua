@@ -6,11 +6,9 @@ local JIT = H.lua_command():find("luajit", 1, true) ~= nil
 local ARCHIVE = "build/static/" .. (JIT and "jit" or "5.4") .. "/libvertexops.a"
 local HOST = "build/static/" .. (JIT and "jit" or "5.4") .. "/embed-host"
 
+-- a fresh private directory (mktemp -d: never a name someone else planted)
 local function tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
+  return H.fake.tmpdir()
 end
 
 -- A run where require can find nothing on the file system: both search paths name an empty
@@ -36,6 +34,12 @@ local function rock_modules()
   p:close()
   table.sort(list)
   return list
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
 end
 
 local function read(path)
@@ -122,6 +126,113 @@ describe("make static", function()
     local last = members()
     os.execute("rm -rf " .. dir)
     assert.are.equal("a.o\nbundle.o\n", last)
+  end)
+end)
+
+describe("vertexops.testing in a static embedding", function()
+  setup(function()
+    local out, ok = H.run("make -s static " .. HOST)
+    assert(ok, out)
+  end)
+
+  it("requiring every module from the archive (vertexops.testing included) runs no program", function()
+    if not H.have("strace") then
+      pending("strace is not installed")
+      return
+    end
+    local trace = os.tmpname()
+    local out, ok = H.run(("strace -f -qq -e trace=execve -o %s %s --modules"):format(trace, HOST), sealed())
+    local text = read(trace)
+    os.remove(trace)
+    assert.is_true(ok, out)
+    assert.matches("vertexops.testing: table\n", out, 1, true)
+    local execs = {}
+    for line in text:gmatch("[^\n]+") do
+      if line:match("execve%(") and not line:match("ENOENT") then execs[#execs + 1] = line end
+    end
+    assert.are.equal(1, #execs, table.concat(execs, "\n")) -- the host itself, nothing else
+    assert.matches("embed%-host", execs[1])
+  end)
+
+  -- A static host running the Lua chunk given as its argument, every vertexops module from the
+  -- archive (built with the project's Makefile variables, in a directory of its own).
+  local HOST_C = [[
+#include <stdio.h>
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include "vertexops.h"
+int luaopen_cjson(lua_State *L);
+int luaopen_cjson_safe(lua_State *L);
+int main(int argc, char **argv) {
+  lua_State *L;
+  int failed;
+  if (argc != 2) return 2;
+  L = luaL_newstate();
+  luaL_openlibs(L);
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_cjson);
+  lua_setfield(L, -2, "cjson");
+  lua_pushcfunction(L, luaopen_cjson_safe);
+  lua_setfield(L, -2, "cjson.safe");
+  lua_pop(L, 2);
+  lua_pushcfunction(L, vertexops_preload);
+  failed = lua_pcall(L, 0, 0, 0) || luaL_dostring(L, argv[1]);
+  if (failed) fprintf(stderr, "%s\n", lua_tostring(L, -1));
+  lua_close(L);
+  return failed;
+}
+]]
+  local HOST_MK = JIT and [[
+$(D)/host: $(D)/host.c
+	$(CC) $(CFLAGS) $(WARN) -Icsrc/include -I$(LUAJIT_INC) -o $@ $< $(STATIC_JIT) \
+		$(CJSON_JIT) -Wl,-Bstatic -lluajit-5.1 -Wl,-Bdynamic $(HOST_LIBS)
+]] or [[
+$(D)/host: $(D)/host.c
+	$(CC) $(CFLAGS) $(WARN) -Icsrc/include -I$(LUA_INC) -o $@ $< $(STATIC_LIB) \
+		$(CJSON_LIB) -Wl,-Bstatic -llua5.4 -Wl,-Bdynamic $(HOST_LIBS)
+]]
+
+  it("testing.start() from the archive refuses, naming the missing server module; a server.lua in the cwd never runs", function()
+    local dir = tmpdir()
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+    H.fake.write(dir .. "/host.c", HOST_C)
+    H.fake.write(dir .. "/host.mk", HOST_MK)
+    local out, ok = H.run(("make -s -f Makefile -f %s/host.mk D=%s %s/host"):format(dir, dir, dir))
+    assert(ok, out)
+    -- what a careless cwd holds: a server.lua where a cwd-relative root would find it
+    local cwd = dir .. "/cwd"
+    assert(os.execute("mkdir -p " .. cwd .. "/lua/vertexops/testing"))
+    H.fake.write(cwd .. "/lua/vertexops/testing/server.lua", ([[
+local M = {}
+function M.reset() end
+function M.handle() io.open("%s/RAN", "w"):write("the cwd's server.lua ran\n") ngx.say('{"ok":true}') end
+function M.done() end
+return M
+]]):format(cwd))
+    -- LuaSocket from the system (as a host would give it); nothing of vertexops on the file system
+    local system = {}
+    for entry in package.path:gmatch("[^;]+") do
+      if entry:match("^/usr/") then system[#system + 1] = entry end
+    end
+    local csystem = {}
+    for entry in package.cpath:gmatch("[^;]+") do
+      if entry:match("^/usr/") then csystem[#csystem + 1] = entry end
+    end
+    local chunk = ([[
+package.path, package.cpath = %q, %q
+local t = require "vertexops.testing"
+local ok, e = pcall(t.start)
+if ok then e:stop() end
+print(ok, type(e) == "table" and e.missing or "-", tostring(e))
+]]):format(table.concat(system, ";"), table.concat(csystem, ";"))
+    H.fake.write(dir .. "/chunk.lua", chunk)
+    H.fake.write(dir .. "/run.sh", ('cd "%s" && exec "%s/host" "$(cat "%s/chunk.lua")"\n'):format(cwd, dir, dir))
+    out = H.run("sh " .. dir .. "/run.sh", sealed())
+    assert.is_false(exists(cwd .. "/RAN"), "the cwd's server.lua ran in nginx: " .. out)
+    assert.matches("^false\tvertexops.testing.server\t", out)
+    assert.matches("ConnectionFailedError", out, 1, true)
   end)
 end)
 

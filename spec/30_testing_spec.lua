@@ -126,6 +126,219 @@ describe("vertexops.testing", function()
   end)
 end)
 
+describe("vertexops.testing: its files and its directory", function()
+  local function stat(path)
+    local out = H.run("stat -c '%a %F %U' -- '" .. path .. "'")
+    return (out:gsub("%s+$", ""))
+  end
+  local function whoami()
+    local out = H.run("id -un")
+    return (out:gsub("%s+$", ""))
+  end
+
+  it("tmpdir() makes a new private directory: mode 700, a real directory of this user's", function()
+    local dir = testing.tmpdir()
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+    assert.are.equal("700 directory " .. whoami(), stat(dir))
+  end)
+
+  it("start() takes no name another user plants: a symlink put at each name freed on the way is not used", function()
+    -- the other user's move, as an inotify watcher on /tmp would make it: a symlink to a directory
+    -- of theirs at every temporary name the moment it is free
+    local theirs = testing.tmpdir()
+    assert(os.execute("rmdir '" .. theirs .. "/tmp'"))
+    local real_remove, planted = os.remove, {}
+    finally(function()
+      os.remove = real_remove -- luacheck: ignore 122
+      for _, l in ipairs(planted) do real_remove(l) end
+      os.execute("rm -rf '" .. theirs .. "'")
+    end)
+    os.remove = function(path) -- luacheck: ignore 122
+      local r, e = real_remove(path)
+      if type(path) == "string" and path:match("^/tmp/") and not path:find(theirs, 1, true) then
+        if os.execute("ln -s '" .. theirs .. "' '" .. path .. "' 2>/dev/null") then planted[#planted + 1] = path end
+      end
+      return r, e
+    end
+    local other = testing.start()
+    os.remove = real_remove -- luacheck: ignore 122
+    local dir = other.dir
+    other:stop()
+    assert.are.equal("", (H.run("ls -A '" .. theirs .. "'")), "the fake wrote into the other user's directory")
+    assert.is_false(exists(dir))
+  end)
+
+  it("stop_nginx(dir) gives dir to no shell unquoted: a name with a space is one name", function()
+    local base = testing.tmpdir()
+    finally(function() os.execute("rm -rf '" .. base .. "'") end)
+    assert(os.execute("mkdir '" .. base .. "/a b' '" .. base .. "/a'"))
+    testing.stop_nginx(base .. "/a b")
+    assert.is_false(exists(base .. "/a b"))
+    assert.is_true(exists(base .. "/a"), "a directory of another name was removed")
+  end)
+
+  it("make_rsa_key(dir) gives dir to no shell unquoted: a directory with a space in its name", function()
+    local base = testing.tmpdir()
+    finally(function() os.execute("rm -rf '" .. base .. "'") end)
+    local odd = base .. "/a b"
+    assert(os.execute("mkdir '" .. odd .. "'"))
+    local pem = testing.make_rsa_key(odd)
+    assert.matches("^%-%-%-%-%-BEGIN PRIVATE KEY", pem)
+    assert.is_true(exists(odd .. "/pub.pem"))
+  end)
+
+  it("error_log(which) takes only error, narrow and goaway: a path is refused before any file is opened", function()
+    local s = testing.attach { dir = "/etc", http_endpoint = "http://127.0.0.1:9" }
+    local err = H.raises(s.error_log, s, "../etc/hostname\0")
+    assert.are.equal("ValueError", H.tags(err))
+    assert.matches('which must be "error", "narrow" or "goaway"', err.message, 1, true)
+    assert.are.equal("TypeError", H.tags(H.raises(s.error_log, s, 5)))
+    assert.are.equal("ValueError", H.tags(H.raises(s.error_log, s, "hostname")))
+  end)
+
+  it("requiring vertexops.testing runs no program (no shell, no id, no pwd)", function()
+    if not H.have("strace") then
+      pending("strace is not installed")
+      return
+    end
+    local trace = os.tmpname()
+    finally(function() os.remove(trace) end)
+    local out, ok = H.run(("strace -f -qq -e trace=execve -o %s %s -e 'require \"vertexops.testing\"'")
+      :format(trace, H.lua_command()))
+    assert.is_true(ok, out)
+    local execs = {}
+    for line in read(trace):gmatch("[^\n]+") do
+      if line:match("execve%(") and not line:match("ENOENT") then execs[#execs + 1] = line end
+    end
+    assert.are.equal(1, #execs, table.concat(execs, "\n")) -- the interpreter itself, nothing else
+  end)
+end)
+
+describe("vertexops.testing: limits of the control API and of the log", function()
+  local server
+  setup(function() server = testing.start() end)
+  teardown(function() server:stop() end)
+  before_each(function() server:reset() end)
+
+  -- a control request by hand (raw body); returns status, decoded answer
+  local function raw_control(path, body, headers)
+    local http, ltn12 = require "socket.http", require "ltn12"
+    local out = {}
+    local h = { ["content-length"] = tostring(#body) }
+    for k, v in pairs(headers or {}) do h[k] = v end
+    local _, code = http.request { url = server.control_url .. path, method = "POST", headers = h,
+      source = ltn12.source.string(body), sink = ltn12.sink.table(out) }
+    return code, cjson.decode(table.concat(out))
+  end
+
+  local function refused(f, ...)
+    local err = H.raises(f, ...)
+    assert.are.equal("HttpError", H.tags(err))
+    assert.are.equal(400, err.code, err.message)
+    return err.message
+  end
+
+  it("refuses a create request past 200,000 operations with a 400 naming the cap, making none", function()
+    local message = refused(server.create_many, server, 200001, {})
+    assert.matches("count must be an integer from 1 to 200000", message, 1, true)
+    assert.are.equal(H.NAME .. "1001", server:create({}).name) -- the next name: none was made
+  end)
+
+  it("refuses a count that is not a whole number of operations", function()
+    assert.matches("count must be an integer", refused(server.create_many, server, 2.5, {}), 1, true)
+  end)
+
+  it("refuses a size fault past 64 MiB with a 400 naming the cap", function()
+    local message = refused(server.fault, server, { match = "get", size = 64 * 1024 * 1024 + 1 })
+    assert.matches("size must be an integer from 0 to 67108864", message, 1, true)
+  end)
+
+  it("streams a size fault: a client that reads nothing leaves the worker holding far less than the body", function()
+    local master = read(server.dir .. "/nginx.pid"):match("%d+")
+    local worker = (H.run("pgrep -P " .. master)):match("%d+")
+    local function rss() return tonumber(read("/proc/" .. worker .. "/status"):match("VmRSS:%s*(%d+)")) end
+    local before = rss()
+    server:fault { match = "get", size = 64 * 1024 * 1024 }
+    local c = socket.tcp()
+    c:settimeout(5)
+    assert(c:connect("127.0.0.1", server.http_port))
+    finally(function() c:close() end)
+    assert(c:send("GET /v1beta1/" .. H.NAME .. "1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-token\r\n\r\n"))
+    assert.is_true(eventually(function() return #server:log("get") == 1 end, 10))
+    socket.sleep(1) -- what a buffering server would have buffered by now: all of it, at once
+    local grown = (rss() - before) / 1024
+    assert.is_true(grown < 24, ("the worker grew %.1f MiB for a 64 MiB body nobody read"):format(grown))
+  end)
+
+  -- a cancel request by hand, with this body
+  local function cancel_with(body)
+    local http, ltn12 = require "socket.http", require "ltn12"
+    http.request { url = server.http_endpoint .. "/v1beta1/" .. H.NAME .. "1:cancel", method = "POST",
+      headers = { ["content-length"] = tostring(#body), authorization = "Bearer test-token" },
+      source = ltn12.source.string(body), sink = ltn12.sink.null() }
+  end
+
+  it("cuts a request body in the log to 64 KiB and marks it", function()
+    cancel_with(string.rep("x", 100 * 1024))
+    local e = server:log("cancel")[1]
+    assert.are.equal(64 * 1024, #e.body)
+    assert.is_true(e.body_truncated)
+    assert.are.equal(100 * 1024, e.body_size)
+  end)
+
+  it("keeps a request body under 64 KiB whole, unmarked", function()
+    local body = string.rep("y", 64 * 1024)
+    cancel_with(body)
+    local e = server:log("cancel")[1]
+    assert.are.equal(body, e.body)
+    assert.is_nil(e.body_truncated)
+  end)
+
+  it("refuses a clock body whose virtual is not a number; later requests are still served", function()
+    local message = refused(server.clock, server, { virtual = "soon" })
+    assert.matches("virtual must be a number", message, 1, true)
+    local op = server:create { done = true }
+    assert.is_true(vertexops.get(op.name, nil, server:options()).done)
+  end)
+
+  it("refuses a fault field of the wrong type with a 400 naming it, queuing nothing", function()
+    assert.matches("delay must be a number", refused(server.fault, server, { match = "get", delay = "soon" }), 1, true)
+    local op = server:create { done = true }
+    assert.is_true(vertexops.get(op.name, nil, server:options()).done)
+    assert.are.equal(1, #server:log("get"))
+  end)
+
+  it("refuses a control body that is not JSON with a 400", function()
+    local code, answer = raw_control("faults", "{not json")
+    assert.are.equal(400, code)
+    assert.matches("not JSON", answer.error, 1, true)
+  end)
+
+  it("refuses config and tokens of the wrong shape with a 400", function()
+    assert.matches("hold must be a number", refused(server.config, server, { hold = "long" }), 1, true)
+    assert.matches("tokens must be a list of strings", refused(server.tokens, server, { a = 1 }), 1, true)
+  end)
+
+  it("with a control token, refuses a control request without it (401); the driver sends it", function()
+    local other = testing.start { control_token = "s3cret-token" }
+    finally(function() other:stop() end)
+    assert.are.same({ ok = true }, other:control("GET", "ping"))
+    local stranger = testing.attach { http_endpoint = other.http_endpoint }
+    local err = H.raises(stranger.create, stranger, {})
+    assert.are.equal("HttpError", H.tags(err))
+    assert.are.equal(401, err.code)
+    assert.matches("X-Fake-Control-Token", err.message, 1, true)
+    local wrong = testing.attach { http_endpoint = other.http_endpoint, control_token = "guess" }
+    assert.are.equal(401, H.raises(wrong.reset, wrong).code)
+    assert.is_true(testing.attach { http_endpoint = other.http_endpoint, control_token = "s3cret-token" }:reset().ok)
+  end)
+
+  it("refuses a control token that cannot go in a header with ValueError, before starting anything", function()
+    assert.are.equal("ValueError", H.tags(H.raises(testing.start, { control_token = "two words" })))
+    assert.are.equal("TypeError", H.tags(H.raises(testing.start, { control_token = 5 })))
+  end)
+end)
+
 describe("vertexops fake", function()
   -- starts the command in the background; returns its pid and the file its stdout and stderr go to
   local function spawn(args)

@@ -35,7 +35,13 @@ M.GOAWAY_AFTER = 5
 M.DEFAULTS = { max_streams = 100, keepalive_requests = 5000, keepalive_time = 3600 }
 
 -- start() options that are not M.DEFAULTS' limits: fixed ports, where nginx and its modules are.
-local OTHER_OPTIONS = { port = "port", http_port = "port", nginx = "string", modules = "string" }
+local OTHER_OPTIONS = { port = "port", http_port = "port", nginx = "string", modules = "string",
+                        control_token = "string" }
+
+-- The control API's token: start{control_token = ...}, else $VERTEXOPS_FAKE_CONTROL_TOKEN, else none.
+-- Sent by the driver as this header on every /_control/ request; nginx gets it in its environment.
+M.CONTROL_HEADER = "X-Fake-Control-Token"
+local CONTROL_ENV = "VERTEXOPS_FAKE_CONTROL_TOKEN"
 
 local function raise_missing(what, message)
   errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: " .. message, { missing = what })
@@ -73,26 +79,36 @@ end
 
 -- Where this module lives: the lua/ root holding vertexops/testing/ (the checkout's lua/, or a
 -- luarocks tree's share/lua/5.x), made absolute, so nginx finds vertexops.testing.server there.
+-- Found from this file's own chunk name only, never from the current directory alone: nil when
+-- the module was not loaded from a file (a static embedding preloads it from the executable:
+-- its chunk name names a file of the build tree, not one this process loaded). Computed when
+-- first needed (start(), or reading testing.lua_root), not at require: requiring spawns nothing.
+local SOURCE = debug.getinfo(1, "S").source
 local function module_root()
-  local src = debug.getinfo(1, "S").source
-  local file = src:sub(1, 1) == "@" and src:sub(2) or nil
+  if package.preload["vertexops.testing"] then return nil end -- from the executable, not a file
+  local file = SOURCE:sub(1, 1) == "@" and SOURCE:sub(2) or nil
   local root = file and (file:match("^(.*)/vertexops/testing/init%.lua$") or file:match("^(.*)/vertexops/testing%.lua$")
     or ((file == "vertexops/testing/init.lua" or file == "vertexops/testing.lua") and "."))
   if not root then return nil end
   if root:sub(1, 1) ~= "/" then
-    local p = io.popen("pwd")
+    -- a relative chunk name: relative to the directory this process was in when it loaded us
+    -- (the interpreter never changes it on its own); the file must be there, and be this one
+    local p = io.popen("pwd -P 2>/dev/null")
     local cwd = p and p:read("*l")
     if p then p:close() end
-    if not cwd then return nil end
+    if not cwd or cwd:sub(1, 1) ~= "/" then return nil end
     root = root == "." and cwd or cwd .. "/" .. root:gsub("^%./", "")
   end
+  local f = io.open(root .. "/" .. (file:match("(vertexops/testing/init%.lua)$") or "vertexops/testing.lua"), "rb")
+  if not f then return nil end
+  f:close()
   return root
 end
-M.lua_root = module_root()
 
 local CONF = [[
 worker_processes 1;
 ${USER}
+env ${CONTROL_ENV};
 pid ${DIR}/nginx.pid;
 error_log ${DIR}/error.log warn;
 load_module ${MODULES}/ndk_http_module.so;
@@ -194,8 +210,9 @@ end
 function M.make_cert(dir, cn)
   if not have_openssl() then raise_missing("openssl", "the openssl command is needed for certificates (Debian: openssl)") end
   if not sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-    .. "-keyout %s/key.pem -out %s/cert.pem -days 2 -subj /CN=%s "
-    .. "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1"):format(dir, dir, cn or "127.0.0.1")) then
+    .. "-keyout %s -out %s -days 2 -subj %s "
+    .. "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1"):format(shell_quote(dir .. "/key.pem"),
+    shell_quote(dir .. "/cert.pem"), shell_quote("/CN=" .. (cn or "127.0.0.1")))) then
     errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: openssl could not make a certificate")
   end
 end
@@ -204,32 +221,64 @@ end
 --- (for service-account key files of tests).
 function M.make_rsa_key(dir)
   if not have_openssl() then raise_missing("openssl", "the openssl command is needed for keys (Debian: openssl)") end
-  if not sh(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s/key.pem 2>/dev/null "
-    .. "&& openssl pkey -in %s/key.pem -pubout -out %s/pub.pem"):format(dir, dir, dir)) then
+  local key, pub = shell_quote(dir .. "/key.pem"), shell_quote(dir .. "/pub.pem")
+  if not sh(("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out %s 2>/dev/null "
+    .. "&& openssl pkey -in %s -pubout -out %s"):format(key, key, pub)) then
     errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: openssl could not make a key")
   end
   return read_file(dir .. "/key.pem")
 end
 
---- A fresh folder (mode 755, with a tmp/ inside) for an nginx of our own.
+--- A fresh private directory (mode 0700, with a tmp/ inside) for an nginx of our own: made by
+--- mkdtemp (`mktemp -d`), which creates a new name atomically and refuses one that exists,
+--- a planted symlink included; then checked to be a directory of ours and no symlink.
 function M.tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(sh("mkdir -p " .. dir .. "/tmp && chmod 755 " .. dir), "cannot make " .. dir)
+  local p = io.popen([[d=$(umask 077 && mktemp -d /tmp/vertexops.XXXXXXXXXX) && [ -d "$d" ] && [ ! -L "$d" ] ]]
+    .. [[&& [ -O "$d" ] && mkdir -m 700 -- "$d/tmp" && printf '%s\n' "$d"]])
+  local dir = p and p:read("*l")
+  if p then p:close() end
+  if not dir or not dir:match("^/tmp/vertexops%.[%w]+$") then
+    errors.raise({ "ConnectionFailedError", "ConnectionError" },
+      "vertexops.testing: cannot make a private temporary directory (mktemp -d in /tmp)")
+  end
   return dir
 end
 
-local uid
-local function is_root()
-  if uid == nil then
-    local p = io.popen("id -u")
-    uid = p and p:read("*l") or ""
-    if p then p:close() end
-  end
-  return uid == "0"
+-- Removes dir and everything in it (it never follows a symlink out of it).
+local function remove_dir(dir)
+  sh("rm -rf -- " .. shell_quote(dir))
 end
--- true when running as root (nginx then needs `user root root;` to read files in /tmp as root)
-M.is_root = is_root()
+
+-- true when running as root (nginx then needs `user root root;` to read files in /tmp as root):
+-- the effective uid, from /proc/self/status (no program run), else `id -u`; asked when first needed.
+local euid
+local function is_root()
+  if euid == nil then
+    local f = io.open("/proc/self/status", "r")
+    local status = f and f:read("*a") or ""
+    if f then f:close() end
+    euid = status:match("\nUid:%s*%d+%s+(%d+)")
+    if not euid then
+      local p = io.popen("id -u 2>/dev/null")
+      euid = p and p:read("*l") or ""
+      if p then p:close() end
+    end
+  end
+  return euid == "0"
+end
+
+-- testing.is_root and testing.lua_root: computed on first read (requiring the module runs nothing)
+local LAZY = {
+  is_root = is_root,
+  lua_root = module_root,
+}
+setmetatable(M, { __index = function(t, k)
+  local f = LAZY[k]
+  if not f then return nil end
+  local v = f()
+  if v ~= nil then rawset(t, k, v) end
+  return v
+end })
 
 -- The nginx binary: opts.nginx, $VERTEXOPS_NGINX, nginx on PATH, else Debian's /usr/sbin/nginx.
 local function find_nginx(given)
@@ -243,7 +292,7 @@ local function find_nginx(given)
   if p then p:close() end
   if found and found ~= "" then return found end
   for _, path in ipairs { "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx" } do
-    if sh("test -x " .. path) then return path end
+    if sh("test -x " .. shell_quote(path)) then return path end
   end
   raise_missing("nginx", "nginx is needed to run the fake server and was not found on PATH nor in /usr/sbin "
     .. "(Debian: apt install nginx libnginx-mod-http-lua; or set $VERTEXOPS_NGINX)")
@@ -267,14 +316,15 @@ function M.run_nginx(dir, conf, env, nginx)
   write(dir .. "/nginx.conf", conf)
   local prefix = {}
   for k, v in pairs(env or {}) do prefix[#prefix + 1] = k .. "=" .. shell_quote(v) end
-  return sh(("env %s %s -p %s -c %s/nginx.conf -e %s/error.log 2>>%s/error.log")
-    :format(table.concat(prefix, " "), shell_quote(nginx or find_nginx()), dir, dir, dir, dir))
+  local log = shell_quote(dir .. "/error.log")
+  return sh(("env %s %s -p %s -c %s -e %s 2>>%s"):format(table.concat(prefix, " "), shell_quote(nginx or find_nginx()),
+    shell_quote(dir .. "/"), shell_quote(dir .. "/nginx.conf"), log, log))
 end
 
---- Stops the nginx whose pid file is in dir, and removes dir.
-function M.stop_nginx(dir)
+-- Stops the nginx whose pid file is in dir (TERM, then KILL after 5 s).
+local function kill_nginx(dir)
   deps()
-  local pid = (read_file(dir .. "/nginx.pid") or ""):match("%d+")
+  local pid = (read_file(dir .. "/nginx.pid") or ""):match("^%s*(%d+)%s*$")
   if pid then
     sh("kill -TERM " .. pid .. " 2>/dev/null")
     for _ = 1, 250 do
@@ -283,7 +333,16 @@ function M.stop_nginx(dir)
     end
     sh("kill -KILL " .. pid .. " 2>/dev/null")
   end
-  sh("rm -rf " .. dir)
+end
+
+--- Stops the nginx whose pid file is in dir, and removes dir.
+function M.stop_nginx(dir)
+  if type(dir) ~= "string" or dir:sub(1, 1) ~= "/" then
+    errors.raise(type(dir) ~= "string" and "TypeError" or "ValueError",
+      "vertexops.testing.stop_nginx: dir must be an absolute path, got " .. tostring(dir))
+  end
+  kill_nginx(dir)
+  remove_dir(dir)
 end
 
 local Server = {}
@@ -330,17 +389,25 @@ end
 --- something it needs is missing (field `missing`) or nginx does not start.
 function M.start(opts)
   local cfg, other = check_options(opts)
+  local root = M.lua_root
+  if not root or not read_file(root .. "/vertexops/testing/server.lua") then
+    raise_missing("vertexops.testing.server", "cannot find vertexops/testing/server.lua "
+      .. (root and "under " .. root or "beside vertexops.testing: it was not loaded from a file (a static "
+      .. "embedding preloads it from the executable); nginx needs the module files, e.g. from the rock")
+      .. " (vertexops.testing must be loaded from files)")
+  end
   deps()
   local nginx = find_nginx(other.nginx)
   local modules = find_modules(other.modules)
-  if not M.lua_root or not read_file(M.lua_root .. "/vertexops/testing/server.lua") then
-    raise_missing("vertexops.testing.server", "cannot find vertexops/testing/server.lua under "
-      .. tostring(M.lua_root) .. " (vertexops.testing must be loaded from files)")
+  local token = other.control_token or os.getenv(CONTROL_ENV)
+  if token == "" then token = nil end
+  if token and (#token > 256 or not token:match("^[!-~]+$")) then
+    errors.raise("ValueError", "vertexops.testing.start: control_token must be 1 to 256 visible ASCII characters")
   end
   local dir = M.tmpdir()
   local ok, err = pcall(M.make_cert, dir)
   if not ok then
-    sh("rm -rf " .. dir)
+    remove_dir(dir)
     error(err, 0)
   end
   local fixed = other.port or other.http_port
@@ -350,13 +417,14 @@ function M.start(opts)
     local https_port, http_port = other.port or ports[1], other.http_port or ports[2]
     local goaway_port, narrow_port = ports[3], ports[4]
     local vars = {
-      DIR = dir, MODULES = modules, LUA_ROOT = M.lua_root,
+      DIR = dir, MODULES = modules, LUA_ROOT = root, CONTROL_ENV = CONTROL_ENV,
       HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
       GOAWAY_PORT = goaway_port, NARROW_PORT = narrow_port, GOAWAY_AFTER = M.GOAWAY_AFTER,
       MAX_STREAMS = cfg.max_streams, KEEPALIVE_REQUESTS = cfg.keepalive_requests,
       KEEPALIVE_TIME = cfg.keepalive_time,
     }
-    if M.run_nginx(dir, (CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)), nil, nginx) then
+    local conf = CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)
+    if M.run_nginx(dir, conf, { [CONTROL_ENV] = token or "" }, nginx) then
       local self = setmetatable({
         dir = dir, https_port = https_port, http_port = http_port,
         endpoint = "https://127.0.0.1:" .. https_port,
@@ -364,7 +432,7 @@ function M.start(opts)
         control_url = "http://127.0.0.1:" .. http_port .. "/_control/",
         goaway_endpoint = "https://127.0.0.1:" .. goaway_port,
         narrow_endpoint = "https://127.0.0.1:" .. narrow_port,
-        ca_file = dir .. "/cert.pem", settings = cfg, token = M.TOKEN,
+        ca_file = dir .. "/cert.pem", settings = cfg, token = M.TOKEN, control_token = token,
       }, Server)
       for _ = 1, 250 do
         local pinged, perr = pcall(self.control, self, "GET", "ping")
@@ -378,14 +446,12 @@ function M.start(opts)
         socket.sleep(0.02)
       end
       last_log = self:error_log()
-      M.stop_nginx(dir) -- the dir too: made again for the next try
-      sh("mkdir -p " .. dir .. "/tmp && chmod 755 " .. dir)
-      M.make_cert(dir)
+      kill_nginx(dir) -- the directory and its certificate serve the next try
     else
       last_log = read_file(dir .. "/error.log")
     end
   end
-  sh("rm -rf " .. dir)
+  remove_dir(dir)
   errors.raise({ "ConnectionFailedError", "ConnectionError" },
     "vertexops.testing: the fake Vertex server did not start: " .. (last_log or "no log"))
 end
@@ -409,10 +475,12 @@ function Server:control(method, path, body)
   deps()
   local out = {}
   local payload = body ~= nil and cjson.encode(body) or ""
+  local headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#payload) }
+  if self.control_token then headers[M.CONTROL_HEADER:lower()] = self.control_token end
   local _, code = http.request {
     url = self.http_endpoint .. "/_control/" .. path,
     method = method,
-    headers = { ["content-type"] = "application/json", ["content-length"] = tostring(#payload) },
+    headers = headers,
     source = ltn12.source.string(payload),
     sink = ltn12.sink.table(out),
   }
@@ -509,10 +577,21 @@ function Server:connections()
   return n
 end
 
+local LOGS = { error = true, narrow = true, goaway = true }
+
 --- The fake's error log (nginx's own notes: "concurrent streams exceeded", ...).
---- which: "error" (default), "narrow" or "goaway" (those two servers log at info level).
+--- which: "error" (default), "narrow" or "goaway" (those two servers log at info level); any
+--- other value is refused (TypeError, ValueError) before a file is opened.
 function Server:error_log(which)
-  return read_file(self.dir .. "/" .. (which or "error") .. ".log") or ""
+  which = which == nil and "error" or which
+  if type(which) ~= "string" then
+    errors.raise("TypeError", "vertexops.testing: error_log(which): which must be a string, got " .. type(which))
+  end
+  if not LOGS[which] then
+    errors.raise("ValueError", ("vertexops.testing: error_log(which): which must be \"error\", \"narrow\" or "
+      .. "\"goaway\", got %q"):format(which))
+  end
+  return read_file(self.dir .. "/" .. which .. ".log") or ""
 end
 
 --- Stops nginx and removes the server's directory (certificate included). Idempotent.

@@ -21,7 +21,8 @@
 --                ("1.5s", "30s", "bogus", ...); reason: the ErrorInfo reason (default: the status name).
 --                Every error carries an ErrorInfo, a 429 a QuotaFailure too (Google's envelopes)
 --   body         the raw body (with status: of that error; without: of a 200); content_type
---   size         a body of that many bytes (spaces; with status: of that error, e.g. 404 + 40 MB)
+--   size         a body of that many bytes (spaces; with status: of that error, e.g. 404 + 40 MB);
+--                at most 64 MiB, streamed (LIMITS: what every control input may hold)
 --   json_depth   a JSON body nested that deep: a 200 operation whose metadata.injected is {"a":{"a":...}},
 --                or with status, Google's error envelope whose details[1] is; json_kind = "array"
 --                nests [[[...]]] instead
@@ -64,6 +65,9 @@ function _M.reset()
             -- benchmarks: nolog (count requests and connections only), hold (seconds every
             -- Vertex answer waits, as a real service's processing time would)
             nolog = false, hold = nil, count = 0, conns = {}, nconns = 0,
+            -- what the caps count (LIMITS): operations made, bytes of request bodies in the log,
+            -- entries not logged past LIMITS.log_entries, bytes of queued faults
+            made = 0, log_bytes = 0, log_dropped = 0, fault_bytes = 0,
             -- what the token endpoint accepts (set with /_control/oauth)
             oauth = { client_id = "test-client", client_secret = "test-secret", refresh_token = "test-refresh",
                       expires_in = 3600 } }
@@ -349,11 +353,17 @@ local function route(method, path)
   return nil
 end
 
+-- What each queued fault costs (bytes of the control body that brought it), for LIMITS.fault_bytes.
+local fault_cost = setmetatable({}, { __mode = "k" })
+
 local function take_fault(call)
   for i, f in ipairs(state.faults) do
     if (f.match == nil or f.match == "any" or f.match == call) and (f.times or 1) > 0 then
       f.times = (f.times or 1) - 1
-      if f.times <= 0 then table.remove(state.faults, i) end
+      if f.times <= 0 then
+        table.remove(state.faults, i)
+        state.fault_bytes = state.fault_bytes - (fault_cost[f] or 0)
+      end
       return f
     end
   end
@@ -470,11 +480,13 @@ local function apply_fault(f, call, name)
   if body then
     ngx.print(body)
   else
+    -- streamed: each MiB flushed (waiting for the client) before the next, so nginx never holds
+    -- more than one chunk of it, whatever the client reads
     local chunk = string.rep(" ", 1024 * 1024)
     local left = f.size
     while left > 0 do
       local n = math.min(left, #chunk)
-      if not ngx.print(n == #chunk and chunk or chunk:sub(1, n)) then break end
+      if not ngx.print(n == #chunk and chunk or chunk:sub(1, n)) or not ngx.flush(true) then break end
       left = left - n
     end
   end
@@ -548,6 +560,27 @@ local function serve(call, name)
   end
 end
 
+-- Caps on what one control request, or the request log, can make the fake hold (docs/fake.md,
+-- "Limits"): a control request past one answers 400 {"error": "..."} naming it, and changes nothing.
+local MiB = 1024 * 1024
+local LIMITS = {
+  create = 200000,        -- operations one POST /_control/operations makes (count)
+  operations = 1000000,   -- operations made since the last reset
+  log_entries = 100000,   -- requests kept in the log (later ones are counted: stats().log_dropped)
+  log_body = 64 * 1024,   -- bytes of one request's body kept in the log (body_truncated beyond)
+  log_bytes = 64 * MiB,   -- bytes of request bodies kept in the whole log
+  faults = 10000,         -- faults queued
+  fault_bytes = 64 * MiB, -- bytes of control bodies the queued faults came in
+  size = 64 * MiB,        -- a size fault's body (streamed)
+  json_depth = 1000000,   -- a json_depth fault's nesting
+  header_size = MiB,      -- a header_size fault's header
+  seconds = 3600,         -- delay, hold, endless, trickle
+  tokens = 10000,         -- bearer tokens in tokens(list)
+  token_length = 4096,    -- bytes of one of them
+  clock = 1e11,           -- the virtual clock stays in [0, 1e11] seconds (year 5138)
+}
+_M.LIMITS = LIMITS
+
 -- Requests in flight per connection (HTTP/2 multiplexing shows as more than one).
 local inflight = {}
 
@@ -561,6 +594,18 @@ local function log_request(call, name)
     state.nconns = state.nconns + 1
   end
   if state.nolog then return end
+  if #state.log >= LIMITS.log_entries then -- counted (stats), not kept
+    state.log_dropped = state.log_dropped + 1
+    return
+  end
+  -- the body as sent, up to LIMITS.log_body bytes (and LIMITS.log_bytes in the whole log); a cut
+  -- one is marked: body_truncated = true, body_size = its length as sent
+  local body = ngx.req.get_body_data()
+  local size = body and #body or (tonumber(ngx.var.content_length) or 0)
+  local keep = math.max(0, math.min(size, LIMITS.log_body, LIMITS.log_bytes - state.log_bytes))
+  local truncated = keep < size or (size > 0 and not body) -- not body: nginx kept it in a file
+  body = body and (keep < #body and body:sub(1, keep) or body) or ""
+  state.log_bytes = state.log_bytes + #body
   local entry = {
     concurrent = inflight[conn],
     method = ngx.req.get_method(),
@@ -569,7 +614,9 @@ local function log_request(call, name)
     call = call or nil,
     name = name,
     headers = ngx.req.get_headers(200),
-    body = ngx.req.get_body_data() or "",
+    body = body,
+    body_truncated = truncated or nil,
+    body_size = truncated and size or nil,
     connection = tonumber(ngx.var.connection),
     protocol = ngx.var.server_protocol,
     scheme = ngx.var.scheme,
@@ -578,52 +625,232 @@ local function log_request(call, name)
   state.log[#state.log + 1] = entry
 end
 
+
+local function is_number(v) return type(v) == "number" and v == v and v > -math.huge and v < math.huge end
+local function is_whole(v) return is_number(v) and v == math.floor(v) end
+
+-- Each check returns nil, or the message of a 400.
+local function number_in(body, k, lo, hi, whole)
+  local v = body[k]
+  if v == nil then return nil end
+  if not (whole and is_whole or is_number)(v) or v < lo or v > hi then
+    return ("%s must be %s from %s to %s, got %s"):format(k, whole and "an integer" or "a number",
+      string.format("%.14g", lo), string.format("%.14g", hi), cjson.encode(v) or tostring(v))
+  end
+end
+
+local function one_of(body, k, kinds, set)
+  local v = body[k]
+  if v == nil then return nil end
+  if set then
+    if set[v] then return nil end
+    local names = {}
+    for name in pairs(set) do names[#names + 1] = '"' .. name .. '"' end
+    table.sort(names)
+    return ("%s must be one of %s, got %s"):format(k, table.concat(names, ", "), cjson.encode(v) or tostring(v))
+  end
+  if kinds:find(type(v), 1, true) then return nil end
+  return ("%s must be a %s, got %s"):format(k, kinds:gsub("|", " or "), cjson.encode(v) or type(v))
+end
+
+local function first(...)
+  for i = 1, select("#", ...) do
+    local m = select(i, ...)
+    if m then return m end
+  end
+end
+
+local function set(...)
+  local t = {}
+  for _, v in ipairs { ... } do t[v] = true end
+  return t
+end
+
+local MATCH = set("cancel", "get", "delete", "list", "wait", "token", "metadata", "other", "any")
+
+local function check_spec(spec)
+  if type(spec) ~= "table" then return "an operation spec must be a JSON object" end
+  local m = first(
+    one_of(spec, "name", "string"), one_of(spec, "project", "string"), one_of(spec, "location", "string"),
+    one_of(spec, "id", "string|number"),
+    number_in(spec, "done_after", 0, 1e11), number_in(spec, "done_after_gets", 0, 1e11, true),
+    number_in(spec, "cancel_after", 0, 1e11),
+    one_of(spec, "outcome", nil, set("response", "error")), one_of(spec, "error", "table"),
+    one_of(spec, "cancel", nil, set("honour", "ignore", "late", "unimplemented")),
+    one_of(spec, "wait", nil, set("longpoll", "immediate", "unimplemented")),
+    one_of(spec, "progress", "boolean"), one_of(spec, "done", "boolean"))
+  if m then return m end
+  if spec.count ~= nil then
+    if not is_whole(spec.count) or spec.count < 1 or spec.count > LIMITS.create then
+      return ("count must be an integer from 1 to %d (operations one request makes), got %s")
+        :format(LIMITS.create, cjson.encode(spec.count) or tostring(spec.count))
+    end
+  end
+  local n = spec.count or 1
+  if state.made + n > LIMITS.operations then
+    return ("the fake holds at most %d operations (%d made since the last reset): reset() first")
+      :format(LIMITS.operations, state.made)
+  end
+end
+
+local function check_fault(f)
+  if type(f) ~= "table" then return "a fault must be a JSON object" end
+  local m = first(
+    one_of(f, "match", nil, MATCH), number_in(f, "times", 0, math.huge),
+    number_in(f, "delay", 0, LIMITS.seconds), one_of(f, "drop", nil, set("before", "mid")),
+    number_in(f, "status", 100, 599, true), one_of(f, "headers", "table"),
+    one_of(f, "retry_after", "string|number"), one_of(f, "reason", "string"), one_of(f, "message", "string"),
+    one_of(f, "body", "string"), one_of(f, "content_type", "string"),
+    number_in(f, "size", 0, LIMITS.size, true), number_in(f, "json_depth", 0, LIMITS.json_depth, true),
+    one_of(f, "json_kind", nil, set("array", "object")), one_of(f, "invalid_utf8", "boolean"),
+    number_in(f, "header_size", 0, LIMITS.header_size, true), one_of(f, "header_nul", "boolean"),
+    f.endless ~= true and number_in(f, "endless", 0, LIMITS.seconds) or nil,
+    number_in(f, "trickle", 0, LIMITS.seconds), one_of(f, "redirect", "string"),
+    one_of(f, "next_page_token", "string|table"))
+  if m then return m end
+  for k, v in pairs(f.headers or {}) do
+    local ok = type(k) == "string" and (type(v) == "string" or type(v) == "number" or type(v) == "table")
+    for _, one in ipairs(type(v) == "table" and v or {}) do ok = ok and type(one) == "string" end
+    if not ok then return "headers must map names to strings (or lists of strings)" end
+  end
+  if type(f.next_page_token) == "table" then
+    if #f.next_page_token == 0 then return "next_page_token must be a string or a list of strings" end
+    for _, t in ipairs(f.next_page_token) do
+      if type(t) ~= "string" then return "next_page_token must be a string or a list of strings" end
+    end
+  end
+end
+
+local function check_clock(body)
+  if type(body) ~= "table" then return "a clock body must be a JSON object" end
+  local m = first(number_in(body, "virtual", 0, LIMITS.clock), number_in(body, "advance", -LIMITS.clock, LIMITS.clock),
+    one_of(body, "real", "boolean"))
+  if m then return m end
+  local t = body.virtual or (not body.real and state.virtual)
+  if body.advance and t and (t + body.advance < 0 or t + body.advance > LIMITS.clock) then
+    return ("advance would take the virtual clock out of [0, %.14g] seconds"):format(LIMITS.clock)
+  end
+end
+
+local OAUTH = { client_id = "string", client_secret = "string", refresh_token = "string", client_email = "string",
+                expires_in = "string|number|boolean", expires_in_string = "boolean" }
+
+local function check_oauth(body)
+  if type(body) ~= "table" then return "oauth settings must be a JSON object" end
+  for k in pairs(body) do
+    if not OAUTH[k] then return "unknown oauth setting " .. tostring(k) end
+    local m = one_of(body, k, OAUTH[k])
+    if m then return m end
+  end
+end
+
+local function check_tokens(body)
+  if type(body) ~= "table" or next(body) ~= nil and #body == 0 then return "tokens must be a list of strings" end
+  if #body > LIMITS.tokens then return ("at most %d tokens, got %d"):format(LIMITS.tokens, #body) end
+  for _, t in ipairs(body) do
+    if type(t) ~= "string" or #t == 0 or #t > LIMITS.token_length then
+      return ("each token must be a string of 1 to %d bytes"):format(LIMITS.token_length)
+    end
+  end
+end
+
+local function check_config(body)
+  if type(body) ~= "table" then return "config must be a JSON object" end
+  return first(one_of(body, "nolog", "boolean"), number_in(body, "hold", 0, LIMITS.seconds))
+end
+
+-- The control API's token, when nginx was started with one (vertexops.testing: start{control_token}).
+local CONTROL_TOKEN = os.getenv("VERTEXOPS_FAKE_CONTROL_TOKEN")
+if CONTROL_TOKEN == "" then CONTROL_TOKEN = nil end
+
 local function control(path)
+  if CONTROL_TOKEN and ngx.var.http_x_fake_control_token ~= CONTROL_TOKEN then
+    return send(401, { error = "this fake's control API needs its token in the X-Fake-Control-Token header" })
+  end
   local method = ngx.req.get_method()
-  local body = cjson.decode(ngx.req.get_body_data() or "null")
+  local raw = ngx.req.get_body_data()
+  if not raw and ngx.req.get_body_file() then
+    return send(400, { error = "control request body too large" })
+  end
+  local body = nil
+  if raw and raw:match("%S") then
+    local err
+    body, err = cjson.decode(raw)
+    if body == nil then return send(400, { error = "the body is not JSON: " .. tostring(err) }) end
+  end
+  local function refuse(message) return send(400, { error = message }) end
   if path == "ping" then
     return send(200, { ok = true })
   elseif path == "reset" then
     _M.reset()
     return send(200, { ok = true })
   elseif path == "operations" and method == "POST" then
-    if body and body.count then return send(200, create_many(body)) end
-    return send(200, view(create(body or {})))
+    body = body or {}
+    local m = check_spec(body)
+    if m then return refuse(m) end
+    state.made = state.made + (body.count or 1)
+    if body.count then return send(200, create_many(body)) end
+    return send(200, view(create(body)))
   elseif path == "faults" and method == "POST" then
-    if body and body[1] then
-      for _, f in ipairs(body) do state.faults[#state.faults + 1] = f end
-    elseif body then
-      state.faults[#state.faults + 1] = body
+    local list = type(body) == "table" and body[1] ~= nil and body or { body }
+    if body == nil then list = {} end
+    for _, f in ipairs(list) do
+      local m = check_fault(f)
+      if m then return refuse(m) end
+    end
+    if #state.faults + #list > LIMITS.faults then
+      return refuse(("at most %d faults queued (%d are): clear_faults() or reset() first"):format(LIMITS.faults, #state.faults))
+    end
+    local cost = #(raw or "")
+    if state.fault_bytes + cost > LIMITS.fault_bytes then
+      return refuse(("queued faults hold at most %d bytes of control bodies: clear_faults() or reset() first")
+        :format(LIMITS.fault_bytes))
+    end
+    state.fault_bytes = state.fault_bytes + cost
+    for _, f in ipairs(list) do
+      fault_cost[f] = cost / #list
+      state.faults[#state.faults + 1] = f
     end
     return send(200, { ok = true })
   elseif path == "faults" and method == "DELETE" then
-    state.faults = {}
+    state.faults, state.fault_bytes = {}, 0
     return send(200, { ok = true })
   elseif path == "clock" and method == "POST" then
     -- {virtual = t}: switch to a virtual clock at t; {advance = s}: move it; {real = true}: back
-    if body and body.real then state.virtual = nil end
-    if body and body.virtual then state.virtual = body.virtual end
-    if body and body.advance and state.virtual then state.virtual = state.virtual + body.advance end
+    body = body or {}
+    local m = check_clock(body)
+    if m then return refuse(m) end
+    if body.real then state.virtual = nil end
+    if body.virtual then state.virtual = body.virtual end
+    if body.advance and state.virtual then state.virtual = state.virtual + body.advance end
     return send(200, { now = now() })
   elseif path == "config" and method == "POST" then
-    if body then
-      if body.nolog ~= nil then state.nolog = body.nolog end
-      if body.hold ~= nil then state.hold = body.hold > 0 and body.hold or nil end
-    end
+    body = body or {}
+    local m = check_config(body)
+    if m then return refuse(m) end
+    if body.nolog ~= nil then state.nolog = body.nolog end
+    if body.hold ~= nil then state.hold = body.hold > 0 and body.hold or nil end
     return send(200, { ok = true })
   elseif path == "stats" then
-    return send(200, { requests = state.count, connections = state.nconns })
+    return send(200, { requests = state.count, connections = state.nconns, log_dropped = state.log_dropped })
   elseif path == "reset_log" then
     state.log, state.count, state.conns, state.nconns = {}, 0, {}, 0
+    state.log_bytes, state.log_dropped = 0, 0
     return send(200, { ok = true })
   elseif path == "oauth" and method == "POST" then
-    for k, v in pairs(body or {}) do state.oauth[k] = v end
+    body = body or {}
+    local m = check_oauth(body)
+    if m then return refuse(m) end
+    for k, v in pairs(body) do state.oauth[k] = v end
     return send(200, { ok = true })
   elseif path == "log" then
     return send(200, #state.log == 0 and "[]" or state.log)
   elseif path == "tokens" and method == "POST" then
+    body = body or {}
+    local m = check_tokens(body)
+    if m then return refuse(m) end
     state.tokens = {}
-    for _, t in ipairs(body or {}) do state.tokens[t] = true end
+    for _, t in ipairs(body) do state.tokens[t] = true end
     return send(200, { ok = true })
   end
   return send(404, { error = "no such control" })
