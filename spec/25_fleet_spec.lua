@@ -58,6 +58,19 @@ describe("the fake's listing", function()
     assert.are.equal(10, #second.operations)
   end)
 
+  it("names operations by project number in number mode, reached by ID or number", function()
+    server:config { project_number = "123456789012" }
+    local op = server:create { done_after = 3600 }
+    local numbered = "projects/123456789012/locations/us-central1/operations/1001"
+    assert.are.equal(numbered, op.name)
+    assert.are.equal(numbered, client:list(H.PARENT).operations[1].name)
+    assert.are.equal(numbered, client:get(H.NAME .. "1001").name)
+    assert.are.equal(numbered, client:get(numbered).name)
+    assert.are.equal(H.NAME .. "1001", server:log("get")[1].name) -- the log: as the request gave it
+    server:reset()
+    assert.are.equal(H.NAME .. "1001", server:create {}.name)
+  end)
+
   it("refuses a page token it did not give with 400", function()
     local err = H.raises(client.list, client, H.PARENT, nil, { retry = false, page_size = 1, page_token = "bogus" })
     assert.are.equal(400, err.code)
