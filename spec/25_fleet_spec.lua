@@ -228,6 +228,80 @@ describe("cancel_all", function()
     assert.are.equal(403, err.code)
   end)
 
+  -- a page of the listing, as the service sends it: entries are names, or raw JSON objects ("{...}")
+  local function listing(entries)
+    local ops = {}
+    for i, e in ipairs(entries) do ops[i] = e:sub(1, 1) == "{" and e or cjson.encode { name = e } end
+    return '{"operations":[' .. table.concat(ops, ","):gsub("\\/", "/") .. "]}"
+  end
+  local function sent(call)
+    local out = {}
+    for _, e in ipairs(server:log(call)) do out[#out + 1] = e.name end
+    table.sort(out)
+    return out
+  end
+
+  describe("a listing that repeats a name", function()
+    it("cancels the name once, counting the repeat in duplicates, not in listed", function()
+      local a = server:create { done_after = 3600 }
+      local b = server:create { done_after = 3600 }
+      server:fault { match = "list", body = listing { a.name, b.name, a.name, a.name } }
+      local s = client:cancel_all(H.PARENT)
+      assert.are.same({ a.name, b.name }, sent("cancel"))
+      assert.are.equal(2, s.listed)
+      assert.are.equal(2, s.cancelled)
+      assert.are.equal(2, s.duplicates)
+      assert.are.equal(s.listed, s.cancelled + #s.failed)
+    end)
+
+    it("tells apart names alike as numbers (7 and 007; 2^53 and 2^53 + 1)", function()
+      local ids = { "7", "007", "9007199254740992", "9007199254740993", "18446744073709551617", "1" }
+      local names = {}
+      for i, id in ipairs(ids) do names[i] = H.NAME .. id end
+      names[#names + 1] = "projects/test-project/locations/us-central1/trainingPipelines/1/operations/1"
+      server:fault { match = "list", body = listing(names) }
+      local s = client:cancel_all(H.PARENT)
+      assert.are.equal(#names, #server:log("cancel"))
+      assert.are.equal(#names, s.listed)
+      assert.are.equal(0, s.duplicates)
+    end)
+
+    for _, by in ipairs { "get", "list", "auto" } do
+      it(("with wait = true, wait_by = %s, ends when each name has ended (no wait for a repeat)"):format(by), function()
+        local t = H.virtual_time(server)
+        local a = server:create { done_after = 3600 }
+        local b = server:create { done_after = 3600 }
+        server:fault { match = "list", body = listing { a.name, b.name, a.name } }
+        local s = client:cancel_all(H.PARENT, nil, H.timed_opts(server, t, { wait = true, wait_by = by, timeout = 600 }))
+        assert.are.equal(1, s.wait.rounds)
+        assert.are.same({}, t.delays)
+        table.sort(s.wait.cancelled)
+        assert.are.same({ a.name, b.name }, s.wait.cancelled)
+        assert.are.equal(1, s.duplicates)
+      end)
+    end
+  end)
+
+  describe("a listing's bad entries", function()
+    it("fails an entry without a name or with a name the grammar refuses (ResponseTypeError), and goes on", function()
+      local ok = server:create { done_after = 3600 }
+      server:fault { match = "list", body = listing { '{"done":false}', H.NAME .. "../x", H.NAME .. "a%2Fb", ok.name } }
+      local s = client:cancel_all(H.PARENT)
+      assert.are.same({ ok.name }, sent("cancel"))
+      assert.are.equal(1, s.cancelled)
+      assert.are.equal(3, #s.failed)
+      for _, f in ipairs(s.failed) do
+        assert.are.equal("ResponseTypeError", H.tags(f.error), tostring(f.error))
+      end
+      assert.is_nil(s.failed[1].name)
+      assert.matches("page 1 operations%[1%] has no name", s.failed[1].error.message)
+      assert.are.equal(H.NAME .. "../x", s.failed[2].name)
+      assert.are.equal("ValueError", H.tags(s.failed[2].error.cause)) -- what the grammar said
+      assert.are.equal(4, s.listed)
+      assert.are.equal(s.listed, s.cancelled + #s.failed)
+    end)
+  end)
+
   describe("with wait = true", function()
     it("tells which ended CANCELLED and which completed anyway", function()
       server:create_many(200, { done_after = 3600 })
@@ -386,6 +460,27 @@ describe("vertexops cancel-all", function()
     assert.are.equal(4, #doc.wait.cancelled)
     assert.are.same({ late.first, late.last }, doc.wait.completed)
     assert.are.same({}, doc.failed)
+  end)
+
+  it("cancels a name listed twice once and, with --wait, ends when it has ended: exit 0", function()
+    local a = server:create { done_after = 3600 }
+    server:fault { match = "list", body = ('{"operations":[{"name":"%s"},{"name":"%s"}]}'):format(a.name, a.name) }
+    local out, err, code = cli("--wait --timeout 20")
+    assert.are.equal(0, code, err)
+    assert.matches("listed 1, cancelled 1, failed 0, 1 listed twice", out, 1, true)
+    assert.matches("ended CANCELLED 1,", out, 1, true)
+    assert.are.equal(1, #server:log("cancel"))
+  end)
+
+  it("fails a listed entry without a name as ResponseTypeError, exit 9, and cancels the rest", function()
+    local a = server:create { done_after = 3600 }
+    server:fault { match = "list", body = '{"operations":[{"done":false},{"name":"' .. a.name .. '"}]}' }
+    local out, err, code = cli("--json")
+    assert.are.equal(9, code, err)
+    local doc = cjson.decode(out)
+    assert.are.equal("ResponseTypeError", doc.failed[1].error.tags[1])
+    assert.are.equal(1, doc.cancelled)
+    assert.are.equal(2, doc.listed)
   end)
 
   it("shows a progress bar with counts, rate and ETA on a terminal", function()
