@@ -251,7 +251,7 @@ describe("cancel_all", function()
       assert.are.equal(2, s.listed)
       assert.are.equal(2, s.cancelled)
       assert.are.equal(2, s.duplicates)
-      assert.are.equal(s.listed, s.cancelled + #s.failed)
+      assert.are.equal(s.listed, s.cancelled + #s.failed + #s.skipped)
     end)
 
     it("tells apart names alike as numbers (7 and 007; 2^53 and 2^53 + 1)", function()
@@ -298,7 +298,91 @@ describe("cancel_all", function()
       assert.are.equal(H.NAME .. "../x", s.failed[2].name)
       assert.are.equal("ValueError", H.tags(s.failed[2].error.cause)) -- what the grammar said
       assert.are.equal(4, s.listed)
-      assert.are.equal(s.listed, s.cancelled + #s.failed)
+      assert.are.equal(s.listed, s.cancelled + #s.failed + #s.skipped)
+    end)
+  end)
+
+  describe("the parent's bounds", function()
+    local VICTIM = "projects/victim-project/locations/us-central1/operations/7"
+    local ELSEWHERE = "projects/test-project/locations/europe-west4/operations/8"
+    local function foreign_listing()
+      server:create { done_after = 3600 }
+      server:create { name = VICTIM, done_after = 3600 }
+      server:create { name = ELSEWHERE, done_after = 3600 }
+      server:fault { match = "list", body = listing { H.NAME .. "1001", VICTIM, ELSEWHERE } }
+    end
+
+    it("never cancels another project's or location's operation: skipped as outside_parent", function()
+      foreign_listing()
+      local s = client:cancel_all(H.PARENT)
+      assert.are.same({ H.NAME .. "1001" }, sent("cancel"))
+      assert.are.same({ { name = VICTIM, reason = "outside_parent" }, { name = ELSEWHERE, reason = "outside_parent" } },
+        s.skipped)
+      assert.are.equal(3, s.listed)
+      assert.are.equal(1, s.cancelled)
+      assert.are.equal(s.listed, s.cancelled + #s.failed + #s.skipped)
+    end)
+
+    it("skips them the same with a region given", function()
+      foreign_listing()
+      local s = client:cancel_all(H.PARENT, "us-central1")
+      assert.are.same({ H.NAME .. "1001" }, sent("cancel"))
+      assert.are.same({}, s.failed)
+      assert.are.equal(2, #s.skipped)
+    end)
+
+    describe("when the service names operations by project number", function()
+      local NUMBER = "123456789012"
+      local NUMBERED = "projects/" .. NUMBER .. "/locations/us-central1/operations/"
+      before_each(function() server:config { project_number = NUMBER } end)
+
+      it("cancels them, given the parent by project ID (the fake's number mode)", function()
+        server:create_many(5, { done_after = 3600 })
+        local s = client:cancel_all(H.PARENT)
+        assert.are.equal(5, s.cancelled)
+        assert.are.same({}, s.skipped)
+        assert.are.equal(NUMBERED .. "1001", sent("cancel")[1])
+        assert.are.equal(H.PARENT, server:log("list")[1].name) -- asked by ID, answered by number
+      end)
+
+      it("waits for them, by re-listing and by GET", function()
+        for _, by in ipairs { "list", "get" } do
+          server:reset()
+          server:config { project_number = NUMBER }
+          server:create_many(3, { done_after = 3600 })
+          local s = client:cancel_all(H.PARENT, nil, { wait = true, wait_by = by })
+          table.sort(s.wait.cancelled)
+          assert.are.same({ NUMBERED .. "1001", NUMBERED .. "1002", NUMBERED .. "1003" }, s.wait.cancelled, by)
+        end
+        assert.are.equal(NUMBERED .. "1001", sent("get")[1])
+      end)
+
+      it("skips a second project number and another project ID in the same listing", function()
+        server:create_many(2, { done_after = 3600 })
+        local other_number = "projects/987654321098/locations/us-central1/operations/5"
+        server:fault { match = "list", body = listing { NUMBERED .. "1001", other_number, VICTIM, NUMBERED .. "1002" } }
+        local s = client:cancel_all(H.PARENT)
+        assert.are.same({ NUMBERED .. "1001", NUMBERED .. "1002" }, sent("cancel"))
+        assert.are.same({ other_number, VICTIM }, names_of(s.skipped))
+        assert.are.equal(s.listed, s.cancelled + #s.failed + #s.skipped)
+      end)
+
+      it("takes an operation named by ID and by number as one: cancelled once", function()
+        server:create_many(1, { done_after = 3600 })
+        server:fault { match = "list", body = listing { NUMBERED .. "1001", H.NAME .. "1001" } }
+        local s = client:cancel_all(H.PARENT)
+        assert.are.same({ NUMBERED .. "1001" }, sent("cancel"))
+        assert.are.equal(1, s.duplicates)
+      end)
+
+      it("takes a parent given by number as the number: another number is outside", function()
+        server:create_many(1, { done_after = 3600 })
+        local other_number = "projects/987654321098/locations/us-central1/operations/5"
+        server:fault { match = "list", body = listing { other_number, NUMBERED .. "1001" } }
+        local s = client:cancel_all("projects/" .. NUMBER .. "/locations/us-central1")
+        assert.are.same({ NUMBERED .. "1001" }, sent("cancel"))
+        assert.are.same({ other_number }, names_of(s.skipped))
+      end)
     end)
   end)
 
@@ -481,6 +565,19 @@ describe("vertexops cancel-all", function()
     assert.are.equal("ResponseTypeError", doc.failed[1].error.tags[1])
     assert.are.equal(1, doc.cancelled)
     assert.are.equal(2, doc.listed)
+  end)
+
+  it("prints the names outside the parent as skipped, never cancels them, and exits 9", function()
+    local victim = "projects/victim-project/locations/us-central1/operations/7"
+    local a = server:create { done_after = 3600 }
+    server:create { name = victim, done_after = 3600 }
+    server:fault { match = "list", body = '{"operations":[{"name":"' .. victim .. '"},{"name":"' .. a.name .. '"}]}' }
+    local out, err, code = cli("")
+    assert.are.equal(9, code, err)
+    assert.matches("listed 2, cancelled 1, failed 0, skipped 1", out, 1, true)
+    assert.matches("skipped, outside " .. H.PARENT .. " (never sent):\n  " .. victim, out, 1, true)
+    assert.are.equal(1, #server:log("cancel"))
+    assert.are.equal(a.name, server:log("cancel")[1].name)
   end)
 
   it("shows a progress bar with counts, rate and ETA on a terminal", function()

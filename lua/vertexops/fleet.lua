@@ -242,8 +242,9 @@ end
 --- opts.wait = true, then waits until each has ended. The summary: listed (distinct names listed;
 --- an entry without a name counts once each), cancelled (cancels the service accepted), failed
 --- ({name = , error = } per cancel that failed, and per listed entry without a name or with a name
---- the grammar refuses: ResponseTypeError), duplicates (entries repeating a name already listed:
---- not cancelled again), pages, requests, elapsed; listed == cancelled + #failed.
+--- the grammar refuses: ResponseTypeError), skipped ({name = , reason = "outside_parent"}: another
+--- project's or location's names, never sent), duplicates (entries repeating a name already
+--- listed: not cancelled again), pages, requests, elapsed; listed == cancelled + #failed + #skipped.
 --- With wait: wait = {cancelled = names that ended CANCELLED, completed = names that
 --- completed anyway, failed = {name, error} (OperationError: ended with another error; or why its
 --- outcome could not be read), rounds, requests, list_requests, get_requests}.
@@ -264,7 +265,8 @@ function Client:cancel_all(parent, region, opts)
   for k, v in next, ro do lo[k] = v end
   if lo.filter == nil then lo.filter = DEFAULTS.filter end
   lo.page_size = o.page_size or DEFAULTS.page_size
-  local summary = { listed = 0, cancelled = 0, failed = {}, duplicates = 0, pages = 0, requests = 0, elapsed = 0 }
+  local summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
+                    elapsed = 0 }
   local f = {
     summary = summary, ro = ro, ctx = { deadline = deadline, requests = 0 }, clock = clock, start = start,
     deadline = deadline, progress = o.progress, size = o.max_in_flight or DEFAULTS.max_in_flight,
@@ -277,13 +279,15 @@ function Client:cancel_all(parent, region, opts)
   local ctx, pending, failed, progress = f.ctx, f.pending, summary.failed, f.progress
 
   -- What a page lists, sorted before anything is sent: each name once (a repeat counts in
-  -- duplicates), entries the service should never have sent (no name, a name the grammar refuses)
-  -- failed with a ResponseTypeError. Returns what to cancel: the names and their built requests.
+  -- duplicates), names outside the parent skipped, entries the service should never have sent (no
+  -- name, a name the grammar refuses) failed with a ResponseTypeError. Returns what to cancel: the
+  -- names and their built requests.
   local pproject, plocation = parent:match("^projects/([^/]+)/locations/([^/]+)$")
+  local number = pproject:match("^%d+$") -- the project number the service names operations with
   -- The names seen so far, as small keys (100,000 of them in a few MiB): a name of the parent by
   -- what follows its location -- the operation's id as an integer when that is exact, else the
   -- rest of the name from its '/' -- and any other name whole (it starts with "projects/").
-  local seen = {}
+  local seen, skipped = {}, summary.skipped
   local function key_of(rest)
     local id = rest:match("^/operations/([1-9]%d*)$")
     local n = id and #id <= 19 and tonumber(id)
@@ -296,7 +300,9 @@ function Client:cancel_all(parent, region, opts)
       local name = ops[i].name
       local project, location, rest
       if name ~= nil then project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$") end
-      local mine = location == plocation and project == pproject -- the parent's own: keyed by the rest
+      -- the parent's own (the ID, the number, or the first number seen: see below) keyed by the rest
+      local mine = location == plocation and (project == pproject or project == number
+        or (not number and project:match("^%d+$") ~= nil))
       local key = mine and key_of(rest) or name
       if name == nil then
         summary.listed = summary.listed + 1
@@ -307,14 +313,20 @@ function Client:cancel_all(parent, region, opts)
       else
         seen[key] = true
         summary.listed = summary.listed + 1
-        local ok, req = pcall(core.build, "cancel", name, region, ro)
+        -- built with the name's own location: inside the parent that is the parent's (and region's)
+        local ok, req = pcall(core.build, "cancel", name, nil, ro)
         if not ok then
           failed[#failed + 1] = { name = name, error = core.error({ "ResponseTypeError" }, string_format(
             "list response page %d operations[%d]: %s", pageno, i, type(req) == "table" and req.message
             or tostring(req)), { cause = req }) }
-        else
+        elseif mine then
+          -- Vertex names operations by project number while callers pass the ID: the number is the
+          -- parent's own when given by number, else the first one the listing shows in its location
+          if project ~= pproject and not number then number = project end
           local n = #names + 1
           names[n], reqs[n] = name, req
+        else
+          skipped[#skipped + 1] = { name = name, reason = "outside_parent" }
         end
       end
     end
