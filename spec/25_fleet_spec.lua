@@ -565,6 +565,10 @@ describe("vertexops cancel-all", function()
     assert.are.equal("ResponseTypeError", doc.failed[1].error.tags[1])
     assert.are.equal(1, doc.cancelled)
     assert.are.equal(2, doc.listed)
+    server:fault { match = "list", body = '{"operations":[{"done":false}]}' }
+    out = cli("")
+    assert.matches("\n  (an entry without a name): ResponseTypeError: list response page 1 operations[1] has no name\n",
+      out, 1, true)
   end)
 
   it("prints the names outside the parent as skipped, never cancels them, and exits 9", function()
