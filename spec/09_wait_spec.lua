@@ -147,6 +147,41 @@ describe("wait", function()
       assert.is_true(#server:log("get") > 9)
     end)
 
+    it("raises TimeoutError at once when a RetryInfo reaches past the deadline", function()
+      local t = H.virtual_time(server)
+      local op = server:create { done_after = 100000 }
+      server:fault { match = "any", status = 429, retry_delay = "3600s", times = 1e9 }
+      local err = H.raises(vertexops.wait, op.name, nil, opts(t, { strategy = "poll", timeout = 600 }))
+      assert.are.equal("TimeoutError", H.tags(err))
+      assert.are.equal(1, #server:log("get"))
+      assert.are.same({}, t.delays)
+      assert.are.equal(429, err.cause.code)
+      assert.matches("retry after 3600 s", err.message, 1, true)
+    end)
+
+    it("raises TimeoutError at once when a Retry-After reaches past the deadline, :wait strategy too", function()
+      local t = H.virtual_time(server)
+      local op = server:create { done_after = 100000 }
+      server:fault { match = "any", status = 429, retry_after = 3600, times = 1e9 }
+      local err = H.raises(vertexops.wait, op.name, nil, opts(t, { timeout = 600 }))
+      assert.are.equal("TimeoutError", H.tags(err))
+      assert.are.equal(1, #server:log())
+      assert.are.same({}, t.delays)
+      assert.are.equal(429, err.cause.code)
+    end)
+
+    it("polls no sooner than a Retry-After once the retries are spent", function()
+      local t = H.virtual_time(server)
+      local op = server:create { done_after_gets = 1 }
+      server:fault { match = "get", status = 429, retry_after = 30, times = 2 }
+      local final = vertexops.wait(op.name, nil, opts(t, { strategy = "poll", retry = { max_retries = 1 },
+        polling = { initial_delay = 1 } }))
+      assert.is_true(final.done)
+      assert.are.equal(3, #server:log("get"))
+      -- the call's own retry waits 30 s; its retries spent, the wait pauses 30 s too, not the 1 s poll
+      assert.are.same({ 30, 30 }, t.delays)
+    end)
+
     it("ends on a failure that is not transient", function()
       local t = H.virtual_time(server)
       local err = H.raises(vertexops.wait, H.NAME .. "missing", nil, opts(t, { strategy = "poll" }))

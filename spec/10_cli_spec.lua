@@ -102,6 +102,21 @@ describe("command line", function()
     assert.matches("usage: vertexops", out)
   end)
 
+  it("takes whole numbers in digits only, refusing 1e3, 50.0 and 2.0 with its own message", function()
+    for _, args in ipairs { "list " .. H.PARENT .. " --page-size 1e3", "list " .. H.PARENT .. " --page-size 50.0",
+                            "get " .. H.NAME .. "1 --retries 2.0", "cancel-all " .. H.PARENT .. " --max-in-flight 1e3",
+                            "cancel-all " .. H.PARENT .. " --max-in-flight 0x10", "list " .. H.PARENT .. " --page-size ' 5'" } do
+      local _, err, code = cli(args)
+      assert.are.equal(2, code, args .. ": " .. err)
+      assert.matches("^vertexops: %-%-[a-z-]+ takes a whole number[^\n]* in digits, got '", err)
+    end
+    assert.are.same({}, server:log())
+    local out, err, code = cli("list " .. H.PARENT .. " --page-size 050 --retries 0 --json")
+    assert.are.equal(0, code, err)
+    assert.are.same({ operations = {} }, cjson.decode(out))
+    assert.matches("pageSize=50", server:log("list")[1].query, 1, true)
+  end)
+
   describe("prints any operation the service can send", function()
     local function get_with(fields)
       local op = server:create {}

@@ -58,6 +58,19 @@ describe("the fake's listing", function()
     assert.are.equal(10, #second.operations)
   end)
 
+  it("names operations by project number in number mode, reached by ID or number", function()
+    server:config { project_number = "123456789012" }
+    local op = server:create { done_after = 3600 }
+    local numbered = "projects/123456789012/locations/us-central1/operations/1001"
+    assert.are.equal(numbered, op.name)
+    assert.are.equal(numbered, client:list(H.PARENT).operations[1].name)
+    assert.are.equal(numbered, client:get(H.NAME .. "1001").name)
+    assert.are.equal(numbered, client:get(numbered).name)
+    assert.are.equal(H.NAME .. "1001", server:log("get")[1].name) -- the log: as the request gave it
+    server:reset()
+    assert.are.equal(H.NAME .. "1001", server:create {}.name)
+  end)
+
   it("refuses a page token it did not give with 400", function()
     local err = H.raises(client.list, client, H.PARENT, nil, { retry = false, page_size = 1, page_token = "bogus" })
     assert.are.equal(400, err.code)
@@ -213,6 +226,164 @@ describe("cancel_all", function()
     local res, err = safe.cancel_all(H.PARENT, nil, H.opts(server))
     assert.is_nil(res)
     assert.are.equal(403, err.code)
+  end)
+
+  -- a page of the listing, as the service sends it: entries are names, or raw JSON objects ("{...}")
+  local function listing(entries)
+    local ops = {}
+    for i, e in ipairs(entries) do ops[i] = e:sub(1, 1) == "{" and e or cjson.encode { name = e } end
+    return '{"operations":[' .. table.concat(ops, ","):gsub("\\/", "/") .. "]}"
+  end
+  local function sent(call)
+    local out = {}
+    for _, e in ipairs(server:log(call)) do out[#out + 1] = e.name end
+    table.sort(out)
+    return out
+  end
+
+  describe("a listing that repeats a name", function()
+    it("cancels the name once, counting the repeat in duplicates, not in listed", function()
+      local a = server:create { done_after = 3600 }
+      local b = server:create { done_after = 3600 }
+      server:fault { match = "list", body = listing { a.name, b.name, a.name, a.name } }
+      local s = client:cancel_all(H.PARENT)
+      assert.are.same({ a.name, b.name }, sent("cancel"))
+      assert.are.equal(2, s.listed)
+      assert.are.equal(2, s.cancelled)
+      assert.are.equal(2, s.duplicates)
+      assert.are.equal(s.listed, s.cancelled + #s.failed + #s.skipped)
+    end)
+
+    it("tells apart names alike as numbers (7 and 007; 2^53 and 2^53 + 1)", function()
+      local ids = { "7", "007", "9007199254740992", "9007199254740993", "18446744073709551617", "1" }
+      local names = {}
+      for i, id in ipairs(ids) do names[i] = H.NAME .. id end
+      names[#names + 1] = "projects/test-project/locations/us-central1/trainingPipelines/1/operations/1"
+      server:fault { match = "list", body = listing(names) }
+      local s = client:cancel_all(H.PARENT)
+      assert.are.equal(#names, #server:log("cancel"))
+      assert.are.equal(#names, s.listed)
+      assert.are.equal(0, s.duplicates)
+    end)
+
+    for _, by in ipairs { "get", "list", "auto" } do
+      it(("with wait = true, wait_by = %s, ends when each name has ended (no wait for a repeat)"):format(by), function()
+        local t = H.virtual_time(server)
+        local a = server:create { done_after = 3600 }
+        local b = server:create { done_after = 3600 }
+        server:fault { match = "list", body = listing { a.name, b.name, a.name } }
+        local s = client:cancel_all(H.PARENT, nil, H.timed_opts(server, t, { wait = true, wait_by = by, timeout = 600 }))
+        assert.are.equal(1, s.wait.rounds)
+        assert.are.same({}, t.delays)
+        table.sort(s.wait.cancelled)
+        assert.are.same({ a.name, b.name }, s.wait.cancelled)
+        assert.are.equal(1, s.duplicates)
+      end)
+    end
+  end)
+
+  describe("a listing's bad entries", function()
+    it("fails an entry without a name or with a name the grammar refuses (ResponseTypeError), and goes on", function()
+      local ok = server:create { done_after = 3600 }
+      server:fault { match = "list", body = listing { '{"done":false}', H.NAME .. "../x", H.NAME .. "a%2Fb", ok.name } }
+      local s = client:cancel_all(H.PARENT)
+      assert.are.same({ ok.name }, sent("cancel"))
+      assert.are.equal(1, s.cancelled)
+      assert.are.equal(3, #s.failed)
+      for _, f in ipairs(s.failed) do
+        assert.are.equal("ResponseTypeError", H.tags(f.error), tostring(f.error))
+      end
+      assert.is_nil(s.failed[1].name)
+      assert.matches("page 1 operations%[1%] has no name", s.failed[1].error.message)
+      assert.are.equal(H.NAME .. "../x", s.failed[2].name)
+      assert.are.equal("ValueError", H.tags(s.failed[2].error.cause)) -- what the grammar said
+      assert.are.equal(4, s.listed)
+      assert.are.equal(s.listed, s.cancelled + #s.failed + #s.skipped)
+    end)
+  end)
+
+  describe("the parent's bounds", function()
+    local VICTIM = "projects/victim-project/locations/us-central1/operations/7"
+    local ELSEWHERE = "projects/test-project/locations/europe-west4/operations/8"
+    local function foreign_listing()
+      server:create { done_after = 3600 }
+      server:create { name = VICTIM, done_after = 3600 }
+      server:create { name = ELSEWHERE, done_after = 3600 }
+      server:fault { match = "list", body = listing { H.NAME .. "1001", VICTIM, ELSEWHERE } }
+    end
+
+    it("never cancels another project's or location's operation: skipped as outside_parent", function()
+      foreign_listing()
+      local s = client:cancel_all(H.PARENT)
+      assert.are.same({ H.NAME .. "1001" }, sent("cancel"))
+      assert.are.same({ { name = VICTIM, reason = "outside_parent" }, { name = ELSEWHERE, reason = "outside_parent" } },
+        s.skipped)
+      assert.are.equal(3, s.listed)
+      assert.are.equal(1, s.cancelled)
+      assert.are.equal(s.listed, s.cancelled + #s.failed + #s.skipped)
+    end)
+
+    it("skips them the same with a region given", function()
+      foreign_listing()
+      local s = client:cancel_all(H.PARENT, "us-central1")
+      assert.are.same({ H.NAME .. "1001" }, sent("cancel"))
+      assert.are.same({}, s.failed)
+      assert.are.equal(2, #s.skipped)
+    end)
+
+    describe("when the service names operations by project number", function()
+      local NUMBER = "123456789012"
+      local NUMBERED = "projects/" .. NUMBER .. "/locations/us-central1/operations/"
+      before_each(function() server:config { project_number = NUMBER } end)
+
+      it("cancels them, given the parent by project ID (the fake's number mode)", function()
+        server:create_many(5, { done_after = 3600 })
+        local s = client:cancel_all(H.PARENT)
+        assert.are.equal(5, s.cancelled)
+        assert.are.same({}, s.skipped)
+        assert.are.equal(NUMBERED .. "1001", sent("cancel")[1])
+        assert.are.equal(H.PARENT, server:log("list")[1].name) -- asked by ID, answered by number
+      end)
+
+      it("waits for them, by re-listing and by GET", function()
+        for _, by in ipairs { "list", "get" } do
+          server:reset()
+          server:config { project_number = NUMBER }
+          server:create_many(3, { done_after = 3600 })
+          local s = client:cancel_all(H.PARENT, nil, { wait = true, wait_by = by })
+          table.sort(s.wait.cancelled)
+          assert.are.same({ NUMBERED .. "1001", NUMBERED .. "1002", NUMBERED .. "1003" }, s.wait.cancelled, by)
+        end
+        assert.are.equal(NUMBERED .. "1001", sent("get")[1])
+      end)
+
+      it("skips a second project number and another project ID in the same listing", function()
+        server:create_many(2, { done_after = 3600 })
+        local other_number = "projects/987654321098/locations/us-central1/operations/5"
+        server:fault { match = "list", body = listing { NUMBERED .. "1001", other_number, VICTIM, NUMBERED .. "1002" } }
+        local s = client:cancel_all(H.PARENT)
+        assert.are.same({ NUMBERED .. "1001", NUMBERED .. "1002" }, sent("cancel"))
+        assert.are.same({ other_number, VICTIM }, names_of(s.skipped))
+        assert.are.equal(s.listed, s.cancelled + #s.failed + #s.skipped)
+      end)
+
+      it("takes an operation named by ID and by number as one: cancelled once", function()
+        server:create_many(1, { done_after = 3600 })
+        server:fault { match = "list", body = listing { NUMBERED .. "1001", H.NAME .. "1001" } }
+        local s = client:cancel_all(H.PARENT)
+        assert.are.same({ NUMBERED .. "1001" }, sent("cancel"))
+        assert.are.equal(1, s.duplicates)
+      end)
+
+      it("takes a parent given by number as the number: another number is outside", function()
+        server:create_many(1, { done_after = 3600 })
+        local other_number = "projects/987654321098/locations/us-central1/operations/5"
+        server:fault { match = "list", body = listing { other_number, NUMBERED .. "1001" } }
+        local s = client:cancel_all("projects/" .. NUMBER .. "/locations/us-central1")
+        assert.are.same({ NUMBERED .. "1001" }, sent("cancel"))
+        assert.are.same({ other_number }, names_of(s.skipped))
+      end)
+    end)
   end)
 
   describe("with wait = true", function()
@@ -373,6 +544,44 @@ describe("vertexops cancel-all", function()
     assert.are.equal(4, #doc.wait.cancelled)
     assert.are.same({ late.first, late.last }, doc.wait.completed)
     assert.are.same({}, doc.failed)
+  end)
+
+  it("cancels a name listed twice once and, with --wait, ends when it has ended: exit 0", function()
+    local a = server:create { done_after = 3600 }
+    server:fault { match = "list", body = ('{"operations":[{"name":"%s"},{"name":"%s"}]}'):format(a.name, a.name) }
+    local out, err, code = cli("--wait --timeout 20")
+    assert.are.equal(0, code, err)
+    assert.matches("listed 1, cancelled 1, failed 0, 1 listed twice", out, 1, true)
+    assert.matches("ended CANCELLED 1,", out, 1, true)
+    assert.are.equal(1, #server:log("cancel"))
+  end)
+
+  it("fails a listed entry without a name as ResponseTypeError, exit 9, and cancels the rest", function()
+    local a = server:create { done_after = 3600 }
+    server:fault { match = "list", body = '{"operations":[{"done":false},{"name":"' .. a.name .. '"}]}' }
+    local out, err, code = cli("--json")
+    assert.are.equal(9, code, err)
+    local doc = cjson.decode(out)
+    assert.are.equal("ResponseTypeError", doc.failed[1].error.tags[1])
+    assert.are.equal(1, doc.cancelled)
+    assert.are.equal(2, doc.listed)
+    server:fault { match = "list", body = '{"operations":[{"done":false}]}' }
+    out = cli("")
+    assert.matches("\n  (an entry without a name): ResponseTypeError: list response page 1 operations[1] has no name\n",
+      out, 1, true)
+  end)
+
+  it("prints the names outside the parent as skipped, never cancels them, and exits 9", function()
+    local victim = "projects/victim-project/locations/us-central1/operations/7"
+    local a = server:create { done_after = 3600 }
+    server:create { name = victim, done_after = 3600 }
+    server:fault { match = "list", body = '{"operations":[{"name":"' .. victim .. '"},{"name":"' .. a.name .. '"}]}' }
+    local out, err, code = cli("")
+    assert.are.equal(9, code, err)
+    assert.matches("listed 2, cancelled 1, failed 0, skipped 1", out, 1, true)
+    assert.matches("skipped, outside " .. H.PARENT .. " (never sent):\n  " .. victim, out, 1, true)
+    assert.are.equal(1, #server:log("cancel"))
+    assert.are.equal(a.name, server:log("cancel")[1].name)
   end)
 
   it("shows a progress bar with counts, rate and ETA on a terminal", function()

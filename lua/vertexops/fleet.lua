@@ -13,6 +13,7 @@ require "vertexops.request" -- Client:_start, _perform, _multi
 
 local error, next, pcall, setmetatable, type = error, next, pcall, setmetatable, type
 local math_min = math.min
+local math_type = math.type -- Lua 5.3+ (nil on LuaJIT)
 local coroutine_yield = coroutine.yield
 local string_format = string.format
 local is = core.is
@@ -170,8 +171,12 @@ local function wait_all(self, f)
         local ops = page.operations
         for i = 1, #ops do
           local op = ops[i]
-          if pending[op.name] then
-            seen = seen + 1
+          local mark = pending[op.name]
+          if mark then
+            if mark ~= w.rounds then -- a name the listing repeats counts once a round
+              pending[op.name] = w.rounds
+              seen = seen + 1
+            end
             if op.done then ended(op) end
           end
         end
@@ -234,9 +239,13 @@ end
 
 --- cancel_all(parent, region, opts) -> summary. Cancels every operation the listing of parent
 --- gives (opts.filter, default "done=false"), at most opts.max_in_flight requests at a time; with
---- opts.wait = true, then waits until each has ended. The summary: listed, cancelled (cancels the
---- service accepted), failed ({name = , error = } per cancel that failed), pages, requests,
---- elapsed, and with wait: wait = {cancelled = names that ended CANCELLED, completed = names that
+--- opts.wait = true, then waits until each has ended. The summary: listed (distinct names listed;
+--- an entry without a name counts once each), cancelled (cancels the service accepted), failed
+--- ({name = , error = } per cancel that failed, and per listed entry without a name or with a name
+--- the grammar refuses: ResponseTypeError), skipped ({name = , reason = "outside_parent"}: another
+--- project's or location's names, never sent), duplicates (entries repeating a name already
+--- listed: not cancelled again), pages, requests, elapsed; listed == cancelled + #failed + #skipped.
+--- With wait: wait = {cancelled = names that ended CANCELLED, completed = names that
 --- completed anyway, failed = {name, error} (OperationError: ended with another error; or why its
 --- outcome could not be read), rounds, requests, list_requests, get_requests}.
 --- A failed listing raises its error, the deadline (opts.timeout, for the whole call) a
@@ -256,7 +265,8 @@ function Client:cancel_all(parent, region, opts)
   for k, v in next, ro do lo[k] = v end
   if lo.filter == nil then lo.filter = DEFAULTS.filter end
   lo.page_size = o.page_size or DEFAULTS.page_size
-  local summary = { listed = 0, cancelled = 0, failed = {}, pages = 0, requests = 0, elapsed = 0 }
+  local summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
+                    elapsed = 0 }
   local f = {
     summary = summary, ro = ro, ctx = { deadline = deadline, requests = 0 }, clock = clock, start = start,
     deadline = deadline, progress = o.progress, size = o.max_in_flight or DEFAULTS.max_in_flight,
@@ -268,8 +278,63 @@ function Client:cancel_all(parent, region, opts)
   if wait then f.pending = {} end
   local ctx, pending, failed, progress = f.ctx, f.pending, summary.failed, f.progress
 
+  -- What a page lists, sorted before anything is sent: each name once (a repeat counts in
+  -- duplicates), names outside the parent skipped, entries the service should never have sent (no
+  -- name, a name the grammar refuses) failed with a ResponseTypeError. Returns what to cancel: the
+  -- names and their built requests.
+  local pproject, plocation = parent:match("^projects/([^/]+)/locations/([^/]+)$")
+  local number = pproject:match("^%d+$") -- the project number the service names operations with
+  -- The names seen so far, as small keys (100,000 of them in a few MiB): a name of the parent by
+  -- what follows its location -- the operation's id as an integer when that is exact, else the
+  -- rest of the name from its '/' -- and any other name whole (it starts with "projects/").
+  local seen, skipped = {}, summary.skipped
+  local function key_of(rest)
+    local id = rest:match("^/operations/([1-9]%d*)$")
+    local n = id and #id <= 19 and tonumber(id)
+    if n and (math_type and math_type(n) == "integer" or not math_type and n < 2 ^ 53) then return n end
+    return rest
+  end
+  local function sort(ops, pageno)
+    local names, reqs = {}, {}
+    for i = 1, #ops do
+      local name = ops[i].name
+      local project, location, rest
+      if name ~= nil then project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$") end
+      -- the parent's own (the ID, the number, or the first number seen: see below) keyed by the rest
+      local mine = location == plocation and (project == pproject or project == number
+        or (not number and project:match("^%d+$") ~= nil))
+      local key = mine and key_of(rest) or name
+      if name == nil then
+        summary.listed = summary.listed + 1
+        failed[#failed + 1] = { name = nil, error = core.error({ "ResponseTypeError" }, string_format(
+          "list response page %d operations[%d] has no name", pageno, i)) }
+      elseif seen[key] then
+        summary.duplicates = summary.duplicates + 1
+      else
+        seen[key] = true
+        summary.listed = summary.listed + 1
+        -- built with the name's own location: inside the parent that is the parent's (and region's)
+        local ok, req = pcall(core.build, "cancel", name, nil, ro)
+        if not ok then
+          failed[#failed + 1] = { name = name, error = core.error({ "ResponseTypeError" }, string_format(
+            "list response page %d operations[%d]: %s", pageno, i, type(req) == "table" and req.message
+            or tostring(req)), { cause = req }) }
+        elseif mine then
+          -- Vertex names operations by project number while callers pass the ID: the number is the
+          -- parent's own when given by number, else the first one the listing shows in its location
+          if project ~= pproject and not number then number = project end
+          local n = #names + 1
+          names[n], reqs[n] = name, req
+        else
+          skipped[#skipped + 1] = { name = name, reason = "outside_parent" }
+        end
+      end
+    end
+    return names, reqs
+  end
+
   local pages = self:_pages(parent, region, lo, ctx)
-  local page, pi = nil, 0 -- the operations of the page being dispatched, the last one dispatched
+  local page, reqs, pi = nil, nil, 0 -- the names of the page being dispatched, their requests, the last one sent
   local lister, more, list_err = false, true, nil
   local timed_out = false
   local LISTER = {}
@@ -278,11 +343,11 @@ function Client:cancel_all(parent, region, opts)
       lister = false
       if r.ok then
         local pg = r.results[2]
-        page, pi = pg and pg.operations, 0
+        page, reqs, pi = nil, nil, 0
         more = pg ~= nil and pg.next_page_token ~= nil
         if pg then
           summary.pages = summary.pages + 1
-          summary.listed = summary.listed + #pg.operations
+          page, reqs = sort(pg.operations, summary.pages)
         end
       else
         list_err, more = r.error, false
@@ -308,22 +373,17 @@ function Client:cancel_all(parent, region, opts)
   while true do
     -- the next page once this one is all dispatched: one page in memory, besides the window
     if more and not lister and (not page or pi >= #page) and not win:full() then
-      page, lister = nil, true
+      page, reqs, lister = nil, nil, true
       win:start(pages, LISTER)
     end
     while page and pi < #page and not win:full() do
       pi = pi + 1
-      local name = page[pi].name
-      local ok, req = pcall(core.build, "cancel", name, region, ro)
-      if ok then
-        win:start(function()
-          local done, err = self:_run(ro, req, ctx)
-          if not done then error(err, 0) end
-          return true
-        end, name)
-      else
-        failed[#failed + 1] = { name = name, error = req }
-      end
+      local name, req = page[pi], reqs[pi]
+      win:start(function()
+        local done, err = self:_run(ro, req, ctx)
+        if not done then error(err, 0) end
+        return true
+      end, name)
     end
     if win.n == 0 and not more and not (page and pi < #page) then break end
     if win:step() > 0 then report() elseif win.n > 0 then win:block() end

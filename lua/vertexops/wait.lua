@@ -8,7 +8,7 @@ local operation = require "vertexops.operation"
 local Client = require "vertexops.client"
 
 local error = error
-local math_min = math.min
+local math_min, math_max = math.min, math.max
 local string_format = string.format
 local is = core.is
 
@@ -53,12 +53,24 @@ function Client:_wait(o, name, region, start)
       ok, res = self:_run(o, get_req, ctx)
     end
     local now = clock()
+    local asked_after -- seconds the service asked us to wait (Retry-After, RetryInfo)
     if ok then
       op = operation.check(res, operation.what(name))
       if progress then progress(op, { elapsed = now - start, requests = ctx.requests, strategy = strategy }) end
       if op.done then return op, ctx end
     elseif retry.retryable("GET", res) then -- the GET rules include TimeoutError
       last_err = res -- transient: keep waiting while time remains
+      -- what the service asked for: on the failure itself (retries spent), or on the one that made
+      -- Client:_run give up because the next retry would start past the deadline
+      local asked_by = res
+      if not retry.retry_after(res) and is(res, "TimeoutError") then asked_by = res.cause end
+      asked_after = retry.retry_after(asked_by)
+      if asked_after and now + asked_after >= deadline then -- as every call does: no retry past the deadline
+        raise("TimeoutError", string_format("operation %s was not done after %.1f s (%d requests): the service "
+          .. "asked to retry after %g s, past the %g s timeout (last failure: %s)", name, now - start,
+          ctx.requests, asked_after, timeout, tostring(asked_by)),
+          { operation = op, elapsed = now - start, requests = ctx.requests, cause = asked_by })
+      end
     else
       error(res, 0)
     end
@@ -72,7 +84,7 @@ function Client:_wait(o, name, region, start)
     -- :wait that answered early, a failure -- pauses for the polling delay, so a server that
     -- answers at once can never cause a request storm.
     if not (ok and asked and now - t0 >= asked * 0.9) then
-      host.sleep_for(o, math_min(delay, remaining))
+      host.sleep_for(o, math_min(math_max(delay, asked_after or 0), remaining)) -- never sooner than asked
       delay = math_min(delay * poll.multiplier, poll.max_delay)
     end
   end

@@ -194,6 +194,19 @@ local function register(op)
   list[#list + 1] = op
 end
 
+-- Project numbers (config{project_number = "123456789012"}): Vertex names operations with the
+-- project NUMBER whatever the request said. In this mode an operation of the project ID
+-- (config.project_id, default "test-project") is created and listed as projects/{number}/...,
+-- and requests naming the ID reach the same operations (the ID parent lists them).
+local function numbered(name)
+  local number = state.project_number
+  if not number or not name then return name end
+  local id = state.project_id or "test-project"
+  local prefix = "projects/" .. id .. "/"
+  if name:sub(1, #prefix) ~= prefix then return name end
+  return "projects/" .. number .. "/" .. name:sub(#prefix + 1)
+end
+
 local function spec_fields(spec, t)
   return {
     created = t, updated = t, gets = 0,
@@ -207,8 +220,8 @@ end
 
 local function next_name(spec)
   state.seq = state.seq + 1
-  return string.format("projects/%s/locations/%s/operations/%s",
-    spec.project or "test-project", spec.location or "us-central1", tostring(1000 + state.seq))
+  return numbered(string.format("projects/%s/locations/%s/operations/%s",
+    spec.project or "test-project", spec.location or "us-central1", tostring(1000 + state.seq)))
 end
 
 -- spec fields: name | (project, location, id); done_after (s), done_after_gets (n),
@@ -218,8 +231,8 @@ end
 -- takes time to stop), wait ("longpoll" | "immediate" | "unimplemented"), done (true: already finished)
 local function create(spec)
   state.seq = state.seq + 1
-  local name = spec.name or string.format("projects/%s/locations/%s/operations/%s",
-    spec.project or "test-project", spec.location or "us-central1", spec.id or tostring(1000 + state.seq))
+  local name = numbered(spec.name or string.format("projects/%s/locations/%s/operations/%s",
+    spec.project or "test-project", spec.location or "us-central1", spec.id or tostring(1000 + state.seq)))
   local op = spec_fields(spec, now())
   op.name = name
   register(op)
@@ -830,6 +843,14 @@ local function control(path)
     if m then return refuse(m) end
     if body.nolog ~= nil then state.nolog = body.nolog end
     if body.hold ~= nil then state.hold = body.hold > 0 and body.hold or nil end
+    for _, k in ipairs { "project_number", "project_id" } do -- false: back to the default
+      local v = body[k]
+      if v ~= nil and v ~= false and not (type(v) == "string" and v:match(k == "project_number" and "^%d+$"
+          or "^[a-z][a-z0-9-]*$") and #v <= 30) then
+        return refuse(k .. " must be " .. (k == "project_number" and "digits" or "a project ID"))
+      end
+      if v ~= nil then state[k] = v or nil end
+    end
     return send(200, { ok = true })
   elseif path == "stats" then
     return send(200, { requests = state.count, connections = state.nconns, log_dropped = state.log_dropped })
@@ -869,7 +890,8 @@ function _M.handle()
   if ctl then return control(ctl) end
 
   local call, name = route(ngx.req.get_method(), path)
-  log_request(call, name)
+  log_request(call, name) -- the name as the request gave it
+  name = numbered(name)
   local f = take_fault(call or "other")
   if f and apply_fault(f, call, name) then return end
   if state.hold then ngx.sleep(state.hold) end
