@@ -103,8 +103,12 @@ local function load_file(path, origin)
   if data.token_uri ~= nil and type(data.token_uri) ~= "string" then
     fail(string_format("credentials file %s (%s) has a token_uri that is not a string", path, origin))
   end
+  -- inside nginx: a digest of the file's content for the shared_dict key (dict_key)
+  local ngx = rawget(_G, "ngx")
+  local hash = ngx and (ngx.sha1_bin or ngx.md5_bin)
+  local digest = hash and hash(text):gsub(".", function(c) return string_format("%02x", c:byte()) end) or nil
   return {
-    kind = kind, path = path, origin = origin, data = data,
+    kind = kind, path = path, origin = origin, data = data, digest = digest,
     quota_project = type(data.quota_project_id) == "string" and data.quota_project_id or nil,
   }
 end
@@ -265,23 +269,36 @@ function Provider:_token(o, deadline)
 end
 
 -- Tokens shared by nginx workers (option shared_dict, a lua_shared_dict): one token fetch per
--- expiry for all of them. The dict holds, per credential (its description and scopes: no secret
--- in a key), the token with its expiry (seconds since the epoch, ngx.now()'s clock) as
--- "expiry token" and a lock. The worker that adds the lock (add: one wins) fetches and stores;
--- the others poll the dict until the token is there, the lock is gone (the fetch failed: they
--- try to take it) or LOCK_WAIT passed (they fetch on their own). The lock's TTL frees it if its
--- holder dies. Tokens never go to a log. Returns nil outside nginx phases that can wait.
+-- expiry for all of them. The dict holds, per credential (dict_key: its type, identity, a digest
+-- of the key file's content, scopes and self_signed_jwt mode; no secret in a key), the token with
+-- its expiry (seconds since the epoch, ngx.now()'s clock) as "expiry token" and a lock. The worker
+-- that adds the lock (add: one wins) fetches and stores; the others poll the dict until the token
+-- is there, the lock is gone (the fetch failed: they try to take it) or LOCK_WAIT passed (they
+-- fetch on their own). The lock's TTL frees it if its holder dies. Tokens never go to a log.
+-- Returns nil outside nginx phases that can wait.
 local LOCK_WAIT = 10         -- seconds a worker waits for another's fetch before fetching itself
 local LOCK_TTL = TOKEN_TIMEOUT + 5
 _M.LOCK_WAIT = LOCK_WAIT
 
-local function dict_key(src, scope)
-  return "vertexops token " .. src.describe .. " " .. scope
+-- length-prefixed parts: no two different lists of parts make the same key
+local function lp(s) return #s .. ":" .. s end
+
+local function dict_key(src, scope, self_signed)
+  local identity, digest
+  if src.kind == "metadata" then
+    identity, digest = src.host, ""
+  else
+    local d = src.data
+    identity = d.client_email or d.client_id or ""
+    digest = src.digest or ""
+  end
+  return "vertexops token " .. lp(src.kind) .. " " .. lp(identity) .. " " .. lp(scope) .. " "
+    .. lp(self_signed and "self_signed_jwt" or "exchange") .. " " .. lp(digest)
 end
 
 --- The shared_dict key of a provider's token (its lock: the key .. " lock"); for specs.
 function _M.shared_key(provider)
-  return dict_key(provider:source(), scope_string(provider.opts))
+  return dict_key(provider:source(), scope_string(provider.opts), provider.opts.self_signed_jwt)
 end
 
 function Provider:_shared_token(src, o, deadline, dict_name)
@@ -293,7 +310,7 @@ function Provider:_shared_token(src, o, deadline, dict_name)
     end
     return nil -- not in nginx: the provider's own cache only
   end
-  local key = dict_key(src, scope_string(self.opts))
+  local key = dict_key(src, scope_string(self.opts), self.opts.self_signed_jwt)
   local now = rawget(_G, "ngx").now
   local function cached()
     local v = dict:get(key)
