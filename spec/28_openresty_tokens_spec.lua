@@ -100,6 +100,54 @@ describe("tokens shared by two nginx workers (shared_dict)", function()
     assert.are.equal(1, #server:log("token"))
   end)
 
+  -- Two calls, each on a new client with shared_dict: their outcomes, the lock and the dict entry after each.
+  local TWO_CALLS = [[
+    local auth = require "vertexops.auth"
+    local out = {}
+    for i = 1, 2 do
+      local c = vertexops.client { shared_dict = "vertexops", timeout = 30,
+                                   scopes = args.long_scope and string.rep("s", args.long_scope) or nil }
+      local ok, e = pcall(c.get, c, args.name)
+      local key = auth.shared_key(c.auth)
+      out[i] = { ok = ok, tagged = ok or vertexops.is_error(e), tags = not ok and type(e) == "table" and e.tags or nil,
+                 err = not ok and tostring(e) or nil, lock = ngx.shared.vertexops:get(key .. " lock") or false,
+                 stored = ngx.shared.vertexops:get(key) ~= nil }
+    end
+    ngx.shared.vertexops:flush_all()
+    return out]]
+
+  for _, e in ipairs { { expires_in = -5, shown = "-5" }, { expires_in = 0, shown = "0" },
+                       { expires_in = 1e12, shown = "1000000000000" },
+                       { expires_in = "1e999", expires_in_string = true, shown = "inf" },
+                       { expires_in = "soon", expires_in_string = true, shown = "soon" } } do
+    it(("an expires_in of %s: the token serves its call only, with a warning; the lock is released")
+        :format(e.shown), function()
+      local op = server:create {}
+      server:oauth { expires_in = e.expires_in, expires_in_string = e.expires_in_string }
+      local res = app:result(TWO_CALLS, { name = op.name })
+      server:oauth { expires_in = 3600, expires_in_string = false }
+      for i = 1, 2 do
+        assert.is_true(res[i].ok, "call " .. i .. ": " .. tostring(res[i].err))
+        assert.is_false(res[i].lock, "call " .. i .. " left the lock held")
+        assert.is_false(res[i].stored, "call " .. i .. " stored the token")
+      end
+      assert.are.equal(2, #server:log("token")) -- not stored: each call fetched its own
+      assert.are.equal(2, #server:log("get"))
+      assert.is_truthy(app:error_log():find("came with expires_in " .. e.shown .. ",", 1, true),
+        "no warning in nginx's log")
+    end)
+  end
+
+  it("a shared_dict that fails (a key too long for it) is an AuthError, and no lock is left", function()
+    local op = server:create {}
+    local res = app:result(TWO_CALLS, { name = op.name, long_scope = 70000 })
+    assert.is_false(res[1].ok)
+    assert.are.same({ "AuthError" }, res[1].tags, res[1].err)
+    assert.matches("shared_dict 'vertexops'", res[1].err)
+    assert.is_false(res[1].lock)
+    assert.are.equal(0, #server:log("token"))
+  end)
+
   it("keys tokens by credential: a client without self_signed_jwt never takes another's JWT", function()
     local testing = require "vertexops.testing"
     local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")

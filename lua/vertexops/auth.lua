@@ -15,8 +15,8 @@ local core = require "vertexops.core"
 local host_pcall = require("vertexops.host").pcall -- yields through on PUC 5.1 too
 local cjson = require("cjson.safe").new()
 
-local error, getmetatable, ipairs, rawget, setmetatable, tonumber, tostring, type =
-  error, getmetatable, ipairs, rawget, setmetatable, tonumber, tostring, type
+local error, getmetatable, ipairs, pcall, rawget, setmetatable, tonumber, tostring, type =
+  error, getmetatable, ipairs, pcall, rawget, setmetatable, tonumber, tostring, type
 local _G = _G
 
 -- ngx.shared[name] (nil when there is no such dict).
@@ -42,6 +42,17 @@ _M.CLOUD_PLATFORM, _M.REFRESH_EARLY = CLOUD_PLATFORM, REFRESH_EARLY
 
 -- What the metadata server answered, per host, for this Lua state: false (absent, with a reason).
 local metadata_absent = {}
+
+-- A warning: nginx's error log (WARN) inside nginx, Lua 5.4's warn() elsewhere (shown when the
+-- host turned warnings on), nothing on older interpreters.
+local function warning(message)
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.log and ngx.WARN then
+    ngx.log(ngx.WARN, message)
+  elseif rawget(_G, "warn") then
+    rawget(_G, "warn")(message)
+  end
+end
 
 local function auth_error(message, fields)
   return core.error({ "AuthError" }, message, fields)
@@ -224,6 +235,18 @@ local function clock_of(opts)
   return opts.clock or core.clock
 end
 
+-- expires_in is stored only when it is a finite number of seconds in 1..MAX_LIFETIME; otherwise
+-- the token serves the call that fetched it and is not kept (with a warning).
+local MAX_LIFETIME = 86400
+function Provider:_storable(lifetime)
+  if type(lifetime) == "number" and lifetime >= 1 and lifetime <= MAX_LIFETIME then return true end
+  local shown = type(lifetime) == "number" and string_format("%.17g", lifetime) or tostring(lifetime):sub(1, 40)
+  warning(string_format("vertexops: the token of %s came with expires_in %s, not a number of seconds in "
+    .. "1..%d: it serves this call only and is not cached", self.src and self.src.describe or "?",
+    shown, MAX_LIFETIME))
+  return false
+end
+
 --- A valid access token: cached until REFRESH_EARLY seconds before it expires.
 --- o (optional): the options of the call that needs it, for the token request's transport
 --- (ca_file, timeouts, retry, clock, sleep); the provider's own options otherwise.
@@ -264,7 +287,7 @@ function Provider:_token(o, deadline)
   self.fetching = false
   if not ok then error(token, 0) end
   self.fetches = self.fetches + 1
-  self.cached, self.expires_at = token, clock() + lifetime
+  if self:_storable(lifetime) then self.cached, self.expires_at = token, clock() + lifetime end
   return token
 end
 
@@ -312,8 +335,15 @@ function Provider:_shared_token(src, o, deadline, dict_name)
   end
   local key = dict_key(src, scope_string(self.opts), self.opts.self_signed_jwt)
   local now = rawget(_G, "ngx").now
+  -- a dict operation that fails (raising a plain string, or returning an error: "no memory", "key
+  -- too long") is an AuthError naming the dict; add's "exists" is an answer, not a failure
+  local function dict_call(what, ...)
+    local ok, a, b = pcall(dict[what], dict, ...)
+    if ok and (a or (what == "get" and b == nil) or (what == "add" and b == "exists")) then return a, b end
+    fail(string_format("shared_dict '%s' failed to %s: %s", dict_name, what, tostring(ok and b or a)))
+  end
   local function cached()
-    local v = dict:get(key)
+    local v = dict_call("get", key)
     if type(v) ~= "string" then return nil end
     local exp, token = v:match("^(%d+%.?%d*) (.+)$")
     exp = tonumber(exp)
@@ -333,7 +363,7 @@ function Provider:_shared_token(src, o, deadline, dict_name)
   if deadline then waited_until = math.min(waited_until, now() + (deadline - clock_of(o)())) end
   local delay = 0.002
   while true do
-    if dict:add(lock, true, LOCK_TTL) then break end -- this worker fetches
+    if dict_call("add", lock, true, LOCK_TTL) then break end -- this worker fetches
     token, exp = cached()
     if token then return take(token, exp) end
     if now() >= waited_until then return nil end -- waited long enough: fetch on our own
@@ -341,24 +371,32 @@ function Provider:_shared_token(src, o, deadline, dict_name)
     ngx.update_time()
     delay = math.min(delay * 2, 0.05)
   end
+  local function unlock() pcall(dict.delete, dict, lock) end
   -- the lock is ours: another worker may have stored a token between our look and our add
-  token, exp = cached()
-  if token then
-    dict:delete(lock)
-    return take(token, exp)
+  local ok, t, e = pcall(cached)
+  if not ok or t then
+    unlock()
+    if not ok then error(t, 0) end
+    return take(t, e)
   end
   self.fetching = true
-  local ok, fetched, lifetime = host_pcall(self._fetch, self, src, o, deadline)
+  local fetched, lifetime
+  ok, fetched, lifetime = host_pcall(self._fetch, self, src, o, deadline)
   self.fetching = false
   if not ok then
-    dict:delete(lock)
+    unlock()
     error(fetched, 0)
   end
   self.fetches = self.fetches + 1
+  if not self:_storable(lifetime) then
+    unlock()
+    return fetched -- this call only
+  end
   exp = now() + lifetime
   -- kept in the dict until it expires (nginx drops it then, or earlier when the dict is full)
-  dict:set(key, string_format("%.3f %s", exp, fetched), lifetime)
-  dict:delete(lock)
+  local stored, serr = pcall(dict_call, "set", key, string_format("%.3f %s", exp, fetched), lifetime)
+  unlock()
+  if not stored then error(serr, 0) end
   return take(fetched, exp)
 end
 
@@ -398,11 +436,16 @@ local function check_url(url, what)
   if not ok then fail(string_format("%s %s is not usable: %s", what, url, tostring(err.message or err))) end
 end
 
+-- The token and its lifetime: expires_in (a number, or a numeric string), JWT_LIFETIME when the
+-- answer has none; anything else comes back as it is, for Provider:_storable to refuse.
 local function lifetime_of(body, where)
   if type(body.access_token) ~= "string" or body.access_token == "" then
     fail(where .. " answered without an access_token")
   end
-  local expires = tonumber(body.expires_in) or JWT_LIFETIME -- expires_in may be a string
+  local e = body.expires_in
+  if e == nil or e == cjson.null then return body.access_token, JWT_LIFETIME end
+  local expires = tonumber(e)
+  if expires == nil or expires ~= expires then expires = e end -- NaN, or not a number: refused
   return body.access_token, expires
 end
 
