@@ -12,7 +12,8 @@
 -- Secrets (private keys, refresh tokens, client secrets, access tokens) never appear in an error,
 -- a log line or tostring().
 local core = require "vertexops.core"
-local host_pcall = require("vertexops.host").pcall -- yields through on PUC 5.1 too
+local hostmod = require "vertexops.host"
+local host_pcall = hostmod.pcall -- yields through on PUC 5.1 too
 local cjson = require("cjson.safe").new()
 
 local error, getmetatable, ipairs, pcall, rawget, setmetatable, tonumber, tostring, type =
@@ -130,7 +131,7 @@ end
 ---@field opts vertexops.Options its own options (a checked copy)
 ---@field client? vertexops.Client the client that sends its token requests
 ---@field fetches integer token requests made so far
----@field fetching? boolean a token request is in flight
+---@field fetching? {until: number, clock: function} a token request in flight, and its own deadline
 local Provider = {}
 Provider.__index = Provider
 _M.Provider = Provider
@@ -235,6 +236,33 @@ local function clock_of(opts)
   return opts.clock or core.clock
 end
 
+-- A token request in flight is recorded as provider.fetching = {until, clock}: until is the
+-- fetch's own deadline (TOKEN_TIMEOUT, or the call's deadline when sooner) on clock. Requests that
+-- run side by side (client:start, cancel_many, nginx request handlers) wait for it instead of
+-- fetching again (Client:_token), but never past that deadline: nginx does not unwind a light
+-- thread it kills (its nginx request ended), so the code that ends the fetch may never run; past
+-- its deadline the fetch is no longer in flight and a waiter fetches on its own. A started
+-- request that leads a fetch gives it up when closed (req:close()).
+function Provider:_lead(o, deadline)
+  local clock = clock_of(o)
+  local limit = clock() + TOKEN_TIMEOUT
+  if deadline and deadline < limit then limit = deadline end
+  -- request: the started request that leads the fetch (a waiter under client:start() steps it
+  -- when its host stopped doing so: the token answer may have come with nobody to read it)
+  local fetch = { ["until"] = limit, clock = clock, request = hostmod.request() }
+  local function release()
+    if self.fetching == fetch then self.fetching = nil end
+  end
+  fetch.release, fetch.holder = release, hostmod.hold(release)
+  self.fetching = fetch
+  return fetch
+end
+
+local function end_fetch(fetch)
+  hostmod.unhold(fetch.holder)
+  fetch.release()
+end
+
 -- expires_in is stored only when it is a finite number of seconds in 1..MAX_LIFETIME; otherwise
 -- the token serves the call that fetched it and is not kept (with a warning).
 local MAX_LIFETIME = 86400
@@ -279,12 +307,10 @@ function Provider:_token(o, deadline)
     local token = self:_shared_token(src, o, deadline, dict_name)
     if token then return token end
   end
-  -- fetching is true while a token request is in flight: requests that run side by side
-  -- (client:start, cancel_many, nginx request handlers) wait for it instead of fetching again
-  self.fetching = true
+  local fetch = self:_lead(o, deadline)
   -- (a pcall the fetch may yield through under client:start(), PUC Lua 5.1 included)
   local ok, token, lifetime = host_pcall(self._fetch, self, src, o, deadline)
-  self.fetching = false
+  end_fetch(fetch)
   if not ok then error(token, 0) end
   self.fetches = self.fetches + 1
   if self:_storable(lifetime) then self.cached, self.expires_at = token, clock() + lifetime end
@@ -296,11 +322,11 @@ end
 -- of the key file's content, scopes and self_signed_jwt mode; no secret in a key), the token with
 -- its expiry (seconds since the epoch, ngx.now()'s clock) as "expiry token" and a lock. The worker
 -- that adds the lock (add: one wins) fetches and stores; the others poll the dict until the token
--- is there, the lock is gone (the fetch failed: they try to take it) or LOCK_WAIT passed (they
--- fetch on their own). The lock's TTL frees it if its holder dies. Tokens never go to a log.
--- Returns nil outside nginx phases that can wait.
+-- is there, the lock is gone (the fetch ended without a token: they try to take it) or LOCK_WAIT
+-- passed (they fetch on their own). The lock lives as long as its fetch may (the fetch's own
+-- deadline): a fetch cut short (its worker died, or nginx killed its light thread) frees it by
+-- then. Tokens never go to a log. Returns nil outside nginx phases that can wait.
 local LOCK_WAIT = 10         -- seconds a worker waits for another's fetch before fetching itself
-local LOCK_TTL = TOKEN_TIMEOUT + 5
 _M.LOCK_WAIT = LOCK_WAIT
 
 -- length-prefixed parts: no two different lists of parts make the same key
@@ -324,8 +350,10 @@ function _M.shared_key(provider)
   return dict_key(provider:source(), scope_string(provider.opts), provider.opts.self_signed_jwt)
 end
 
+local lock_serial = 0
+
 function Provider:_shared_token(src, o, deadline, dict_name)
-  local ngx = require("vertexops.host").nginx_phase()
+  local ngx = hostmod.nginx_phase()
   local dict = rawget(_G, "ngx") and ngx_shared(dict_name)
   if not dict then
     if rawget(_G, "ngx") then
@@ -359,11 +387,18 @@ function Provider:_shared_token(src, o, deadline, dict_name)
   if token then return take(token, exp) end
   if not ngx then return nil end -- a phase that cannot wait (init_worker, log, ...): fetch here
   local lock = key .. " lock"
+  local clock = clock_of(o)
   local waited_until = now() + _M.LOCK_WAIT
-  if deadline then waited_until = math.min(waited_until, now() + (deadline - clock_of(o)())) end
+  if deadline then waited_until = math.min(waited_until, now() + (deadline - clock())) end
+  -- the lock's value names its holder; it lives as long as the fetch may
+  lock_serial = lock_serial + 1
+  local mine = string_format("%s %d", tostring(ngx.worker and ngx.worker.pid and ngx.worker.pid() or 0), lock_serial)
   local delay = 0.002
   while true do
-    if dict_call("add", lock, true, LOCK_TTL) then break end -- this worker fetches
+    local bound = TOKEN_TIMEOUT
+    if deadline then bound = math.min(bound, deadline - clock()) end
+    if bound <= 0 then return nil end -- the call's time is up: the fetch raises TimeoutError
+    if dict_call("add", lock, mine, bound) then break end -- this worker fetches
     token, exp = cached()
     if token then return take(token, exp) end
     if now() >= waited_until then return nil end -- waited long enough: fetch on our own
@@ -371,30 +406,38 @@ function Provider:_shared_token(src, o, deadline, dict_name)
     ngx.update_time()
     delay = math.min(delay * 2, 0.05)
   end
-  local function unlock() pcall(dict.delete, dict, lock) end
+  local function unlock()
+    local ok, v = pcall(dict.get, dict, lock)
+    if ok and v == mine then pcall(dict.delete, dict, lock) end
+  end
+  local holder = hostmod.hold(unlock)
   -- the lock is ours: another worker may have stored a token between our look and our add
   local ok, t, e = pcall(cached)
   if not ok or t then
+    hostmod.unhold(holder)
     unlock()
     if not ok then error(t, 0) end
     return take(t, e)
   end
-  self.fetching = true
+  local fetch = self:_lead(o, deadline)
   local fetched, lifetime
   ok, fetched, lifetime = host_pcall(self._fetch, self, src, o, deadline)
-  self.fetching = false
+  end_fetch(fetch)
   if not ok then
+    hostmod.unhold(holder)
     unlock()
     error(fetched, 0)
   end
   self.fetches = self.fetches + 1
   if not self:_storable(lifetime) then
+    hostmod.unhold(holder)
     unlock()
     return fetched -- this call only
   end
   exp = now() + lifetime
   -- kept in the dict until it expires (nginx drops it then, or earlier when the dict is full)
   local stored, serr = pcall(dict_call, "set", key, string_format("%.3f %s", exp, fetched), lifetime)
+  hostmod.unhold(holder)
   unlock()
   if not stored then error(serr, 0) end
   return take(fetched, exp)

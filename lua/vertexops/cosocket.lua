@@ -34,23 +34,34 @@ local sessions = {}
 -- about half a millisecond of CPU; a burst of 1,000 new connections handshaking at once would
 -- hold its event loop for 100 ms and more (spec/26_openresty_load_spec.lua). Past this many, new
 -- connections wait their turn (within the connect timeout), and the later ones resume the session
--- of the first.
+-- of the first. A slot is held until its handshake ends, at most until the handshake's own
+-- timeout: a light thread nginx killed mid-handshake (its nginx request ended) never gives its
+-- slot back, and the slot is free again once that timeout has passed (host.slots).
 local HANDSHAKES = 8
 M.HANDSHAKES = HANDSHAKES
 local handshake_slots = {}
+M.handshake_slots = handshake_slots
 
-local function handshake(sock, pool, host, connect_ms)
-  local sema = handshake_slots[pool]
-  if not sema then
-    sema = require("ngx.semaphore").new(M.HANDSHAKES)
-    handshake_slots[pool] = sema
+local function handshake(ngx, sock, pool, host, connect_ms)
+  local slots = handshake_slots[pool]
+  if not slots then
+    slots = require("vertexops.host").slots(M.HANDSHAKES)
+    handshake_slots[pool] = slots
   end
-  local got = sema:wait(connect_ms / 1000)
-  if not got then return nil, "timeout" end
+  ngx.update_time()
+  local now = ngx.now()
+  local key = slots:take(ngx, now + connect_ms / 1000, now + connect_ms / 1000)
+  if not key then return nil, "timeout" end
+  local host_mod = require("vertexops.host")
+  local function release() slots:give(key) end
+  local holder = host_mod.hold(release)
+  ngx.update_time()
+  slots.held[key] = ngx.now() + connect_ms / 1000 -- the handshake's own time
   -- lua-resty-core 0.1.25 raises (an assertion) instead of returning nil, err when a handshake
   -- that completed at once failed its verification: either way the handshake failed
   local called, session, herr = pcall(sock.sslhandshake, sock, sessions[pool], host, true)
-  sema:post(1)
+  host_mod.unhold(holder)
+  release()
   if not called then session, herr = nil, "handshake failed" end
   return session, herr
 end
@@ -101,7 +112,7 @@ local function open(ngx, o, target, pool, connect_ms, left_ms)
   if reused == 0 then
     M.stats.connects = M.stats.connects + 1
     if target.scheme == "https" then
-      local session, herr = handshake(sock, pool, target.host, connect_ms)
+      local session, herr = handshake(ngx, sock, pool, target.host, connect_ms)
       if not session then
         sock:close()
         sessions[pool] = nil
