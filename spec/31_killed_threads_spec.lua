@@ -157,6 +157,30 @@ describe("a light thread nginx kills", function()
     assert.are.equal(1, gets)
   end)
 
+  it("req:close() kills its light thread and gives its handshake slot back at once", function()
+    -- 8 started requests hold the 8 handshake slots of a stopped server (for up to 10 s each);
+    -- the handler closes them: the next call handshakes at once. (A pool of its own: the host
+    -- in mixed case.)
+    local killed, op = server:create {}, server:create {}
+    local k = key()
+    local endpoint = app.endpoint:gsub("localhost", "LocalHost")
+    local o = { token = "test-token", connect_timeout = 10, endpoint = endpoint, retry = false }
+    local cont = stop_fake()
+    local ok, res = pcall(app.result, app, PRE .. [[
+      local c = client(args.key)
+      local rs = {}
+      for i = 1, 8 do rs[i] = c:start("get", args.name, nil, args.opts) end
+      ngx.sleep(0.3)
+      local slots = require("vertexops.cosocket").handshake_slots["vertexops " .. args.endpoint]
+      local held = slots:count(ngx)
+      for i = 1, 8 do rs[i]:close() end
+      return { held = held, after = slots:count(ngx) }]], { key = k, name = killed.name, opts = o, endpoint = endpoint })
+    cont()
+    assert(ok, res)
+    assert.are.same({ held = 8, after = 0 }, res)
+    next_ok({ key = k, name = op.name, opts = o }, 0.5)
+  end)
+
   it("at its connect: the next call is not held", function()
     local op = server:create {}
     local k = key()
