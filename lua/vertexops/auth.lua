@@ -398,7 +398,8 @@ function Provider:_shared_token(src, o, deadline, dict_name)
     local bound = TOKEN_TIMEOUT
     if deadline then bound = math.min(bound, deadline - clock()) end
     if bound <= 0 then return nil end -- the call's time is up: the fetch raises TimeoutError
-    if dict_call("add", lock, mine, bound) then break end -- this worker fetches
+    -- (at least 1 ms: the dict counts whole milliseconds, and 0 would mean "never expires")
+    if dict_call("add", lock, mine, math.max(bound, 0.001)) then break end -- this worker fetches
     token, exp = cached()
     if token then return take(token, exp) end
     if now() >= waited_until then return nil end -- waited long enough: fetch on our own

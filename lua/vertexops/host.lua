@@ -101,6 +101,8 @@ function Slots:take(ngx, hold_until, wait_until)
     local left = wait_until - now
     local wait = left
     if soonest and soonest - now < wait then wait = soonest - now end
+    -- (the semaphore counts whole milliseconds: a shorter wait would not wait at all)
+    if left > 0 and wait < 0.001 then wait = 0.001 end
     local got, err = self.sema:wait(math_max(0, wait))
     if got then
       local key = {}
