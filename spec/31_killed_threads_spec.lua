@@ -315,6 +315,26 @@ describe("a started request abandoned in plain Lua", function()
     c:close()
   end)
 
+  it("mid-fetch, with no answer coming: a later started request waits no longer than that fetch's deadline", function()
+    local op = server:create {}
+    server:fault { match = "token", delay = 20 }
+    local c = client()
+    local first = c:start("get", op.name, nil, { timeout = 2 }) -- its fetch's deadline: 2 s from now
+    for _ = 1, 500 do -- until the token request has reached the fake (and taken its fault)
+      first:poll()
+      if #server:log("token") == 1 then break end
+      socket.sleep(0.01)
+    end
+    local t0 = socket.gettime()
+    local second = c:start("get", op.name)
+    assert.are.equal(op.name, second:wait().name)
+    local took = socket.gettime() - t0
+    assert.is_true(took < 10, ("the second request took %.2f s (the fetch's deadline: 2 s)"):format(took))
+    assert.are.equal(2, #server:log("token"))
+    assert.are.equal(1, #server:log("get"))
+    c:close()
+  end)
+
   it("req:close() gives up the fetch it leads: a request waiting for it fetches at once", function()
     local op = server:create {}
     server:fault { match = "token", delay = 20 }
