@@ -12,11 +12,12 @@
 -- Secrets (private keys, refresh tokens, client secrets, access tokens) never appear in an error,
 -- a log line or tostring().
 local core = require "vertexops.core"
-local host_pcall = require("vertexops.host").pcall -- yields through on PUC 5.1 too
+local hostmod = require "vertexops.host"
+local host_pcall = hostmod.pcall -- yields through on PUC 5.1 too
 local cjson = require("cjson.safe").new()
 
-local error, getmetatable, ipairs, rawget, setmetatable, tonumber, tostring, type =
-  error, getmetatable, ipairs, rawget, setmetatable, tonumber, tostring, type
+local error, getmetatable, ipairs, pcall, rawget, setmetatable, tonumber, tostring, type =
+  error, getmetatable, ipairs, pcall, rawget, setmetatable, tonumber, tostring, type
 local _G = _G
 
 -- ngx.shared[name] (nil when there is no such dict).
@@ -42,6 +43,17 @@ _M.CLOUD_PLATFORM, _M.REFRESH_EARLY = CLOUD_PLATFORM, REFRESH_EARLY
 
 -- What the metadata server answered, per host, for this Lua state: false (absent, with a reason).
 local metadata_absent = {}
+
+-- A warning: nginx's error log (WARN) inside nginx, Lua 5.4's warn() elsewhere (shown when the
+-- host turned warnings on), nothing on older interpreters.
+local function warning(message)
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.log and ngx.WARN then
+    ngx.log(ngx.WARN, message)
+  elseif rawget(_G, "warn") then
+    rawget(_G, "warn")(message)
+  end
+end
 
 local function auth_error(message, fields)
   return core.error({ "AuthError" }, message, fields)
@@ -103,8 +115,12 @@ local function load_file(path, origin)
   if data.token_uri ~= nil and type(data.token_uri) ~= "string" then
     fail(string_format("credentials file %s (%s) has a token_uri that is not a string", path, origin))
   end
+  -- inside nginx: a digest of the file's content for the shared_dict key (dict_key)
+  local ngx = rawget(_G, "ngx")
+  local hash = ngx and (ngx.sha1_bin or ngx.md5_bin)
+  local digest = hash and hash(text):gsub(".", function(c) return string_format("%02x", c:byte()) end) or nil
   return {
-    kind = kind, path = path, origin = origin, data = data,
+    kind = kind, path = path, origin = origin, data = data, digest = digest,
     quota_project = type(data.quota_project_id) == "string" and data.quota_project_id or nil,
   }
 end
@@ -115,7 +131,7 @@ end
 ---@field opts vertexops.Options its own options (a checked copy)
 ---@field client? vertexops.Client the client that sends its token requests
 ---@field fetches integer token requests made so far
----@field fetching? boolean a token request is in flight
+---@field fetching? {until: number, clock: function} a token request in flight, and its own deadline
 local Provider = {}
 Provider.__index = Provider
 _M.Provider = Provider
@@ -220,6 +236,45 @@ local function clock_of(opts)
   return opts.clock or core.clock
 end
 
+-- A token request in flight is recorded as provider.fetching = {until, clock}: until is the
+-- fetch's own deadline (TOKEN_TIMEOUT, or the call's deadline when sooner) on clock. Requests that
+-- run side by side (client:start, cancel_many, nginx request handlers) wait for it instead of
+-- fetching again (Client:_token), but never past that deadline: nginx does not unwind a light
+-- thread it kills (its nginx request ended), so the code that ends the fetch may never run; past
+-- its deadline the fetch is no longer in flight and a waiter fetches on its own. A started
+-- request that leads a fetch gives it up when closed (req:close()).
+function Provider:_lead(o, deadline)
+  local clock = clock_of(o)
+  local limit = clock() + TOKEN_TIMEOUT
+  if deadline and deadline < limit then limit = deadline end
+  -- request: the started request that leads the fetch (a waiter under client:start() steps it
+  -- when its host stopped doing so: the token answer may have come with nobody to read it)
+  local fetch = { ["until"] = limit, clock = clock, request = hostmod.request() }
+  local function release()
+    if self.fetching == fetch then self.fetching = nil end
+  end
+  fetch.release, fetch.holder = release, hostmod.hold(release)
+  self.fetching = fetch
+  return fetch
+end
+
+local function end_fetch(fetch)
+  hostmod.unhold(fetch.holder)
+  fetch.release()
+end
+
+-- expires_in is stored only when it is a finite number of seconds in 1..MAX_LIFETIME; otherwise
+-- the token serves the call that fetched it and is not kept (with a warning).
+local MAX_LIFETIME = 86400
+function Provider:_storable(lifetime)
+  if type(lifetime) == "number" and lifetime >= 1 and lifetime <= MAX_LIFETIME then return true end
+  local shown = type(lifetime) == "number" and string_format("%.17g", lifetime) or tostring(lifetime):sub(1, 40)
+  warning(string_format("vertexops: the token of %s came with expires_in %s, not a number of seconds in "
+    .. "1..%d: it serves this call only and is not cached", self.src and self.src.describe or "?",
+    shown, MAX_LIFETIME))
+  return false
+end
+
 --- A valid access token: cached until REFRESH_EARLY seconds before it expires.
 --- o (optional): the options of the call that needs it, for the token request's transport
 --- (ca_file, timeouts, retry, clock, sleep); the provider's own options otherwise.
@@ -252,40 +307,53 @@ function Provider:_token(o, deadline)
     local token = self:_shared_token(src, o, deadline, dict_name)
     if token then return token end
   end
-  -- fetching is true while a token request is in flight: requests that run side by side
-  -- (client:start, cancel_many, nginx request handlers) wait for it instead of fetching again
-  self.fetching = true
+  local fetch = self:_lead(o, deadline)
   -- (a pcall the fetch may yield through under client:start(), PUC Lua 5.1 included)
   local ok, token, lifetime = host_pcall(self._fetch, self, src, o, deadline)
-  self.fetching = false
+  end_fetch(fetch)
   if not ok then error(token, 0) end
   self.fetches = self.fetches + 1
-  self.cached, self.expires_at = token, clock() + lifetime
+  if self:_storable(lifetime) then self.cached, self.expires_at = token, clock() + lifetime end
   return token
 end
 
 -- Tokens shared by nginx workers (option shared_dict, a lua_shared_dict): one token fetch per
--- expiry for all of them. The dict holds, per credential (its description and scopes: no secret
--- in a key), the token with its expiry (seconds since the epoch, ngx.now()'s clock) as
--- "expiry token" and a lock. The worker that adds the lock (add: one wins) fetches and stores;
--- the others poll the dict until the token is there, the lock is gone (the fetch failed: they
--- try to take it) or LOCK_WAIT passed (they fetch on their own). The lock's TTL frees it if its
--- holder dies. Tokens never go to a log. Returns nil outside nginx phases that can wait.
+-- expiry for all of them. The dict holds, per credential (dict_key: its type, identity, a digest
+-- of the key file's content, scopes and self_signed_jwt mode; no secret in a key), the token with
+-- its expiry (seconds since the epoch, ngx.now()'s clock) as "expiry token" and a lock. The worker
+-- that adds the lock (add: one wins) fetches and stores; the others poll the dict until the token
+-- is there, the lock is gone (the fetch ended without a token: they try to take it) or LOCK_WAIT
+-- passed (they fetch on their own). The lock lives as long as its fetch may (the fetch's own
+-- deadline): a fetch cut short (its worker died, or nginx killed its light thread) frees it by
+-- then. Tokens never go to a log. Returns nil outside nginx phases that can wait.
 local LOCK_WAIT = 10         -- seconds a worker waits for another's fetch before fetching itself
-local LOCK_TTL = TOKEN_TIMEOUT + 5
 _M.LOCK_WAIT = LOCK_WAIT
 
-local function dict_key(src, scope)
-  return "vertexops token " .. src.describe .. " " .. scope
+-- length-prefixed parts: no two different lists of parts make the same key
+local function lp(s) return #s .. ":" .. s end
+
+local function dict_key(src, scope, self_signed)
+  local identity, digest
+  if src.kind == "metadata" then
+    identity, digest = src.host, ""
+  else
+    local d = src.data
+    identity = d.client_email or d.client_id or ""
+    digest = src.digest or ""
+  end
+  return "vertexops token " .. lp(src.kind) .. " " .. lp(identity) .. " " .. lp(scope) .. " "
+    .. lp(self_signed and "self_signed_jwt" or "exchange") .. " " .. lp(digest)
 end
 
 --- The shared_dict key of a provider's token (its lock: the key .. " lock"); for specs.
 function _M.shared_key(provider)
-  return dict_key(provider:source(), scope_string(provider.opts))
+  return dict_key(provider:source(), scope_string(provider.opts), provider.opts.self_signed_jwt)
 end
 
+local lock_serial = 0
+
 function Provider:_shared_token(src, o, deadline, dict_name)
-  local ngx = require("vertexops.host").nginx_phase()
+  local ngx = hostmod.nginx_phase()
   local dict = rawget(_G, "ngx") and ngx_shared(dict_name)
   if not dict then
     if rawget(_G, "ngx") then
@@ -293,10 +361,17 @@ function Provider:_shared_token(src, o, deadline, dict_name)
     end
     return nil -- not in nginx: the provider's own cache only
   end
-  local key = dict_key(src, scope_string(self.opts))
+  local key = dict_key(src, scope_string(self.opts), self.opts.self_signed_jwt)
   local now = rawget(_G, "ngx").now
+  -- a dict operation that fails (raising a plain string, or returning an error: "no memory", "key
+  -- too long") is an AuthError naming the dict; add's "exists" is an answer, not a failure
+  local function dict_call(what, ...)
+    local ok, a, b = pcall(dict[what], dict, ...)
+    if ok and (a or (what == "get" and b == nil) or (what == "add" and b == "exists")) then return a, b end
+    fail(string_format("shared_dict '%s' failed to %s: %s", dict_name, what, tostring(ok and b or a)))
+  end
   local function cached()
-    local v = dict:get(key)
+    local v = dict_call("get", key)
     if type(v) ~= "string" then return nil end
     local exp, token = v:match("^(%d+%.?%d*) (.+)$")
     exp = tonumber(exp)
@@ -312,11 +387,19 @@ function Provider:_shared_token(src, o, deadline, dict_name)
   if token then return take(token, exp) end
   if not ngx then return nil end -- a phase that cannot wait (init_worker, log, ...): fetch here
   local lock = key .. " lock"
+  local clock = clock_of(o)
   local waited_until = now() + _M.LOCK_WAIT
-  if deadline then waited_until = math.min(waited_until, now() + (deadline - clock_of(o)())) end
+  if deadline then waited_until = math.min(waited_until, now() + (deadline - clock())) end
+  -- the lock's value names its holder; it lives as long as the fetch may
+  lock_serial = lock_serial + 1
+  local mine = string_format("%s %d", tostring(ngx.worker and ngx.worker.pid and ngx.worker.pid() or 0), lock_serial)
   local delay = 0.002
   while true do
-    if dict:add(lock, true, LOCK_TTL) then break end -- this worker fetches
+    local bound = TOKEN_TIMEOUT
+    if deadline then bound = math.min(bound, deadline - clock()) end
+    if bound <= 0 then return nil end -- the call's time is up: the fetch raises TimeoutError
+    -- (at least 1 ms: the dict counts whole milliseconds, and 0 would mean "never expires")
+    if dict_call("add", lock, mine, math.max(bound, 0.001)) then break end -- this worker fetches
     token, exp = cached()
     if token then return take(token, exp) end
     if now() >= waited_until then return nil end -- waited long enough: fetch on our own
@@ -324,24 +407,40 @@ function Provider:_shared_token(src, o, deadline, dict_name)
     ngx.update_time()
     delay = math.min(delay * 2, 0.05)
   end
-  -- the lock is ours: another worker may have stored a token between our look and our add
-  token, exp = cached()
-  if token then
-    dict:delete(lock)
-    return take(token, exp)
+  local function unlock()
+    local ok, v = pcall(dict.get, dict, lock)
+    if ok and v == mine then pcall(dict.delete, dict, lock) end
   end
-  self.fetching = true
-  local ok, fetched, lifetime = host_pcall(self._fetch, self, src, o, deadline)
-  self.fetching = false
+  local holder = hostmod.hold(unlock)
+  -- the lock is ours: another worker may have stored a token between our look and our add
+  local ok, t, e = pcall(cached)
+  if not ok or t then
+    hostmod.unhold(holder)
+    unlock()
+    if not ok then error(t, 0) end
+    return take(t, e)
+  end
+  local fetch = self:_lead(o, deadline)
+  local fetched, lifetime
+  ok, fetched, lifetime = host_pcall(self._fetch, self, src, o, deadline)
+  end_fetch(fetch)
   if not ok then
-    dict:delete(lock)
+    hostmod.unhold(holder)
+    unlock()
     error(fetched, 0)
   end
   self.fetches = self.fetches + 1
+  if not self:_storable(lifetime) then
+    hostmod.unhold(holder)
+    unlock()
+    return fetched -- this call only
+  end
   exp = now() + lifetime
   -- kept in the dict until it expires (nginx drops it then, or earlier when the dict is full)
-  dict:set(key, string_format("%.3f %s", exp, fetched), lifetime)
-  dict:delete(lock)
+  local stored, serr = pcall(dict_call, "set", key, string_format("%.3f %s", exp, fetched), lifetime)
+  hostmod.unhold(holder)
+  unlock()
+  if not stored then error(serr, 0) end
   return take(fetched, exp)
 end
 
@@ -381,11 +480,16 @@ local function check_url(url, what)
   if not ok then fail(string_format("%s %s is not usable: %s", what, url, tostring(err.message or err))) end
 end
 
+-- The token and its lifetime: expires_in (a number, or a numeric string), JWT_LIFETIME when the
+-- answer has none; anything else comes back as it is, for Provider:_storable to refuse.
 local function lifetime_of(body, where)
   if type(body.access_token) ~= "string" or body.access_token == "" then
     fail(where .. " answered without an access_token")
   end
-  local expires = tonumber(body.expires_in) or JWT_LIFETIME -- expires_in may be a string
+  local e = body.expires_in
+  if e == nil or e == cjson.null then return body.access_token, JWT_LIFETIME end
+  local expires = tonumber(e)
+  if expires == nil or expires ~= expires then expires = e end -- NaN, or not a number: refused
   return body.access_token, expires
 end
 

@@ -77,15 +77,25 @@ function Client:_token(o, deadline)
   if t then return t end
   local provider = self:_provider(o)
   -- Another request of this client, running side by side, is fetching a token: wait for it (only
-  -- possible where waiting yields: under client:start() or in an nginx request handler).
+  -- possible where waiting yields: under client:start() or in an nginx request handler), but not
+  -- past that fetch's own deadline (provider.fetching.until): a fetch whose request was abandoned
+  -- or killed by nginx is no longer in flight then, and this request fetches on its own.
   local co = coroutine_running()
   local clock = o.clock or core.clock
-  while provider.fetching and ((co and drivers[co]) or host.nginx_phase()) do
+  local fetch = provider.fetching
+  while fetch and fetch.clock() < fetch["until"] and ((co and drivers[co]) or host.nginx_phase()) do
     local remaining = deadline - clock()
     if remaining <= 0 then
       raise("TimeoutError", "the call's timeout passed while another request was fetching a token")
     end
     host.sleep_for(o, math_min(0.005, remaining))
+    -- a started request that leads the fetch and that its host no longer steps (it polls only
+    -- the requests it still cares about) is stepped here: its answer may be in
+    local leader = fetch.request
+    if leader and leader.co and not leader.done and not leader.closed and leader ~= drivers[co] then
+      leader:_advance()
+    end
+    fetch = provider.fetching
   end
   return provider:_token(o, deadline)
 end
@@ -157,6 +167,8 @@ Client.__close = Client.close
 ---@return {requests: integer, connects: integer, buffered: integer, held_headers: integer}
 function Client:stats()
   local st = self.handle:stats()
+  local retired = self.retired -- the handles of closed requests (req:close())
+  if retired then st.requests, st.connects = st.requests + retired.requests, st.connects + retired.connects end
   for _, h in ipairs(self.handles or {}) do
     local s = h:stats()
     st.requests, st.connects = st.requests + s.requests, st.connects + s.connects

@@ -27,30 +27,60 @@ local TAGS_FAILED_TIMEOUT = { "ConnectionFailedError", "ConnectionError", "Timeo
 local TAGS_CONN = { "ConnectionError" }
 local TAGS_TIMEOUT = { "TimeoutError" }
 
+local function ms(s)
+  return math_max(1, math_ceil(s * 1000))
+end
+
 -- TLS sessions per pool, for resumption on new connections (this worker's).
 local sessions = {}
 
 -- TLS handshakes in progress per pool at most (this worker's). A full handshake costs the worker
 -- about half a millisecond of CPU; a burst of 1,000 new connections handshaking at once would
 -- hold its event loop for 100 ms and more (spec/26_openresty_load_spec.lua). Past this many, new
--- connections wait their turn (within the connect timeout), and the later ones resume the session
--- of the first.
+-- connections wait their turn (within the connect timeout and what is left of the call), and the
+-- later ones resume the session of the first. A slot is held until its handshake ends, at most
+-- until the handshake's own timeout: a light thread nginx killed mid-handshake (its nginx request
+-- ended) never gives its slot back, and the slot is free again once that timeout has passed
+-- (host.slots).
 local HANDSHAKES = 8
 M.HANDSHAKES = HANDSHAKES
 local handshake_slots = {}
+M.handshake_slots = handshake_slots
 
-local function handshake(sock, pool, host, connect_ms)
-  local sema = handshake_slots[pool]
-  if not sema then
-    sema = require("ngx.semaphore").new(M.HANDSHAKES)
-    handshake_slots[pool] = sema
+-- The TLS handshake of a new connection, finished by finish (ngx.now() time) at most, each step
+-- (the wait for a slot, the handshake) within connect_ms too.
+local function handshake(ngx, sock, pool, host, connect_ms, finish)
+  local slots = handshake_slots[pool]
+  if not slots then
+    slots = require("vertexops.host").slots(M.HANDSHAKES)
+    handshake_slots[pool] = slots
   end
-  local got = sema:wait(connect_ms / 1000)
-  if not got then return nil, "timeout" end
+  ngx.update_time()
+  local now = ngx.now()
+  local left = finish - now
+  if left <= 0 then return nil, "timeout" end
+  local step = math_min(connect_ms / 1000, left)
+  local key = slots:take(ngx, now + step, now + step)
+  if not key then return nil, "timeout" end
+  local host_mod = require("vertexops.host")
+  local function release() slots:give(key) end
+  local holder = host_mod.hold(release)
+  ngx.update_time()
+  left = finish - ngx.now()
+  if left <= 0 then
+    host_mod.unhold(holder)
+    release()
+    return nil, "timeout"
+  end
+  -- the handshake's own time: the connect timeout, or what is left of the call when less
+  local hs_ms = ms(math_min(connect_ms / 1000, left))
+  slots.held[key] = ngx.now() + hs_ms / 1000
+  sock:settimeouts(hs_ms, hs_ms, hs_ms)
   -- lua-resty-core 0.1.25 raises (an assertion) instead of returning nil, err when a handshake
   -- that completed at once failed its verification: either way the handshake failed
   local called, session, herr = pcall(sock.sslhandshake, sock, sessions[pool], host, true)
-  sema:post(1)
+  host_mod.unhold(holder)
+  release()
   if not called then session, herr = nil, "handshake failed" end
   return session, herr
 end
@@ -61,10 +91,6 @@ M.stats = { requests = 0, connects = 0, reused = 0, resends = 0 }
 
 local function fail(tags, message)
   return false, core.error(tags, message)
-end
-
-local function ms(s)
-  return math_max(1, math_ceil(s * 1000))
 end
 
 -- The error of a failed connect or TLS handshake (nothing was sent).
@@ -82,11 +108,19 @@ local function connect_error(what, target, err)
   return fail(TAGS_FAILED, string_format("%s to %s failed: %s%s", what, where, tostring(err), hint))
 end
 
--- Connects (or takes a pooled connection) and does the TLS handshake; returns sock, reused or
--- nil, err.
-local function open(ngx, o, target, pool, connect_ms, left_ms)
+-- Connects (or takes a pooled connection) and does the TLS handshake, by finish (ngx.now() time):
+-- each step gets connect_ms or what is left of the call, whichever is less. Returns sock, reused
+-- or nil, err.
+local function open(ngx, o, target, pool, connect_ms, finish)
   local sock = ngx.socket.tcp()
-  sock:settimeouts(connect_ms, left_ms, left_ms)
+  ngx.update_time()
+  local left = finish - ngx.now()
+  if left <= 0 then
+    local _, e = connect_error("connect", target, "timeout")
+    return nil, e
+  end
+  local step_ms = ms(math_min(connect_ms / 1000, left))
+  sock:settimeouts(step_ms, ms(left), ms(left))
   local host = target.host
   if host:lower() == "localhost" then host = "127.0.0.1" end
   local size = o.pool_size or POOL.pool_size
@@ -101,7 +135,7 @@ local function open(ngx, o, target, pool, connect_ms, left_ms)
   if reused == 0 then
     M.stats.connects = M.stats.connects + 1
     if target.scheme == "https" then
-      local session, herr = handshake(sock, pool, target.host, connect_ms)
+      local session, herr = handshake(ngx, sock, pool, target.host, connect_ms, finish)
       if not session then
         sock:close()
         sessions[pool] = nil
@@ -156,7 +190,7 @@ function M.exchange(ngx, o, req, token)
   local pool = "vertexops " .. target.scheme .. "://" .. target.authority
   M.stats.requests = M.stats.requests + 1
   for attempt = 1, 2 do
-    local sock, reused = open(ngx, o, target, pool, connect_ms, ms(total))
+    local sock, reused = open(ngx, o, target, pool, connect_ms, finish)
     if not sock then return false, reused end
     if reused then M.stats.reused = M.stats.reused + 1 end
     local left = finish - ngx.now()

@@ -6,8 +6,8 @@ local core = require "vertexops.core"
 local host = require "vertexops.host"
 local Client = require "vertexops.client"
 
-local error, pairs, pcall, rawget, select, setmetatable, tostring, type =
-  error, pairs, pcall, rawget, select, setmetatable, tostring, type
+local error, getmetatable, pairs, pcall, rawget, select, setmetatable, tostring, type =
+  error, getmetatable, pairs, pcall, rawget, select, setmetatable, tostring, type
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 local math_max, math_min = math.max, math.min
 local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
@@ -126,7 +126,12 @@ local function start_light(self, ngx, fn)
   local r = setmetatable({ client = self, light = true }, Request)
   self.running = self.running or {}
   self.running[r] = true
-  local spawned, err = ngx.thread.spawn(function() finish_light(r, pcall(fn)) end)
+  local spawned, err = ngx.thread.spawn(function()
+    local co = coroutine_running()
+    host.owners[co] = r
+    finish_light(r, pcall(fn))
+    host.owners[co] = nil
+  end)
   if not spawned then finish_light(r, false, core.error({ "ConnectionError" },
     "nginx could not start a light thread: " .. tostring(err))) end
   r.thread = spawned
@@ -172,6 +177,49 @@ function Request:_exchange(client, req, token)
   return ok, res, headers
 end
 
+--- req:close(): abandons the request (idempotent; also __close). Whatever it holds is given back
+--- at once: its libcurl handle (a transfer in flight is stopped), a TLS-handshake or worker-thread
+--- slot (inside nginx), a token fetch it leads (a request waiting for that fetch fetches on its
+--- own at once) and a shared_dict lock. Inside nginx its light thread is killed when close() runs
+--- in the code that started it (nginx lets no other kill it). Afterwards poll(), result() and
+--- wait() raise ValueError; a request that had already ended just becomes closed.
+function Request:close()
+  if getmetatable(self) ~= Request then
+    raise("TypeError", "request:close() needs a request as its receiver (called with '.' instead of ':'?)")
+  end
+  if self.closed then return end
+  self.closed = true
+  local client = self.client
+  if client.running then client.running[self] = nil end
+  if self.light and not self.done and self.thread then
+    local ngx = rawget(_G, "ngx")
+    if ngx then pcall(ngx.thread.kill, self.thread) end
+  end
+  local h = self.transfer
+  if h then -- a transfer in flight: its handle is closed (which takes it off the multi), not reused
+    self.transfer = nil
+    local st = h:stats()
+    local retired = client.retired or { requests = 0, connects = 0 }
+    retired.requests, retired.connects = retired.requests + st.requests, retired.connects + st.connects
+    client.retired = retired
+    h:close()
+    local handles = client.handles or {}
+    for i = #handles, 1, -1 do
+      if handles[i] == h then table.remove(handles, i) end
+    end
+  end
+  local held = self.held
+  self.held = nil
+  for holder in pairs(held or {}) do holder.release() end
+  if self.co then drivers[self.co] = nil end
+  self.co, self.wake = nil, nil
+end
+Request.__close = Request.close
+
+local function check_open(self, m)
+  if self.closed then raise("ValueError", "request:" .. m .. "() on a closed request") end
+end
+
 -- Resumes the coroutine once, and records why it stopped.
 function Request:_step()
   local res = pack(coroutine_resume(self.co))
@@ -214,6 +262,7 @@ end
 ---@return boolean done
 ---@return any ... the call's results, or its error object (req.ok tells which)
 function Request:result()
+  check_open(self, "result")
   if self.done then return true, self:_outcome() end
   return false
 end
@@ -223,6 +272,7 @@ end
 ---@return boolean done
 ---@return any ... the call's results, or its error object
 function Request:poll()
+  check_open(self, "poll")
   if not self.done then
     self.client:_perform()
     self:_advance()
@@ -266,6 +316,7 @@ Request.block = block
 --- steps (the host resumes it); elsewhere it blocks.
 ---@return any ... the call's results
 function Request:wait()
+  check_open(self, "wait")
   while not self:poll() do
     local co = coroutine_running()
     if co and not drivers[co] and not self.light and coroutine_isyieldable and coroutine_isyieldable() then
