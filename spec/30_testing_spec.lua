@@ -319,6 +319,14 @@ describe("vertexops.testing: limits of the control API and of the log", function
     assert.matches("tokens must be a list of strings", refused(server.tokens, server, { a = 1 }), 1, true)
   end)
 
+  it("refuses a config whose project_id is not one, changing nothing: its nolog is not applied", function()
+    local message = refused(server.config, server, { nolog = true, project_id = "Not An ID" })
+    assert.matches("project_id must be a project ID", message, 1, true)
+    local op = server:create { done = true }
+    assert.is_true(vertexops.get(op.name, nil, server:options()).done)
+    assert.are.equal(1, #server:log("get"), "the refused config turned nolog on")
+  end)
+
   it("with a control token, refuses a control request without it (401); the driver sends it", function()
     local other = testing.start { control_token = "s3cret-token" }
     finally(function() other:stop() end)

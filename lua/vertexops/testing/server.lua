@@ -767,9 +767,19 @@ local function check_tokens(body)
   end
 end
 
+-- project_number: digits; project_id: a project ID (false: back to the default)
+local PROJECT = { project_number = { "^%d+$", "digits" }, project_id = { "^[a-z][a-z0-9-]*$", "a project ID" } }
+
 local function check_config(body)
   if type(body) ~= "table" then return "config must be a JSON object" end
-  return first(one_of(body, "nolog", "boolean"), number_in(body, "hold", 0, LIMITS.seconds))
+  local m = first(one_of(body, "nolog", "boolean"), number_in(body, "hold", 0, LIMITS.seconds))
+  if m then return m end
+  for _, k in ipairs { "project_number", "project_id" } do
+    local v, shape = body[k], PROJECT[k]
+    if v ~= nil and v ~= false and not (type(v) == "string" and v:match(shape[1]) and #v <= 30) then
+      return k .. " must be " .. shape[2]
+    end
+  end
 end
 
 -- The control API's token, when nginx was started with one (vertexops.testing: start{control_token}).
@@ -843,13 +853,8 @@ local function control(path)
     if m then return refuse(m) end
     if body.nolog ~= nil then state.nolog = body.nolog end
     if body.hold ~= nil then state.hold = body.hold > 0 and body.hold or nil end
-    for _, k in ipairs { "project_number", "project_id" } do -- false: back to the default
-      local v = body[k]
-      if v ~= nil and v ~= false and not (type(v) == "string" and v:match(k == "project_number" and "^%d+$"
-          or "^[a-z][a-z0-9-]*$") and #v <= 30) then
-        return refuse(k .. " must be " .. (k == "project_number" and "digits" or "a project ID"))
-      end
-      if v ~= nil then state[k] = v or nil end
+    for k in pairs(PROJECT) do
+      if body[k] ~= nil then state[k] = body[k] or nil end
     end
     return send(200, { ok = true })
   elseif path == "stats" then
