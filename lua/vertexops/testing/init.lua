@@ -345,6 +345,25 @@ function M.stop_nginx(dir)
   remove_dir(dir)
 end
 
+-- The modules of the fake service, the files nginx loads from the lua/ root (vertexops.testing.server
+-- requires the others): every one must be there (the rockspec installs each; spec/30 checks the
+-- list against lua/vertexops/testing/ and the rockspec).
+M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "faults", "tokens", "log", "control" }
+
+-- Raises ConnectionFailedError (missing = the first module not found) unless every module of the
+-- service is a file under root.
+local function check_service(root)
+  for _, name in ipairs(M.SERVICE_MODULES) do
+    local file = "vertexops/testing/" .. name .. ".lua"
+    if not (root and read_file(root .. "/" .. file)) then
+      raise_missing("vertexops.testing." .. name, "cannot find " .. file .. " "
+        .. (root and "under " .. root or "beside vertexops.testing: it was not loaded from a file (a static "
+        .. "embedding preloads it from the executable); nginx needs the module files, e.g. from the rock")
+        .. " (vertexops.testing must be loaded from files)")
+    end
+  end
+end
+
 local Server = {}
 Server.__index = Server
 M.Server = Server
@@ -390,12 +409,7 @@ end
 function M.start(opts)
   local cfg, other = check_options(opts)
   local root = M.lua_root
-  if not root or not read_file(root .. "/vertexops/testing/server.lua") then
-    raise_missing("vertexops.testing.server", "cannot find vertexops/testing/server.lua "
-      .. (root and "under " .. root or "beside vertexops.testing: it was not loaded from a file (a static "
-      .. "embedding preloads it from the executable); nginx needs the module files, e.g. from the rock")
-      .. " (vertexops.testing must be loaded from files)")
-  end
+  check_service(root)
   deps()
   local nginx = find_nginx(other.nginx)
   local modules = find_modules(other.modules)
