@@ -135,10 +135,7 @@ http {
     listen 127.0.0.1:${HTTP_PORT} backlog=4096;
     ssl_certificate ${DIR}/cert.pem;
     ssl_certificate_key ${DIR}/key.pem;
-    location / {
-      content_by_lua_block { require("vertexops.testing.server").handle() }
-      log_by_lua_block { require("vertexops.testing.server").done() }
-    }
+    ${SERVICE}
   }
   # GOAWAY: nginx ends an HTTP/2 connection with GOAWAY after keepalive_requests requests on it
   server {
@@ -147,10 +144,7 @@ http {
     error_log ${DIR}/goaway.log info;
     ssl_certificate ${DIR}/cert.pem;
     ssl_certificate_key ${DIR}/key.pem;
-    location / {
-      content_by_lua_block { require("vertexops.testing.server").handle() }
-      log_by_lua_block { require("vertexops.testing.server").done() }
-    }
+    ${SERVICE}
   }
   # REFUSED_STREAM: nginx refuses (RST_STREAM) every stream opened past this limit
   server {
@@ -160,13 +154,16 @@ http {
     error_log ${DIR}/narrow.log info;  # "concurrent streams exceeded", "... before settings were acknowledged"
     ssl_certificate ${DIR}/cert.pem;
     ssl_certificate_key ${DIR}/key.pem;
-    location / {
-      content_by_lua_block { require("vertexops.testing.server").handle() }
-      log_by_lua_block { require("vertexops.testing.server").done() }
-    }
+    ${SERVICE}
   }
 }
 ]]
+
+-- What each server block runs: the fake service, vertexops.testing.server.
+local SERVICE = [[location / {
+      content_by_lua_block { require("vertexops.testing.server").handle() }
+      log_by_lua_block { require("vertexops.testing.server").done() }
+    }]]
 
 local function free_port()
   deps()
@@ -435,7 +432,7 @@ function M.start(opts)
       HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
       GOAWAY_PORT = goaway_port, NARROW_PORT = narrow_port, GOAWAY_AFTER = M.GOAWAY_AFTER,
       MAX_STREAMS = cfg.max_streams, KEEPALIVE_REQUESTS = cfg.keepalive_requests,
-      KEEPALIVE_TIME = cfg.keepalive_time,
+      KEEPALIVE_TIME = cfg.keepalive_time, SERVICE = SERVICE,
     }
     local conf = CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)
     if M.run_nginx(dir, conf, { [CONTROL_ENV] = token or "" }, nginx) then
