@@ -55,9 +55,18 @@ build = {
     ["vertexops.thread"] = "lua/vertexops/thread.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
-    -- the fake Vertex server for tests: the driver, and what nginx runs (found next to the driver)
+    -- the fake Vertex server for tests: the driver, and what nginx runs (found next to the driver;
+    -- testing.SERVICE_MODULES lists them, spec/30 checks)
     ["vertexops.testing"] = "lua/vertexops/testing/init.lua",
     ["vertexops.testing.server"] = "lua/vertexops/testing/server.lua",
+    ["vertexops.testing.state"] = "lua/vertexops/testing/state.lua",
+    ["vertexops.testing.check"] = "lua/vertexops/testing/check.lua",
+    ["vertexops.testing.reply"] = "lua/vertexops/testing/reply.lua",
+    ["vertexops.testing.model"] = "lua/vertexops/testing/model.lua",
+    ["vertexops.testing.faults"] = "lua/vertexops/testing/faults.lua",
+    ["vertexops.testing.tokens"] = "lua/vertexops/testing/tokens.lua",
+    ["vertexops.testing.log"] = "lua/vertexops/testing/log.lua",
+    ["vertexops.testing.control"] = "lua/vertexops/testing/control.lua",
   },
   install = {
     bin = { vertexops = "bin/vertexops" },

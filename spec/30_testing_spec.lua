@@ -136,6 +136,38 @@ describe("vertexops.testing: its files and its directory", function()
     return (out:gsub("%s+$", ""))
   end
 
+  it("SERVICE_MODULES lists every file of the fake service, and the rockspec installs each", function()
+    local files = {}
+    for f in H.run("ls lua/vertexops/testing"):gmatch("(%S+)%.lua") do
+      if f ~= "init" then files[#files + 1] = f end
+    end
+    local listed = { unpack(testing.SERVICE_MODULES) }
+    table.sort(files)
+    table.sort(listed)
+    assert.are.same(files, listed)
+    local env = {}
+    local chunk = assert(loadfile("vertexops-scm-1.rockspec"))
+    if setfenv then setfenv(chunk, env) else chunk = assert(loadfile("vertexops-scm-1.rockspec", "t", env)) end
+    chunk()
+    for _, m in ipairs(listed) do
+      assert.are.equal("lua/vertexops/testing/" .. m .. ".lua", env.build.modules["vertexops.testing." .. m], m)
+    end
+  end)
+
+  it("start() names a missing module of the fake service (not only server.lua) in a ConnectionFailedError", function()
+    local dir = testing.tmpdir()
+    finally(function() testing.stop_nginx(dir) end)
+    assert(H.run("cp -r lua '" .. dir .. "/lua' && rm '" .. dir .. "/lua/vertexops/testing/faults.lua'"))
+    local out = H.run_lua(([[
+      package.path = %q .. package.path
+      local testing = require "vertexops.testing"
+      local ok, e = pcall(testing.start)
+      if ok then e:stop() end
+      print(ok, type(e) == "table" and e.missing or "-", testing.lua_root)
+    ]]):format(dir .. "/lua/?.lua;" .. dir .. "/lua/?/init.lua;"))
+    assert.are.equal("false\tvertexops.testing.faults\t" .. dir .. "/lua", (out:gsub("%s+$", "")))
+  end)
+
   it("tmpdir() makes a new private directory: mode 700, a real directory of this user's", function()
     local dir = testing.tmpdir()
     finally(function() os.execute("rm -rf '" .. dir .. "'") end)
@@ -324,6 +356,14 @@ describe("vertexops.testing: limits of the control API and of the log", function
   it("refuses config and tokens of the wrong shape with a 400", function()
     assert.matches("hold must be a number", refused(server.config, server, { hold = "long" }), 1, true)
     assert.matches("tokens must be a list of strings", refused(server.tokens, server, { a = 1 }), 1, true)
+  end)
+
+  it("refuses a config whose project_id is not one, changing nothing: its nolog is not applied", function()
+    local message = refused(server.config, server, { nolog = true, project_id = "Not An ID" })
+    assert.matches("project_id must be a project ID", message, 1, true)
+    local op = server:create { done = true }
+    assert.is_true(vertexops.get(op.name, nil, server:options()).done)
+    assert.are.equal(1, #server:log("get"), "the refused config turned nolog on")
   end)
 
   it("with a control token, refuses a control request without it (401); the driver sends it", function()

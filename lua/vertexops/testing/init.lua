@@ -135,10 +135,7 @@ http {
     listen 127.0.0.1:${HTTP_PORT} backlog=4096;
     ssl_certificate ${DIR}/cert.pem;
     ssl_certificate_key ${DIR}/key.pem;
-    location / {
-      content_by_lua_block { require("vertexops.testing.server").handle() }
-      log_by_lua_block { require("vertexops.testing.server").done() }
-    }
+    ${SERVICE}
   }
   # GOAWAY: nginx ends an HTTP/2 connection with GOAWAY after keepalive_requests requests on it
   server {
@@ -147,10 +144,7 @@ http {
     error_log ${DIR}/goaway.log info;
     ssl_certificate ${DIR}/cert.pem;
     ssl_certificate_key ${DIR}/key.pem;
-    location / {
-      content_by_lua_block { require("vertexops.testing.server").handle() }
-      log_by_lua_block { require("vertexops.testing.server").done() }
-    }
+    ${SERVICE}
   }
   # REFUSED_STREAM: nginx refuses (RST_STREAM) every stream opened past this limit
   server {
@@ -160,13 +154,16 @@ http {
     error_log ${DIR}/narrow.log info;  # "concurrent streams exceeded", "... before settings were acknowledged"
     ssl_certificate ${DIR}/cert.pem;
     ssl_certificate_key ${DIR}/key.pem;
-    location / {
-      content_by_lua_block { require("vertexops.testing.server").handle() }
-      log_by_lua_block { require("vertexops.testing.server").done() }
-    }
+    ${SERVICE}
   }
 }
 ]]
+
+-- What each server block runs: the fake service, vertexops.testing.server.
+local SERVICE = [[location / {
+      content_by_lua_block { require("vertexops.testing.server").handle() }
+      log_by_lua_block { require("vertexops.testing.server").done() }
+    }]]
 
 local function free_port()
   deps()
@@ -345,6 +342,25 @@ function M.stop_nginx(dir)
   remove_dir(dir)
 end
 
+-- The modules of the fake service, the files nginx loads from the lua/ root (vertexops.testing.server
+-- requires the others): every one must be there (the rockspec installs each; spec/30 checks the
+-- list against lua/vertexops/testing/ and the rockspec).
+M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "faults", "tokens", "log", "control" }
+
+-- Raises ConnectionFailedError (missing = the first module not found) unless every module of the
+-- service is a file under root.
+local function check_service(root)
+  for _, name in ipairs(M.SERVICE_MODULES) do
+    local file = "vertexops/testing/" .. name .. ".lua"
+    if not (root and read_file(root .. "/" .. file)) then
+      raise_missing("vertexops.testing." .. name, "cannot find " .. file .. " "
+        .. (root and "under " .. root or "beside vertexops.testing: it was not loaded from a file (a static "
+        .. "embedding preloads it from the executable); nginx needs the module files, e.g. from the rock")
+        .. " (vertexops.testing must be loaded from files)")
+    end
+  end
+end
+
 local Server = {}
 Server.__index = Server
 M.Server = Server
@@ -390,12 +406,7 @@ end
 function M.start(opts)
   local cfg, other = check_options(opts)
   local root = M.lua_root
-  if not root or not read_file(root .. "/vertexops/testing/server.lua") then
-    raise_missing("vertexops.testing.server", "cannot find vertexops/testing/server.lua "
-      .. (root and "under " .. root or "beside vertexops.testing: it was not loaded from a file (a static "
-      .. "embedding preloads it from the executable); nginx needs the module files, e.g. from the rock")
-      .. " (vertexops.testing must be loaded from files)")
-  end
+  check_service(root)
   deps()
   local nginx = find_nginx(other.nginx)
   local modules = find_modules(other.modules)
@@ -421,7 +432,7 @@ function M.start(opts)
       HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
       GOAWAY_PORT = goaway_port, NARROW_PORT = narrow_port, GOAWAY_AFTER = M.GOAWAY_AFTER,
       MAX_STREAMS = cfg.max_streams, KEEPALIVE_REQUESTS = cfg.keepalive_requests,
-      KEEPALIVE_TIME = cfg.keepalive_time,
+      KEEPALIVE_TIME = cfg.keepalive_time, SERVICE = SERVICE,
     }
     local conf = CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)
     if M.run_nginx(dir, conf, { [CONTROL_ENV] = token or "" }, nginx) then

@@ -1,0 +1,67 @@
+-- vertexops.testing.reply: how the fake answers: a JSON body, Google's error envelope (as a table
+-- or as raw text with hostile details), the status names of google.rpc.Code.
+local cjson = require("cjson.safe").new()
+
+local ngx = ngx
+local M = {}
+
+M.STATUS = {
+  [400] = "INVALID_ARGUMENT", [401] = "UNAUTHENTICATED", [403] = "PERMISSION_DENIED",
+  [404] = "NOT_FOUND", [409] = "ABORTED", [429] = "RESOURCE_EXHAUSTED", [499] = "CANCELLED",
+  [500] = "INTERNAL", [501] = "UNIMPLEMENTED", [503] = "UNAVAILABLE", [504] = "DEADLINE_EXCEEDED",
+}
+local STATUS = M.STATUS
+
+M.OBJ = {} -- cjson encodes an empty table as {}
+
+--- Answers status with body (a table, encoded; or text, sent as it is) as JSON, with headers
+--- (else those a fault set for this request: ngx.ctx.extra_headers).
+function M.send(status, body, headers)
+  ngx.status = status
+  ngx.header["Content-Type"] = "application/json; charset=UTF-8"
+  for k, v in pairs(headers or ngx.ctx.extra_headers or {}) do ngx.header[k] = v end
+  ngx.print(type(body) == "string" and body or cjson.encode(body))
+end
+
+--- Sets the status and the headers of an answer whose body the caller writes (a fault's).
+function M.start(status, headers, content_type)
+  ngx.status = status
+  for k, v in pairs(headers) do ngx.header[k] = v end
+  ngx.header["Content-Type"] = content_type
+end
+
+-- Google's error envelope. Like Google's front ends, every error carries details: an ErrorInfo
+-- (reason, domain, metadata); a 429 a QuotaFailure too; a RetryInfo when extra.retry_delay is given
+-- (a Duration string such as "1.5s", sent as given). extra.reason overrides the ErrorInfo reason.
+function M.gerror(status, message, headers, extra)
+  extra = extra or {}
+  local details = { {
+    ["@type"] = "type.googleapis.com/google.rpc.ErrorInfo",
+    reason = extra.reason or STATUS[status] or "UNKNOWN",
+    domain = "aiplatform.googleapis.com",
+    metadata = { service = "aiplatform.googleapis.com", method = extra.method },
+  } }
+  if status == 429 then
+    details[#details + 1] = {
+      ["@type"] = "type.googleapis.com/google.rpc.QuotaFailure",
+      violations = { { subject = "project:test-project",
+                       description = "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests." } },
+    }
+  end
+  if extra.retry_delay then
+    details[#details + 1] = { ["@type"] = "type.googleapis.com/google.rpc.RetryInfo", retryDelay = extra.retry_delay }
+  end
+  M.send(status, {
+    error = { code = status, message = message, status = STATUS[status] or "UNKNOWN", details = details },
+  }, headers)
+end
+
+--- The raw text of Google's error envelope, with details[1] given as raw JSON text (when given):
+--- for bodies a table cannot hold (nesting past cjson's depth, bytes that are not UTF-8).
+function M.envelope(status, message, detail)
+  return '{"error":{"code":' .. status .. ',"message":' .. cjson.encode(message) -- bytes >= 0x80 pass as they are
+    .. ',"status":"' .. (STATUS[status] or "UNKNOWN") .. '"' .. (detail and ',"details":[' .. detail .. ']' or "")
+    .. "}}"
+end
+
+return M
