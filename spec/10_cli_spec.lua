@@ -1,4 +1,5 @@
--- bin/vertexops run as a subprocess against the fake server: output, --json, exit codes, progress.
+-- The command line: bin/vertexops run as a subprocess against the fake server (output, --json, exit
+-- codes, progress), and vertexops.cli.main driven in-process; its table against --help.
 local cjson = require "cjson"
 local H = require "support.helper"
 
@@ -214,6 +215,103 @@ describe("command line", function()
           assert.matches("^vertexops: " .. c[1], err)
         end
       end)
+    end
+  end)
+end)
+
+-- The same command line in-process: vertexops.cli.main with an argument list and a context whose
+-- output is captured (lua/vertexops/cli/context.lua), against the same fake server.
+describe("command line in-process (vertexops.cli.main)", function()
+  local cli = require "vertexops.cli"
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  local function capture()
+    local s = { text = "" }
+    function s.write(self, ...)
+      self.text = self.text .. table.concat({ ... })
+      return self
+    end
+    function s.flush() end
+    return s
+  end
+  -- runs main; returns stdout, stderr, status. ctx: fields of the context over the defaults (not
+  -- a terminal; the fake's endpoint, CA file and token as options)
+  local function main(argv, ctx)
+    local out, err = capture(), capture()
+    local c = { stdout = out, stderr = err, isatty = function() return false end, options = H.opts(server) }
+    for k, v in pairs(ctx or {}) do c[k] = v end
+    local status = cli.main(argv, c)
+    return out.text, err.text, status
+  end
+
+  it("cancels: status 0, one line on stdout, one cancel request", function()
+    local op = server:create {}
+    local out, err, status = main { "cancel", op.name }
+    assert.are.equal(0, status, err)
+    assert.are.equal("cancel requested: " .. op.name .. "\n", out)
+    assert.are.equal(1, #server:log("cancel"))
+  end)
+
+  it("gets an operation as one JSON document with --json", function()
+    local op = server:create { done = true }
+    local out, err, status = main { "get", op.name, "--json" }
+    assert.are.equal(0, status, err)
+    local doc = cjson.decode(out)
+    assert.are.equal(op.name, doc.name)
+    assert.is_true(doc.done)
+  end)
+
+  it("lists every page, --page-size=N asking for N a page", function()
+    for _ = 1, 3 do server:create {} end
+    local out, err, status = main { "list", H.PARENT, "--page-size=2" }
+    assert.are.equal(0, status, err)
+    assert.matches("\n3 operations\n$", out)
+    assert.are.equal(2, #server:log("list"))
+    assert.matches("pageSize=2", server:log("list")[1].query, 1, true)
+  end)
+
+  it("waits on virtual time, the progress display on a terminal on stderr", function()
+    local t = H.virtual_time(server)
+    local op = server:create { done_after = 30, progress = true }
+    local out, err, status = main({ "wait", op.name, "--strategy", "poll" },
+      { isatty = function(fd) return fd == 2 end, options = H.timed_opts(server, t) })
+    assert.are.equal(0, status, err)
+    assert.matches("state:    SUCCEEDED", out, 1, true)
+    assert.matches("^\r\27%[Kwaiting%s+%d+s%s+RUNNING", err)
+    assert.matches("\n$", err)
+    assert.is_true(#t.delays > 0)
+  end)
+
+  it("exits with the error's status, the error as JSON on stdout and one line on stderr", function()
+    local out, err, status = main { "get", H.NAME .. "missing", "--json" }
+    assert.are.equal(4, status)
+    assert.are.equal(404, cjson.decode(out).error.code)
+    assert.matches("^vertexops: HttpError[^\n]*\n$", err)
+  end)
+
+  it("refuses a flag its command does not take with status 2, before any request", function()
+    local out, err, status = main { "get", H.NAME .. "1", "--max-in-flight", "5" }
+    assert.are.equal(2, status)
+    assert.are.equal("", out)
+    assert.are.equal("vertexops: --max-in-flight goes with cancel-all\n(see vertexops --help)\n", err)
+    assert.are.same({}, server:log())
+  end)
+end)
+
+describe("the command line's table (vertexops.cli.commands)", function()
+  local commands = require "vertexops.cli.commands"
+
+  local function escape(s) return (s:gsub("%p", "%%%0")) end
+
+  it("is what --help lists: every command and every flag", function()
+    local text = require("vertexops.cli.help").text()
+    for _, c in ipairs(commands.COMMANDS) do
+      assert.matches("\n  " .. escape(c.name) .. "%f[ ]", text, nil, c.name)
+    end
+    for _, f in ipairs(commands.FLAGS) do
+      assert.matches("\n  " .. escape(commands.spelling(f)) .. "%f[ \n]", text, nil, f.name)
     end
   end)
 end)
