@@ -1,5 +1,5 @@
 -- The command line: bin/vertexops run as a subprocess against the fake server (output, --json, exit
--- codes, progress), and vertexops.cli.main driven in-process; its table against --help.
+-- codes, progress), and vertexops.cli.main driven in-process; its table against --help and README.
 local cjson = require "cjson"
 local H = require "support.helper"
 
@@ -312,6 +312,30 @@ describe("the command line's table (vertexops.cli.commands)", function()
     end
     for _, f in ipairs(commands.FLAGS) do
       assert.matches("\n  " .. escape(commands.spelling(f)) .. "%f[ \n]", text, nil, f.name)
+    end
+  end)
+
+  it("is what README's command-line section lists: every command and flag, and no other flag", function()
+    local readme = assert(io.open("README.md")):read("*a")
+    local section = readme:match("\n### Command line\n(.-)\n### ")
+    assert.is_not_nil(section, "README.md has a '### Command line' section")
+    for _, c in ipairs(commands.COMMANDS) do
+      assert.matches("vertexops " .. escape(c.name) .. " ", section, nil, "README lacks the command " .. c.name)
+    end
+    for _, f in ipairs(commands.FLAGS) do
+      assert.matches(escape(commands.spelling(f)) .. "%f[^%w-]", section, nil,
+        "README lacks " .. commands.spelling(f))
+    end
+    for spelled in section:gmatch("%-%-%a[%w-]*") do
+      assert.is_not_nil(commands.by_spelling[spelled], "README names " .. spelled .. ", which the table lacks")
+    end
+  end)
+
+  it("gives README's exit table: each tag's status", function()
+    local readme = assert(io.open("README.md")):read("*a")
+    local section = readme:match("\n### Command line\n(.-)\n### ")
+    for tag, status in pairs(commands.EXIT) do
+      assert.matches("| " .. status .. " | [^|\n]*" .. tag, section, 1, false, tag .. " is not " .. status)
     end
   end)
 end)
