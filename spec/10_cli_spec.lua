@@ -97,6 +97,28 @@ describe("command line", function()
     assert.are.equal("", out)
   end)
 
+  it("fake takes the control token from $VERTEXOPS_FAKE_CONTROL_TOKEN and prints it with --json", function()
+    local outf = os.tmpname()
+    local p = io.popen(("VERTEXOPS_FAKE_CONTROL_TOKEN=env-s3cret %s bin/vertexops fake --json >%s 2>&1 & echo $!")
+      :format(H.lua_command(), outf))
+    local pid = p:read("*l")
+    p:close()
+    finally(function()
+      os.execute("kill -TERM " .. pid .. " 2>/dev/null")
+      os.remove(outf)
+    end)
+    local line
+    for _ = 1, 250 do -- the server starts in well under a second; 25 s catches a hang
+      line = assert(io.open(outf)):read("*l")
+      if line then break end
+      require("vertexops.core").sleep(0.1)
+    end
+    assert.is_not_nil(line, "no output")
+    local info = cjson.decode(line)
+    assert.are.equal("env-s3cret", info.control_token)
+    assert.is_true(require("vertexops.testing").attach(info):reset().ok)
+  end)
+
   it("prints --help and exits 0", function()
     local out, _, code = cli("--help")
     assert.are.equal(0, code)
@@ -297,6 +319,27 @@ describe("command line in-process (vertexops.cli.main)", function()
     assert.are.equal("", out)
     assert.are.equal("vertexops: --max-in-flight goes with cancel-all\n(see vertexops --help)\n", err)
     assert.are.same({}, server:log())
+  end)
+
+  it("fake prints its control token, and testing.attach with what it printed controls it", function()
+    local testing = require "vertexops.testing"
+    local out, err, seen = capture(), capture(), {}
+    local status = cli.main({ "fake", "--json", "--quiet" }, {
+      stdout = out, stderr = err, options = { control_token = "s3cret-token" },
+      foreground = function(running) -- while it serves: what a test in another process would do
+        local info = cjson.decode(out.text)
+        seen.dir, seen.token = running.dir, info.control_token
+        seen.reset = testing.attach(info):reset().ok
+        local without = testing.attach { http_endpoint = info.http_endpoint }
+        local ok, e = pcall(without.reset, without)
+        seen.without = not ok and e.code
+      end,
+    })
+    assert.are.equal(0, status, err.text)
+    assert.are.equal("s3cret-token", seen.token)
+    assert.is_true(seen.reset)
+    assert.are.equal(401, seen.without)
+    assert.is_nil(io.open(seen.dir .. "/nginx.pid"), "stopped when main returns")
   end)
 end)
 

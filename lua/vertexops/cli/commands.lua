@@ -98,7 +98,8 @@ M.COMMANDS = {
       .. "ended); a progress bar on a terminal, a summary" },
   { name = "fake", flags = { "port", "http_port", "json", "quiet" },
     doc = "run a fake Vertex server on loopback in the foreground, for tests (docs/fake.md): prints its "
-      .. "endpoint, CA file and control URL; stops on Ctrl-C or SIGTERM" },
+      .. "endpoint, CA file, control URL and control token ($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on "
+      .. "Ctrl-C or SIGTERM" },
 }
 
 -- Exit codes by the error's first (most specific) tag; 1 for any other failure, 2 for bad arguments.

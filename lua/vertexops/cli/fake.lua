@@ -31,10 +31,11 @@ function M.watch(server)
 end
 
 --- info(server) -> what a client or testing.attach needs: endpoint, http_endpoint, ca_file,
---- control_url, token, dir.
+--- control_url, token, dir, and control_token when the server has one.
 function M.info(server, token)
   return { endpoint = server.endpoint, http_endpoint = server.http_endpoint, ca_file = server.ca_file,
-           control_url = server.control_url, token = token, dir = server.dir }
+           control_url = server.control_url, token = token, dir = server.dir,
+           control_token = server.control_token }
 end
 
 -- The text for a shell: the fields, then a line of exports.
@@ -46,6 +47,7 @@ local function text(info)
     ("control        %s"):format(info.control_url),
     ("token          %s"):format(info.token),
   }
+  if info.control_token then lines[#lines + 1] = ("control_token  %s"):format(info.control_token) end
   lines[#lines + 1] = ("export VERTEXOPS_ENDPOINT=%s VERTEXOPS_CA_FILE=%s GOOGLE_OAUTH_ACCESS_TOKEN=%s")
     :format(info.endpoint, info.ca_file, info.token)
   return table.concat(lines, "\n")
