@@ -41,6 +41,7 @@ build = {
       incdirs = { "$(CURL_INCDIR)", "$(CRYPTO_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
     },
+    -- every lua/vertexops/**/*.lua (spec/08_packaging_spec.lua checks)
     vertexops = "lua/vertexops/init.lua",
     ["vertexops.auth"] = "lua/vertexops/auth.lua",
     ["vertexops.client"] = "lua/vertexops/client.lua",
@@ -55,6 +56,16 @@ build = {
     ["vertexops.thread"] = "lua/vertexops/thread.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
+    -- the command line (bin/vertexops is its launcher)
+    ["vertexops.cli"] = "lua/vertexops/cli/init.lua",
+    ["vertexops.cli.args"] = "lua/vertexops/cli/args.lua",
+    ["vertexops.cli.calls"] = "lua/vertexops/cli/calls.lua",
+    ["vertexops.cli.cancel_all"] = "lua/vertexops/cli/cancel_all.lua",
+    ["vertexops.cli.commands"] = "lua/vertexops/cli/commands.lua",
+    ["vertexops.cli.context"] = "lua/vertexops/cli/context.lua",
+    ["vertexops.cli.fake"] = "lua/vertexops/cli/fake.lua",
+    ["vertexops.cli.help"] = "lua/vertexops/cli/help.lua",
+    ["vertexops.cli.render"] = "lua/vertexops/cli/render.lua",
     -- the fake Vertex server for tests: the driver, and what nginx runs (found next to the driver;
     -- testing.SERVICE_MODULES lists them, spec/30 checks)
     ["vertexops.testing"] = "lua/vertexops/testing/init.lua",

@@ -115,6 +115,23 @@ describe("the rockspec", function()
     table.sort(present)
     assert.are.same(present, listed)
   end)
+
+  it("installs every lua/vertexops/**/*.lua as its module, and bin/vertexops as the command", function()
+    local build = rockspec().build
+    local listed = {}
+    for name, src in pairs(build.modules) do
+      if type(src) == "string" then listed[#listed + 1] = name .. " " .. src end
+    end
+    table.sort(listed)
+    local present = {}
+    for path in H.run("find lua/vertexops -name '*.lua' | sort"):gmatch("%S+") do
+      local name = path:gsub("^lua/", ""):gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+      present[#present + 1] = name .. " " .. path
+    end
+    table.sort(present)
+    assert.are.same(present, listed)
+    assert.are.same({ vertexops = "bin/vertexops" }, build.install.bin)
+  end)
 end)
 
 describe("environment", function()

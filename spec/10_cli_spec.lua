@@ -1,4 +1,5 @@
--- bin/vertexops run as a subprocess against the fake server: output, --json, exit codes, progress.
+-- The command line: bin/vertexops run as a subprocess against the fake server (output, --json, exit
+-- codes, progress), and vertexops.cli.main driven in-process; its table against --help and README.
 local cjson = require "cjson"
 local H = require "support.helper"
 
@@ -94,6 +95,28 @@ describe("command line", function()
     local out, _, code = cli("cancel " .. op.name .. " --quiet")
     assert.are.equal(0, code)
     assert.are.equal("", out)
+  end)
+
+  it("fake takes the control token from $VERTEXOPS_FAKE_CONTROL_TOKEN and prints it with --json", function()
+    local outf = os.tmpname()
+    local p = io.popen(("VERTEXOPS_FAKE_CONTROL_TOKEN=env-s3cret %s bin/vertexops fake --json >%s 2>&1 & echo $!")
+      :format(H.lua_command(), outf))
+    local pid = p:read("*l")
+    p:close()
+    finally(function()
+      os.execute("kill -TERM " .. pid .. " 2>/dev/null")
+      os.remove(outf)
+    end)
+    local line
+    for _ = 1, 250 do -- the server starts in well under a second; 25 s catches a hang
+      line = assert(io.open(outf)):read("*l")
+      if line then break end
+      require("vertexops.core").sleep(0.1)
+    end
+    assert.is_not_nil(line, "no output")
+    local info = cjson.decode(line)
+    assert.are.equal("env-s3cret", info.control_token)
+    assert.is_true(require("vertexops.testing").attach(info):reset().ok)
   end)
 
   it("prints --help and exits 0", function()
@@ -214,6 +237,148 @@ describe("command line", function()
           assert.matches("^vertexops: " .. c[1], err)
         end
       end)
+    end
+  end)
+end)
+
+-- The same command line in-process: vertexops.cli.main with an argument list and a context whose
+-- output is captured (lua/vertexops/cli/context.lua), against the same fake server.
+describe("command line in-process (vertexops.cli.main)", function()
+  local cli = require "vertexops.cli"
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  local function capture()
+    local s = { text = "" }
+    function s.write(self, ...)
+      self.text = self.text .. table.concat({ ... })
+      return self
+    end
+    function s.flush() end
+    return s
+  end
+  -- runs main; returns stdout, stderr, status. ctx: fields of the context over the defaults (not
+  -- a terminal; the fake's endpoint, CA file and token as options)
+  local function main(argv, ctx)
+    local out, err = capture(), capture()
+    local c = { stdout = out, stderr = err, isatty = function() return false end, options = H.opts(server) }
+    for k, v in pairs(ctx or {}) do c[k] = v end
+    local status = cli.main(argv, c)
+    return out.text, err.text, status
+  end
+
+  it("cancels: status 0, one line on stdout, one cancel request", function()
+    local op = server:create {}
+    local out, err, status = main { "cancel", op.name }
+    assert.are.equal(0, status, err)
+    assert.are.equal("cancel requested: " .. op.name .. "\n", out)
+    assert.are.equal(1, #server:log("cancel"))
+  end)
+
+  it("gets an operation as one JSON document with --json", function()
+    local op = server:create { done = true }
+    local out, err, status = main { "get", op.name, "--json" }
+    assert.are.equal(0, status, err)
+    local doc = cjson.decode(out)
+    assert.are.equal(op.name, doc.name)
+    assert.is_true(doc.done)
+  end)
+
+  it("lists every page, --page-size=N asking for N a page", function()
+    for _ = 1, 3 do server:create {} end
+    local out, err, status = main { "list", H.PARENT, "--page-size=2" }
+    assert.are.equal(0, status, err)
+    assert.matches("\n3 operations\n$", out)
+    assert.are.equal(2, #server:log("list"))
+    assert.matches("pageSize=2", server:log("list")[1].query, 1, true)
+  end)
+
+  it("waits on virtual time, the progress display on a terminal on stderr", function()
+    local t = H.virtual_time(server)
+    local op = server:create { done_after = 30, progress = true }
+    local out, err, status = main({ "wait", op.name, "--strategy", "poll" },
+      { isatty = function(fd) return fd == 2 end, options = H.timed_opts(server, t) })
+    assert.are.equal(0, status, err)
+    assert.matches("state:    SUCCEEDED", out, 1, true)
+    assert.matches("^\r\27%[Kwaiting%s+%d+s%s+RUNNING", err)
+    assert.matches("\n$", err)
+    assert.is_true(#t.delays > 0)
+  end)
+
+  it("exits with the error's status, the error as JSON on stdout and one line on stderr", function()
+    local out, err, status = main { "get", H.NAME .. "missing", "--json" }
+    assert.are.equal(4, status)
+    assert.are.equal(404, cjson.decode(out).error.code)
+    assert.matches("^vertexops: HttpError[^\n]*\n$", err)
+  end)
+
+  it("refuses a flag its command does not take with status 2, before any request", function()
+    local out, err, status = main { "get", H.NAME .. "1", "--max-in-flight", "5" }
+    assert.are.equal(2, status)
+    assert.are.equal("", out)
+    assert.are.equal("vertexops: --max-in-flight goes with cancel-all\n(see vertexops --help)\n", err)
+    assert.are.same({}, server:log())
+  end)
+
+  it("fake prints its control token, and testing.attach with what it printed controls it", function()
+    local testing = require "vertexops.testing"
+    local out, err, seen = capture(), capture(), {}
+    local status = cli.main({ "fake", "--json", "--quiet" }, {
+      stdout = out, stderr = err, options = { control_token = "s3cret-token" },
+      foreground = function(running) -- while it serves: what a test in another process would do
+        local info = cjson.decode(out.text)
+        seen.dir, seen.token = running.dir, info.control_token
+        seen.reset = testing.attach(info):reset().ok
+        local without = testing.attach { http_endpoint = info.http_endpoint }
+        local ok, e = pcall(without.reset, without)
+        seen.without = not ok and e.code
+      end,
+    })
+    assert.are.equal(0, status, err.text)
+    assert.are.equal("s3cret-token", seen.token)
+    assert.is_true(seen.reset)
+    assert.are.equal(401, seen.without)
+    assert.is_nil(io.open(seen.dir .. "/nginx.pid"), "stopped when main returns")
+  end)
+end)
+
+describe("the command line's table (vertexops.cli.commands)", function()
+  local commands = require "vertexops.cli.commands"
+
+  local function escape(s) return (s:gsub("%p", "%%%0")) end
+
+  it("is what --help lists: every command and every flag", function()
+    local text = require("vertexops.cli.help").text()
+    for _, c in ipairs(commands.COMMANDS) do
+      assert.matches("\n  " .. escape(c.name) .. "%f[ ]", text, nil, c.name)
+    end
+    for _, f in ipairs(commands.FLAGS) do
+      assert.matches("\n  " .. escape(commands.spelling(f)) .. "%f[ \n]", text, nil, f.name)
+    end
+  end)
+
+  it("is what README's command-line section lists: every command and flag, and no other flag", function()
+    local readme = assert(io.open("README.md")):read("*a")
+    local section = readme:match("\n### Command line\n(.-)\n### ")
+    assert.is_not_nil(section, "README.md has a '### Command line' section")
+    for _, c in ipairs(commands.COMMANDS) do
+      assert.matches("vertexops " .. escape(c.name) .. " ", section, nil, "README lacks the command " .. c.name)
+    end
+    for _, f in ipairs(commands.FLAGS) do
+      assert.matches(escape(commands.spelling(f)) .. "%f[^%w-]", section, nil,
+        "README lacks " .. commands.spelling(f))
+    end
+    for spelled in section:gmatch("%-%-%a[%w-]*") do
+      assert.is_not_nil(commands.by_spelling[spelled], "README names " .. spelled .. ", which the table lacks")
+    end
+  end)
+
+  it("gives README's exit table: each tag's status", function()
+    local readme = assert(io.open("README.md")):read("*a")
+    local section = readme:match("\n### Command line\n(.-)\n### ")
+    for tag, status in pairs(commands.EXIT) do
+      assert.matches("| " .. status .. " | [^|\n]*" .. tag, section, 1, false, tag .. " is not " .. status)
     end
   end)
 end)

@@ -1,0 +1,142 @@
+-- vertexops.cli.commands: the command line's commands, flags and exit codes, as data.
+--
+-- The one place they are declared: the parser (vertexops.cli.args), `vertexops --help`
+-- (vertexops.cli.help) and the README check (spec/10_cli_spec.lua) read this table, and a man page
+-- or a shell completion would be generated from it too. Adding a flag is one entry in FLAGS and its
+-- name in the `flags` of each command that takes it.
+local options = require "vertexops.options"
+
+local M = {}
+
+-- A flag (in --help order):
+--   name     "ca_file" is --ca-file on the command line
+--   value    the placeholder of its value in --help ("S"); none: a switch (true when given)
+--   type     how the value is read (TYPES below); a switch has none
+--   option   the key of the call's options it sets (testing.start's for fake); none: the command
+--            line's own (--json, --quiet, --wait, --region, which is a call's argument)
+--   to       a function turning the read value into that option's value, when they differ
+--   default  what applies when the flag is absent (from vertexops.options, never restated)
+--   doc      one line of --help
+--   alias    another spelling ("-h")
+M.FLAGS = {
+  { name = "region", value = "R", type = "string", doc = "region (default: the name's location)" },
+  { name = "wait", doc = "with cancel or cancel-all: wait until the operation(s) have ended" },
+  { name = "timeout", value = "S", type = "seconds", option = "timeout", default = options.DEFAULTS.timeout,
+    doc = "seconds for the whole command, waiting included" },
+  { name = "strategy", value = "S", type = "string", option = "strategy", default = "auto",
+    choices = { "auto", "server", "poll" }, doc = "how to wait: auto, server (:wait long-poll) or poll (GET)" },
+  { name = "endpoint", value = "URL", type = "string", option = "endpoint",
+    default = "$" .. options.ENV.endpoint .. ", else https://{region}-aiplatform.googleapis.com",
+    doc = "endpoint template" },
+  { name = "ca_file", value = "FILE", type = "string", option = "ca_file",
+    doc = "PEM bundle to trust instead of the system store" },
+  { name = "api_version", value = "V", type = "string", option = "api_version",
+    default = options.DEFAULTS.api_version, choices = { "v1beta1", "v1" }, doc = "REST version: v1beta1 or v1" },
+  { name = "filter", value = "F", type = "string", option = "filter",
+    doc = 'with list, cancel-all: a filter such as "' .. options.CANCEL_ALL.filter .. '" (cancel-all\'s default)' },
+  { name = "page_size", value = "N", type = "whole", option = "page_size",
+    doc = "with list, cancel-all: operations per request" },
+  { name = "max_in_flight", value = "N", type = "count", option = "max_in_flight",
+    default = options.CANCEL_ALL.max_in_flight, doc = "with cancel-all: requests at a time" },
+  { name = "retries", value = "N", type = "whole", option = "retry", default = options.RETRY.max_retries,
+    to = function(n) return n > 0 and { max_retries = n } or false end,
+    doc = "retries of a failed request; 0: none" },
+  { name = "port", value = "P", type = "port", option = "port", default = "a free one",
+    doc = "with fake: the HTTPS port" },
+  { name = "http_port", value = "P", type = "port", option = "http_port", default = "a free one",
+    doc = "with fake: the plain HTTP port (control requests)" },
+  { name = "json", doc = "print one JSON document on stdout" },
+  { name = "quiet", doc = "print nothing on success" },
+  { name = "help", alias = "-h", doc = "show this help" },
+}
+
+-- How a flag's value is read: a check returning the value or nil, and what a refusal says
+-- ("--page-size takes a whole number in digits, got '1e3'"; %s is the value as typed, quoted).
+-- A whole number is written in digits ("50", not "50.0", "1e3", "0x10" or " 5"): at most 15
+-- significant digits, so it reads exactly as an integer on every interpreter (LuaJIT included).
+local function whole(s)
+  local digits = s:match("^0*(%d+)$")
+  if not digits or #digits > 15 then return nil end
+  return tonumber(digits)
+end
+M.TYPES = {
+  string = { read = function(s) return s end },
+  seconds = { read = tonumber, refusal = "a number of seconds" },
+  whole = { read = whole, refusal = "a whole number in digits, got '%s'" },
+  count = { read = function(s)
+    local n = whole(s)
+    return n and n >= 1 and n or nil
+  end, refusal = "a whole number of at least 1 in digits, got '%s'" },
+  port = { read = function(s)
+    local n = whole(s)
+    return n and n >= 1 and n <= 65535 and n or nil
+  end, refusal = "a port (1 to 65535)" },
+}
+
+-- The flags every command that calls the service takes.
+local CALL = { "region", "timeout", "strategy", "endpoint", "ca_file", "api_version", "filter", "page_size",
+               "retries", "json", "quiet" }
+local function with(list, ...)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = v end
+  for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
+  return out
+end
+
+-- A command (in --help order): its name, its positional argument (none for fake), the flags it
+-- takes (besides --help, which every command takes), and its lines of --help.
+M.COMMANDS = {
+  { name = "cancel", arg = "NAME", flags = with(CALL, "wait"),
+    doc = "cancel an operation (with --wait: then wait for it to end)" },
+  { name = "get", arg = "NAME", flags = CALL, doc = "show an operation" },
+  { name = "delete", arg = "NAME", flags = CALL, doc = "delete an operation" },
+  { name = "list", arg = "PARENT", flags = CALL,
+    doc = "list the operations of projects/P/locations/L (every page)" },
+  { name = "wait", arg = "NAME", flags = CALL, doc = "wait until an operation is done" },
+  { name = "cancel-all", arg = "PARENT", flags = with(CALL, "wait", "max_in_flight"),
+    doc = "cancel every running operation of projects/P/locations/L (with --wait: then wait until each has "
+      .. "ended); a progress bar on a terminal, a summary" },
+  { name = "fake", flags = { "port", "http_port", "json", "quiet" },
+    doc = "run a fake Vertex server on loopback in the foreground, for tests (docs/fake.md): prints its "
+      .. "endpoint, CA file, control URL and control token ($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on "
+      .. "Ctrl-C or SIGTERM" },
+}
+
+-- Exit codes by the error's first (most specific) tag; 1 for any other failure, 2 for bad arguments.
+M.EXIT = {
+  TypeError = 2, ValueError = 2, AuthError = 3, HttpError = 4, ConnectionFailedError = 5,
+  ConnectionError = 6, TimeoutError = 7, OperationError = 8, ResponseTypeError = 9,
+}
+M.USAGE_EXIT, M.OTHER_EXIT = 2, 1
+
+--- The flag as typed: "--ca-file" for ca_file.
+function M.spelling(flag)
+  return "--" .. flag.name:gsub("_", "-")
+end
+
+-- Lookups: by name, by spelling; and for each command the set of flags it takes.
+M.flag, M.by_spelling, M.command = {}, {}, {}
+for _, f in ipairs(M.FLAGS) do
+  assert(f.type == nil or M.TYPES[f.type], f.name)
+  M.flag[f.name] = f
+  M.by_spelling[M.spelling(f)] = f
+  if f.alias then M.by_spelling[f.alias] = f end
+end
+for _, c in ipairs(M.COMMANDS) do
+  c.takes = { help = true }
+  for _, name in ipairs(c.flags) do
+    c.takes[assert(M.flag[name], name).name] = true
+  end
+  M.command[c.name] = c
+end
+
+--- The commands that take a flag, in --help order.
+function M.commands_taking(flag)
+  local out = {}
+  for _, c in ipairs(M.COMMANDS) do
+    if c.takes[flag.name] then out[#out + 1] = c end
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,74 @@
+-- vertexops.cli.fake: `vertexops fake` -- a fake Vertex server (vertexops.testing) in the
+-- foreground: prints where it is, serves until Ctrl-C or SIGTERM, stops it.
+local render = require "vertexops.cli.render"
+
+local M = {}
+
+-- What waits in the foreground while the fake server runs: a shell whose parent ($PPID) is this
+-- process. Ctrl-C reaches it (this process ignores SIGINT while os.execute waits), and when this
+-- process ends any other way (SIGTERM, SIGKILL) the shell sees it gone: either way it stops nginx
+-- and removes the server's directory.
+local WATCH = [[
+dir=%s
+stop() {
+  pid=$(cat "$dir/nginx.pid" 2>/dev/null)
+  if [ -n "$pid" ]; then
+    kill -TERM "$pid" 2>/dev/null
+    i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    kill -KILL "$pid" 2>/dev/null
+  fi
+  rm -rf "$dir"
+}
+trap 'stop; exit 0' INT TERM HUP
+while kill -0 $PPID 2>/dev/null; do sleep 0.2; done
+stop
+]]
+
+--- watch(server): serves until Ctrl-C or SIGTERM, or until this process is gone.
+function M.watch(server)
+  os.execute(WATCH:format("'" .. server.dir .. "'"))
+end
+
+--- info(server) -> what a client or testing.attach needs: endpoint, http_endpoint, ca_file,
+--- control_url, token, dir, and control_token when the server has one.
+function M.info(server, token)
+  return { endpoint = server.endpoint, http_endpoint = server.http_endpoint, ca_file = server.ca_file,
+           control_url = server.control_url, token = token, dir = server.dir,
+           control_token = server.control_token }
+end
+
+-- The text for a shell: the fields, then a line of exports.
+local function text(info)
+  local lines = {
+    ("endpoint       %s"):format(info.endpoint),
+    ("http_endpoint  %s"):format(info.http_endpoint),
+    ("ca_file        %s"):format(info.ca_file),
+    ("control        %s"):format(info.control_url),
+    ("token          %s"):format(info.token),
+  }
+  if info.control_token then lines[#lines + 1] = ("control_token  %s"):format(info.control_token) end
+  lines[#lines + 1] = ("export VERTEXOPS_ENDPOINT=%s VERTEXOPS_CA_FILE=%s GOOGLE_OAUTH_ACCESS_TOKEN=%s")
+    :format(info.endpoint, info.ca_file, info.token)
+  return table.concat(lines, "\n")
+end
+
+--- run(inv, ctx) -> exit status of `vertexops fake` (0 once stopped).
+function M.run(inv, ctx)
+  local testing = require "vertexops.testing"
+  local ok, server = pcall(testing.start, ctx:options_for(inv))
+  if not ok then return ctx:failure(server) end
+  local done, err = pcall(function()
+    local info = M.info(server, testing.TOKEN)
+    ctx:print(inv.flags.json and render.json(info) or text(info))
+    ctx.stdout:flush()
+    if not inv.flags.quiet then ctx:note("vertexops fake: running; Ctrl-C or SIGTERM stops it") end
+    local serve = ctx.foreground or M.watch
+    serve(server)
+  end)
+  server:stop()
+  if not done then error(err, 0) end
+  return 0
+end
+
+return M

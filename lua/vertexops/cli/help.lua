@@ -1,0 +1,95 @@
+-- vertexops.cli.help: the text of `vertexops --help`, made from the table of
+-- vertexops.cli.commands (commands, flags, defaults, exit codes) and the notes below.
+local commands = require "vertexops.cli.commands"
+
+local M = {}
+
+local WIDTH = 100 -- columns of the text
+
+-- The words of text from column `indent` on, the first line after `head` (padded to indent).
+local function wrap(head, indent, text)
+  local lines, line = {}, head .. string.rep(" ", indent - #head)
+  if #head >= indent - 1 then line = head .. "  " end
+  local empty = true
+  for word in text:gmatch("%S+") do
+    if not empty and #line + 1 + #word > WIDTH then
+      lines[#lines + 1] = line
+      line, empty = string.rep(" ", indent) .. word, false
+    else
+      line, empty = line .. (empty and "" or " ") .. word, false
+    end
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n")
+end
+
+local function usage_lines()
+  local lines = { "usage: vertexops COMMAND NAME [options]" }
+  for _, c in ipairs(commands.COMMANDS) do
+    if not c.arg then
+      local words = { "vertexops", c.name }
+      for _, name in ipairs(c.flags) do
+        local f = commands.flag[name]
+        words[#words + 1] = "[" .. commands.spelling(f) .. (f.value and " " .. f.value or "") .. "]"
+      end
+      lines[#lines + 1] = "       " .. table.concat(words, " ")
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+local function command_lines()
+  local out = {}
+  for _, c in ipairs(commands.COMMANDS) do
+    out[#out + 1] = wrap("  " .. c.name .. (c.arg and " " .. c.arg or ""), 18, c.doc)
+  end
+  return table.concat(out, "\n")
+end
+
+local function flag_lines()
+  local out = {}
+  for _, f in ipairs(commands.FLAGS) do
+    local doc = f.doc
+    if f.default ~= nil then doc = doc .. " (default: " .. tostring(f.default) .. ")" end
+    out[#out + 1] = wrap("  " .. commands.spelling(f) .. (f.value and " " .. f.value or ""), 20, doc)
+  end
+  return table.concat(out, "\n")
+end
+
+local function exit_lines()
+  local by_code = { [commands.OTHER_EXIT] = { "other failure" }, [commands.USAGE_EXIT] = { "bad arguments" } }
+  for tag, code in pairs(commands.EXIT) do
+    if code ~= commands.USAGE_EXIT then by_code[code] = { tag } end
+  end
+  local out = { "  0 success" }
+  for code = 1, 255 do
+    if by_code[code] then out[#out + 1] = ("  %d %s"):format(code, by_code[code][1]) end
+  end
+  return table.concat(out, "\n")
+end
+
+local NOTES = [[
+NAME is projects/{project}/locations/{location}/operations/{id}; PARENT is
+projects/{project}/locations/{location}.
+N is a whole number written in digits (50, not 50.0 or 5e1); S may have a fraction (0.5).
+
+Credentials: $GOOGLE_OAUTH_ACCESS_TOKEN, else $GOOGLE_APPLICATION_CREDENTIALS, else the gcloud
+application-default file, else the metadata server (as Google's own libraries look them up).]]
+
+local EXIT_NOTES = [[
+TypeError and ValueError (a bad argument the library refuses) exit 2 too; OperationError is an
+operation that ended with an error.
+cancel --wait exits 0 both when the operation ended CANCELLED and when it completed before the
+cancel took effect; the output (and "cancelled" in --json) tells which.
+cancel-all exits 0 only when every operation listed was cancelled (with --wait: has ended,
+CANCELLED or not); otherwise with the status of the first failure's error. Names the listing gives
+outside PARENT (another project or location) are never cancelled: they are shown as skipped and,
+with no other failure, the status is 9 (the listing was wrong). A name listed twice is cancelled once.]]
+
+--- text() -> the whole of `vertexops --help`, ending in a newline.
+function M.text()
+  return table.concat({ usage_lines(), "", "commands:", command_lines(), "", NOTES, "", "options:", flag_lines(), "",
+                        "exit status:", exit_lines(), EXIT_NOTES }, "\n") .. "\n"
+end
+
+return M
