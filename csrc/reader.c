@@ -11,8 +11,8 @@
 static const struct {
   const char *name;
   int body;
-} vx_methods[] = {{"GET", 0}, {"POST", 1}, {"DELETE", 0}};
-#define VX_METHODS "GET, POST or DELETE"
+} vx_methods[] = {{"GET", 0}, {"POST", 1}, {"PUT", 1}, {"DELETE", 0}};
+#define VX_METHODS "GET, POST, PUT or DELETE"
 
 static void vx_readmethod(lua_State *L, int idx, vx_request *r) {
   size_t i;

@@ -137,7 +137,7 @@ int vx_tokenok(const char *t, size_t n);
  * by vx_readrequest (valid while the caller leaves the stack above the request in place). */
 typedef struct {
   const char *method;
-  int has_body;          /* POST: a body goes with it (empty when the request has none) */
+  int has_body;          /* POST, PUT: a body goes with it (empty when the request has none) */
   const char *url;
   size_t urllen;
   vx_url u;

@@ -85,6 +85,38 @@ describe("a request read for a transport", function()
     end
   end)
 
+  it("may be a PUT: the HTTP/1.1 writer sends its body with Content-Length", function()
+    local parts = core.h1_request({ method = "PUT", url = "http://127.0.0.1:8080/latest/api/token",
+      headers = { "X-aws-ec2-metadata-token-ttl-seconds: 21600" } })
+    assert.are.same({ "PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+      .. "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\nContent-Length: 0\r\n\r\n" }, parts)
+    parts = core.h1_request({ method = "PUT", url = "https://h/x", body = "{}" }, "tok")
+    assert.are.same({ "PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nAuthorization: Bearer ", "tok",
+      "\r\n\r\n", "{}" }, parts)
+  end)
+
+  it("may be a PUT: libcurl sends it with its body and headers", function()
+    local h = core.handle()
+    local ok, err = h:call({ method = "PUT", url = server.endpoint .. "/latest/api/token", ca_file = server.ca_file,
+      headers = { "X-aws-ec2-metadata-token-ttl-seconds: 21600" }, body = "ttl" }, TOKEN)
+    h:close()
+    assert.is_false(ok)
+    assert.are.equal(404, err.code) -- the fake has no such route; it logs the request all the same
+    local e = server:log()[1]
+    assert.are.same({ "PUT", "/latest/api/token", "ttl", "21600", "Bearer " .. TOKEN },
+      { e.method, e.path, e.body, e.headers["x-aws-ec2-metadata-token-ttl-seconds"], e.headers.authorization })
+  end)
+
+  it("may be a PUT: the HTTP/1.1 writer's bytes reach the server", function()
+    local status = h1_exchange({ method = "PUT", url = url("/latest/api/token"), body = "ttl",
+      headers = { "X-aws-ec2-metadata-token-ttl-seconds: 21600", "Connection: close" } }, TOKEN)
+    assert.are.equal(404, status)
+    local e = server:log()[1]
+    assert.are.same({ "PUT", "/latest/api/token", "ttl", "21600", "Bearer " .. TOKEN, "HTTP/1.1" },
+      { e.method, e.path, e.body, e.headers["x-aws-ec2-metadata-token-ttl-seconds"], e.headers.authorization,
+        e.protocol })
+  end)
+
   local PREDICT = "/v1beta1/projects/p/locations/us-central1/publishers/google/models/veo:fetchPredictOperation"
   local JSON = '{"operationName":"projects/p/locations/us-central1/publishers/google/models/veo/operations/1"}'
 
