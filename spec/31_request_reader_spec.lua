@@ -1,6 +1,7 @@
 -- The one request reader (csrc/reader.c) and URL grammar (csrc/url.c) both transports read a
 -- request with: libcurl's (handle:call) and the cosocket's HTTP/1.1 bytes (core.h1_request, sent
--- here over a plain LuaSocket connection, as cosocket.lua sends them).
+-- here over a plain LuaSocket connection, as cosocket.lua sends them). Also core.TAGS, the tag
+-- lists of csrc/error.c that the Lua-side transport uses.
 local core = require "vertexops.core"
 local H = require "support.helper"
 
@@ -138,5 +139,22 @@ describe("a request read for a transport", function()
     local e = server:log()[1]
     assert.are.same({ "POST", PREDICT, JSON, "application/json", tostring(#JSON) },
       { e.method, e.path, e.body, e.headers["content-type"], e.headers["content-length"] })
+  end)
+end)
+
+describe("core.TAGS", function()
+  it("lists the tags the C core gives transport failures", function()
+    local h = core.handle()
+    local ok, err = h:call({ method = "GET", url = "http://127.0.0.1:" .. H.closed_port() .. "/" })
+    h:close()
+    assert.is_false(ok)
+    assert.are.same(core.TAGS.failed, err.tags)
+    local p = core.h1()
+    local _, perr = p:feed("HTTP/1.1 200 OK\n")
+    p:close()
+    assert.are.same(core.TAGS.conn, perr.tags)
+    assert.are.same({ { "ConnectionFailedError", "ConnectionError", "TimeoutError" }, { "TimeoutError" },
+      { "ResponseTypeError" }, { "HttpError" } },
+      { core.TAGS.failed_timeout, core.TAGS.timeout, core.TAGS.response, core.TAGS.http })
   end)
 end)
