@@ -179,7 +179,32 @@ const char *const *vx_curl_tags(CURLcode rc, long sent) {
 
 static const luaL_Reg error_funcs[] = {{"error", core_error}, {"is", core_is}, {NULL, NULL}};
 
-/* The error metatable (first: every other part raises through it), core.error, core.is, core.error_mt. */
+/* The tag lists above, for the Lua side's transports (lua/vertexops/cosocket.lua) so that they tag
+ * as this core does: core.TAGS = {failed = {...}, failed_timeout, conn, timeout, response, http}.
+ * core.error copies a list it is given; these tables are not to be changed. */
+static const struct {
+  const char *name;
+  const char *const *tags;
+} vx_tag_lists[] = {{"failed", vx_tags_failed},   {"failed_timeout", vx_tags_failed_timeout},
+                    {"conn", vx_tags_conn},       {"timeout", vx_tags_timeout},
+                    {"response", vx_tags_response}, {"http", vx_tags_http}};
+
+static void vx_pushtaglists(lua_State *L) {
+  size_t i;
+  int j;
+  lua_createtable(L, 0, (int)(sizeof vx_tag_lists / sizeof vx_tag_lists[0]));
+  for (i = 0; i < sizeof vx_tag_lists / sizeof vx_tag_lists[0]; i++) {
+    lua_newtable(L);
+    for (j = 0; vx_tag_lists[i].tags[j]; j++) {
+      lua_pushstring(L, vx_tag_lists[i].tags[j]);
+      lua_rawseti(L, -2, j + 1);
+    }
+    lua_setfield(L, -2, vx_tag_lists[i].name);
+  }
+}
+
+/* The error metatable (first: every other part raises through it), core.error, core.is, core.error_mt,
+ * core.TAGS. */
 void vx_error_open(lua_State *L) {
   luaL_newmetatable(L, VX_ERROR_MT);
   lua_pushcfunction(L, error_tostring);
@@ -187,5 +212,7 @@ void vx_error_open(lua_State *L) {
   lua_pushliteral(L, "vertexops.error");
   lua_setfield(L, -2, "__name");
   lua_setfield(L, -2, "error_mt");
+  vx_pushtaglists(L);
+  lua_setfield(L, -2, "TAGS");
   luaL_setfuncs(L, error_funcs, 0);
 }

@@ -1,6 +1,7 @@
 /* h1.c: HTTP/1.1 on the wire for transports that own their socket (the nginx cosocket transport,
- * lua/vertexops/cosocket.lua): core.h1_request composes a request head from a built request,
- * core.h1() parses a response fed in pieces of any size. Pure: no I/O, no libcurl call.
+ * lua/vertexops/cosocket.lua): core.h1() parses a response fed in pieces of any size;
+ * core.h1_request writes the bytes of a request that reader.c has read and checked (as for
+ * libcurl). Pure: no I/O, no libcurl call.
  *
  * The parser (vertexops.h1 userdata) owns only C memory (capped vx_bufs, freed by its one
  * idempotent __gc/__close); nothing inside the byte loop calls Lua. It is strict: a status line
@@ -419,146 +420,73 @@ static int h1_tostring(lua_State *L) {
   return 1;
 }
 
-/* --- the request head --- */
+/* --- the request bytes --- */
 
-/* Splits an http(s) URL into scheme, host (IPv6 without brackets), port, authority and path
- * (query included); raises ValueError for anything else. Pushes the target table. Returns the
- * path's offset in url. */
-static size_t h1_target(lua_State *L, const char *url, size_t len) {
-  size_t p, a, hs, he, i;
-  int https, ip = 1;
-  unsigned long port;
-  if (len >= 8 && memcmp(url, "https://", 8) == 0) https = 1, p = 8;
-  else if (len >= 7 && memcmp(url, "http://", 7) == 0) https = 0, p = 7;
-  else return (size_t)vx_valueerror(L, "request url must start with https:// or http://");
-  a = p;
-  port = https ? 443 : 80;
-  if (p < len && url[p] == '[') {
-    hs = ++p;
-    while (p < len && (VX_ISXDIGIT(url[p]) || url[p] == ':' || url[p] == '.')) p++;
-    if (p >= len || url[p] != ']' || p == hs) return (size_t)vx_valueerror(L, "request url has a bad IPv6 host");
-    he = p++;
-  } else {
-    hs = p;
-    while (p < len && (VX_ISALNUM(url[p]) || url[p] == '-' || url[p] == '.' || url[p] == '_')) {
-      if (!VX_ISDIGIT(url[p]) && url[p] != '.') ip = 0;
-      p++;
-    }
-    he = p;
-    if (he == hs) return (size_t)vx_valueerror(L, "request url has no host");
-  }
-  if (p < len && url[p] == ':') {
-    size_t d = ++p;
-    port = 0;
-    while (p < len && VX_ISDIGIT(url[p]) && port <= 65535) port = port * 10 + (unsigned long)(url[p++] - '0');
-    if (p == d || port == 0 || port > 65535) return (size_t)vx_valueerror(L, "request url has a bad port");
-  }
-  if (p < len && url[p] != '/') return (size_t)vx_valueerror(L, "request url has a bad host");
-  for (i = p; i < len; i++)
-    if ((unsigned char)url[i] <= ' ' || (unsigned char)url[i] >= 0x7f)
-      return (size_t)vx_valueerror(L, "request url has a space, control byte or non-ASCII byte");
+/* Pushes the target of a read request: {scheme, host (IPv6 without brackets), port, authority,
+ * ip}, what the transport connects to. */
+static void h1_pushtarget(lua_State *L, const vx_request *r) {
   lua_createtable(L, 0, 5);
-  lua_pushstring(L, https ? "https" : "http");
+  lua_pushstring(L, r->u.https ? "https" : "http");
   lua_setfield(L, -2, "scheme");
-  lua_pushlstring(L, url + hs, he - hs);
+  lua_pushlstring(L, r->url + r->u.host, r->u.hostlen);
   lua_setfield(L, -2, "host");
-  lua_pushinteger(L, (lua_Integer)port);
+  lua_pushinteger(L, (lua_Integer)r->u.port);
   lua_setfield(L, -2, "port");
-  lua_pushlstring(L, url + a, p - a);
+  lua_pushlstring(L, r->url + r->u.authority, r->u.authlen);
   lua_setfield(L, -2, "authority");
-  lua_pushboolean(L, ip);
+  lua_pushboolean(L, r->u.ip);
   lua_setfield(L, -2, "ip");
-  return p;
 }
 
 /* core.h1_request(req [, token]) -> parts, target
- * The HTTP/1.1 request for a built request (core.build's method, url, headers, body), checked as
- * handle:call checks it (TypeError, ValueError; AuthError for a token that cannot go in a header):
+ * The HTTP/1.1 request for a built request (core.build's method, url, headers, body), read by
+ * vx_readrequest (reader.c) as handle:call reads it: the same TypeError, ValueError and AuthError.
  * parts is a list of strings to send in order (the token is its own element, the very string
- * given: no new string holds it), target {scheme, host, port, authority, ip}. */
+ * given: no new string holds it), target {scheme, host, port, authority, ip}. Writes bytes only:
+ * the socket is the caller's (lua/vertexops/cosocket.lua). */
 static int core_h1_request(lua_State *L) {
-  const char *method, *url, *body = NULL;
-  size_t ulen, bodylen = 0, tlen = 0, path, i, n;
-  int tok, parts, k = 0;
+  vx_request r;
+  size_t i;
+  int target, parts, k = 0;
   luaL_Buffer b;
   lua_settop(L, 2);
-  vx_checktablearg(L, 1, "request");
-  if (vx_rawfield(L, 1, "method") != LUA_TSTRING) vx_typeerror(L, "request method must be a string"); /* 3 */
-  method = lua_tostring(L, 3);
-  if (strcmp(method, "GET") && strcmp(method, "DELETE") && strcmp(method, "POST"))
-    vx_valueerror(L, "request method must be GET, POST or DELETE");
-  if (vx_rawfield(L, 1, "url") != LUA_TSTRING) vx_typeerror(L, "request url must be a string"); /* 4 */
-  url = lua_tolstring(L, 4, &ulen);
-  if (vx_rawfield(L, 1, "body") == LUA_TSTRING) body = lua_tolstring(L, 5, &bodylen); /* 5 */
-  tok = 2;
-  if (lua_isnil(L, 2)) {
-    vx_rawfield(L, 1, "token"); /* 6 */
-    tok = 6;
-  }
-  if (lua_type(L, tok) == LUA_TSTRING) {
-    const char *t = lua_tolstring(L, tok, &tlen);
-    if (!vx_tokenok(t, tlen))
-      vx_raise(L, "AuthError", "access token is empty or contains a character not allowed in a header");
-  } else if (!lua_isnil(L, tok)) {
-    vx_typeerror(L, "token must be a string");
-  } else {
-    tok = 0;
-  }
-  lua_settop(L, 6);
-  if (vx_rawfield(L, 1, "headers") == LUA_TTABLE) { /* 7 */
-    n = lua_rawlen(L, 7);
-    for (i = 1; i <= n; i++) {
-      const char *s;
-      size_t sl, j;
-      if (VX_RAWGETI(L, 7, (int)i) != LUA_TSTRING) vx_typeerror(L, "request headers must be strings");
-      s = lua_tolstring(L, -1, &sl);
-      for (j = 0; j < sl; j++)
-        if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0') vx_valueerror(L, "request header contains a line break");
-      if (!memchr(s, ':', sl)) vx_valueerror(L, "request header has no ':'");
-      lua_pop(L, 1);
-    }
-  } else if (!lua_isnil(L, 7)) {
-    vx_typeerror(L, "request headers must be a table");
-  }
-  path = h1_target(L, url, ulen); /* 8: target */
-  lua_createtable(L, 4, 0);       /* 9: parts */
+  vx_readrequest(L, 1, 2, &r);
+  h1_pushtarget(L, &r);
+  target = lua_gettop(L);
+  lua_createtable(L, 4, 0);
   parts = lua_gettop(L);
   luaL_buffinit(L, &b);
-  luaL_addstring(&b, method);
+  luaL_addstring(&b, r.method);
   luaL_addchar(&b, ' ');
-  if (path < ulen) luaL_addlstring(&b, url + path, ulen - path);
+  if (r.u.path < r.urllen) luaL_addlstring(&b, r.url + r.u.path, r.urllen - r.u.path);
   else luaL_addchar(&b, '/');
   luaL_addstring(&b, " HTTP/1.1\r\nHost: ");
-  lua_getfield(L, 8, "authority");
-  luaL_addvalue(&b);
+  luaL_addlstring(&b, r.url + r.u.authority, r.u.authlen);
   luaL_addstring(&b, "\r\n");
-  if (lua_type(L, 7) == LUA_TTABLE) {
-    n = lua_rawlen(L, 7);
-    for (i = 1; i <= n; i++) {
-      lua_rawgeti(L, 7, (int)i);
-      luaL_addvalue(&b);
-      luaL_addstring(&b, "\r\n");
-    }
+  for (i = 1; i <= r.nheaders; i++) {
+    lua_rawgeti(L, r.headers, (int)i);
+    luaL_addvalue(&b);
+    luaL_addstring(&b, "\r\n");
   }
-  if (body || method[0] == 'P') {
+  if (r.has_body) {
     char cl[48];
-    snprintf(cl, sizeof cl, "Content-Length: %lu\r\n", (unsigned long)bodylen);
+    snprintf(cl, sizeof cl, "Content-Length: %lu\r\n", (unsigned long)r.bodylen);
     luaL_addstring(&b, cl);
   }
-  luaL_addstring(&b, tok ? "Authorization: Bearer " : "\r\n");
+  luaL_addstring(&b, r.token ? "Authorization: Bearer " : "\r\n");
   luaL_pushresult(&b);
   lua_rawseti(L, parts, ++k);
-  if (tok) {
-    lua_pushvalue(L, tok);
+  if (r.token) {
+    lua_pushvalue(L, r.token);
     lua_rawseti(L, parts, ++k);
     lua_pushliteral(L, "\r\n\r\n");
     lua_rawseti(L, parts, ++k);
   }
-  if (bodylen) {
-    lua_pushvalue(L, 5);
+  if (r.bodylen) {
+    lua_pushvalue(L, r.body);
     lua_rawseti(L, parts, ++k);
   }
-  lua_pushvalue(L, 8);
+  lua_pushvalue(L, target);
   return 2;
 }
 

@@ -169,82 +169,61 @@ static long vx_ms(double secs) {
   return (long)ms;
 }
 
-/* Sets the easy handle up for the request table at index 2 (method, url, headers, body, timeout,
- * connect_timeout, ca_file, want_headers) and the token at index tokidx (a string; else
- * req.token). Raises for bad arguments, fails closed when libcurl refuses an option; allocates
- * only into h. The token is copied into the handle's header list only, which goes with the
- * exchange (vx_forget_headers). */
+/* Sets the easy handle up for the request table at index 2 (read by vx_readrequest, reader.c:
+ * method, url, headers, body, and the token at index tokidx -- a string, else req.token -- then
+ * timeout, connect_timeout, ca_file, want_headers). Raises for bad arguments, fails closed when
+ * libcurl refuses an option; allocates only into h. The token is copied into the handle's header
+ * list only, which goes with the exchange (vx_forget_headers). */
 static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
   CURL *e = h->easy;
-  const char *method, *url, *body = NULL, *token = NULL, *ca = NULL;
-  size_t bodylen = 0, i, n, tlen = 0;
+  const char *ca = NULL;
+  size_t i;
   struct curl_slist *l;
-
+  vx_request r;
   int top = lua_gettop(L);
-  vx_checktablearg(L, 2, "request");
-  if (vx_rawfield(L, 2, "method") != LUA_TSTRING) vx_typeerror(L, "request method must be a string");
-  method = lua_tostring(L, -1);
-  if (vx_rawfield(L, 2, "url") != LUA_TSTRING) vx_typeerror(L, "request url must be a string");
-  url = lua_tostring(L, -1);
-  if (vx_rawfield(L, 2, "body") == LUA_TSTRING) body = lua_tolstring(L, -1, &bodylen);
-  if (lua_type(L, tokidx) == LUA_TSTRING) token = lua_tolstring(L, tokidx, &tlen);
-  else if (!lua_isnoneornil(L, tokidx)) vx_typeerror(L, "token must be a string");
-  else if (vx_rawfield(L, 2, "token") == LUA_TSTRING) token = lua_tolstring(L, -1, &tlen);
+
+  vx_readrequest(L, 2, tokidx, &r);
   if (vx_rawfield(L, 2, "ca_file") == LUA_TSTRING) ca = lua_tostring(L, -1);
   vx_rawfield(L, 2, "want_headers");
   h->want_headers = lua_toboolean(L, -1);
-  if (token && !vx_tokenok(token, tlen))
-    vx_raise(L, "AuthError", "access token is empty or contains a character not allowed in a header");
-  if (strcmp(method, "GET") && strcmp(method, "DELETE") && strcmp(method, "POST"))
-    vx_valueerror(L, "request method must be GET, POST or DELETE");
 
   vx_forget_headers(h);
-  VX_SETOPT(L, e, CURLOPT_URL, url); /* libcurl copies strings it is given ... */
-  if (method[0] != 'P') {
+  VX_SETOPT(L, e, CURLOPT_URL, r.url); /* libcurl copies strings it is given ... */
+  if (!r.has_body) {
     VX_SETOPT(L, e, CURLOPT_HTTPGET, 1L);
-    VX_SETOPT(L, e, CURLOPT_CUSTOMREQUEST, method[0] == 'D' ? "DELETE" : (const char *)NULL);
+    VX_SETOPT(L, e, CURLOPT_CUSTOMREQUEST, strcmp(r.method, "GET") ? r.method : (const char *)NULL);
   } else {
-    VX_SETOPT(L, e, CURLOPT_CUSTOMREQUEST, (const char *)NULL);
+    VX_SETOPT(L, e, CURLOPT_CUSTOMREQUEST, strcmp(r.method, "POST") ? r.method : (const char *)NULL);
     VX_SETOPT(L, e, CURLOPT_POST, 1L);
-    VX_SETOPT(L, e, CURLOPT_POSTFIELDSIZE, (long)bodylen);
+    VX_SETOPT(L, e, CURLOPT_POSTFIELDSIZE, (long)r.bodylen);
     /* ... but not POSTFIELDS: copy the body, which may outlive this call in a multi transfer */
-    VX_SETOPT(L, e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
+    VX_SETOPT(L, e, CURLOPT_COPYPOSTFIELDS, r.bodytext ? r.bodytext : "");
   }
   VX_SETOPT(L, e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", 60)));
   VX_SETOPT(L, e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", 10)));
   /* Plain http:// (loopback endpoints, the metadata server) never goes through a proxy from the
    * environment (http_proxy, ALL_PROXY): the proxy would read the bearer token. https:// keeps
    * them: a proxy sees only the CONNECT target. */
-  VX_SETOPT(L, e, CURLOPT_PROXY, strncmp(url, "http://", 7) == 0 ? "" : (const char *)NULL);
+  VX_SETOPT(L, e, CURLOPT_PROXY, r.u.https ? (const char *)NULL : "");
   VX_SETOPT(L, e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
   VX_SETOPT(L, e, CURLOPT_CAPATH, ca ? (const char *)NULL : h->default_capath);
 
   /* headers last: built into h->hdrs, which the handle owns (and wipes) if we raise */
-  if (vx_rawfield(L, 2, "headers") == LUA_TTABLE) {
-    n = lua_rawlen(L, -1);
-    for (i = 1; i <= n; i++) {
-      const char *s;
-      size_t sl, j;
-      if (VX_RAWGETI(L, -1, (int)i) != LUA_TSTRING) vx_typeerror(L, "request headers must be strings");
-      s = lua_tolstring(L, -1, &sl);
-      for (j = 0; j < sl; j++)
-        if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0')
-          vx_valueerror(L, "request header contains a line break");
-      l = curl_slist_append(h->hdrs, s);
-      if (!l) vx_curlerror(L, "not enough memory for the request headers");
-      h->hdrs = l;
-      lua_pop(L, 1);
-    }
+  for (i = 1; i <= r.nheaders; i++) {
+    lua_rawgeti(L, r.headers, (int)i); /* checked by vx_readrequest */
+    l = curl_slist_append(h->hdrs, lua_tostring(L, -1));
+    if (!l) vx_curlerror(L, "not enough memory for the request headers");
+    h->hdrs = l;
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
-  if (token) {
+  if (r.token) {
     /* built in C memory (no Lua string holds the header), wiped after the copy */
     static const char prefix[] = "Authorization: Bearer ";
-    size_t hlen = sizeof prefix - 1 + tlen + 1;
+    size_t hlen = sizeof prefix - 1 + r.tokenlen + 1;
     char *hdr = malloc(hlen);
     if (!hdr) vx_curlerror(L, "not enough memory for the request headers");
     memcpy(hdr, prefix, sizeof prefix - 1);
-    memcpy(hdr + sizeof prefix - 1, token, tlen);
+    memcpy(hdr + sizeof prefix - 1, r.tokentext, r.tokenlen);
     hdr[hlen - 1] = '\0';
     l = curl_slist_append(h->hdrs, hdr);
     OPENSSL_cleanse(hdr, hlen);

@@ -119,16 +119,17 @@ static void vx_pushregion(lua_State *L, int idx, const char *loc, size_t loclen)
   lua_pushvalue(L, idx);
 }
 
-static int vx_isloopback(const char *h, size_t n) {
+/* A loopback host (plain http:// is allowed to it): localhost, ::1, or a dotted quad 127.a.b.c. */
+static int vx_isloopback(const char *h, size_t n, int v6) {
   size_t i = 0;
   int parts = 0;
+  if (v6) return n == 3 && memcmp(h, "::1", 3) == 0;
   if (n == 9) {
     for (i = 0; i < 9 && VX_TOLOWER(h[i]) == "localhost"[i]; i++) {
     }
     if (i == 9) return 1;
   }
-  if (n == 5 && memcmp(h, "[::1]", 5) == 0) return 1;
-  /* a dotted quad 127.a.b.c, each part 0-255 in plain decimal (no octal, no short forms) */
+  /* each part 0-255 in plain decimal (no octal, no short forms) */
   i = 0;
   while (i < n) {
     size_t start = i;
@@ -143,13 +144,27 @@ static int vx_isloopback(const char *h, size_t n) {
   return parts == 4;
 }
 
+/* How an endpoint's faults of url.c's grammar are told. */
+static const char *const vx_endpoint_words[VX_URL_FAULTS] = {
+    [VX_URL_SCHEME] = "endpoint must start with https:// (or http:// for a loopback host)",
+    [VX_URL_V6_OPEN] = "endpoint has an unterminated IPv6 address",
+    [VX_URL_V6_BAD] = "endpoint has an invalid IPv6 address",
+    [VX_URL_HOSTCHAR] = "endpoint host contains '%c' (letters, digits, '-', '.' and '_' only)",
+    [VX_URL_NOHOST] = "endpoint has no host",
+    [VX_URL_PORT] = "endpoint has an invalid port (a number from 1 to 65535)",
+    [VX_URL_PORTEND] = "endpoint has an invalid port (a number from 1 to 65535)",
+    [VX_URL_AFTERHOST] = "endpoint has something other than a port or a path after its host",
+};
+
 /* Expands the endpoint template at idx for region (a string on the stack
- * top) and checks the result; replaces the region on the stack top by the
- * base URL (no trailing slash). */
+ * top) and checks the result: url.c's grammar, no user info, query, fragment, escape or
+ * template left, plain http:// only to a loopback host. Replaces the region on the stack top by
+ * the base URL (no trailing slash). */
 static void vx_pushbase(lua_State *L, int idx, const char *region) {
-  const char *t, *p, *host, *end;
-  size_t tlen, hostlen;
-  int https;
+  const char *t, *p;
+  size_t tlen;
+  int rc;
+  vx_url u;
   luaL_Buffer b;
   t = lua_tolstring(L, idx, &tlen);
   luaL_buffinit(L, &b);
@@ -163,19 +178,11 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
   }
   luaL_pushresult(&b);
   t = lua_tolstring(L, -1, &tlen);
-  while (tlen > 0 && t[tlen - 1] == '/') tlen--;
-  if (strncmp(t, "https://", 8) == 0) {
-    https = 1;
-    host = t + 8;
-  } else if (strncmp(t, "http://", 7) == 0) {
-    https = 0;
-    host = t + 7;
-  } else {
-    vx_valueerror(L, "endpoint must start with https:// (or http:// for a loopback host)");
-    return;
-  }
-  end = t + tlen;
-  for (p = host; p < end; p++) {
+  (void)vx_scanurl(t, tlen, &u); /* where the host starts: trailing '/' go, the scheme's stay */
+  while (tlen > u.authority && t[tlen - 1] == '/') tlen--;
+  rc = vx_scanurl(t, tlen, &u);
+  if (rc == VX_URL_SCHEME) vx_urlfault(L, vx_endpoint_words, rc, t, &u);
+  for (p = t + u.authority; p < t + tlen; p++) {
     unsigned char c = (unsigned char)*p;
     if (c == '@' || c == '?' || c == '#' || c == '%' || c == '\\' || c <= ' ' || c >= 0x7f ||
         c == '{' || c == '}')
@@ -183,32 +190,8 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
                        "than {region} are not allowed)",
                     c > ' ' && c < 0x7f ? c : '?');
   }
-  if (host < end && *host == '[') { /* an IPv6 literal: hex digits, ':' and '.' */
-    const char *q;
-    p = memchr(host, ']', (size_t)(end - host));
-    if (!p) vx_valueerror(L, "endpoint has an unterminated IPv6 address");
-    for (q = host + 1; q < p; q++)
-      if (!(VX_ISXDIGIT(*q) || *q == ':' || *q == '.'))
-        vx_valueerror(L, "endpoint has an invalid IPv6 address");
-    if (p - host < 3) vx_valueerror(L, "endpoint has an invalid IPv6 address");
-    p++;
-  } else { /* a host name or IPv4 address */
-    for (p = host; p < end && *p != ':' && *p != '/'; p++)
-      if (!(VX_ISALNUM(*p) || *p == '-' || *p == '.' || *p == '_'))
-        vx_valueerror(L, "endpoint host contains '%c' (letters, digits, '-', '.' and '_' only)", *p);
-  }
-  hostlen = (size_t)(p - host);
-  if (hostlen == 0) vx_valueerror(L, "endpoint has no host");
-  if (p < end && *p == ':') { /* a port: 1 to 65535 */
-    const char *digits = ++p;
-    unsigned long port = 0;
-    while (p < end && VX_ISDIGIT(*p) && port <= 65535) port = port * 10 + (unsigned long)(*p++ - '0');
-    if (p == digits || port == 0 || port > 65535 || (p < end && *p != '/'))
-      vx_valueerror(L, "endpoint has an invalid port (a number from 1 to 65535)");
-  } else if (p < end && *p != '/') {
-    vx_valueerror(L, "endpoint has something other than a port or a path after its host");
-  }
-  if (!https && !vx_isloopback(host, hostlen))
+  if (rc != VX_URL_OK) vx_urlfault(L, vx_endpoint_words, rc, t, &u);
+  if (!u.https && !vx_isloopback(t + u.host, u.hostlen, u.v6))
     vx_valueerror(L, "endpoint uses plain http:// for a host that is not loopback; use https://");
   lua_pushlstring(L, t, tlen);
   lua_replace(L, -3);

@@ -5,11 +5,14 @@
  * The parts (one file per concern, joined by module.c's list of vx_*_open):
  *   module.c   luaopen_vertexops_core, libcurl's global init (once per process)
  *   error.c    error objects, argument checks, libcurl result codes -> tags
+ *   url.c      the one URL grammar (scheme, host, port), for endpoints and request URLs
  *   request.c  names, regions, endpoints, options, core.build
+ *   reader.c   a built request as the transports read it (vx_readrequest: method, URL, token,
+ *              headers, body), checked once for libcurl (handle.c) and the cosocket wire (h1.c)
  *   buf.c      the capped buffers libcurl's callbacks fill
  *   json.c     JSON -> Lua (private cjson instance, depth and stack checks)
  *   response.c status + headers + body -> result or tagged error (core.classify)
- *   h1.c       HTTP/1.1 request heads and a strict response parser (the cosocket transport)
+ *   h1.c       HTTP/1.1 request bytes and a strict response parser (the cosocket transport)
  *   handle.c   the easy handle: prepare, call, start/finish, result
  *   multi.c    the multi handle: non-blocking transfers
  *   share.c    the connection cache shared by a client's handles
@@ -99,8 +102,55 @@ void vx_newclass(lua_State *L, const char *name, lua_CFunction close, lua_CFunct
                  const luaL_Reg *methods);
 const char *vx_curlversion(void);
 
+/* --- url.c --- */
+/* What vx_scanurl found: offsets into the URL text. */
+typedef struct {
+  int https;             /* https:// (else http://) */
+  int v6;                /* the host is an IPv6 literal (host, hostlen: without the brackets) */
+  int ip;                /* the host is an IP address (IPv6, or digits and dots only) */
+  unsigned port;         /* as written, else 443 or 80 */
+  size_t host, hostlen;
+  size_t authority, authlen; /* host[:port] as written */
+  size_t path;           /* where the path starts (its '/'), the query with it; the length when none */
+  size_t stop;           /* on a fault: where it is */
+} vx_url;
+enum {
+  VX_URL_OK,
+  VX_URL_SCHEME,    /* neither https:// nor http:// */
+  VX_URL_V6_OPEN,   /* '[' without ']' */
+  VX_URL_V6_BAD,    /* a byte other than hex digits, ':' and '.' between the brackets, or too short */
+  VX_URL_HOSTCHAR,  /* a byte not allowed in a host name (at stop) */
+  VX_URL_NOHOST,    /* nothing between the scheme and ':' or '/' */
+  VX_URL_PORT,      /* ':' without 1 to 65535 */
+  VX_URL_PORTEND,   /* a good port followed by something other than '/' */
+  VX_URL_AFTERHOST, /* an IPv6 literal followed by something other than ':' or '/' */
+  VX_URL_FAULTS     /* how many: the size of a caller's table of words for them */
+};
+int vx_scanurl(const char *s, size_t n, vx_url *u);
+int vx_urlfault(lua_State *L, const char *const *words, int rc, const char *s, const vx_url *u);
+
 /* --- request.c --- */
 int vx_tokenok(const char *t, size_t n);
+
+/* --- reader.c --- */
+/* A request as a transport reads it: every field checked, the strings anchored on the Lua stack
+ * by vx_readrequest (valid while the caller leaves the stack above the request in place). */
+typedef struct {
+  const char *method;
+  int has_body;          /* POST, PUT: a body goes with it (empty when the request has none) */
+  const char *url;
+  size_t urllen;
+  vx_url u;
+  int headers;           /* stack index of the header lines (a list of "Name: value"), 0: none */
+  size_t nheaders;
+  int body;              /* stack index of the body string, 0: none */
+  const char *bodytext;
+  size_t bodylen;
+  int token;             /* stack index of the token string, 0: none */
+  const char *tokentext;
+  size_t tokenlen;
+} vx_request;
+void vx_readrequest(lua_State *L, int idx, int tokidx, vx_request *r);
 
 /* --- buf.c --- */
 typedef struct {

@@ -1,7 +1,8 @@
 -- Driver of fuzz/request.c. Input: fields separated by byte 0x1F:
 --   mode, name, region, endpoint, filter, page_token, page_size, user_project, wait, extra
--- mode's first byte picks the call (byte % 5) and, in its bits 3-7, whether to pass opts at all,
--- region nil, and core.check_url on the endpoint field. A field that starts with '#' is a number
+-- mode's first byte picks the call (byte % 5) and, in its bits 4-7, region nil (16), no opts at all
+-- (32), core.check_url on the endpoint field (64; then core.h1_request on the URL it accepts), and
+-- core.h1_request on a request of the fields (128: see check_h1_request). A field that starts with '#' is a number
 -- (tonumber of the rest), '!' a boolean, '@' a table "k:v;k:v" (values converted the same way),
 -- '&' a function; otherwise it is the string. "extra" is "key=value" for one more option.
 -- Returns nil when the contract holds, or a text naming the broken invariant.
@@ -68,6 +69,32 @@ local function check_request(req, call, name, opts)
   end
 end
 
+-- core.h1_request (the request reader, csrc/reader.c, and its HTTP/1.1 bytes) on a request made of
+-- the fields: url = endpoint, body = filter, token = page_token, a header = user_project.
+local METHODS = { "GET", "POST", "PUT", "DELETE", "get", 1 }
+local function check_h1_request(mode, f)
+  local req = { method = METHODS[(mode >> 1) % #METHODS + 1], url = value(f[4]), body = value(f[5]),
+                headers = f[8] and { value(f[8]) } or nil }
+  local token = value(f[6])
+  local ok, parts, target = pcall(core.h1_request, req, token)
+  if not ok then
+    if type(parts) == "table" and parts.tags and parts.tags[1] == "AuthError" then return nil end
+    return check_error(parts, "h1_request")
+  end
+  local head = parts[1]
+  local _, lines = head:gsub("\r\n", "")
+  local want = 2 + (req.headers and 1 or 0) + ((req.method == "POST" or req.method == "PUT") and 1 or 0)
+    + (token == nil and 1 or 0) -- the empty line ends the head here when no token part follows
+  if lines ~= want then return ("h1_request wrote %d lines, not %d: %q"):format(lines, want, head) end
+  if head:gsub("\r\n", ""):find("[%z\r\n]") then
+    return ("h1_request wrote a bare CR, LF or NUL: %q"):format(head)
+  end
+  if head:sub(1, #req.method + 2) ~= req.method .. " /" then return ("bad request line: %q"):format(head) end
+  if target.authority:find("[/@%s]") or target.port < 1 or target.port > 65535 then
+    return ("bad target %q:%s"):format(target.authority, tostring(target.port))
+  end
+end
+
 return function(data)
   local f = {}
   for field in (data .. "\31"):gmatch("(.-)\31") do f[#f + 1] = field end
@@ -104,9 +131,20 @@ return function(data)
     local ok3, url = pcall(core.check_url, f[4])
     if ok3 then
       if url:find("[%z\1-\32\127-\255]") then return ("check_url accepted %q"):format(url) end
+      -- one URL grammar: an endpoint accepted is a request URL accepted, with the same host and port
+      -- (check_url returns its argument: {region} expanded to "" and trailing '/' dropped here, as it checks)
+      local base = url:gsub("{region}", ""):gsub("/+$", "")
+      local ok4, _, target = pcall(core.h1_request, { method = "GET", url = base .. "/x" })
+      if not ok4 then return ("h1_request refused endpoint %q"):format(base) end
+      if target.scheme .. "://" .. target.authority ~= base:match("^[^/]*//[^/]*") then
+        return ("h1_request read %q's authority as %q"):format(base, target.authority)
+      end
     else
       local why = check_error(url, "check_url")
       if why then return why end
     end
+  end
+  if mode & 128 ~= 0 then
+    return check_h1_request(mode, f)
   end
 end

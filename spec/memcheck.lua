@@ -88,8 +88,21 @@ local ok, err = pcall(function()
       assert(not okk and tostring(e):match("closed"))
       error(core.error({ "closed" }, "closed"), 0)
     end)
-    -- a handle left to the garbage collector, open
+    -- the request reader (csrc/reader.c) of both transports: a PUT with a body, refusals
     local h = core.handle()
+    local put = { method = "PUT", url = server.http_endpoint .. "/latest/api/token", body = "ttl",
+                  headers = { "X-aws-ec2-metadata-token-ttl-seconds: 21600" } }
+    assert(not h:call(put, "test-token"))
+    assert(#core.h1_request(put, "test-token") == 4)
+    for _, bad in ipairs { { method = "GET", url = put.url, headers = { "A: b\r\nC: d" } },
+                           { method = "GET", url = "http://[1]/" }, { method = "GET", url = put.url, body = "x" } } do
+      expect_error("ValueError", h.call, h, bad, "test-token")
+      expect_error("ValueError", core.h1_request, bad, "test-token")
+    end
+    expect_error("AuthError", h.call, h, put, "two words")
+    h:close()
+    -- a handle left to the garbage collector, open
+    h = core.handle()
     h:call { method = "GET", url = server.http_endpoint .. "/_control/ping" }
     h = nil -- luacheck: ignore 311
     collectgarbage()

@@ -22,10 +22,9 @@ local M = {}
 local READ_SIZE = 65536
 local POOL = options.POOL -- defaults of pool_size, pool_backlog, keepalive_timeout
 
-local TAGS_FAILED = { "ConnectionFailedError", "ConnectionError" }
-local TAGS_FAILED_TIMEOUT = { "ConnectionFailedError", "ConnectionError", "TimeoutError" }
-local TAGS_CONN = { "ConnectionError" }
-local TAGS_TIMEOUT = { "TimeoutError" }
+local TAGS = core.TAGS -- the transport tag lists of csrc/error.c, as libcurl failures carry them
+local TAGS_FAILED, TAGS_FAILED_TIMEOUT, TAGS_CONN, TAGS_TIMEOUT = TAGS.failed, TAGS.failed_timeout, TAGS.conn,
+  TAGS.timeout
 
 local function ms(s)
   return math_max(1, math_ceil(s * 1000))
