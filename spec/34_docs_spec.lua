@@ -1,0 +1,99 @@
+-- make test: once
+-- The documents' lists that can drift from the code, checked against it: ARCHITECTURE.md's map
+-- names every source file, the contract's tag table every tag the code makes (and no other), and
+-- the contract's interpreters are the ones make test runs. (The README's commands and flags:
+-- spec/10; the rockspec's modules: spec/08.)
+local H = require "support.helper"
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function files(pattern)
+  local out = {}
+  for path in H.run("find " .. pattern .. " -type f | sort"):gmatch("[^\n]+") do out[#out + 1] = path end
+  return out
+end
+
+local function plain(s) return (s:gsub("%p", "%%%0")) end
+
+describe("ARCHITECTURE.md's map", function()
+  local text = read("ARCHITECTURE.md")
+  local map = text:match("\n## Map\n(.-)\n## ")
+
+  -- a file is named by its path, or in the row of its directory by its own name
+  local function named(path)
+    if map:find("`" .. path .. "`", 1, true) then return true end
+    local dir, base = path:match("^(.*/)([^/]+)$")
+    for row in map:gmatch("[^\n]+") do
+      if row:find("`" .. dir .. "`", 1, true) and row:find("%f[%w_]" .. plain(base)) then return true end
+      if row:find("`" .. dir, 1, true) and row:find("`" .. plain(base) .. "`") then return true end
+    end
+    return false
+  end
+
+  it("names every Lua module of lua/vertexops/", function()
+    assert.is_string(map, "ARCHITECTURE.md has no Map section")
+    for _, path in ipairs(files("lua/vertexops -name '*.lua'")) do
+      assert.is_true(named(path), "ARCHITECTURE.md's map does not name " .. path)
+    end
+  end)
+
+  it("names every C file of csrc/", function()
+    for _, path in ipairs(files("csrc -maxdepth 1 -name '*.c'")) do
+      assert.is_true(named(path), "ARCHITECTURE.md's map does not name " .. path)
+    end
+  end)
+end)
+
+describe("the contract's tag table", function()
+  local contract = read("docs/contract.md")
+  local documented = {}
+  for tag in contract:match("\n| tag | when |\n(.-)\n\n"):gmatch("\n?| `(%u%a+Error)`") do documented[tag] = true end
+
+  -- every "SomethingError" string literal of the library's sources
+  local function made()
+    local tags = {}
+    local sources = files("csrc lua/vertexops -name '*.c' -o -name '*.h' -o -name '*.lua'")
+    for _, path in ipairs(sources) do
+      if not path:match("^lua/vertexops/testing/") then -- the fake answers as the service, not the library
+        for tag in read(path):gmatch('"(%u%a-Error)"') do tags[tag] = path end
+      end
+    end
+    return tags
+  end
+
+  it("lists every tag the code makes", function()
+    for tag, path in pairs(made()) do
+      assert.is_true(documented[tag] ~= nil, tag .. " (made in " .. path .. ") is not in docs/contract.md's tag table")
+    end
+  end)
+
+  it("lists no tag the code never makes", function()
+    local tags = made()
+    for tag in pairs(documented) do
+      assert.is_truthy(tags[tag], tag .. " is in docs/contract.md's tag table, and no source makes it")
+    end
+  end)
+end)
+
+describe("the contract's interpreters", function()
+  it("are the ones make test runs", function()
+    local line = read("Makefile"):match("\ntest:[^\n]*\n\t[^\n]*scripts/test%.sh([^\n]*)")
+    assert.is_string(line, "the Makefile's test recipe calls scripts/test.sh")
+    local req = read("docs/contract.md"):match("\n(%- PUC Lua [^\n]*)")
+    assert.is_string(req, "docs/contract.md names its interpreters in a line starting '- PUC Lua'")
+    for lua in line:gmatch("(lua[%w.]*):") do
+      local version = lua:match("^lua(%d%.%d)$")
+      if version then
+        assert.is_truthy(req:find(version, 1, true), lua .. " runs in make test; docs/contract.md says: " .. req)
+      else
+        assert.are.equal("luajit", lua)
+        assert.is_truthy(req:find("LuaJIT", 1, true), "luajit runs in make test; docs/contract.md says: " .. req)
+      end
+    end
+  end)
+end)
