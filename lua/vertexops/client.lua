@@ -6,7 +6,7 @@ local auth = require "vertexops.auth"
 local options = require "vertexops.options"
 local retry = require "vertexops.retry"
 local host = require "vertexops.host"
-local cosocket = require "vertexops.cosocket"
+local cosocket = require "vertexops.transport.cosocket"
 local operation = require "vertexops.operation"
 
 local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
@@ -177,7 +177,7 @@ function Client:stats()
 end
 
 -- One HTTP exchange, by the transport of option o.transport: "cosocket" (the default in nginx
--- phases where cosockets work: lua/vertexops/cosocket.lua), "curl" (the default elsewhere; in
+-- phases where cosockets work: lua/vertexops/transport/cosocket.lua), "curl" (the default elsewhere; in
 -- nginx it blocks the worker's event loop for the exchange) or "thread" (opt-in: libcurl on an
 -- nginx worker thread, host.thread_exchange). Requests of client:start() go to the client's multi
 -- handle. The token goes beside the request, never into it: built requests are cached and shared

@@ -154,7 +154,7 @@ local function thread_slot(name, size)
 end
 
 -- One exchange on a worker thread of the thread pool opts.thread_pool (default "vertexops").
--- The thread's Lua state keeps its own handle (lua/vertexops/thread.lua), so connections are reused.
+-- The thread's Lua state keeps its own handle (lua/vertexops/transport/thread.lua), so connections are reused.
 ---@param ngx table
 ---@param o vertexops.Options
 ---@param req table a built request (its timeout bounds the wait for a slot too)
@@ -185,7 +185,7 @@ function M.thread_exchange(ngx, o, req, token)
     copy.timeout = math_max(0.001, limit - waited)
     req = copy
   end
-  local called, ok, a, b, c = pcall(ngx.run_worker_thread, pool, "vertexops.thread", "exchange", req, token)
+  local called, ok, a, b, c = pcall(ngx.run_worker_thread, pool, "vertexops.transport.thread", "exchange", req, token)
   M.unhold(holder)
   release()
   if not (called and ok) then

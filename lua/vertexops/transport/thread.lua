@@ -1,4 +1,4 @@
--- vertexops.thread: what runs on an nginx worker thread (ngx.run_worker_thread) for vertexops.
+-- vertexops.transport.thread: what runs on an nginx worker thread (ngx.run_worker_thread) for vertexops.
 -- Each worker thread has its own Lua state; this module keeps one libcurl handle per state so the
 -- thread's connections stay alive between calls. Results cross back as plain values and tables.
 local core = require "vertexops.core"

@@ -1,4 +1,4 @@
--- vertexops.cosocket: one HTTP/1.1 exchange over an nginx cosocket (ngx.socket.tcp), the transport
+-- vertexops.transport.cosocket: one HTTP/1.1 exchange over an nginx cosocket (ngx.socket.tcp), the transport
 -- inside nginx phases (option transport = "cosocket"). The wire is C's: core.h1_request composes
 -- the request, core.h1() parses the answer strictly, and the parser's classify is core.classify,
 -- the function libcurl's path ends in -- so both transports return the same results and errors.
