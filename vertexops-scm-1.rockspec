@@ -55,7 +55,10 @@ build = {
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
     -- the transports of one exchange (vertexops.transport chooses one)
+    ["vertexops.transport"] = "lua/vertexops/transport/init.lua",
     ["vertexops.transport.cosocket"] = "lua/vertexops/transport/cosocket.lua",
+    ["vertexops.transport.curl"] = "lua/vertexops/transport/curl.lua",
+    ["vertexops.transport.slots"] = "lua/vertexops/transport/slots.lua",
     ["vertexops.transport.thread"] = "lua/vertexops/transport/thread.lua",
     -- the command line (bin/vertexops is its launcher)
     ["vertexops.cli"] = "lua/vertexops/cli/init.lua",
