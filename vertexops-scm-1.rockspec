@@ -45,7 +45,6 @@ build = {
     vertexops = "lua/vertexops/init.lua",
     ["vertexops.auth"] = "lua/vertexops/auth.lua",
     ["vertexops.client"] = "lua/vertexops/client.lua",
-    ["vertexops.cosocket"] = "lua/vertexops/cosocket.lua",
     ["vertexops.errors"] = "lua/vertexops/errors.lua",
     ["vertexops.host"] = "lua/vertexops/host.lua",
     ["vertexops.operation"] = "lua/vertexops/operation.lua",
@@ -53,9 +52,14 @@ build = {
     ["vertexops.request"] = "lua/vertexops/request.lua",
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
-    ["vertexops.thread"] = "lua/vertexops/thread.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
+    -- the transports of one exchange (vertexops.transport chooses one)
+    ["vertexops.transport"] = "lua/vertexops/transport/init.lua",
+    ["vertexops.transport.cosocket"] = "lua/vertexops/transport/cosocket.lua",
+    ["vertexops.transport.curl"] = "lua/vertexops/transport/curl.lua",
+    ["vertexops.transport.slots"] = "lua/vertexops/transport/slots.lua",
+    ["vertexops.transport.thread"] = "lua/vertexops/transport/thread.lua",
     -- the command line (bin/vertexops is its launcher)
     ["vertexops.cli"] = "lua/vertexops/cli/init.lua",
     ["vertexops.cli.args"] = "lua/vertexops/cli/args.lua",

@@ -179,8 +179,8 @@ const char *const *vx_curl_tags(CURLcode rc, long sent) {
 
 static const luaL_Reg error_funcs[] = {{"error", core_error}, {"is", core_is}, {NULL, NULL}};
 
-/* The tag lists above, for the Lua side's transports (lua/vertexops/cosocket.lua) so that they tag
- * as this core does: core.TAGS = {failed = {...}, failed_timeout, conn, timeout, response, http}.
+/* The tag lists above, for the Lua side's transports (lua/vertexops/transport/cosocket.lua) so that
+ * they tag as this core does: core.TAGS = {failed = {...}, failed_timeout, conn, timeout, response, http}.
  * core.error copies a list it is given; these tables are not to be changed. */
 static const struct {
   const char *name;

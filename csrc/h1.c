@@ -1,5 +1,5 @@
 /* h1.c: HTTP/1.1 on the wire for transports that own their socket (the nginx cosocket transport,
- * lua/vertexops/cosocket.lua): core.h1() parses a response fed in pieces of any size;
+ * lua/vertexops/transport/cosocket.lua): core.h1() parses a response fed in pieces of any size;
  * core.h1_request writes the bytes of a request that reader.c has read and checked (as for
  * libcurl). Pure: no I/O, no libcurl call.
  *
@@ -443,7 +443,7 @@ static void h1_pushtarget(lua_State *L, const vx_request *r) {
  * vx_readrequest (reader.c) as handle:call reads it: the same TypeError, ValueError and AuthError.
  * parts is a list of strings to send in order (the token is its own element, the very string
  * given: no new string holds it), target {scheme, host, port, authority, ip}. Writes bytes only:
- * the socket is the caller's (lua/vertexops/cosocket.lua). */
+ * the socket is the caller's (lua/vertexops/transport/cosocket.lua). */
 static int core_h1_request(lua_State *L) {
   vx_request r;
   size_t i;

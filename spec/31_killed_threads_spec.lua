@@ -172,7 +172,7 @@ describe("a light thread nginx kills", function()
       local rs = {}
       for i = 1, 8 do rs[i] = c:start("get", args.name, nil, args.opts) end
       ngx.sleep(0.3)
-      local slots = require("vertexops.cosocket").handshake_slots["vertexops " .. args.endpoint]
+      local slots = require("vertexops.transport.cosocket").handshake_slots["vertexops " .. args.endpoint]
       local held = slots:count(ngx)
       for i = 1, 8 do rs[i]:close() end
       return { held = held, after = slots:count(ngx) }]], { key = k, name = killed.name, opts = o, endpoint = endpoint })

@@ -1,6 +1,6 @@
 -- The one request reader (csrc/reader.c) and URL grammar (csrc/url.c) both transports read a
 -- request with: libcurl's (handle:call) and the cosocket's HTTP/1.1 bytes (core.h1_request, sent
--- here over a plain LuaSocket connection, as cosocket.lua sends them). Also core.TAGS, the tag
+-- here over a plain LuaSocket connection, as transport/cosocket.lua sends them). Also core.TAGS, the tag
 -- lists of csrc/error.c that the Lua-side transport uses.
 local core = require "vertexops.core"
 local H = require "support.helper"

@@ -6,7 +6,7 @@ local auth = require "vertexops.auth"
 local options = require "vertexops.options"
 local retry = require "vertexops.retry"
 local host = require "vertexops.host"
-local cosocket = require "vertexops.cosocket"
+local transport = require "vertexops.transport"
 local operation = require "vertexops.operation"
 
 local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
@@ -176,12 +176,10 @@ function Client:stats()
   return st
 end
 
--- One HTTP exchange, by the transport of option o.transport: "cosocket" (the default in nginx
--- phases where cosockets work: lua/vertexops/cosocket.lua), "curl" (the default elsewhere; in
--- nginx it blocks the worker's event loop for the exchange) or "thread" (opt-in: libcurl on an
--- nginx worker thread, host.thread_exchange). Requests of client:start() go to the client's multi
--- handle. The token goes beside the request, never into it: built requests are cached and shared
--- (Client:_build).
+-- One HTTP exchange: requests of client:start() go to the client's multi handle (their driver's
+-- Request:_exchange), the others to the transport that option o.transport and the host choose
+-- (lua/vertexops/transport/). The token goes beside the request, never into it: built requests are
+-- cached and shared (Client:_build).
 ---@param o vertexops.Options
 ---@param req table a built request
 ---@param token? string
@@ -192,23 +190,7 @@ function Client:_exchange(o, req, token)
   local co = coroutine_running()
   local driver = co and drivers[co]
   if driver then return driver:_exchange(self, req, token) end
-  local transport = o.transport
-  if transport == "curl" then return self.handle:call(req, token) end
-  if transport == "thread" then
-    local ngx = host.nginx_phase()
-    if not (ngx and ngx.run_worker_thread) then
-      raise("ValueError", "transport 'thread' needs ngx.run_worker_thread in a yieldable nginx phase (rewrite, "
-        .. "access, content, timer), not " .. host.phase_name())
-    end
-    return host.thread_exchange(ngx, o, req, token)
-  end
-  local ngx = host.cosocket_phase()
-  if ngx then return cosocket.exchange(ngx, o, req, token) end
-  if transport == "cosocket" then
-    raise("ValueError", "transport 'cosocket' needs an nginx phase where cosockets work (rewrite, access, "
-      .. "content, timer, ssl_certificate), not " .. host.phase_name())
-  end
-  return self.handle:call(req, token)
+  return transport.exchange(self.handle, o, req, token)
 end
 
 

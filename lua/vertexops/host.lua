@@ -1,12 +1,10 @@
--- vertexops.host: what the host running us allows -- sleeping without owning it (ngx.sleep in
--- OpenResty's yieldable phases, else nanosleep), exchanges on an nginx worker thread, and the
--- coroutines client:start() drives (whose sleeps and exchanges hand control back to the caller).
+-- vertexops.host: what the host running us allows -- which nginx phase runs (the transports
+-- choose by it: lua/vertexops/transport/), sleeping without owning it (ngx.sleep in OpenResty's
+-- yieldable phases, else nanosleep), and the coroutines client:start() drives (whose sleeps and
+-- exchanges hand control back to the caller) with what their requests hold (hold, unhold).
 local core = require "vertexops.core"
 
-local pairs, pcall, rawget, select, setmetatable, tostring, type =
-  pairs, pcall, rawget, select, setmetatable, tostring, type
-local math_max, string_format = math.max, string.format
-local POOL = require("vertexops.options").POOL
+local pcall, rawget, select, setmetatable = pcall, rawget, select, setmetatable
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, coroutine_yield =
   coroutine.create, coroutine.resume, coroutine.running, coroutine.status, coroutine.yield
@@ -58,143 +56,6 @@ function M.sleep(s)
   return core.sleep(s)
 end
 local default_sleep = M.sleep
-
--- Slots with owner deadlines: at most `size` holders at once, each holding its slot until it gives
--- it back or until its own deadline (on ngx.now()) passes, whichever comes first. nginx does not
--- unwind a light thread it kills (the nginx request that started it ended): code after the yield
--- never runs, so a slot given back only "when we are done" would be lost for good. Waiters queue on
--- a semaphore (first come, first served) and wake when a slot is given back or a holder's deadline
--- passes; whoever looks reclaims the slots past their deadline.
-local Slots = {}
-Slots.__index = Slots
-
----@param size integer
-function M.slots(size)
-  return setmetatable({ size = size, held = {}, sema = require("ngx.semaphore").new(size) }, Slots)
-end
-
--- Gives the slots whose holder's deadline passed back to the semaphore; returns the soonest
--- deadline of the others (nil when none).
-function Slots:_reap(now)
-  local soonest
-  for key, hold_until in pairs(self.held) do
-    if hold_until <= now then
-      self.held[key] = nil
-      self.sema:post(1)
-    elseif not soonest or hold_until < soonest then
-      soonest = hold_until
-    end
-  end
-  return soonest
-end
-
---- Takes a slot, held until hold_until at most (ngx.now() time), waiting until wait_until at most;
---- returns its key, or nil, "timeout" (or the semaphore's error).
----@param ngx table
----@param hold_until number
----@param wait_until number
-function Slots:take(ngx, hold_until, wait_until)
-  while true do
-    ngx.update_time()
-    local now = ngx.now()
-    local soonest = self:_reap(now)
-    local left = wait_until - now
-    local wait = left
-    if soonest and soonest - now < wait then wait = soonest - now end
-    -- (the semaphore counts whole milliseconds: a shorter wait would not wait at all)
-    if left > 0 and wait < 0.001 then wait = 0.001 end
-    local got, err = self.sema:wait(math_max(0, wait))
-    if got then
-      local key = {}
-      self.held[key] = hold_until
-      return key
-    end
-    if err ~= "timeout" then return nil, err end
-    ngx.update_time()
-    if ngx.now() >= wait_until then return nil, "timeout" end
-  end
-end
-
---- Gives a slot back (idempotent: a key already reclaimed or given back is ignored).
-function Slots:give(key)
-  if key and self.held[key] then
-    self.held[key] = nil
-    self.sema:post(1)
-  end
-end
-
---- How many slots are held (reclaiming those past their deadline first); for specs.
-function Slots:count(ngx)
-  self:_reap(ngx.now())
-  local n = 0
-  for _ in pairs(self.held) do n = n + 1 end
-  return n
-end
-
--- Exchanges on worker threads are limited per nginx worker: each needs one of the worker's Lua VMs
--- for threads (lua_worker_thread_vm_pool_size, 100 by default) and past that ngx.run_worker_thread
--- fails at once ("no available Lua vm"). Slots per thread pool, thread_pool_size of them, make
--- the rest wait their turn, within the exchange's own timeout (TimeoutError past it). A slot is
--- held until its exchange ends, at most until the exchange's timeout (plus THREAD_GRACE) has
--- passed: the worker thread finishes its exchange by then even when the light thread that waits
--- for it was killed.
-local THREAD_GRACE = 1
-local thread_slots = {} -- pool name -> slots
-M.thread_slots = thread_slots
-
--- The slots of a thread pool (new ones when thread_pool_size changed: holders of the old ones
--- give their slots back to them).
-local function thread_slot(name, size)
-  local slots = thread_slots[name]
-  if not (slots and slots.size == size) then
-    slots = M.slots(size)
-    thread_slots[name] = slots
-  end
-  return slots
-end
-
--- One exchange on a worker thread of the thread pool opts.thread_pool (default "vertexops").
--- The thread's Lua state keeps its own handle (lua/vertexops/thread.lua), so connections are reused.
----@param ngx table
----@param o vertexops.Options
----@param req table a built request (its timeout bounds the wait for a slot too)
----@param token? string
----@return boolean ok
----@return table|vertexops.Error result_or_err
----@return table? headers
-function M.thread_exchange(ngx, o, req, token)
-  local pool = o.thread_pool or "vertexops"
-  local size = o.thread_pool_size or POOL.thread_pool_size
-  local slots = thread_slot(pool, size)
-  local limit = req.timeout or 60
-  ngx.update_time()
-  local started = ngx.now()
-  local key, why = slots:take(ngx, started + limit + THREAD_GRACE, started + limit)
-  if not key then
-    return false, core.error({ "TimeoutError" }, string_format("no worker thread of pool '%s' was free within "
-      .. "%g s (option thread_pool_size: %d exchanges at once per nginx worker; %s)", pool, limit, size,
-      tostring(why)))
-  end
-  local function release() slots:give(key) end
-  local holder = M.hold(release)
-  ngx.update_time()
-  local waited = ngx.now() - started
-  if waited > 0 then -- the time spent queueing counts in the exchange's timeout (req may be shared)
-    local copy = {}
-    for k, v in pairs(req) do copy[k] = v end
-    copy.timeout = math_max(0.001, limit - waited)
-    req = copy
-  end
-  local called, ok, a, b, c = pcall(ngx.run_worker_thread, pool, "vertexops.thread", "exchange", req, token)
-  M.unhold(holder)
-  release()
-  if not (called and ok) then
-    return false, core.error({ "ConnectionError" }, "nginx worker thread failed: " .. tostring(called and a or ok)
-      .. " (is there a 'thread_pool " .. pool .. "' directive?)")
-  end
-  if not a and type(b) == "table" then setmetatable(b, core.error_mt) end -- tables cross without metatables
-  return a, b, c
-end
 
 -- Coroutines run by client:start(), and their requests.
 local drivers = setmetatable({}, { __mode = "k" })

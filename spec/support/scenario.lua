@@ -4,7 +4,7 @@
 -- plain tables {tags, message, code, status, ...} and the cosocket transport's counters (stats).
 local cjson = require "cjson.safe"
 local vertexops = require "vertexops"
-local cosocket = require "vertexops.cosocket"
+local cosocket = require "vertexops.transport.cosocket"
 
 local ngx = rawget(_G, "ngx")
 local M = {}

@@ -1,4 +1,4 @@
--- vertexops.cosocket: one HTTP/1.1 exchange over an nginx cosocket (ngx.socket.tcp), the transport
+-- vertexops.transport.cosocket: one HTTP/1.1 exchange over an nginx cosocket (ngx.socket.tcp), the transport
 -- inside nginx phases (option transport = "cosocket"). The wire is C's: core.h1_request composes
 -- the request, core.h1() parses the answer strictly, and the parser's classify is core.classify,
 -- the function libcurl's path ends in -- so both transports return the same results and errors.
@@ -13,6 +13,8 @@
 -- needs an nginx `resolver` directive; `localhost` is connected to as 127.0.0.1 without one.
 local core = require "vertexops.core"
 local options = require "vertexops.options"
+local host_mod = require "vertexops.host"
+local slots_new = require("vertexops.transport.slots").new
 
 local math_ceil, math_max, math_min, string_format = math.ceil, math.max, math.min, string.format
 local tostring = tostring
@@ -40,7 +42,7 @@ local sessions = {}
 -- later ones resume the session of the first. A slot is held until its handshake ends, at most
 -- until the handshake's own timeout: a light thread nginx killed mid-handshake (its nginx request
 -- ended) never gives its slot back, and the slot is free again once that timeout has passed
--- (host.slots).
+-- (transport/slots.lua).
 local HANDSHAKES = 8
 M.HANDSHAKES = HANDSHAKES
 local handshake_slots = {}
@@ -51,7 +53,7 @@ M.handshake_slots = handshake_slots
 local function handshake(ngx, sock, pool, host, connect_ms, finish)
   local slots = handshake_slots[pool]
   if not slots then
-    slots = require("vertexops.host").slots(M.HANDSHAKES)
+    slots = slots_new(M.HANDSHAKES)
     handshake_slots[pool] = slots
   end
   ngx.update_time()
@@ -61,7 +63,6 @@ local function handshake(ngx, sock, pool, host, connect_ms, finish)
   local step = math_min(connect_ms / 1000, left)
   local key = slots:take(ngx, now + step, now + step)
   if not key then return nil, "timeout" end
-  local host_mod = require("vertexops.host")
   local function release() slots:give(key) end
   local holder = host_mod.hold(release)
   ngx.update_time()
