@@ -266,3 +266,22 @@ fuzz-smoke: fuzz-build
 build/fuzz/%: fuzz/%.c fuzz/fuzz.h $(SRC) $(HDR) Makefile
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(SRC) $(FUZZ_LIBS)
+
+# Allocation-failure torture (fuzz/torture.c, fuzz/torture/*.lua; fuzz/README.md): the Nth
+# allocation (Lua's or libcurl's) fails, for every N of each scenario (make torture, exhaustive)
+# or the committed sample of fuzz/torture/sample (make torture-smoke, part of make test), under
+# ASan + LeakSanitizer (scripts/lsan.supp names the dependencies' known leaks).
+.PHONY: torture torture-smoke torture-build
+TORTURE := build/torture/torture
+
+torture-build: san-deps $(TORTURE)
+
+$(TORTURE): fuzz/torture.c $(SRC) $(HDR) Makefile
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(SAN_FLAGS) $(WARN) -I$(LUA_INC) -o $@ fuzz/torture.c $(SRC) $(FUZZ_LIBS)
+
+torture: build torture-build
+	@$(RUN) $(LUA) fuzz/torture/run.lua $(TORTURE_ARGS)
+
+torture-smoke: build torture-build
+	@$(RUN) $(LUA) fuzz/torture/run.lua --sample

@@ -313,11 +313,19 @@ static int handle_start(lua_State *L) {
   vx_prepare(L, h, 4); /* keeps the multi at index 3 alive on the stack */
   m = vx_checkmulti(L, 3);
   VX_SETOPT(L, h->easy, CURLOPT_PRIVATE, (void *)h);
-  VX_SETOPT(L, h->easy, CURLOPT_PIPEWAIT, 1L); /* wait to multiplex rather than open more */
+  /* https: wait to multiplex rather than open more connections. Never for http://, where there is
+   * no HTTP/2 to wait for (CURL_HTTP_VERSION_2TLS): libcurl 7.88 can leave such a transfer waiting
+   * for ever on a connection a failed allocation broke (make torture, fuzz/torture/multi.lua). */
+  vx_rawfield(L, 2, "url");
+  VX_SETOPT(L, h->easy, CURLOPT_PIPEWAIT, strncmp(lua_tostring(L, -1), "https://", 8) == 0 ? 1L : 0L);
+  lua_pop(L, 1);
   if (!vx_attach(m, h)) {
     vx_forget_headers(h);
     return vx_curlerror(L, "curl_multi_add_handle failed");
   }
+  /* libcurl's own timeout ends the transfer; multi:perform ends it one second later if libcurl
+   * has lost it (multi.c) */
+  h->deadline = vx_monotonic() + (double)vx_ms(vx_fieldnumber(L, 2, "timeout", 60)) / 1000.0 + 1.0;
   h->state = VX_RUNNING;
   return 0;
 }

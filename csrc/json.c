@@ -32,24 +32,26 @@ static int vx_fixints(lua_State *L, int t) {
 }
 #endif
 
-/* Decodes s as JSON with the module's cjson.safe instance. Pushes the decoded table and returns
- * 1, or pushes a reason (a string) and returns 0: not JSON, not an object or array, nested more
- * than VX_MAX_DEPTH levels. */
+/* Decodes s as JSON with the module's cjson instance. Pushes the decoded table and returns 1, or
+ * pushes a reason (a string) and returns 0: not JSON, not an object or array, nested more than
+ * VX_MAX_DEPTH levels. A memory error while decoding is raised again as the memory error it is:
+ * cjson.safe would turn it into a plain string ("Memory allocation error in CJSON protected call")
+ * raised through every caller, so the decoder runs unprotected under our own lua_pcall. */
 int vx_pushjson(lua_State *L, const char *s, size_t n) {
+  int st;
   lua_getfield(L, LUA_REGISTRYINDEX, VX_JSON_KEY);
   lua_getfield(L, -1, "decode");
   lua_remove(L, -2);
   lua_pushlstring(L, s, n);
-  lua_call(L, 1, 2);
-  if (lua_type(L, -2) != LUA_TTABLE) {
-    if (lua_type(L, -1) != LUA_TSTRING) {
+  st = lua_pcall(L, 1, 1, 0);
+  if (st == LUA_ERRMEM) lua_error(L); /* "not enough memory", as Lua raised it */
+  if (st != 0 || lua_type(L, -1) != LUA_TTABLE) {
+    if (st == 0 || lua_type(L, -1) != LUA_TSTRING) {
       lua_pop(L, 1);
       lua_pushliteral(L, "not a JSON object");
     }
-    lua_remove(L, -2);
     return 0;
   }
-  lua_pop(L, 1);
 #if LUA_VERSION_NUM >= 503
   if (!vx_fixints(L, lua_gettop(L))) {
     lua_pop(L, 1);
@@ -60,10 +62,11 @@ int vx_pushjson(lua_State *L, const char *s, size_t n) {
   return 1;
 }
 
-/* A private cjson.safe instance in the registry: its settings are ours alone. */
+/* A private cjson instance in the registry: its settings are ours alone. Its decode raises (the
+ * plain module, not cjson.safe): vx_pushjson calls it protected. */
 void vx_json_open(lua_State *L) {
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "cjson.safe");
+  lua_pushliteral(L, "cjson");
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "new");
   lua_call(L, 0, 1);

@@ -1,5 +1,6 @@
 /* multi.c: the multi handle (vertexops.multi) -- non-blocking transfers, HTTP/2 multiplexing.
  * It keeps a list of the easy handles added to it, so either side can be collected first. */
+#include <stdio.h>
 #include <string.h>
 
 #include "vx.h"
@@ -66,6 +67,25 @@ static int multi_close(lua_State *L) {
   return 0;
 }
 
+/* Ends, as timed out, every transfer still in m one second past its own timeout. libcurl 7.88
+ * can lose a transfer after a failed allocation inside curl_multi_perform (make torture,
+ * fuzz/torture/multi.lua): it stays "running", its CURLOPT_TIMEOUT_MS never fires, and whoever
+ * waits for it would wait for ever. */
+static void vx_expire(vx_multi *m, int *running) {
+  vx_handle *h = m->head, *next;
+  double now = vx_monotonic();
+  for (; h; h = next) {
+    next = h->next;
+    if (h->state == VX_RUNNING && now > h->deadline) {
+      h->rc = CURLE_OPERATION_TIMEDOUT;
+      snprintf(h->errbuf, sizeof h->errbuf, "Operation timed out (the transfer outlived its timeout in libcurl)");
+      h->state = VX_DONE;
+      vx_detach(h);
+      if (*running > 0) (*running)--;
+    }
+  }
+}
+
 /* multi:perform() -> transfers still running. Marks finished handles done (handle:done()). */
 static int multi_perform(lua_State *L) {
   vx_multi *m = vx_checkmulti(L, 1);
@@ -81,6 +101,7 @@ static int multi_perform(lua_State *L) {
     h->state = VX_DONE;
     vx_detach(h);
   }
+  vx_expire(m, &running);
   lua_pushinteger(L, running);
   return 1;
 }

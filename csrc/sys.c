@@ -5,10 +5,14 @@
 
 #include "vx.h"
 
-static int core_clock(lua_State *L) {
+double vx_monotonic(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int core_clock(lua_State *L) {
+  lua_pushnumber(L, (lua_Number)vx_monotonic());
   return 1;
 }
 

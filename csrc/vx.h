@@ -203,6 +203,7 @@ typedef struct vx_handle {
   int want_headers;          /* return the headers of a successful answer too */
   vx_sharestate *share;      /* the connection cache it uses, if shared */
   CURLcode rc;               /* result of a finished non-blocking transfer */
+  double deadline;           /* a running transfer's timeout (monotonic seconds), plus a grace */
   char errbuf[CURL_ERROR_SIZE];
 } vx_handle;
 
@@ -214,6 +215,7 @@ typedef struct vx_multi {
 } vx_multi;
 
 void vx_detach(vx_handle *h);
+double vx_monotonic(void);
 int vx_attach(vx_multi *m, vx_handle *h);
 vx_multi *vx_checkmulti(lua_State *L, int idx);
 

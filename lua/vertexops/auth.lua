@@ -14,7 +14,22 @@
 local core = require "vertexops.core"
 local hostmod = require "vertexops.host"
 local host_pcall = hostmod.pcall -- yields through on PUC 5.1 too
-local cjson = require("cjson.safe").new()
+-- cjson.safe's contract (nil, reason) for key files and token answers, except that a memory error
+-- stays the memory error it is: cjson.safe would turn it into a plain string ("Memory allocation
+-- error in CJSON protected call", make torture: fuzz/torture/key.lua).
+local cjson = {}
+do
+  local raw = require("cjson").new()
+  for _, f in ipairs { "decode", "encode" } do
+    local fn = raw[f]
+    cjson[f] = function(v)
+      local ok, res = pcall(fn, v)
+      if ok then return res end
+      if res == "not enough memory" then error(res, 0) end
+      return nil, res
+    end
+  end
+end
 
 local error, getmetatable, ipairs, pcall, rawget, setmetatable, tonumber, tostring, type =
   error, getmetatable, ipairs, pcall, rawget, setmetatable, tonumber, tostring, type
