@@ -43,7 +43,16 @@ build = {
     },
     -- every lua/vertexops/**/*.lua (spec/08_packaging_spec.lua checks)
     vertexops = "lua/vertexops/init.lua",
-    ["vertexops.auth"] = "lua/vertexops/auth.lua",
+    -- the credentials: the provider, the chain and one module per credential type
+    ["vertexops.auth"] = "lua/vertexops/auth/init.lua",
+    ["vertexops.auth.authorized_user"] = "lua/vertexops/auth/authorized_user.lua",
+    ["vertexops.auth.common"] = "lua/vertexops/auth/common.lua",
+    ["vertexops.auth.file"] = "lua/vertexops/auth/file.lua",
+    ["vertexops.auth.metadata"] = "lua/vertexops/auth/metadata.lua",
+    ["vertexops.auth.service_account"] = "lua/vertexops/auth/service_account.lua",
+    ["vertexops.auth.shared"] = "lua/vertexops/auth/shared.lua",
+    ["vertexops.auth.sources"] = "lua/vertexops/auth/sources.lua",
+    ["vertexops.auth.token"] = "lua/vertexops/auth/token.lua",
     ["vertexops.client"] = "lua/vertexops/client.lua",
     ["vertexops.errors"] = "lua/vertexops/errors.lua",
     ["vertexops.host"] = "lua/vertexops/host.lua",

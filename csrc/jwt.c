@@ -1,5 +1,5 @@
 /* jwt.c: what service-account JWTs need from C -- base64url and RS256 signatures (OpenSSL). The
- * claims and the token exchange are policy, in lua/vertexops/auth.lua. */
+ * claims and the token exchange are policy, in lua/vertexops/auth/service_account.lua. */
 #include <stdint.h>
 #include <string.h>
 

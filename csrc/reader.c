@@ -1,4 +1,4 @@
-/* reader.c: a built request ({method, url, headers, body[, token]}, core.build's or auth.lua's)
+/* reader.c: a built request ({method, url, headers, body[, token]}, core.build's or a token request's)
  * as a transport reads it. vx_readrequest is the one check of a request before it goes on the
  * wire, for both transports: libcurl's (vx_prepare, handle.c) and the cosocket's HTTP/1.1 bytes
  * (core.h1_request, h1.c), so a request one refuses the other refuses alike -- same tag, same

@@ -372,6 +372,25 @@ describe("credentials", function()
       assert.matches("no gcloud file", out)
       assert.matches("metadata server 127%.0%.0%.1:%d+: ", out)
     end)
+
+    -- the seam a new credential type plugs into (lua/vertexops/auth/sources.lua)
+    it("gives every credential type a kind, a fetch, its refreshability and its shared_dict identity", function()
+      local sources = require "vertexops.auth.sources"
+      for _, entry in ipairs(sources.CHAIN) do
+        assert.are.equal("string", type(entry.name))
+        assert.are.equal("function", type(entry.detect), entry.name)
+      end
+      for _, t in ipairs(sources.FILE_TYPES) do
+        assert.are.equal(t, sources.KINDS[t.kind], tostring(t.kind))
+        assert.are.equal("table", type(t.fields), t.kind)
+      end
+      for kind, t in pairs(sources.KINDS) do
+        assert.are.equal(kind, t.kind)
+        assert.are.equal("function", type(t.fetch), kind)
+        assert.are.equal("boolean", type(t.refreshable), kind)
+        if t.cached ~= false then assert.are.equal("function", type(t.identity), kind) end
+      end
+    end)
   end)
 
   describe("metadata server", function()

@@ -1,5 +1,5 @@
 -- vertexops.client: a client -- its options, credentials and connections -- and the life of
--- one call: options (options.lua) -> token (auth.lua) -> built request (core.build, C) ->
+-- one call: options (options.lua) -> token (auth/) -> built request (core.build, C) ->
 -- exchange (host's means) -> classified answer (C) -> retry decision (retry.lua) -> result.
 local core = require "vertexops.core"
 local auth = require "vertexops.auth"

@@ -8,7 +8,7 @@
 --   request.lua   the non-blocking API (client:start, poll) and cancel_many
 --   fleet.lua     cancel_all: a listing streamed into a window of cancels, then the wait for them
 --   options.lua   defaults, the environment, option copies     retry.lua   what is retried, backoff
---   host.lua      nginx / coroutine hosts, sleeping            auth.lua    the credentials chain
+--   host.lua      nginx / coroutine hosts, sleeping            auth/       the credentials chain
 --   transport/    one exchange: cosocket, worker thread, libcurl (init.lua chooses)
 --   operation.lua Operation checks, OperationError             errors.lua  raise, is_error
 --   vertexops.core (csrc/)  the wire: requests, exchanges, classification, error objects

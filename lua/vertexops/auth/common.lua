@@ -1,0 +1,114 @@
+-- vertexops.auth.common: what the credential types share: the lifetimes and limits, the AuthError
+-- they raise, the warning, the form encoding, the scope, and the OAuth grant at a token endpoint.
+-- Secrets never go into a message made here.
+local core = require "vertexops.core"
+
+local error, ipairs, pcall, rawget, tonumber, tostring, type = error, ipairs, pcall, rawget, tonumber, tostring, type
+local string_format, table_concat = string.format, table.concat
+local _G = _G
+
+local _M = {}
+
+-- JSON for key files, JWTs and token answers: cjson.safe's contract (nil, reason), except that a
+-- memory error stays the memory error it is: cjson.safe would turn it into a plain string
+-- ("Memory allocation error in CJSON protected call", make torture: fuzz/torture/key.lua).
+local cjson = { null = require("cjson").null }
+do
+  local raw = require("cjson").new()
+  for _, f in ipairs { "decode", "encode" } do
+    local fn = raw[f]
+    cjson[f] = function(v)
+      local ok, res = pcall(fn, v)
+      if ok then return res end
+      if res == "not enough memory" then error(res, 0) end
+      return nil, res
+    end
+  end
+end
+_M.json = cjson
+
+_M.CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+_M.DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+_M.REFRESH_EARLY = 300 -- seconds before expiry a token is replaced
+_M.JWT_LIFETIME = 3600 -- seconds: a self-signed JWT's, and a token's when the answer gives none
+_M.TOKEN_TIMEOUT = 60  -- seconds for one token fetch, retries included
+_M.MAX_LIFETIME = 86400 -- the longest expires_in that is trusted (and cached)
+
+--- An AuthError (not raised).
+function _M.auth_error(message, fields)
+  return core.error({ "AuthError" }, message, fields)
+end
+
+--- Raises an AuthError.
+function _M.fail(message, fields) error(_M.auth_error(message, fields), 0) end
+
+--- A warning: nginx's error log (WARN) inside nginx, Lua 5.4's warn() elsewhere (shown when the
+--- host turned warnings on), nothing on older interpreters.
+function _M.warning(message)
+  local ngx = rawget(_G, "ngx")
+  if ngx and ngx.log and ngx.WARN then
+    ngx.log(ngx.WARN, message)
+  elseif rawget(_G, "warn") then
+    rawget(_G, "warn")(message)
+  end
+end
+
+--- application/x-www-form-urlencoded from a list of {name, value} pairs, in order.
+function _M.form(t)
+  local parts = {}
+  for _, kv in ipairs(t) do
+    parts[#parts + 1] = kv[1] .. "=" .. tostring(kv[2]):gsub("[^%w%-%._~]", function(c)
+      return string_format("%%%02X", c:byte())
+    end)
+  end
+  return table_concat(parts, "&")
+end
+
+--- The scopes option as one space-separated string (cloud-platform when absent); TypeError for a
+--- list with a non-string in it.
+function _M.scope_string(opts)
+  local s = opts.scopes
+  if s == nil then return _M.CLOUD_PLATFORM end
+  if type(s) == "string" then return s end
+  for i = 1, #s do
+    if type(s[i]) ~= "string" then
+      error(core.error({ "TypeError" }, "option 'scopes' must be a string or a list of strings"), 0)
+    end
+  end
+  return table_concat(s, " ")
+end
+
+--- AuthError unless url passes the endpoint rules (core.check_url).
+function _M.check_url(url, what)
+  local ok, err = pcall(core.check_url, url)
+  if not ok then _M.fail(string_format("%s %s is not usable: %s", what, url, tostring(err.message or err))) end
+end
+
+--- The token and its lifetime from a token answer: expires_in (a number, or a numeric string),
+--- JWT_LIFETIME when the answer has none; anything else comes back as it is, for
+--- Provider:_storable to refuse.
+function _M.lifetime_of(body, where)
+  if type(body.access_token) ~= "string" or body.access_token == "" then
+    _M.fail(where .. " answered without an access_token")
+  end
+  local e = body.expires_in
+  if e == nil or e == cjson.null then return body.access_token, _M.JWT_LIFETIME end
+  local expires = tonumber(e)
+  if expires == nil or expires ~= expires then expires = e end -- NaN, or not a number: refused
+  return body.access_token, expires
+end
+
+--- An OAuth grant: fields (a list of {name, value}) POSTed as a form to the token endpoint uri
+--- (checked by the endpoint rules) by the provider's client, within the call's deadline.
+--- Returns the token and its lifetime (lifetime_of).
+function _M.grant(provider, uri, fields, o, deadline)
+  _M.check_url(uri, "token_uri")
+  local where = "token endpoint " .. uri
+  local body, err = provider:_request({ call = "token", method = "POST", url = uri, body = _M.form(fields),
+    headers = { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" } },
+    where, o, nil, deadline)
+  if not body then _M.fail(where .. " failed: " .. tostring(err), { cause = err }) end
+  return _M.lifetime_of(body, where)
+end
+
+return _M

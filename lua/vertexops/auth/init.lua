@@ -1,0 +1,259 @@
+-- vertexops.auth: Google Application Default Credentials, as Google's own libraries find them.
+--
+--   local auth = require "vertexops.auth"
+--   local provider = auth.provider { scopes = {...}, credentials = "/path/key.json" }
+--   provider:token()        -- a cached access token, fetched or refreshed as needed
+--
+-- The chain, first match wins (auth/sources.lua, CHAIN; only that file when opts.credentials names one):
+--   1. GOOGLE_OAUTH_ACCESS_TOKEN        a raw token (never refreshed)
+--   2. GOOGLE_APPLICATION_CREDENTIALS   a service_account or authorized_user JSON file
+--   3. the gcloud file                  $CLOUDSDK_CONFIG or ~/.config/gcloud, application_default_credentials.json
+--   4. the metadata server              GCE, GKE, Cloud Run ($GCE_METADATA_HOST overrides the host)
+-- Here: the provider (the chain walked once, the token cached, fetches single-flight, token
+-- requests). Beside it: sources.lua (the chain and the credential types), one module per type
+-- (token.lua, service_account.lua, authorized_user.lua, metadata.lua), file.lua (key files),
+-- shared.lua (the nginx shared_dict cache and lock), common.lua (what they share).
+-- Secrets (private keys, refresh tokens, client secrets, access tokens) never appear in an error,
+-- a log line or tostring().
+local core = require "vertexops.core"
+local hostmod = require "vertexops.host"
+local common = require "vertexops.auth.common"
+local metadata = require "vertexops.auth.metadata"
+local shared = require "vertexops.auth.shared"
+local sources = require "vertexops.auth.sources"
+
+local error, getmetatable, rawget, setmetatable, tostring, type =
+  error, getmetatable, rawget, setmetatable, tostring, type
+local math_min, string_format = math.min, string.format
+local _G = _G
+local host_pcall = hostmod.pcall -- yields through on PUC 5.1 too
+local fail, scope_string = common.fail, common.scope_string
+local REFRESH_EARLY, TOKEN_TIMEOUT, MAX_LIFETIME = common.REFRESH_EARLY, common.TOKEN_TIMEOUT, common.MAX_LIFETIME
+local KINDS = sources.KINDS
+
+local _M = {}
+
+_M.CLOUD_PLATFORM, _M.REFRESH_EARLY = common.CLOUD_PLATFORM, REFRESH_EARLY
+_M.LOCK_WAIT = shared.LOCK_WAIT -- seconds a worker waits for another's token fetch (shared_dict)
+
+-- Provider ------------------------------------------------------------------------------------
+
+---@class vertexops.auth.Provider a token provider: finds credentials once, caches the token
+---@field opts vertexops.Options its own options (a checked copy)
+---@field client? vertexops.Client the client that sends its token requests
+---@field fetches integer token requests made so far
+---@field fetching? {until: number, clock: function} a token request in flight, and its own deadline
+local Provider = {}
+Provider.__index = Provider
+_M.Provider = Provider
+
+-- A caller's options are copied with raw reads and checked (vertexops.options.copy).
+local copy_options = require("vertexops.options").copy
+
+local raw_copy = require("vertexops.options").raw_copy
+local function type_error(message) require("vertexops.errors").raise("TypeError", message) end
+
+--- auth.provider(opts [, client]) -> a token provider that caches per client.
+--- opts: credentials (file path), scopes, self_signed_jwt, clock, and the HTTP options
+--- (ca_file, timeouts) used for token requests. client: the vertexops client that sends them.
+---@param opts? vertexops.Options credentials must be a path here, not a provider
+---@param client? vertexops.Client
+---@return vertexops.auth.Provider
+function _M.provider(opts, client)
+  opts = copy_options(opts) or {}
+  if opts.credentials ~= nil and type(opts.credentials) ~= "string" then
+    type_error("option 'credentials' of auth.provider must be a key file path")
+  end
+  scope_string(opts)
+  return setmetatable({ opts = opts, client = client, fetches = 0 }, Provider)
+end
+
+function Provider:__tostring()
+  local src = self.src
+  return "vertexops token provider (" .. (src and src.describe or "not resolved yet") .. ")"
+end
+
+-- Finds the source of credentials (no network: the metadata server is only named, not asked).
+---@return table source {kind = "env"|"service_account"|"authorized_user"|"metadata", describe = string, ...}
+function Provider:source()
+  if not self.src then self.src = sources.find(self.opts) end
+  return self.src
+end
+
+--- The quota project the credentials name (quota_project_id of a file), or nil.
+---@return string?
+function Provider:quota_project()
+  return self:source().quota_project
+end
+
+--- true when a refused token can be replaced by a fresh one (not for a raw token).
+---@return boolean
+function Provider:refreshable()
+  return KINDS[self:source().kind].refreshable
+end
+
+--- Forgets the cached token (after the service refused it).
+function Provider:invalidate()
+  local dict, key, refused = self.shared_dict, self.shared_key, self.cached
+  self.cached, self.expires_at = nil, nil
+  if dict and refused then shared.forget(dict, key, refused) end -- the shared token too
+end
+
+local function clock_of(opts)
+  return opts.clock or core.clock
+end
+
+-- A token request in flight is recorded as provider.fetching = {until, clock}: until is the
+-- fetch's own deadline (TOKEN_TIMEOUT, or the call's deadline when sooner) on clock. Requests that
+-- run side by side (client:start, cancel_many, nginx request handlers) wait for it instead of
+-- fetching again (Client:_token), but never past that deadline: nginx does not unwind a light
+-- thread it kills (its nginx request ended), so the code that ends the fetch may never run; past
+-- its deadline the fetch is no longer in flight and a waiter fetches on its own. A started
+-- request that leads a fetch gives it up when closed (req:close()).
+function Provider:_lead(o, deadline)
+  local clock = clock_of(o)
+  local limit = clock() + TOKEN_TIMEOUT
+  if deadline and deadline < limit then limit = deadline end
+  -- request: the started request that leads the fetch (a waiter under client:start() steps it
+  -- when its host stopped doing so: the token answer may have come with nobody to read it)
+  local fetch = { ["until"] = limit, clock = clock, request = hostmod.request() }
+  local function release()
+    if self.fetching == fetch then self.fetching = nil end
+  end
+  fetch.release, fetch.holder = release, hostmod.hold(release)
+  self.fetching = fetch
+  return fetch
+end
+
+-- One token fetch of src, led by this request (Provider:_lead) and counted in fetches:
+-- true, token, lifetime, or false, the error (never raises).
+function Provider:_fetch_led(src, o, deadline)
+  local fetch = self:_lead(o, deadline)
+  -- (a pcall the fetch may yield through under client:start(), PUC Lua 5.1 included)
+  local ok, token, lifetime = host_pcall(self._fetch, self, src, o, deadline)
+  hostmod.unhold(fetch.holder)
+  fetch.release()
+  if ok then self.fetches = self.fetches + 1 end
+  return ok, token, lifetime
+end
+
+-- expires_in is stored only when it is a finite number of seconds in 1..MAX_LIFETIME; otherwise
+-- the token serves the call that fetched it and is not kept (with a warning).
+function Provider:_storable(lifetime)
+  if type(lifetime) == "number" and lifetime >= 1 and lifetime <= MAX_LIFETIME then return true end
+  local shown = type(lifetime) == "number" and string_format("%.17g", lifetime) or tostring(lifetime):sub(1, 40)
+  common.warning(string_format("vertexops: the token of %s came with expires_in %s, not a number of seconds in "
+    .. "1..%d: it serves this call only and is not cached", self.src and self.src.describe or "?",
+    shown, MAX_LIFETIME))
+  return false
+end
+
+--- A valid access token: cached until REFRESH_EARLY seconds before it expires.
+--- o (optional): the options of the call that needs it, for the token request's transport
+--- (ca_file, timeouts, retry, clock, sleep); the provider's own options otherwise.
+---@param o? vertexops.Options
+---@return string token
+function Provider:token(o)
+  if getmetatable(self) ~= Provider then
+    type_error("provider:token() needs a provider as its receiver (called with '.' instead of ':'?)")
+  end
+  return self:_token(copy_options(o))
+end
+
+-- Provider:token for options already checked (o), within deadline (absolute, on o's clock; nil:
+-- only the token request's own limit): the token request gets what is left of the call's time.
+---@param o? vertexops.Options
+---@param deadline? number
+---@return string token
+function Provider:_token(o, deadline)
+  o = o or self.opts
+  local src = self:source()
+  local kind = KINDS[src.kind]
+  if kind.cached == false then return kind.fetch(self, src, o, deadline) end
+  local clock = clock_of(o)
+  if self.cached and clock() < self.expires_at - REFRESH_EARLY then return self.cached end
+  local dict_name = o.shared_dict or self.opts.shared_dict
+  if dict_name then
+    local token = self:_shared_token(src, o, deadline, dict_name)
+    if token then return token end
+  end
+  local ok, token, lifetime = self:_fetch_led(src, o, deadline)
+  if not ok then error(token, 0) end
+  if self:_storable(lifetime) then self.cached, self.expires_at = token, clock() + lifetime end
+  return token
+end
+
+-- The shared_dict key of src's token for this provider's scopes and self_signed_jwt mode.
+function Provider:_shared_key(src)
+  local identity, digest = KINDS[src.kind].identity(src)
+  return shared.key(src.kind, identity, digest, scope_string(self.opts), self.opts.self_signed_jwt)
+end
+
+--- The shared_dict key of a provider's token (its lock: the key .. " lock"); for specs.
+function _M.shared_key(provider)
+  return provider:_shared_key(provider:source())
+end
+
+-- The token from, or fetched for, the nginx shared_dict dict_name (auth/shared.lua), kept in this
+-- provider too; nil where there is none to share (the caller fetches on its own).
+function Provider:_shared_token(src, o, deadline, dict_name)
+  local key = self:_shared_key(src)
+  local clock = clock_of(o)
+  local token, exp, dict = shared.token(dict_name, key, {
+    clock = clock, deadline = deadline, lock_wait = _M.LOCK_WAIT,
+    fetch = function() return self:_fetch_led(src, o, deadline) end,
+    storable = function(lifetime) return self:_storable(lifetime) end,
+  })
+  if exp then -- kept here until the dict's expiry, on this call's clock
+    self.cached, self.expires_at = token, clock() + (exp - rawget(_G, "ngx").now())
+    self.shared_key, self.shared_dict = key, dict
+  end
+  return token
+end
+
+-- The vertexops client that sends token requests (made on first use for a stand-alone provider).
+function Provider:_client()
+  if not self.client then self.client = require("vertexops").client() end
+  return self.client
+end
+
+-- One HTTP exchange to a token endpoint, retried like an idempotent call (429 and 5xx), within
+-- TOKEN_TIMEOUT and the deadline of the call that needs the token (when given). When that
+-- deadline is what ended it, the call's TimeoutError is raised (cause: the token request's failure).
+-- detect: seconds for a lookup that is also a detection (one try, connect and request bounded).
+-- Returns the decoded answer (and its headers when req.want_headers), or nil and the error; a
+-- refusal with an OAuth error body raises AuthError.
+function Provider:_request(req, where, call_opts, detect, deadline)
+  local o = raw_copy(call_opts)
+  o.credentials, o.scopes, o.self_signed_jwt, o.token = nil, nil, nil, nil
+  if detect then o.connect_timeout, o.request_timeout, o.retry = detect, detect, false end
+  local clock = clock_of(o)
+  local limit = clock() + math_min(o.timeout or TOKEN_TIMEOUT, TOKEN_TIMEOUT)
+  local bound = deadline ~= nil and deadline <= limit
+  if bound then limit = deadline end
+  local ok, res, headers = self:_client():_run(o, req, { rules = "TOKEN", no_auth = true, deadline = limit })
+  if ok then return res, headers end
+  if bound and core.is(res, "TimeoutError") then
+    error(core.error({ "TimeoutError" }, string_format("%s did not give a token within the call's timeout (%s)",
+      where, tostring(res)), { cause = res }), 0)
+  end
+  if core.is(res, "HttpError") and type(res.body) == "table" and type(res.body.error) == "string" then
+    fail(string_format("%s refused the credentials (%s): %s%s", where, self.src.describe, res.body.error,
+      type(res.body.error_description) == "string" and ": " .. res.body.error_description or ""),
+      { code = res.code, error = res.body.error, error_description = res.body.error_description })
+  end
+  return nil, res
+end
+
+-- The token of src and its lifetime, by its credential type (auth/sources.lua, KINDS).
+function Provider:_fetch(src, o, deadline)
+  local scope = scope_string(self.opts)
+  return KINDS[src.kind].fetch(self, src, o, deadline, scope)
+end
+
+--- Forgets what was learned about metadata servers (for tests and long-lived hosts that move).
+function _M.reset_metadata_cache()
+  metadata.reset()
+end
+
+return _M
