@@ -117,10 +117,9 @@ local function wait_all(self, f)
     local name = op.name
     pending[name] = nil
     f.npending = f.npending - 1
-    local e = op.error
-    if e and e.code == 1 then
+    if operation.cancelled(op) then
       w.cancelled[#w.cancelled + 1] = name
-    elseif e then
+    elseif op.error then
       w.failed[#w.failed + 1] = { name = name, error = operation.error(op) }
     else
       w.completed[#w.completed + 1] = name

@@ -104,7 +104,7 @@ function Client:wait(name, region, opts)
 end
 
 --- cancel_and_wait(name, region, opts) -> operation, cancelled. cancelled is true when the operation
---- ended CANCELLED (code 1), false when it completed anyway; any other error raises OperationError.
+--- ended CANCELLED (operation.CANCELLED), false when it completed anyway; any other error raises OperationError.
 ---@param name string
 ---@param region? string
 ---@param opts? vertexops.Options
@@ -117,10 +117,8 @@ function Client:cancel_and_wait(name, region, opts)
     { deadline = start + (o.timeout or options.DEFAULTS.timeout) })
   if not ok then error(res, 0) end
   local op = self:_wait(o, name, region, start)
-  if op.error then
-    if op.error.code == 1 then return op, true end
-    error(operation.error(op), 0)
-  end
+  if operation.cancelled(op) then return op, true end
+  if op.error then error(operation.error(op), 0) end
   return op, false
 end
 
