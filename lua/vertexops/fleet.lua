@@ -1,22 +1,25 @@
--- vertexops.fleet: operations by the thousand. cancel_all streams the pages of a listing into a
--- bounded window of cancels (never more than one page plus the window in memory), then, with
--- wait = true, waits for what it cancelled with the fewest requests: re-listing the parent (a page
--- of operations per request) or one GET per operation, whichever costs less this round. Methods
--- of Client, like wait.lua; the requests run as client:start() coroutines (request.lua).
+-- vertexops.fleet: operations by the many, as Client methods (like wait.lua). Both bulk calls run
+-- their requests as client:start() coroutines (request.lua), at most so many at a time, in one
+-- Window. cancel_many cancels a list of names. cancel_all streams the pages of a listing into the
+-- window (never more than one page plus the window in memory), then, with wait = true, waits for
+-- what it cancelled with the fewest requests: re-listing the parent (a page of operations per
+-- request) or one GET per operation, whichever costs less this round.
 local core = require "vertexops.core"
 local options = require "vertexops.options"
 local host = require "vertexops.host"
 local operation = require "vertexops.operation"
 local Client = require "vertexops.client"
-local Request = require "vertexops.request"
-require "vertexops.request" -- Client:_start, _perform, _multi
+local Request = require "vertexops.request" -- also Client:_start, _perform, _multi
 
-local error, next, pcall, setmetatable, type = error, next, pcall, setmetatable, type
+local error, next, pcall, rawget, setmetatable, tonumber, tostring, type =
+  error, next, pcall, rawget, setmetatable, tonumber, tostring, type
 local math_min = math.min
 local math_type = math.type -- Lua 5.3+ (nil on LuaJIT)
 local coroutine_yield = coroutine.yield
 local string_format = string.format
 local is = core.is
+
+local raise = require("vertexops.errors").raise
 
 local DEFAULTS = options.CANCEL_ALL
 local OWN = { progress = true, wait = true, wait_by = true, max_in_flight = true }
@@ -82,6 +85,75 @@ function Window:block()
     return
   end
   Request.block(self.client, self.reqs, self.n)
+end
+
+-- Runs start(i) for i = 1 .. n, keeping the window full, until every request has finished;
+-- after a step that finished some, stepped() (when given).
+function Window:run(n, start, stepped)
+  local i = 0
+  while true do
+    while i < n and not self:full() do
+      i = i + 1
+      start(i)
+    end
+    if self.n == 0 then return end
+    if self:step() == 0 then
+      self:block()
+    elseif stepped then
+      stepped()
+    end
+  end
+end
+
+-- What a window request runs: req with the retry policy (Client:_run), its failure raised.
+local function runner(client, o, req, ctx)
+  return function()
+    local ok, res = client:_run(o, req, ctx)
+    if not ok then error(res, 0) end
+    return res
+  end
+end
+
+-- cancel_many --------------------------------------------------------------------------------------
+
+-- names read raw, like options: what is checked is what is sent
+local function read_names(names)
+  if type(names) ~= "table" then raise("TypeError", "names must be a list of strings, got " .. type(names)) end
+  local list = {}
+  while rawget(names, #list + 1) ~= nil do list[#list + 1] = rawget(names, #list + 1) end
+  return list
+end
+
+-- Every name checked before any I/O, each request built once.
+local function build_cancels(names, region, o)
+  local reqs = {}
+  for i = 1, #names do
+    local ok, req = pcall(core.build, "cancel", names[i], region, o)
+    if not ok then
+      if type(req) == "table" then req.message = string_format("names[%d]: %s", i, tostring(req.message)) end
+      error(req, 0)
+    end
+    reqs[i] = req
+  end
+  return reqs
+end
+
+--- cancel_many(names, region, opts) -> results, one per name in order: {ok = true} or {err = e}.
+--- Cancels concurrently (opts.concurrency at a time, default 100) over HTTP/2 multiplexing.
+---@param names string[] every name is checked before any I/O
+---@param region? string
+---@param opts? vertexops.Options
+---@return vertexops.CancelResult[] results in the order of names
+function Client:cancel_many(names, region, opts)
+  names = read_names(names)
+  local o = self:_options(opts)
+  local reqs = build_cancels(names, region, o)
+  local results = {}
+  local win = window(self, o.concurrency or 100, function(r, i)
+    results[i] = r.ok and { ok = true } or { err = r.error }
+  end)
+  win:run(#reqs, function(i) win:start(runner(self, o, reqs[i]), i) end)
+  return results
 end
 
 local function raise_with(err, summary)
