@@ -30,7 +30,8 @@ const char *vx_curlversion(void) { return vx_curl_version; }
 
 /* core.cancel / get / delete / list (name, region [, opts]): the Lua front's one-attempt call, so
  * there is one path from validation to classification (and one place for the environment's
- * defaults and the credentials chain). */
+ * defaults and the credentials chain). The one place the core calls up into the Lua front: the
+ * core does not cancel on its own (docs/contract.md, "Modules"). */
 static int vx_oneshot(lua_State *L, const char *call) {
   lua_settop(L, 3);
   lua_getglobal(L, "require");

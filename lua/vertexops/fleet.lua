@@ -1,22 +1,26 @@
--- vertexops.fleet: operations by the thousand. cancel_all streams the pages of a listing into a
--- bounded window of cancels (never more than one page plus the window in memory), then, with
--- wait = true, waits for what it cancelled with the fewest requests: re-listing the parent (a page
--- of operations per request) or one GET per operation, whichever costs less this round. Methods
--- of Client, like wait.lua; the requests run as client:start() coroutines (request.lua).
+-- vertexops.fleet: operations by the many, as Client methods (like wait.lua). Both bulk calls run
+-- their requests as client:start() coroutines (request.lua), at most so many at a time, in one
+-- Window. cancel_many cancels a list of names. cancel_all streams the pages of a listing into the
+-- window (never more than one page plus the window in memory), then, with wait = true, waits for
+-- what it cancelled with the fewest requests: re-listing the parent (a page of operations per
+-- request) or one GET per operation, whichever costs less this round.
 local core = require "vertexops.core"
 local options = require "vertexops.options"
 local host = require "vertexops.host"
 local operation = require "vertexops.operation"
 local Client = require "vertexops.client"
-local Request = require "vertexops.request"
-require "vertexops.request" -- Client:_start, _perform, _multi
+local Request = require "vertexops.request" -- also Client:_start, _perform, _multi
 
-local error, next, pcall, setmetatable, type = error, next, pcall, setmetatable, type
+local error, next, pcall, rawget, setmetatable, tonumber, tostring, type =
+  error, next, pcall, rawget, setmetatable, tonumber, tostring, type
 local math_min = math.min
 local math_type = math.type -- Lua 5.3+ (nil on LuaJIT)
 local coroutine_yield = coroutine.yield
 local string_format = string.format
 local is = core.is
+local raw_copy = options.raw_copy
+
+local raise = require("vertexops.errors").raise
 
 local DEFAULTS = options.CANCEL_ALL
 local OWN = { progress = true, wait = true, wait_by = true, max_in_flight = true }
@@ -84,157 +88,429 @@ function Window:block()
   Request.block(self.client, self.reqs, self.n)
 end
 
+-- Runs start(i) for i = 1 .. n, keeping the window full, until every request has finished;
+-- after a step that finished some, stepped() (when given).
+function Window:run(n, start, stepped)
+  local i = 0
+  while true do
+    while i < n and not self:full() do
+      i = i + 1
+      start(i)
+    end
+    if self.n == 0 then return end
+    if self:step() == 0 then
+      self:block()
+    elseif stepped then
+      stepped()
+    end
+  end
+end
+
+-- What a window request runs: req with the retry policy (Client:_run), its failure raised.
+local function runner(client, o, req, ctx)
+  return function()
+    local ok, res = client:_run(o, req, ctx)
+    if not ok then error(res, 0) end
+    return res
+  end
+end
+
 local function raise_with(err, summary)
   if type(err) == "table" then err.summary = summary end
   error(err, 0)
 end
 
--- The wait of cancel_all: rounds until every operation in pending (name -> true) has ended or the
--- deadline passes. Each round either lists the parent (every page, or until nothing is pending)
--- or GETs each pending operation (window-bounded), whichever costs fewer requests: a listing
--- costs its page count (known after one full listing; before, at least the cancel phase's), a
--- GET round one request per operation.
-local function wait_all(self, f)
-  local w = { cancelled = {}, completed = {}, failed = {}, rounds = 0, list_requests = 0, get_requests = 0 }
-  f.summary.wait = w
-  local ro, ctx, pending = f.ro, f.ctx, f.pending
-  local clock, deadline, progress = f.clock, f.deadline, f.progress
-  local poll = options.policy(ro, "polling", options.POLLING)
-  local delay = poll.initial_delay
-  local lo = {} -- the listing: every operation of the parent, the largest pages
-  for k, v in next, ro do lo[k] = v end
-  lo.filter, lo.page_token, lo.page_size = nil, nil, f.page_size
-  local est, force_get = nil, false
-  local start_requests = ctx.requests
+-- cancel_many --------------------------------------------------------------------------------------
 
-  local function report()
-    if progress then
-      progress { phase = "wait", pending = f.npending, cancelled = #w.cancelled, completed = #w.completed,
-                 failed = #w.failed, rounds = w.rounds, requests = ctx.requests, elapsed = clock() - f.start }
-    end
-  end
-  local function ended(op)
-    local name = op.name
-    pending[name] = nil
-    f.npending = f.npending - 1
-    local e = op.error
-    if e and e.code == 1 then
-      w.cancelled[#w.cancelled + 1] = name
-    elseif e then
-      w.failed[#w.failed + 1] = { name = name, error = operation.error(op) }
-    else
-      w.completed[#w.completed + 1] = name
-    end
-  end
+-- names read raw, like options: what is checked is what is sent
+local function read_names(names)
+  if type(names) ~= "table" then raise("TypeError", "names must be a list of strings, got " .. type(names)) end
+  local list = {}
+  while rawget(names, #list + 1) ~= nil do list[#list + 1] = rawget(names, #list + 1) end
+  return list
+end
 
-  local win = window(self, f.size, function(r, name)
-    if r.ok then
-      local ok, op = pcall(operation.check, r.results[2], operation.what(name))
-      if not ok then
-        pending[name] = nil
-        f.npending = f.npending - 1
-        w.failed[#w.failed + 1] = { name = name, error = op }
-      elseif op.done then
-        op.name = name
-        ended(op)
-      end
-    elseif not (is(r.error, "TimeoutError") and clock() >= deadline) then -- past the deadline: still running
-      pending[name] = nil
-      f.npending = f.npending - 1
-      w.failed[#w.failed + 1] = { name = name, error = r.error }
+-- Every name checked before any I/O, each request built once.
+local function build_cancels(names, region, o)
+  local reqs = {}
+  for i = 1, #names do
+    local ok, req = pcall(core.build, "cancel", names[i], region, o)
+    if not ok then
+      if type(req) == "table" then req.message = string_format("names[%d]: %s", i, tostring(req.message)) end
+      error(req, 0)
     end
+    reqs[i] = req
+  end
+  return reqs
+end
+
+--- cancel_many(names, region, opts) -> results, one per name in order: {ok = true} or {err = e}.
+--- Cancels concurrently (opts.concurrency at a time, default 100) over HTTP/2 multiplexing.
+---@param names string[] every name is checked before any I/O
+---@param region? string
+---@param opts? vertexops.Options
+---@return vertexops.CancelResult[] results in the order of names
+function Client:cancel_many(names, region, opts)
+  names = read_names(names)
+  local o = self:_options(opts)
+  local reqs = build_cancels(names, region, o)
+  local results = {}
+  local win = window(self, o.concurrency or 100, function(r, i)
+    results[i] = r.ok and { ok = true } or { err = r.error }
   end)
+  win:run(#reqs, function(i) win:start(runner(self, o, reqs[i]), i) end)
+  return results
+end
 
-  while f.npending > 0 do
-    local remaining = deadline - clock()
-    if remaining <= 0 then break end
-    w.rounds = w.rounds + 1
-    local by = f.wait_by
-    if by == "auto" then by = (force_get or f.npending <= (est or f.summary.pages)) and "get" or "list" end
-    force_get = false
-    local before = ctx.requests
-    if by == "list" then
-      local pages = self:_pages(f.parent, f.region, lo, ctx)
-      local at_start, seen, n, complete = f.npending, 0, 0, false
-      while true do
-        local ok, page = host.pcall(pages)
-        if not ok then
-          if is(page, "TimeoutError") and clock() >= deadline then break end
-          w.list_requests = w.list_requests + ctx.requests - before
-          raise_with(page, f.summary)
-        end
-        if not page then
-          complete = true
-          break
-        end
-        n = n + 1
-        local ops = page.operations
-        for i = 1, #ops do
-          local op = ops[i]
-          local mark = pending[op.name]
-          if mark then
-            if mark ~= w.rounds then -- a name the listing repeats counts once a round
-              pending[op.name] = w.rounds
-              seen = seen + 1
-            end
-            if op.done then ended(op) end
-          end
-        end
-        report()
-        if f.npending == 0 then break end
-        if not page.next_page_token then
-          complete = true
-          break
-        end
-      end
-      if complete then
-        est = n
-        force_get = seen < at_start -- some were not listed at all (deleted?): ask each
-      end
-      w.list_requests = w.list_requests + ctx.requests - before
+-- cancel_all: the run ------------------------------------------------------------------------------
+-- One table f holds a cancel_all call's state, shared by its steps: its options (ro, for each
+-- request), clock and deadline, the summary, the listing's cursor and, with wait, the pending set.
+
+local function new_run(client, o, parent, region)
+  local ro = {} -- the options of each request: the caller's, less cancel_all's own
+  for k, v in next, o do
+    if not OWN[k] then ro[k] = v end
+  end
+  core.build("list", parent, region, ro) -- the parent and region are checked before any I/O
+  local clock = o.clock or core.clock
+  local start = clock()
+  local timeout = o.timeout or options.DEFAULTS.timeout
+  local wait = o.wait
+  if wait == nil then wait = DEFAULTS.wait end
+  local project, location = parent:match("^projects/([^/]+)/locations/([^/]+)$")
+  return {
+    client = client, ro = ro, parent = parent, region = region, progress = o.progress,
+    clock = clock, start = start, timeout = timeout, deadline = start + timeout,
+    ctx = { deadline = start + timeout, requests = 0 },
+    size = o.max_in_flight or DEFAULTS.max_in_flight, page_size = o.page_size or DEFAULTS.page_size,
+    filter = ro.filter == nil and DEFAULTS.filter or ro.filter, wait = wait, wait_by = o.wait_by or DEFAULTS.wait_by,
+    summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
+                elapsed = 0 },
+    -- the parent's identity, the project number the service names operations with (sort_page)
+    project = project, location = location, number = project:match("^%d+$"),
+    seen = {}, -- the names listed so far, by name_key
+    pending = wait and {} or nil, npending = 0, -- with wait: the names cancelled, not yet seen ended
+  }
+end
+
+-- cancel_all: sorting a page -----------------------------------------------------------------------
+
+-- The names seen so far are kept as small keys (100,000 of them in a few MiB): a name of the
+-- parent by what follows its location -- the operation's id as an integer when that is exact, else
+-- the rest of the name from its '/' -- and any other name whole (it starts with "projects/").
+local function key_of(rest)
+  local id = rest:match("^/operations/([1-9]%d*)$")
+  local n = id and #id <= 19 and tonumber(id)
+  if n and (math_type and math_type(n) == "integer" or not math_type and n < 2 ^ 53) then return n end
+  return rest
+end
+
+-- Whether name is the parent's own (by its ID, its number, or the first number seen: see
+-- sort_page), its key in f.seen, and its project.
+local function place(f, name)
+  local project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$")
+  local mine = location == f.location and (project == f.project or project == f.number
+    or (not f.number and project:match("^%d+$") ~= nil))
+  return mine, mine and key_of(rest) or name, project
+end
+
+-- Entry i of page pageno, a name listed for the first time (mine, project: place's): its cancel
+-- built, or why it fails, or skipped outside the parent. Returns the request when it is to be sent.
+local function take(f, name, i, pageno, mine, project)
+  local summary = f.summary
+  summary.listed = summary.listed + 1
+  -- built with the name's own location: inside the parent that is the parent's (and region's)
+  local ok, req = pcall(core.build, "cancel", name, nil, f.ro)
+  if not ok then
+    summary.failed[#summary.failed + 1] = { name = name, error = core.error({ "ResponseTypeError" }, string_format(
+      "list response page %d operations[%d]: %s", pageno, i, type(req) == "table" and req.message
+      or tostring(req)), { cause = req }) }
+  elseif mine then
+    -- Vertex names operations by project number while callers pass the ID: the number is the
+    -- parent's own when given by number, else the first one the listing shows in its location
+    if project ~= f.project and not f.number then f.number = project end
+    return req
+  else
+    summary.skipped[#summary.skipped + 1] = { name = name, reason = "outside_parent" }
+  end
+end
+
+-- What a page lists, sorted before anything is sent: each name once (a repeat counts in
+-- duplicates), names outside the parent skipped, entries the service should never have sent (no
+-- name, a name the grammar refuses) failed with a ResponseTypeError. Returns what to cancel: the
+-- names and their built requests.
+local function sort_page(f, ops, pageno)
+  local summary, seen = f.summary, f.seen
+  local names, reqs = {}, {}
+  for i = 1, #ops do
+    local name = ops[i].name
+    if name == nil then
+      summary.listed = summary.listed + 1
+      summary.failed[#summary.failed + 1] = { name = nil, error = core.error({ "ResponseTypeError" },
+        string_format("list response page %d operations[%d] has no name", pageno, i)) }
     else
-      local names = {}
-      for name in next, pending do names[#names + 1] = name end
-      local i = 0
-      while true do
-        while i < #names and not win:full() do
-          i = i + 1
-          local name = names[i]
-          local ok, req = pcall(core.build, "get", name, f.region, ro)
-          if ok then
-            win:start(function()
-              local done, res = self:_run(ro, req, ctx)
-              if not done then error(res, 0) end
-              return res
-            end, name)
-          else
-            pending[name] = nil
-            f.npending = f.npending - 1
-            w.failed[#w.failed + 1] = { name = name, error = req }
-          end
+      local mine, key, project = place(f, name)
+      if seen[key] then
+        summary.duplicates = summary.duplicates + 1
+      else
+        seen[key] = true
+        local req = take(f, name, i, pageno, mine, project)
+        if req then
+          local n = #names + 1
+          names[n], reqs[n] = name, req
         end
-        if win.n == 0 then break end
-        if win:step() > 0 then report() else win:block() end
       end
-      w.get_requests = w.get_requests + ctx.requests - before
     end
-    report()
+  end
+  return names, reqs
+end
+
+-- cancel_all: the cancel phase ---------------------------------------------------------------------
+
+local LISTER = {} -- the window's tag of the request fetching the next page
+
+local function report_cancel(f)
+  local summary = f.summary
+  if f.progress then
+    f.progress { phase = "cancel", listed = summary.listed, cancelled = summary.cancelled, failed = #summary.failed,
+                 in_flight = f.win.n, listing = f.more, requests = f.ctx.requests, elapsed = f.clock() - f.start }
+  end
+end
+
+-- A page fetched (its names become the ones to send) or the listing failed.
+local function on_page(f, r)
+  f.lister = false
+  if not r.ok then
+    f.list_err, f.more = r.error, false
+    return
+  end
+  local pg = r.results[2]
+  f.page, f.reqs, f.pi = nil, nil, 0
+  f.more = pg ~= nil and pg.next_page_token ~= nil
+  if pg then
+    f.summary.pages = f.summary.pages + 1
+    f.page, f.reqs = sort_page(f, pg.operations, f.summary.pages)
+  end
+end
+
+-- A cancel ended: accepted (and, with wait, pending), or failed.
+local function on_cancel(f, r, name)
+  local summary = f.summary
+  if r.ok then
+    summary.cancelled = summary.cancelled + 1
+    if f.pending then
+      f.pending[name] = true
+      f.npending = f.npending + 1
+    end
+  else
+    summary.failed[#summary.failed + 1] = { name = name, error = r.error }
+    if is(r.error, "TimeoutError") and f.clock() >= f.deadline then f.timed_out = true end
+  end
+end
+
+-- Fills the window: the next page once this one is all dispatched (one page in memory, besides
+-- the window), then the page's cancels.
+local function dispatch(f, pages)
+  local win = f.win
+  if f.more and not f.lister and (not f.page or f.pi >= #f.page) and not win:full() then
+    f.page, f.reqs, f.lister = nil, nil, true
+    win:start(pages, LISTER)
+  end
+  while f.page and f.pi < #f.page and not win:full() do
+    local i = f.pi + 1
+    f.pi = i
+    win:start(runner(f.client, f.ro, f.reqs[i], f.ctx), f.page[i])
+  end
+end
+
+-- Lists the parent page by page and cancels what each page gives, until the listing ends and
+-- every cancel has; raises the listing's failure, or a TimeoutError when the deadline cut cancels.
+local function cancel_phase(f)
+  local lo = raw_copy(f.ro) -- the listing: the filter, the page size asked
+  lo.filter, lo.page_size = f.filter, f.page_size
+  local pages = f.client:_pages(f.parent, f.region, lo, f.ctx)
+  f.page, f.reqs, f.pi = nil, nil, 0 -- the names of the page being dispatched, their requests, the last one sent
+  f.lister, f.more = false, true
+  local win = window(f.client, f.size, function(r, tag)
+    if tag == LISTER then on_page(f, r) else on_cancel(f, r, tag) end
+  end)
+  f.win = win
+  while true do
+    dispatch(f, pages)
+    if win.n == 0 and not f.more and not (f.page and f.pi < #f.page) then break end
+    if win:step() > 0 then report_cancel(f) elseif win.n > 0 then win:block() end
+  end
+  local summary = f.summary
+  summary.requests, summary.elapsed = f.ctx.requests, f.clock() - f.start
+  report_cancel(f)
+  if f.list_err then raise_with(f.list_err, summary) end
+  if f.timed_out then
+    raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: the %g s timeout passed before every "
+      .. "listed operation was cancelled (%d listed, %d cancelled, %d failed)", f.timeout, summary.listed,
+      summary.cancelled, #summary.failed)), summary)
+  end
+end
+
+-- cancel_all: the wait -----------------------------------------------------------------------------
+-- Rounds until every operation in f.pending (name -> true, or the round that last listed it) has
+-- ended or the deadline passes. Each round either lists the parent (every page, or until nothing
+-- is pending) or GETs each pending operation (window-bounded), whichever costs fewer requests: a
+-- listing costs its page count (known after one full listing; before, at least the cancel
+-- phase's), a GET round one request per operation.
+
+local function report_wait(f)
+  local w = f.w
+  if f.progress then
+    f.progress { phase = "wait", pending = f.npending, cancelled = #w.cancelled, completed = #w.completed,
+                 failed = #w.failed, rounds = w.rounds, requests = f.ctx.requests, elapsed = f.clock() - f.start }
+  end
+end
+
+-- name is no longer pending: entry goes into list (wait.cancelled, .completed or .failed).
+local function settle(f, name, list, entry)
+  f.pending[name] = nil
+  f.npending = f.npending - 1
+  list[#list + 1] = entry
+end
+
+-- A pending operation seen done, by how it ended.
+local function ended(f, op)
+  local name, w = op.name, f.w
+  if operation.cancelled(op) then
+    settle(f, name, w.cancelled, name)
+  elseif op.error then
+    settle(f, name, w.failed, { name = name, error = operation.error(op) })
+  else
+    settle(f, name, w.completed, name)
+  end
+end
+
+-- A GET ended: the operation done (settled), still running, or why its outcome cannot be read
+-- (failed). Past the deadline a TimeoutError leaves it running.
+local function on_get(f, r, name)
+  if r.ok then
+    local ok, op = pcall(operation.check, r.results[2], operation.what(name))
+    if not ok then
+      settle(f, name, f.w.failed, { name = name, error = op })
+    elseif op.done then
+      op.name = name
+      ended(f, op)
+    end
+  elseif not (is(r.error, "TimeoutError") and f.clock() >= f.deadline) then
+    settle(f, name, f.w.failed, { name = name, error = r.error })
+  end
+end
+
+-- How this round asks: "auto" GETs when that costs no more than a listing's pages, or when the
+-- last complete listing left some pending names out.
+local function round_by(f)
+  local by = f.wait_by
+  if by == "auto" then by = (f.force_get or f.npending <= (f.est or f.summary.pages)) and "get" or "list" end
+  f.force_get = false
+  return by
+end
+
+-- The pending names a page shows: each marked listed this round (a name the listing repeats
+-- counts once a round), settled when done. Returns how many were marked.
+local function mark_listed(f, ops)
+  local pending, round, marked = f.pending, f.w.rounds, 0
+  for i = 1, #ops do
+    local op = ops[i]
+    local mark = pending[op.name]
+    if mark then
+      if mark ~= round then
+        pending[op.name] = round
+        marked = marked + 1
+      end
+      if op.done then ended(f, op) end
+    end
+  end
+  return marked
+end
+
+-- A round by listing: every page, or until nothing is pending. A complete listing gives the page
+-- count the next rounds weigh against, and sends the next round to GETs when some pending names
+-- were not listed at all (deleted?). The deadline ends the round; another failure raises.
+local function list_round(f)
+  local w, ctx = f.w, f.ctx
+  local before = ctx.requests
+  local pages = f.client:_pages(f.parent, f.region, f.wait_lo, ctx)
+  local at_start, marked, n, complete = f.npending, 0, 0, false
+  while true do
+    local ok, page = host.pcall(pages)
+    if not ok then
+      if is(page, "TimeoutError") and f.clock() >= f.deadline then break end
+      w.list_requests = w.list_requests + ctx.requests - before
+      raise_with(page, f.summary)
+    end
+    if not page then
+      complete = true
+      break
+    end
+    n = n + 1
+    marked = marked + mark_listed(f, page.operations)
+    report_wait(f)
+    if f.npending == 0 then break end
+    if not page.next_page_token then
+      complete = true
+      break
+    end
+  end
+  if complete then f.est, f.force_get = n, marked < at_start end
+  w.list_requests = w.list_requests + ctx.requests - before
+end
+
+-- A round by GETs: one per pending operation, through the window.
+local function get_round(f, win)
+  local before = f.ctx.requests
+  local names = {}
+  for name in next, f.pending do names[#names + 1] = name end
+  win:run(#names, function(i)
+    local name = names[i]
+    local ok, req = pcall(core.build, "get", name, f.region, f.ro)
+    if ok then
+      win:start(runner(f.client, f.ro, req, f.ctx), name)
+    else
+      settle(f, name, f.w.failed, { name = name, error = req })
+    end
+  end, function() report_wait(f) end)
+  f.w.get_requests = f.w.get_requests + f.ctx.requests - before
+end
+
+local function raise_running(f)
+  local running = {}
+  for name in next, f.pending do running[#running + 1] = name end
+  f.w.running = running
+  local summary, elapsed = f.summary, f.clock() - f.start
+  summary.requests, summary.elapsed = f.ctx.requests, elapsed
+  raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: %d of the cancelled operations were "
+    .. "still running after %.1f s (%d requests)", #running, elapsed, f.ctx.requests)), summary)
+end
+
+local function wait_all(f)
+  local w = { cancelled = {}, completed = {}, failed = {}, rounds = 0, list_requests = 0, get_requests = 0 }
+  f.summary.wait, f.w = w, w
+  local lo = raw_copy(f.ro) -- the listing: every operation of the parent, the largest pages
+  lo.filter, lo.page_token, lo.page_size = nil, nil, f.page_size
+  f.wait_lo, f.est, f.force_get = lo, nil, false
+  local poll = options.policy(f.ro, "polling", options.POLLING)
+  local delay = poll.initial_delay
+  local start_requests = f.ctx.requests
+  local win = window(f.client, f.size, function(r, name) on_get(f, r, name) end)
+  while f.npending > 0 do
+    if f.deadline - f.clock() <= 0 then break end
+    w.rounds = w.rounds + 1
+    if round_by(f) == "list" then list_round(f) else get_round(f, win) end
+    report_wait(f)
     if f.npending > 0 then
-      remaining = deadline - clock()
+      local remaining = f.deadline - f.clock()
       if remaining <= 0 then break end
-      host.sleep_for(ro, math_min(delay, remaining))
+      host.sleep_for(f.ro, math_min(delay, remaining))
       delay = math_min(delay * poll.multiplier, poll.max_delay)
     end
   end
-  w.requests = ctx.requests - start_requests
-  if f.npending > 0 then
-    local running = {}
-    for name in next, pending do running[#running + 1] = name end
-    w.running = running
-    f.summary.requests, f.summary.elapsed = ctx.requests, clock() - f.start
-    raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: %d of the cancelled operations were "
-      .. "still running after %.1f s (%d requests)", #running, clock() - f.start, ctx.requests)), f.summary)
-  end
+  w.requests = f.ctx.requests - start_requests
+  if f.npending > 0 then raise_running(f) end
 end
 
 --- cancel_all(parent, region, opts) -> summary. Cancels every operation the listing of parent
@@ -252,152 +528,11 @@ end
 --- TimeoutError; either carries the summary so far as err.summary (with wait.running: the names
 --- still running). opts.progress(counts) is called as it goes.
 function Client:cancel_all(parent, region, opts)
-  local o = self:_options(opts)
-  local ro = {} -- the options of each request: the caller's, less cancel_all's own
-  for k, v in next, o do
-    if not OWN[k] then ro[k] = v end
-  end
-  core.build("list", parent, region, ro) -- the parent and region are checked before any I/O
-  local clock = o.clock or core.clock
-  local start = clock()
-  local deadline = start + (o.timeout or options.DEFAULTS.timeout)
-  local lo = {}
-  for k, v in next, ro do lo[k] = v end
-  if lo.filter == nil then lo.filter = DEFAULTS.filter end
-  lo.page_size = o.page_size or DEFAULTS.page_size
-  local summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
-                    elapsed = 0 }
-  local f = {
-    summary = summary, ro = ro, ctx = { deadline = deadline, requests = 0 }, clock = clock, start = start,
-    deadline = deadline, progress = o.progress, size = o.max_in_flight or DEFAULTS.max_in_flight,
-    parent = parent, region = region, page_size = lo.page_size, wait_by = o.wait_by or DEFAULTS.wait_by,
-    pending = nil, npending = 0,
-  }
-  local wait = o.wait
-  if wait == nil then wait = DEFAULTS.wait end
-  if wait then f.pending = {} end
-  local ctx, pending, failed, progress = f.ctx, f.pending, summary.failed, f.progress
-
-  -- What a page lists, sorted before anything is sent: each name once (a repeat counts in
-  -- duplicates), names outside the parent skipped, entries the service should never have sent (no
-  -- name, a name the grammar refuses) failed with a ResponseTypeError. Returns what to cancel: the
-  -- names and their built requests.
-  local pproject, plocation = parent:match("^projects/([^/]+)/locations/([^/]+)$")
-  local number = pproject:match("^%d+$") -- the project number the service names operations with
-  -- The names seen so far, as small keys (100,000 of them in a few MiB): a name of the parent by
-  -- what follows its location -- the operation's id as an integer when that is exact, else the
-  -- rest of the name from its '/' -- and any other name whole (it starts with "projects/").
-  local seen, skipped = {}, summary.skipped
-  local function key_of(rest)
-    local id = rest:match("^/operations/([1-9]%d*)$")
-    local n = id and #id <= 19 and tonumber(id)
-    if n and (math_type and math_type(n) == "integer" or not math_type and n < 2 ^ 53) then return n end
-    return rest
-  end
-  local function sort(ops, pageno)
-    local names, reqs = {}, {}
-    for i = 1, #ops do
-      local name = ops[i].name
-      local project, location, rest
-      if name ~= nil then project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$") end
-      -- the parent's own (the ID, the number, or the first number seen: see below) keyed by the rest
-      local mine = location == plocation and (project == pproject or project == number
-        or (not number and project:match("^%d+$") ~= nil))
-      local key = mine and key_of(rest) or name
-      if name == nil then
-        summary.listed = summary.listed + 1
-        failed[#failed + 1] = { name = nil, error = core.error({ "ResponseTypeError" }, string_format(
-          "list response page %d operations[%d] has no name", pageno, i)) }
-      elseif seen[key] then
-        summary.duplicates = summary.duplicates + 1
-      else
-        seen[key] = true
-        summary.listed = summary.listed + 1
-        -- built with the name's own location: inside the parent that is the parent's (and region's)
-        local ok, req = pcall(core.build, "cancel", name, nil, ro)
-        if not ok then
-          failed[#failed + 1] = { name = name, error = core.error({ "ResponseTypeError" }, string_format(
-            "list response page %d operations[%d]: %s", pageno, i, type(req) == "table" and req.message
-            or tostring(req)), { cause = req }) }
-        elseif mine then
-          -- Vertex names operations by project number while callers pass the ID: the number is the
-          -- parent's own when given by number, else the first one the listing shows in its location
-          if project ~= pproject and not number then number = project end
-          local n = #names + 1
-          names[n], reqs[n] = name, req
-        else
-          skipped[#skipped + 1] = { name = name, reason = "outside_parent" }
-        end
-      end
-    end
-    return names, reqs
-  end
-
-  local pages = self:_pages(parent, region, lo, ctx)
-  local page, reqs, pi = nil, nil, 0 -- the names of the page being dispatched, their requests, the last one sent
-  local lister, more, list_err = false, true, nil
-  local timed_out = false
-  local LISTER = {}
-  local win = window(self, f.size, function(r, tag)
-    if tag == LISTER then
-      lister = false
-      if r.ok then
-        local pg = r.results[2]
-        page, reqs, pi = nil, nil, 0
-        more = pg ~= nil and pg.next_page_token ~= nil
-        if pg then
-          summary.pages = summary.pages + 1
-          page, reqs = sort(pg.operations, summary.pages)
-        end
-      else
-        list_err, more = r.error, false
-      end
-    elseif r.ok then
-      summary.cancelled = summary.cancelled + 1
-      if pending then
-        pending[tag] = true
-        f.npending = f.npending + 1
-      end
-    else
-      failed[#failed + 1] = { name = tag, error = r.error }
-      if is(r.error, "TimeoutError") and clock() >= deadline then timed_out = true end
-    end
-  end)
-  local function report()
-    if progress then
-      progress { phase = "cancel", listed = summary.listed, cancelled = summary.cancelled, failed = #failed,
-                 in_flight = win.n, listing = more, requests = ctx.requests, elapsed = clock() - start }
-    end
-  end
-
-  while true do
-    -- the next page once this one is all dispatched: one page in memory, besides the window
-    if more and not lister and (not page or pi >= #page) and not win:full() then
-      page, reqs, lister = nil, nil, true
-      win:start(pages, LISTER)
-    end
-    while page and pi < #page and not win:full() do
-      pi = pi + 1
-      local name, req = page[pi], reqs[pi]
-      win:start(function()
-        local done, err = self:_run(ro, req, ctx)
-        if not done then error(err, 0) end
-        return true
-      end, name)
-    end
-    if win.n == 0 and not more and not (page and pi < #page) then break end
-    if win:step() > 0 then report() elseif win.n > 0 then win:block() end
-  end
-  summary.requests, summary.elapsed = ctx.requests, clock() - start
-  report()
-  if list_err then raise_with(list_err, summary) end
-  if timed_out then
-    raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: the %g s timeout passed before every "
-      .. "listed operation was cancelled (%d listed, %d cancelled, %d failed)", o.timeout or
-      options.DEFAULTS.timeout, summary.listed, summary.cancelled, #failed)), summary)
-  end
-  if wait then wait_all(self, f) end
-  summary.requests, summary.elapsed = ctx.requests, clock() - start
+  local f = new_run(self, self:_options(opts), parent, region)
+  cancel_phase(f)
+  if f.wait then wait_all(f) end
+  local summary = f.summary
+  summary.requests, summary.elapsed = f.ctx.requests, f.clock() - f.start
   return summary
 end
 

@@ -17,6 +17,9 @@ local OPERATION_FIELDS = { name = "string", done = "boolean", error = "table", m
                            response = "table" }
 local JSON_TYPE = { string = "a string", boolean = "a boolean", table = "an object", number = "a number" }
 
+--- The google.rpc.Code an operation that was cancelled ends with (its error.code).
+M.CANCELLED = 1
+
 local function bad_field(what, field, v, want)
   raise("ResponseTypeError", string_format("%s has a '%s' field that is not %s (got %s)", what, field,
     JSON_TYPE[want], v == json_null and "null" or type(v)))
@@ -66,6 +69,14 @@ end
 ---@return string
 function M.what(name)
   return "operation" .. (type(name) == "string" and " " .. name or "")
+end
+
+--- cancelled(op): true when a checked operation ended CANCELLED (error.code is M.CANCELLED).
+---@param op vertexops.Operation
+---@return boolean
+function M.cancelled(op)
+  local e = op.error
+  return e ~= nil and e.code == M.CANCELLED
 end
 
 local function describe_error(e)

@@ -1,7 +1,7 @@
 -- vertexops.request: the non-blocking API. client:start(method, ...) runs the blocking method in a
 -- coroutine whose HTTP exchanges go to the client's libcurl multi handle and whose sleeps return to
 -- the caller: one policy code path for retries, deadlines and waiting, stepped by req:poll()
--- without ever blocking. cancel_many runs its cancels the same way, side by side over HTTP/2.
+-- without ever blocking. The bulk calls (fleet.lua) run their requests the same way, side by side.
 local core = require "vertexops.core"
 local host = require "vertexops.host"
 local Client = require "vertexops.client"
@@ -17,7 +17,6 @@ local coroutine_create, coroutine_resume, coroutine_running, coroutine_status, c
 local coroutine_isyieldable = coroutine.isyieldable
   or _VERSION == "Lua 5.2" and function() return not select(2, coroutine_running()) end
   or nil
-local string_format = string.format
 local is = core.is
 local drivers = host.drivers
 
@@ -327,60 +326,6 @@ function Request:wait()
   end
   if self.ok then return self:_outcome() end
   error(self.error, 0)
-end
-
---- cancel_many(names, region, opts) -> results, one per name in order: {ok = true} or {err = e}.
---- Cancels concurrently (opts.concurrency at a time, default 100) over HTTP/2 multiplexing.
----@param names string[] every name is checked before any I/O
----@param region? string
----@param opts? vertexops.Options
----@return vertexops.CancelResult[] results in the order of names
-function Client:cancel_many(names, region, opts)
-  if type(names) ~= "table" then raise("TypeError", "names must be a list of strings, got " .. type(names)) end
-  local list = {} -- read raw, like options: what is checked is what is sent
-  while rawget(names, #list + 1) ~= nil do list[#list + 1] = rawget(names, #list + 1) end
-  names = list
-  local o = self:_options(opts)
-  local reqs = {}
-  for i = 1, #names do -- every name is checked before any I/O; each request is built once
-    local ok, req = pcall(core.build, "cancel", names[i], region, o)
-    if not ok then
-      if type(req) == "table" then req.message = string_format("names[%d]: %s", i, tostring(req.message)) end
-      error(req, 0)
-    end
-    reqs[i] = req
-  end
-  local concurrency = o.concurrency or 100
-  local results, active, next_i, left = {}, {}, 1, #names
-  while left > 0 do
-    while #active < concurrency and next_i <= #names do
-      local req = reqs[next_i]
-      active[#active + 1] = { i = next_i, req = self:_start(function()
-        local ok, err = self:_run(o, req)
-        if not ok then error(err, 0) end
-        return true
-      end) }
-      next_i = next_i + 1
-    end
-    self:_perform(true)
-    local progressed = false
-    for k = #active, 1, -1 do
-      local a = active[k]
-      if a.req:_advance() then
-        results[a.i] = a.req.ok and { ok = true } or { err = a.req.error }
-        active[k] = active[#active]
-        active[#active] = nil
-        left = left - 1
-        progressed = true
-      end
-    end
-    if not progressed and #active > 0 then
-      local waiting = {}
-      for k = 1, #active do waiting[k] = active[k].req end
-      block(self, waiting)
-    end
-  end
-  return results
 end
 
 return Request

@@ -14,7 +14,12 @@ local is = core.is
 
 local raise = require("vertexops.errors").raise
 
+-- How the "auto" and "server" strategies long-poll (docs/contract.md, "Waiting"):
 local SERVER_WAIT_MAX = 50 -- seconds asked of one :wait (the service's own limit is 60)
+local SERVER_WAIT_MIN_LEFT = 2 -- a :wait only while more than this remains of the timeout; then GETs
+local SERVER_WAIT_MARGIN = 1 -- a :wait asks this much less than remains: its answer comes before the deadline
+local SERVER_WAIT_SLACK = 10 -- a :wait's exchange may last what it asked plus this (the trip, a slow answer)
+local SERVER_WAIT_HELD = 0.9 -- a :wait that held this share of what it asked goes again at once
 
 -- Polls until the operation is done or the deadline passes; returns the final operation, whatever
 -- its outcome. start: the clock reading the deadline counts from.
@@ -39,9 +44,9 @@ function Client:_wait(o, name, region, start)
   while true do
     local remaining = deadline - clock()
     local ok, res, asked, t0
-    if use_server and remaining > 2 then
-      asked = math_min(SERVER_WAIT_MAX, remaining - 1)
-      ctx.request_timeout = asked + 10
+    if use_server and remaining > SERVER_WAIT_MIN_LEFT then
+      asked = math_min(SERVER_WAIT_MAX, remaining - SERVER_WAIT_MARGIN)
+      ctx.request_timeout = asked + SERVER_WAIT_SLACK
       t0 = clock()
       ok, res = self:_run(o, core.build("wait", name, region, o, asked), ctx)
       ctx.request_timeout = nil
@@ -83,7 +88,7 @@ function Client:_wait(o, name, region, start)
     -- A :wait that held for (nearly) what was asked goes again at once; anything else -- a poll, a
     -- :wait that answered early, a failure -- pauses for the polling delay, so a server that
     -- answers at once can never cause a request storm.
-    if not (ok and asked and now - t0 >= asked * 0.9) then
+    if not (ok and asked and now - t0 >= asked * SERVER_WAIT_HELD) then
       host.sleep_for(o, math_min(math_max(delay, asked_after or 0), remaining)) -- never sooner than asked
       delay = math_min(delay * poll.multiplier, poll.max_delay)
     end
@@ -104,7 +109,7 @@ function Client:wait(name, region, opts)
 end
 
 --- cancel_and_wait(name, region, opts) -> operation, cancelled. cancelled is true when the operation
---- ended CANCELLED (code 1), false when it completed anyway; any other error raises OperationError.
+--- ended CANCELLED (operation.CANCELLED), false when it completed anyway; any other error raises OperationError.
 ---@param name string
 ---@param region? string
 ---@param opts? vertexops.Options
@@ -117,10 +122,8 @@ function Client:cancel_and_wait(name, region, opts)
     { deadline = start + (o.timeout or options.DEFAULTS.timeout) })
   if not ok then error(res, 0) end
   local op = self:_wait(o, name, region, start)
-  if op.error then
-    if op.error.code == 1 then return op, true end
-    error(operation.error(op), 0)
-  end
+  if operation.cancelled(op) then return op, true end
+  if op.error then error(operation.error(op), 0) end
   return op, false
 end
 

@@ -1,6 +1,7 @@
 -- vertexops.cli.render: what the command line prints -- JSON documents, an operation as text, the
 -- cancel-all summary, progress bars. Pure functions of their arguments: nothing is written here.
 local vertexops = require "vertexops"
+local operation = require "vertexops.operation"
 
 local M = {}
 
@@ -41,7 +42,7 @@ end
 --- state(op) -> RUNNING, CANCELLED, FAILED or SUCCEEDED.
 function M.state(op)
   if not op.done then return "RUNNING" end
-  if type(op.error) == "table" then return op.error.code == 1 and "CANCELLED" or "FAILED" end
+  if type(op.error) == "table" then return operation.cancelled(op) and "CANCELLED" or "FAILED" end
   return "SUCCEEDED"
 end
 
