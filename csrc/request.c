@@ -1,5 +1,5 @@
 /* request.c: everything a request is made of, validated before any I/O -- resource names,
- * regions, endpoints (base URLs), options, query escaping -- and core.build, which turns a call
+ * regions, endpoints (base URLs), query escaping -- and core.build, which turns a call
  * into {call, method, url, headers, body}. Nothing here does I/O or reads the environment. */
 #include <math.h>
 #include <stdarg.h>
@@ -209,7 +209,6 @@ static int core_check_url(lua_State *L) {
   return 1;
 }
 
-/* --- options --- */
 /* Checks that a token can go in a header: visible ASCII only (RFC 6750 b64token and more). */
 int vx_tokenok(const char *t, size_t n) {
   size_t i;
@@ -219,191 +218,12 @@ int vx_tokenok(const char *t, size_t n) {
   return 1;
 }
 
-/* Writes the number at idx for a message: a whole number as digits ("0", not Lua 5.4's "0.0"),
- * anything else with %.14g ("0.5", "1e+300"), alike on every interpreter. */
-static const char *vx_numtext(lua_State *L, int idx, char *buf, size_t n) {
-  double v = (double)lua_tonumber(L, idx);
-#if LUA_VERSION_NUM >= 503
-  if (lua_isinteger(L, idx)) {
-    snprintf(buf, n, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
-    return buf;
-  }
-#endif
-  if (v == floor(v) && fabs(v) < 1e15) snprintf(buf, n, "%.0f", v);
-  else snprintf(buf, n, "%.14g", v);
-  return buf;
-}
-
-static double vx_checknumber(lua_State *L, int idx, const char *key, double lo, int lo_open,
-                             double hi) {
-  double v;
-  char got[48], bound[48];
-  if (lua_type(L, idx) != LUA_TNUMBER)
-    vx_typeerror(L, "option '%s' must be a number, got %s", key, vx_typename(L, idx));
-  v = (double)lua_tonumber(L, idx);
-  if (v != v) vx_valueerror(L, "option '%s' is NaN", key);
-  if (lo_open ? v <= lo : v < lo) {
-    snprintf(bound, sizeof bound, "%.14g", lo); /* bounds are short whole numbers */
-    vx_valueerror(L, "option '%s' must be %s %s, got %s", key, lo_open ? ">" : ">=", bound,
-                  vx_numtext(L, idx, got, sizeof got));
-  }
-  if (v > hi) {
-    snprintf(bound, sizeof bound, "%.14g", hi);
-    vx_valueerror(L, "option '%s' must be at most %s, got %s", key, bound,
-                  vx_numtext(L, idx, got, sizeof got));
-  }
-  return v;
-}
-
-static void vx_checktype(lua_State *L, int idx, const char *key, int t1, int t2) {
-  int t = lua_type(L, idx);
-  if (t != t1 && t != t2) {
-    if (t2 != t1)
-      vx_typeerror(L, "option '%s' must be a %s or %s, got %s", key, lua_typename(L, t1),
-                   lua_typename(L, t2), vx_typename(L, idx));
-    vx_typeerror(L, "option '%s' must be a %s, got %s", key, lua_typename(L, t1),
-                 vx_typename(L, idx));
-  }
-}
-
-static void vx_checkheaderstring(lua_State *L, int idx, const char *key) {
-  size_t n, i;
-  const char *s;
-  vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING);
-  s = lua_tolstring(L, idx, &n);
-  for (i = 0; i < n; i++)
-    if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] >= 0x7f)
-      vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", key);
-}
-
-/* Checks that option key (at idx) is an integer from lo to hi. */
-static void vx_checkint(lua_State *L, int idx, const char *key, double lo, double hi) {
-  if (!lua_isinteger(L, idx)) vx_typeerror(L, "option '%s' must be an integer", key);
-  vx_checknumber(L, idx, key, lo, 0, hi);
-}
-
-/* Checks that option key (at idx) is one of the strings of choices (NULL-terminated, 2 or 3 of
- * them): ValueError "option 'key' must be "a", "b" or "c"" otherwise. */
-static void vx_checkchoice(lua_State *L, int idx, const char *key, const char *const *choices) {
-  const char *s;
-  int i;
-  vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING);
-  s = lua_tostring(L, idx);
-  for (i = 0; choices[i]; i++)
-    if (strcmp(s, choices[i]) == 0) return;
-  if (i == 2) vx_valueerror(L, "option '%s' must be \"%s\" or \"%s\"", key, choices[0], choices[1]);
-  vx_valueerror(L, "option '%s' must be \"%s\", \"%s\" or \"%s\"", key, choices[0], choices[1], choices[2]);
-}
-
-/* Checks a policy sub-table (retry, polling) against its known keys. */
-static void vx_checkpolicy(lua_State *L, int idx, const char *key, int retry) {
+/* Raises ValueError unless the string at idx is an endpoint template (vx_pushbase's checks). */
+void vx_checkendpoint(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    if (!k) vx_valueerror(L, "option '%s' has a key that is not a string", key);
-    if (retry && strcmp(k, "max_retries") == 0) {
-      vx_checkint(L, -1, "retry.max_retries", 0, 1000);
-    } else if (strcmp(k, "initial_delay") == 0 || strcmp(k, "max_delay") == 0) {
-      vx_checknumber(L, -1, k, 0, !retry, VX_MAX_TIMEOUT);
-    } else if (strcmp(k, "multiplier") == 0) {
-      vx_checknumber(L, -1, k, 1, 0, 1000);
-    } else {
-      vx_valueerror(L, "unknown key '%s' in option '%s'", k, key);
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* Raises TypeError/ValueError for any bad key of the options at idx. */
-static void vx_checkoptions(lua_State *L, int idx) {
-  idx = lua_absindex(L, idx);
-  if (lua_isnoneornil(L, idx)) return;
-  if (lua_type(L, idx) != LUA_TTABLE)
-    vx_typeerror(L, "options must be a table, got %s", vx_typename(L, idx));
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    const char *k;
-    if (lua_type(L, -2) != LUA_TSTRING) vx_valueerror(L, "option keys must be strings");
-    k = lua_tostring(L, -2);
-    if (strcmp(k, "timeout") == 0) {
-      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
-    } else if (strcmp(k, "request_timeout") == 0 || strcmp(k, "connect_timeout") == 0) {
-      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
-    } else if (strcmp(k, "endpoint") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-      lua_pushliteral(L, "us-central1");
-      vx_pushbase(L, -2, "us-central1");
-      lua_pop(L, 1);
-    } else if (strcmp(k, "token") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TFUNCTION);
-      if (lua_type(L, -1) == LUA_TSTRING && !vx_tokenok(lua_tostring(L, -1), lua_rawlen(L, -1)))
-        vx_valueerror(L, "option 'token' is empty or contains a space, a control character or a "
-                         "non-ASCII byte");
-    } else if (strcmp(k, "user_project") == 0) {
-      vx_checkheaderstring(L, -1, k);
-    } else if (strcmp(k, "ca_file") == 0 || strcmp(k, "filter") == 0 ||
-               strcmp(k, "page_token") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-    } else if (strcmp(k, "page_size") == 0) {
-      vx_checkint(L, -1, k, 1, 1e9);
-    } else if (strcmp(k, "retry") == 0) {
-      if (lua_type(L, -1) != LUA_TBOOLEAN || lua_toboolean(L, -1)) {
-        vx_checktype(L, -1, k, LUA_TTABLE, LUA_TBOOLEAN);
-        if (lua_type(L, -1) == LUA_TBOOLEAN) vx_valueerror(L, "option 'retry' must be a table or false");
-        vx_checkpolicy(L, -1, k, 1);
-      }
-    } else if (strcmp(k, "polling") == 0) {
-      vx_checktype(L, -1, k, LUA_TTABLE, LUA_TTABLE);
-      vx_checkpolicy(L, -1, k, 0);
-    } else if (strcmp(k, "sleep") == 0 || strcmp(k, "clock") == 0 || strcmp(k, "progress") == 0) {
-      vx_checktype(L, -1, k, LUA_TFUNCTION, LUA_TFUNCTION);
-    } else if (strcmp(k, "credentials") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TTABLE);
-    } else if (strcmp(k, "scopes") == 0) {
-      vx_checktype(L, -1, k, LUA_TTABLE, LUA_TSTRING);
-    } else if (strcmp(k, "self_signed_jwt") == 0) {
-      vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
-    } else if (strcmp(k, "concurrency") == 0) {
-      vx_checkint(L, -1, k, 1, 100000);
-    } else if (strcmp(k, "max_in_flight") == 0) {
-      vx_checkint(L, -1, k, 1, 100000);
-    } else if (strcmp(k, "wait") == 0) {
-      vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
-    } else if (strcmp(k, "wait_by") == 0) {
-      static const char *const by[] = {"auto", "list", "get", NULL};
-      vx_checkchoice(L, -1, k, by);
-    } else if (strcmp(k, "transport") == 0) {
-      static const char *const transports[] = {"curl", "cosocket", "thread", NULL};
-      vx_checkchoice(L, -1, k, transports);
-    } else if (strcmp(k, "pool_size") == 0 || strcmp(k, "pool_backlog") == 0) {
-      vx_checkint(L, -1, k, strcmp(k, "pool_size") == 0 ? 1 : 0, 100000);
-    } else if (strcmp(k, "keepalive_timeout") == 0) {
-      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
-    } else if (strcmp(k, "api_version") == 0) {
-      static const char *const versions[] = {"v1beta1", "v1", NULL};
-      vx_checkchoice(L, -1, k, versions);
-    } else if (strcmp(k, "thread_pool") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-    } else if (strcmp(k, "thread_pool_size") == 0) {
-      vx_checkint(L, -1, k, 1, 100000);
-    } else if (strcmp(k, "shared_dict") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-      if (lua_rawlen(L, -1) == 0) vx_valueerror(L, "option 'shared_dict' must name a lua_shared_dict");
-    } else if (strcmp(k, "strategy") == 0) {
-      static const char *const strategies[] = {"auto", "poll", "server", NULL};
-      vx_checkchoice(L, -1, k, strategies);
-    } else {
-      vx_valueerror(L, "unknown option '%s'", k);
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* core.check_options(opts) */
-static int core_check_options(lua_State *L) {
-  vx_checkoptions(L, 1);
-  return 0;
+  lua_pushliteral(L, "us-central1");
+  vx_pushbase(L, idx, "us-central1");
+  lua_pop(L, 1);
 }
 
 enum { CALL_CANCEL, CALL_GET, CALL_DELETE, CALL_LIST, CALL_WAIT };
@@ -595,6 +415,6 @@ static int core_build(lua_State *L) {
 
 
 static const luaL_Reg request_funcs[] = {
-    {"build", core_build}, {"check_options", core_check_options}, {"check_url", core_check_url}, {NULL, NULL}};
+    {"build", core_build}, {"check_url", core_check_url}, {NULL, NULL}};
 
 void vx_request_open(lua_State *L) { luaL_setfuncs(L, request_funcs, 0); }
