@@ -228,6 +228,7 @@ void vx_checkendpoint(lua_State *L, int idx) {
 
 enum { CALL_CANCEL, CALL_GET, CALL_DELETE, CALL_LIST, CALL_WAIT };
 static const char *const vx_calls[] = {"cancel", "get", "delete", "list", "wait", NULL};
+static const char *const vx_methods[] = {"POST", "GET", "DELETE", "GET", "POST"}; /* by call */
 
 static void vx_addheader(lua_State *L, int t, int *n, const char *fmt, ...) {
   va_list ap;
@@ -285,104 +286,107 @@ static void vx_duration(char *out, size_t size, double secs) {
   }
 }
 
-/* core.build(call, name, region, opts [, wait_seconds]) -> request table
- * {call, method, url, region, headers = {...}, body}. Validates everything; holds no token:
- * handle:call / handle:start take it as an argument (csrc/handle.c, vx_prepare). */
-static int core_build(lua_State *L) {
-  int call = vx_checkcall(L, 1);
-  const char *name, *loc, *region, *s;
-  size_t loclen, namelen, n;
-  int t, hd, nh = 0;
-  luaL_Buffer b;
-
-  lua_settop(L, 5);
-  if (call == CALL_WAIT) vx_checkwaitseconds(L, 5);
-  vx_checkoptions(L, 4);
-  name = vx_checkname(L, 2, call == CALL_LIST ? "parent" : "name", call == CALL_LIST ? 'p' : 'o',
-                      &loc, &loclen);
-  namelen = lua_rawlen(L, 2);
-  vx_pushregion(L, 3, loc, loclen); /* 6: region */
-  region = lua_tostring(L, 6);
-
-  /* 7: base URL */
-  if (vx_optfield(L, 4, "endpoint", NULL) == NULL) {
+/* Pushes the base URL of a call (no trailing slash): the endpoint option expanded for the region
+ * at regidx and checked, else Google's host for that region. */
+static void vx_pushbaseurl(lua_State *L, int opts, int regidx) {
+  const char *region = lua_tostring(L, regidx);
+  if (vx_optfield(L, opts, "endpoint", NULL) == NULL) {
     /* Google's hosts (the environment's defaults are the Lua front's: lua/vertexops/options.lua) */
     lua_pop(L, 1);
     if (strcmp(region, "global") == 0) lua_pushliteral(L, "https://aiplatform.googleapis.com");
     else lua_pushliteral(L, "https://{region}-aiplatform.googleapis.com");
   }
-  lua_pushvalue(L, 6);
+  lua_pushvalue(L, regidx);
   vx_pushbase(L, -2, region);
   lua_remove(L, -2);
+}
 
-  lua_createtable(L, 0, 6); /* 8: request */
-  t = lua_gettop(L);
-  lua_pushstring(L, vx_calls[call]);
-  lua_setfield(L, t, "call");
-  lua_pushstring(L, call == CALL_CANCEL || call == CALL_WAIT ? "POST"
-                    : call == CALL_DELETE                    ? "DELETE"
-                                                             : "GET");
-  lua_setfield(L, t, "method");
-  lua_pushvalue(L, 6);
-  lua_setfield(L, t, "region");
+/* The query of a list call (its options checked already); the strings are the options table's. */
+typedef struct {
+  const char *filter, *ptoken;
+  size_t flen, plen;
+  long long psize;
+} vx_listquery;
 
-  {
-    /* optional list parameters are fetched before the URL buffer starts */
-    const char *filter = NULL, *ptoken = NULL, *version;
-    size_t flen = 0, plen = 0;
-    long long psize = 0;
-    /* the REST version: v1beta1 (the Workflows connector's, the default) or v1 (GA); checked above.
-     * The string stays referenced by the options table while the URL is built. */
-    version = vx_optfield(L, 4, "api_version", NULL);
-    if (!version) version = "v1beta1";
-    lua_pop(L, 1);
-    if (call == CALL_LIST && !lua_isnoneornil(L, 4)) {
-      filter = vx_optfield(L, 4, "filter", &flen);
-      ptoken = vx_optfield(L, 4, "page_token", &plen);
-      if (vx_rawfield(L, 4, "page_size") == LUA_TNUMBER) psize = (long long)lua_tonumber(L, -1);
-    }
-    luaL_buffinit(L, &b);
-    lua_pushvalue(L, 7);
-    luaL_addvalue(&b);
-    luaL_addchar(&b, '/');
-    luaL_addstring(&b, version);
-    luaL_addchar(&b, '/');
-    luaL_addlstring(&b, name, namelen);
-    if (call == CALL_CANCEL) {
-      luaL_addstring(&b, ":cancel");
-    } else if (call == CALL_WAIT) {
-      luaL_addstring(&b, ":wait");
-      if (!lua_isnoneornil(L, 5) && lua_tonumber(L, 5) > 0) {
-        char dur[64];
-        vx_duration(dur, sizeof dur, (double)lua_tonumber(L, 5));
-        luaL_addstring(&b, "?timeout=");
-        luaL_addstring(&b, dur);
-      }
-    } else if (call == CALL_LIST) {
-      char sep = '?';
-      luaL_addstring(&b, "/operations");
-      if (filter) {
-        luaL_addchar(&b, sep);
-        sep = '&';
-        luaL_addstring(&b, "filter=");
-        vx_addescaped(&b, filter, flen);
-      }
-      if (psize > 0) {
-        char num[40];
-        snprintf(num, sizeof num, "%cpageSize=%lld", sep, psize);
-        luaL_addstring(&b, num);
-        sep = '&';
-      }
-      if (ptoken) {
-        luaL_addchar(&b, sep);
-        luaL_addstring(&b, "pageToken=");
-        vx_addescaped(&b, ptoken, plen);
-      }
-    }
-    luaL_pushresult(&b);
-    lua_setfield(L, t, "url");
+/* Reads the list query of the options at opts; leaves the values it read on the stack. */
+static void vx_readlistquery(lua_State *L, int opts, vx_listquery *q) {
+  if (lua_isnoneornil(L, opts)) return;
+  q->filter = vx_optfield(L, opts, "filter", &q->flen);
+  q->ptoken = vx_optfield(L, opts, "page_token", &q->plen);
+  if (vx_rawfield(L, opts, "page_size") == LUA_TNUMBER) q->psize = (long long)lua_tonumber(L, -1);
+}
+
+/* Appends "/operations" and the list query: ?filter=..&pageSize=..&pageToken=.. (escaped). */
+static void vx_addlistquery(luaL_Buffer *b, const vx_listquery *q) {
+  char sep = '?';
+  luaL_addstring(b, "/operations");
+  if (q->filter) {
+    luaL_addchar(b, sep);
+    sep = '&';
+    luaL_addstring(b, "filter=");
+    vx_addescaped(b, q->filter, q->flen);
   }
+  if (q->psize > 0) {
+    char num[40];
+    snprintf(num, sizeof num, "%cpageSize=%lld", sep, q->psize);
+    luaL_addstring(b, num);
+    sep = '&';
+  }
+  if (q->ptoken) {
+    luaL_addchar(b, sep);
+    luaL_addstring(b, "pageToken=");
+    vx_addescaped(b, q->ptoken, q->plen);
+  }
+}
 
+/* Appends ":wait" and, for seconds > 0, ?timeout= as a Duration. */
+static void vx_addwait(luaL_Buffer *b, double seconds) {
+  luaL_addstring(b, ":wait");
+  if (seconds > 0) {
+    char dur[64];
+    vx_duration(dur, sizeof dur, seconds);
+    luaL_addstring(b, "?timeout=");
+    luaL_addstring(b, dur);
+  }
+}
+
+/* Pushes the URL of a call: base/version/name, then :cancel, :wait?timeout=.. or the list query. */
+static void vx_pushurl(lua_State *L, int call, int base, const char *name, size_t namelen, int opts,
+                       int secs) {
+  int top = lua_gettop(L);
+  const char *version;
+  vx_listquery q;
+  luaL_Buffer b;
+  /* the REST version (checked); the string stays referenced by the options table */
+  version = vx_optfield(L, opts, "api_version", NULL);
+  if (!version) version = vx_optiondefault("api_version");
+  lua_pop(L, 1);
+  memset(&q, 0, sizeof q);
+  if (call == CALL_LIST) vx_readlistquery(L, opts, &q); /* before the buffer starts */
+  luaL_buffinit(L, &b);
+  lua_pushvalue(L, base);
+  luaL_addvalue(&b);
+  luaL_addchar(&b, '/');
+  luaL_addstring(&b, version);
+  luaL_addchar(&b, '/');
+  luaL_addlstring(&b, name, namelen);
+  if (call == CALL_CANCEL) luaL_addstring(&b, ":cancel");
+  else if (call == CALL_WAIT) vx_addwait(&b, lua_isnoneornil(L, secs) ? 0 : (double)lua_tonumber(L, secs));
+  else if (call == CALL_LIST) vx_addlistquery(&b, &q);
+  luaL_pushresult(&b);
+  if (lua_gettop(L) > top + 1) { /* the URL, without the query values read for it */
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+  }
+}
+
+/* Pushes the header lines of a call: Accept, Content-Type (with a body), User-Agent,
+ * x-goog-api-client, x-goog-request-params, and x-goog-user-project from the options at opts. */
+static void vx_pushheaders(lua_State *L, int call, const char *name, size_t namelen, int opts) {
+  int hd, nh = 0;
+  size_t n;
+  const char *s;
+  luaL_Buffer b;
   lua_createtable(L, 8, 0);
   hd = lua_gettop(L);
   vx_addheader(L, hd, &nh, "Accept: application/json");
@@ -397,13 +401,43 @@ static int core_build(lua_State *L) {
   vx_addescaped(&b, name, namelen);
   luaL_pushresult(&b);
   lua_rawseti(L, hd, ++nh);
-  s = vx_optfield(L, 4, "user_project", NULL);
+  s = vx_optfield(L, opts, "user_project", NULL);
   lua_pop(L, 1);
   if (s && *s) {
     for (n = 0; s[n]; n++)
       if ((unsigned char)s[n] < ' ') vx_valueerror(L, "quota project contains a control character");
     vx_addheader(L, hd, &nh, "x-goog-user-project: %s", s);
   }
+}
+
+/* core.build(call, name, region, opts [, wait_seconds]) -> request table
+ * {call, method, url, region, headers = {...}, body}. Validates everything; holds no token:
+ * handle:call / handle:start take it as an argument (csrc/handle.c, vx_prepare). */
+static int core_build(lua_State *L) {
+  int call = vx_checkcall(L, 1), t;
+  const char *name, *loc;
+  size_t loclen, namelen;
+
+  lua_settop(L, 5);
+  if (call == CALL_WAIT) vx_checkwaitseconds(L, 5);
+  vx_checkoptions(L, 4);
+  name = vx_checkname(L, 2, call == CALL_LIST ? "parent" : "name", call == CALL_LIST ? 'p' : 'o',
+                      &loc, &loclen);
+  namelen = lua_rawlen(L, 2);
+  vx_pushregion(L, 3, loc, loclen); /* 6: region */
+  vx_pushbaseurl(L, 4, 6);          /* 7: base URL */
+
+  lua_createtable(L, 0, 6); /* 8: request */
+  t = lua_gettop(L);
+  lua_pushstring(L, vx_calls[call]);
+  lua_setfield(L, t, "call");
+  lua_pushstring(L, vx_methods[call]);
+  lua_setfield(L, t, "method");
+  lua_pushvalue(L, 6);
+  lua_setfield(L, t, "region");
+  vx_pushurl(L, call, 7, name, namelen, 4, 5);
+  lua_setfield(L, t, "url");
+  vx_pushheaders(L, call, name, namelen, 4);
   lua_setfield(L, t, "headers");
   if (call == CALL_CANCEL || call == CALL_WAIT) {
     lua_pushliteral(L, "");

@@ -137,6 +137,7 @@ int vx_urlfault(lua_State *L, const char *const *words, int rc, const char *s, c
 int vx_tokenok(const char *t, size_t n);
 void vx_checkendpoint(lua_State *L, int idx); /* ValueError unless an endpoint template */
 void vx_checkoptions(lua_State *L, int idx);  /* TypeError/ValueError for a bad options table */
+const char *vx_optiondefault(const char *name); /* an option's default string (the schema's) */
 
 /* --- reader.c --- */
 /* A request as a transport reads it: every field checked, the strings anchored on the Lua stack
