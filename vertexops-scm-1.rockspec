@@ -34,7 +34,7 @@ build = {
     ["vertexops.core"] = {
       -- every csrc/*.c (spec/08_packaging_spec.lua checks)
       sources = { "csrc/buf.c", "csrc/error.c", "csrc/h1.c", "csrc/handle.c", "csrc/json.c",
-                  "csrc/jwt.c", "csrc/module.c", "csrc/multi.c", "csrc/reader.c", "csrc/request.c",
+                  "csrc/jwt.c", "csrc/module.c", "csrc/multi.c", "csrc/options.c", "csrc/reader.c", "csrc/request.c",
                   "csrc/response.c", "csrc/share.c", "csrc/sys.c", "csrc/url.c" },
       libraries = { "curl", "crypto", "pthread" },
       defines = { "_POSIX_C_SOURCE=200809L" },

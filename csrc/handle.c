@@ -199,8 +199,8 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
     /* ... but not POSTFIELDS: copy the body, which may outlive this call in a multi transfer */
     VX_SETOPT(L, e, CURLOPT_COPYPOSTFIELDS, r.bodytext ? r.bodytext : "");
   }
-  VX_SETOPT(L, e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", 60)));
-  VX_SETOPT(L, e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", 10)));
+  VX_SETOPT(L, e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", VX_EXCHANGE_TIMEOUT)));
+  VX_SETOPT(L, e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", VX_CONNECT_TIMEOUT)));
   /* Plain http:// (loopback endpoints, the metadata server) never goes through a proxy from the
    * environment (http_proxy, ALL_PROXY): the proxy would read the bearer token. https:// keeps
    * them: a proxy sees only the CONNECT target. */

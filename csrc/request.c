@@ -1,5 +1,5 @@
 /* request.c: everything a request is made of, validated before any I/O -- resource names,
- * regions, endpoints (base URLs), options, query escaping -- and core.build, which turns a call
+ * regions, endpoints (base URLs), query escaping -- and core.build, which turns a call
  * into {call, method, url, headers, body}. Nothing here does I/O or reads the environment. */
 #include <math.h>
 #include <stdarg.h>
@@ -209,7 +209,6 @@ static int core_check_url(lua_State *L) {
   return 1;
 }
 
-/* --- options --- */
 /* Checks that a token can go in a header: visible ASCII only (RFC 6750 b64token and more). */
 int vx_tokenok(const char *t, size_t n) {
   size_t i;
@@ -219,195 +218,17 @@ int vx_tokenok(const char *t, size_t n) {
   return 1;
 }
 
-/* Writes the number at idx for a message: a whole number as digits ("0", not Lua 5.4's "0.0"),
- * anything else with %.14g ("0.5", "1e+300"), alike on every interpreter. */
-static const char *vx_numtext(lua_State *L, int idx, char *buf, size_t n) {
-  double v = (double)lua_tonumber(L, idx);
-#if LUA_VERSION_NUM >= 503
-  if (lua_isinteger(L, idx)) {
-    snprintf(buf, n, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
-    return buf;
-  }
-#endif
-  if (v == floor(v) && fabs(v) < 1e15) snprintf(buf, n, "%.0f", v);
-  else snprintf(buf, n, "%.14g", v);
-  return buf;
-}
-
-static double vx_checknumber(lua_State *L, int idx, const char *key, double lo, int lo_open,
-                             double hi) {
-  double v;
-  char got[48], bound[48];
-  if (lua_type(L, idx) != LUA_TNUMBER)
-    vx_typeerror(L, "option '%s' must be a number, got %s", key, vx_typename(L, idx));
-  v = (double)lua_tonumber(L, idx);
-  if (v != v) vx_valueerror(L, "option '%s' is NaN", key);
-  if (lo_open ? v <= lo : v < lo) {
-    snprintf(bound, sizeof bound, "%.14g", lo); /* bounds are short whole numbers */
-    vx_valueerror(L, "option '%s' must be %s %s, got %s", key, lo_open ? ">" : ">=", bound,
-                  vx_numtext(L, idx, got, sizeof got));
-  }
-  if (v > hi) {
-    snprintf(bound, sizeof bound, "%.14g", hi);
-    vx_valueerror(L, "option '%s' must be at most %s, got %s", key, bound,
-                  vx_numtext(L, idx, got, sizeof got));
-  }
-  return v;
-}
-
-static void vx_checktype(lua_State *L, int idx, const char *key, int t1, int t2) {
-  int t = lua_type(L, idx);
-  if (t != t1 && t != t2) {
-    if (t2 != t1)
-      vx_typeerror(L, "option '%s' must be a %s or %s, got %s", key, lua_typename(L, t1),
-                   lua_typename(L, t2), vx_typename(L, idx));
-    vx_typeerror(L, "option '%s' must be a %s, got %s", key, lua_typename(L, t1),
-                 vx_typename(L, idx));
-  }
-}
-
-static void vx_checkheaderstring(lua_State *L, int idx, const char *key) {
-  size_t n, i;
-  const char *s;
-  vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING);
-  s = lua_tolstring(L, idx, &n);
-  for (i = 0; i < n; i++)
-    if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] >= 0x7f)
-      vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", key);
-}
-
-/* Checks that option key (at idx) is an integer from lo to hi. */
-static void vx_checkint(lua_State *L, int idx, const char *key, double lo, double hi) {
-  if (!lua_isinteger(L, idx)) vx_typeerror(L, "option '%s' must be an integer", key);
-  vx_checknumber(L, idx, key, lo, 0, hi);
-}
-
-/* Checks that option key (at idx) is one of the strings of choices (NULL-terminated, 2 or 3 of
- * them): ValueError "option 'key' must be "a", "b" or "c"" otherwise. */
-static void vx_checkchoice(lua_State *L, int idx, const char *key, const char *const *choices) {
-  const char *s;
-  int i;
-  vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING);
-  s = lua_tostring(L, idx);
-  for (i = 0; choices[i]; i++)
-    if (strcmp(s, choices[i]) == 0) return;
-  if (i == 2) vx_valueerror(L, "option '%s' must be \"%s\" or \"%s\"", key, choices[0], choices[1]);
-  vx_valueerror(L, "option '%s' must be \"%s\", \"%s\" or \"%s\"", key, choices[0], choices[1], choices[2]);
-}
-
-/* Checks a policy sub-table (retry, polling) against its known keys. */
-static void vx_checkpolicy(lua_State *L, int idx, const char *key, int retry) {
+/* Raises ValueError unless the string at idx is an endpoint template (vx_pushbase's checks). */
+void vx_checkendpoint(lua_State *L, int idx) {
   idx = lua_absindex(L, idx);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    if (!k) vx_valueerror(L, "option '%s' has a key that is not a string", key);
-    if (retry && strcmp(k, "max_retries") == 0) {
-      vx_checkint(L, -1, "retry.max_retries", 0, 1000);
-    } else if (strcmp(k, "initial_delay") == 0 || strcmp(k, "max_delay") == 0) {
-      vx_checknumber(L, -1, k, 0, !retry, VX_MAX_TIMEOUT);
-    } else if (strcmp(k, "multiplier") == 0) {
-      vx_checknumber(L, -1, k, 1, 0, 1000);
-    } else {
-      vx_valueerror(L, "unknown key '%s' in option '%s'", k, key);
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* Raises TypeError/ValueError for any bad key of the options at idx. */
-static void vx_checkoptions(lua_State *L, int idx) {
-  idx = lua_absindex(L, idx);
-  if (lua_isnoneornil(L, idx)) return;
-  if (lua_type(L, idx) != LUA_TTABLE)
-    vx_typeerror(L, "options must be a table, got %s", vx_typename(L, idx));
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    const char *k;
-    if (lua_type(L, -2) != LUA_TSTRING) vx_valueerror(L, "option keys must be strings");
-    k = lua_tostring(L, -2);
-    if (strcmp(k, "timeout") == 0) {
-      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
-    } else if (strcmp(k, "request_timeout") == 0 || strcmp(k, "connect_timeout") == 0) {
-      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
-    } else if (strcmp(k, "endpoint") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-      lua_pushliteral(L, "us-central1");
-      vx_pushbase(L, -2, "us-central1");
-      lua_pop(L, 1);
-    } else if (strcmp(k, "token") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TFUNCTION);
-      if (lua_type(L, -1) == LUA_TSTRING && !vx_tokenok(lua_tostring(L, -1), lua_rawlen(L, -1)))
-        vx_valueerror(L, "option 'token' is empty or contains a space, a control character or a "
-                         "non-ASCII byte");
-    } else if (strcmp(k, "user_project") == 0) {
-      vx_checkheaderstring(L, -1, k);
-    } else if (strcmp(k, "ca_file") == 0 || strcmp(k, "filter") == 0 ||
-               strcmp(k, "page_token") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-    } else if (strcmp(k, "page_size") == 0) {
-      vx_checkint(L, -1, k, 1, 1e9);
-    } else if (strcmp(k, "retry") == 0) {
-      if (lua_type(L, -1) != LUA_TBOOLEAN || lua_toboolean(L, -1)) {
-        vx_checktype(L, -1, k, LUA_TTABLE, LUA_TBOOLEAN);
-        if (lua_type(L, -1) == LUA_TBOOLEAN) vx_valueerror(L, "option 'retry' must be a table or false");
-        vx_checkpolicy(L, -1, k, 1);
-      }
-    } else if (strcmp(k, "polling") == 0) {
-      vx_checktype(L, -1, k, LUA_TTABLE, LUA_TTABLE);
-      vx_checkpolicy(L, -1, k, 0);
-    } else if (strcmp(k, "sleep") == 0 || strcmp(k, "clock") == 0 || strcmp(k, "progress") == 0) {
-      vx_checktype(L, -1, k, LUA_TFUNCTION, LUA_TFUNCTION);
-    } else if (strcmp(k, "credentials") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TTABLE);
-    } else if (strcmp(k, "scopes") == 0) {
-      vx_checktype(L, -1, k, LUA_TTABLE, LUA_TSTRING);
-    } else if (strcmp(k, "self_signed_jwt") == 0) {
-      vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
-    } else if (strcmp(k, "concurrency") == 0) {
-      vx_checkint(L, -1, k, 1, 100000);
-    } else if (strcmp(k, "max_in_flight") == 0) {
-      vx_checkint(L, -1, k, 1, 100000);
-    } else if (strcmp(k, "wait") == 0) {
-      vx_checktype(L, -1, k, LUA_TBOOLEAN, LUA_TBOOLEAN);
-    } else if (strcmp(k, "wait_by") == 0) {
-      static const char *const by[] = {"auto", "list", "get", NULL};
-      vx_checkchoice(L, -1, k, by);
-    } else if (strcmp(k, "transport") == 0) {
-      static const char *const transports[] = {"curl", "cosocket", "thread", NULL};
-      vx_checkchoice(L, -1, k, transports);
-    } else if (strcmp(k, "pool_size") == 0 || strcmp(k, "pool_backlog") == 0) {
-      vx_checkint(L, -1, k, strcmp(k, "pool_size") == 0 ? 1 : 0, 100000);
-    } else if (strcmp(k, "keepalive_timeout") == 0) {
-      vx_checknumber(L, -1, k, 0, 1, VX_MAX_TIMEOUT);
-    } else if (strcmp(k, "api_version") == 0) {
-      static const char *const versions[] = {"v1beta1", "v1", NULL};
-      vx_checkchoice(L, -1, k, versions);
-    } else if (strcmp(k, "thread_pool") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-    } else if (strcmp(k, "thread_pool_size") == 0) {
-      vx_checkint(L, -1, k, 1, 100000);
-    } else if (strcmp(k, "shared_dict") == 0) {
-      vx_checktype(L, -1, k, LUA_TSTRING, LUA_TSTRING);
-      if (lua_rawlen(L, -1) == 0) vx_valueerror(L, "option 'shared_dict' must name a lua_shared_dict");
-    } else if (strcmp(k, "strategy") == 0) {
-      static const char *const strategies[] = {"auto", "poll", "server", NULL};
-      vx_checkchoice(L, -1, k, strategies);
-    } else {
-      vx_valueerror(L, "unknown option '%s'", k);
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* core.check_options(opts) */
-static int core_check_options(lua_State *L) {
-  vx_checkoptions(L, 1);
-  return 0;
+  lua_pushliteral(L, "us-central1");
+  vx_pushbase(L, idx, "us-central1");
+  lua_pop(L, 1);
 }
 
 enum { CALL_CANCEL, CALL_GET, CALL_DELETE, CALL_LIST, CALL_WAIT };
 static const char *const vx_calls[] = {"cancel", "get", "delete", "list", "wait", NULL};
+static const char *const vx_methods[] = {"POST", "GET", "DELETE", "GET", "POST"}; /* by call */
 
 static void vx_addheader(lua_State *L, int t, int *n, const char *fmt, ...) {
   va_list ap;
@@ -465,104 +286,107 @@ static void vx_duration(char *out, size_t size, double secs) {
   }
 }
 
-/* core.build(call, name, region, opts [, wait_seconds]) -> request table
- * {call, method, url, region, headers = {...}, body}. Validates everything; holds no token:
- * handle:call / handle:start take it as an argument (csrc/handle.c, vx_prepare). */
-static int core_build(lua_State *L) {
-  int call = vx_checkcall(L, 1);
-  const char *name, *loc, *region, *s;
-  size_t loclen, namelen, n;
-  int t, hd, nh = 0;
-  luaL_Buffer b;
-
-  lua_settop(L, 5);
-  if (call == CALL_WAIT) vx_checkwaitseconds(L, 5);
-  vx_checkoptions(L, 4);
-  name = vx_checkname(L, 2, call == CALL_LIST ? "parent" : "name", call == CALL_LIST ? 'p' : 'o',
-                      &loc, &loclen);
-  namelen = lua_rawlen(L, 2);
-  vx_pushregion(L, 3, loc, loclen); /* 6: region */
-  region = lua_tostring(L, 6);
-
-  /* 7: base URL */
-  if (vx_optfield(L, 4, "endpoint", NULL) == NULL) {
+/* Pushes the base URL of a call (no trailing slash): the endpoint option expanded for the region
+ * at regidx and checked, else Google's host for that region. */
+static void vx_pushbaseurl(lua_State *L, int opts, int regidx) {
+  const char *region = lua_tostring(L, regidx);
+  if (vx_optfield(L, opts, "endpoint", NULL) == NULL) {
     /* Google's hosts (the environment's defaults are the Lua front's: lua/vertexops/options.lua) */
     lua_pop(L, 1);
     if (strcmp(region, "global") == 0) lua_pushliteral(L, "https://aiplatform.googleapis.com");
     else lua_pushliteral(L, "https://{region}-aiplatform.googleapis.com");
   }
-  lua_pushvalue(L, 6);
+  lua_pushvalue(L, regidx);
   vx_pushbase(L, -2, region);
   lua_remove(L, -2);
+}
 
-  lua_createtable(L, 0, 6); /* 8: request */
-  t = lua_gettop(L);
-  lua_pushstring(L, vx_calls[call]);
-  lua_setfield(L, t, "call");
-  lua_pushstring(L, call == CALL_CANCEL || call == CALL_WAIT ? "POST"
-                    : call == CALL_DELETE                    ? "DELETE"
-                                                             : "GET");
-  lua_setfield(L, t, "method");
-  lua_pushvalue(L, 6);
-  lua_setfield(L, t, "region");
+/* The query of a list call (its options checked already); the strings are the options table's. */
+typedef struct {
+  const char *filter, *ptoken;
+  size_t flen, plen;
+  long long psize;
+} vx_listquery;
 
-  {
-    /* optional list parameters are fetched before the URL buffer starts */
-    const char *filter = NULL, *ptoken = NULL, *version;
-    size_t flen = 0, plen = 0;
-    long long psize = 0;
-    /* the REST version: v1beta1 (the Workflows connector's, the default) or v1 (GA); checked above.
-     * The string stays referenced by the options table while the URL is built. */
-    version = vx_optfield(L, 4, "api_version", NULL);
-    if (!version) version = "v1beta1";
-    lua_pop(L, 1);
-    if (call == CALL_LIST && !lua_isnoneornil(L, 4)) {
-      filter = vx_optfield(L, 4, "filter", &flen);
-      ptoken = vx_optfield(L, 4, "page_token", &plen);
-      if (vx_rawfield(L, 4, "page_size") == LUA_TNUMBER) psize = (long long)lua_tonumber(L, -1);
-    }
-    luaL_buffinit(L, &b);
-    lua_pushvalue(L, 7);
-    luaL_addvalue(&b);
-    luaL_addchar(&b, '/');
-    luaL_addstring(&b, version);
-    luaL_addchar(&b, '/');
-    luaL_addlstring(&b, name, namelen);
-    if (call == CALL_CANCEL) {
-      luaL_addstring(&b, ":cancel");
-    } else if (call == CALL_WAIT) {
-      luaL_addstring(&b, ":wait");
-      if (!lua_isnoneornil(L, 5) && lua_tonumber(L, 5) > 0) {
-        char dur[64];
-        vx_duration(dur, sizeof dur, (double)lua_tonumber(L, 5));
-        luaL_addstring(&b, "?timeout=");
-        luaL_addstring(&b, dur);
-      }
-    } else if (call == CALL_LIST) {
-      char sep = '?';
-      luaL_addstring(&b, "/operations");
-      if (filter) {
-        luaL_addchar(&b, sep);
-        sep = '&';
-        luaL_addstring(&b, "filter=");
-        vx_addescaped(&b, filter, flen);
-      }
-      if (psize > 0) {
-        char num[40];
-        snprintf(num, sizeof num, "%cpageSize=%lld", sep, psize);
-        luaL_addstring(&b, num);
-        sep = '&';
-      }
-      if (ptoken) {
-        luaL_addchar(&b, sep);
-        luaL_addstring(&b, "pageToken=");
-        vx_addescaped(&b, ptoken, plen);
-      }
-    }
-    luaL_pushresult(&b);
-    lua_setfield(L, t, "url");
+/* Reads the list query of the options at opts; leaves the values it read on the stack. */
+static void vx_readlistquery(lua_State *L, int opts, vx_listquery *q) {
+  if (lua_isnoneornil(L, opts)) return;
+  q->filter = vx_optfield(L, opts, "filter", &q->flen);
+  q->ptoken = vx_optfield(L, opts, "page_token", &q->plen);
+  if (vx_rawfield(L, opts, "page_size") == LUA_TNUMBER) q->psize = (long long)lua_tonumber(L, -1);
+}
+
+/* Appends "/operations" and the list query: ?filter=..&pageSize=..&pageToken=.. (escaped). */
+static void vx_addlistquery(luaL_Buffer *b, const vx_listquery *q) {
+  char sep = '?';
+  luaL_addstring(b, "/operations");
+  if (q->filter) {
+    luaL_addchar(b, sep);
+    sep = '&';
+    luaL_addstring(b, "filter=");
+    vx_addescaped(b, q->filter, q->flen);
   }
+  if (q->psize > 0) {
+    char num[40];
+    snprintf(num, sizeof num, "%cpageSize=%lld", sep, q->psize);
+    luaL_addstring(b, num);
+    sep = '&';
+  }
+  if (q->ptoken) {
+    luaL_addchar(b, sep);
+    luaL_addstring(b, "pageToken=");
+    vx_addescaped(b, q->ptoken, q->plen);
+  }
+}
 
+/* Appends ":wait" and, for seconds > 0, ?timeout= as a Duration. */
+static void vx_addwait(luaL_Buffer *b, double seconds) {
+  luaL_addstring(b, ":wait");
+  if (seconds > 0) {
+    char dur[64];
+    vx_duration(dur, sizeof dur, seconds);
+    luaL_addstring(b, "?timeout=");
+    luaL_addstring(b, dur);
+  }
+}
+
+/* Pushes the URL of a call: base/version/name, then :cancel, :wait?timeout=.. or the list query. */
+static void vx_pushurl(lua_State *L, int call, int base, const char *name, size_t namelen, int opts,
+                       int secs) {
+  int top = lua_gettop(L);
+  const char *version;
+  vx_listquery q;
+  luaL_Buffer b;
+  /* the REST version (checked); the string stays referenced by the options table */
+  version = vx_optfield(L, opts, "api_version", NULL);
+  if (!version) version = vx_optiondefault("api_version");
+  lua_pop(L, 1);
+  memset(&q, 0, sizeof q);
+  if (call == CALL_LIST) vx_readlistquery(L, opts, &q); /* before the buffer starts */
+  luaL_buffinit(L, &b);
+  lua_pushvalue(L, base);
+  luaL_addvalue(&b);
+  luaL_addchar(&b, '/');
+  luaL_addstring(&b, version);
+  luaL_addchar(&b, '/');
+  luaL_addlstring(&b, name, namelen);
+  if (call == CALL_CANCEL) luaL_addstring(&b, ":cancel");
+  else if (call == CALL_WAIT) vx_addwait(&b, lua_isnoneornil(L, secs) ? 0 : (double)lua_tonumber(L, secs));
+  else if (call == CALL_LIST) vx_addlistquery(&b, &q);
+  luaL_pushresult(&b);
+  if (lua_gettop(L) > top + 1) { /* the URL, without the query values read for it */
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+  }
+}
+
+/* Pushes the header lines of a call: Accept, Content-Type (with a body), User-Agent,
+ * x-goog-api-client, x-goog-request-params, and x-goog-user-project from the options at opts. */
+static void vx_pushheaders(lua_State *L, int call, const char *name, size_t namelen, int opts) {
+  int hd, nh = 0;
+  size_t n;
+  const char *s;
+  luaL_Buffer b;
   lua_createtable(L, 8, 0);
   hd = lua_gettop(L);
   vx_addheader(L, hd, &nh, "Accept: application/json");
@@ -577,13 +401,43 @@ static int core_build(lua_State *L) {
   vx_addescaped(&b, name, namelen);
   luaL_pushresult(&b);
   lua_rawseti(L, hd, ++nh);
-  s = vx_optfield(L, 4, "user_project", NULL);
+  s = vx_optfield(L, opts, "user_project", NULL);
   lua_pop(L, 1);
   if (s && *s) {
     for (n = 0; s[n]; n++)
       if ((unsigned char)s[n] < ' ') vx_valueerror(L, "quota project contains a control character");
     vx_addheader(L, hd, &nh, "x-goog-user-project: %s", s);
   }
+}
+
+/* core.build(call, name, region, opts [, wait_seconds]) -> request table
+ * {call, method, url, region, headers = {...}, body}. Validates everything; holds no token:
+ * handle:call / handle:start take it as an argument (csrc/handle.c, vx_prepare). */
+static int core_build(lua_State *L) {
+  int call = vx_checkcall(L, 1), t;
+  const char *name, *loc;
+  size_t loclen, namelen;
+
+  lua_settop(L, 5);
+  if (call == CALL_WAIT) vx_checkwaitseconds(L, 5);
+  vx_checkoptions(L, 4);
+  name = vx_checkname(L, 2, call == CALL_LIST ? "parent" : "name", call == CALL_LIST ? 'p' : 'o',
+                      &loc, &loclen);
+  namelen = lua_rawlen(L, 2);
+  vx_pushregion(L, 3, loc, loclen); /* 6: region */
+  vx_pushbaseurl(L, 4, 6);          /* 7: base URL */
+
+  lua_createtable(L, 0, 6); /* 8: request */
+  t = lua_gettop(L);
+  lua_pushstring(L, vx_calls[call]);
+  lua_setfield(L, t, "call");
+  lua_pushstring(L, vx_methods[call]);
+  lua_setfield(L, t, "method");
+  lua_pushvalue(L, 6);
+  lua_setfield(L, t, "region");
+  vx_pushurl(L, call, 7, name, namelen, 4, 5);
+  lua_setfield(L, t, "url");
+  vx_pushheaders(L, call, name, namelen, 4);
   lua_setfield(L, t, "headers");
   if (call == CALL_CANCEL || call == CALL_WAIT) {
     lua_pushliteral(L, "");
@@ -595,6 +449,6 @@ static int core_build(lua_State *L) {
 
 
 static const luaL_Reg request_funcs[] = {
-    {"build", core_build}, {"check_options", core_check_options}, {"check_url", core_check_url}, {NULL, NULL}};
+    {"build", core_build}, {"check_url", core_check_url}, {NULL, NULL}};
 
 void vx_request_open(lua_State *L) { luaL_setfuncs(L, request_funcs, 0); }

@@ -6,7 +6,9 @@
  *   module.c   luaopen_vertexops_core, libcurl's global init (once per process)
  *   error.c    error objects, argument checks, libcurl result codes -> tags
  *   url.c      the one URL grammar (scheme, host, port), for endpoints and request URLs
- *   request.c  names, regions, endpoints, options, core.build
+ *   options.c  the option schema (one table: name, type, range, default, environment variable,
+ *              doc line), the check of options made from it, core.OPTIONS
+ *   request.c  names, regions, endpoints, core.build
  *   reader.c   a built request as the transports read it (vx_readrequest: method, URL, token,
  *              headers, body), checked once for libcurl (handle.c) and the cosocket wire (h1.c)
  *   buf.c      the capped buffers libcurl's callbacks fill
@@ -48,6 +50,8 @@
 #define VX_MAX_HEAD ((size_t)256 << 10)  /* response headers larger than this are refused */
 #define VX_MAX_NAME 1024
 #define VX_MAX_TIMEOUT 31536000.0        /* one year, the Workflows limit for long-running calls */
+#define VX_EXCHANGE_TIMEOUT 60.0       /* seconds of one exchange when a request names none */
+#define VX_CONNECT_TIMEOUT 10.0        /* seconds to connect when a request names none */
 #define VX_MAX_DEPTH 128                 /* JSON nesting we decode (Google's parsers stop at 100) */
 #define VX_MAX_HOST_CONNECTIONS 10      /* a multi handle's connections per host (multi.c) */
 
@@ -129,8 +133,11 @@ enum {
 int vx_scanurl(const char *s, size_t n, vx_url *u);
 int vx_urlfault(lua_State *L, const char *const *words, int rc, const char *s, const vx_url *u);
 
-/* --- request.c --- */
+/* --- request.c, options.c --- */
 int vx_tokenok(const char *t, size_t n);
+void vx_checkendpoint(lua_State *L, int idx); /* ValueError unless an endpoint template */
+void vx_checkoptions(lua_State *L, int idx);  /* TypeError/ValueError for a bad options table */
+const char *vx_optiondefault(const char *name); /* an option's default string (the schema's) */
 
 /* --- reader.c --- */
 /* A request as a transport reads it: every field checked, the strings anchored on the Lua stack
@@ -221,6 +228,7 @@ vx_multi *vx_checkmulti(lua_State *L, int idx);
 
 /* --- each part registers its metatables and core.* functions into the table on the stack top --- */
 void vx_error_open(lua_State *L);
+void vx_options_open(lua_State *L);
 void vx_request_open(lua_State *L);
 void vx_json_open(lua_State *L);
 void vx_response_open(lua_State *L);

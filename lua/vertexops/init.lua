@@ -28,7 +28,7 @@
 ---@field max_delay? number cap of one delay in seconds (default 60)
 
 ---@class vertexops.Options options of a client or of one call (docs/contract.md, "Options"); an
----unknown key raises ValueError
+---unknown key raises ValueError. The fields are the schema's (csrc/options.c, core.OPTIONS: spec/34 checks)
 ---@field endpoint? string URL template with {region} (env VERTEXOPS_ENDPOINT)
 ---@field token? string|fun():string access token, or a function returning one
 ---@field credentials? string|vertexops.auth.Provider key-file path, or a provider from vertexops.auth.provider
@@ -37,8 +37,8 @@
 ---@field timeout? number end-to-end seconds of the call, > 0, at most a year (default 1800)
 ---@field request_timeout? number seconds of one HTTP exchange (default 60)
 ---@field connect_timeout? number seconds to connect (default 10)
----@field retry? vertexops.RetryPolicy|false
----@field polling? vertexops.PollingPolicy
+---@field retry? vertexops.RetryPolicy|false any subset of the policy, or false: no retry
+---@field polling? vertexops.PollingPolicy any subset of the policy
 ---@field strategy? "auto"|"server"|"poll" how wait polls (default "auto")
 ---@field progress? fun(op: vertexops.Operation, info: vertexops.WaitInfo) called after every answer while waiting
 ---@field ca_file? string PEM bundle to trust instead of the system store
@@ -49,6 +49,10 @@
 ---@field page_size? integer list: operations per page, 1-1e9
 ---@field page_token? string list: the page to start from
 ---@field concurrency? integer cancel_many: cancels in flight at once (default 100)
+---@field max_in_flight? integer cancel_all: requests in flight at once, cancels and the page fetch (default 100)
+---@field wait? boolean cancel_all: then wait for the cancelled operations (default false)
+---@field wait_by? "auto"|"list"|"get" cancel_all with wait: how it waits (default "auto")
+---@field api_version? "v1beta1"|"v1" REST version of every URL (default "v1beta1")
 ---@field thread_pool? string nginx thread pool of transport "thread" (default "vertexops")
 ---@field thread_pool_size? integer transport "thread": exchanges at once per nginx worker (default 100; the rest queue)
 ---@field shared_dict? string inside nginx: the lua_shared_dict where workers share access tokens
@@ -119,7 +123,7 @@ local error, getmetatable, ipairs, pcall = error, getmetatable, ipairs, pcall
 ---@field auth table vertexops.auth
 ---@field Client vertexops.Client the client class
 ---@field Request vertexops.Request the class of started requests
----@field DEFAULTS {timeout: number, request_timeout: number, connect_timeout: number}
+---@field DEFAULTS table<string, number|string|boolean> every option's plain default (timeout, request_timeout, ...)
 ---@field RETRY vertexops.RetryPolicy the default retry policy
 ---@field POLLING vertexops.PollingPolicy the default polling policy
 ---@field backoff fun(policy: vertexops.RetryPolicy, n: integer): number delay before attempt n + 1

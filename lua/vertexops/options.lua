@@ -1,9 +1,10 @@
 -- vertexops.options: the options of a call -- defaults, the environment, raw copies, merging.
 --
--- An option is checked in C (csrc/request.c, vx_checkoptions: TypeError or ValueError for a bad
--- one, before any I/O), given its default here, and used where it belongs (ARCHITECTURE.md, "How
--- to add an option"). The environment is read here and nowhere else, except the credentials
--- chain's own variables (lua/vertexops/auth.lua).
+-- An option is one entry of the schema (csrc/options.c, core.OPTIONS: name, type, range, default,
+-- environment variable, doc line); C checks it from there (vx_checkoptions: TypeError or ValueError
+-- for a bad one, before any I/O), its default and variable are read from there below, and it is
+-- used where it belongs (ARCHITECTURE.md, "How to add an option"). The environment is read here
+-- and nowhere else, except the credentials chain's own variables (lua/vertexops/auth.lua).
 local core = require "vertexops.core"
 local raise = require("vertexops.errors").raise
 
@@ -12,25 +13,61 @@ local os_getenv = os.getenv
 
 local M = {}
 
--- Defaults of the contract (docs/contract.md).
--- api_version: the REST version in every URL, "v1beta1" (the Workflows connector's) or "v1" (GA);
--- core.build uses the same default when a call's options name none.
-M.DEFAULTS = { timeout = 1800, request_timeout = 60, connect_timeout = 10, api_version = "v1beta1" }
+--- read_schema(schema [, planned]) -> what the Lua front takes from an option schema (core.OPTIONS:
+--- csrc/options.c, the one table of every option's name, type, range, default, environment variable
+--- and doc line). Entries marked planned (kinds open issues add) count only when planned is true.
+---   defaults: option -> its plain default (a number, string or boolean)
+---   fields:   option -> the defaults of its fields (retry, polling: a policy)
+---   env:      option -> the environment variable that supplies it, checked like the option
+---   env_values: option -> {var, choices}: a variable of another type than its option's (a level
+---             for a log function); its feature converts the value
+---   merge:    option -> true: a call's table merges with its client's field by field
+---   copy:     option -> true: a table value is copied with raw reads before it is checked
+---@param schema table[]
+---@param planned? boolean
+---@return table
+function M.read_schema(schema, planned)
+  local r = { defaults = {}, fields = {}, env = {}, env_values = {}, merge = {}, copy = {} }
+  for _, e in ipairs(schema) do
+    if planned or not e.planned then
+      if e.type == "fields" then r.fields[e.name] = e.default
+      else r.defaults[e.name] = e.default end
+      if e.env and e.env_choices then r.env_values[e.name] = { var = e.env, choices = e.env_choices }
+      elseif e.env then r.env[e.name] = e.env end
+      r.merge[e.name] = e.merge or nil
+      r.copy[e.name] = e.copy or nil
+    end
+  end
+  return r
+end
+
+local schema = M.read_schema(core.OPTIONS)
+local D = schema.defaults
+
+-- Defaults of the contract (docs/contract.md), from the schema: every option's plain default
+-- (timeout, request_timeout = core.EXCHANGE_TIMEOUT, connect_timeout = core.CONNECT_TIMEOUT,
+-- api_version: the REST version in every URL, which core.build defaults alike, ...).
+M.DEFAULTS = D
 -- The cosocket transport's connection pools (lua/vertexops/cosocket.lua): connections kept idle
 -- per pool (nginx's lua_socket_pool_size), connects queued when the pool is full (pool_backlog,
 -- none by default: past pool_size connections are opened and closed after use), idle seconds.
-M.POOL = { pool_size = 30, pool_backlog = nil, keepalive_timeout = 60,
+M.POOL = { pool_size = D.pool_size, pool_backlog = D.pool_backlog, keepalive_timeout = D.keepalive_timeout,
            -- transport "thread": exchanges on worker threads at once per nginx worker (the
            -- default of lua_worker_thread_vm_pool_size); more wait their turn (host.thread_exchange)
-           thread_pool_size = 100 }
-M.RETRY = { max_retries = 5, initial_delay = 1, multiplier = 1.25, max_delay = 60 }
-M.POLLING = { initial_delay = 1, multiplier = 1.25, max_delay = 60 }
--- cancel_all (lua/vertexops/fleet.lua): what it lists (filter), how many requests it keeps in
--- flight, the page size it asks for, how it waits with wait = true (bench/RESULTS.md, "Fleet").
-M.CANCEL_ALL = { filter = "done=false", max_in_flight = 100, page_size = 1000, wait = false, wait_by = "auto" }
+           thread_pool_size = D.thread_pool_size }
+M.RETRY = schema.fields.retry
+M.POLLING = schema.fields.polling
+-- cancel_all (lua/vertexops/fleet.lua): what it lists (filter) and the page size it asks for (its
+-- own defaults, not the options'), how many requests it keeps in flight, how it waits with
+-- wait = true (bench/RESULTS.md, "Fleet").
+M.CANCEL_ALL = { filter = "done=false", max_in_flight = D.max_in_flight, page_size = 1000, wait = D.wait,
+                 wait_by = D.wait_by }
 
--- Options the environment gives when a call's options do not: option -> variable.
-M.ENV = { endpoint = "VERTEXOPS_ENDPOINT", user_project = "GOOGLE_CLOUD_QUOTA_PROJECT" }
+-- Options the environment gives when a call's options do not: option -> variable. (A variable of
+-- another type than its option's, schema.env_values, comes with the feature that converts it.)
+M.ENV = schema.env
+-- Options whose tables merge field by field (retry, polling), and those copied (with scopes).
+local MERGE, COPY = schema.merge, schema.copy
 
 --- apply_env(o): fills the options of M.ENV that o lacks from the environment (an empty variable
 --- counts as unset), checked like the caller's own. Returns o.
@@ -50,7 +87,7 @@ function M.apply_env(o)
 end
 
 -- A caller's options table is read with raw reads only (next, never pairs or __index: on Lua 5.4
--- pairs honours __pairs), copied with its retry, polling and scopes tables, and checked: what is
+-- pairs honours __pairs), copied with its retry, polling and scopes tables (COPY), and checked: what is
 -- validated is exactly what is used. Provider objects and functions are kept as they are.
 
 --- raw_copy(t) -> a shallow copy of t made with raw reads (next: no __index, no __pairs).
@@ -75,7 +112,7 @@ function M.copy(opts)
     return nil
   end
   local o = raw_copy(opts)
-  for _, k in ipairs { "retry", "polling", "scopes" } do
+  for k in next, COPY do
     if type(o[k]) == "table" then o[k] = raw_copy(o[k]) end
   end
   core.check_options(o)
@@ -100,7 +137,7 @@ end
 
 local copy = M.copy
 
--- A client's options merged with a call's (the call's win); retry and polling tables merge by key.
+-- A client's options merged with a call's (the call's win); retry and polling tables (MERGE) merge by key.
 ---@param base vertexops.Options already checked
 ---@param over? vertexops.Options checked here
 ---@return vertexops.Options # base itself when over is nil
@@ -110,7 +147,7 @@ function M.merge(base, over)
   local o = {}
   for k, v in next, base do o[k] = v end
   for k, v in next, over do
-    if (k == "retry" or k == "polling") and type(v) == "table" and type(base[k]) == "table" then
+    if MERGE[k] and type(v) == "table" and type(base[k]) == "table" then
       local m = {}
       for kk, vv in next, base[k] do m[kk] = vv end
       for kk, vv in next, v do m[kk] = vv end

@@ -184,9 +184,9 @@ function M.exchange(ngx, o, req, token)
       .. "transport 'curl' or 'thread'"), 0)
   end
   ngx.update_time()
-  local total = req.timeout or 60
+  local total = req.timeout or core.EXCHANGE_TIMEOUT
   local finish = ngx.now() + total
-  local connect_ms = ms(math_min(req.connect_timeout or 10, total))
+  local connect_ms = ms(math_min(req.connect_timeout or core.CONNECT_TIMEOUT, total))
   local pool = "vertexops " .. target.scheme .. "://" .. target.authority
   M.stats.requests = M.stats.requests + 1
   for attempt = 1, 2 do

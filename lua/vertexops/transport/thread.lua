@@ -55,7 +55,7 @@ function M.exchange(ngx, o, req, token)
   local pool = o.thread_pool or "vertexops"
   local size = o.thread_pool_size or POOL.thread_pool_size
   local slots = thread_slot(pool, size)
-  local limit = req.timeout or 60
+  local limit = req.timeout or core.EXCHANGE_TIMEOUT
   ngx.update_time()
   local started = ngx.now()
   local key, why = slots:take(ngx, started + limit + THREAD_GRACE, started + limit)

@@ -1,0 +1,474 @@
+/* options.c: the option schema -- one table (vx_options) of every option: its name, type, range,
+ * default, environment variable and doc line -- and what is made from it: the check of an options
+ * table (vx_checkoptions, core.check_options: TypeError or ValueError before any I/O) and
+ * core.OPTIONS, the same table for Lua (lua/vertexops/options.lua takes the defaults, the
+ * environment variables and the merge rules from it; spec/34_option_schema_spec.lua checks the
+ * LuaCATS fields of lua/vertexops/init.lua and the Options table of docs/contract.md against it).
+ * To add an option: one entry here (ARCHITECTURE.md, "How to add an option"). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vx.h"
+
+/* How a value is checked. */
+enum {
+  VX_K_NUMBER,   /* a number in [lo, hi] (lo excluded with VX_O_LOOPEN), never NaN */
+  VX_K_INTEGER,  /* an integer in [lo, hi] */
+  VX_K_STRING,   /* a string (then check(), if any) */
+  VX_K_CHOICE,   /* one of the strings of choices */
+  VX_K_BOOLEAN,
+  VX_K_FUNCTION,
+  VX_K_TYPES,    /* a value of Lua type t1 or t2 (then check(), if any) */
+  VX_K_FIELDS    /* a table of known fields, each with its own entry (fields); see VX_O_MERGE */
+};
+
+/* Flags. */
+#define VX_O_LOOPEN 1u  /* lo itself is refused: > lo */
+#define VX_O_FALSE 2u   /* VX_K_FIELDS: false is accepted too (retry = false: none) */
+#define VX_O_MERGE 4u   /* VX_K_FIELDS: a call's table merges with its client's field by field */
+#define VX_O_COPY 8u    /* a table value is copied (raw reads) before it is checked and used */
+#define VX_O_PLANNED 16u /* a kind an open issue adds: not accepted yet ("unknown option") */
+
+/* What a default is. */
+enum { VX_D_NONE, VX_D_NUMBER, VX_D_INTEGER, VX_D_STRING, VX_D_BOOLEAN, VX_D_FIELDS };
+
+typedef struct vx_option {
+  const char *name;
+  int kind;
+  unsigned flags;
+  double lo, hi;                    /* VX_K_NUMBER, VX_K_INTEGER */
+  const char *const *choices;       /* VX_K_CHOICE: NULL-terminated, 2 or 3 of them */
+  int t1, t2;                       /* VX_K_TYPES */
+  const struct vx_option *fields;   /* VX_K_FIELDS: ends with a NULL name */
+  void (*check)(lua_State *L, int idx, const struct vx_option *o); /* after the type's check */
+  const char *label;                /* the name in messages when not name (a field's) */
+  int def;                          /* VX_D_*; VX_D_FIELDS: the fields' defaults */
+  double defnum;
+  const char *defstr;
+  const char *defdoc;               /* a default that is not a value (computed, "the chain") */
+  const char *env;                  /* the environment variable that supplies it */
+  const char *const *envchoices;    /* when the variable's type is not the option's: its values */
+  const char *cats;                 /* its LuaCATS type */
+  const char *doc;                  /* its doc line (LuaCATS) */
+} vx_option;
+
+/* --- checks --- */
+
+static const char *vx_label(const vx_option *o) { return o->label ? o->label : o->name; }
+
+/* Writes the number at idx for a message: a whole number as digits ("0", not Lua 5.4's "0.0"),
+ * anything else with %.14g ("0.5", "1e+300"), alike on every interpreter. */
+static const char *vx_numtext(lua_State *L, int idx, char *buf, size_t n) {
+  double v = (double)lua_tonumber(L, idx);
+#if LUA_VERSION_NUM >= 503
+  if (lua_isinteger(L, idx)) {
+    snprintf(buf, n, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+    return buf;
+  }
+#endif
+  if (v == floor(v) && fabs(v) < 1e15) snprintf(buf, n, "%.0f", v);
+  else snprintf(buf, n, "%.14g", v);
+  return buf;
+}
+
+static void vx_checknumber(lua_State *L, int idx, const char *key, double lo, int lo_open,
+                           double hi) {
+  double v;
+  char got[48], bound[48];
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    vx_typeerror(L, "option '%s' must be a number, got %s", key, luaL_typename(L, idx));
+  v = (double)lua_tonumber(L, idx);
+  if (v != v) vx_valueerror(L, "option '%s' is NaN", key);
+  if (lo_open ? v <= lo : v < lo) {
+    snprintf(bound, sizeof bound, "%.14g", lo); /* bounds are short whole numbers */
+    vx_valueerror(L, "option '%s' must be %s %s, got %s", key, lo_open ? ">" : ">=", bound,
+                  vx_numtext(L, idx, got, sizeof got));
+  }
+  if (v > hi) {
+    snprintf(bound, sizeof bound, "%.14g", hi);
+    vx_valueerror(L, "option '%s' must be at most %s, got %s", key, bound,
+                  vx_numtext(L, idx, got, sizeof got));
+  }
+}
+
+static void vx_checktype(lua_State *L, int idx, const char *key, int t1, int t2) {
+  int t = lua_type(L, idx);
+  if (t != t1 && t != t2) {
+    if (t2 != t1)
+      vx_typeerror(L, "option '%s' must be a %s or %s, got %s", key, lua_typename(L, t1),
+                   lua_typename(L, t2), luaL_typename(L, idx));
+    vx_typeerror(L, "option '%s' must be a %s, got %s", key, lua_typename(L, t1),
+                 luaL_typename(L, idx));
+  }
+}
+
+static void vx_checkchoice(lua_State *L, int idx, const char *key, const char *const *choices) {
+  const char *s;
+  int i;
+  vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING);
+  s = lua_tostring(L, idx);
+  for (i = 0; choices[i]; i++)
+    if (strcmp(s, choices[i]) == 0) return;
+  if (i == 2) vx_valueerror(L, "option '%s' must be \"%s\" or \"%s\"", key, choices[0], choices[1]);
+  vx_valueerror(L, "option '%s' must be \"%s\", \"%s\" or \"%s\"", key, choices[0], choices[1],
+                choices[2]);
+}
+
+static const vx_option *vx_findoption(const vx_option *list, const char *k) {
+  for (; list->name; list++)
+    if (!(list->flags & VX_O_PLANNED) && strcmp(list->name, k) == 0) return list;
+  return NULL;
+}
+
+static void vx_checkvalue(lua_State *L, int idx, const vx_option *o);
+
+/* A table of known fields (retry, polling): each checked by its own entry. */
+static void vx_checkfields(lua_State *L, int idx, const vx_option *o) {
+  const char *key = vx_label(o);
+  if (lua_type(L, idx) == LUA_TBOOLEAN && (o->flags & VX_O_FALSE)) {
+    if (!lua_toboolean(L, idx)) return;
+    vx_valueerror(L, "option '%s' must be a table or false", key);
+  }
+  vx_checktype(L, idx, key, LUA_TTABLE, (o->flags & VX_O_FALSE) ? LUA_TBOOLEAN : LUA_TTABLE);
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const vx_option *f;
+    if (lua_type(L, -2) != LUA_TSTRING) vx_valueerror(L, "option '%s' has a key that is not a string", key);
+    f = vx_findoption(o->fields, lua_tostring(L, -2));
+    if (!f) vx_valueerror(L, "unknown key '%s' in option '%s'", lua_tostring(L, -2), key);
+    vx_checkvalue(L, -1, f);
+    lua_pop(L, 1);
+  }
+}
+
+/* Checks the value at idx against entry o (raises TypeError or ValueError naming it). */
+static void vx_checkvalue(lua_State *L, int idx, const vx_option *o) {
+  const char *key = vx_label(o);
+  switch (o->kind) {
+    case VX_K_NUMBER: vx_checknumber(L, idx, key, o->lo, (o->flags & VX_O_LOOPEN) != 0, o->hi); break;
+    case VX_K_INTEGER:
+      if (!lua_isinteger(L, idx)) vx_typeerror(L, "option '%s' must be an integer", key);
+      vx_checknumber(L, idx, key, o->lo, 0, o->hi);
+      break;
+    case VX_K_STRING: vx_checktype(L, idx, key, LUA_TSTRING, LUA_TSTRING); break;
+    case VX_K_CHOICE: vx_checkchoice(L, idx, key, o->choices); break;
+    case VX_K_BOOLEAN: vx_checktype(L, idx, key, LUA_TBOOLEAN, LUA_TBOOLEAN); break;
+    case VX_K_FUNCTION: vx_checktype(L, idx, key, LUA_TFUNCTION, LUA_TFUNCTION); break;
+    case VX_K_TYPES: vx_checktype(L, idx, key, o->t1, o->t2); break;
+    case VX_K_FIELDS: vx_checkfields(L, idx, o); break;
+  }
+  if (o->check) o->check(L, lua_absindex(L, idx), o);
+}
+
+/* Extra checks of some options, after their type's. */
+static void vx_checkendpointopt(lua_State *L, int idx, const vx_option *o) {
+  (void)o;
+  vx_checkendpoint(L, idx);
+}
+
+static void vx_checktokenopt(lua_State *L, int idx, const vx_option *o) {
+  (void)o;
+  if (lua_type(L, idx) == LUA_TSTRING && !vx_tokenok(lua_tostring(L, idx), lua_rawlen(L, idx)))
+    vx_valueerror(L, "option 'token' is empty or contains a space, a control character or a "
+                     "non-ASCII byte");
+}
+
+/* A string that goes into a header line as it is: printable ASCII only. */
+static void vx_checkprintable(lua_State *L, int idx, const vx_option *o) {
+  size_t n, i;
+  const char *s = lua_tolstring(L, idx, &n);
+  for (i = 0; i < n; i++)
+    if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] >= 0x7f)
+      vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", vx_label(o));
+}
+
+static void vx_checkdictname(lua_State *L, int idx, const vx_option *o) {
+  if (lua_rawlen(L, idx) == 0) vx_valueerror(L, "option '%s' must name a lua_shared_dict", o->name);
+}
+
+/* --- the schema --- */
+
+#define VX_MAX_COUNT 100000.0 /* the bound of every count of things at once */
+
+static const char *const vx_strategies[] = {"auto", "poll", "server", NULL};
+static const char *const vx_wait_bys[] = {"auto", "list", "get", NULL};
+static const char *const vx_transports[] = {"curl", "cosocket", "thread", NULL};
+static const char *const vx_versions[] = {"v1beta1", "v1", NULL};
+static const char *const vx_levels[] = {"debug", "info", "warn", "error", NULL};
+
+#define NUM(lo_, hi_) .kind = VX_K_NUMBER, .lo = (lo_), .hi = (hi_)
+#define INT(lo_, hi_) .kind = VX_K_INTEGER, .lo = (lo_), .hi = (hi_)
+#define DNUM(v) .def = VX_D_NUMBER, .defnum = (v)
+#define DINT(v) .def = VX_D_INTEGER, .defnum = (v)
+#define DSTR(v) .def = VX_D_STRING, .defstr = (v)
+#define DBOOL(v) .def = VX_D_BOOLEAN, .defnum = (v)
+
+/* The fields of retry and polling (a policy). */
+static const vx_option vx_retry_fields[] = {
+    {"max_retries", INT(0, 1000), .label = "retry.max_retries", DINT(5), .cats = "integer",
+     .doc = "retries after the first attempt, 0-1000 (default 5)"},
+    {"initial_delay", NUM(0, VX_MAX_TIMEOUT), DNUM(1), .cats = "number",
+     .doc = "seconds before the first retry, >= 0 (default 1)"},
+    {"multiplier", NUM(1, 1000), DNUM(1.25), .cats = "number",
+     .doc = "growth of the delay per retry, 1-1000 (default 1.25)"},
+    {"max_delay", NUM(0, VX_MAX_TIMEOUT), DNUM(60), .cats = "number",
+     .doc = "cap of one delay in seconds (default 60)"},
+    {.name = NULL}};
+
+static const vx_option vx_polling_fields[] = {
+    {"initial_delay", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(1), .cats = "number",
+     .doc = "seconds before the second poll, > 0 (default 1)"},
+    {"multiplier", NUM(1, 1000), DNUM(1.25), .cats = "number",
+     .doc = "growth of the delay per poll, 1-1000 (default 1.25)"},
+    {"max_delay", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(60), .cats = "number",
+     .doc = "cap of one delay in seconds (default 60)"},
+    {.name = NULL}};
+
+/* The kinds the open issues add, planned (not accepted yet): a table of functions (hooks), a table
+ * merged field by field (rate; a Redis store is the same kind), and an option whose environment
+ * variable has another type (log: a function; VERTEXOPS_LOG: a level). */
+static const vx_option vx_hooks_fields[] = {
+    {"before_request", .kind = VX_K_FUNCTION, .label = "hooks.before_request",
+     .cats = "fun(req: table)", .doc = "called before each exchange"},
+    {"after_response", .kind = VX_K_FUNCTION, .label = "hooks.after_response",
+     .cats = "fun(req: table, res: table)", .doc = "called after each exchange"},
+    {"on_retry", .kind = VX_K_FUNCTION, .label = "hooks.on_retry",
+     .cats = "fun(err: vertexops.Error, delay: number)", .doc = "called before each retry"},
+    {.name = NULL}};
+
+static const vx_option vx_rate_fields[] = {
+    {"per_second", NUM(0, 1e6), .flags = VX_O_LOOPEN, .label = "rate.per_second", .cats = "number",
+     .doc = "requests per second, > 0"},
+    {"burst", INT(1, VX_MAX_COUNT), .label = "rate.burst", DINT(1), .cats = "integer",
+     .doc = "requests at once past the rate, 1-100000 (default 1)"},
+    {.name = NULL}};
+
+static const vx_option vx_options[] = {
+    {"endpoint", .kind = VX_K_STRING, .check = vx_checkendpointopt,
+     .defdoc = "https://{region}-aiplatform.googleapis.com", .env = "VERTEXOPS_ENDPOINT",
+     .cats = "string", .doc = "URL template with {region} (env VERTEXOPS_ENDPOINT)"},
+    {"token", .kind = VX_K_TYPES, .t1 = LUA_TSTRING, .t2 = LUA_TFUNCTION, .check = vx_checktokenopt,
+     .defdoc = "the credentials chain", .cats = "string|fun():string",
+     .doc = "access token, or a function returning one"},
+    {"credentials", .kind = VX_K_TYPES, .t1 = LUA_TSTRING, .t2 = LUA_TTABLE, .defdoc = "the chain",
+     .cats = "string|vertexops.auth.Provider",
+     .doc = "key-file path, or a provider from vertexops.auth.provider"},
+    {"scopes", .kind = VX_K_TYPES, .t1 = LUA_TTABLE, .t2 = LUA_TSTRING, .flags = VX_O_COPY,
+     .defdoc = "https://www.googleapis.com/auth/cloud-platform", .cats = "string|string[]",
+     .doc = "OAuth scopes (default cloud-platform)"},
+    {"self_signed_jwt", .kind = VX_K_BOOLEAN, DBOOL(0), .cats = "boolean",
+     .doc = "service account: send a self-signed JWT, no token exchange"},
+    {"timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(1800), .cats = "number",
+     .doc = "end-to-end seconds of the call, > 0, at most a year (default 1800)"},
+    {"request_timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(VX_EXCHANGE_TIMEOUT),
+     .cats = "number", .doc = "seconds of one HTTP exchange (default 60)"},
+    {"connect_timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(VX_CONNECT_TIMEOUT),
+     .cats = "number", .doc = "seconds to connect (default 10)"},
+    {"retry", .kind = VX_K_FIELDS, .flags = VX_O_FALSE | VX_O_MERGE | VX_O_COPY,
+     .fields = vx_retry_fields, .def = VX_D_FIELDS, .cats = "vertexops.RetryPolicy|false",
+     .doc = "any subset of the policy, or false: no retry"},
+    {"polling", .kind = VX_K_FIELDS, .flags = VX_O_MERGE | VX_O_COPY, .fields = vx_polling_fields,
+     .def = VX_D_FIELDS, .cats = "vertexops.PollingPolicy", .doc = "any subset of the policy"},
+    {"strategy", .kind = VX_K_CHOICE, .choices = vx_strategies, DSTR("auto"),
+     .cats = "\"auto\"|\"server\"|\"poll\"", .doc = "how wait polls (default \"auto\")"},
+    {"progress", .kind = VX_K_FUNCTION, .cats = "fun(op: vertexops.Operation, info: vertexops.WaitInfo)",
+     .doc = "called after every answer while waiting"},
+    {"ca_file", .kind = VX_K_STRING, .defdoc = "system store", .cats = "string",
+     .doc = "PEM bundle to trust instead of the system store"},
+    {"user_project", .kind = VX_K_STRING, .check = vx_checkprintable,
+     .defdoc = "the credentials file's quota_project_id", .env = "GOOGLE_CLOUD_QUOTA_PROJECT",
+     .cats = "string", .doc = "sent as x-goog-user-project (env GOOGLE_CLOUD_QUOTA_PROJECT)"},
+    {"sleep", .kind = VX_K_FUNCTION, .defdoc = "built in", .cats = "fun(seconds: number)",
+     .doc = "how to wait (default: nanosleep, or ngx.sleep inside nginx)"},
+    {"clock", .kind = VX_K_FUNCTION, .defdoc = "built in", .cats = "fun():number",
+     .doc = "a monotonic clock in seconds"},
+    {"filter", .kind = VX_K_STRING, .cats = "string", .doc = "list: a filter such as \"done=false\""},
+    {"page_size", INT(1, 1e9), .cats = "integer", .doc = "list: operations per page, 1-1e9"},
+    {"page_token", .kind = VX_K_STRING, .cats = "string", .doc = "list: the page to start from"},
+    {"concurrency", INT(1, VX_MAX_COUNT), DINT(100), .cats = "integer",
+     .doc = "cancel_many: cancels in flight at once (default 100)"},
+    {"max_in_flight", INT(1, VX_MAX_COUNT), DINT(100), .cats = "integer",
+     .doc = "cancel_all: requests in flight at once, cancels and the page fetch (default 100)"},
+    {"wait", .kind = VX_K_BOOLEAN, DBOOL(0), .cats = "boolean",
+     .doc = "cancel_all: then wait for the cancelled operations (default false)"},
+    {"wait_by", .kind = VX_K_CHOICE, .choices = vx_wait_bys, DSTR("auto"),
+     .cats = "\"auto\"|\"list\"|\"get\"", .doc = "cancel_all with wait: how it waits (default \"auto\")"},
+    {"api_version", .kind = VX_K_CHOICE, .choices = vx_versions, DSTR("v1beta1"),
+     .cats = "\"v1beta1\"|\"v1\"", .doc = "REST version of every URL (default \"v1beta1\")"},
+    {"thread_pool", .kind = VX_K_STRING, DSTR("vertexops"), .cats = "string",
+     .doc = "nginx thread pool of transport \"thread\" (default \"vertexops\")"},
+    {"thread_pool_size", INT(1, VX_MAX_COUNT), DINT(100), .cats = "integer",
+     .doc = "transport \"thread\": exchanges at once per nginx worker (default 100; the rest queue)"},
+    {"shared_dict", .kind = VX_K_STRING, .check = vx_checkdictname, .cats = "string",
+     .doc = "inside nginx: the lua_shared_dict where workers share access tokens"},
+    {"transport", .kind = VX_K_CHOICE, .choices = vx_transports,
+     .defdoc = "\"cosocket\" in nginx phases where cosockets work, \"curl\" elsewhere",
+     .cats = "\"curl\"|\"cosocket\"|\"thread\"",
+     .doc = "how exchanges go (default \"cosocket\" in nginx phases with cosockets, else \"curl\")"},
+    {"pool_size", INT(1, VX_MAX_COUNT), DINT(30), .cats = "integer",
+     .doc = "cosocket: idle connections kept per pool (default 30)"},
+    {"pool_backlog", INT(0, VX_MAX_COUNT), .cats = "integer",
+     .doc = "cosocket: connects queued past pool_size (default none)"},
+    {"keepalive_timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(60), .cats = "number",
+     .doc = "cosocket: idle seconds of a pooled connection (default 60)"},
+    /* planned: the kinds of the open issues (see vx_hooks_fields) */
+    {"hooks", .kind = VX_K_FIELDS, .flags = VX_O_PLANNED | VX_O_MERGE | VX_O_COPY,
+     .fields = vx_hooks_fields, .cats = "vertexops.Hooks", .doc = "functions called at points of a call"},
+    {"rate", .kind = VX_K_FIELDS, .flags = VX_O_PLANNED | VX_O_MERGE | VX_O_COPY,
+     .fields = vx_rate_fields, .def = VX_D_FIELDS, .cats = "vertexops.Rate",
+     .doc = "a client-side request rate, merged field by field"},
+    {"log", .kind = VX_K_FUNCTION, .flags = VX_O_PLANNED, .env = "VERTEXOPS_LOG",
+     .envchoices = vx_levels, .cats = "fun(level: string, msg: string)",
+     .doc = "where log lines go (env VERTEXOPS_LOG: a level, logging to stderr)"},
+    {.name = NULL}};
+
+/* Raises TypeError/ValueError for any bad key of the options at idx. */
+void vx_checkoptions(lua_State *L, int idx) {
+  idx = lua_absindex(L, idx);
+  if (lua_isnoneornil(L, idx)) return;
+  if (lua_type(L, idx) != LUA_TTABLE)
+    vx_typeerror(L, "options must be a table, got %s", luaL_typename(L, idx));
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    const vx_option *o;
+    if (lua_type(L, -2) != LUA_TSTRING) vx_valueerror(L, "option keys must be strings");
+    o = vx_findoption(vx_options, lua_tostring(L, -2));
+    if (!o) vx_valueerror(L, "unknown option '%s'", lua_tostring(L, -2));
+    vx_checkvalue(L, -1, o);
+    lua_pop(L, 1);
+  }
+}
+
+/* The default of option name when it is a string (api_version: core.build's), else NULL. */
+const char *vx_optiondefault(const char *name) {
+  const vx_option *o = vx_findoption(vx_options, name);
+  return o && o->def == VX_D_STRING ? o->defstr : NULL;
+}
+
+/* core.check_options(opts) */
+static int core_check_options(lua_State *L) {
+  vx_checkoptions(L, 1);
+  return 0;
+}
+
+/* --- core.OPTIONS: the schema as Lua tables --- */
+
+static const char *const vx_kindnames[] = {"number", "integer", "string", "choice",
+                                           "boolean", "function", "types", "fields"};
+
+static void vx_pushstrings(lua_State *L, const char *const *list) {
+  int i;
+  lua_newtable(L);
+  for (i = 0; list[i]; i++) {
+    lua_pushstring(L, list[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+static void vx_setstring(lua_State *L, const char *k, const char *v) {
+  if (!v) return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void vx_setflag(lua_State *L, const char *k, int on) {
+  if (!on) return;
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, k);
+}
+
+static void vx_pushschema(lua_State *L, const vx_option *list);
+
+/* A whole number as an integer (1800, not Lua 5.4's 1800.0), anything else as a float. */
+static void vx_pushnum(lua_State *L, double v) {
+  if (v == floor(v) && fabs(v) < 9007199254740992.0) lua_pushinteger(L, (lua_Integer)v);
+  else lua_pushnumber(L, (lua_Number)v);
+}
+
+/* Pushes the default of o as a Lua value (nil when none). */
+static void vx_pushdefault(lua_State *L, const vx_option *o) {
+  const vx_option *f;
+  switch (o->def) {
+    case VX_D_NUMBER: vx_pushnum(L, o->defnum); break;
+    case VX_D_INTEGER: lua_pushinteger(L, (lua_Integer)o->defnum); break;
+    case VX_D_STRING: lua_pushstring(L, o->defstr); break;
+    case VX_D_BOOLEAN: lua_pushboolean(L, o->defnum != 0); break;
+    case VX_D_FIELDS:
+      lua_newtable(L);
+      for (f = o->fields; f->name; f++) {
+        vx_pushdefault(L, f);
+        lua_setfield(L, -2, f->name);
+      }
+      break;
+    default: lua_pushnil(L);
+  }
+}
+
+/* Pushes entry o: {name, type, min, max, min_open, choices, types, fields, merge, copy, default,
+ * default_doc, env, env_choices, cats, doc, label, planned}. */
+static void vx_pushentry(lua_State *L, const vx_option *o) {
+  lua_newtable(L);
+  vx_setstring(L, "name", o->name);
+  vx_setstring(L, "type", vx_kindnames[o->kind]);
+  if (o->kind == VX_K_NUMBER || o->kind == VX_K_INTEGER) {
+    vx_pushnum(L, o->lo);
+    lua_setfield(L, -2, "min");
+    vx_pushnum(L, o->hi);
+    lua_setfield(L, -2, "max");
+    vx_setflag(L, "min_open", (o->flags & VX_O_LOOPEN) != 0);
+  }
+  if (o->choices) {
+    vx_pushstrings(L, o->choices);
+    lua_setfield(L, -2, "choices");
+  }
+  if (o->kind == VX_K_TYPES) {
+    const char *types[3];
+    types[0] = lua_typename(L, o->t1);
+    types[1] = lua_typename(L, o->t2);
+    types[2] = NULL;
+    vx_pushstrings(L, types);
+    lua_setfield(L, -2, "types");
+  }
+  if (o->fields) {
+    vx_pushschema(L, o->fields);
+    lua_setfield(L, -2, "fields");
+  }
+  vx_setflag(L, "false_ok", (o->flags & VX_O_FALSE) != 0);
+  vx_setflag(L, "merge", (o->flags & VX_O_MERGE) != 0);
+  vx_setflag(L, "copy", (o->flags & VX_O_COPY) != 0);
+  vx_setflag(L, "planned", (o->flags & VX_O_PLANNED) != 0);
+  vx_pushdefault(L, o);
+  lua_setfield(L, -2, "default");
+  vx_setstring(L, "default_doc", o->defdoc);
+  vx_setstring(L, "env", o->env);
+  if (o->envchoices) {
+    vx_pushstrings(L, o->envchoices);
+    lua_setfield(L, -2, "env_choices");
+  }
+  vx_setstring(L, "label", vx_label(o));
+  vx_setstring(L, "cats", o->cats);
+  vx_setstring(L, "doc", o->doc);
+}
+
+static void vx_pushschema(lua_State *L, const vx_option *list) {
+  int i;
+  lua_newtable(L);
+  for (i = 0; list[i].name; i++) {
+    vx_pushentry(L, &list[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+static const luaL_Reg options_funcs[] = {{"check_options", core_check_options}, {NULL, NULL}};
+
+void vx_options_open(lua_State *L) {
+  luaL_setfuncs(L, options_funcs, 0);
+  vx_pushschema(L, vx_options);
+  lua_setfield(L, -2, "OPTIONS");
+  vx_pushnum(L, VX_EXCHANGE_TIMEOUT);
+  lua_setfield(L, -2, "EXCHANGE_TIMEOUT");
+  vx_pushnum(L, VX_CONNECT_TIMEOUT);
+  lua_setfield(L, -2, "CONNECT_TIMEOUT");
+}
