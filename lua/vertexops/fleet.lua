@@ -155,7 +155,7 @@ function Client:cancel_many(names, region, opts)
   local o = self:_options(opts)
   local reqs = build_cancels(names, region, o)
   local results = {}
-  local win = window(self, o.concurrency or 100, function(r, i)
+  local win = window(self, o.concurrency or options.DEFAULTS.concurrency, function(r, i)
     results[i] = r.ok and { ok = true } or { err = r.error }
   end)
   win:run(#reqs, function(i) win:start(runner(self, o, reqs[i]), i) end)

@@ -30,7 +30,7 @@ local SERVER_WAIT_HELD = 0.9 -- a :wait that held this share of what it asked go
 ---@return vertexops.Operation op
 ---@return table ctx {deadline, rules, requests}
 function Client:_wait(o, name, region, start)
-  local strategy = o.strategy or "auto"
+  local strategy = o.strategy or options.DEFAULTS.strategy
   local clock = o.clock or core.clock
   local timeout = o.timeout or options.DEFAULTS.timeout
   local deadline = start + timeout

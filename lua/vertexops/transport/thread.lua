@@ -11,7 +11,8 @@
 local core = require "vertexops.core"
 local host = require "vertexops.host"
 local slots_new = require("vertexops.transport.slots").new
-local POOL = require("vertexops.options").POOL
+local options = require "vertexops.options"
+local POOL, DEFAULTS = options.POOL, options.DEFAULTS
 
 local error, pairs, pcall, setmetatable, tostring, type = error, pairs, pcall, setmetatable, tostring, type
 local math_max, string_format = math.max, string.format
@@ -52,7 +53,7 @@ end
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers
 function M.exchange(ngx, o, req, token)
-  local pool = o.thread_pool or "vertexops"
+  local pool = o.thread_pool or DEFAULTS.thread_pool
   local size = o.thread_pool_size or POOL.thread_pool_size
   local slots = thread_slot(pool, size)
   local limit = req.timeout or core.EXCHANGE_TIMEOUT
