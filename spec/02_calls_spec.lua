@@ -107,7 +107,7 @@ describe("calls", function()
     end)
   end)
 
-  describe("vertexops.core on its own", function()
+  describe("vertexops.core.cancel (through a client's path)", function()
     it("cancels with the token from GOOGLE_OAUTH_ACCESS_TOKEN", function()
       local op = server:create {}
       local out, ok = H.run_lua(([[

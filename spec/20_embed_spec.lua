@@ -42,12 +42,7 @@ local function exists(path)
   return f ~= nil
 end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = H.read
 
 describe("make static", function()
   setup(function()

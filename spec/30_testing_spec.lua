@@ -27,12 +27,7 @@ local function eventually(f, seconds)
   return f()
 end
 
-local function read(path)
-  local f = io.open(path)
-  local text = f and f:read("*a") or ""
-  if f then f:close() end
-  return text
-end
+local function read(path) return H.read(path, true) end
 
 describe("vertexops.testing", function()
   local server

@@ -5,12 +5,7 @@
 -- spec/10; the rockspec's modules: spec/08.)
 local H = require "support.helper"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = H.read
 
 local function files(pattern)
   local out = {}

@@ -5,12 +5,7 @@
 local core = require "vertexops.core"
 local options = require "vertexops.options"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = require("support.helper").read
 
 local function entry(list, name)
   for _, e in ipairs(list) do

@@ -136,6 +136,18 @@ function M.not_blocked(secs, what)
     :format(what or "a step", secs, M.HOLD))
 end
 
+--- The bytes of a file; a missing file raises, or gives "" when missing_ok.
+function M.read(path, missing_ok)
+  local f = io.open(path, "rb")
+  if not f then
+    assert(missing_ok, "cannot open " .. path)
+    return ""
+  end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
 --- A port on loopback where nothing listens.
 function M.closed_port()
   local socket = require "socket"
