@@ -52,19 +52,26 @@ describe("transport 'thread' under load", function()
 
   it("raises TimeoutError when no thread frees up within the exchange's timeout", function()
     local op = server:create {}
-    server:config { hold = 1 }
-    local res = app:result(CONCURRENT, { name = op.name, n = 2, size = 1, request_timeout = 0.4,
-                                         ca_file = server.ca_file })
+    server:config { hold = 5 }
+    -- the first exchange holds the one thread for its whole 3 s timeout; the second, with 0.4 s, can
+    -- only wait in the queue and time out there (far apart: no race between the two deadlines)
+    local res = app:result([[
+      local function o(t)
+        return T.opts { transport = "thread", ca_file = args.ca_file, retry = false, thread_pool_size = 1,
+                        request_timeout = t }
+      end
+      local first = ngx.thread.spawn(vertexops.get, args.name, nil, o(3))
+      ngx.sleep(0.2)
+      local second = T.catch(vertexops.get, args.name, nil, o(0.4))
+      local _, ferr = ngx.thread.wait(first)
+      return { first = ferr, second = second.raised }]], { name = op.name, ca_file = server.ca_file })
     server:config { hold = 0 }
-    -- the first exchange times out on its own (0.4 s < the 1 s hold), the second in the queue
-    assert.are.equal(0, res.ok)
-    local queued
-    for _, e in ipairs(res.errors) do
-      if e.message:find("no worker thread", 1, true) then queued = e end
-    end
-    assert.is_truthy(queued, require("cjson").encode(res.errors))
+    local queued = res.second
+    assert.is_table(queued, require("cjson").encode(res))
     assert.are.same({ "TimeoutError" }, queued.tags)
+    assert.matches("no worker thread", queued.message, 1, true)
     assert.matches("thread_pool_size", queued.message)
+    assert.are.same({ "TimeoutError" }, res.first.tags) -- the first, by its own timeout
   end)
 
   it("checks thread_pool_size like every option", function()
