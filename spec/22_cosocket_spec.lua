@@ -145,8 +145,7 @@ describe("cosocket transport in nginx", function()
     -- capitals: a pool with no pooled connection to take instead of handshaking.)
     local op = server:create {}
     local endpoint = app.endpoint:gsub("localhost", "LOCALHOST")
-    local master = io.popen("cat " .. server.dir .. "/nginx.pid"):read("a"):match("%d+")
-    local worker = assert(io.popen("pgrep -P " .. master):read("a"):match("%d+"))
+    local worker = H.fake_worker(server)
     os.execute("kill -STOP " .. worker)
     local ok, res = pcall(app.result, app, [[
       local function one(delay)

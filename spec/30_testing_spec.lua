@@ -288,8 +288,7 @@ describe("vertexops.testing: limits of the control API and of the log", function
   end)
 
   it("streams a size fault: a client that reads nothing leaves the worker holding far less than the body", function()
-    local master = read(server.dir .. "/nginx.pid"):match("%d+")
-    local worker = (H.run("pgrep -P " .. master)):match("%d+")
+    local worker = H.fake_worker(server)
     local function rss() return tonumber(read("/proc/" .. worker .. "/status"):match("VmRSS:%s*(%d+)")) end
     local before = rss()
     server:fault { match = "get", size = 64 * 1024 * 1024 }

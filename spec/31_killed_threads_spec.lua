@@ -42,12 +42,6 @@ local NEXT = PRE .. [[
   ngx.update_time()
   return { ok = ok, err = not ok and tostring(e) or nil, took = ngx.now() - t0 }]]
 
-local function sh(c)
-  local p = io.popen(c)
-  local o = p:read("a")
-  p:close()
-  return o
-end
 
 describe("a light thread nginx kills", function()
   local box = H.fake_server()
@@ -86,8 +80,7 @@ describe("a light thread nginx kills", function()
 
   -- the fake's nginx worker stops answering (the kernel still completes TCP handshakes)
   local function stop_fake()
-    local master = sh("cat " .. server.dir .. "/nginx.pid"):match("%d+")
-    local worker = assert(sh("pgrep -P " .. master):match("%d+"), "no worker of the fake")
+    local worker = H.fake_worker(server)
     os.execute("kill -STOP " .. worker)
     return function() os.execute("kill -CONT " .. worker) end
   end

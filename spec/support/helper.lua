@@ -148,6 +148,12 @@ function M.read(path, missing_ok)
   return s
 end
 
+--- The pid of the fake server's nginx worker (one worker: specs stop it to stall the service).
+function M.fake_worker(server)
+  local master = assert(M.read(server.dir .. "/nginx.pid"):match("%d+"), "no pid file of the fake")
+  return assert((M.run("pgrep -P " .. master)):match("%d+"), "no worker of the fake")
+end
+
 --- A port on loopback where nothing listens.
 function M.closed_port()
   local socket = require "socket"
