@@ -98,29 +98,11 @@ static int core_is_type(lua_State *L) {
   return 1;
 }
 
-/* 1 when the key at idx is a whole number in 1..n */
-static int vx_isseqkey(lua_State *L, int idx, size_t n) {
-  lua_Number k;
-  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
-  k = lua_tonumber(L, idx);
-  return k >= 1 && k <= (lua_Number)n && k == (lua_Number)(size_t)k;
-}
-
-/* 1 when the table at idx is a non-empty list: its keys are exactly 1..n, n >= 1. cjson decodes a
- * JSON list to such a table and an object to one with string keys; an empty [] and an empty {}
- * decode alike, and neither has a detail to read. */
+/* 1 when the decoded JSON value at idx is a non-empty list. cjson decodes a list to a table with
+ * keys 1..n and an object to one with string keys only (its length is 0); an empty [] and an
+ * empty {} decode alike, and neither has a detail to read. */
 static int vx_islist(lua_State *L, int idx) {
-  size_t n = lua_rawlen(L, idx), count = 0;
-  if (n == 0) return 0;
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    lua_pop(L, 1);
-    if (++count > n || !vx_isseqkey(L, -1, n)) {
-      lua_pop(L, 1);
-      return 0;
-    }
-  }
-  return count == n;
+  return lua_rawlen(L, idx) > 0;
 }
 
 /* Google's error.details (the decoded envelope's table at gidx): sets err.details (the list as
