@@ -36,7 +36,7 @@ STATES     := build/states-test
 
 build: $(CORE) $(CORE_JIT) $(CORES_OLD) $(STATES) build/bench/loadgen
 
-# A host running several Lua states on threads at once (spec/15_states_spec.lua).
+# A host running several Lua states on threads at once (spec/09_hosts_lua_states_spec.lua).
 $(STATES): spec/support/states.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -I$(LUA_INC) -o $@ spec/support/states.c -llua5.4 -lpthread
@@ -132,7 +132,7 @@ $(EMBED_JIT): examples/embed/host.c csrc/include/vertexops.h $(STATIC_JIT)
 lint:
 	luacheck -q lua spec bin examples
 
-test: deps build static embed  # built before the interpreters run side by side (spec/20 runs them)
+test: deps build static embed  # built before the interpreters run side by side (spec/09_hosts_embed_spec.lua runs them)
 	@sh scripts/test.sh lua5.4:$(BUILD) luajit:build/jit lua5.1:build/5.1 lua5.2:build/5.2 lua5.3:build/5.3
 
 demo: deps build
@@ -166,7 +166,7 @@ build/bench/fleet_curl: bench/fleet_curl.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -o $@ bench/fleet_curl.c -lcurl
 
-# the load client of the OpenResty load specs (spec/26) and bench/run.lua's OpenResty regime
+# the load client of the OpenResty load specs (spec/09_hosts_openresty_load_spec.lua) and bench/run.lua's OpenResty regime
 build/bench/loadgen: bench/loadgen.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -o $@ bench/loadgen.c -lcurl
@@ -213,7 +213,7 @@ clean:
 # --- Sanitizers and fuzzing (fuzz/README.md) ---
 # make asan: the core built with ASan+UBSan (LSan on) as build/asan/vertexops/core.so, and the whole
 # busted suite on Lua 5.4 against it (scripts/asan.sh); fails on any sanitizer report.
-# make load: the specs that load a host (scripts/specs.sh alone; spec/26: 1,000 concurrent requests
+# make load: the specs that load a host (scripts/specs.sh alone; spec/09_hosts_openresty_load_spec.lua: 1,000 concurrent requests
 # to one nginx worker), with nothing beside them. make test runs it as a stage; their timings are
 # make bench's (bench/openresty.lua).
 load: deps build

@@ -32,7 +32,7 @@ build = {
   type = "builtin",
   modules = {
     ["vertexops.core"] = {
-      -- every csrc/*.c (spec/08_packaging_spec.lua checks)
+      -- every csrc/*.c (spec/14_docs_packaging_spec.lua checks)
       sources = { "csrc/buf.c", "csrc/error.c", "csrc/h1.c", "csrc/handle.c", "csrc/json.c",
                   "csrc/jwt.c", "csrc/module.c", "csrc/multi.c", "csrc/options.c", "csrc/reader.c", "csrc/request.c",
                   "csrc/response.c", "csrc/share.c", "csrc/sys.c", "csrc/url.c" },
@@ -41,7 +41,7 @@ build = {
       incdirs = { "$(CURL_INCDIR)", "$(CRYPTO_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
     },
-    -- every lua/vertexops/**/*.lua (spec/08_packaging_spec.lua checks)
+    -- every lua/vertexops/**/*.lua (spec/14_docs_packaging_spec.lua checks)
     vertexops = "lua/vertexops/init.lua",
     -- the credentials: the provider, the chain and one module per credential type
     ["vertexops.auth"] = "lua/vertexops/auth/init.lua",
@@ -80,7 +80,7 @@ build = {
     ["vertexops.cli.help"] = "lua/vertexops/cli/help.lua",
     ["vertexops.cli.render"] = "lua/vertexops/cli/render.lua",
     -- the fake Vertex server for tests: the driver, and what nginx runs (found next to the driver;
-    -- testing.SERVICE_MODULES lists them, spec/30 checks)
+    -- testing.SERVICE_MODULES lists them, spec/12_fake_testing_spec.lua checks)
     ["vertexops.testing"] = "lua/vertexops/testing/init.lua",
     ["vertexops.testing.server"] = "lua/vertexops/testing/server.lua",
     ["vertexops.testing.state"] = "lua/vertexops/testing/state.lua",

@@ -1,7 +1,7 @@
 /* bench/loadgen.c: N concurrent HTTP/1.1 requests, each on a connection of its own, all started at
  * once (libcurl multi), with a ping request sent every PING_MS milliseconds beside them, one at a
  * time, timed from its start to its last byte. The load specs of the OpenResty host
- * (spec/26_openresty_load_spec.lua) and bench/run.lua use it.
+ * (spec/09_hosts_openresty_load_spec.lua) and bench/run.lua use it.
  *
  *   loadgen URL_PREFIX FIRST N SUFFIX PING_URL PING_MS
  *

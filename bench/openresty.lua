@@ -114,7 +114,7 @@ for _, conns in ipairs { 50, 1000 } do
 end
 local stats = server:stats()
 
--- The gateway under load: spec/26's load (1,000 concurrent cancel_and_wait on operations that end
+-- The gateway under load: spec/09_hosts_openresty_load_spec.lua's load (1,000 concurrent cancel_and_wait on operations that end
 -- CANCELLED 3 s after their cancel, /status pinged every 10 ms), timed here, once per strategy.
 local loadgen = require "support.loadgen"
 local LOAD_N, SERVICE = 1000, 3
@@ -160,7 +160,7 @@ lines[#lines + 1] = ("### The gateway under load: %d concurrent `cancel_and_wait
 lines[#lines + 1] = ""
 lines[#lines + 1] = ("bench/loadgen.c sends %d requests at once to `/cancel` (a connection each) on operations "
   .. "the fake ends CANCELLED %d s after their cancel, and pings `/status` of the same worker every 10 ms, "
-  .. "one at a time. spec/26 asserts what the load does (every request CANCELLED, no transport failure, "
+  .. "one at a time. spec/09_hosts_openresty_load_spec.lua asserts what the load does (every request CANCELLED, no transport failure, "
   .. "no ping held for seconds, connections kept alive); the times are here."):format(LOAD_N, SERVICE)
 lines[#lines + 1] = ""
 lines[#lines + 1] = "| strategy | CANCELLED | transport failures | wall | × service time | pings | ping p50 "

@@ -2,7 +2,7 @@
  * default, environment variable and doc line -- and what is made from it: the check of an options
  * table (vx_checkoptions, core.check_options: TypeError or ValueError before any I/O) and
  * core.OPTIONS, the same table for Lua (lua/vertexops/options.lua takes the defaults, the
- * environment variables and the merge rules from it; spec/34_option_schema_spec.lua checks the
+ * environment variables and the merge rules from it; spec/03_options_schema_spec.lua checks the
  * LuaCATS fields of lua/vertexops/init.lua and the Options table of docs/contract.md against it).
  * To add an option: one entry here (ARCHITECTURE.md, "How to add an option"). */
 #include <math.h>

@@ -1,6 +1,6 @@
 -- A started request that its host abandons, in plain Lua (a game drops work): one left
 -- mid-fetch holds a later request of its client no longer than that fetch's own deadline, and
--- req:close() releases its handle and any fetch it leads at once (spec/31: the same inside nginx).
+-- req:close() releases its handle and any fetch it leads at once (spec/09_hosts_killed_threads_spec.lua: the same inside nginx).
 local cjson = require "cjson"
 local H = require "support.helper"
 local fake = require "support.fake"

@@ -6,7 +6,7 @@
 -- between retries; inside cancel_many and cancel_all; transport "thread"), then shows the next
 -- call succeeding, the fake's log holding what it should, and no wait past the killed step's own
 -- bound (a short connect, request or call timeout, so that the bound is seen). Plain Lua's
--- abandoned requests: spec/32_abandoned_requests_spec.lua.
+-- abandoned requests: spec/09_hosts_abandoned_requests_spec.lua.
 local cjson = require "cjson"
 local H = require "support.helper"
 local fake = require "support.fake"

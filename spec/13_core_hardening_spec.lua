@@ -337,7 +337,7 @@ describe("core hardening", function()
     end)
 
     -- libcurl's header callback sees each 1xx head and then the final one: every head counts
-    -- against the 256 KiB, as in the cosocket parser (spec/21_h1_spec.lua), so a flood of interim
+    -- against the 256 KiB, as in the cosocket parser (spec/13_core_h1_spec.lua), so a flood of interim
     -- answers is refused for its size like any other oversize answer, not retried.
     it("a flood of 20,000 1xx heads before a 200 is a ResponseTypeError, fetched once by a get", function()
       local raw = H.fake.raw_server(string.rep("HTTP/1.1 100 Continue\r\n\r\n", 20000)

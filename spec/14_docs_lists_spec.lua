@@ -2,7 +2,7 @@
 -- The documents' lists that can drift from the code, checked against it: ARCHITECTURE.md's map
 -- names every source file, the contract's tag table every tag the code makes (and no other), and
 -- the contract's interpreters are the ones make test runs. (The README's commands and flags:
--- spec/10; the rockspec's modules: spec/08.)
+-- spec/11_cli_commands_spec.lua; the rockspec's modules: spec/14_docs_packaging_spec.lua.)
 local H = require "support.helper"
 
 local read = H.read

@@ -40,7 +40,7 @@ end
 -- In nginx a sleep of SPREAD_MIN seconds or more lasts up to SPREAD (2 %, at most SPREAD_MAX)
 -- longer, at random: requests polling in step (1,000 handlers that cancelled at once) then wake
 -- over a few dozen event-loop iterations instead of all in one, which would hold the worker for
--- as long as they all take to send their next request (spec/26_openresty_load_spec.lua). Never
+-- as long as they all take to send their next request (spec/09_hosts_openresty_load_spec.lua). Never
 -- shorter: a Retry-After is honoured whole.
 local SPREAD, SPREAD_MIN, SPREAD_MAX = 0.02, 0.1, 0.03
 local math_min, math_random = math.min, math.random

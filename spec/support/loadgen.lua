@@ -1,4 +1,4 @@
--- The OpenResty gateway under load, shared by its spec (spec/26_openresty_load_spec.lua: what the
+-- The OpenResty gateway under load, shared by its spec (spec/09_hosts_openresty_load_spec.lua: what the
 -- load does) and its benchmark (bench/openresty.lua: how fast): bench/loadgen.c sends N concurrent
 -- requests to the gateway's /cancel (a connection each) while pinging its /status every few ms.
 local fake = require "support.fake"

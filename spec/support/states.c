@@ -1,7 +1,7 @@
 /*
  * Several Lua states at once, as nginx worker threads or a host with many VMs have them: each
  * thread makes its own lua_State, loads vertexops and cancels through its own client, all at the
- * same time. Built by `make build`; run by spec/15_states_spec.lua against the fake server.
+ * same time. Built by `make build`; run by spec/09_hosts_lua_states_spec.lua against the fake server.
  *
  *   states-test ENDPOINT CA_FILE OPERATION_NAME THREADS CALLS
  * prints one line per thread, "state N: CALLS cancels, C connections", and exits 0 if all succeeded.

@@ -1,7 +1,7 @@
 -- vertexops.cli.commands: the command line's commands, flags and exit codes, as data.
 --
 -- The one place they are declared: the parser (vertexops.cli.args), `vertexops --help`
--- (vertexops.cli.help) and the README check (spec/10_cli_spec.lua) read this table, and a man page
+-- (vertexops.cli.help) and the README check (spec/11_cli_commands_spec.lua) read this table, and a man page
 -- or a shell completion would be generated from it too. Adding a flag is one entry in FLAGS and its
 -- name in the `flags` of each command that takes it.
 local options = require "vertexops.options"

@@ -343,7 +343,7 @@ function M.stop_nginx(dir)
 end
 
 -- The modules of the fake service, the files nginx loads from the lua/ root (vertexops.testing.server
--- requires the others): every one must be there (the rockspec installs each; spec/30 checks the
+-- requires the others): every one must be there (the rockspec installs each; spec/12_fake_testing_spec.lua checks the
 -- list against lua/vertexops/testing/ and the rockspec).
 M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "faults", "tokens", "log", "control" }
 

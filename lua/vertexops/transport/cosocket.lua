@@ -37,7 +37,7 @@ local sessions = {}
 
 -- TLS handshakes in progress per pool at most (this worker's). A full handshake costs the worker
 -- about half a millisecond of CPU; a burst of 1,000 new connections handshaking at once would
--- hold its event loop for 100 ms and more (spec/26_openresty_load_spec.lua). Past this many, new
+-- hold its event loop for 100 ms and more (spec/09_hosts_openresty_load_spec.lua). Past this many, new
 -- connections wait their turn (within the connect timeout and what is left of the call), and the
 -- later ones resume the session of the first. A slot is held until its handshake ends, at most
 -- until the handshake's own timeout: a light thread nginx killed mid-handshake (its nginx request
