@@ -49,34 +49,6 @@ describe("a hostile server", function()
 
   local function opts(t, extra) return H.timed_opts(server, t, extra) end
 
-  describe("deeply nested JSON", function()
-    for _, depth in ipairs { 30, 64, 1000, 100000 } do
-      it("in a 200 answer " .. depth .. " levels deep: the Operation or ResponseTypeError, process alive", function()
-        local op = server:create {}
-        server:fault { match = "get", json_depth = depth }
-        local outcome, out, ok = child(server, ("report(pcall(vertexops.get, %q, nil, O))"):format(op.name))
-        assert.is_true(ok, "the child died: " .. out:sub(1, 300))
-        assert.is_true(outcome == "OUTCOME ok " .. op.name or outcome:match("^OUTCOME err ResponseTypeError ") ~= nil,
-          outcome)
-      end)
-
-      it("in an error body " .. depth .. " levels deep: HttpError 503, process alive", function()
-        local op = server:create {}
-        server:fault { match = "cancel", status = 503, json_depth = depth }
-        local outcome, out, ok = child(server, ("report(pcall(vertexops.cancel, %q, nil, O))"):format(op.name))
-        assert.is_true(ok, "the child died: " .. out:sub(1, 300))
-        assert.are.equal("OUTCOME err HttpError 503", outcome)
-      end)
-
-      it("arrays " .. depth .. " levels deep in a 404 body: HttpError 404, process alive", function()
-        server:fault { match = "get", status = 404, json_depth = depth, json_kind = "array" }
-        local outcome, out, ok = child(server, ("report(pcall(vertexops.get, %q, nil, O))"):format(H.NAME .. "1"))
-        assert.is_true(ok, "the child died: " .. out:sub(1, 300))
-        assert.are.equal("OUTCOME err HttpError 404", outcome)
-      end)
-    end
-  end)
-
   describe("oversized answers", function()
     it("a 40 MB 200 body is ResponseTypeError, not retried", function()
       local op = server:create {}

@@ -7,88 +7,10 @@ local H = require "support.helper"
 
 local NAME = H.NAME .. "1"
 
-local function nest(n, inner)
-  return string.rep("[", n) .. (inner or "") .. string.rep("]", n)
-end
-
--- Runs `call` (a Lua expression using V = vertexops and O = options for the fake) in a child
--- interpreter; returns what it printed: "ok <type>" or "err <tags> <message>".
-local function child(server, call)
-  local code = ([[
-    local V = require "vertexops"
-    local O = { endpoint = %q, ca_file = %q, token = "t", retry = false }
-    local ok, res = pcall(function() return %s end)
-    if ok then print("ok " .. type(res)) else
-      print("err " .. (type(res) == "table" and table.concat(res.tags, ",") .. " " .. tostring(res.message)
-        or "untagged " .. tostring(res)))
-    end
-  ]]):format(server.endpoint, server.ca_file, call)
-  local out, ok = H.run_lua(code)
-  assert(ok, "the child interpreter died: " .. out)
-  return out
-end
-
 describe("core hardening", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)
-
-  describe("deeply nested JSON", function()
-    it("in a 2xx body 64 levels deep is decoded", function()
-      server:create { id = "1" }
-      server:fault { match = "get", body = '{"name":"x","metadata":' .. nest(63, "5") .. "}" }
-      assert.matches("^ok table", child(server, ("V.get(%q, nil, O)"):format(NAME)))
-    end)
-
-    it("30 to 64 levels deep in 2xx and error bodies make no invalid access (valgrind)", function()
-      if H.lua_command() ~= "lua5.4" or not H.have("valgrind") then
-        return pending("valgrind runs on the PUC interpreter")
-      end
-      for _, d in ipairs { 30, 40, 50, 64 } do
-        server:fault { match = "get", body = '{"name":"x","metadata":' .. nest(d, "5") .. "}" }
-        server:fault { match = "get", status = 400, content_type = "application/json",
-                       body = '{"error":{"code":400,"details":' .. nest(d, "5") .. "}}" }
-      end
-      local dir = H.fake.tmpdir()
-      H.fake.write(dir .. "/deep.lua", ([[
-        local V = require "vertexops"
-        local O = { endpoint = %q, ca_file = %q, token = "t", retry = false }
-        for _ = 1, 8 do pcall(V.get, %q, nil, O) end
-        print("survived")
-      ]]):format(server.endpoint, server.ca_file, NAME))
-      local out, ok = H.run("valgrind --quiet --error-exitcode=9 lua5.4 " .. dir .. "/deep.lua")
-      os.execute("rm -rf " .. dir)
-      assert(ok, out)
-      assert.matches("survived", out)
-      assert.are.equal(8, #server:log("get"))
-    end)
-
-    it("in a 2xx body 1,000 levels deep is a ResponseTypeError", function()
-      server:fault { match = "get", body = '{"metadata":' .. nest(999) .. "}" }
-      assert.matches("^err ResponseTypeError .*nested", child(server, ("V.get(%q, nil, O)"):format(NAME)))
-    end)
-
-    it("in a 2xx body 100,000 levels deep is a ResponseTypeError", function()
-      server:fault { match = "get", body = '{"metadata":' .. nest(100000) .. "}" }
-      assert.matches("^err ResponseTypeError", child(server, ("V.get(%q, nil, O)"):format(NAME)))
-    end)
-
-    it("in an error body 64 levels deep is an HttpError with its code", function()
-      server:fault { match = "cancel", status = 404, content_type = "application/json",
-                     body = '{"error":{"code":404,"details":' .. nest(63) .. "}}" }
-      assert.matches("^err HttpError HTTP server responded with error code 404",
-        child(server, ("V.cancel(%q, nil, O)"):format(NAME)))
-    end)
-
-    it("keeps integers as integers at every level it decodes (Lua 5.3+)", function()
-      if not math.type then return pending("no integer subtype before Lua 5.3") end
-      local ok, res = core.classify(200, "", '{"a":' .. nest(100, "7") .. "}")
-      assert.is_true(ok)
-      local v = res.a
-      for _ = 1, 100 do v = v[1] end
-      assert.are.equal("integer", math.type(v))
-    end)
-  end)
 
   describe("validation is ASCII whatever the locale", function()
     it("refuses byte 0xE9 in a name under an ISO-8859-1 locale", function()
