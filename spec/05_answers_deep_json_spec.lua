@@ -3,7 +3,6 @@
 -- every level, and the process lives on. Calls that could crash run in a child interpreter, so a
 -- crash fails the spec instead of the suite.
 local core = require "vertexops.core"
-local socket = require "socket"
 local H = require "support.helper"
 
 local NAME = H.NAME .. "1"
@@ -94,34 +93,8 @@ end)
 end
 
 do
--- Runs code in a child interpreter (killed after limit seconds). The chunk sees `vertexops`,
--- `O` (options reaching server) and `report(pcall(...))`, which prints one line:
--- "OUTCOME ok <name>" or "OUTCOME err <tags> <code>". Returns the outcome line, the whole output,
--- whether the child exited 0, and the seconds it took.
-local function child(server, code, limit)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(([[
-local vertexops = require "vertexops"
-local O = { endpoint = %q, ca_file = %q, token = "test-token", retry = false, timeout = 20 }
-local function report(ok, res)
-  if ok then
-    print("OUTCOME ok " .. tostring(type(res) == "table" and res.name or res))
-  elseif vertexops.is_error(res) then
-    print("OUTCOME err " .. table.concat(res.tags, ",") .. " " .. tostring(res.code))
-  else
-    print("OUTCOME raw " .. tostring(res))
-  end
-end
-]]):format(server.endpoint, server.ca_file) .. code)
-  f:close()
-  local t0 = socket.gettime()
-  local out, ok = H.run(("timeout -s KILL %d %s %s"):format(limit or 60, H.lua_command(), path))
-  local elapsed = socket.gettime() - t0
-  os.remove(path)
-  return out:match("OUTCOME [^\n]*") or ("no outcome: " .. out:sub(1, 300)), out, ok, elapsed
-end
-
+-- a child interpreter running code that reports one outcome line (spec/support/helper.lua)
+local child = H.child_outcome
 
 describe("a hostile server", function()
   local fake = H.fake_server()

@@ -7,33 +7,8 @@ local socket = require "socket"
 local cjson = require "cjson"
 local H = require "support.helper"
 
--- Runs code in a child interpreter (killed after limit seconds). The chunk sees `vertexops`,
--- `O` (options reaching server) and `report(pcall(...))`, which prints one line:
--- "OUTCOME ok <name>" or "OUTCOME err <tags> <code>". Returns the outcome line, the whole output,
--- whether the child exited 0, and the seconds it took.
-local function child(server, code, limit)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(([[
-local vertexops = require "vertexops"
-local O = { endpoint = %q, ca_file = %q, token = "test-token", retry = false, timeout = 20 }
-local function report(ok, res)
-  if ok then
-    print("OUTCOME ok " .. tostring(type(res) == "table" and res.name or res))
-  elseif vertexops.is_error(res) then
-    print("OUTCOME err " .. table.concat(res.tags, ",") .. " " .. tostring(res.code))
-  else
-    print("OUTCOME raw " .. tostring(res))
-  end
-end
-]]):format(server.endpoint, server.ca_file) .. code)
-  f:close()
-  local t0 = socket.gettime()
-  local out, ok = H.run(("timeout -s KILL %d %s %s"):format(limit or 60, H.lua_command(), path))
-  local elapsed = socket.gettime() - t0
-  os.remove(path)
-  return out:match("OUTCOME [^\n]*") or ("no outcome: " .. out:sub(1, 300)), out, ok, elapsed
-end
+-- a child interpreter running code that reports one outcome line (spec/support/helper.lua)
+local child = H.child_outcome
 
 -- Real seconds f takes; f's error (or nil) first.
 local function timed(f, ...)

@@ -148,6 +148,35 @@ function M.read(path, missing_ok)
   return s
 end
 
+--- Runs code in a child interpreter (killed after limit seconds, 60 by default). The chunk sees
+--- `vertexops`, `O` (options reaching server) and `report(pcall(...))`, which prints one line:
+--- "OUTCOME ok <name>" or "OUTCOME err <tags> <code>". Returns the outcome line, the whole output,
+--- whether the child exited 0, and the seconds it took. For calls that could crash the interpreter.
+function M.child_outcome(server, code, limit)
+  local socket = require "socket"
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(([[
+local vertexops = require "vertexops"
+local O = { endpoint = %q, ca_file = %q, token = "test-token", retry = false, timeout = 20 }
+local function report(ok, res)
+  if ok then
+    print("OUTCOME ok " .. tostring(type(res) == "table" and res.name or res))
+  elseif vertexops.is_error(res) then
+    print("OUTCOME err " .. table.concat(res.tags, ",") .. " " .. tostring(res.code))
+  else
+    print("OUTCOME raw " .. tostring(res))
+  end
+end
+]]):format(server.endpoint, server.ca_file) .. code)
+  f:close()
+  local t0 = socket.gettime()
+  local out, ok = M.run(("timeout -s KILL %d %s %s"):format(limit or 60, M.lua_command(), path))
+  local elapsed = socket.gettime() - t0
+  os.remove(path)
+  return out:match("OUTCOME [^\n]*") or ("no outcome: " .. out:sub(1, 300)), out, ok, elapsed
+end
+
 --- The pid of the fake server's nginx worker (one worker: specs stop it to stall the service).
 function M.fake_worker(server)
   local master = assert(M.read(server.dir .. "/nginx.pid"):match("%d+"), "no pid file of the fake")
