@@ -7,9 +7,6 @@ local socket = require "socket"
 local cjson = require "cjson"
 local H = require "support.helper"
 
--- a child interpreter running code that reports one outcome line (spec/support/helper.lua)
-local child = H.child_outcome
-
 -- Real seconds f takes; f's error (or nil) first.
 local function timed(f, ...)
   local t0 = socket.gettime()
@@ -237,35 +234,6 @@ describe("a hostile server", function()
       assert.are.equal(401, err.code)
       assert.are.equal(2, #server:log("get"))
       assert.are.equal(2, #server:log("token"))
-    end)
-  end)
-
-  describe("a paging loop", function()
-    local code = [[
-local n = 0
-report(pcall(function()
-  for _ in vertexops.operations(%q, nil, O) do n = n + 1 end
-  return "ended"
-end))
-]]
-    it("a nextPageToken that repeats is ResponseTypeError, after two pages", function()
-      server:create {}
-      server:fault { match = "list", next_page_token = "again", times = 1e9 }
-      local outcome, out, ok = child(server, code:format(H.PARENT), 15)
-      assert.is_true(ok, "the child did not finish: " .. out:sub(1, 300))
-      assert.matches("^OUTCOME err ResponseTypeError ", outcome)
-      assert.is_true(#server:log("list") <= 3, #server:log("list") .. " pages asked")
-    end)
-
-    it("tokens cycling a, b, a, b, ...: iteration ends within the timeout", function()
-      server:create {}
-      server:fault { match = "list", next_page_token = { "a", "b" }, times = 1e9 }
-      local outcome, out, ok, secs = child(server, code:gsub("nil, O", "nil, { endpoint = O.endpoint, ca_file = "
-        .. "O.ca_file, token = O.token, timeout = 3 }"):format(H.PARENT), 60)
-      assert.is_true(ok, "the child did not finish: " .. out:sub(1, 300))
-      assert.is_true((outcome:match("^OUTCOME err ResponseTypeError ") or outcome:match("^OUTCOME err TimeoutError "))
-        ~= nil, outcome)
-      H.within(secs, 3 + 1, "the child") -- the timeout, and an interpreter's start
     end)
   end)
 

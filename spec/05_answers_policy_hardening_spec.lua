@@ -1,6 +1,7 @@
--- The Lua policy against hostile or odd input: endless paging, operations with null and
--- wrongly typed fields, caller tables with metatables, token refreshes near the deadline, handles
--- of requests that fail to start, and misuse of the API -- always a tagged error, never Lua's own.
+-- The Lua policy against hostile or odd input: operations with null and wrongly typed fields,
+-- caller tables with metatables, token refreshes near the deadline, handles of requests that fail
+-- to start, and misuse of the API -- always a tagged error, never Lua's own. (Endless paging:
+-- spec/05_answers_paging_spec.lua.)
 local vertexops = require "vertexops"
 local core = require "vertexops.core"
 local cjson = require "cjson"
@@ -15,57 +16,6 @@ describe("policy hardening", function()
   local function answer(call, body, times)
     server:fault { match = call, body = body, times = times or 1 }
   end
-
-  local function collect(iter)
-    local names = {}
-    for op in iter do names[#names + 1] = op.name end
-    return names
-  end
-
-  describe("paging", function()
-    it("stops with ResponseTypeError naming a page token the server repeats", function()
-      answer("list", cjson.encode { operations = { { name = H.NAME .. "a" } }, nextPageToken = "again" }, 50)
-      local c = vertexops.client(H.opts(server))
-      local err = H.raises(collect, c:operations(H.PARENT))
-      assert.are.equal("ResponseTypeError", H.tags(err))
-      assert.matches("'again'", err.message, 1, true)
-      assert.are.equal(2, #server:log("list"))
-    end)
-
-    it("bounds the whole iteration by opts.timeout on opts.clock", function()
-      local pages = {}
-      for i = 1, 5 do
-        pages[i] = { match = "list", body = cjson.encode {
-          operations = { { name = H.NAME .. i } }, nextPageToken = "p" .. i } }
-      end
-      server:fault(pages)
-      local t = H.fake_time()
-      local c = vertexops.client(H.timed_opts(server, t))
-      local seen = 0
-      local err = H.raises(function()
-        for _ in c:operations(H.PARENT, nil, { timeout = 250 }) do
-          seen = seen + 1
-          t.now = t.now + 100 -- the caller's work between operations counts too
-        end
-      end)
-      assert.are.equal("TimeoutError", H.tags(err))
-      assert.are.equal(3, seen)
-      assert.are.equal(3, #server:log("list"))
-    end)
-
-    it("reads an 'operations' null as an empty page", function()
-      answer("list", '{"operations": null}')
-      local page = vertexops.list(H.PARENT, nil, H.opts(server))
-      assert.are.same({}, page.operations)
-    end)
-
-    it("raises ResponseTypeError for a listed operation that is not an object", function()
-      answer("list", '{"operations": [5]}')
-      local err = H.raises(vertexops.list, H.PARENT, nil, H.opts(server))
-      assert.are.equal("ResponseTypeError", H.tags(err))
-      assert.matches("operations[1]", err.message, 1, true)
-    end)
-  end)
 
   describe("operations with null or wrongly typed fields", function()
     local function body(name, fields)
