@@ -1,10 +1,8 @@
 -- The Lua policy against hostile or odd input: operations with null and wrongly typed fields,
--- caller tables with metatables, token refreshes near the deadline, handles of requests that fail
--- to start, and misuse of the API -- always a tagged error, never Lua's own. (Endless paging:
--- spec/05_answers_paging_spec.lua.)
+-- caller tables with metatables, handles of requests that fail to start, and misuse of the API --
+-- always a tagged error, never Lua's own. (Endless paging: spec/05_answers_paging_spec.lua; a token
+-- refresh near the deadline: spec/07_credentials_tokens_spec.lua.)
 local vertexops = require "vertexops"
-local core = require "vertexops.core"
-local cjson = require "cjson"
 local H = require "support.helper"
 
 describe("policy hardening", function()
@@ -134,32 +132,6 @@ describe("policy hardening", function()
       local err = H.raises(c.get, c, op.name, "")
       assert.are.equal("ValueError", H.tags(err))
       assert.are.equal(1, #server:log())
-    end)
-  end)
-
-  describe("token refresh", function()
-    local dir, path
-    setup(function()
-      dir = H.fake.tmpdir()
-      path = dir .. "/user.json"
-      H.fake.write(path, cjson.encode { type = "authorized_user", client_id = "test-client",
-        client_secret = "test-secret", refresh_token = "test-refresh", token_uri = fake.server.endpoint .. "/token" })
-    end)
-    teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
-
-    it("gets what is left of the call's timeout, and ends with TimeoutError when it runs out", function()
-      local op = server:create {}
-      local c = vertexops.client { credentials = path, endpoint = server.endpoint, ca_file = server.ca_file }
-      c:get(op.name) -- a first token, cached
-      server:fault { match = "get", status = 401, delay = 1 } -- the service refuses it, slowly
-      server:fault { match = "token", delay = 30 }             -- and the refresh takes far longer
-      local timeout = 1.5
-      local t0 = core.clock()
-      local err = H.raises(c.get, c, op.name, nil, { timeout = timeout })
-      local elapsed = core.clock() - t0
-      assert.are.equal("TimeoutError", H.tags(err))
-      assert.is_true(vertexops.is_error(err.cause))
-      H.within(elapsed, timeout, "the call") -- a refresh past the deadline would take 30 s
     end)
   end)
 

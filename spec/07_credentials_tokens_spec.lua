@@ -1,0 +1,94 @@
+-- Bearer tokens (docs/contract.md, "Credentials"): a token that cannot go into a header line is
+-- refused before any I/O, no handle or cached request keeps one after its exchange, and a refresh
+-- gets only what is left of the call's timeout.
+local vertexops = require "vertexops"
+local core = require "vertexops.core"
+local cjson = require "cjson"
+local H = require "support.helper"
+
+local NAME = H.NAME .. "1"
+
+describe("core hardening", function()
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  describe("tokens", function()
+    it("with a space are refused by client()", function()
+      local err = H.raises(vertexops.client, { token = "ab cd" })
+      assert.are.equal("ValueError", err.tags[1])
+    end)
+
+    it("with a byte above 0x7F are refused by client()", function()
+      local err = H.raises(vertexops.client, { token = "ab\195\169" })
+      assert.are.equal("ValueError", err.tags[1])
+    end)
+
+    it("are not held by a handle after its exchange", function()
+      local op = server:create {}
+      local h = core.handle()
+      local req = core.build("get", op.name, nil, H.opts(server))
+      req.ca_file = server.ca_file
+      local ok = h:call(req, "test-token")
+      assert.is_true(ok)
+      assert.are.equal(0, h:stats().held_headers)
+      assert.are.equal("Bearer test-token", server:log()[1].headers.authorization)
+      h:close()
+    end)
+
+    it("are not kept in a client's cached requests", function()
+      local op = server:create {}
+      local c = vertexops.client(H.opts(server))
+      c:get(op.name)
+      c:get(op.name)
+      local cached = 0
+      for _, req in pairs(c.built) do
+        cached = cached + 1
+        assert.is_nil(req.token)
+      end
+      assert.are.equal(1, cached)
+      assert.are.equal(0, c.handle:stats().held_headers)
+      c:close()
+    end)
+
+    it("are not held by a handle after a failed exchange", function()
+      local h = core.handle()
+      local req = core.build("get", NAME, nil, { endpoint = "http://127.0.0.1:" .. H.closed_port() })
+      assert.is_false((h:call(req, "secret-token")))
+      assert.are.equal(0, h:stats().held_headers)
+      h:close()
+    end)
+  end)
+end)
+
+describe("policy hardening", function()
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  describe("token refresh", function()
+    local dir, path
+    setup(function()
+      dir = H.fake.tmpdir()
+      path = dir .. "/user.json"
+      H.fake.write(path, cjson.encode { type = "authorized_user", client_id = "test-client",
+        client_secret = "test-secret", refresh_token = "test-refresh", token_uri = fake.server.endpoint .. "/token" })
+    end)
+    teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
+
+    it("gets what is left of the call's timeout, and ends with TimeoutError when it runs out", function()
+      local op = server:create {}
+      local c = vertexops.client { credentials = path, endpoint = server.endpoint, ca_file = server.ca_file }
+      c:get(op.name) -- a first token, cached
+      server:fault { match = "get", status = 401, delay = 1 } -- the service refuses it, slowly
+      server:fault { match = "token", delay = 30 }             -- and the refresh takes far longer
+      local timeout = 1.5
+      local t0 = core.clock()
+      local err = H.raises(c.get, c, op.name, nil, { timeout = timeout })
+      local elapsed = core.clock() - t0
+      assert.are.equal("TimeoutError", H.tags(err))
+      assert.is_true(vertexops.is_error(err.cause))
+      H.within(elapsed, timeout, "the call") -- a refresh past the deadline would take 30 s
+    end)
+  end)
+end)
