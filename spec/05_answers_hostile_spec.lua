@@ -295,8 +295,20 @@ describe("a hostile server", function()
     end)
   end)
 
-  it("leaves the process alive and the client usable after all of the above", function()
+  -- self-contained (it read the process state the specs above left, and passed run alone): one
+  -- client through an oversized body, an oversized header and an error in invalid UTF-8, then a get
+  it("leaves a client usable after oversized and malformed answers: its next get returns the operation", function()
     local op = server:create {}
-    assert.are.equal(op.name, vertexops.get(op.name, nil, H.opts(server)).name)
+    local t = H.fake_time()
+    local c = vertexops.client(opts(t, { endpoint = server.http_endpoint }))
+    server:fault { match = "get", size = 40 * 1024 * 1024 }
+    assert.are.equal("ResponseTypeError", H.tags(H.raises(c.get, c, op.name)))
+    server:fault { match = "get", header_size = 100 * 1024 + 1 }
+    assert.are.equal("ResponseTypeError", H.tags(H.raises(c.get, c, op.name)))
+    server:fault { match = "get", status = 404, invalid_utf8 = true }
+    assert.are.equal(404, H.raises(c.get, c, op.name).code)
+    assert.are.equal(op.name, c:get(op.name).name)
+    assert.are.equal(4, #server:log("get"))
+    c:close()
   end)
 end)
