@@ -32,13 +32,17 @@ describe("ARCHITECTURE.md's map", function()
 
   it("names every Lua module of lua/vertexops/", function()
     assert.is_string(map, "ARCHITECTURE.md has no Map section")
-    for _, path in ipairs(files("lua/vertexops -name '*.lua'")) do
+    local paths = files("lua/vertexops -name '*.lua'")
+    assert.is_true(#paths >= 10, #paths .. " Lua modules found: the check would check nothing")
+    for _, path in ipairs(paths) do
       assert.is_true(named(path), "ARCHITECTURE.md's map does not name " .. path)
     end
   end)
 
   it("names every C file of csrc/", function()
-    for _, path in ipairs(files("csrc -maxdepth 1 -name '*.c'")) do
+    local paths = files("csrc -maxdepth 1 -name '*.c'")
+    assert.is_true(#paths >= 5, #paths .. " C files found: the check would check nothing")
+    for _, path in ipairs(paths) do
       assert.is_true(named(path), "ARCHITECTURE.md's map does not name " .. path)
     end
   end)
@@ -62,6 +66,9 @@ describe("the contract's tag table", function()
   end
 
   it("lists every tag the code makes", function()
+    local n = 0
+    for _ in pairs(made()) do n = n + 1 end
+    assert.is_true(n >= 5, n .. " tags found in the sources: the check would check nothing")
     for tag, path in pairs(made()) do
       assert.is_true(documented[tag] ~= nil, tag .. " (made in " .. path .. ") is not in docs/contract.md's tag table")
     end
@@ -69,6 +76,7 @@ describe("the contract's tag table", function()
 
   it("lists no tag the code never makes", function()
     local tags = made()
+    assert.is_not_nil(next(documented), "no tag read from docs/contract.md's tag table: the check would check nothing")
     for tag in pairs(documented) do
       assert.is_truthy(tags[tag], tag .. " is in docs/contract.md's tag table, and no source makes it")
     end
@@ -81,7 +89,9 @@ describe("the contract's interpreters", function()
     assert.is_string(line, "the Makefile's test recipe calls scripts/test.sh")
     local req = read("docs/contract.md"):match("\n(%- PUC Lua [^\n]*)")
     assert.is_string(req, "docs/contract.md names its interpreters in a line starting '- PUC Lua'")
+    local n = 0
     for lua in line:gmatch("(lua[%w.]*):") do
+      n = n + 1
       local version = lua:match("^lua(%d%.%d)$")
       if version then
         assert.is_truthy(req:find(version, 1, true), lua .. " runs in make test; docs/contract.md says: " .. req)
@@ -90,5 +100,6 @@ describe("the contract's interpreters", function()
         assert.is_truthy(req:find("LuaJIT", 1, true), "luajit runs in make test; docs/contract.md says: " .. req)
       end
     end
+    assert.is_true(n >= 2, "the Makefile's test recipe names " .. n .. " interpreters: the check would check nothing")
   end)
 end)
