@@ -28,9 +28,10 @@ local function print_summary(ctx, inv, summary, err)
   end
 end
 
---- status_of(summary) -> 0 only when every operation was cancelled (and, waited for, has ended);
---- else the status of the first failure's error (a wait that ended with the operation's own
---- error is not one); else 9 when the listing named operations outside PARENT.
+--- status_of(summary) -> 0 when nothing failed: every operation listed was cancelled (and, waited
+--- for, has ended) or skipped (outside PARENT, no :cancel, FAILED_PRECONDITION: never a failure);
+--- else the status of the first failure's error (a wait that ended with the operation's own error
+--- is not one).
 function M.status_of(summary)
   local first = summary.failed[1]
   if not first and summary.wait then
@@ -45,7 +46,6 @@ function M.status_of(summary)
     local e = first.error
     return vertexops.is_error(e) and commands.EXIT[e.tags[1]] or commands.OTHER_EXIT
   end
-  if #(summary.skipped or {}) > 0 then return commands.EXIT.ResponseTypeError end
   return 0
 end
 
