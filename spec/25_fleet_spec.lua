@@ -589,7 +589,7 @@ describe("vertexops cancel-all", function()
     if not H.have("script") then return pending("no script(1)") end
     server:create_many(300, {})
     server:config { hold = 0.01 }
-    local cmd = H.lua_command() .. " bin/vertexops cancel-all " .. H.PARENT .. " --max-in-flight 4 --page-size 100 "
+    local cmd = H.lua_command() .. " bin/vertexops cancel-all " .. H.PARENT .. " --yes --max-in-flight 4 --page-size 100 "
       .. "--ca-file " .. server.ca_file
     local out = H.run("script -qec '" .. cmd .. "' /dev/null", env())
     assert.matches("cancel%-all %[[#%-]+%] %d+/%d+%+? cancelled, 0 failed +%d+/s +ETA ", out)

@@ -112,6 +112,7 @@ function M.summary_doc(s)
   local doc = { listed = s.listed, cancelled = s.cancelled, failed = failures_doc(s.failed),
                 skipped = M.list(skipped), duplicates = s.duplicates, pages = s.pages,
                 requests = s.requests, elapsed = s.elapsed }
+  if s.dry_run then doc.dry_run, doc.would_cancel = true, M.list(s.would_cancel) end
   if s.wait then
     local w = s.wait
     doc.wait = { cancelled = M.list(w.cancelled), completed = M.list(w.completed), failed = failures_doc(w.failed),
@@ -140,9 +141,12 @@ for _, why in ipairs(SKIPPED) do SKIP_SAID[why[1]] = why[2] end
 --- summary_text(s, parent) -> cancel_all's summary as lines of text.
 function M.summary_text(s, parent)
   local skipped = s.skipped or {}
-  local lines = { ("listed %d, cancelled %d, failed %d%s%s (%d requests, %.1f s)"):format(s.listed, s.cancelled,
-    #s.failed, #skipped > 0 and (", skipped %d"):format(#skipped) or "",
+  local done = s.dry_run and ("would cancel %d"):format(#s.would_cancel) or ("cancelled %d"):format(s.cancelled)
+  local lines = { ("%slisted %d, %s, failed %d%s%s (%d requests, %.1f s)"):format(
+    s.dry_run and "dry run, nothing cancelled: " or "", s.listed, done, #s.failed,
+    #skipped > 0 and (", skipped %d"):format(#skipped) or "",
     (s.duplicates or 0) > 0 and (", %d listed twice"):format(s.duplicates) or "", s.requests, s.elapsed) }
+  if s.dry_run and #s.would_cancel > 0 then lines[#lines + 1] = "would cancel:\n" .. some(s.would_cancel, 20) end
   local function failures(list, what)
     if #list == 0 then return end
     local shown = {}
