@@ -131,6 +131,29 @@ describe("cancel_all's skipped", function()
     end)
   end)
 
+  describe("under a nested parent (a resource's own operations)", function()
+    local NESTED = H.PARENT .. "/customJobs/42"
+    it("cancels the names under it and skips the location's others as outside_parent", function()
+      if not pcall(core.build, "list", NESTED) then
+        return pending("the name grammar does not take nested list parents yet")
+      end
+      local mine = NESTED .. "/operations/1"
+      local sibling = H.PARENT .. "/customJobs/43/operations/2"
+      -- the listing and the cancel answered by faults (match "any"): whatever the fake routes
+      server:fault { body = listing { mine, H.NAME .. "1001", sibling } }
+      server:fault { body = "{}" }
+      local s = client:cancel_all(NESTED)
+      assert.are.same({ [H.NAME .. "1001"] = "outside_parent", [sibling] = "outside_parent" }, reasons_of(s))
+      assert.are.equal(1, s.cancelled)
+      local log = server:log()
+      assert.are.equal(2, #log)
+      local function ends(text, tail) return text:sub(-#tail) == tail end
+      assert.is_true(ends(log[1].path, "/" .. NESTED .. "/operations"), log[1].path)
+      assert.is_true(ends(log[2].path, "/" .. mine .. ":cancel"), log[2].path)
+      accounted(s)
+    end)
+  end)
+
   it("puts every kind in one summary, each name in exactly one of cancelled, skipped, failed", function()
     local victim = "projects/victim-project/locations/us-central1/operations/7"
     local ops = {}

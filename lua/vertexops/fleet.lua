@@ -188,7 +188,9 @@ local function new_run(client, o, parent, region)
   if dry_run and wait then
     raise("ValueError", "option 'wait' cannot go with option 'dry_run' (a dry run cancels nothing to wait for)")
   end
-  local project, location = parent:match("^projects/([^/]+)/locations/([^/]+)$")
+  -- the parent: a location, or a resource in one ("within": "/customJobs/42"), or a resource
+  -- outside any project and location (express mode: project and location nil)
+  local project, location, within = parent:match("^projects/([^/]+)/locations/([^/]+)(.*)$")
   return {
     client = client, ro = ro, parent = parent, region = region, progress = o.progress,
     clock = clock, start = start, timeout = timeout, deadline = start + timeout,
@@ -199,7 +201,7 @@ local function new_run(client, o, parent, region)
     summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
                 elapsed = 0, dry_run = dry_run or nil, would_cancel = dry_run and {} or nil },
     -- the parent's identity, the project number the service names operations with (sort_page)
-    project = project, location = location, number = project and project:match("^%d+$"),
+    project = project, location = location, within = within, number = project and project:match("^%d+$"),
     seen = {}, -- the names listed so far, by name_key
     pending = wait and {} or nil, npending = 0, -- with wait: the names cancelled, not yet seen ended
   }
@@ -217,12 +219,15 @@ local function key_of(rest)
   return rest
 end
 
--- Whether name is the parent's own (by its ID, its number, or the first number seen: see
--- sort_page), its key in f.seen, and its project.
+-- Whether name is the parent's own (its project by ID, by number, or the first number seen: see
+-- sort_page; its location; under the parent's resource when the parent is one), its key in
+-- f.seen, and its project. Under a parent outside any project: the names that start with it.
 local function place(f, name)
+  if not f.location then return name:sub(1, #f.parent + 1) == f.parent .. "/", name end
   local project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$")
-  local mine = location == f.location and (project == f.project or project == f.number
-    or (not f.number and project:match("^%d+$") ~= nil))
+  local within = f.within
+  local mine = location == f.location and (within == "" or rest:sub(1, #within + 1) == within .. "/")
+    and (project == f.project or project == f.number or (not f.number and project:match("^%d+$") ~= nil))
   return mine, mine and key_of(rest) or name, project
 end
 
