@@ -295,6 +295,8 @@ static const vx_option vx_options[] = {
      .doc = "cancel_all: then wait for the cancelled operations (default false)"},
     {"wait_by", .kind = VX_K_CHOICE, .choices = vx_wait_bys, DSTR("auto"),
      .cats = "\"auto\"|\"list\"|\"get\"", .doc = "cancel_all with wait: how it waits (default \"auto\")"},
+    {"dry_run", .kind = VX_K_BOOLEAN, DBOOL(0), .cats = "boolean",
+     .doc = "cancel_all: list what would be cancelled, send no cancel (default false)"},
     {"api_version", .kind = VX_K_CHOICE, .choices = vx_versions, DSTR("v1beta1"),
      .cats = "\"v1beta1\"|\"v1\"", .doc = "REST version of every URL (default \"v1beta1\")"},
     {"thread_pool", .kind = VX_K_STRING, DSTR("vertexops"), .cats = "string",

@@ -23,7 +23,14 @@ local raw_copy = options.raw_copy
 local raise = require("vertexops.errors").raise
 
 local DEFAULTS = options.CANCEL_ALL
-local OWN = { progress = true, wait = true, wait_by = true, max_in_flight = true }
+local OWN = { progress = true, wait = true, wait_by = true, max_in_flight = true, dry_run = true }
+
+-- Why a listed entry is skipped (summary.skipped[i].reason), never a failure of the sweep.
+local SKIP = {
+  outside_parent = "outside_parent",           -- another project's or location's name: never sent
+  no_cancel_method = "no_cancel_method",       -- its shape has no :cancel: never sent
+  failed_precondition = "failed_precondition", -- the cancel answered 400 FAILED_PRECONDITION
+}
 
 -- A window: the requests of one bulk call in flight, at most `size` of them. Each is a request
 -- run by Client:_start with a tag (what it is for); step() moves them all and hands each finished
@@ -177,17 +184,24 @@ local function new_run(client, o, parent, region)
   local timeout = o.timeout or options.DEFAULTS.timeout
   local wait = o.wait
   if wait == nil then wait = DEFAULTS.wait end
-  local project, location = parent:match("^projects/([^/]+)/locations/([^/]+)$")
+  local dry_run = o.dry_run == true
+  if dry_run and wait then
+    raise("ValueError", "option 'wait' cannot go with option 'dry_run' (a dry run cancels nothing to wait for)")
+  end
+  -- the parent: a location, or a resource in one ("within": "/customJobs/42"), or a resource
+  -- outside any project and location (express mode: project and location nil)
+  local project, location, within = parent:match("^projects/([^/]+)/locations/([^/]+)(.*)$")
   return {
     client = client, ro = ro, parent = parent, region = region, progress = o.progress,
     clock = clock, start = start, timeout = timeout, deadline = start + timeout,
     ctx = { deadline = start + timeout, requests = 0 },
     size = o.max_in_flight or DEFAULTS.max_in_flight, page_size = o.page_size or DEFAULTS.page_size,
     filter = ro.filter == nil and DEFAULTS.filter or ro.filter, wait = wait, wait_by = o.wait_by or DEFAULTS.wait_by,
+    api_version = ro.api_version or options.DEFAULTS.api_version, dry_run = dry_run,
     summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
-                elapsed = 0 },
+                elapsed = 0, dry_run = dry_run or nil, would_cancel = dry_run and {} or nil },
     -- the parent's identity, the project number the service names operations with (sort_page)
-    project = project, location = location, number = project:match("^%d+$"),
+    project = project, location = location, within = within, number = project and project:match("^%d+$"),
     seen = {}, -- the names listed so far, by name_key
     pending = wait and {} or nil, npending = 0, -- with wait: the names cancelled, not yet seen ended
   }
@@ -205,20 +219,40 @@ local function key_of(rest)
   return rest
 end
 
--- Whether name is the parent's own (by its ID, its number, or the first number seen: see
--- sort_page), its key in f.seen, and its project.
+-- Whether name is the parent's own (its project by ID, by number, or the first number seen: see
+-- sort_page; its location; under the parent's resource when the parent is one), its key in
+-- f.seen, and its project. Under a parent outside any project: the names that start with it.
 local function place(f, name)
+  if not f.location then return name:sub(1, #f.parent + 1) == f.parent .. "/", name end
   local project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$")
-  local mine = location == f.location and (project == f.project or project == f.number
-    or (not f.number and project:match("^%d+$") ~= nil))
+  local within = f.within
+  local mine = location == f.location and (within == "" or rest:sub(1, #within + 1) == within .. "/")
+    and (project == f.project or project == f.number or (not f.number and project:match("^%d+$") ~= nil))
   return mine, mine and key_of(rest) or name, project
 end
 
+local function skip(f, name, reason, err)
+  local skipped = f.summary.skipped
+  skipped[#skipped + 1] = { name = name, reason = reason, error = err }
+end
+
+-- Whether the shape of name has a :cancel: core.shape(name, api_version) -> shape, calls (the
+-- calls Google's definition of the API gives the shape; all of them for a shape it does not know).
+-- A core without core.shape knows no shapes: every name has every call.
+local function cancellable(f, name)
+  local shape_of = core.shape
+  if not shape_of then return true end
+  local ok, _, calls = pcall(shape_of, name, f.api_version)
+  return not (ok and type(calls) == "table" and not calls.cancel)
+end
+
 -- Entry i of page pageno, a name listed for the first time (mine, project: place's): its cancel
--- built, or why it fails, or skipped outside the parent. Returns the request when it is to be sent.
+-- built, or why it fails, or why it is skipped (outside the parent; a shape without :cancel). A
+-- dry run notes it in would_cancel instead. Returns the request when it is to be sent.
 local function take(f, name, i, pageno, mine, project)
   local summary = f.summary
   summary.listed = summary.listed + 1
+  if not cancellable(f, name) then return skip(f, name, mine and SKIP.no_cancel_method or SKIP.outside_parent) end
   -- built with the name's own location: inside the parent that is the parent's (and region's)
   local ok, req = pcall(core.build, "cancel", name, nil, f.ro)
   if not ok then
@@ -229,9 +263,10 @@ local function take(f, name, i, pageno, mine, project)
     -- Vertex names operations by project number while callers pass the ID: the number is the
     -- parent's own when given by number, else the first one the listing shows in its location
     if project ~= f.project and not f.number then f.number = project end
-    return req
+    if not f.dry_run then return req end
+    summary.would_cancel[#summary.would_cancel + 1] = name
   else
-    summary.skipped[#summary.skipped + 1] = { name = name, reason = "outside_parent" }
+    skip(f, name, SKIP.outside_parent)
   end
 end
 
@@ -272,7 +307,9 @@ local LISTER = {} -- the window's tag of the request fetching the next page
 local function report_cancel(f)
   local summary = f.summary
   if f.progress then
-    f.progress { phase = "cancel", listed = summary.listed, cancelled = summary.cancelled, failed = #summary.failed,
+    local wc = summary.would_cancel
+    f.progress { phase = wc and "list" or "cancel", listed = summary.listed, cancelled = summary.cancelled,
+                 would_cancel = wc and #wc, failed = #summary.failed, skipped = #summary.skipped,
                  in_flight = f.win.n, listing = f.more, requests = f.ctx.requests, elapsed = f.clock() - f.start }
   end
 end
@@ -293,7 +330,14 @@ local function on_page(f, r)
   end
 end
 
--- A cancel ended: accepted (and, with wait, pending), or failed.
+-- Whether a cancel's failure says the operation cannot be cancelled (already done, or not
+-- cancellable): Google's 400 FAILED_PRECONDITION.
+local function not_cancellable(err)
+  return is(err, "HttpError") and err.code == 400 and err.status == "FAILED_PRECONDITION"
+end
+
+-- A cancel ended: accepted (and, with wait, pending), refused as not cancellable (skipped, not
+-- waited for), or failed.
 local function on_cancel(f, r, name)
   local summary = f.summary
   if r.ok then
@@ -302,6 +346,8 @@ local function on_cancel(f, r, name)
       f.pending[name] = true
       f.npending = f.npending + 1
     end
+  elseif not_cancellable(r.error) then
+    skip(f, name, SKIP.failed_precondition, r.error)
   else
     summary.failed[#summary.failed + 1] = { name = name, error = r.error }
     if is(r.error, "TimeoutError") and f.clock() >= f.deadline then f.timed_out = true end
@@ -346,8 +392,8 @@ local function cancel_phase(f)
   if f.list_err then raise_with(f.list_err, summary) end
   if f.timed_out then
     raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: the %g s timeout passed before every "
-      .. "listed operation was cancelled (%d listed, %d cancelled, %d failed)", f.timeout, summary.listed,
-      summary.cancelled, #summary.failed)), summary)
+      .. "listed operation was cancelled (%d listed, %d cancelled, %d failed, %d skipped)", f.timeout,
+      summary.listed, summary.cancelled, #summary.failed, #summary.skipped)), summary)
   end
 end
 
@@ -518,15 +564,21 @@ end
 --- opts.wait = true, then waits until each has ended. The summary: listed (distinct names listed;
 --- an entry without a name counts once each), cancelled (cancels the service accepted), failed
 --- ({name = , error = } per cancel that failed, and per listed entry without a name or with a name
---- the grammar refuses: ResponseTypeError), skipped ({name = , reason = "outside_parent"}: another
---- project's or location's names, never sent), duplicates (entries repeating a name already
+--- the grammar refuses: ResponseTypeError), skipped ({name = , reason = [, error = ]} per name
+--- not cancelled and not a failure: "outside_parent", another project's or location's name, and
+--- "no_cancel_method", a shape without :cancel, both never sent; "failed_precondition", a cancel
+--- answered 400 FAILED_PRECONDITION, with its error), duplicates (entries repeating a name already
 --- listed: not cancelled again), pages, requests, elapsed; listed == cancelled + #failed + #skipped.
+--- opts.dry_run = true lists and sends no cancel: cancelled is 0, would_cancel the names a sweep
+--- would cancel, dry_run = true, and listed == #would_cancel + #failed + #skipped (with wait: ValueError).
 --- With wait: wait = {cancelled = names that ended CANCELLED, completed = names that
 --- completed anyway, failed = {name, error} (OperationError: ended with another error; or why its
 --- outcome could not be read), rounds, requests, list_requests, get_requests}.
 --- A failed listing raises its error, the deadline (opts.timeout, for the whole call) a
 --- TimeoutError; either carries the summary so far as err.summary (with wait.running: the names
---- still running). opts.progress(counts) is called as it goes.
+--- still running). opts.progress(counts) is called as it goes: {phase = "cancel" ("list" on a dry
+--- run), listed, cancelled, failed, skipped, would_cancel (dry run), in_flight, listing, requests,
+--- elapsed}, then with wait {phase = "wait", pending, cancelled, completed, failed, rounds, ...}.
 function Client:cancel_all(parent, region, opts)
   local f = new_run(self, self:_options(opts), parent, region)
   cancel_phase(f)

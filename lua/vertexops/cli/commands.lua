@@ -45,6 +45,9 @@ M.FLAGS = {
     doc = "with fake: the HTTPS port" },
   { name = "http_port", value = "P", type = "port", option = "http_port", default = "a free one",
     doc = "with fake: the plain HTTP port (control requests)" },
+  { name = "dry_run", doc = "with cancel-all: list what would be cancelled, and cancel nothing" },
+  { name = "yes", doc = "with cancel-all: cancel without asking first (it asks only when stdin and stderr are "
+      .. "a terminal)" },
   { name = "json", doc = "print one JSON document on stdout" },
   { name = "quiet", doc = "print nothing on success" },
   { name = "help", alias = "-h", doc = "show this help" },
@@ -93,9 +96,10 @@ M.COMMANDS = {
   { name = "list", arg = "PARENT", flags = CALL,
     doc = "list the operations of projects/P/locations/L (every page)" },
   { name = "wait", arg = "NAME", flags = CALL, doc = "wait until an operation is done" },
-  { name = "cancel-all", arg = "PARENT", flags = with(CALL, "wait", "max_in_flight"),
+  { name = "cancel-all", arg = "PARENT", flags = with(CALL, "wait", "max_in_flight", "dry_run", "yes"),
     doc = "cancel every running operation of projects/P/locations/L (with --wait: then wait until each has "
-      .. "ended); a progress bar on a terminal, a summary" },
+      .. "ended); on a terminal it lists them first and asks (\"cancel N operations under PARENT? [y/N]\"; "
+      .. "--yes: no question), shows a progress bar, then a summary; --dry-run: only list what it would cancel" },
   { name = "fake", flags = { "port", "http_port", "json", "quiet" },
     doc = "run a fake Vertex server on loopback in the foreground, for tests (docs/fake.md): prints its "
       .. "endpoint, CA file, control URL and control token ($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on "
@@ -108,6 +112,8 @@ M.EXIT = {
   ConnectionError = 6, TimeoutError = 7, OperationError = 8, ResponseTypeError = 9,
 }
 M.USAGE_EXIT, M.OTHER_EXIT = 2, 1
+-- cancel-all's question answered anything but yes (or not at all): nothing was cancelled
+M.DECLINED_EXIT = M.OTHER_EXIT
 
 --- The flag as typed: "--ca-file" for ca_file.
 function M.spelling(flag)

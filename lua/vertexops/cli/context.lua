@@ -14,13 +14,15 @@ Context.__index = Context
 
 --- new([t]) -> a context. t (all optional):
 ---   stdout, stderr  objects with :write(...) and :flush() (default io.stdout, io.stderr)
----   isatty(fd)      whether fd 2 is a terminal, for the progress displays (default core.isatty)
+---   stdin           an object with :read("*l"), where a question's answer is read (default io.stdin)
+---   isatty(fd)      whether fd 0 or 2 is a terminal, for the progress displays and cancel-all's
+---                   question (default core.isatty)
 ---   options         merged under the options the flags set, for every call (testing.start's
 ---                   for fake): a token, a clock and sleep, ...
 ---   foreground(server)  what runs while `vertexops fake` serves (default: until Ctrl-C or SIGTERM)
 function M.new(t)
   t = t or {}
-  return setmetatable({ stdout = t.stdout or io.stdout, stderr = t.stderr or io.stderr,
+  return setmetatable({ stdout = t.stdout or io.stdout, stderr = t.stderr or io.stderr, stdin = t.stdin or io.stdin,
                         isatty = t.isatty or core.isatty, options = t.options or {},
                         foreground = t.foreground, shown = false }, Context)
 end

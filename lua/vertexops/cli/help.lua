@@ -81,10 +81,13 @@ TypeError and ValueError (a bad argument the library refuses) exit 2 too; Operat
 operation that ended with an error.
 cancel --wait exits 0 both when the operation ended CANCELLED and when it completed before the
 cancel took effect; the output (and "cancelled" in --json) tells which.
-cancel-all exits 0 only when every operation listed was cancelled (with --wait: has ended,
-CANCELLED or not); otherwise with the status of the first failure's error. Names the listing gives
-outside PARENT (another project or location) are never cancelled: they are shown as skipped and,
-with no other failure, the status is 9 (the listing was wrong). A name listed twice is cancelled once.]]
+cancel-all exits 0 when nothing failed: every operation listed was cancelled (with --wait: has
+ended, CANCELLED or not) or skipped; otherwise with the status of the first failure's error.
+Skipped, never a failure: names outside PARENT (another project or location: never sent), kinds
+without a cancel method (never sent), and cancels answered FAILED_PRECONDITION (already done, or
+not cancellable). A name listed twice is cancelled once. On a terminal (stdin and stderr) it lists
+first and asks; an answer other than y or yes cancels nothing and exits 1. Elsewhere it does not
+ask: scripts go on as with --yes.]]
 
 --- text() -> the whole of `vertexops --help`, ending in a newline.
 function M.text()

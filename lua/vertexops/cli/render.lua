@@ -106,10 +106,13 @@ end
 --- summary_doc(s) -> the JSON view of cancel_all's summary.
 function M.summary_doc(s)
   local skipped = {}
-  for i, k in ipairs(s.skipped or {}) do skipped[i] = { name = k.name, reason = k.reason } end
+  for i, k in ipairs(s.skipped or {}) do
+    skipped[i] = { name = k.name, reason = k.reason, error = k.error and M.error_doc(k.error) or nil }
+  end
   local doc = { listed = s.listed, cancelled = s.cancelled, failed = failures_doc(s.failed),
                 skipped = M.list(skipped), duplicates = s.duplicates, pages = s.pages,
                 requests = s.requests, elapsed = s.elapsed }
+  if s.dry_run then doc.dry_run, doc.would_cancel = true, M.list(s.would_cancel) end
   if s.wait then
     local w = s.wait
     doc.wait = { cancelled = M.list(w.cancelled), completed = M.list(w.completed), failed = failures_doc(w.failed),
@@ -126,12 +129,24 @@ local function some(names, max)
   return table.concat(lines, "\n")
 end
 
+-- Each reason a name is skipped (cancel_all's summary.skipped), and how the text says it.
+local SKIPPED = {
+  { "outside_parent", "outside PARENT (never sent)" },
+  { "no_cancel_method", "no cancel method for this kind of operation (never sent)" },
+  { "failed_precondition", "not cancellable: already done, or not a cancellable kind (FAILED_PRECONDITION)" },
+}
+local SKIP_SAID = {}
+for _, why in ipairs(SKIPPED) do SKIP_SAID[why[1]] = why[2] end
+
 --- summary_text(s, parent) -> cancel_all's summary as lines of text.
 function M.summary_text(s, parent)
   local skipped = s.skipped or {}
-  local lines = { ("listed %d, cancelled %d, failed %d%s%s (%d requests, %.1f s)"):format(s.listed, s.cancelled,
-    #s.failed, #skipped > 0 and (", skipped %d"):format(#skipped) or "",
+  local done = s.dry_run and ("would cancel %d"):format(#s.would_cancel) or ("cancelled %d"):format(s.cancelled)
+  local lines = { ("%slisted %d, %s, failed %d%s%s (%d requests, %.1f s)"):format(
+    s.dry_run and "dry run, nothing cancelled: " or "", s.listed, done, #s.failed,
+    #skipped > 0 and (", skipped %d"):format(#skipped) or "",
     (s.duplicates or 0) > 0 and (", %d listed twice"):format(s.duplicates) or "", s.requests, s.elapsed) }
+  if s.dry_run and #s.would_cancel > 0 then lines[#lines + 1] = "would cancel:\n" .. some(s.would_cancel, 20) end
   local function failures(list, what)
     if #list == 0 then return end
     local shown = {}
@@ -142,10 +157,22 @@ function M.summary_text(s, parent)
     lines[#lines + 1] = what .. ":\n" .. table.concat(shown, "\n")
   end
   failures(s.failed, "failed")
-  if #skipped > 0 then
-    local names = {}
-    for i, k in ipairs(skipped) do names[i] = k.name end
-    lines[#lines + 1] = "skipped, outside " .. parent .. " (never sent):\n" .. some(names, 20)
+  -- the skipped names by reason: the known ones in the order of SKIPPED, then any other
+  local by, reasons = {}, {}
+  for _, why in ipairs(SKIPPED) do
+    by[why[1]], reasons[#reasons + 1] = {}, why[1]
+  end
+  for _, k in ipairs(skipped) do
+    if not by[k.reason] then by[k.reason], reasons[#reasons + 1] = {}, k.reason end
+    local names = by[k.reason]
+    names[#names + 1] = k.name
+  end
+  for _, reason in ipairs(reasons) do
+    local names = by[reason]
+    if #names > 0 then
+      local said = (SKIP_SAID[reason] or reason):gsub("PARENT", function() return parent end)
+      lines[#lines + 1] = "skipped, " .. said .. ":\n" .. some(names, 20)
+    end
   end
   local w = s.wait
   if w then
@@ -185,11 +212,17 @@ end
 
 --- cancel_all_line(c) -> the one-line display of cancel_all's progress (its progress callback's c).
 function M.cancel_all_line(c)
+  local skipped = c.skipped or 0
   if c.phase == "cancel" then
-    local done = c.cancelled + c.failed
+    local done = c.cancelled + c.failed + skipped
     local rate = c.elapsed > 0 and done / c.elapsed or 0
-    return ("cancel-all %s %d/%d%s cancelled, %d failed  %.0f/s  ETA %s"):format(M.bar(done, c.listed, 20), done,
-      c.listed, c.listing and "+" or "", c.failed, rate, c.listing and "?" or M.eta(c.listed - done, rate))
+    return ("cancel-all %s %d/%d%s cancelled, %d failed%s  %.0f/s  ETA %s"):format(M.bar(done, c.listed, 20), done,
+      c.listed, c.listing and "+" or "", c.failed, skipped > 0 and (", %d skipped"):format(skipped) or "", rate,
+      c.listing and "?" or M.eta(c.listed - done, rate))
+  end
+  if c.phase == "list" then -- a dry run: listing only
+    return ("listing    %d listed%s: %d to cancel, %d skipped, %d failed"):format(c.listed, c.listing and "+" or "",
+      c.would_cancel or 0, skipped, c.failed)
   end
   local ended = c.cancelled + c.completed + c.failed
   local total = ended + c.pending
