@@ -184,6 +184,30 @@ static void vx_checkprintable(lua_State *L, int idx, const vx_option *o) {
       vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", vx_label(o));
 }
 
+/* A universe domain is a DNS name: labels of letters, digits and '-' (not at either end of a
+ * label), joined by '.', at least two labels, at most 253 bytes (googleapis.com, s3nsapis.fr). */
+static void vx_checkdomain(lua_State *L, int idx, const vx_option *o) {
+  size_t n, i, label = 0;
+  int labels = 1;
+  const char *s = lua_tolstring(L, idx, &n);
+  int ok = n > 0 && n <= 253;
+  for (i = 0; ok && i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '.') {
+      ok = label > 0 && s[i - 1] != '-';
+      label = 0;
+      labels++;
+    } else if (VX_ISALNUM(c) || (c == '-' && label > 0)) {
+      if (++label > 63) ok = 0;
+    } else {
+      ok = 0;
+    }
+  }
+  if (!ok || label == 0 || s[n - 1] == '-' || labels < 2)
+    vx_valueerror(L, "option '%s' must be a domain name such as googleapis.com (letters, digits, "
+                     "'-' and '.')", o->name);
+}
+
 static void vx_checkdictname(lua_State *L, int idx, const vx_option *o) {
   if (lua_rawlen(L, idx) == 0) vx_valueerror(L, "option '%s' must name a lua_shared_dict", o->name);
 }
@@ -247,8 +271,11 @@ static const vx_option vx_rate_fields[] = {
 
 static const vx_option vx_options[] = {
     {"endpoint", .kind = VX_K_STRING, .check = vx_checkendpointopt,
-     .defdoc = "https://{region}-aiplatform.googleapis.com", .env = "VERTEXOPS_ENDPOINT",
+     .defdoc = "Google's host of the location", .env = "VERTEXOPS_ENDPOINT",
      .cats = "string", .doc = "URL template with {region} (env VERTEXOPS_ENDPOINT)"},
+    {"universe_domain", .kind = VX_K_STRING, .check = vx_checkdomain, DSTR("googleapis.com"),
+     .env = "GOOGLE_CLOUD_UNIVERSE_DOMAIN", .cats = "string",
+     .doc = "domain of Google's hosts (env GOOGLE_CLOUD_UNIVERSE_DOMAIN)"},
     {"token", .kind = VX_K_TYPES, .t1 = LUA_TSTRING, .t2 = LUA_TFUNCTION, .check = vx_checktokenopt,
      .defdoc = "the credentials chain", .cats = "string|fun():string",
      .doc = "access token, or a function returning one"},
