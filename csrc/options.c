@@ -184,6 +184,14 @@ static void vx_checkprintable(lua_State *L, int idx, const vx_option *o) {
       vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", vx_label(o));
 }
 
+/* An API key goes into a header line as it is: visible ASCII, no space (its value is never shown). */
+static void vx_checkapikey(lua_State *L, int idx, const vx_option *o) {
+  (void)o;
+  if (!vx_tokenok(lua_tostring(L, idx), lua_rawlen(L, idx)))
+    vx_valueerror(L, "option 'api_key' is empty or contains a space, a control character or a "
+                     "non-ASCII byte");
+}
+
 /* A universe domain is a DNS name: labels of letters, digits and '-' (not at either end of a
  * label), joined by '.', at least two labels, at most 253 bytes (googleapis.com, s3nsapis.fr). */
 static void vx_checkdomain(lua_State *L, int idx, const vx_option *o) {
@@ -276,6 +284,8 @@ static const vx_option vx_options[] = {
     {"universe_domain", .kind = VX_K_STRING, .check = vx_checkdomain, DSTR("googleapis.com"),
      .env = "GOOGLE_CLOUD_UNIVERSE_DOMAIN", .cats = "string",
      .doc = "domain of Google's hosts (env GOOGLE_CLOUD_UNIVERSE_DOMAIN)"},
+    {"api_key", .kind = VX_K_STRING, .check = vx_checkapikey, .cats = "string",
+     .doc = "express mode: sent as x-goog-api-key, no OAuth token (not with token or credentials)"},
     {"token", .kind = VX_K_TYPES, .t1 = LUA_TSTRING, .t2 = LUA_TFUNCTION, .check = vx_checktokenopt,
      .defdoc = "the credentials chain", .cats = "string|fun():string",
      .doc = "access token, or a function returning one"},
@@ -366,6 +376,15 @@ void vx_checkoptions(lua_State *L, int idx) {
     vx_checkvalue(L, -1, o);
     lua_pop(L, 1);
   }
+  /* an API key is the credential: no other one beside it (google-genai's client refuses both) */
+  if (vx_rawfield(L, idx, "api_key") != LUA_TNIL) {
+    if (vx_rawfield(L, idx, "credentials") != LUA_TNIL)
+      vx_valueerror(L, "options 'api_key' and 'credentials' cannot be used together");
+    if (vx_rawfield(L, idx, "token") != LUA_TNIL)
+      vx_valueerror(L, "options 'api_key' and 'token' cannot be used together");
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
 }
 
 /* The default of option name when it is a string (api_version: core.build's), else NULL. */

@@ -408,7 +408,8 @@ static void vx_pushurl(lua_State *L, int call, int base, const char *name, size_
 }
 
 /* Pushes the header lines of a call: Accept, Content-Type (with a body), User-Agent,
- * x-goog-api-client, x-goog-request-params, and x-goog-user-project from the options at opts. */
+ * x-goog-api-client, x-goog-request-params, and from the options at opts x-goog-user-project and
+ * x-goog-api-key. */
 static void vx_pushheaders(lua_State *L, int call, const char *name, size_t namelen, int opts) {
   int hd, nh = 0;
   size_t n;
@@ -435,6 +436,11 @@ static void vx_pushheaders(lua_State *L, int call, const char *name, size_t name
       if ((unsigned char)s[n] < ' ') vx_valueerror(L, "quota project contains a control character");
     vx_addheader(L, hd, &nh, "x-goog-user-project: %s", s);
   }
+  /* express mode: the API key is the credential (no Authorization header goes beside it). It was
+   * checked (csrc/options.c: visible ASCII); no message ever shows it. */
+  s = vx_optfield(L, opts, "api_key", NULL);
+  lua_pop(L, 1);
+  if (s) vx_addheader(L, hd, &nh, "x-goog-api-key: %s", s);
 }
 
 /* core.build(call, name, region, opts [, wait_seconds]) -> request table
