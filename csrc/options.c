@@ -283,7 +283,7 @@ static const vx_option vx_options[] = {
      .cats = "string", .doc = "URL template with {region} (env VERTEXOPS_ENDPOINT)"},
     {"universe_domain", .kind = VX_K_STRING, .check = vx_checkdomain, DSTR("googleapis.com"),
      .env = "GOOGLE_CLOUD_UNIVERSE_DOMAIN", .cats = "string",
-     .doc = "domain of Google's hosts (env GOOGLE_CLOUD_UNIVERSE_DOMAIN)"},
+     .doc = "domain of Google's hosts, the credentials' universe (env GOOGLE_CLOUD_UNIVERSE_DOMAIN)"},
     {"api_key", .kind = VX_K_STRING, .check = vx_checkapikey, .cats = "string",
      .doc = "express mode: sent as x-goog-api-key, no OAuth token (not with token or credentials)"},
     {"token", .kind = VX_K_TYPES, .t1 = LUA_TSTRING, .t2 = LUA_TFUNCTION, .check = vx_checktokenopt,
