@@ -157,6 +157,20 @@ describe("api_key", function()
       assert.are.equal("accepted", log[2].api_key)
     end)
 
+    it("goes with every request of client:start and cancel_many", function()
+      local a, b = server:create {}, server:create {}
+      local c = vertexops.client(opts())
+      assert.are.equal(a.name, c:start("get", a.name):wait().name)
+      c:cancel_many { a.name, b.name }
+      c:close()
+      local log = server:log()
+      assert.are.equal(3, #log)
+      for _, e in ipairs(log) do
+        assert.are.equal("accepted", e.api_key, e.call)
+        assert.is_nil(e.headers.authorization)
+      end
+    end)
+
     it("in a call over a client that has a token is refused before any request", function()
       local op = server:create {}
       local c = vertexops.client { endpoint = server.endpoint, ca_file = server.ca_file, token = "test-token" }
