@@ -184,6 +184,38 @@ static void vx_checkprintable(lua_State *L, int idx, const vx_option *o) {
       vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", vx_label(o));
 }
 
+/* An API key goes into a header line as it is: visible ASCII, no space (its value is never shown). */
+static void vx_checkapikey(lua_State *L, int idx, const vx_option *o) {
+  (void)o;
+  if (!vx_tokenok(lua_tostring(L, idx), lua_rawlen(L, idx)))
+    vx_valueerror(L, "option 'api_key' is empty or contains a space, a control character or a "
+                     "non-ASCII byte");
+}
+
+/* A universe domain is a DNS name: labels of letters, digits and '-' (not at either end of a
+ * label), joined by '.', at least two labels, at most 253 bytes (googleapis.com, s3nsapis.fr). */
+static void vx_checkdomain(lua_State *L, int idx, const vx_option *o) {
+  size_t n, i, label = 0;
+  int labels = 1;
+  const char *s = lua_tolstring(L, idx, &n);
+  int ok = n > 0 && n <= 253;
+  for (i = 0; ok && i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '.') {
+      ok = label > 0 && s[i - 1] != '-';
+      label = 0;
+      labels++;
+    } else if (VX_ISALNUM(c) || (c == '-' && label > 0)) {
+      if (++label > 63) ok = 0;
+    } else {
+      ok = 0;
+    }
+  }
+  if (!ok || label == 0 || s[n - 1] == '-' || labels < 2)
+    vx_valueerror(L, "option '%s' must be a domain name such as googleapis.com (letters, digits, "
+                     "'-' and '.')", o->name);
+}
+
 static void vx_checkdictname(lua_State *L, int idx, const vx_option *o) {
   if (lua_rawlen(L, idx) == 0) vx_valueerror(L, "option '%s' must name a lua_shared_dict", o->name);
 }
@@ -247,8 +279,13 @@ static const vx_option vx_rate_fields[] = {
 
 static const vx_option vx_options[] = {
     {"endpoint", .kind = VX_K_STRING, .check = vx_checkendpointopt,
-     .defdoc = "https://{region}-aiplatform.googleapis.com", .env = "VERTEXOPS_ENDPOINT",
+     .defdoc = "Google's host of the location", .env = "VERTEXOPS_ENDPOINT",
      .cats = "string", .doc = "URL template with {region} (env VERTEXOPS_ENDPOINT)"},
+    {"universe_domain", .kind = VX_K_STRING, .check = vx_checkdomain, DSTR("googleapis.com"),
+     .env = "GOOGLE_CLOUD_UNIVERSE_DOMAIN", .cats = "string",
+     .doc = "domain of Google's hosts, the credentials' universe (env GOOGLE_CLOUD_UNIVERSE_DOMAIN)"},
+    {"api_key", .kind = VX_K_STRING, .check = vx_checkapikey, .cats = "string",
+     .doc = "express mode: sent as x-goog-api-key, no OAuth token (not with token or credentials)"},
     {"token", .kind = VX_K_TYPES, .t1 = LUA_TSTRING, .t2 = LUA_TFUNCTION, .check = vx_checktokenopt,
      .defdoc = "the credentials chain", .cats = "string|fun():string",
      .doc = "access token, or a function returning one"},
@@ -341,6 +378,15 @@ void vx_checkoptions(lua_State *L, int idx) {
     vx_checkvalue(L, -1, o);
     lua_pop(L, 1);
   }
+  /* an API key is the credential: no other one beside it (google-genai's client refuses both) */
+  if (vx_rawfield(L, idx, "api_key") != LUA_TNIL) {
+    if (vx_rawfield(L, idx, "credentials") != LUA_TNIL)
+      vx_valueerror(L, "options 'api_key' and 'credentials' cannot be used together");
+    if (vx_rawfield(L, idx, "token") != LUA_TNIL)
+      vx_valueerror(L, "options 'api_key' and 'token' cannot be used together");
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
 }
 
 /* The default of option name when it is a string (api_version: core.build's), else NULL. */

@@ -286,15 +286,42 @@ static void vx_duration(char *out, size_t size, double secs) {
   }
 }
 
+/* Google's host of each kind of location, in universe ud (option universe_domain, default
+ * googleapis.com), as Google's clients build them (google-genai's _api_client.py, the Vertex SDK's
+ * initializer.py and utils.mrep_endpoint):
+ *   global                        https://aiplatform.{ud}
+ *   us, eu (multi-regions)        https://aiplatform.{loc}.rep.{ud}  (representative endpoints)
+ *   a region (us-central1, ...)   https://{region}-aiplatform.{ud}
+ * Outside googleapis.com the multi-regions keep the same form with the universe's domain after
+ * "rep." (utils.mrep_endpoint splits the service host the same way). */
+static const char *const vx_multiregions[] = {"us", "eu", NULL};
+
+static void vx_pushgooglehost(lua_State *L, const char *region, const char *ud) {
+  int i;
+  if (strcmp(region, "global") == 0) {
+    lua_pushfstring(L, "https://aiplatform.%s", ud);
+    return;
+  }
+  for (i = 0; vx_multiregions[i]; i++)
+    if (strcmp(region, vx_multiregions[i]) == 0) {
+      lua_pushfstring(L, "https://aiplatform.%s.rep.%s", region, ud);
+      return;
+    }
+  lua_pushfstring(L, "https://{region}-aiplatform.%s", ud);
+}
+
 /* Pushes the base URL of a call (no trailing slash): the endpoint option expanded for the region
- * at regidx and checked, else Google's host for that region. */
+ * at regidx and checked (it overrides every host: Private Service Connect, private VIPs), else
+ * Google's host for that kind of location in the options' universe. */
 static void vx_pushbaseurl(lua_State *L, int opts, int regidx) {
   const char *region = lua_tostring(L, regidx);
   if (vx_optfield(L, opts, "endpoint", NULL) == NULL) {
     /* Google's hosts (the environment's defaults are the Lua front's: lua/vertexops/options.lua) */
+    const char *ud = vx_optfield(L, opts, "universe_domain", NULL);
+    if (!ud) ud = vx_optiondefault("universe_domain");
+    vx_pushgooglehost(L, region, ud);
+    lua_replace(L, -3);
     lua_pop(L, 1);
-    if (strcmp(region, "global") == 0) lua_pushliteral(L, "https://aiplatform.googleapis.com");
-    else lua_pushliteral(L, "https://{region}-aiplatform.googleapis.com");
   }
   lua_pushvalue(L, regidx);
   vx_pushbase(L, -2, region);
@@ -381,7 +408,8 @@ static void vx_pushurl(lua_State *L, int call, int base, const char *name, size_
 }
 
 /* Pushes the header lines of a call: Accept, Content-Type (with a body), User-Agent,
- * x-goog-api-client, x-goog-request-params, and x-goog-user-project from the options at opts. */
+ * x-goog-api-client, x-goog-request-params, and from the options at opts x-goog-user-project and
+ * x-goog-api-key. */
 static void vx_pushheaders(lua_State *L, int call, const char *name, size_t namelen, int opts) {
   int hd, nh = 0;
   size_t n;
@@ -408,6 +436,11 @@ static void vx_pushheaders(lua_State *L, int call, const char *name, size_t name
       if ((unsigned char)s[n] < ' ') vx_valueerror(L, "quota project contains a control character");
     vx_addheader(L, hd, &nh, "x-goog-user-project: %s", s);
   }
+  /* express mode: the API key is the credential (no Authorization header goes beside it). It was
+   * checked (csrc/options.c: visible ASCII); no message ever shows it. */
+  s = vx_optfield(L, opts, "api_key", NULL);
+  lua_pop(L, 1);
+  if (s) vx_addheader(L, hd, &nh, "x-goog-api-key: %s", s);
 }
 
 /* core.build(call, name, region, opts [, wait_seconds]) -> request table

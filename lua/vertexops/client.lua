@@ -45,11 +45,12 @@ function Client.new(opts)
 end
 
 -- The token provider for options o: the client's own (cached), o.credentials when it is a provider
--- object, or a fresh one when the call names other credentials. nil when o.token is given.
+-- object, or a fresh one when the call names other credentials. nil when o.token is given, and
+-- with o.api_key (express mode: the key is the credential, no OAuth token at all).
 ---@param o vertexops.Options
 ---@return vertexops.auth.Provider?
 function Client:_provider(o)
-  if o.token ~= nil then return nil end
+  if o.token ~= nil or o.api_key ~= nil then return nil end
   if type(o.credentials) == "table" then return o.credentials end
   local own = o == self.opts
   if not own then
@@ -63,11 +64,13 @@ function Client:_provider(o)
   return self.auth
 end
 
--- The bearer token for a request made with options o, by deadline (absolute, on o's clock).
+-- The bearer token for a request made with options o, by deadline (absolute, on o's clock); nil
+-- with an api_key (its x-goog-api-key header is in the built request: csrc/request.c).
 ---@param o vertexops.Options
 ---@param deadline number
----@return string
+---@return string?
 function Client:_token(o, deadline)
+  if o.api_key ~= nil then return nil end
   local t = o.token
   if type(t) == "function" then
     t = t()
@@ -101,7 +104,7 @@ function Client:_token(o, deadline)
 end
 
 -- A client's options merged with a call's, then the environment's (options.apply_env), then the
--- quota project of the credentials when none of those names one.
+-- quota project of the credentials when none of those names one (with an api_key: none of either).
 -- Without call options the result is the same table every time (self.base): requests built from it
 -- are cached (Client:_build), and the environment is read once per client.
 ---@param opts? vertexops.Options
@@ -110,8 +113,13 @@ function Client:_options(opts)
   if opts == nil and self.base then return self.base end
   local o = options.merge(self.opts, opts)
   if o == self.opts then o = options.merge(o, {}) end -- a table of our own
+  local explicit_project = o.user_project
   options.apply_env(o)
-  if o.user_project == nil and o.token == nil then
+  if o.api_key ~= nil then
+    -- express mode: a quota project only when the options name one (an API key is billed to its
+    -- own project; google-genai sends none with a key); no credentials file is read
+    o.user_project = explicit_project
+  elseif o.user_project == nil and o.token == nil then
     o.user_project = self:_provider(o):quota_project()
   end
   if opts == nil then self.base = o end

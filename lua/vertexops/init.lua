@@ -30,6 +30,8 @@
 ---@class vertexops.Options options of a client or of one call (docs/contract.md, "Options"); an
 ---unknown key raises ValueError. The fields are the schema's (csrc/options.c, core.OPTIONS: spec/03_options_schema_spec.lua checks)
 ---@field endpoint? string URL template with {region} (env VERTEXOPS_ENDPOINT)
+---@field universe_domain? string domain of Google's hosts, the credentials' universe (env GOOGLE_CLOUD_UNIVERSE_DOMAIN)
+---@field api_key? string express mode: sent as x-goog-api-key, no OAuth token (not with token or credentials)
 ---@field token? string|fun():string access token, or a function returning one
 ---@field credentials? string|vertexops.auth.Provider key-file path, or a provider from vertexops.auth.provider
 ---@field scopes? string|string[] OAuth scopes (default cloud-platform)

@@ -74,16 +74,23 @@ local MERGE, COPY = schema.merge, schema.copy
 ---@param o vertexops.Options
 ---@return vertexops.Options
 function M.apply_env(o)
-  for key, var in next, M.ENV do
-    if o[key] == nil then
-      local v = os_getenv(var)
-      if v and v ~= "" then
-        core.check_options { [key] = v }
-        o[key] = v
-      end
-    end
+  for key in next, M.ENV do
+    if o[key] == nil then o[key] = M.env(key) end
   end
   return o
+end
+
+--- env(key) -> the value the environment gives option key (nil when its variable is unset or
+--- empty), checked like the option.
+---@param key string
+---@return string?
+function M.env(key)
+  local var = M.ENV[key]
+  local v = var and os_getenv(var)
+  if v and v ~= "" then
+    core.check_options { [key] = v }
+    return v
+  end
 end
 
 -- A caller's options table is read with raw reads only (next, never pairs or __index: on Lua 5.4

@@ -1,5 +1,5 @@
 -- vertexops.auth.authorized_user: a user's credentials file (gcloud auth application-default
--- login). Its token: the refresh-token grant at token_uri.
+-- login). Its token: the refresh-token grant at token_uri (default: its universe's oauth2 host).
 local common = require "vertexops.auth.common"
 local file = require "vertexops.auth.file"
 
@@ -13,7 +13,7 @@ local _M = {
 --- The token and its lifetime.
 function _M.fetch(provider, src, o, deadline)
   local u = src.data
-  return common.grant(provider, u.token_uri or common.DEFAULT_TOKEN_URI, {
+  return common.grant(provider, u.token_uri or common.token_uri(src.universe_domain), {
     { "grant_type", "refresh_token" }, { "client_id", u.client_id }, { "client_secret", u.client_secret },
     { "refresh_token", u.refresh_token } }, o, deadline)
 end

@@ -28,7 +28,14 @@ end
 _M.json = cjson
 
 _M.CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-_M.DEFAULT_TOKEN_URI = "https://oauth2.googleapis.com/token"
+_M.DEFAULT_UNIVERSE = "googleapis.com" -- a credential's universe when it names none
+
+--- The token endpoint of a key file that names none: Google's OAuth endpoint of its universe
+--- (oauth2.googleapis.com, oauth2.{universe_domain} elsewhere).
+function _M.token_uri(universe)
+  return "https://oauth2." .. (universe or _M.DEFAULT_UNIVERSE) .. "/token"
+end
+
 _M.REFRESH_EARLY = 300 -- seconds before expiry a token is replaced
 _M.JWT_LIFETIME = 3600 -- seconds: a self-signed JWT's, and a token's when the answer gives none
 _M.TOKEN_TIMEOUT = 60  -- seconds for one token fetch, retries included

@@ -12,7 +12,7 @@ local _M = {}
 
 --- Reads and checks the credentials file at path (origin: the chain entry that named it, for
 --- messages) against the credential types it may have (an ordered list of type modules).
---- Returns the source {kind, path, origin, data, digest, quota_project, describe}; raises
+--- Returns the source {kind, path, origin, data, digest, quota_project, universe_domain, describe}; raises
 --- AuthError naming the file and the reason, never a secret.
 function _M.load(path, origin, types)
   local f, err = io_open(path, "rb")
@@ -42,6 +42,10 @@ function _M.load(path, origin, types)
   if data.token_uri ~= nil and type(data.token_uri) ~= "string" then
     fail(string_format("credentials file %s (%s) has a token_uri that is not a string", path, origin))
   end
+  local universe = data.universe_domain
+  if universe ~= nil and (type(universe) ~= "string" or universe == "") then
+    fail(string_format("credentials file %s (%s) has a universe_domain that is not a non-empty string", path, origin))
+  end
   -- inside nginx: a digest of the file's content for the shared_dict key (auth/shared.lua)
   local ngx = rawget(_G, "ngx")
   local hash = ngx and (ngx.sha1_bin or ngx.md5_bin)
@@ -49,6 +53,8 @@ function _M.load(path, origin, types)
   return {
     kind = kind, path = path, origin = origin, data = data, digest = digest,
     quota_project = type(data.quota_project_id) == "string" and data.quota_project_id or nil,
+    -- the universe its credentials belong to (google-auth: googleapis.com when the file names none)
+    universe_domain = universe or common.DEFAULT_UNIVERSE,
     describe = kind .. " file " .. path,
   }
 end

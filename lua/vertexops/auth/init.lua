@@ -48,7 +48,8 @@ Provider.__index = Provider
 _M.Provider = Provider
 
 -- A caller's options are copied with raw reads and checked (vertexops.options.copy).
-local copy_options = require("vertexops.options").copy
+local options = require "vertexops.options"
+local copy_options = options.copy
 
 local raw_copy = require("vertexops.options").raw_copy
 local function type_error(message) require("vertexops.errors").raise("TypeError", message) end
@@ -168,6 +169,7 @@ end
 function Provider:_token(o, deadline)
   o = o or self.opts
   local src = self:source()
+  self:_check_universe(o)
   local kind = KINDS[src.kind]
   if kind.cached == false then return kind.fetch(self, src, o, deadline) end
   local clock = clock_of(o)
@@ -181,6 +183,23 @@ function Provider:_token(o, deadline)
   if not ok then error(token, 0) end
   if self:_storable(lifetime) then self.cached, self.expires_at = token, clock() + lifetime end
   return token
+end
+
+-- The client's universe (o's universe_domain, else the provider's, else GOOGLE_CLOUD_UNIVERSE_DOMAIN,
+-- else googleapis.com) must be the one the credentials belong to (a key file's universe_domain):
+-- AuthError naming both otherwise, before any token request, in the words of Google's clients. A
+-- token (option, GOOGLE_OAUTH_ACCESS_TOKEN) and the metadata server name no universe: not checked.
+function Provider:_check_universe(o)
+  local theirs = self.src.universe_domain
+  if not theirs then return end
+  local ours = o.universe_domain or self.opts.universe_domain or options.env("universe_domain")
+    or options.DEFAULTS.universe_domain
+  if ours ~= theirs then
+    fail(string_format("the configured universe domain (%s) does not match the universe domain found in the "
+      .. "credentials (%s, %s); the universe domain is the universe_domain option, else "
+      .. "GOOGLE_CLOUD_UNIVERSE_DOMAIN, else %s", ours, theirs, self.src.describe, options.DEFAULTS.universe_domain),
+      { universe_domain = ours, credentials_universe_domain = theirs })
+  end
 end
 
 -- The shared_dict key of src's token for this provider's scopes and self_signed_jwt mode.

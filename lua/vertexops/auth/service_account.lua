@@ -1,6 +1,6 @@
 -- vertexops.auth.service_account: a service-account key file. Its token: an RS256 JWT (signed in
 -- C, csrc/jwt.c) exchanged at token_uri by the jwt-bearer grant, or, with self_signed_jwt, the JWT
--- itself sent as the bearer token (no exchange).
+-- itself sent as the bearer token (no exchange; always outside googleapis.com, as google-auth does).
 local core = require "vertexops.core"
 local common = require "vertexops.auth.common"
 local file = require "vertexops.auth.file"
@@ -29,12 +29,14 @@ end
 function _M.fetch(provider, src, o, deadline, scope)
   local sa = src.data
   local iat = os_time()
-  if provider.opts.self_signed_jwt then
+  -- outside googleapis.com there is no token exchange for service accounts: the JWT is the token,
+  -- as google-auth does (service_account.Credentials: always_use_jwt_access)
+  if provider.opts.self_signed_jwt or src.universe_domain ~= common.DEFAULT_UNIVERSE then
     -- Sent as the bearer token itself: no token exchange.
     return jwt(src, { iss = sa.client_email, sub = sa.client_email, scope = scope, iat = iat,
                       exp = iat + common.JWT_LIFETIME }), common.JWT_LIFETIME
   end
-  local uri = sa.token_uri or common.DEFAULT_TOKEN_URI
+  local uri = sa.token_uri or common.token_uri(src.universe_domain)
   common.check_url(uri, "token_uri") -- before signing: a token_uri that cannot be used is named first
   local assertion = jwt(src, { iss = sa.client_email, scope = scope, aud = uri, iat = iat,
                                exp = iat + common.JWT_LIFETIME })

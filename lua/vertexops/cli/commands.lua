@@ -26,7 +26,7 @@ M.FLAGS = {
   { name = "strategy", value = "S", type = "string", option = "strategy", default = "auto",
     choices = { "auto", "server", "poll" }, doc = "how to wait: auto, server (:wait long-poll) or poll (GET)" },
   { name = "endpoint", value = "URL", type = "string", option = "endpoint",
-    default = "$" .. options.ENV.endpoint .. ", else https://{region}-aiplatform.googleapis.com",
+    default = "$" .. options.ENV.endpoint .. ", else Google's host of the name's location",
     doc = "endpoint template" },
   { name = "ca_file", value = "FILE", type = "string", option = "ca_file",
     doc = "PEM bundle to trust instead of the system store" },

@@ -105,6 +105,7 @@ local CONTROLS = {
   ["log"] = function() return send(200, #state.log == 0 and "[]" or state.log) end,
   ["POST oauth"] = checked(tokens.check_oauth, tokens.set_oauth),
   ["POST tokens"] = checked(tokens.check_tokens, tokens.set_tokens),
+  ["POST api_keys"] = checked(tokens.check_api_keys, tokens.set_api_keys),
 }
 M.CONTROLS = CONTROLS
 

@@ -22,6 +22,7 @@ local M = {}
 
 -- The bearer token every fake server accepts (server:tokens() changes the list).
 M.TOKEN = "test-token"
+M.API_KEY = "test-api-key" -- the API key the server accepts until api_keys(list) replaces it
 
 -- Requests per HTTP/2 connection on server.goaway_endpoint before nginx sends GOAWAY.
 M.GOAWAY_AFTER = 5
@@ -522,6 +523,8 @@ function Server:fault(f) return self:control("POST", "faults", f) end
 function Server:clear_faults() return self:control("DELETE", "faults") end
 --- The bearer tokens accepted from now on (a list of strings; replaces "test-token").
 function Server:tokens(list) return self:control("POST", "tokens", list) end
+--- The API keys accepted in x-goog-api-key from now on (replaces the list; default {"test-api-key"}).
+function Server:api_keys(list) return self:control("POST", "api_keys", list) end
 --- {nolog = bool, hold = seconds}: count requests without logging them; hold every answer.
 function Server:config(c) return self:control("POST", "config", c) end
 --- {requests = n, connections = n} since the start or the last reset / reset_log.

@@ -2,6 +2,7 @@
 -- it) and the counters stats() reads: requests, connections, requests in flight per connection.
 local check = require "vertexops.testing.check"
 local state = require "vertexops.testing.state"
+local tokens = require "vertexops.testing.tokens"
 
 local ngx = ngx
 local LIMITS = check.LIMITS
@@ -45,6 +46,11 @@ function M.request(call, name)
     return
   end
   local body, truncated, size = kept_body()
+  -- an API key is logged as what the server made of it (api_key: "accepted" or "refused"), its
+  -- header as "(redacted)": the log (and /_control/log) never holds the key itself
+  local headers = ngx.req.get_headers(200)
+  local api_key = tokens.api_key(headers)
+  if api_key then headers["x-goog-api-key"] = "(redacted)" end
   state.log[#state.log + 1] = {
     concurrent = inflight[conn],
     method = ngx.req.get_method(),
@@ -52,7 +58,8 @@ function M.request(call, name)
     query = ngx.var.args,
     call = call or nil,
     name = name,
-    headers = ngx.req.get_headers(200),
+    headers = headers,
+    api_key = api_key,
     body = body,
     body_truncated = truncated or nil,
     body_size = truncated and size or nil,

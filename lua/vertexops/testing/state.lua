@@ -12,6 +12,8 @@ local function fresh()
     log = {}, faults = {},
     -- bearer tokens accepted; tokens issued by the token endpoints (tokens.lua)
     tokens = { ["test-token"] = true }, issued = 0,
+    -- API keys accepted in x-goog-api-key (express mode; tokens.lua); the log never shows one
+    api_keys = { ["test-api-key"] = true },
     virtual = nil, -- the virtual clock (nil: real time)
     -- benchmarks: nolog (count requests and connections only), hold (seconds every
     -- Vertex answer waits, as a real service's processing time would)

@@ -94,14 +94,29 @@ end
 --- The token endpoints, keyed by their call (server.lua's PATHS). They need no bearer token.
 M.ENDPOINTS = { token = token_endpoint, metadata = metadata_endpoint }
 
---- true when the request carries a bearer token the server accepts.
+--- What the API key of a request (x-goog-api-key, express mode) is to the server: nil when the
+--- request has none, "accepted" when it is one of the accepted keys, else "refused". (The request
+--- log keeps this, never the key: log.lua.)
+function M.api_key(headers)
+  local key = headers["x-goog-api-key"]
+  if key == nil then return nil end
+  return type(key) == "string" and state.api_keys[key] == true and "accepted" or "refused"
+end
+
+--- true when the request carries an API key the server accepts, or else a bearer token it accepts.
 function M.authorized()
+  local key = M.api_key(ngx.req.get_headers(200))
+  if key then return key == "accepted" end
   local token = (ngx.var.http_authorization or ""):match("^Bearer (.+)$")
   return token ~= nil and state.tokens[token] == true
 end
 
---- Vertex's answer to a request without an accepted bearer token.
+--- Vertex's answer to a request without an accepted API key or bearer token: Google's 400
+--- API_KEY_INVALID for a key, its 401 for a token.
 function M.unauthorized()
+  if M.api_key(ngx.req.get_headers(200)) then
+    return reply.gerror(400, "API key not valid. Please pass a valid API key.", nil, { reason = "API_KEY_INVALID" })
+  end
   return reply.gerror(401, "Request had invalid authentication credentials. Expected OAuth 2 access "
     .. "token, login cookie or other valid authentication credential.", nil, { reason = "ACCESS_TOKEN_TYPE_UNSUPPORTED" })
 end
@@ -139,6 +154,17 @@ end
 function M.set_tokens(list)
   state.tokens = {}
   for _, t in ipairs(list) do state.tokens[t] = true end
+end
+
+--- /_control/api_keys: the API keys accepted (a list of strings, as tokens).
+function M.check_api_keys(body)
+  local m = M.check_tokens(body)
+  return m and m:gsub("^tokens", "api keys"):gsub("each token", "each api key")
+end
+
+function M.set_api_keys(list)
+  state.api_keys = {}
+  for _, k in ipairs(list) do state.api_keys[k] = true end
 end
 
 return M
