@@ -32,15 +32,19 @@ static const char *vx_typename(lua_State *L, int idx) {
   return luaL_typename(L, idx);
 }
 
-/* Checks that argument idx is a resource name of the given kind and
- * returns it; *loc / *loclen receive its location segment.
- * kind o: projects/P/locations/L/operations/ID, with any number of
- * collection/id pairs before "operations"
- * kind 'p': projects/P/locations/L */
-static const char *vx_checkname(lua_State *L, int idx, const char *what, int kind,
-                                const char **loc, size_t *loclen) {
+/* Checks that argument idx is a resource name of the given kind, Google's generic grammar, and
+ * returns it; *loc / *loclen receive its location segment (NULL, 0: a name without
+ * projects/{project}/locations/{location}, which has no location and goes to the global host).
+ * kind 'o', an operation: [projects/P/locations/L/] then collections -- collection/id pairs or
+ * singletons (ragEngineConfig) -- then operations/O; without projects/P/locations/L at least one
+ * collection (reasoningEngines/R/sessions/S/operations/O).
+ * kind 'p', a list parent: projects/P/locations/L then any collections, or collections alone;
+ * never an operation's name nor one ending in "operations" (list appends /operations).
+ */
+const char *vx_checkname(lua_State *L, int idx, const char *what, int kind, const char **loc,
+                         size_t *loclen) {
   size_t len, i, start = 0;
-  int nseg = 0;
+  int nseg = 0, located;
   const char *segs[VX_MAX_NAME / 2 + 1];
   size_t seglen[VX_MAX_NAME / 2 + 1];
   const char *s;
@@ -73,19 +77,27 @@ static const char *vx_checkname(lua_State *L, int idx, const char *what, int kin
       start = i + 1;
     }
   }
-#define SEGIS(k, lit) (seglen[k] == sizeof(lit) - 1 && memcmp(segs[k], lit, sizeof(lit) - 1) == 0)
+#define SEGIS(k, lit) \
+  ((k) >= 0 && (k) < nseg && seglen[k] == sizeof(lit) - 1 && memcmp(segs[k], lit, sizeof(lit) - 1) == 0)
+  located = SEGIS(0, "projects");
+  if (located ? nseg < 4 || !SEGIS(2, "locations") : SEGIS(0, "locations") || SEGIS(2, "locations"))
+    vx_valueerror(L, "%s has a location without projects/{project} before it, or a project without "
+                     "locations/{location} after it: it must look like %s", what,
+                  kind == 'p' ? "projects/{project}/locations/{location}[/{collection}/{id}...]"
+                              : "[projects/{project}/locations/{location}/][{collection}/{id}/...]"
+                                "operations/{id}");
   if (kind == 'p') {
-    if (nseg != 4 || !SEGIS(0, "projects") || !SEGIS(2, "locations"))
-      vx_valueerror(L, "%s must look like projects/{project}/locations/{location}", what);
+    if (SEGIS(nseg - 1, "operations") || SEGIS(nseg - 2, "operations"))
+      vx_valueerror(L, "%s names operations: pass what they are under (projects/{project}/"
+                       "locations/{location}[/{collection}/{id}...]); list adds /operations", what);
   } else {
-    if (nseg < 6 || nseg % 2 != 0 || !SEGIS(0, "projects") || !SEGIS(2, "locations") ||
-        !SEGIS(nseg - 2, "operations"))
-      vx_valueerror(L, "%s must look like projects/{project}/locations/{location}/operations/{id}",
-                    what);
+    if (!SEGIS(nseg - 2, "operations") || nseg < (located ? 6 : 3))
+      vx_valueerror(L, "%s must look like [projects/{project}/locations/{location}/]"
+                       "[{collection}/{id}/...]operations/{id}", what);
   }
 #undef SEGIS
-  *loc = segs[3];
-  *loclen = seglen[3];
+  *loc = located ? segs[3] : NULL;
+  *loclen = located ? seglen[3] : 0;
   return s;
 }
 
@@ -98,11 +110,21 @@ static int vx_regionok(const char *r, size_t n) {
   return 1;
 }
 
-/* Resolves the region from argument idx (string or nil) and the name's
- * location; pushes the region string. */
-static void vx_pushregion(lua_State *L, int idx, const char *loc, size_t loclen) {
+/* Resolves the region from argument idx (string or nil) and the name's location (NULL: none, the
+ * global host); pushes the region string ("global" for a name without a location). */
+static void vx_pushregion(lua_State *L, int idx, const char *what, const char *loc, size_t loclen) {
   size_t n;
   const char *r;
+  if (!loc) {
+    if (lua_isnoneornil(L, idx)) {
+      lua_pushliteral(L, "global");
+      return;
+    }
+    if (lua_type(L, idx) != LUA_TSTRING)
+      vx_typeerror(L, "region must be a string, got %s", vx_typename(L, idx));
+    vx_valueerror(L, "region must be nil: the %s has no projects/{project}/locations/{location}, "
+                     "so it has no location and goes to the global host", what);
+  }
   if (lua_isnoneornil(L, idx)) {
     if (!vx_regionok(loc, loclen))
       vx_valueerror(L, "the name's location is not a region; pass region explicitly");
@@ -424,7 +446,7 @@ static int core_build(lua_State *L) {
   name = vx_checkname(L, 2, call == CALL_LIST ? "parent" : "name", call == CALL_LIST ? 'p' : 'o',
                       &loc, &loclen);
   namelen = lua_rawlen(L, 2);
-  vx_pushregion(L, 3, loc, loclen); /* 6: region */
+  vx_pushregion(L, 3, call == CALL_LIST ? "parent" : "name", loc, loclen); /* 6: region */
   vx_pushbaseurl(L, 4, 6);          /* 7: base URL */
 
   lua_createtable(L, 0, 6); /* 8: request */

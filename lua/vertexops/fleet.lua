@@ -177,7 +177,9 @@ local function new_run(client, o, parent, region)
   local timeout = o.timeout or options.DEFAULTS.timeout
   local wait = o.wait
   if wait == nil then wait = DEFAULTS.wait end
-  local project, location = parent:match("^projects/([^/]+)/locations/([^/]+)$")
+  -- projects/P/locations/L and what follows (a nested parent: /customJobs/42); nil for a parent
+  -- without a project (reasoningEngines/R/sessions/S), whose names start with it
+  local project, location, under = parent:match("^projects/([^/]+)/locations/([^/]+)(.*)$")
   return {
     client = client, ro = ro, parent = parent, region = region, progress = o.progress,
     clock = clock, start = start, timeout = timeout, deadline = start + timeout,
@@ -187,7 +189,7 @@ local function new_run(client, o, parent, region)
     summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
                 elapsed = 0 },
     -- the parent's identity, the project number the service names operations with (sort_page)
-    project = project, location = location, number = project:match("^%d+$"),
+    project = project, location = location, under = under, number = project and project:match("^%d+$"),
     seen = {}, -- the names listed so far, by name_key
     pending = wait and {} or nil, npending = 0, -- with wait: the names cancelled, not yet seen ended
   }
@@ -208,10 +210,15 @@ end
 -- Whether name is the parent's own (by its ID, its number, or the first number seen: see
 -- sort_page), its key in f.seen, and its project.
 local function place(f, name)
+  if not f.project then -- a parent without a project: its names start with it
+    local mine = name:sub(1, #f.parent + 1) == f.parent .. "/"
+    return mine, mine and key_of(name:sub(#f.parent + 1)) or name, nil
+  end
   local project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$")
-  local mine = location == f.location and (project == f.project or project == f.number
-    or (not f.number and project:match("^%d+$") ~= nil))
-  return mine, mine and key_of(rest) or name, project
+  local under = f.under
+  local mine = location == f.location and rest:sub(1, #under + 1) == under .. "/"
+    and (project == f.project or project == f.number or (not f.number and project:match("^%d+$") ~= nil))
+  return mine, mine and key_of(rest:sub(#under + 1)) or name, project
 end
 
 -- Entry i of page pageno, a name listed for the first time (mine, project: place's): its cancel

@@ -91,10 +91,10 @@ M.COMMANDS = {
   { name = "get", arg = "NAME", flags = CALL, doc = "show an operation" },
   { name = "delete", arg = "NAME", flags = CALL, doc = "delete an operation" },
   { name = "list", arg = "PARENT", flags = CALL,
-    doc = "list the operations of projects/P/locations/L (every page)" },
+    doc = "list the operations of PARENT (projects/P/locations/L, or nested: .../customJobs/42) (every page)" },
   { name = "wait", arg = "NAME", flags = CALL, doc = "wait until an operation is done" },
   { name = "cancel-all", arg = "PARENT", flags = with(CALL, "wait", "max_in_flight"),
-    doc = "cancel every running operation of projects/P/locations/L (with --wait: then wait until each has "
+    doc = "cancel every running operation of PARENT (with --wait: then wait until each has "
       .. "ended); a progress bar on a terminal, a summary" },
   { name = "fake", flags = { "port", "http_port", "json", "quiet" },
     doc = "run a fake Vertex server on loopback in the foreground, for tests (docs/fake.md): prints its "
