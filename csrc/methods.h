@@ -13,6 +13,7 @@
  * Given back by a /ui/ binding: v1beta1 get projects/{}/locations/{}/tuningJobs/{}/operations/{}.
  * Given back by a /ui/ binding: v1beta1 list projects/{}/locations/{}/tuningJobs/{}/operations/{}.
  * Given back by a /ui/ binding: v1beta1 wait projects/{}/locations/{}/tuningJobs/{}/operations/{}.
+ * Left out: 7 /ui/ bindings that are not their method's on an operation shape.
  * Regenerate: cd bench && npm install; cd .. && make methods (needs python3, the SDK, npm).
  * Used by csrc/request.c: a known shape only takes methods away (docs/contract.md). */
 #ifndef VX_METHODS_H

@@ -9,6 +9,11 @@ REST version, from the two machine-readable definitions Google publishes (their 
     npm install`), whose clients carry every operations HTTP rule in lroOptions.httpRules
     (build/src/{v1,v1beta1}/*_client.js).
 
+The table only takes methods away from Google's generic grammar (csrc/request.c), so where the data
+is odd the reading errs towards allowing: v1's ListOperations bindings written as GET
+{name=X/operations/*}:wait count as the list of X, and a method a version's own prefix lacks but its
+clients bind under /ui/ is given back to a shape that version knows. The header says each.
+
 Usage: python3 scripts/gen_methods.py [SDK_ROOT] [NPM_PACKAGE_DIR] > csrc/methods.h  (make methods)
 """
 import glob
@@ -46,6 +51,13 @@ def fits(call, path):
     if call in ("cancel", "wait"):
         return path.endswith(":" + call)
     return ":" not in path
+
+
+def ui_fits(call, path):
+    """Whether a /ui/ binding is one of call's on an operation shape (some /ui/ ones are not)."""
+    tail = {"list": "/operations", "cancel": "/operations/*:cancel", "wait": "/operations/*:wait"}
+    return (re.fullmatch(r"[A-Za-z0-9*/]+(:cancel|:wait)?", path) is not None and "**" not in path
+            and fits(call, path) and path.endswith(tail.get(call, "/operations/*")))
 
 
 def shape_of(call, path):
@@ -112,19 +124,18 @@ def from_npm(table, version):
                     prefix = "/ui/"
                 if not url.startswith(prefix):
                     continue  # the other version
+                m = re.fullmatch(r"\{name=([^}]*)\}(.*)", url[len(prefix):])
+                if prefix == "/ui/":  # kept apart: see below
+                    if verb.upper() == EXPECT[call] and m and ui_fits(call, m.group(1) + m.group(2)):
+                        ui.add((call, m.group(1) + m.group(2)))
+                    else:
+                        UI_SKIPPED.add((call, url))
+                    continue
                 if verb.upper() != EXPECT[call]:
                     fail("%s: %s %s" % (path, verb, url))
-                m = re.fullmatch(r"\{name=([^}]*)\}(.*)", url[len(prefix):])
                 if not m:
                     fail("%s: %s" % (path, url))
                 template = m.group(1) + m.group(2)
-                if prefix == "/ui/":  # kept apart: see below
-                    if not fits(call, template) or not template.endswith(
-                            "/operations" if call == "list" else "/operations/*" + (":" + call if call in ("cancel", "wait") else "")):
-                        UI_SKIPPED.add((call, template))
-                        continue
-                    ui.add((call, template))
-                    continue
                 rules.add((call, template))
     n = 0
     for call, template in sorted(rules):
@@ -171,6 +182,7 @@ def main():
         w(" * Read as a list of its parent (the path does not fit the method): %s." % m.replace("*", "{}"))
     for m in UI_ADDED:
         w(" * Given back by a /ui/ binding: %s." % m.replace("*", "{}"))
+    w(" * Left out: %d /ui/ bindings that are not their method's on an operation shape." % len(UI_SKIPPED))
     w(" * Regenerate: cd bench && npm install; cd .. && make methods (needs python3, the SDK, npm).")
     w(" * Used by csrc/request.c: a known shape only takes methods away (docs/contract.md). */")
     w("#ifndef VX_METHODS_H")
