@@ -92,6 +92,19 @@ describe("names by Google's generic grammar", function()
       assert.are.equal(inside, server:log("cancel")[1].name)
     end)
 
+    it("cancel_all sweeps a parent without a project, skipping a name that does not start with it", function()
+      local parent = "reasoningEngines/r1/sessions/s1"
+      local inside = server:create { name = parent .. "/operations/1", done_after = 3600 }
+      local outside = "reasoningEngines/r1/sessions/s10/operations/1"
+      server:fault { match = "list",
+        body = require("cjson").encode { operations = { { name = inside.name }, { name = outside } } } }
+      local s = client:cancel_all(parent, nil, { api_version = "v1" })
+      assert.are.equal(1, s.cancelled)
+      assert.are.same({ { name = outside, reason = "outside_parent" } }, s.skipped)
+      assert.are.equal("/v1/" .. parent .. "/operations", server:log("list")[1].path)
+      assert.are.equal("/v1/" .. inside.name .. ":cancel", server:log("cancel")[1].path)
+    end)
+
     for _, bad in ipairs { LOC .. "/operations/1", LOC .. "/customJobs/42/operations", "projects/p",
                            "projects/p/zones/z", "locations/l/customJobs/1" } do
       it("refuses the parent " .. bad .. " before any I/O", function()
