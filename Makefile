@@ -24,7 +24,7 @@ DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socke
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
 
-.PHONY: all deps build test demo memcheck lint rock rock-jit bench fidelity clean load
+.PHONY: all deps build test demo memcheck lint rock rock-jit bench fidelity clean load methods
 
 all: build
 
@@ -33,6 +33,15 @@ deps:
 	@sh scripts/deps.sh $(DEBS)
 
 STATES     := build/states-test
+
+# csrc/methods.h, every operations method of Google's definition by name shape and version, made by
+# scripts/gen_methods.py from the Google Cloud SDK's generated clients (GCLOUD_SDK) and npm
+# @google-cloud/aiplatform (the version bench/package.json pins). Committed: tests need neither.
+GCLOUD_SDK ?= /usr/lib/google-cloud-sdk
+methods: bench/node_modules/.installed
+	python3 scripts/gen_methods.py $(GCLOUD_SDK) bench/node_modules/@google-cloud/aiplatform \
+		> csrc/methods.h.new || { rm -f csrc/methods.h.new; exit 1; }
+	mv csrc/methods.h.new csrc/methods.h
 
 build: $(CORE) $(CORE_JIT) $(CORES_OLD) $(STATES) build/bench/loadgen
 

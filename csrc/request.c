@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "methods.h"
 #include "vx.h"
 
 static int vx_unreserved(int c) {
@@ -32,15 +33,19 @@ static const char *vx_typename(lua_State *L, int idx) {
   return luaL_typename(L, idx);
 }
 
-/* Checks that argument idx is a resource name of the given kind and
- * returns it; *loc / *loclen receive its location segment.
- * kind o: projects/P/locations/L/operations/ID, with any number of
- * collection/id pairs before "operations"
- * kind 'p': projects/P/locations/L */
-static const char *vx_checkname(lua_State *L, int idx, const char *what, int kind,
-                                const char **loc, size_t *loclen) {
+/* Checks that argument idx is a resource name of the given kind, Google's generic grammar, and
+ * returns it; *loc / *loclen receive its location segment (NULL, 0: a name without
+ * projects/{project}/locations/{location}, which has no location and goes to the global host).
+ * kind 'o', an operation: [projects/P/locations/L/] then collections -- collection/id pairs or
+ * singletons (ragEngineConfig) -- then operations/O; without projects/P/locations/L at least one
+ * collection (reasoningEngines/R/sessions/S/operations/O).
+ * kind 'p', a list parent: projects/P/locations/L then any collections, or collections alone;
+ * never an operation's name nor one ending in "operations" (list appends /operations).
+ * Which methods a name's shape has is vx_checkmethod's (the table of csrc/methods.h). */
+const char *vx_checkname(lua_State *L, int idx, const char *what, int kind, const char **loc,
+                         size_t *loclen) {
   size_t len, i, start = 0;
-  int nseg = 0;
+  int nseg = 0, located;
   const char *segs[VX_MAX_NAME / 2 + 1];
   size_t seglen[VX_MAX_NAME / 2 + 1];
   const char *s;
@@ -73,20 +78,64 @@ static const char *vx_checkname(lua_State *L, int idx, const char *what, int kin
       start = i + 1;
     }
   }
-#define SEGIS(k, lit) (seglen[k] == sizeof(lit) - 1 && memcmp(segs[k], lit, sizeof(lit) - 1) == 0)
+#define SEGIS(k, lit) \
+  ((k) >= 0 && (k) < nseg && seglen[k] == sizeof(lit) - 1 && memcmp(segs[k], lit, sizeof(lit) - 1) == 0)
+  located = SEGIS(0, "projects");
+  if (located ? nseg < 4 || !SEGIS(2, "locations") : SEGIS(0, "locations") || SEGIS(2, "locations"))
+    vx_valueerror(L, "%s has a location without projects/{project} before it, or a project without "
+                     "locations/{location} after it: it must look like %s", what,
+                  kind == 'p' ? "projects/{project}/locations/{location}[/{collection}/{id}...]"
+                              : "[projects/{project}/locations/{location}/][{collection}/{id}/...]"
+                                "operations/{id}");
   if (kind == 'p') {
-    if (nseg != 4 || !SEGIS(0, "projects") || !SEGIS(2, "locations"))
-      vx_valueerror(L, "%s must look like projects/{project}/locations/{location}", what);
+    if (SEGIS(nseg - 1, "operations") || SEGIS(nseg - 2, "operations"))
+      vx_valueerror(L, "%s names operations: pass what they are under (projects/{project}/"
+                       "locations/{location}[/{collection}/{id}...]); list adds /operations", what);
   } else {
-    if (nseg < 6 || nseg % 2 != 0 || !SEGIS(0, "projects") || !SEGIS(2, "locations") ||
-        !SEGIS(nseg - 2, "operations"))
-      vx_valueerror(L, "%s must look like projects/{project}/locations/{location}/operations/{id}",
-                    what);
+    if (!SEGIS(nseg - 2, "operations") || nseg < (located ? 6 : 3))
+      vx_valueerror(L, "%s must look like [projects/{project}/locations/{location}/]"
+                       "[{collection}/{id}/...]operations/{id}", what);
   }
 #undef SEGIS
-  *loc = segs[3];
-  *loclen = seglen[3];
+  *loc = located ? segs[3] : NULL;
+  *loclen = located ? seglen[3] : 0;
   return s;
+}
+
+/* Whether the segments of s (n bytes) match the shape pattern p (m bytes; '*' a whole segment). */
+static int vx_shapematch(const char *p, size_t m, const char *s, size_t n) {
+  size_t i = 0, j = 0;
+  while (i < m && j < n) {
+    size_t pe = i, se = j;
+    while (pe < m && p[pe] != '/') pe++;
+    while (se < n && s[se] != '/') se++;
+    if (!(pe - i == 1 && p[i] == '*') && (pe - i != se - j || memcmp(p + i, s + j, pe - i) != 0))
+      return 0;
+    i = pe + 1;
+    j = se + 1;
+  }
+  return i == m + 1 && j == n + 1; /* both ran out together */
+}
+
+/* The shape of csrc/methods.h an operation name has (list: the parent of operations), or NULL when
+ * Google defines none like it (a resource type added since: every method is allowed). */
+static const vx_method_shape *vx_findshape(const char *name, size_t n, int list) {
+  const vx_method_shape *m;
+  for (m = vx_method_shapes; m->shape; m++) {
+    size_t len = strlen(m->shape);
+    if (list) len -= sizeof("/operations/*") - 1; /* every shape ends so (the generator checks) */
+    if (vx_shapematch(m->shape, len, name, n)) return m;
+  }
+  return NULL;
+}
+
+/* The methods (VX_M_*) a shape has in version, or -1 when the table does not know the shape
+ * there (a shape of the other version only, or a version the table has not). */
+static int vx_shapemethods(const vx_method_shape *m, const char *version) {
+  int bits = -1;
+  if (m && strcmp(version, "v1") == 0) bits = m->v1;
+  else if (m && strcmp(version, "v1beta1") == 0) bits = m->v1beta1;
+  return bits == 0 ? -1 : bits;
 }
 
 /* A region is lower-case letters, digits and '-', starting with a letter. */
@@ -98,11 +147,21 @@ static int vx_regionok(const char *r, size_t n) {
   return 1;
 }
 
-/* Resolves the region from argument idx (string or nil) and the name's
- * location; pushes the region string. */
-static void vx_pushregion(lua_State *L, int idx, const char *loc, size_t loclen) {
+/* Resolves the region from argument idx (string or nil) and the name's location (NULL: none, the
+ * global host); pushes the region string ("global" for a name without a location). */
+static void vx_pushregion(lua_State *L, int idx, const char *what, const char *loc, size_t loclen) {
   size_t n;
   const char *r;
+  if (!loc) {
+    if (lua_isnoneornil(L, idx)) {
+      lua_pushliteral(L, "global");
+      return;
+    }
+    if (lua_type(L, idx) != LUA_TSTRING)
+      vx_typeerror(L, "region must be a string, got %s", vx_typename(L, idx));
+    vx_valueerror(L, "region must be nil: the %s has no projects/{project}/locations/{location}, "
+                     "so it has no location and goes to the global host", what);
+  }
   if (lua_isnoneornil(L, idx)) {
     if (!vx_regionok(loc, loclen))
       vx_valueerror(L, "the name's location is not a region; pass region explicitly");
@@ -443,6 +502,60 @@ static void vx_pushheaders(lua_State *L, int call, const char *name, size_t name
   if (s) vx_addheader(L, hd, &nh, "x-goog-api-key: %s", s);
 }
 
+/* The bit of each call in csrc/methods.h's table (by call). */
+static const int vx_callbits[] = {VX_M_CANCEL, VX_M_GET, VX_M_DELETE, VX_M_LIST, VX_M_WAIT};
+
+/* The REST version of the options at opts (checked already): pushes the value read, returns it. */
+static const char *vx_version(lua_State *L, int opts) {
+  const char *version = vx_optfield(L, opts, "api_version", NULL);
+  return version ? version : vx_optiondefault("api_version");
+}
+
+/* Raises ValueError when the name's shape is one Google defines, in the request's version, without
+ * this call's method (csrc/methods.h): the generic grammar accepts, the table only takes away. */
+static void vx_checkmethod(lua_State *L, int call, const char *name, size_t namelen, int opts) {
+  const vx_method_shape *m = vx_findshape(name, namelen, call == CALL_LIST);
+  const char *version = vx_version(L, opts);
+  int bits = vx_shapemethods(m, version);
+  if (bits != -1 && !(bits & vx_callbits[call]))
+    vx_valueerror(L, "%s has no %s method in %s", m->shape, vx_calls[call], version);
+  lua_pop(L, 1);
+}
+
+/* core.shape(name [, api_version]) -> shape or nil, calls: the shape of csrc/methods.h the
+ * operation name has in that version (default: api_version's) and {get=, cancel=, delete=,
+ * wait=, list=} (booleans: the methods Google defines for it); nil and every call true for a
+ * shape the table does not know there. */
+static int core_shape(lua_State *L) {
+  const char *name, *loc, *version;
+  size_t loclen, n;
+  int bits, i;
+  lua_settop(L, 2);
+  name = vx_checkname(L, 1, "name", 'o', &loc, &loclen);
+  n = lua_rawlen(L, 1);
+  lua_createtable(L, 0, 1); /* 3: the version as an option, checked as one */
+  if (!lua_isnil(L, 2)) {
+    if (lua_type(L, 2) != LUA_TSTRING)
+      vx_typeerror(L, "api_version must be a string, got %s", vx_typename(L, 2));
+    lua_pushvalue(L, 2);
+    lua_setfield(L, 3, "api_version");
+  }
+  vx_checkoptions(L, 3);
+  version = vx_version(L, 3);
+  {
+    const vx_method_shape *m = vx_findshape(name, n, 0);
+    bits = vx_shapemethods(m, version);
+    if (bits == -1) lua_pushnil(L);
+    else lua_pushstring(L, m->shape);
+  }
+  lua_createtable(L, 0, 5);
+  for (i = 0; vx_calls[i]; i++) {
+    lua_pushboolean(L, bits == -1 || (bits & vx_callbits[i]) != 0);
+    lua_setfield(L, -2, vx_calls[i]);
+  }
+  return 2;
+}
+
 /* core.build(call, name, region, opts [, wait_seconds]) -> request table
  * {call, method, url, region, headers = {...}, body}. Validates everything; holds no token:
  * handle:call / handle:start take it as an argument (csrc/handle.c, vx_prepare). */
@@ -457,7 +570,8 @@ static int core_build(lua_State *L) {
   name = vx_checkname(L, 2, call == CALL_LIST ? "parent" : "name", call == CALL_LIST ? 'p' : 'o',
                       &loc, &loclen);
   namelen = lua_rawlen(L, 2);
-  vx_pushregion(L, 3, loc, loclen); /* 6: region */
+  vx_checkmethod(L, call, name, namelen, 4);
+  vx_pushregion(L, 3, call == CALL_LIST ? "parent" : "name", loc, loclen); /* 6: region */
   vx_pushbaseurl(L, 4, 6);          /* 7: base URL */
 
   lua_createtable(L, 0, 6); /* 8: request */
@@ -482,6 +596,6 @@ static int core_build(lua_State *L) {
 
 
 static const luaL_Reg request_funcs[] = {
-    {"build", core_build}, {"check_url", core_check_url}, {NULL, NULL}};
+    {"build", core_build}, {"check_url", core_check_url}, {"shape", core_shape}, {NULL, NULL}};
 
 void vx_request_open(lua_State *L) { luaL_setfuncs(L, request_funcs, 0); }

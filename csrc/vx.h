@@ -135,6 +135,10 @@ int vx_urlfault(lua_State *L, const char *const *words, int rc, const char *s, c
 
 /* --- request.c, options.c --- */
 int vx_tokenok(const char *t, size_t n);
+/* A resource name at idx by Google's generic grammar (request.c): kind 'o' an operation, 'p' a list
+ * parent; what names the argument in messages; *loc NULL for a name without a location. */
+const char *vx_checkname(lua_State *L, int idx, const char *what, int kind, const char **loc,
+                         size_t *loclen);
 void vx_checkendpoint(lua_State *L, int idx); /* ValueError unless an endpoint template */
 void vx_checkoptions(lua_State *L, int idx);  /* TypeError/ValueError for a bad options table */
 const char *vx_optiondefault(const char *name); /* an option's default string (the schema's) */

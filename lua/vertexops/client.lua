@@ -271,7 +271,7 @@ function Client:_call(call, name, region, opts, extra)
 end
 
 --- POST {name}:cancel (best effort: the operation may still complete).
----@param name string projects/{project}/locations/{location}/operations/{id}
+---@param name string [projects/{project}/locations/{location}/][{collection}/{id}/...]operations/{id}
 ---@param region? string defaults to the name's location
 ---@param opts? vertexops.Options
 ---@return true
@@ -330,7 +330,7 @@ function Client:_list(parent, region, o, ctx)
 end
 
 --- GET {parent}/operations: one page (opts.filter, opts.page_size, opts.page_token).
----@param parent string projects/{project}/locations/{location}
+---@param parent string projects/{project}/locations/{location}[/{collection}/{id}...], or without a project
 ---@param region? string
 ---@param opts? vertexops.Options
 ---@return vertexops.Page

@@ -188,9 +188,9 @@ local function new_run(client, o, parent, region)
   if dry_run and wait then
     raise("ValueError", "option 'wait' cannot go with option 'dry_run' (a dry run cancels nothing to wait for)")
   end
-  -- the parent: a location, or a resource in one ("within": "/customJobs/42"), or a resource
-  -- outside any project and location (express mode: project and location nil)
-  local project, location, within = parent:match("^projects/([^/]+)/locations/([^/]+)(.*)$")
+  -- projects/P/locations/L and what follows (a nested parent: /customJobs/42); nil for a parent
+  -- without a project (reasoningEngines/R/sessions/S), whose names start with it
+  local project, location, under = parent:match("^projects/([^/]+)/locations/([^/]+)(.*)$")
   return {
     client = client, ro = ro, parent = parent, region = region, progress = o.progress,
     clock = clock, start = start, timeout = timeout, deadline = start + timeout,
@@ -201,7 +201,7 @@ local function new_run(client, o, parent, region)
     summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
                 elapsed = 0, dry_run = dry_run or nil, would_cancel = dry_run and {} or nil },
     -- the parent's identity, the project number the service names operations with (sort_page)
-    project = project, location = location, within = within, number = project and project:match("^%d+$"),
+    project = project, location = location, under = under, number = project and project:match("^%d+$"),
     seen = {}, -- the names listed so far, by name_key
     pending = wait and {} or nil, npending = 0, -- with wait: the names cancelled, not yet seen ended
   }
@@ -223,12 +223,15 @@ end
 -- sort_page; its location; under the parent's resource when the parent is one), its key in
 -- f.seen, and its project. Under a parent outside any project: the names that start with it.
 local function place(f, name)
-  if not f.location then return name:sub(1, #f.parent + 1) == f.parent .. "/", name end
+  if not f.project then -- a parent without a project: its names start with it
+    local mine = name:sub(1, #f.parent + 1) == f.parent .. "/"
+    return mine, mine and key_of(name:sub(#f.parent + 1)) or name, nil
+  end
   local project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$")
-  local within = f.within
-  local mine = location == f.location and (within == "" or rest:sub(1, #within + 1) == within .. "/")
+  local under = f.under
+  local mine = location == f.location and rest:sub(1, #under + 1) == under .. "/"
     and (project == f.project or project == f.number or (not f.number and project:match("^%d+$") ~= nil))
-  return mine, mine and key_of(rest) or name, project
+  return mine, mine and key_of(rest:sub(#under + 1)) or name, project
 end
 
 local function skip(f, name, reason, err)

@@ -21,6 +21,21 @@ local SERVER_WAIT_MARGIN = 1 -- a :wait asks this much less than remains: its an
 local SERVER_WAIT_SLACK = 10 -- a :wait's exchange may last what it asked plus this (the trip, a slow answer)
 local SERVER_WAIT_HELD = 0.9 -- a :wait that held this share of what it asked goes again at once
 
+-- Whether waiting on name long-polls with :wait: not with strategy "poll", nor on a shape Google
+-- defines without :wait (core.shape, csrc/methods.h), where "auto" polls with GET and "server" is
+-- a ValueError (before any I/O).
+local function uses_server(o, name)
+  local strategy = o.strategy or options.DEFAULTS.strategy
+  if strategy == "poll" then return false end
+  local shape, calls = core.shape(name, o.api_version)
+  if calls.wait then return true end
+  if strategy == "server" then
+    raise("ValueError", string_format('strategy "server" needs a :wait method and %s has none in %s: '
+      .. 'use strategy "auto" or "poll" (GET polling)', shape, o.api_version or options.DEFAULTS.api_version))
+  end
+  return false
+end
+
 -- Polls until the operation is done or the deadline passes; returns the final operation, whatever
 -- its outcome. start: the clock reading the deadline counts from.
 ---@param o vertexops.Options
@@ -38,7 +53,7 @@ function Client:_wait(o, name, region, start)
   local get_req = self:_build("get", name, region, o)
   local ctx = { deadline = deadline, rules = "GET", requests = 0 }
   local progress = o.progress
-  local use_server = strategy ~= "poll"
+  local use_server = uses_server(o, name)
   local delay = poll.initial_delay
   local op, last_err
   while true do
@@ -118,6 +133,7 @@ end
 function Client:cancel_and_wait(name, region, opts)
   local o = self:_options(opts)
   local start = (o.clock or core.clock)()
+  uses_server(o, name) -- strategy "server" on a shape without :wait: ValueError before the cancel
   local ok, res = self:_run(o, self:_build("cancel", name, region, o),
     { deadline = start + (o.timeout or options.DEFAULTS.timeout) })
   if not ok then error(res, 0) end

@@ -94,10 +94,10 @@ M.COMMANDS = {
   { name = "get", arg = "NAME", flags = CALL, doc = "show an operation" },
   { name = "delete", arg = "NAME", flags = CALL, doc = "delete an operation" },
   { name = "list", arg = "PARENT", flags = CALL,
-    doc = "list the operations of projects/P/locations/L (every page)" },
+    doc = "list the operations of PARENT (projects/P/locations/L, or nested: .../customJobs/42) (every page)" },
   { name = "wait", arg = "NAME", flags = CALL, doc = "wait until an operation is done" },
   { name = "cancel-all", arg = "PARENT", flags = with(CALL, "wait", "max_in_flight", "dry_run", "yes"),
-    doc = "cancel every running operation of projects/P/locations/L (with --wait: then wait until each has "
+    doc = "cancel every running operation of PARENT (with --wait: then wait until each has "
       .. "ended); on a terminal it lists them first and asks (\"cancel N operations under PARENT? [y/N]\"; "
       .. "--yes: no question), shows a progress bar, then a summary; --dry-run: only list what it would cancel" },
   { name = "fake", flags = { "port", "http_port", "json", "quiet" },

@@ -69,8 +69,10 @@ local function exit_lines()
 end
 
 local NOTES = [[
-NAME is projects/{project}/locations/{location}/operations/{id}; PARENT is
-projects/{project}/locations/{location}.
+NAME is [projects/{project}/locations/{location}/][{collection}/{id}/...]operations/{id};
+PARENT is what operations are under: projects/{project}/locations/{location}, or nested
+(.../customJobs/42, .../ragEngineConfig), or without a project (reasoningEngines/R/sessions/S:
+the global host, no --region).
 N is a whole number written in digits (50, not 50.0 or 5e1); S may have a fraction (0.5).
 
 Credentials: $GOOGLE_OAUTH_ACCESS_TOKEN, else $GOOGLE_APPLICATION_CREDENTIALS, else the gcloud

@@ -76,8 +76,10 @@ local view = M.view
 local PAGE_DEFAULT, PAGE_MAX = 50, 1000 -- pageSize 0/absent: 50; larger than 1000: 1000 (AIP-158)
 M.PAGE_DEFAULT, M.PAGE_MAX = PAGE_DEFAULT, PAGE_MAX
 
+-- The parent an operation lists under: what is before its /operations/{id}, at any depth
+-- (projects/P/locations/L, .../customJobs/42, reasoningEngines/R/sessions/S).
 local function parent_of(name)
-  return name:match("^(projects/[^/]+/locations/[^/]+)/operations/[^/]+$")
+  return name:match("^(.+)/operations/[^/]+$")
 end
 
 local function register(op)
@@ -88,7 +90,7 @@ local function register(op)
     return
   end
   local parent = parent_of(op.name)
-  if not parent then return end -- nested operations (.../trainingPipelines/1/operations/2) list nowhere
+  if not parent then return end -- a name without /operations/{id} lists nowhere
   local list = state.lists[parent]
   if not list then
     list = {}

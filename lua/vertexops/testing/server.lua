@@ -87,12 +87,16 @@ local PATHS = {
 local PREFIXES = { "^/v1beta1/(.*)$", "^/v1/(.*)$", "^/ui/(.*)$", "^/[%w-]+/v1beta1/(.*)$", "^/[%w-]+/v1/(.*)$" }
 
 -- Vertex's methods below a prefix, tried in order: a pattern capturing the resource's name, and
--- the call each method makes on it. Jobs (:cancel of customJobs, ...) land here as rows.
-local OPERATION = "projects/[^/]+/locations/[^/]+/.*operations/[^/:]+"
+-- the call each method makes on it. An operation is any name ending in /operations/{id}, as
+-- Google's generic grammar has them: projects/P/locations/L/operations/O, nested under
+-- collections (.../customJobs/42/operations/O), under a singleton (.../ragEngineConfig/operations/O)
+-- or without a project (reasoningEngines/R/sessions/S/operations/O); a list's parent is anything
+-- before /operations. Jobs (:cancel of customJobs, ...) land here as rows.
+local OPERATION = ".+/operations/[^/:]+"
 local ROUTES = {
   { "^(" .. OPERATION .. "):cancel$", POST = "cancel" },
   { "^(" .. OPERATION .. "):wait$", POST = "wait" },
-  { "^(projects/[^/]+/locations/[^/]+)/operations$", GET = "list" },
+  { "^([^:]+)/operations$", GET = "list" },
   { "^(" .. OPERATION .. ")$", GET = "get", DELETE = "delete" },
 }
 
