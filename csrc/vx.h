@@ -138,6 +138,10 @@ int vx_tokenok(const char *t, size_t n);
 void vx_checkendpoint(lua_State *L, int idx); /* ValueError unless an endpoint template */
 void vx_checkoptions(lua_State *L, int idx);  /* TypeError/ValueError for a bad options table */
 const char *vx_optiondefault(const char *name); /* an option's default string (the schema's) */
+/* jobs and publisher models' operations (csrc/jobs.c), built with request.c's parts */
+int vx_buildjob(lua_State *L);
+void vx_pushcallparts(lua_State *L, int nameidx, int regidx, int opts, const char *loc, size_t loclen,
+                      int body);
 
 /* --- reader.c --- */
 /* A request as a transport reads it: every field checked, the strings anchored on the Lua stack

@@ -8,6 +8,7 @@ local retry = require "vertexops.retry"
 local host = require "vertexops.host"
 local transport = require "vertexops.transport"
 local operation = require "vertexops.operation"
+local job = require "vertexops.job"
 
 local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
@@ -207,7 +208,7 @@ function Client:_run(o, req, ctx)
   local clock = o.clock or core.clock
   local timeout = o.timeout or options.DEFAULTS.timeout
   local deadline = ctx and ctx.deadline or clock() + timeout
-  local rules = ctx and ctx.rules or req.method
+  local rules = ctx and ctx.rules or req.rules or req.method -- req.rules: a read sent as POST
   local rp = options.policy(o, "retry", options.RETRY)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
   local connect_timeout = o.connect_timeout or options.DEFAULTS.connect_timeout
@@ -272,13 +273,19 @@ function Client:cancel(name, region, opts)
   return true
 end
 
---- GET {name}: the Operation.
+--- GET {name}: the Operation; for a job's name, the job (checked by job.lua); for an operation of
+--- a publisher model, the Operation read with POST {model}:fetchPredictOperation (csrc/jobs.c).
 ---@param name string
 ---@param region? string
 ---@param opts? vertexops.Options
----@return vertexops.Operation
+---@return vertexops.Operation|table
 function Client:get(name, region, opts)
-  return operation.check(self:_call("get", name, region, opts), operation.what(name))
+  local o = self:_options(opts)
+  local req = self:_build("get", name, region, o)
+  local ok, res = self:_run(o, req)
+  if not ok then error(res, 0) end
+  if req.kind == "job" then return job.check(res, job.what(name)) end
+  return operation.check(res, operation.what(name))
 end
 
 --- DELETE {name}.
