@@ -5,6 +5,7 @@ local options = require "vertexops.options"
 local retry = require "vertexops.retry"
 local host = require "vertexops.host"
 local operation = require "vertexops.operation"
+local job = require "vertexops.job"
 local Client = require "vertexops.client"
 
 local error = error
@@ -21,6 +22,28 @@ local SERVER_WAIT_MARGIN = 1 -- a :wait asks this much less than remains: its an
 local SERVER_WAIT_SLACK = 10 -- a :wait's exchange may last what it asked plus this (the trip, a slow answer)
 local SERVER_WAIT_HELD = 0.9 -- a :wait that held this share of what it asked goes again at once
 
+-- What is waited for, by the kind of its built request (csrc/jobs.c): an Operation (also a publisher
+-- model's, read with fetchPredictOperation), or a job, done when its state is terminal. Each: check
+-- (ResponseTypeError), what (its name in messages), done, cancelled, error (the OperationError of
+-- one that ended in failure, or nil).
+local OPERATION = {
+  check = operation.check, what = operation.what, cancelled = operation.cancelled,
+  done = function(op) return op.done == true end,
+  error = function(op) return op.error and operation.error(op) or nil end,
+}
+local SHAPES = { job = job }
+
+-- The shape of what a request built for name reads, and whether it has a :wait method; a
+-- strategy "server" that cannot be honoured is a ValueError before any I/O.
+local function shape_of(req, strategy)
+  if not req.kind then return OPERATION, true end
+  if strategy == "server" then
+    raise("ValueError", string_format("strategy \"server\" needs a :wait method, and %s have none: "
+      .. "use \"auto\" or \"poll\" (they are polled)", req.kind == "job" and "jobs" or "operations of publisher models"))
+  end
+  return SHAPES[req.kind] or OPERATION, false
+end
+
 -- Polls until the operation is done or the deadline passes; returns the final operation, whatever
 -- its outcome. start: the clock reading the deadline counts from.
 ---@param o vertexops.Options
@@ -36,9 +59,10 @@ function Client:_wait(o, name, region, start)
   local deadline = start + timeout
   local poll = options.policy(o, "polling", options.POLLING)
   local get_req = self:_build("get", name, region, o)
+  local shape, has_wait = shape_of(get_req, strategy)
   local ctx = { deadline = deadline, rules = "GET", requests = 0 }
   local progress = o.progress
-  local use_server = strategy ~= "poll"
+  local use_server = strategy ~= "poll" and has_wait
   local delay = poll.initial_delay
   local op, last_err
   while true do
@@ -60,9 +84,9 @@ function Client:_wait(o, name, region, start)
     local now = clock()
     local asked_after -- seconds the service asked us to wait (Retry-After, RetryInfo)
     if ok then
-      op = operation.check(res, operation.what(name))
+      op = shape.check(res, shape.what(name))
       if progress then progress(op, { elapsed = now - start, requests = ctx.requests, strategy = strategy }) end
-      if op.done then return op, ctx end
+      if shape.done(op) then return op, ctx, shape end
     elseif retry.retryable("GET", res) then -- the GET rules include TimeoutError
       last_err = res -- transient: keep waiting while time remains
       -- what the service asked for: on the failure itself (retries spent), or on the one that made
@@ -71,8 +95,8 @@ function Client:_wait(o, name, region, start)
       if not retry.retry_after(res) and is(res, "TimeoutError") then asked_by = res.cause end
       asked_after = retry.retry_after(asked_by)
       if asked_after and now + asked_after >= deadline then -- as every call does: no retry past the deadline
-        raise("TimeoutError", string_format("operation %s was not done after %.1f s (%d requests): the service "
-          .. "asked to retry after %g s, past the %g s timeout (last failure: %s)", name, now - start,
+        raise("TimeoutError", string_format("%s was not done after %.1f s (%d requests): the service "
+          .. "asked to retry after %g s, past the %g s timeout (last failure: %s)", shape.what(name), now - start,
           ctx.requests, asked_after, timeout, tostring(asked_by)),
           { operation = op, elapsed = now - start, requests = ctx.requests, cause = asked_by })
       end
@@ -81,7 +105,7 @@ function Client:_wait(o, name, region, start)
     end
     remaining = deadline - now
     if remaining <= 0 then
-      raise("TimeoutError", string_format("operation %s was not done after %.1f s (%d requests)%s", name,
+      raise("TimeoutError", string_format("%s was not done after %.1f s (%d requests)%s", shape.what(name),
         now - start, ctx.requests, last_err and not ok and "; last failure: " .. tostring(last_err) or ""),
         { operation = op, elapsed = now - start, requests = ctx.requests, cause = not ok and last_err or nil })
     end
@@ -103,8 +127,9 @@ end
 ---@return vertexops.Operation
 function Client:wait(name, region, opts)
   local o = self:_options(opts)
-  local op = self:_wait(o, name, region, (o.clock or core.clock)())
-  if op.error then error(operation.error(op), 0) end
+  local op, _, shape = self:_wait(o, name, region, (o.clock or core.clock)())
+  local err = shape.error(op)
+  if err then error(err, 0) end
   return op
 end
 
@@ -118,12 +143,15 @@ end
 function Client:cancel_and_wait(name, region, opts)
   local o = self:_options(opts)
   local start = (o.clock or core.clock)()
-  local ok, res = self:_run(o, self:_build("cancel", name, region, o),
+  local cancel_req = self:_build("cancel", name, region, o)
+  shape_of(cancel_req, o.strategy) -- strategy "server" on a job: ValueError before the cancel
+  local ok, res = self:_run(o, cancel_req,
     { deadline = start + (o.timeout or options.DEFAULTS.timeout) })
   if not ok then error(res, 0) end
-  local op = self:_wait(o, name, region, start)
-  if operation.cancelled(op) then return op, true end
-  if op.error then error(operation.error(op), 0) end
+  local op, _, shape = self:_wait(o, name, region, start)
+  if shape.cancelled(op) then return op, true end
+  local err = shape.error(op)
+  if err then error(err, 0) end
   return op, false
 end
 
