@@ -1,5 +1,5 @@
--- vertexops.cli.calls: the commands on one operation or one listing -- cancel, get, delete, wait,
--- list: one call of the library each, its result printed as text or JSON.
+-- vertexops.cli.calls: the commands on one operation (or job) or one listing -- cancel, get, delete,
+-- wait, list: one call of the library each, its result printed as text or JSON.
 local vertexops = require "vertexops"
 local render = require "vertexops.cli.render"
 

@@ -87,12 +87,12 @@ end
 -- takes (besides --help, which every command takes), and its lines of --help.
 M.COMMANDS = {
   { name = "cancel", arg = "NAME", flags = with(CALL, "wait"),
-    doc = "cancel an operation (with --wait: then wait for it to end)" },
-  { name = "get", arg = "NAME", flags = CALL, doc = "show an operation" },
+    doc = "cancel an operation or a job (customJobs, pipelineJobs, ...; with --wait: then wait for it to end)" },
+  { name = "get", arg = "NAME", flags = CALL, doc = "show an operation or a job" },
   { name = "delete", arg = "NAME", flags = CALL, doc = "delete an operation" },
   { name = "list", arg = "PARENT", flags = CALL,
     doc = "list the operations of projects/P/locations/L (every page)" },
-  { name = "wait", arg = "NAME", flags = CALL, doc = "wait until an operation is done" },
+  { name = "wait", arg = "NAME", flags = CALL, doc = "wait until an operation or a job is done" },
   { name = "cancel-all", arg = "PARENT", flags = with(CALL, "wait", "max_in_flight"),
     doc = "cancel every running operation of projects/P/locations/L (with --wait: then wait until each has "
       .. "ended); a progress bar on a terminal, a summary" },
