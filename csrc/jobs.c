@@ -19,6 +19,21 @@ static const char *const vx_jobcollections[] = {
     "batchPredictionJobs", "trainingPipelines",        "pipelineJobs", "tuningJobs",
     NULL};
 
+const char vx_jobkinds_doc[] = "customJobs, hyperparameterTuningJobs, nasJobs, dataLabelingJobs, "
+                                "batchPredictionJobs, trainingPipelines, pipelineJobs, tuningJobs";
+
+/* The index of kind in vx_jobcollections, or -1. */
+static int vx_jobcollection(const char *kind) {
+  int i;
+  for (i = 0; kind && vx_jobcollections[i]; i++)
+    if (strcmp(kind, vx_jobcollections[i]) == 0) return i;
+  return -1;
+}
+
+int vx_isjobkind(const char *kind) {
+  return kind && (strcmp(kind, "operations") == 0 || vx_jobcollection(kind) >= 0);
+}
+
 #define VX_SEGMAX 12
 
 /* Splits s into at most VX_SEGMAX '/'-separated segments; returns their number, or 0 when there
@@ -113,6 +128,104 @@ static void vx_setrouting(lua_State *L, int hd, const char *model, size_t n) {
   }
 }
 
+/* Appends s percent-encoded (everything but RFC 3986 unreserved), as request.c's list query. */
+static void vx_addquery(luaL_Buffer *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (VX_ISALNUM(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      luaL_addchar(b, (char)c);
+    } else {
+      luaL_addchar(b, '%');
+      luaL_addchar(b, hex[c >> 4]);
+      luaL_addchar(b, hex[c & 15]);
+    }
+  }
+}
+
+/* list with opts.kind a collection of jobs: GET {parent}/{kind}?filter=&pageSize=&pageToken=
+ * (ListCustomJobsRequest & co: routed by "parent"). The parent is projects/P/locations/L. */
+static int vx_buildjoblist(lua_State *L, const char *kind) {
+  const char *seg[VX_SEGMAX], *parent, *version, *s;
+  size_t seglen[VX_SEGMAX], plen, n;
+  int nseg, t, hd, k, nh;
+  char sep = '?';
+  luaL_Buffer b;
+  if (lua_type(L, 2) != LUA_TSTRING) return 0; /* core_build's TypeError */
+  parent = lua_tolstring(L, 2, &plen);
+  nseg = vx_split(parent, plen, seg, seglen);
+  vx_checksegments(L, "parent", parent, plen, seg, seglen, nseg);
+  if (nseg != 4 || !vx_segis(seg[0], seglen[0], "projects") || !vx_segis(seg[2], seglen[2], "locations"))
+    vx_valueerror(L, "parent must look like projects/{project}/locations/{location} to list %s", kind);
+  vx_pushcallparts(L, 2, 3, 4, seg[3], seglen[3], 0); /* 6 region, 7 base URL, 8 headers */
+  hd = 8;
+  nh = (int)lua_rawlen(L, hd);
+  for (k = 1; k <= nh; k++) { /* the routing key: parent= */
+    lua_rawgeti(L, hd, k);
+    if (strncmp(lua_tostring(L, -1), "x-goog-request-params:", 22) == 0) {
+      luaL_buffinit(L, &b);
+      luaL_addstring(&b, "x-goog-request-params: parent=");
+      vx_addquery(&b, parent, plen);
+      luaL_pushresult(&b);
+      lua_rawseti(L, hd, k);
+    }
+    lua_pop(L, 1);
+  }
+  lua_createtable(L, 0, 8); /* 9: request */
+  t = lua_gettop(L);
+  lua_pushliteral(L, "list");
+  lua_setfield(L, t, "call");
+  lua_pushliteral(L, "GET");
+  lua_setfield(L, t, "method");
+  lua_pushvalue(L, 6);
+  lua_setfield(L, t, "region");
+  lua_pushliteral(L, "jobs");
+  lua_setfield(L, t, "kind");
+  lua_pushstring(L, kind);
+  lua_setfield(L, t, "collection");
+  version = vx_rawfield(L, 4, "api_version") == LUA_TSTRING ? lua_tostring(L, -1) : vx_optiondefault("api_version");
+  lua_pop(L, 1); /* the string stays referenced by the options table */
+  /* the query's values, read before the buffer starts (10-12) */
+  vx_rawfield(L, 4, "filter");
+  vx_rawfield(L, 4, "page_size");
+  vx_rawfield(L, 4, "page_token");
+  luaL_buffinit(L, &b);
+  lua_pushvalue(L, 7);
+  luaL_addvalue(&b);
+  luaL_addchar(&b, '/');
+  luaL_addstring(&b, version);
+  luaL_addchar(&b, '/');
+  luaL_addlstring(&b, parent, plen);
+  luaL_addchar(&b, '/');
+  luaL_addstring(&b, kind);
+  if (lua_type(L, t + 1) == LUA_TSTRING) {
+    s = lua_tolstring(L, t + 1, &n);
+    luaL_addchar(&b, sep);
+    sep = '&';
+    luaL_addstring(&b, "filter=");
+    vx_addquery(&b, s, n);
+  }
+  if (lua_type(L, t + 2) == LUA_TNUMBER) {
+    char num[40];
+    snprintf(num, sizeof num, "%cpageSize=%lld", sep, (long long)lua_tonumber(L, t + 2));
+    luaL_addstring(&b, num);
+    sep = '&';
+  }
+  if (lua_type(L, t + 3) == LUA_TSTRING) {
+    s = lua_tolstring(L, t + 3, &n);
+    luaL_addchar(&b, sep);
+    luaL_addstring(&b, "pageToken=");
+    vx_addquery(&b, s, n);
+  }
+  luaL_pushresult(&b);
+  lua_setfield(L, t, "url");
+  lua_pushvalue(L, hd);
+  lua_setfield(L, t, "headers");
+  lua_settop(L, t);
+  return 1;
+}
+
 /* core.build's hook (csrc/request.c): when argument 2 is the name of a job or of a publisher
  * model's operation and argument 1 a call this file answers, builds the request (as core_build
  * does, plus kind = "job" | "publisher_operation" and rules = "GET" for a read sent as POST) and
@@ -123,8 +236,20 @@ int vx_buildjob(lua_State *L) {
   size_t seglen[VX_SEGMAX], namelen;
   int n, kind, t, get, body;
   luaL_Buffer b;
-  if (lua_type(L, 1) != LUA_TSTRING || lua_type(L, 2) != LUA_TSTRING) return 0;
+  if (lua_type(L, 1) != LUA_TSTRING) return 0;
   call = lua_tostring(L, 1);
+  if (strcmp(call, "list") == 0 && lua_type(L, 4) == LUA_TTABLE) {
+    /* opts.kind: a collection of jobs is listed here (the options checked first, as core_build) */
+    lua_settop(L, 5);
+    vx_checkoptions(L, 4);
+    if (vx_rawfield(L, 4, "kind") == LUA_TSTRING && vx_jobcollection(lua_tostring(L, -1)) >= 0) {
+      const char *kind = lua_tostring(L, -1); /* referenced by the options table */
+      lua_pop(L, 1);
+      return vx_buildjoblist(L, kind);
+    }
+    lua_pop(L, 1);
+  }
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
   name = lua_tolstring(L, 2, &namelen);
   n = vx_split(name, namelen, seg, seglen);
   kind = n ? vx_jobkind(seg, seglen, n) : 0;

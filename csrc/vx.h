@@ -140,6 +140,8 @@ void vx_checkoptions(lua_State *L, int idx);  /* TypeError/ValueError for a bad 
 const char *vx_optiondefault(const char *name); /* an option's default string (the schema's) */
 /* jobs and publisher models' operations (csrc/jobs.c), built with request.c's parts */
 int vx_buildjob(lua_State *L);
+int vx_isjobkind(const char *kind);  /* "operations" or a collection of jobs */
+extern const char vx_jobkinds_doc[]; /* the collections of jobs, for messages */
 void vx_pushcallparts(lua_State *L, int nameidx, int regidx, int opts, const char *loc, size_t loclen,
                       int body);
 

@@ -67,6 +67,29 @@ describe("jobs: core.build", function()
     assert.matches("does not delete jobs", err.message)
   end)
 
+  it("builds a list of jobs (opts.kind) as GET {parent}/{kind} with the list query, routed by parent", function()
+    local req = core.build("list", "projects/p/locations/us-central1", nil,
+      { kind = "customJobs", filter = 'state="JOB_STATE_RUNNING"', page_size = 10, page_token = "t 1" })
+    assert.are.equal("GET", req.method)
+    assert.are.equal("https://us-central1-aiplatform.googleapis.com/v1beta1/projects/p/locations/us-central1/customJobs"
+      .. "?filter=state%3D%22JOB_STATE_RUNNING%22&pageSize=10&pageToken=t%201", req.url)
+    assert.are.equal("customJobs", req.collection)
+    local found
+    for _, h in ipairs(req.headers) do
+      if h:match("^x%-goog%-request%-params:") then found = h end
+    end
+    assert.are.equal("x-goog-request-params: parent=projects%2Fp%2Flocations%2Fus-central1", found)
+  end)
+
+  it("lists operations for kind = \"operations\" and refuses any other kind, before any I/O", function()
+    local req = core.build("list", "projects/p/locations/us-central1", nil, { kind = "operations" })
+    assert.matches("/operations$", req.url)
+    local err = H.raises(core.build, "list", "projects/p/locations/us-central1", nil, { kind = "models" })
+    assert.are.equal("ValueError", H.tags(err))
+    err = H.raises(core.build, "list", JOB, nil, { kind = "customJobs" })
+    assert.matches("parent must look like", err.message)
+  end)
+
   it("builds a publisher model operation's get as POST {model}:fetchPredictOperation", function()
     local req = core.build("get", VEO_OP, nil, {})
     assert.are.equal("POST", req.method)

@@ -115,6 +115,37 @@ describe("command line on jobs", function()
     assert.matches(":fetchPredictOperation$", server:log()[1].path)
   end)
 
+  it("cancel-all --kind customJobs cancels the running jobs of the collection", function()
+    local t = H.virtual_time(server)
+    for _ = 1, 2 do server:create_job {} end
+    server:create_job { collection = "tuningJobs" }
+    local out, err, status = main({ "cancel-all", H.PARENT, "--kind", "customJobs", "--wait", "--json" },
+      { options = H.timed_opts(server, t) })
+    assert.are.equal(0, status, err)
+    local doc = cjson.decode(out)
+    assert.are.equal(2, doc.cancelled)
+    assert.are.equal(2, #doc.wait.cancelled)
+    assert.are.equal(2, #server:log("cancel"))
+    assert.matches("/customJobs$", server:log("list")[1].path)
+  end)
+
+  it("list --kind tuningJobs lists the jobs with their states", function()
+    server:create_job { collection = "tuningJobs" }
+    local out, err, status = main { "list", H.PARENT, "--kind", "tuningJobs" }
+    assert.are.equal(0, status, err)
+    assert.matches("^JOB_STATE_RUNNING  projects/", out)
+    assert.matches("\n1 job\n$", out)
+    out = main { "list", H.PARENT, "--kind", "tuningJobs", "--json" }
+    assert.are.equal(1, #cjson.decode(out).jobs)
+  end)
+
+  it("exits 2 for a --kind that is not a collection of jobs, with no request", function()
+    local _, err, status = main { "cancel-all", H.PARENT, "--kind", "models" }
+    assert.are.equal(2, status)
+    assert.matches("option 'kind'", err, 1, true)
+    assert.are.equal(0, #server:log())
+  end)
+
   it("exits 2 for cancel of a publisher model's operation and delete of a job, with no request", function()
     local _, err, status = main { "cancel", VEO_OP }
     assert.are.equal(2, status)

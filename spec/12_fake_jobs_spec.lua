@@ -155,6 +155,34 @@ describe("the fake's jobs", function()
       cjson.encode { operationName = VEO .. "/operations/none" })))
   end)
 
+  it("lists a collection in creation order under the collection's name, by pages", function()
+    local names = {}
+    for i = 1, 3 do names[i] = server:create_job { collection = "nasJobs" }.name end
+    server:create_job {} -- customJobs: another collection
+    local _, page = call("GET", "/v1beta1/" .. LOC .. "nasJobs?pageSize=2")
+    assert.are.same({ names[1], names[2] }, { page.nasJobs[1].name, page.nasJobs[2].name })
+    local _, last = call("GET", "/v1beta1/" .. LOC .. "nasJobs?pageSize=2&pageToken=" .. page.nextPageToken)
+    assert.are.equal(names[3], last.nasJobs[1].name)
+    assert.is_nil(last.nextPageToken)
+    assert.are.equal("list", server:log()[1].call)
+  end)
+
+  it("filters a listing by state=\"...\" terms joined by OR, and refuses other filters", function()
+    server:create_job {}
+    server:create_job { done = true }
+    local _, page = call("GET", "/v1beta1/" .. LOC .. "customJobs?filter="
+      .. "state%3D%22JOB_STATE_RUNNING%22%20OR%20state%3D%22JOB_STATE_QUEUED%22")
+    assert.are.equal(1, #page.customJobs)
+    assert.are.equal("JOB_STATE_RUNNING", page.customJobs[1].state)
+    assert.are.equal(400, (call("GET", "/v1beta1/" .. LOC .. "customJobs?filter=display_name%3D%22x%22")))
+  end)
+
+  it("answers {} for an empty collection", function()
+    local status, body = call("GET", "/v1beta1/" .. LOC .. "tuningJobs")
+    assert.are.equal(200, status)
+    assert.are.same({}, body)
+  end)
+
   it("forgets its jobs on reset", function()
     local job = server:create_job {}
     server:reset()

@@ -298,6 +298,29 @@ function Client:delete(name, region, opts)
   return true
 end
 
+-- A page of jobs (opts.kind: a collection of jobs): {operations = jobs, jobs = jobs (the same list),
+-- next_page_token}, each job checked (job.lua); the answer holds them under the collection's name.
+local function jobs_page(body, collection)
+  local jobs = body[collection]
+  if jobs == json_null then jobs = nil end
+  local what = string_format("list response '%s'", collection)
+  if jobs ~= nil and (type(jobs) ~= "table" or next(jobs) ~= nil and #jobs == 0) then
+    raise("ResponseTypeError", what .. " is not a list")
+  end
+  jobs = jobs or {}
+  local n = #jobs
+  for k in next, jobs do
+    if type(k) ~= "number" or k < 1 or k > n or k ~= math_floor(k) then raise("ResponseTypeError", what .. " is not a list") end
+  end
+  for i = 1, n do job.check(jobs[i], string_format("%s[%d]", what, i)) end
+  local token = body.nextPageToken
+  if token ~= nil and token ~= json_null and type(token) ~= "string" then
+    raise("ResponseTypeError", "list response has a 'nextPageToken' field that is not a string")
+  end
+  return { operations = jobs, jobs = jobs,
+           next_page_token = (type(token) == "string" and token ~= "") and token or nil }
+end
+
 -- One page of a list with options o (and ctx for Client:_run): {operations = {...}, next_page_token = s or nil}.
 ---@param parent string
 ---@param region? string
@@ -305,8 +328,10 @@ end
 ---@param ctx? table
 ---@return vertexops.Page
 function Client:_list(parent, region, o, ctx)
-  local ok, body = self:_run(o, self:_build("list", parent, region, o), ctx)
+  local req = self:_build("list", parent, region, o)
+  local ok, body = self:_run(o, req, ctx)
   if not ok then error(body, 0) end
+  if req.kind == "jobs" then return jobs_page(body, req.collection) end
   local ops = body.operations
   if ops == json_null then ops = nil end
   if ops ~= nil then

@@ -23,14 +23,9 @@ local SERVER_WAIT_SLACK = 10 -- a :wait's exchange may last what it asked plus t
 local SERVER_WAIT_HELD = 0.9 -- a :wait that held this share of what it asked goes again at once
 
 -- What is waited for, by the kind of its built request (csrc/jobs.c): an Operation (also a publisher
--- model's, read with fetchPredictOperation), or a job, done when its state is terminal. Each: check
--- (ResponseTypeError), what (its name in messages), done, cancelled, error (the OperationError of
--- one that ended in failure, or nil).
-local OPERATION = {
-  check = operation.check, what = operation.what, cancelled = operation.cancelled,
-  done = function(op) return op.done == true end,
-  error = function(op) return op.error and operation.error(op) or nil end,
-}
+-- model's, read with fetchPredictOperation: operation.shape), or a job (job.lua), done when its
+-- state is terminal.
+local OPERATION = operation.shape
 local SHAPES = { job = job }
 
 -- The shape of what a request built for name reads, and whether it has a :wait method; a

@@ -36,6 +36,13 @@ function M.job_name(rest)
   return nil
 end
 
+--- The collection's path in a path's rest (projects/P/locations/L/{collection}), or nil.
+function M.list_name(rest)
+  local collection = rest:match("^projects/[^/]+/locations/[^/]+/(%a+)$")
+  if collection and COLLECTIONS[collection] then return rest end
+  return nil
+end
+
 local function now_rfc3339(t)
   return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", (t % 1) * 1000)
 end
@@ -124,7 +131,16 @@ function M.create(spec)
     cancel = spec.cancel or "honour", cancel_after = spec.cancel_after or CANCEL_AFTER,
   }
   if spec.done then job.ended = OUTCOMES[job.outcome] end
+  local old = state.jobs[name]
   state.jobs[name] = job
+  if old then
+    old.replaced_by = job -- same name: the new one takes the old one's place in the listing
+  else
+    local list_name = name:match("^(projects/[^/]+/locations/[^/]+/%a+)/")
+    local list = state.job_lists[list_name] or {}
+    state.job_lists[list_name] = list
+    list[#list + 1] = job
+  end
   return job
 end
 
@@ -147,6 +163,60 @@ local function cancel(job)
   return send(200, reply.OBJ)
 end
 
+-- The states a filter keeps: `state="S"` terms joined by OR (what cancel_all sends); nil: every
+-- job; false: a filter the fake does not read.
+local function filter_states(filter)
+  if filter == nil or filter == "" then return nil end
+  local states, rest = {}, filter
+  while true do
+    local s, after = rest:match('^%s*state%s*=%s*"([%u_]+)"%s*(.*)$')
+    if not s then return false end
+    states[s] = true
+    if after == "" then return states end
+    rest = after:match("^OR%s+(.*)$")
+    if not rest then return false end
+  end
+end
+
+-- GET {parent}/{collection}?filter&pageSize&pageToken: jobs in creation order, the answer's list
+-- under the collection's name (AIP-158 pages: 50 by default, at most 1000; a cursor token).
+local function list(list_name)
+  local args = ngx.req.get_uri_args()
+  local size = tonumber(args.pageSize or 0)
+  if not size or size < 0 or size ~= math.floor(size) then
+    return gerror(400, "Invalid pageSize: must be a non-negative integer.")
+  end
+  size = size == 0 and model.PAGE_DEFAULT or math.min(size, model.PAGE_MAX)
+  local states = filter_states(args.filter)
+  if states == false then
+    return gerror(400, "The fake filters jobs only by state=\"...\" terms joined by OR, got: " .. tostring(args.filter))
+  end
+  local token = args.pageToken or ""
+  local cursor = token == "" and 0 or tonumber(token:match("^j(%d+)$") or "")
+  if not cursor then return gerror(400, "Invalid page token.") end
+  local all, page, i = state.job_lists[list_name] or {}, {}, cursor
+  local function matching(k)
+    local job = all[k]
+    while job.replaced_by do job = job.replaced_by end
+    return (not states or states[state_of(job)]) and job or nil
+  end
+  while i < #all and #page < size do
+    i = i + 1
+    local job = matching(i)
+    if job then page[#page + 1] = M.view(job) end
+  end
+  local body = {}
+  if #page > 0 then body[list_name:match("(%a+)$")] = page end
+  while i < #all do -- a next page only when one more job matches
+    if matching(i + 1) then
+      body.nextPageToken = "j" .. i
+      break
+    end
+    i = i + 1
+  end
+  return send(200, next(body) and body or reply.OBJ)
+end
+
 -- A call on one job: a 404 when there is none by that name.
 local function on_job(answer)
   return function(name)
@@ -159,7 +229,7 @@ local function on_job(answer)
 end
 
 --- What answers each call on jobs, given the name the route took from the path.
-M.CALLS = { get = on_job(get), cancel = on_job(cancel) }
+M.CALLS = { get = on_job(get), cancel = on_job(cancel), list = list }
 
 --- POST {model}:fetchPredictOperation {"operationName": name}: the operation (made with
 --- server:create{name = ".../publishers/google/models/M/operations/O"}), as GET shows operations.

@@ -92,13 +92,14 @@ local PREFIXES = { "^/v1beta1/(.*)$", "^/v1/(.*)$", "^/ui/(.*)$", "^/[%w-]+/v1be
 -- Vertex's methods below a prefix, tried in order: a pattern capturing the resource's name, and
 -- the call each method makes on it. Jobs (:cancel of customJobs, ...) land here as rows.
 local OPERATION = "projects/[^/]+/locations/[^/]+/.*operations/[^/:]+"
--- A row with `on` is answered by that table of calls (jobs.lua) instead of model.CALLS; with `job`,
--- only when the collection is one of jobs (jobs.COLLECTIONS).
+-- A row with `on` is answered by that table of calls (jobs.lua) instead of model.CALLS; with `only`,
+-- only when that predicate accepts the name (a collection of jobs: jobs.COLLECTIONS).
 local JOB = "projects/[^/]+/locations/[^/]+/%a+/[^/:]+"
 local MODEL = "projects/[^/]+/locations/[^/]+/publishers/[^/]+/models/[^/:]+"
 local ROUTES = {
-  { "^(" .. JOB .. "):cancel$", POST = "cancel", on = jobs.CALLS, job = true },
-  { "^(" .. JOB .. ")$", GET = "get", on = jobs.CALLS, job = true },
+  { "^(" .. JOB .. "):cancel$", POST = "cancel", on = jobs.CALLS, only = jobs.job_name },
+  { "^(" .. JOB .. ")$", GET = "get", on = jobs.CALLS, only = jobs.job_name },
+  { "^(projects/[^/]+/locations/[^/]+/%a+)$", GET = "list", on = jobs.CALLS, only = jobs.list_name },
   -- publisher models' operations are read with POST {model}:fetchPredictOperation: a "get"
   { "^(" .. MODEL .. "):fetchPredictOperation$", POST = "get", on = { get = jobs.fetch_predict_operation } },
   { "^(" .. OPERATION .. "):cancel$", POST = "cancel" },
@@ -120,7 +121,7 @@ local function route(method, path)
   if not rest then return nil end
   for _, r in ipairs(ROUTES) do
     local name = rest:match(r[1])
-    if name and not (r.job and not jobs.job_name(name)) then return r[method] or false, name, r.on end
+    if name and not (r.only and not r.only(name)) then return r[method] or false, name, r.on end
   end
   return nil
 end
