@@ -33,7 +33,7 @@ build = {
   modules = {
     ["vertexops.core"] = {
       -- every csrc/*.c (spec/14_docs_packaging_spec.lua checks)
-      sources = { "csrc/buf.c", "csrc/error.c", "csrc/h1.c", "csrc/handle.c", "csrc/json.c",
+      sources = { "csrc/buf.c", "csrc/error.c", "csrc/h1.c", "csrc/handle.c", "csrc/jobs.c", "csrc/json.c",
                   "csrc/jwt.c", "csrc/module.c", "csrc/multi.c", "csrc/options.c", "csrc/reader.c", "csrc/request.c",
                   "csrc/response.c", "csrc/share.c", "csrc/sys.c", "csrc/url.c" },
       libraries = { "curl", "crypto", "pthread" },
@@ -57,6 +57,7 @@ build = {
     ["vertexops.errors"] = "lua/vertexops/errors.lua",
     ["vertexops.host"] = "lua/vertexops/host.lua",
     ["vertexops.operation"] = "lua/vertexops/operation.lua",
+    ["vertexops.job"] = "lua/vertexops/job.lua",
     ["vertexops.options"] = "lua/vertexops/options.lua",
     ["vertexops.request"] = "lua/vertexops/request.lua",
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
@@ -87,6 +88,7 @@ build = {
     ["vertexops.testing.check"] = "lua/vertexops/testing/check.lua",
     ["vertexops.testing.reply"] = "lua/vertexops/testing/reply.lua",
     ["vertexops.testing.model"] = "lua/vertexops/testing/model.lua",
+    ["vertexops.testing.jobs"] = "lua/vertexops/testing/jobs.lua",
     ["vertexops.testing.faults"] = "lua/vertexops/testing/faults.lua",
     ["vertexops.testing.tokens"] = "lua/vertexops/testing/tokens.lua",
     ["vertexops.testing.log"] = "lua/vertexops/testing/log.lua",

@@ -220,6 +220,13 @@ static void vx_checkdictname(lua_State *L, int idx, const vx_option *o) {
   if (lua_rawlen(L, idx) == 0) vx_valueerror(L, "option '%s' must name a lua_shared_dict", o->name);
 }
 
+/* kind: "operations" or a collection of jobs (csrc/jobs.c's list). */
+static void vx_checkkindopt(lua_State *L, int idx, const vx_option *o) {
+  if (!vx_isjobkind(lua_tostring(L, idx)))
+    vx_valueerror(L, "option '%s' must be \"operations\" or a collection of jobs (%s)", o->name,
+                  vx_jobkinds_doc);
+}
+
 /* --- the schema --- */
 
 #define VX_MAX_COUNT 100000.0 /* the bound of every count of things at once */
@@ -334,6 +341,8 @@ static const vx_option vx_options[] = {
      .cats = "\"auto\"|\"list\"|\"get\"", .doc = "cancel_all with wait: how it waits (default \"auto\")"},
     {"dry_run", .kind = VX_K_BOOLEAN, DBOOL(0), .cats = "boolean",
      .doc = "cancel_all: list what would be cancelled, send no cancel (default false)"},
+    {"kind", .kind = VX_K_STRING, .check = vx_checkkindopt, DSTR("operations"), .cats = "string",
+     .doc = "list, operations, cancel_all: what to list, \"operations\" or a collection of jobs such as \"customJobs\""},
     {"api_version", .kind = VX_K_CHOICE, .choices = vx_versions, DSTR("v1beta1"),
      .cats = "\"v1beta1\"|\"v1\"", .doc = "REST version of every URL (default \"v1beta1\")"},
     {"thread_pool", .kind = VX_K_STRING, DSTR("vertexops"), .cats = "string",

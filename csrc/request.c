@@ -564,6 +564,7 @@ static int core_build(lua_State *L) {
   const char *name, *loc;
   size_t loclen, namelen;
 
+  if (vx_buildjob(L)) return 1; /* jobs and publisher models' operations: csrc/jobs.c */
   lua_settop(L, 5);
   if (call == CALL_WAIT) vx_checkwaitseconds(L, 5);
   vx_checkoptions(L, 4);
@@ -572,7 +573,7 @@ static int core_build(lua_State *L) {
   namelen = lua_rawlen(L, 2);
   vx_checkmethod(L, call, name, namelen, 4);
   vx_pushregion(L, 3, call == CALL_LIST ? "parent" : "name", loc, loclen); /* 6: region */
-  vx_pushbaseurl(L, 4, 6);          /* 7: base URL */
+  vx_pushbaseurl(L, 4, 6); /* 7: base URL */
 
   lua_createtable(L, 0, 6); /* 8: request */
   t = lua_gettop(L);
@@ -594,6 +595,19 @@ static int core_build(lua_State *L) {
   return 1;
 }
 
+/* For csrc/jobs.c: pushes the region (from argument regidx and the name's location), the base URL
+ * and the header lines of a call on the name at nameidx, as core_build makes them; body: a JSON
+ * body goes with the request (Content-Type). */
+void vx_pushcallparts(lua_State *L, int nameidx, int regidx, int opts, const char *loc, size_t loclen,
+                      int body) {
+  int region;
+  size_t namelen;
+  const char *name = lua_tolstring(L, nameidx, &namelen);
+  vx_pushregion(L, regidx, "name", loc, loclen); /* jobs always have a location */
+  region = lua_gettop(L);
+  vx_pushbaseurl(L, opts, region);
+  vx_pushheaders(L, body ? CALL_CANCEL : CALL_GET, name, namelen, opts);
+}
 
 static const luaL_Reg request_funcs[] = {
     {"build", core_build}, {"check_url", core_check_url}, {"shape", core_shape}, {NULL, NULL}};

@@ -142,6 +142,12 @@ const char *vx_checkname(lua_State *L, int idx, const char *what, int kind, cons
 void vx_checkendpoint(lua_State *L, int idx); /* ValueError unless an endpoint template */
 void vx_checkoptions(lua_State *L, int idx);  /* TypeError/ValueError for a bad options table */
 const char *vx_optiondefault(const char *name); /* an option's default string (the schema's) */
+/* jobs and publisher models' operations (csrc/jobs.c), built with request.c's parts */
+int vx_buildjob(lua_State *L);
+int vx_isjobkind(const char *kind);  /* "operations" or a collection of jobs */
+extern const char vx_jobkinds_doc[]; /* the collections of jobs, for messages */
+void vx_pushcallparts(lua_State *L, int nameidx, int regidx, int opts, const char *loc, size_t loclen,
+                      int body);
 
 /* --- reader.c --- */
 /* A request as a transport reads it: every field checked, the strings anchored on the Lua stack

@@ -8,6 +8,7 @@ local retry = require "vertexops.retry"
 local host = require "vertexops.host"
 local transport = require "vertexops.transport"
 local operation = require "vertexops.operation"
+local job = require "vertexops.job"
 
 local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
@@ -215,7 +216,7 @@ function Client:_run(o, req, ctx)
   local clock = o.clock or core.clock
   local timeout = o.timeout or options.DEFAULTS.timeout
   local deadline = ctx and ctx.deadline or clock() + timeout
-  local rules = ctx and ctx.rules or req.method
+  local rules = ctx and ctx.rules or req.rules or req.method -- req.rules: a read sent as POST
   local rp = options.policy(o, "retry", options.RETRY)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
   local connect_timeout = o.connect_timeout or options.DEFAULTS.connect_timeout
@@ -280,13 +281,19 @@ function Client:cancel(name, region, opts)
   return true
 end
 
---- GET {name}: the Operation.
+--- GET {name}: the Operation; for a job's name, the job (checked by job.lua); for an operation of
+--- a publisher model, the Operation read with POST {model}:fetchPredictOperation (csrc/jobs.c).
 ---@param name string
 ---@param region? string
 ---@param opts? vertexops.Options
----@return vertexops.Operation
+---@return vertexops.Operation|table
 function Client:get(name, region, opts)
-  return operation.check(self:_call("get", name, region, opts), operation.what(name))
+  local o = self:_options(opts)
+  local req = self:_build("get", name, region, o)
+  local ok, res = self:_run(o, req)
+  if not ok then error(res, 0) end
+  if req.kind == "job" then return job.check(res, job.what(name)) end
+  return operation.check(res, operation.what(name))
 end
 
 --- DELETE {name}.
@@ -299,6 +306,29 @@ function Client:delete(name, region, opts)
   return true
 end
 
+-- A page of jobs (opts.kind: a collection of jobs): {operations = jobs, jobs = jobs (the same list),
+-- next_page_token}, each job checked (job.lua); the answer holds them under the collection's name.
+local function jobs_page(body, collection)
+  local jobs = body[collection]
+  if jobs == json_null then jobs = nil end
+  local what = string_format("list response '%s'", collection)
+  if jobs ~= nil and (type(jobs) ~= "table" or next(jobs) ~= nil and #jobs == 0) then
+    raise("ResponseTypeError", what .. " is not a list")
+  end
+  jobs = jobs or {}
+  local n = #jobs
+  for k in next, jobs do
+    if type(k) ~= "number" or k < 1 or k > n or k ~= math_floor(k) then raise("ResponseTypeError", what .. " is not a list") end
+  end
+  for i = 1, n do job.check(jobs[i], string_format("%s[%d]", what, i)) end
+  local token = body.nextPageToken
+  if token ~= nil and token ~= json_null and type(token) ~= "string" then
+    raise("ResponseTypeError", "list response has a 'nextPageToken' field that is not a string")
+  end
+  return { operations = jobs, jobs = jobs,
+           next_page_token = (type(token) == "string" and token ~= "") and token or nil }
+end
+
 -- One page of a list with options o (and ctx for Client:_run): {operations = {...}, next_page_token = s or nil}.
 ---@param parent string
 ---@param region? string
@@ -306,8 +336,10 @@ end
 ---@param ctx? table
 ---@return vertexops.Page
 function Client:_list(parent, region, o, ctx)
-  local ok, body = self:_run(o, self:_build("list", parent, region, o), ctx)
+  local req = self:_build("list", parent, region, o)
+  local ok, body = self:_run(o, req, ctx)
   if not ok then error(body, 0) end
+  if req.kind == "jobs" then return jobs_page(body, req.collection) end
   local ops = body.operations
   if ops == json_null then ops = nil end
   if ops ~= nil then

@@ -8,6 +8,7 @@ local core = require "vertexops.core"
 local options = require "vertexops.options"
 local host = require "vertexops.host"
 local operation = require "vertexops.operation"
+local job = require "vertexops.job"
 local Client = require "vertexops.client"
 local Request = require "vertexops.request" -- also Client:_start, _perform, _multi
 
@@ -173,6 +174,13 @@ end
 -- One table f holds a cancel_all call's state, shared by its steps: its options (ro, for each
 -- request), clock and deadline, the summary, the listing's cursor and, with wait, the pending set.
 
+-- cancel_all of jobs (opts.kind: a collection of jobs): the default filter lists the jobs that
+-- have not ended and are not being cancelled already, in the collection's states.
+local function jobs_filter(kind)
+  local p = (kind == "trainingPipelines" or kind == "pipelineJobs") and "PIPELINE_STATE_" or "JOB_STATE_"
+  return string_format('state="%sQUEUED" OR state="%sPENDING" OR state="%sRUNNING" OR state="%sPAUSED"', p, p, p, p)
+end
+
 local function new_run(client, o, parent, region)
   local ro = {} -- the options of each request: the caller's, less cancel_all's own
   for k, v in next, o do
@@ -191,12 +199,16 @@ local function new_run(client, o, parent, region)
   -- projects/P/locations/L and what follows (a nested parent: /customJobs/42); nil for a parent
   -- without a project (reasoningEngines/R/sessions/S), whose names start with it
   local project, location, under = parent:match("^projects/([^/]+)/locations/([^/]+)(.*)$")
+  local jobs = o.kind ~= nil and o.kind ~= "operations"
+  local filter = ro.filter
+  if filter == nil then filter = jobs and jobs_filter(o.kind) or DEFAULTS.filter end
   return {
+    shape = jobs and job or operation.shape, -- what is listed and waited for
     client = client, ro = ro, parent = parent, region = region, progress = o.progress,
     clock = clock, start = start, timeout = timeout, deadline = start + timeout,
     ctx = { deadline = start + timeout, requests = 0 },
     size = o.max_in_flight or DEFAULTS.max_in_flight, page_size = o.page_size or DEFAULTS.page_size,
-    filter = ro.filter == nil and DEFAULTS.filter or ro.filter, wait = wait, wait_by = o.wait_by or DEFAULTS.wait_by,
+    filter = filter, wait = wait, wait_by = o.wait_by or DEFAULTS.wait_by,
     api_version = ro.api_version or options.DEFAULTS.api_version, dry_run = dry_run,
     summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
                 elapsed = 0, dry_run = dry_run or nil, would_cancel = dry_run and {} or nil },
@@ -424,11 +436,12 @@ end
 
 -- A pending operation seen done, by how it ended.
 local function ended(f, op)
-  local name, w = op.name, f.w
-  if operation.cancelled(op) then
+  local name, w, shape = op.name, f.w, f.shape
+  local err = not shape.cancelled(op) and shape.error(op)
+  if shape.cancelled(op) then
     settle(f, name, w.cancelled, name)
-  elseif op.error then
-    settle(f, name, w.failed, { name = name, error = operation.error(op) })
+  elseif err then
+    settle(f, name, w.failed, { name = name, error = err })
   else
     settle(f, name, w.completed, name)
   end
@@ -438,10 +451,10 @@ end
 -- (failed). Past the deadline a TimeoutError leaves it running.
 local function on_get(f, r, name)
   if r.ok then
-    local ok, op = pcall(operation.check, r.results[2], operation.what(name))
+    local ok, op = pcall(f.shape.check, r.results[2], f.shape.what(name))
     if not ok then
       settle(f, name, f.w.failed, { name = name, error = op })
-    elseif op.done then
+    elseif f.shape.done(op) then
       op.name = name
       ended(f, op)
     end
@@ -471,7 +484,7 @@ local function mark_listed(f, ops)
         pending[op.name] = round
         marked = marked + 1
       end
-      if op.done then ended(f, op) end
+      if f.shape.done(op) then ended(f, op) end
     end
   end
   return marked

@@ -55,6 +55,7 @@
 ---@field wait? boolean cancel_all: then wait for the cancelled operations (default false)
 ---@field wait_by? "auto"|"list"|"get" cancel_all with wait: how it waits (default "auto")
 ---@field dry_run? boolean cancel_all: list what would be cancelled, send no cancel (default false)
+---@field kind? string list, operations, cancel_all: what to list, "operations" or a collection of jobs such as "customJobs"
 ---@field api_version? "v1beta1"|"v1" REST version of every URL (default "v1beta1")
 ---@field thread_pool? string nginx thread pool of transport "thread" (default "vertexops")
 ---@field thread_pool_size? integer transport "thread": exchanges at once per nginx worker (default 100; the rest queue)

@@ -91,4 +91,12 @@ function M.error(op)
     tostring(op.name), describe_error(op.error)), { operation = op })
 end
 
+--- The shape wait.lua and fleet.lua read an Operation through (lua/vertexops/job.lua is a job's):
+--- check, what, done, cancelled, error (the OperationError of one that ended with an error, or nil).
+M.shape = {
+  check = M.check, what = M.what, cancelled = M.cancelled,
+  done = function(op) return op.done == true end,
+  error = function(op) return op.error and M.error(op) or nil end,
+}
+
 return M

@@ -5,6 +5,7 @@ local options = require "vertexops.options"
 local retry = require "vertexops.retry"
 local host = require "vertexops.host"
 local operation = require "vertexops.operation"
+local job = require "vertexops.job"
 local Client = require "vertexops.client"
 
 local error = error
@@ -21,19 +22,33 @@ local SERVER_WAIT_MARGIN = 1 -- a :wait asks this much less than remains: its an
 local SERVER_WAIT_SLACK = 10 -- a :wait's exchange may last what it asked plus this (the trip, a slow answer)
 local SERVER_WAIT_HELD = 0.9 -- a :wait that held this share of what it asked goes again at once
 
--- Whether waiting on name long-polls with :wait: not with strategy "poll", nor on a shape Google
--- defines without :wait (core.shape, csrc/methods.h), where "auto" polls with GET and "server" is
--- a ValueError (before any I/O).
-local function uses_server(o, name)
+-- What is waited for, by the kind of its built request (csrc/jobs.c): an Operation (also a publisher
+-- model's, read with fetchPredictOperation: operation.shape), or a job (job.lua), done when its
+-- state is terminal.
+local OPERATION = operation.shape
+local SHAPES = { job = job }
+
+-- The shape of what the request built for name reads, and whether waiting on it long-polls with
+-- :wait: not with strategy "poll", nor on jobs and publisher models' operations, nor on a shape
+-- Google defines without :wait (core.shape, csrc/methods.h), where "auto" polls with GET and
+-- "server" is a ValueError (before any I/O).
+local function shape_of(req, o, name)
   local strategy = o.strategy or options.DEFAULTS.strategy
-  if strategy == "poll" then return false end
+  if req.kind then
+    if strategy == "server" then
+      raise("ValueError", string_format("strategy \"server\" needs a :wait method, and %s have none: "
+        .. "use \"auto\" or \"poll\" (they are polled)", req.kind == "job" and "jobs" or "operations of publisher models"))
+    end
+    return SHAPES[req.kind] or OPERATION, false
+  end
+  if strategy == "poll" then return OPERATION, false end
   local shape, calls = core.shape(name, o.api_version)
-  if calls.wait then return true end
+  if calls.wait then return OPERATION, true end
   if strategy == "server" then
     raise("ValueError", string_format('strategy "server" needs a :wait method and %s has none in %s: '
       .. 'use strategy "auto" or "poll" (GET polling)', shape, o.api_version or options.DEFAULTS.api_version))
   end
-  return false
+  return OPERATION, false
 end
 
 -- Polls until the operation is done or the deadline passes; returns the final operation, whatever
@@ -51,9 +66,10 @@ function Client:_wait(o, name, region, start)
   local deadline = start + timeout
   local poll = options.policy(o, "polling", options.POLLING)
   local get_req = self:_build("get", name, region, o)
+  local shape, has_wait = shape_of(get_req, o, name)
   local ctx = { deadline = deadline, rules = "GET", requests = 0 }
   local progress = o.progress
-  local use_server = uses_server(o, name)
+  local use_server = has_wait
   local delay = poll.initial_delay
   local op, last_err
   while true do
@@ -75,9 +91,9 @@ function Client:_wait(o, name, region, start)
     local now = clock()
     local asked_after -- seconds the service asked us to wait (Retry-After, RetryInfo)
     if ok then
-      op = operation.check(res, operation.what(name))
+      op = shape.check(res, shape.what(name))
       if progress then progress(op, { elapsed = now - start, requests = ctx.requests, strategy = strategy }) end
-      if op.done then return op, ctx end
+      if shape.done(op) then return op, ctx, shape end
     elseif retry.retryable("GET", res) then -- the GET rules include TimeoutError
       last_err = res -- transient: keep waiting while time remains
       -- what the service asked for: on the failure itself (retries spent), or on the one that made
@@ -86,8 +102,8 @@ function Client:_wait(o, name, region, start)
       if not retry.retry_after(res) and is(res, "TimeoutError") then asked_by = res.cause end
       asked_after = retry.retry_after(asked_by)
       if asked_after and now + asked_after >= deadline then -- as every call does: no retry past the deadline
-        raise("TimeoutError", string_format("operation %s was not done after %.1f s (%d requests): the service "
-          .. "asked to retry after %g s, past the %g s timeout (last failure: %s)", name, now - start,
+        raise("TimeoutError", string_format("%s was not done after %.1f s (%d requests): the service "
+          .. "asked to retry after %g s, past the %g s timeout (last failure: %s)", shape.what(name), now - start,
           ctx.requests, asked_after, timeout, tostring(asked_by)),
           { operation = op, elapsed = now - start, requests = ctx.requests, cause = asked_by })
       end
@@ -96,7 +112,7 @@ function Client:_wait(o, name, region, start)
     end
     remaining = deadline - now
     if remaining <= 0 then
-      raise("TimeoutError", string_format("operation %s was not done after %.1f s (%d requests)%s", name,
+      raise("TimeoutError", string_format("%s was not done after %.1f s (%d requests)%s", shape.what(name),
         now - start, ctx.requests, last_err and not ok and "; last failure: " .. tostring(last_err) or ""),
         { operation = op, elapsed = now - start, requests = ctx.requests, cause = not ok and last_err or nil })
     end
@@ -118,8 +134,9 @@ end
 ---@return vertexops.Operation
 function Client:wait(name, region, opts)
   local o = self:_options(opts)
-  local op = self:_wait(o, name, region, (o.clock or core.clock)())
-  if op.error then error(operation.error(op), 0) end
+  local op, _, shape = self:_wait(o, name, region, (o.clock or core.clock)())
+  local err = shape.error(op)
+  if err then error(err, 0) end
   return op
 end
 
@@ -133,13 +150,15 @@ end
 function Client:cancel_and_wait(name, region, opts)
   local o = self:_options(opts)
   local start = (o.clock or core.clock)()
-  uses_server(o, name) -- strategy "server" on a shape without :wait: ValueError before the cancel
-  local ok, res = self:_run(o, self:_build("cancel", name, region, o),
+  local cancel_req = self:_build("cancel", name, region, o)
+  shape_of(cancel_req, o, name) -- strategy "server" where there is no :wait: ValueError before the cancel
+  local ok, res = self:_run(o, cancel_req,
     { deadline = start + (o.timeout or options.DEFAULTS.timeout) })
   if not ok then error(res, 0) end
-  local op = self:_wait(o, name, region, start)
-  if operation.cancelled(op) then return op, true end
-  if op.error then error(operation.error(op), 0) end
+  local op, _, shape = self:_wait(o, name, region, start)
+  if shape.cancelled(op) then return op, true end
+  local err = shape.error(op)
+  if err then error(err, 0) end
   return op, false
 end
 

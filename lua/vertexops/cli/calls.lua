@@ -1,5 +1,5 @@
--- vertexops.cli.calls: the commands on one operation or one listing -- cancel, get, delete, wait,
--- list: one call of the library each, its result printed as text or JSON.
+-- vertexops.cli.calls: the commands on one operation (or job) or one listing -- cancel, get, delete,
+-- wait, list: one call of the library each, its result printed as text or JSON.
 local vertexops = require "vertexops"
 local render = require "vertexops.cli.render"
 
@@ -43,9 +43,11 @@ function RUN.list(parent, region, opts)
     ops[#ops + 1] = op
     lines[#lines + 1] = ("%-9s  %s"):format(render.state(op), tostring(op.name))
   end
-  lines[#lines + 1] = ("%d operation%s"):format(#ops, #ops == 1 and "" or "s")
+  -- --kind customJobs & co list jobs: {"jobs": [...]}, "3 jobs"
+  local what = (opts.kind == nil or opts.kind == "operations") and "operation" or "job"
+  lines[#lines + 1] = ("%d %s%s"):format(#ops, what, #ops == 1 and "" or "s")
   -- cjson writes an empty table as {}: an empty list is spelled out
-  return #ops > 0 and { operations = ops } or '{"operations":[]}', table.concat(lines, "\n")
+  return #ops > 0 and { [what .. "s"] = ops } or '{"' .. what .. 's":[]}', table.concat(lines, "\n")
 end
 
 --- run(inv, ctx) -> exit status: the command of inv (cancel, get, delete, wait or list), its

@@ -34,6 +34,9 @@ M.FLAGS = {
     default = options.DEFAULTS.api_version, choices = { "v1beta1", "v1" }, doc = "REST version: v1beta1 or v1" },
   { name = "filter", value = "F", type = "string", option = "filter",
     doc = 'with list, cancel-all: a filter such as "' .. options.CANCEL_ALL.filter .. '" (cancel-all\'s default)' },
+  { name = "kind", value = "K", type = "string", option = "kind", default = options.DEFAULTS.kind,
+    doc = "with list, cancel-all: operations, or a collection of jobs (customJobs, batchPredictionJobs, "
+      .. "pipelineJobs, tuningJobs, ...)" },
   { name = "page_size", value = "N", type = "whole", option = "page_size",
     doc = "with list, cancel-all: operations per request" },
   { name = "max_in_flight", value = "N", type = "count", option = "max_in_flight",
@@ -90,14 +93,15 @@ end
 -- takes (besides --help, which every command takes), and its lines of --help.
 M.COMMANDS = {
   { name = "cancel", arg = "NAME", flags = with(CALL, "wait"),
-    doc = "cancel an operation (with --wait: then wait for it to end)" },
-  { name = "get", arg = "NAME", flags = CALL, doc = "show an operation" },
+    doc = "cancel an operation or a job (customJobs, pipelineJobs, ...; with --wait: then wait for it to end)" },
+  { name = "get", arg = "NAME", flags = CALL, doc = "show an operation or a job" },
   { name = "delete", arg = "NAME", flags = CALL, doc = "delete an operation" },
-  { name = "list", arg = "PARENT", flags = CALL,
-    doc = "list the operations of PARENT (projects/P/locations/L, or nested: .../customJobs/42) (every page)" },
-  { name = "wait", arg = "NAME", flags = CALL, doc = "wait until an operation is done" },
-  { name = "cancel-all", arg = "PARENT", flags = with(CALL, "wait", "max_in_flight", "dry_run", "yes"),
-    doc = "cancel every running operation of PARENT (with --wait: then wait until each has "
+  { name = "list", arg = "PARENT", flags = with(CALL, "kind"),
+    doc = "list the operations of PARENT (projects/P/locations/L, or nested: .../customJobs/42) (every page); "
+      .. "--kind: a collection of jobs instead" },
+  { name = "wait", arg = "NAME", flags = CALL, doc = "wait until an operation or a job is done" },
+  { name = "cancel-all", arg = "PARENT", flags = with(CALL, "wait", "max_in_flight", "kind", "dry_run", "yes"),
+    doc = "cancel every running operation (or job: --kind) of PARENT (with --wait: then wait until each has "
       .. "ended); on a terminal it lists them first and asks (\"cancel N operations under PARENT? [y/N]\"; "
       .. "--yes: no question), shows a progress bar, then a summary; --dry-run: only list what it would cancel" },
   { name = "fake", flags = { "port", "http_port", "json", "quiet" },

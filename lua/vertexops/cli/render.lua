@@ -39,8 +39,10 @@ function M.one_line(s)
   return (s:gsub("%s*\n%s*", " "))
 end
 
---- state(op) -> RUNNING, CANCELLED, FAILED or SUCCEEDED.
+--- state(op) -> RUNNING, CANCELLED, FAILED or SUCCEEDED; for a job (a `state` and no `done`), its
+--- state as the service gives it (JOB_STATE_CANCELLING, PIPELINE_STATE_SUCCEEDED, ...).
 function M.state(op)
+  if op.done == nil and type(op.state) == "string" then return op.state end
   if not op.done then return "RUNNING" end
   if type(op.error) == "table" then return operation.cancelled(op) and "CANCELLED" or "FAILED" end
   return "SUCCEEDED"
@@ -65,7 +67,7 @@ function M.percent(v)
   return ("%.1f%%"):format(v)
 end
 
---- describe(op) -> an operation as lines of text: name, state, error, progress.
+--- describe(op) -> an operation or a job as lines of text: name, state, error, progress.
 function M.describe(op)
   local lines = { "name:     " .. tostring(op.name), "state:    " .. M.state(op) }
   if type(op.error) == "table" then

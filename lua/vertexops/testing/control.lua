@@ -7,6 +7,7 @@
 local cjson = require("cjson.safe").new()
 local check = require "vertexops.testing.check"
 local faults = require "vertexops.testing.faults"
+local jobs = require "vertexops.testing.jobs"
 local log = require "vertexops.testing.log"
 local model = require "vertexops.testing.model"
 local reply = require "vertexops.testing.reply"
@@ -76,6 +77,10 @@ local CONTROLS = {
     state.made = state.made + (spec.count or 1)
     if spec.count then return model.create_many(spec) end
     return model.view(model.create(spec))
+  end),
+  ["POST jobs"] = checked(jobs.check_spec, function(spec)
+    state.made = state.made + 1
+    return jobs.view(jobs.create(spec))
   end),
   -- one fault, or a list of them
   ["POST faults"] = function(body, raw)

@@ -346,7 +346,7 @@ end
 -- The modules of the fake service, the files nginx loads from the lua/ root (vertexops.testing.server
 -- requires the others): every one must be there (the rockspec installs each; spec/12_fake_testing_spec.lua checks the
 -- list against lua/vertexops/testing/ and the rockspec).
-M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "faults", "tokens", "log", "control" }
+M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "jobs", "faults", "tokens", "log", "control" }
 
 -- Raises ConnectionFailedError (missing = the first module not found) unless every module of the
 -- service is a file under root.
@@ -512,6 +512,10 @@ function Server:reset() return self:control("POST", "reset") end
 --- Makes an operation (spec: docs/fake.md); returns its JSON view (name, metadata, done, ...).
 function Server:create(spec) return self:control("POST", "operations", spec or {}) end
 --- count operations sharing one spec, made in one control request: returns {count, first, last} (names).
+--- A job (docs/fake.md, "Jobs"): spec {name | project, location, collection, id; done_after, outcome,
+--- error, done, cancel, cancel_after}; returns the job as GET shows it.
+function Server:create_job(spec) return self:control("POST", "jobs", spec or {}) end
+
 function Server:create_many(count, spec)
   local body = { count = count }
   for k, v in pairs(spec or {}) do body[k] = v end

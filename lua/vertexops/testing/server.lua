@@ -51,6 +51,8 @@
 --                method and path make, and what answers each call
 --   state.lua    what the service holds (operations, log, faults, tokens, clock, settings); now()
 --   model.lua    operations: specs, settling, Google's view, listing pages, list/get/delete/cancel/wait
+--   jobs.lua     jobs (customJobs, pipelineJobs, ...): specs, state machines, get/cancel; publisher
+--                models' :fetchPredictOperation
 --   faults.lua   the fault queue and a handler per fault kind (the fields above)
 --   tokens.lua   credentials: the OAuth token endpoint, the metadata server, the bearer check
 --   control.lua  the control API (/_control/): a handler per path
@@ -58,6 +60,7 @@
 --   check.lua    LIMITS and the checks of control input; reply.lua: JSON answers, Google's errors
 local control = require "vertexops.testing.control"
 local faults = require "vertexops.testing.faults"
+local jobs = require "vertexops.testing.jobs"
 local log = require "vertexops.testing.log"
 local model = require "vertexops.testing.model"
 local reply = require "vertexops.testing.reply"
@@ -93,15 +96,24 @@ local PREFIXES = { "^/v1beta1/(.*)$", "^/v1/(.*)$", "^/ui/(.*)$", "^/[%w-]+/v1be
 -- or without a project (reasoningEngines/R/sessions/S/operations/O); a list's parent is anything
 -- before /operations. Jobs (:cancel of customJobs, ...) land here as rows.
 local OPERATION = ".+/operations/[^/:]+"
+-- A row with `on` is answered by that table of calls (jobs.lua) instead of model.CALLS; with `only`,
+-- only when that predicate accepts the name (a collection of jobs: jobs.COLLECTIONS).
+local JOB = "projects/[^/]+/locations/[^/]+/%a+/[^/:]+"
+local MODEL = "projects/[^/]+/locations/[^/]+/publishers/[^/]+/models/[^/:]+"
 local ROUTES = {
+  { "^(" .. JOB .. "):cancel$", POST = "cancel", on = jobs.CALLS, only = jobs.job_name },
+  { "^(" .. JOB .. ")$", GET = "get", on = jobs.CALLS, only = jobs.job_name },
+  { "^(projects/[^/]+/locations/[^/]+/%a+)$", GET = "list", on = jobs.CALLS, only = jobs.list_name },
+  -- publisher models' operations are read with POST {model}:fetchPredictOperation: a "get"
+  { "^(" .. MODEL .. "):fetchPredictOperation$", POST = "get", on = { get = jobs.fetch_predict_operation } },
   { "^(" .. OPERATION .. "):cancel$", POST = "cancel" },
   { "^(" .. OPERATION .. "):wait$", POST = "wait" },
   { "^([^:]+)/operations$", GET = "list" },
   { "^(" .. OPERATION .. ")$", GET = "get", DELETE = "delete" },
 }
 
--- The call a request makes, and the name in its path: call nil when no path matches, false when
--- the path does but not its method.
+-- The call a request makes, the name in its path, and the table of calls that answers it (nil:
+-- model.CALLS): call nil when no path matches, false when the path does but not its method.
 local function route(method, path)
   local row = PATHS[path]
   if row then return row[method] or false, nil end
@@ -113,7 +125,7 @@ local function route(method, path)
   if not rest then return nil end
   for _, r in ipairs(ROUTES) do
     local name = rest:match(r[1])
-    if name then return r[method] or false, name end
+    if name and not (r.only and not r.only(name)) then return r[method] or false, name, r.on end
   end
   return nil
 end
@@ -135,7 +147,7 @@ function _M.handle()
   local ctl = path:match("^/_control/(.*)$")
   if ctl then return control.handle(ctl) end
 
-  local call, name = route(ngx.req.get_method(), path)
+  local call, name, on = route(ngx.req.get_method(), path)
   log.request(call, name) -- the name as the request gave it
   name = model.numbered(name)
   local f = faults.take(call or "other")
@@ -150,7 +162,7 @@ function _M.handle()
     return PUBLIC[call]()
   end
   if not tokens.authorized() then return tokens.unauthorized() end
-  return CALLS[call](name)
+  return (on or CALLS)[call](name)
 end
 
 return _M

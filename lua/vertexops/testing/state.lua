@@ -9,6 +9,7 @@ local function fresh()
   return {
     -- operations by name; each list parent's operations in creation order (model.lua)
     ops = {}, lists = {}, seq = 0,
+    jobs = {}, job_lists = {}, -- jobs by name; each collection's in creation order (jobs.lua)
     log = {}, faults = {},
     -- bearer tokens accepted; tokens issued by the token endpoints (tokens.lua)
     tokens = { ["test-token"] = true }, issued = 0,
