@@ -10,6 +10,7 @@ local host = require "vertexops.host"
 local operation = require "vertexops.operation"
 local Client = require "vertexops.client"
 local Request = require "vertexops.request" -- also Client:_start, _perform, _multi
+local deadlines = require "vertexops.deadline"
 
 local error, next, pcall, rawget, setmetatable, tonumber, tostring, type =
   error, next, pcall, rawget, setmetatable, tonumber, tostring, type
@@ -172,16 +173,16 @@ local function new_run(client, o, parent, region)
     if not OWN[k] then ro[k] = v end
   end
   core.build("list", parent, region, ro) -- the parent and region are checked before any I/O
-  local clock = o.clock or core.clock
-  local start = clock()
+  local deadline = deadlines.for_call(o)
+  local clock, start = deadline:clock(), deadline:start()
   local timeout = o.timeout or options.DEFAULTS.timeout
   local wait = o.wait
   if wait == nil then wait = DEFAULTS.wait end
   local project, location = parent:match("^projects/([^/]+)/locations/([^/]+)$")
   return {
     client = client, ro = ro, parent = parent, region = region, progress = o.progress,
-    clock = clock, start = start, timeout = timeout, deadline = start + timeout,
-    ctx = { deadline = start + timeout, requests = 0 },
+    clock = clock, start = start, timeout = timeout, deadline = deadline,
+    ctx = { deadline = deadline, requests = 0 },
     size = o.max_in_flight or DEFAULTS.max_in_flight, page_size = o.page_size or DEFAULTS.page_size,
     filter = ro.filter == nil and DEFAULTS.filter or ro.filter, wait = wait, wait_by = o.wait_by or DEFAULTS.wait_by,
     summary = { listed = 0, cancelled = 0, failed = {}, skipped = {}, duplicates = 0, pages = 0, requests = 0,
@@ -304,7 +305,7 @@ local function on_cancel(f, r, name)
     end
   else
     summary.failed[#summary.failed + 1] = { name = name, error = r.error }
-    if is(r.error, "TimeoutError") and f.clock() >= f.deadline then f.timed_out = true end
+    if is(r.error, "TimeoutError") and f.deadline:expired() then f.timed_out = true end
   end
 end
 
@@ -396,7 +397,7 @@ local function on_get(f, r, name)
       op.name = name
       ended(f, op)
     end
-  elseif not (is(r.error, "TimeoutError") and f.clock() >= f.deadline) then
+  elseif not (is(r.error, "TimeoutError") and f.deadline:expired()) then
     settle(f, name, f.w.failed, { name = name, error = r.error })
   end
 end
@@ -439,7 +440,7 @@ local function list_round(f)
   while true do
     local ok, page = host.pcall(pages)
     if not ok then
-      if is(page, "TimeoutError") and f.clock() >= f.deadline then break end
+      if is(page, "TimeoutError") and f.deadline:expired() then break end
       w.list_requests = w.list_requests + ctx.requests - before
       raise_with(page, f.summary)
     end
@@ -498,12 +499,12 @@ local function wait_all(f)
   local start_requests = f.ctx.requests
   local win = window(f.client, f.size, function(r, name) on_get(f, r, name) end)
   while f.npending > 0 do
-    if f.deadline - f.clock() <= 0 then break end
+    if f.deadline:expired() then break end
     w.rounds = w.rounds + 1
     if round_by(f) == "list" then list_round(f) else get_round(f, win) end
     report_wait(f)
     if f.npending > 0 then
-      local remaining = f.deadline - f.clock()
+      local remaining = f.deadline:left()
       if remaining <= 0 then break end
       host.sleep_for(f.ro, math_min(delay, remaining))
       delay = math_min(delay * poll.multiplier, poll.max_delay)

@@ -41,7 +41,7 @@ end
 local lock_serial = 0
 
 --- The token of key in the lua_shared_dict dict_name, shared with the other workers.
---- t: clock (the call's), deadline (absolute on clock, or nil), lock_wait (seconds),
+--- t: deadline (the call's, a vertexops.deadline), lock_wait (seconds),
 --- fetch() -> ok, token|err, lifetime (never raises), storable(lifetime) -> boolean.
 --- Returns token, expiry (ngx.now()'s clock), dict: found in the dict, or fetched and stored;
 --- token alone: fetched here, not storable (it serves this call only); nothing: not in nginx, or
@@ -77,15 +77,13 @@ function _M.token(dict_name, key, t)
   if token then return token, exp, dict end
   if not ngx then return nil end -- a phase that cannot wait (init_worker, log, ...): fetch here
   local lock = key .. " lock"
-  local clock, deadline = t.clock, t.deadline
-  local waited_until = now() + t.lock_wait
-  if deadline then waited_until = math_min(waited_until, now() + (deadline - clock())) end
+  local deadline = t.deadline
+  local waited_until = math_min(now() + t.lock_wait, now() + deadline:left())
   lock_serial = lock_serial + 1
   local mine = string_format("%s %d", tostring(ngx.worker and ngx.worker.pid and ngx.worker.pid() or 0), lock_serial)
   local delay = 0.002
   while true do
-    local bound = TOKEN_TIMEOUT
-    if deadline then bound = math_min(bound, deadline - clock()) end
+    local bound = math_min(TOKEN_TIMEOUT, deadline:left())
     if bound <= 0 then return nil end -- the call's time is up: the fetch raises TimeoutError
     -- (at least 1 ms: the dict counts whole milliseconds, and 0 would mean "never expires")
     if dict_call("add", lock, mine, math_max(bound, 0.001)) then break end -- this worker fetches
