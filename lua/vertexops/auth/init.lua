@@ -28,7 +28,8 @@ local error, getmetatable, rawget, setmetatable, tostring, type =
 local math_min, string_format = math.min, string.format
 local _G = _G
 local host_pcall = hostmod.pcall -- yields through on PUC 5.1 too
-local fail, scope_string = common.fail, common.scope_string
+local scope_string = common.scope_string
+local raise = require("vertexops.errors").raise
 local REFRESH_EARLY, TOKEN_TIMEOUT, MAX_LIFETIME = common.REFRESH_EARLY, common.TOKEN_TIMEOUT, common.MAX_LIFETIME
 local KINDS = sources.KINDS
 
@@ -52,7 +53,6 @@ _M.Provider = Provider
 local copy_options = require("vertexops.options").copy
 
 local raw_copy = require("vertexops.options").raw_copy
-local function type_error(message) require("vertexops.errors").raise("TypeError", message) end
 
 --- auth.provider(opts [, client]) -> a token provider that caches per client.
 --- opts: credentials (file path), scopes, self_signed_jwt, clock, and the HTTP options
@@ -63,7 +63,7 @@ local function type_error(message) require("vertexops.errors").raise("TypeError"
 function _M.provider(opts, client)
   opts = copy_options(opts) or {}
   if opts.credentials ~= nil and type(opts.credentials) ~= "string" then
-    type_error("option 'credentials' of auth.provider must be a key file path")
+    raise("TypeError", "option 'credentials' of auth.provider must be a key file path")
   end
   scope_string(opts)
   return setmetatable({ opts = opts, client = client, fetches = 0 }, Provider)
@@ -151,7 +151,7 @@ end
 ---@return string token
 function Provider:token(o)
   if getmetatable(self) ~= Provider then
-    type_error("provider:token() needs a provider as its receiver (called with '.' instead of ':'?)")
+    raise("TypeError", "provider:token() needs a provider as its receiver (called with '.' instead of ':'?)")
   end
   return self:_token(copy_options(o))
 end
@@ -230,11 +230,11 @@ function Provider:_request(req, where, call_opts, detect, deadline)
   local ok, res, headers = self:_client():_run(o, req, { rules = "TOKEN", no_auth = true, deadline = limit })
   if ok then return res, headers end
   if bound and core.is(res, "TimeoutError") then
-    error(core.error({ "TimeoutError" }, string_format("%s did not give a token within the call's timeout (%s)",
-      where, tostring(res)), { cause = res }), 0)
+    raise("TimeoutError", string_format("%s did not give a token within the call's timeout (%s)",
+      where, tostring(res)), { cause = res })
   end
   if core.is(res, "HttpError") and type(res.body) == "table" and type(res.body.error) == "string" then
-    fail(string_format("%s refused the credentials (%s): %s%s", where, self.src.describe, res.body.error,
+    raise("AuthError", string_format("%s refused the credentials (%s): %s%s", where, self.src.describe, res.body.error,
       type(res.body.error_description) == "string" and ": " .. res.body.error_description or ""),
       { code = res.code, error = res.body.error, error_description = res.body.error_description })
   end

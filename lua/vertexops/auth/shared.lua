@@ -16,7 +16,8 @@ local hostmod = require "vertexops.host"
 local error, pcall, rawget, tonumber, tostring, type = error, pcall, rawget, tonumber, tostring, type
 local math_max, math_min, string_format = math.max, math.min, string.format
 local _G = _G
-local fail, REFRESH_EARLY, TOKEN_TIMEOUT = common.fail, common.REFRESH_EARLY, common.TOKEN_TIMEOUT
+local REFRESH_EARLY, TOKEN_TIMEOUT = common.REFRESH_EARLY, common.TOKEN_TIMEOUT
+local raise = require("vertexops.errors").raise
 
 local _M = {}
 
@@ -53,7 +54,7 @@ function _M.token(dict_name, key, t)
   local dict = shared and shared[dict_name]
   if not dict then
     if rawget(_G, "ngx") then
-      fail(string_format("option shared_dict names '%s', which is no lua_shared_dict of this nginx", dict_name))
+      raise("AuthError", string_format("option shared_dict names '%s', which is no lua_shared_dict of this nginx", dict_name))
     end
     return nil -- not in nginx: the provider's own cache only
   end
@@ -63,7 +64,7 @@ function _M.token(dict_name, key, t)
   local function dict_call(what, ...)
     local ok, a, b = pcall(dict[what], dict, ...)
     if ok and (a or (what == "get" and b == nil) or (what == "add" and b == "exists")) then return a, b end
-    fail(string_format("shared_dict '%s' failed to %s: %s", dict_name, what, tostring(ok and b or a)))
+    raise("AuthError", string_format("shared_dict '%s' failed to %s: %s", dict_name, what, tostring(ok and b or a)))
   end
   local function cached()
     local v = dict_call("get", key)
