@@ -17,7 +17,8 @@ local string_format = string.format
 local drivers = host.drivers
 local json_null = operation.null
 
-local raise = require("vertexops.errors").raise
+local errors = require "vertexops.errors"
+local raise = errors.raise
 
 -- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
 -- vertexops.auth provider walks the Application Default Credentials chain and caches the token.
@@ -217,7 +218,7 @@ function Client:_run(o, req, ctx)
     local token = not no_auth and self:_token(o, deadline) or nil
     local remaining = deadline:left()
     if remaining <= 0 then
-      return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout%s",
+      return errors.result("TimeoutError", string_format("%s did not finish within the %g s timeout%s",
         req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
     end
     -- req may be shared by requests running side by side (Client:_build): fill it just before use
@@ -237,7 +238,7 @@ function Client:_run(o, req, ctx)
       last = res
       local delay = retry.retry_after(res) or retry.backoff(rp, attempt)
       if deadline:within(delay) then
-        return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout: "
+        return errors.result("TimeoutError", string_format("%s did not finish within the %g s timeout: "
           .. "the next retry would start after it (last failure: %s)", req.call, timeout, tostring(res)),
           { cause = res })
       end
