@@ -21,7 +21,8 @@ local string_format = string.format
 local is = core.is
 local raw_copy = options.raw_copy
 
-local raise = require("vertexops.errors").raise
+local errors = require "vertexops.errors"
+local raise, rethrow = errors.raise, errors.rethrow
 
 local DEFAULTS = options.CANCEL_ALL
 local OWN = { progress = true, wait = true, wait_by = true, max_in_flight = true }
@@ -114,11 +115,6 @@ local function runner(client, o, req, ctx)
     if not ok then error(res, 0) end
     return res
   end
-end
-
-local function raise_with(err, summary)
-  if type(err) == "table" then err.summary = summary end
-  error(err, 0)
 end
 
 -- cancel_many --------------------------------------------------------------------------------------
@@ -223,7 +219,7 @@ local function take(f, name, i, pageno, mine, project)
   -- built with the name's own location: inside the parent that is the parent's (and region's)
   local ok, req = pcall(core.build, "cancel", name, nil, f.ro)
   if not ok then
-    summary.failed[#summary.failed + 1] = { name = name, error = core.error({ "ResponseTypeError" }, string_format(
+    summary.failed[#summary.failed + 1] = { name = name, error = errors.new("ResponseTypeError", string_format(
       "list response page %d operations[%d]: %s", pageno, i, type(req) == "table" and req.message
       or tostring(req)), { cause = req }) }
   elseif mine then
@@ -247,7 +243,7 @@ local function sort_page(f, ops, pageno)
     local name = ops[i].name
     if name == nil then
       summary.listed = summary.listed + 1
-      summary.failed[#summary.failed + 1] = { name = nil, error = core.error({ "ResponseTypeError" },
+      summary.failed[#summary.failed + 1] = { name = nil, error = errors.new("ResponseTypeError",
         string_format("list response page %d operations[%d] has no name", pageno, i)) }
     else
       local mine, key, project = place(f, name)
@@ -344,11 +340,11 @@ local function cancel_phase(f)
   local summary = f.summary
   summary.requests, summary.elapsed = f.ctx.requests, f.clock() - f.start
   report_cancel(f)
-  if f.list_err then raise_with(f.list_err, summary) end
+  if f.list_err then rethrow(f.list_err, { summary = summary }) end
   if f.timed_out then
-    raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: the %g s timeout passed before every "
+    raise("TimeoutError", string_format("cancel_all: the %g s timeout passed before every "
       .. "listed operation was cancelled (%d listed, %d cancelled, %d failed)", f.timeout, summary.listed,
-      summary.cancelled, #summary.failed)), summary)
+      summary.cancelled, #summary.failed), { summary = summary })
   end
 end
 
@@ -442,7 +438,7 @@ local function list_round(f)
     if not ok then
       if is(page, "TimeoutError") and f.deadline:expired() then break end
       w.list_requests = w.list_requests + ctx.requests - before
-      raise_with(page, f.summary)
+      rethrow(page, { summary = f.summary })
     end
     if not page then
       complete = true
@@ -484,8 +480,8 @@ local function raise_running(f)
   f.w.running = running
   local summary, elapsed = f.summary, f.clock() - f.start
   summary.requests, summary.elapsed = f.ctx.requests, elapsed
-  raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: %d of the cancelled operations were "
-    .. "still running after %.1f s (%d requests)", #running, elapsed, f.ctx.requests)), summary)
+  raise("TimeoutError", string_format("cancel_all: %d of the cancelled operations were "
+    .. "still running after %.1f s (%d requests)", #running, elapsed, f.ctx.requests), { summary = summary })
 end
 
 local function wait_all(f)
