@@ -1,6 +1,6 @@
 -- The one place the Lua side makes its errors (lua/vertexops/errors.lua), and what becomes of each
 -- made there as its call site says: errors.new builds, errors.raise raises, errors.result returns
--- false, err, errors.rethrow raises one made earlier.
+-- false, err, errors.rethrow raises one made earlier. Then the tree: no other idiom is left in lua/.
 local core = require "vertexops.core"
 local errors = require "vertexops.errors"
 local H = require "support.helper"
@@ -59,5 +59,35 @@ describe("errors.rethrow", function()
     local ok, raised = pcall(errors.rethrow, "not enough memory", { summary = {} })
     assert.is_false(ok)
     assert.are.equal("not enough memory", raised)
+  end)
+end)
+
+describe("the Lua sources", function()
+  local function sources()
+    local out = {}
+    for path in H.run("find lua -name '*.lua' -type f | sort"):gmatch("[^\n]+") do
+      out[#out + 1] = { path = path, text = H.read(path) }
+    end
+    assert.is_true(#out > 20, "found no Lua sources under lua/")
+    return out
+  end
+
+  it("make error objects only in lua/vertexops/errors.lua (no core.error elsewhere)", function()
+    for _, f in ipairs(sources()) do
+      if f.path ~= "lua/vertexops/errors.lua" then
+        assert.is_nil(f.text:find("core%.error%s*%("), f.path .. " calls core.error: use errors.new, raise or result")
+        assert.is_nil(f.text:find("error%s*%(%s*core%.error"), f.path .. " raises error(core.error(...)): use errors.raise")
+      end
+    end
+  end)
+
+  it("keep no helper of their own that raises or returns an error under another name", function()
+    for _, f in ipairs(sources()) do
+      for _, name in ipairs { "fail", "raise_with", "auth_error", "type_error" } do
+        local def = f.text:find("function%s+[%w_.:]-%f[%w_]" .. name .. "%s*%(")
+          or f.text:find("local%s+" .. name .. "%s*=") or f.text:find("[%w_]%." .. name .. "%s*%(")
+        assert.is_nil(def, f.path .. " defines or calls a '" .. name .. "' of its own: use errors.raise or errors.result")
+      end
+    end
   end)
 end)
