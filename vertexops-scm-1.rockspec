@@ -54,6 +54,7 @@ build = {
     ["vertexops.auth.sources"] = "lua/vertexops/auth/sources.lua",
     ["vertexops.auth.token"] = "lua/vertexops/auth/token.lua",
     ["vertexops.client"] = "lua/vertexops/client.lua",
+    ["vertexops.deadline"] = "lua/vertexops/deadline.lua",
     ["vertexops.errors"] = "lua/vertexops/errors.lua",
     ["vertexops.host"] = "lua/vertexops/host.lua",
     ["vertexops.operation"] = "lua/vertexops/operation.lua",

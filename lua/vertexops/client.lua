@@ -9,6 +9,7 @@ local host = require "vertexops.host"
 local transport = require "vertexops.transport"
 local operation = require "vertexops.operation"
 local job = require "vertexops.job"
+local deadlines = require "vertexops.deadline"
 
 local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
@@ -17,7 +18,8 @@ local string_format = string.format
 local drivers = host.drivers
 local json_null = operation.null
 
-local raise = require("vertexops.errors").raise
+local errors = require "vertexops.errors"
+local raise = errors.raise
 
 -- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
 -- vertexops.auth provider walks the Application Default Credentials chain and caches the token.
@@ -65,10 +67,10 @@ function Client:_provider(o)
   return self.auth
 end
 
--- The bearer token for a request made with options o, by deadline (absolute, on o's clock); nil
--- with an api_key (its x-goog-api-key header is in the built request: csrc/request.c).
+-- The bearer token for a request made with options o, by deadline (on o's clock); nil with an
+-- api_key (its x-goog-api-key header is in the built request: csrc/request.c).
 ---@param o vertexops.Options
----@param deadline number
+---@param deadline vertexops.Deadline
 ---@return string?
 function Client:_token(o, deadline)
   if o.api_key ~= nil then return nil end
@@ -82,13 +84,12 @@ function Client:_token(o, deadline)
   local provider = self:_provider(o)
   -- Another request of this client, running side by side, is fetching a token: wait for it (only
   -- possible where waiting yields: under client:start() or in an nginx request handler), but not
-  -- past that fetch's own deadline (provider.fetching.until): a fetch whose request was abandoned
+  -- past that fetch's own deadline (provider.fetching.deadline): a fetch whose request was abandoned
   -- or killed by nginx is no longer in flight then, and this request fetches on its own.
   local co = coroutine_running()
-  local clock = o.clock or core.clock
   local fetch = provider.fetching
-  while fetch and fetch.clock() < fetch["until"] and ((co and drivers[co]) or host.nginx_phase()) do
-    local remaining = deadline - clock()
+  while fetch and not fetch.deadline:expired() and ((co and drivers[co]) or host.nginx_phase()) do
+    local remaining = deadline:left()
     if remaining <= 0 then
       raise("TimeoutError", "the call's timeout passed while another request was fetching a token")
     end
@@ -204,18 +205,17 @@ end
 
 
 -- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
--- for a failure of the call). ctx (optional): deadline (absolute, on o's clock), rules ("GET" for
+-- for a failure of the call). ctx (optional): deadline (on o's clock), rules ("GET" for
 -- the idempotent rules whatever the method), request_timeout (override), requests (a counter).
 ---@param o vertexops.Options
 ---@param req table a built request
----@param ctx? {deadline?: number, rules?: string, request_timeout?: number, requests?: integer, no_auth?: boolean}
+---@param ctx? {deadline?: vertexops.Deadline, rules?: string, request_timeout?: number, requests?: integer, no_auth?: boolean}
 ---@return boolean ok
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers
 function Client:_run(o, req, ctx)
-  local clock = o.clock or core.clock
   local timeout = o.timeout or options.DEFAULTS.timeout
-  local deadline = ctx and ctx.deadline or clock() + timeout
+  local deadline = ctx and ctx.deadline or deadlines.for_call(o)
   local rules = ctx and ctx.rules or req.rules or req.method -- req.rules: a read sent as POST
   local rp = options.policy(o, "retry", options.RETRY)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
@@ -225,9 +225,9 @@ function Client:_run(o, req, ctx)
   while true do
     -- the token first: getting it may wait (a fetch of its own, or another request's)
     local token = not no_auth and self:_token(o, deadline) or nil
-    local remaining = deadline - clock()
+    local remaining = deadline:left()
     if remaining <= 0 then
-      return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout%s",
+      return errors.result("TimeoutError", string_format("%s did not finish within the %g s timeout%s",
         req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
     end
     -- req may be shared by requests running side by side (Client:_build): fill it just before use
@@ -246,8 +246,8 @@ function Client:_run(o, req, ctx)
       if not rp or attempt > rp.max_retries or not retry.retryable(rules, res) then return false, res end
       last = res
       local delay = retry.retry_after(res) or retry.backoff(rp, attempt)
-      if clock() + delay >= deadline then
-        return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout: "
+      if deadline:within(delay) then
+        return errors.result("TimeoutError", string_format("%s did not finish within the %g s timeout: "
           .. "the next retry would start after it (last failure: %s)", req.call, timeout, tostring(res)),
           { cause = res })
       end
@@ -382,7 +382,7 @@ function Client:_pages(parent, region, opts, ctx)
   return function()
     if done then return nil end
     local o = self:_options(page_opts)
-    if not ctx then ctx = { deadline = (o.clock or core.clock)() + (o.timeout or options.DEFAULTS.timeout) } end
+    if not ctx then ctx = { deadline = deadlines.for_call(o) } end
     done = true -- until this page says there is another: a failure ends the listing
     local page = self:_list(parent, region, o, ctx)
     local token = page.next_page_token

@@ -11,6 +11,7 @@ local operation = require "vertexops.operation"
 local job = require "vertexops.job"
 local Client = require "vertexops.client"
 local Request = require "vertexops.request" -- also Client:_start, _perform, _multi
+local deadlines = require "vertexops.deadline"
 
 local error, next, pcall, rawget, setmetatable, tonumber, tostring, type =
   error, next, pcall, rawget, setmetatable, tonumber, tostring, type
@@ -21,7 +22,8 @@ local string_format = string.format
 local is = core.is
 local raw_copy = options.raw_copy
 
-local raise = require("vertexops.errors").raise
+local errors = require "vertexops.errors"
+local raise, rethrow = errors.raise, errors.rethrow
 
 local DEFAULTS = options.CANCEL_ALL
 local OWN = { progress = true, wait = true, wait_by = true, max_in_flight = true, dry_run = true }
@@ -123,11 +125,6 @@ local function runner(client, o, req, ctx)
   end
 end
 
-local function raise_with(err, summary)
-  if type(err) == "table" then err.summary = summary end
-  error(err, 0)
-end
-
 -- cancel_many --------------------------------------------------------------------------------------
 
 -- names read raw, like options: what is checked is what is sent
@@ -187,8 +184,8 @@ local function new_run(client, o, parent, region)
     if not OWN[k] then ro[k] = v end
   end
   core.build("list", parent, region, ro) -- the parent and region are checked before any I/O
-  local clock = o.clock or core.clock
-  local start = clock()
+  local deadline = deadlines.for_call(o)
+  local clock, start = deadline:clock(), deadline:start()
   local timeout = o.timeout or options.DEFAULTS.timeout
   local wait = o.wait
   if wait == nil then wait = DEFAULTS.wait end
@@ -205,8 +202,8 @@ local function new_run(client, o, parent, region)
   return {
     shape = jobs and job or operation.shape, -- what is listed and waited for
     client = client, ro = ro, parent = parent, region = region, progress = o.progress,
-    clock = clock, start = start, timeout = timeout, deadline = start + timeout,
-    ctx = { deadline = start + timeout, requests = 0 },
+    clock = clock, start = start, timeout = timeout, deadline = deadline,
+    ctx = { deadline = deadline, requests = 0 },
     size = o.max_in_flight or DEFAULTS.max_in_flight, page_size = o.page_size or DEFAULTS.page_size,
     filter = filter, wait = wait, wait_by = o.wait_by or DEFAULTS.wait_by,
     api_version = ro.api_version or options.DEFAULTS.api_version, dry_run = dry_run,
@@ -271,7 +268,7 @@ local function take(f, name, i, pageno, mine, project)
   -- built with the name's own location: inside the parent that is the parent's (and region's)
   local ok, req = pcall(core.build, "cancel", name, nil, f.ro)
   if not ok then
-    summary.failed[#summary.failed + 1] = { name = name, error = core.error({ "ResponseTypeError" }, string_format(
+    summary.failed[#summary.failed + 1] = { name = name, error = errors.new("ResponseTypeError", string_format(
       "list response page %d operations[%d]: %s", pageno, i, type(req) == "table" and req.message
       or tostring(req)), { cause = req }) }
   elseif mine then
@@ -296,7 +293,7 @@ local function sort_page(f, ops, pageno)
     local name = ops[i].name
     if name == nil then
       summary.listed = summary.listed + 1
-      summary.failed[#summary.failed + 1] = { name = nil, error = core.error({ "ResponseTypeError" },
+      summary.failed[#summary.failed + 1] = { name = nil, error = errors.new("ResponseTypeError",
         string_format("list response page %d operations[%d] has no name", pageno, i)) }
     else
       local mine, key, project = place(f, name)
@@ -365,7 +362,7 @@ local function on_cancel(f, r, name)
     skip(f, name, SKIP.failed_precondition, r.error)
   else
     summary.failed[#summary.failed + 1] = { name = name, error = r.error }
-    if is(r.error, "TimeoutError") and f.clock() >= f.deadline then f.timed_out = true end
+    if is(r.error, "TimeoutError") and f.deadline:expired() then f.timed_out = true end
   end
 end
 
@@ -404,11 +401,11 @@ local function cancel_phase(f)
   local summary = f.summary
   summary.requests, summary.elapsed = f.ctx.requests, f.clock() - f.start
   report_cancel(f)
-  if f.list_err then raise_with(f.list_err, summary) end
+  if f.list_err then rethrow(f.list_err, { summary = summary }) end
   if f.timed_out then
-    raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: the %g s timeout passed before every "
+    raise("TimeoutError", string_format("cancel_all: the %g s timeout passed before every "
       .. "listed operation was cancelled (%d listed, %d cancelled, %d failed, %d skipped)", f.timeout,
-      summary.listed, summary.cancelled, #summary.failed, #summary.skipped)), summary)
+      summary.listed, summary.cancelled, #summary.failed, #summary.skipped), { summary = summary })
   end
 end
 
@@ -458,7 +455,7 @@ local function on_get(f, r, name)
       op.name = name
       ended(f, op)
     end
-  elseif not (is(r.error, "TimeoutError") and f.clock() >= f.deadline) then
+  elseif not (is(r.error, "TimeoutError") and f.deadline:expired()) then
     settle(f, name, f.w.failed, { name = name, error = r.error })
   end
 end
@@ -501,9 +498,9 @@ local function list_round(f)
   while true do
     local ok, page = host.pcall(pages)
     if not ok then
-      if is(page, "TimeoutError") and f.clock() >= f.deadline then break end
+      if is(page, "TimeoutError") and f.deadline:expired() then break end
       w.list_requests = w.list_requests + ctx.requests - before
-      raise_with(page, f.summary)
+      rethrow(page, { summary = f.summary })
     end
     if not page then
       complete = true
@@ -545,8 +542,8 @@ local function raise_running(f)
   f.w.running = running
   local summary, elapsed = f.summary, f.clock() - f.start
   summary.requests, summary.elapsed = f.ctx.requests, elapsed
-  raise_with(core.error({ "TimeoutError" }, string_format("cancel_all: %d of the cancelled operations were "
-    .. "still running after %.1f s (%d requests)", #running, elapsed, f.ctx.requests)), summary)
+  raise("TimeoutError", string_format("cancel_all: %d of the cancelled operations were "
+    .. "still running after %.1f s (%d requests)", #running, elapsed, f.ctx.requests), { summary = summary })
 end
 
 local function wait_all(f)
@@ -560,12 +557,12 @@ local function wait_all(f)
   local start_requests = f.ctx.requests
   local win = window(f.client, f.size, function(r, name) on_get(f, r, name) end)
   while f.npending > 0 do
-    if f.deadline - f.clock() <= 0 then break end
+    if f.deadline:expired() then break end
     w.rounds = w.rounds + 1
     if round_by(f) == "list" then list_round(f) else get_round(f, win) end
     report_wait(f)
     if f.npending > 0 then
-      local remaining = f.deadline - f.clock()
+      local remaining = f.deadline:left()
       if remaining <= 0 then break end
       host.sleep_for(f.ro, math_min(delay, remaining))
       delay = math_min(delay * poll.multiplier, poll.max_delay)

@@ -3,6 +3,7 @@
 -- yieldable phases, else nanosleep), and the coroutines client:start() drives (whose sleeps and
 -- exchanges hand control back to the caller) with what their requests hold (hold, unhold).
 local core = require "vertexops.core"
+local clock_of = require("vertexops.deadline").clock_of
 
 local pcall, rawget, select, setmetatable = pcall, rawget, select, setmetatable
 local unpack = table.unpack or unpack -- luacheck: ignore 143
@@ -127,7 +128,7 @@ end
 ---@param s number seconds
 function M.sleep_for(o, s)
   local co = coroutine_running()
-  if co and drivers[co] then return coroutine_yield("sleep", s, o.clock or core.clock, o.sleep or default_sleep) end
+  if co and drivers[co] then return coroutine_yield("sleep", s, clock_of(o), o.sleep or default_sleep) end
   return (o.sleep or default_sleep)(s)
 end
 

@@ -3,14 +3,14 @@
 -- state), how (succeeded, failed, cancelled), and the OperationError made from one that failed or
 -- expired. Beside operation.lua, which does the same for google.longrunning.Operation; wait.lua
 -- reads either through the same four functions (check, done, cancelled, error).
-local core = require "vertexops.core"
 
 local rawget, tostring, type = rawget, tostring, type
 local string_format = string.format
 
 local M = {}
 
-local raise = require("vertexops.errors").raise
+local errors = require "vertexops.errors"
+local raise = errors.raise
 local json_null = require("cjson.safe").null
 
 --- The terminal states (JobState, PipelineState) and how each ended: "succeeded", "cancelled" or
@@ -72,7 +72,7 @@ function M.error(job)
   if TERMINAL[job.state] ~= "failed" then return nil end
   local e = type(job.error) == "table" and job.error or nil
   local detail = e and string_format(" (code %s: %s)", tostring(e.code), tostring(e.message or "")) or ""
-  return core.error({ "OperationError" }, string_format("job %s ended %s%s", tostring(job.name), job.state, detail),
+  return errors.new("OperationError", string_format("job %s ended %s%s", tostring(job.name), job.state, detail),
     { operation = job, job = job })
 end
 

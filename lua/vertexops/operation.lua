@@ -1,7 +1,6 @@
 -- vertexops.operation: an Operation as the service sends it (google.longrunning.Operation in
 -- proto3 JSON), checked before the library or its caller reads it, and the OperationError made
 -- from one that ended with an error.
-local core = require "vertexops.core"
 
 local next, rawget, tonumber, tostring, type = next, rawget, tonumber, tostring, type
 local math_floor = math.floor
@@ -9,7 +8,8 @@ local string_format = string.format
 
 local M = {}
 
-local raise = require("vertexops.errors").raise
+local errors = require "vertexops.errors"
+local raise = errors.raise
 
 local json_null = require("cjson.safe").null
 M.null = json_null
@@ -87,7 +87,7 @@ end
 ---@param op vertexops.Operation
 ---@return vertexops.Error
 function M.error(op)
-  return core.error({ "OperationError" }, string_format("operation %s finished with an error (%s)",
+  return errors.new("OperationError", string_format("operation %s finished with an error (%s)",
     tostring(op.name), describe_error(op.error)), { operation = op })
 end
 

@@ -105,8 +105,6 @@ local function raw_copy(t)
 end
 M.raw_copy = raw_copy
 
-local function type_error(message) raise("TypeError", message) end
-
 -- Clock functions that check what the caller's clock returns (made by copy).
 local checked_clocks = setmetatable({}, { __mode = "k" })
 
@@ -125,7 +123,7 @@ function M.copy(opts)
   core.check_options(o)
   local cred = o.credentials
   if type(cred) == "table" and getmetatable(cred) ~= require("vertexops.auth").Provider then
-    type_error("option 'credentials' must be a key file path or a provider from vertexops.auth.provider, "
+    raise("TypeError", "option 'credentials' must be a key file path or a provider from vertexops.auth.provider, "
       .. "got a table that is not one")
   end
   local clock = o.clock
@@ -133,7 +131,7 @@ function M.copy(opts)
     o.clock = function()
       local t = clock()
       if type(t) ~= "number" or t ~= t then
-        type_error("the clock function returned " .. (t ~= t and "NaN" or type(t)) .. ", not a number")
+        raise("TypeError", "the clock function returned " .. (t ~= t and "NaN" or type(t)) .. ", not a number")
       end
       return t
     end

@@ -20,7 +20,8 @@ local coroutine_isyieldable = coroutine.isyieldable
 local is = core.is
 local drivers = host.drivers
 
-local raise = require("vertexops.errors").raise
+local errors = require "vertexops.errors"
+local raise = errors.raise
 
 local STARTABLE = { cancel = true, get = true, delete = true, list = true, wait = true,
                     cancel_and_wait = true, wait_once = true, cancel_all = true }
@@ -131,7 +132,7 @@ local function start_light(self, ngx, fn)
     finish_light(r, pcall(fn))
     host.owners[co] = nil
   end)
-  if not spawned then finish_light(r, false, core.error({ "ConnectionError" },
+  if not spawned then finish_light(r, false, errors.new("ConnectionError",
     "nginx could not start a light thread: " .. tostring(err))) end
   r.thread = spawned
   return r

@@ -7,6 +7,7 @@ local host = require "vertexops.host"
 local operation = require "vertexops.operation"
 local job = require "vertexops.job"
 local Client = require "vertexops.client"
+local deadlines = require "vertexops.deadline"
 
 local error = error
 local math_min, math_max = math.min, math.max
@@ -52,18 +53,17 @@ local function shape_of(req, o, name)
 end
 
 -- Polls until the operation is done or the deadline passes; returns the final operation, whatever
--- its outcome. start: the clock reading the deadline counts from.
+-- its outcome. deadline: the call's (deadline.for_call(o)), its start what elapsed counts from.
 ---@param o vertexops.Options
 ---@param name string
 ---@param region? string
----@param start number
+---@param deadline vertexops.Deadline
 ---@return vertexops.Operation op
 ---@return table ctx {deadline, rules, requests}
-function Client:_wait(o, name, region, start)
+function Client:_wait(o, name, region, deadline)
   local strategy = o.strategy or options.DEFAULTS.strategy
-  local clock = o.clock or core.clock
+  local clock, start = deadline:clock(), deadline:start()
   local timeout = o.timeout or options.DEFAULTS.timeout
-  local deadline = start + timeout
   local poll = options.policy(o, "polling", options.POLLING)
   local get_req = self:_build("get", name, region, o)
   local shape, has_wait = shape_of(get_req, o, name)
@@ -73,7 +73,7 @@ function Client:_wait(o, name, region, start)
   local delay = poll.initial_delay
   local op, last_err
   while true do
-    local remaining = deadline - clock()
+    local remaining = deadline:left()
     local ok, res, asked, t0
     if use_server and remaining > SERVER_WAIT_MIN_LEFT then
       asked = math_min(SERVER_WAIT_MAX, remaining - SERVER_WAIT_MARGIN)
@@ -101,7 +101,7 @@ function Client:_wait(o, name, region, start)
       local asked_by = res
       if not retry.retry_after(res) and is(res, "TimeoutError") then asked_by = res.cause end
       asked_after = retry.retry_after(asked_by)
-      if asked_after and now + asked_after >= deadline then -- as every call does: no retry past the deadline
+      if asked_after and deadline:within(asked_after) then -- as every call does: no retry past the deadline
         raise("TimeoutError", string_format("%s was not done after %.1f s (%d requests): the service "
           .. "asked to retry after %g s, past the %g s timeout (last failure: %s)", shape.what(name), now - start,
           ctx.requests, asked_after, timeout, tostring(asked_by)),
@@ -110,7 +110,7 @@ function Client:_wait(o, name, region, start)
     else
       error(res, 0)
     end
-    remaining = deadline - now
+    remaining = deadline:left()
     if remaining <= 0 then
       raise("TimeoutError", string_format("%s was not done after %.1f s (%d requests)%s", shape.what(name),
         now - start, ctx.requests, last_err and not ok and "; last failure: " .. tostring(last_err) or ""),
@@ -134,7 +134,7 @@ end
 ---@return vertexops.Operation
 function Client:wait(name, region, opts)
   local o = self:_options(opts)
-  local op, _, shape = self:_wait(o, name, region, (o.clock or core.clock)())
+  local op, _, shape = self:_wait(o, name, region, deadlines.for_call(o))
   local err = shape.error(op)
   if err then error(err, 0) end
   return op
@@ -149,13 +149,12 @@ end
 ---@return boolean cancelled
 function Client:cancel_and_wait(name, region, opts)
   local o = self:_options(opts)
-  local start = (o.clock or core.clock)()
+  local deadline = deadlines.for_call(o)
   local cancel_req = self:_build("cancel", name, region, o)
   shape_of(cancel_req, o, name) -- strategy "server" where there is no :wait: ValueError before the cancel
-  local ok, res = self:_run(o, cancel_req,
-    { deadline = start + (o.timeout or options.DEFAULTS.timeout) })
+  local ok, res = self:_run(o, cancel_req, { deadline = deadline })
   if not ok then error(res, 0) end
-  local op, _, shape = self:_wait(o, name, region, start)
+  local op, _, shape = self:_wait(o, name, region, deadline)
   if shape.cancelled(op) then return op, true end
   local err = shape.error(op)
   if err then error(err, 0) end

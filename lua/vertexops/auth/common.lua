@@ -1,7 +1,8 @@
--- vertexops.auth.common: what the credential types share: the lifetimes and limits, the AuthError
--- they raise, the warning, the form encoding, the scope, and the OAuth grant at a token endpoint.
+-- vertexops.auth.common: what the credential types share: the lifetimes and limits,
+-- the warning, the form encoding, the scope, and the OAuth grant at a token endpoint.
 -- Secrets never go into a message made here.
 local core = require "vertexops.core"
+local raise = require("vertexops.errors").raise
 
 local error, ipairs, pcall, rawget, tonumber, tostring, type = error, ipairs, pcall, rawget, tonumber, tostring, type
 local string_format, table_concat = string.format, table.concat
@@ -41,14 +42,6 @@ _M.JWT_LIFETIME = 3600 -- seconds: a self-signed JWT's, and a token's when the a
 _M.TOKEN_TIMEOUT = 60  -- seconds for one token fetch, retries included
 _M.MAX_LIFETIME = 86400 -- the longest expires_in that is trusted (and cached)
 
---- An AuthError (not raised).
-function _M.auth_error(message, fields)
-  return core.error({ "AuthError" }, message, fields)
-end
-
---- Raises an AuthError.
-function _M.fail(message, fields) error(_M.auth_error(message, fields), 0) end
-
 --- A warning: nginx's error log (WARN) inside nginx, Lua 5.4's warn() elsewhere (shown when the
 --- host turned warnings on), nothing on older interpreters.
 function _M.warning(message)
@@ -79,7 +72,7 @@ function _M.scope_string(opts)
   if type(s) == "string" then return s end
   for i = 1, #s do
     if type(s[i]) ~= "string" then
-      error(core.error({ "TypeError" }, "option 'scopes' must be a string or a list of strings"), 0)
+      raise("TypeError", "option 'scopes' must be a string or a list of strings")
     end
   end
   return table_concat(s, " ")
@@ -88,7 +81,7 @@ end
 --- AuthError unless url passes the endpoint rules (core.check_url).
 function _M.check_url(url, what)
   local ok, err = pcall(core.check_url, url)
-  if not ok then _M.fail(string_format("%s %s is not usable: %s", what, url, tostring(err.message or err))) end
+  if not ok then raise("AuthError", string_format("%s %s is not usable: %s", what, url, tostring(err.message or err))) end
 end
 
 --- The token and its lifetime from a token answer: expires_in (a number, or a numeric string),
@@ -96,7 +89,7 @@ end
 --- Provider:_storable to refuse.
 function _M.lifetime_of(body, where)
   if type(body.access_token) ~= "string" or body.access_token == "" then
-    _M.fail(where .. " answered without an access_token")
+    raise("AuthError", where .. " answered without an access_token")
   end
   local e = body.expires_in
   if e == nil or e == cjson.null then return body.access_token, _M.JWT_LIFETIME end
@@ -114,7 +107,7 @@ function _M.grant(provider, uri, fields, o, deadline)
   local body, err = provider:_request({ call = "token", method = "POST", url = uri, body = _M.form(fields),
     headers = { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" } },
     where, o, nil, deadline)
-  if not body then _M.fail(where .. " failed: " .. tostring(err), { cause = err }) end
+  if not body then raise("AuthError", where .. " failed: " .. tostring(err), { cause = err }) end
   return _M.lifetime_of(body, where)
 end
 

@@ -6,7 +6,7 @@ local cjson = common.json
 local ipairs, rawget, tostring, type = ipairs, rawget, tostring, type
 local io_open, string_format, table_concat = io.open, string.format, table.concat
 local _G = _G
-local fail = common.fail
+local raise = require("vertexops.errors").raise
 
 local _M = {}
 
@@ -16,13 +16,17 @@ local _M = {}
 --- AuthError naming the file and the reason, never a secret.
 function _M.load(path, origin, types)
   local f, err = io_open(path, "rb")
-  if not f then fail(string_format("credentials file %s (%s) cannot be opened: %s", path, origin, tostring(err))) end
+  if not f then
+    raise("AuthError", string_format("credentials file %s (%s) cannot be opened: %s", path, origin, tostring(err)))
+  end
   local text, rerr = f:read("*a")
   f:close()
-  if not text then fail(string_format("credentials file %s (%s) cannot be read: %s", path, origin, tostring(rerr))) end
+  if not text then
+    raise("AuthError", string_format("credentials file %s (%s) cannot be read: %s", path, origin, tostring(rerr)))
+  end
   local data, jerr = cjson.decode(text)
   if type(data) ~= "table" then
-    fail(string_format("credentials file %s (%s) is not valid JSON: %s", path, origin,
+    raise("AuthError", string_format("credentials file %s (%s) is not valid JSON: %s", path, origin,
       tostring(jerr or "not an object")))
   end
   local kind, typ, names = data.type, nil, {}
@@ -31,20 +35,21 @@ function _M.load(path, origin, types)
     if t.kind == kind then typ = t end
   end
   if not typ then
-    fail(string_format("credentials file %s (%s) has type %s; supported: %s", path, origin,
+    raise("AuthError", string_format("credentials file %s (%s) has type %s; supported: %s", path, origin,
       type(kind) == "string" and ("'" .. kind .. "'") or "missing", table_concat(names, ", ")))
   end
   for _, k in ipairs(typ.fields) do
     if type(data[k]) ~= "string" or data[k] == "" then
-      fail(string_format("credentials file %s (%s, %s) has no '%s'", path, origin, kind, k))
+      raise("AuthError", string_format("credentials file %s (%s, %s) has no '%s'", path, origin, kind, k))
     end
   end
   if data.token_uri ~= nil and type(data.token_uri) ~= "string" then
-    fail(string_format("credentials file %s (%s) has a token_uri that is not a string", path, origin))
+    raise("AuthError", string_format("credentials file %s (%s) has a token_uri that is not a string", path, origin))
   end
   local universe = data.universe_domain
   if universe ~= nil and (type(universe) ~= "string" or universe == "") then
-    fail(string_format("credentials file %s (%s) has a universe_domain that is not a non-empty string", path, origin))
+    raise("AuthError", string_format("credentials file %s (%s) has a universe_domain that is not a non-empty string",
+      path, origin))
   end
   -- inside nginx: a digest of the file's content for the shared_dict key (auth/shared.lua)
   local ngx = rawget(_G, "ngx")

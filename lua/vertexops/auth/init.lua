@@ -21,13 +21,15 @@ local common = require "vertexops.auth.common"
 local metadata = require "vertexops.auth.metadata"
 local shared = require "vertexops.auth.shared"
 local sources = require "vertexops.auth.sources"
+local deadlines = require "vertexops.deadline"
 
 local error, getmetatable, rawget, setmetatable, tostring, type =
   error, getmetatable, rawget, setmetatable, tostring, type
 local math_min, string_format = math.min, string.format
 local _G = _G
 local host_pcall = hostmod.pcall -- yields through on PUC 5.1 too
-local fail, scope_string = common.fail, common.scope_string
+local scope_string = common.scope_string
+local raise = require("vertexops.errors").raise
 local REFRESH_EARLY, TOKEN_TIMEOUT, MAX_LIFETIME = common.REFRESH_EARLY, common.TOKEN_TIMEOUT, common.MAX_LIFETIME
 local KINDS = sources.KINDS
 
@@ -42,7 +44,7 @@ _M.LOCK_WAIT = shared.LOCK_WAIT -- seconds a worker waits for another's token fe
 ---@field opts vertexops.Options its own options (a checked copy)
 ---@field client? vertexops.Client the client that sends its token requests
 ---@field fetches integer token requests made so far
----@field fetching? {until: number, clock: function} a token request in flight, and its own deadline
+---@field fetching? {deadline: vertexops.Deadline} a token request in flight, and its own deadline
 local Provider = {}
 Provider.__index = Provider
 _M.Provider = Provider
@@ -52,7 +54,6 @@ local options = require "vertexops.options"
 local copy_options = options.copy
 
 local raw_copy = require("vertexops.options").raw_copy
-local function type_error(message) require("vertexops.errors").raise("TypeError", message) end
 
 --- auth.provider(opts [, client]) -> a token provider that caches per client.
 --- opts: credentials (file path), scopes, self_signed_jwt, clock, and the HTTP options
@@ -63,7 +64,7 @@ local function type_error(message) require("vertexops.errors").raise("TypeError"
 function _M.provider(opts, client)
   opts = copy_options(opts) or {}
   if opts.credentials ~= nil and type(opts.credentials) ~= "string" then
-    type_error("option 'credentials' of auth.provider must be a key file path")
+    raise("TypeError", "option 'credentials' of auth.provider must be a key file path")
   end
   scope_string(opts)
   return setmetatable({ opts = opts, client = client, fetches = 0 }, Provider)
@@ -100,24 +101,19 @@ function Provider:invalidate()
   if dict and refused then shared.forget(dict, key, refused) end -- the shared token too
 end
 
-local function clock_of(opts)
-  return opts.clock or core.clock
-end
+local clock_of = deadlines.clock_of
 
--- A token request in flight is recorded as provider.fetching = {until, clock}: until is the
--- fetch's own deadline (TOKEN_TIMEOUT, or the call's deadline when sooner) on clock. Requests that
+-- A token request in flight is recorded as provider.fetching = {deadline}: the fetch's own
+-- deadline (TOKEN_TIMEOUT, or the call's deadline when sooner: a child of it). Requests that
 -- run side by side (client:start, cancel_many, nginx request handlers) wait for it instead of
 -- fetching again (Client:_token), but never past that deadline: nginx does not unwind a light
 -- thread it kills (its nginx request ended), so the code that ends the fetch may never run; past
 -- its deadline the fetch is no longer in flight and a waiter fetches on its own. A started
 -- request that leads a fetch gives it up when closed (req:close()).
-function Provider:_lead(o, deadline)
-  local clock = clock_of(o)
-  local limit = clock() + TOKEN_TIMEOUT
-  if deadline and deadline < limit then limit = deadline end
+function Provider:_lead(deadline)
   -- request: the started request that leads the fetch (a waiter under client:start() steps it
   -- when its host stopped doing so: the token answer may have come with nobody to read it)
-  local fetch = { ["until"] = limit, clock = clock, request = hostmod.request() }
+  local fetch = { deadline = deadline:sub(TOKEN_TIMEOUT), request = hostmod.request() }
   local function release()
     if self.fetching == fetch then self.fetching = nil end
   end
@@ -129,7 +125,7 @@ end
 -- One token fetch of src, led by this request (Provider:_lead) and counted in fetches:
 -- true, token, lifetime, or false, the error (never raises).
 function Provider:_fetch_led(src, o, deadline)
-  local fetch = self:_lead(o, deadline)
+  local fetch = self:_lead(deadline)
   -- (a pcall the fetch may yield through under client:start(), PUC Lua 5.1 included)
   local ok, token, lifetime = host_pcall(self._fetch, self, src, o, deadline)
   hostmod.unhold(fetch.holder)
@@ -156,18 +152,19 @@ end
 ---@return string token
 function Provider:token(o)
   if getmetatable(self) ~= Provider then
-    type_error("provider:token() needs a provider as its receiver (called with '.' instead of ':'?)")
+    raise("TypeError", "provider:token() needs a provider as its receiver (called with '.' instead of ':'?)")
   end
   return self:_token(copy_options(o))
 end
 
--- Provider:token for options already checked (o), within deadline (absolute, on o's clock; nil:
--- only the token request's own limit): the token request gets what is left of the call's time.
+-- Provider:token for options already checked (o), within deadline (on o's clock; nil: only the
+-- token request's own limit): the token request gets what is left of the call's time.
 ---@param o? vertexops.Options
----@param deadline? number
+---@param deadline? vertexops.Deadline
 ---@return string token
 function Provider:_token(o, deadline)
   o = o or self.opts
+  deadline = deadline or deadlines.new(nil, clock_of(o))
   local src = self:source()
   self:_check_universe(o)
   local kind = KINDS[src.kind]
@@ -195,7 +192,7 @@ function Provider:_check_universe(o)
   local ours = o.universe_domain or self.opts.universe_domain or options.env("universe_domain")
     or options.DEFAULTS.universe_domain
   if ours ~= theirs then
-    fail(string_format("the configured universe domain (%s) does not match the universe domain found in the "
+    raise("AuthError", string_format("the configured universe domain (%s) does not match the universe domain found in the "
       .. "credentials (%s, %s); the universe domain is the universe_domain option, else "
       .. "GOOGLE_CLOUD_UNIVERSE_DOMAIN, else %s", ours, theirs, self.src.describe, options.DEFAULTS.universe_domain),
       { universe_domain = ours, credentials_universe_domain = theirs })
@@ -219,7 +216,7 @@ function Provider:_shared_token(src, o, deadline, dict_name)
   local key = self:_shared_key(src)
   local clock = clock_of(o)
   local token, exp, dict = shared.token(dict_name, key, {
-    clock = clock, deadline = deadline, lock_wait = _M.LOCK_WAIT,
+    deadline = deadline, lock_wait = _M.LOCK_WAIT,
     fetch = function() return self:_fetch_led(src, o, deadline) end,
     storable = function(lifetime) return self:_storable(lifetime) end,
   })
@@ -246,18 +243,17 @@ function Provider:_request(req, where, call_opts, detect, deadline)
   local o = raw_copy(call_opts)
   o.credentials, o.scopes, o.self_signed_jwt, o.token = nil, nil, nil, nil
   if detect then o.connect_timeout, o.request_timeout, o.retry = detect, detect, false end
-  local clock = clock_of(o)
-  local limit = clock() + math_min(o.timeout or TOKEN_TIMEOUT, TOKEN_TIMEOUT)
-  local bound = deadline ~= nil and deadline <= limit
+  local limit = deadlines.new(math_min(o.timeout or TOKEN_TIMEOUT, TOKEN_TIMEOUT), clock_of(o))
+  local bound = deadline ~= nil and deadline:at() <= limit:at()
   if bound then limit = deadline end
   local ok, res, headers = self:_client():_run(o, req, { rules = "TOKEN", no_auth = true, deadline = limit })
   if ok then return res, headers end
   if bound and core.is(res, "TimeoutError") then
-    error(core.error({ "TimeoutError" }, string_format("%s did not give a token within the call's timeout (%s)",
-      where, tostring(res)), { cause = res }), 0)
+    raise("TimeoutError", string_format("%s did not give a token within the call's timeout (%s)",
+      where, tostring(res)), { cause = res })
   end
   if core.is(res, "HttpError") and type(res.body) == "table" and type(res.body.error) == "string" then
-    fail(string_format("%s refused the credentials (%s): %s%s", where, self.src.describe, res.body.error,
+    raise("AuthError", string_format("%s refused the credentials (%s): %s%s", where, self.src.describe, res.body.error,
       type(res.body.error_description) == "string" and ": " .. res.body.error_description or ""),
       { code = res.code, error = res.body.error, error_description = res.body.error_description })
   end

@@ -5,7 +5,7 @@ local common = require "vertexops.auth.common"
 
 local ipairs, tostring = ipairs, tostring
 local table_concat = table.concat
-local fail = common.fail
+local raise = require("vertexops.errors").raise
 
 local _M = {
   kind = "metadata",
@@ -45,7 +45,7 @@ end
 --- The token and its lifetime, for scope when the provider's options name scopes.
 function _M.fetch(provider, src, o, deadline, scope)
   local host = src.host
-  if absent[host] then fail(nothing_found(src, absent[host])) end
+  if absent[host] then raise("AuthError", nothing_found(src, absent[host])) end
   local url = "http://" .. host .. _M.PATH
   if provider.opts.scopes then url = url .. "?scopes=" .. common.form({ { "", scope } }):sub(2) end
   local detect = not src.detected and _M.DETECT_TIMEOUT or nil
@@ -56,9 +56,9 @@ function _M.fetch(provider, src, o, deadline, scope)
     local why = not body and tostring(headers_or_err) or "the answer did not come from a metadata server"
     if detect then
       absent[host] = why -- remembered: the next lookup fails at once
-      fail(nothing_found(src, why))
+      raise("AuthError", nothing_found(src, why))
     end
-    fail("metadata server " .. host .. " failed: " .. why, { cause = not body and headers_or_err or nil })
+    raise("AuthError", "metadata server " .. host .. " failed: " .. why, { cause = not body and headers_or_err or nil })
   end
   src.detected = true
   return common.lifetime_of(body, "metadata server " .. host)

@@ -3,6 +3,7 @@
 -- itself sent as the bearer token (no exchange; always outside googleapis.com, as google-auth does).
 local core = require "vertexops.core"
 local common = require "vertexops.auth.common"
+local raise = require("vertexops.errors").raise
 local file = require "vertexops.auth.file"
 local cjson = common.json
 
@@ -21,7 +22,7 @@ local function jwt(src, claims)
   local header = { alg = "RS256", typ = "JWT", kid = type(sa.private_key_id) == "string" and sa.private_key_id or nil }
   local input = core.b64url(cjson.encode(header)) .. "." .. core.b64url(cjson.encode(claims))
   local sig, why = core.rs256(sa.private_key, input)
-  if not sig then common.fail(string_format("credentials file %s: %s", src.path, why)) end
+  if not sig then raise("AuthError", string_format("credentials file %s: %s", src.path, why)) end
   return input .. "." .. core.b64url(sig)
 end
 

@@ -16,7 +16,8 @@ local hostmod = require "vertexops.host"
 local error, pcall, rawget, tonumber, tostring, type = error, pcall, rawget, tonumber, tostring, type
 local math_max, math_min, string_format = math.max, math.min, string.format
 local _G = _G
-local fail, REFRESH_EARLY, TOKEN_TIMEOUT = common.fail, common.REFRESH_EARLY, common.TOKEN_TIMEOUT
+local REFRESH_EARLY, TOKEN_TIMEOUT = common.REFRESH_EARLY, common.TOKEN_TIMEOUT
+local raise = require("vertexops.errors").raise
 
 local _M = {}
 
@@ -41,7 +42,7 @@ end
 local lock_serial = 0
 
 --- The token of key in the lua_shared_dict dict_name, shared with the other workers.
---- t: clock (the call's), deadline (absolute on clock, or nil), lock_wait (seconds),
+--- t: deadline (the call's, a vertexops.deadline), lock_wait (seconds),
 --- fetch() -> ok, token|err, lifetime (never raises), storable(lifetime) -> boolean.
 --- Returns token, expiry (ngx.now()'s clock), dict: found in the dict, or fetched and stored;
 --- token alone: fetched here, not storable (it serves this call only); nothing: not in nginx, or
@@ -53,7 +54,7 @@ function _M.token(dict_name, key, t)
   local dict = shared and shared[dict_name]
   if not dict then
     if rawget(_G, "ngx") then
-      fail(string_format("option shared_dict names '%s', which is no lua_shared_dict of this nginx", dict_name))
+      raise("AuthError", string_format("option shared_dict names '%s', which is no lua_shared_dict of this nginx", dict_name))
     end
     return nil -- not in nginx: the provider's own cache only
   end
@@ -63,7 +64,7 @@ function _M.token(dict_name, key, t)
   local function dict_call(what, ...)
     local ok, a, b = pcall(dict[what], dict, ...)
     if ok and (a or (what == "get" and b == nil) or (what == "add" and b == "exists")) then return a, b end
-    fail(string_format("shared_dict '%s' failed to %s: %s", dict_name, what, tostring(ok and b or a)))
+    raise("AuthError", string_format("shared_dict '%s' failed to %s: %s", dict_name, what, tostring(ok and b or a)))
   end
   local function cached()
     local v = dict_call("get", key)
@@ -77,15 +78,13 @@ function _M.token(dict_name, key, t)
   if token then return token, exp, dict end
   if not ngx then return nil end -- a phase that cannot wait (init_worker, log, ...): fetch here
   local lock = key .. " lock"
-  local clock, deadline = t.clock, t.deadline
-  local waited_until = now() + t.lock_wait
-  if deadline then waited_until = math_min(waited_until, now() + (deadline - clock())) end
+  local deadline = t.deadline
+  local waited_until = math_min(now() + t.lock_wait, now() + deadline:left())
   lock_serial = lock_serial + 1
   local mine = string_format("%s %d", tostring(ngx.worker and ngx.worker.pid and ngx.worker.pid() or 0), lock_serial)
   local delay = 0.002
   while true do
-    local bound = TOKEN_TIMEOUT
-    if deadline then bound = math_min(bound, deadline - clock()) end
+    local bound = math_min(TOKEN_TIMEOUT, deadline:left())
     if bound <= 0 then return nil end -- the call's time is up: the fetch raises TimeoutError
     -- (at least 1 ms: the dict counts whole milliseconds, and 0 would mean "never expires")
     if dict_call("add", lock, mine, math_max(bound, 0.001)) then break end -- this worker fetches

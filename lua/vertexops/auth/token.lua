@@ -1,6 +1,6 @@
 -- vertexops.auth.token: a raw access token from GOOGLE_OAUTH_ACCESS_TOKEN, read at each use and
 -- never refreshed nor cached (kind "env").
-local common = require "vertexops.auth.common"
+local raise = require("vertexops.errors").raise
 
 local os_getenv = os.getenv
 
@@ -13,7 +13,7 @@ local _M = {
 --- The token, as the environment has it now; AuthError once it is gone.
 function _M.fetch()
   local t = os_getenv("GOOGLE_OAUTH_ACCESS_TOKEN")
-  if not t or t == "" then common.fail("GOOGLE_OAUTH_ACCESS_TOKEN is no longer set") end
+  if not t or t == "" then raise("AuthError", "GOOGLE_OAUTH_ACCESS_TOKEN is no longer set") end
   return t
 end
 

@@ -15,6 +15,7 @@ local core = require "vertexops.core"
 local options = require "vertexops.options"
 local host_mod = require "vertexops.host"
 local slots_new = require("vertexops.transport.slots").new
+local errors = require "vertexops.errors"
 
 local math_ceil, math_max, math_min, string_format = math.ceil, math.max, math.min, string.format
 local tostring = tostring
@@ -89,15 +90,11 @@ end
 -- reused (exchanges on a pooled connection), resends (after a pooled connection had died).
 M.stats = { requests = 0, connects = 0, reused = 0, resends = 0 }
 
-local function fail(tags, message)
-  return false, core.error(tags, message)
-end
-
 -- The error of a failed connect or TLS handshake (nothing was sent).
 local function connect_error(what, target, err)
   local where = target.authority
   if err == "timeout" then
-    return fail(TAGS_FAILED_TIMEOUT, string_format("%s to %s timed out", what, where))
+    return errors.result(TAGS_FAILED_TIMEOUT, string_format("%s to %s timed out", what, where))
   end
   local hint = ""
   if err:find("resolve", 1, true) then
@@ -105,7 +102,7 @@ local function connect_error(what, target, err)
   elseif what == "TLS handshake" and err ~= "closed" then
     hint = " (nginx verifies the server against lua_ssl_trusted_certificate)"
   end
-  return fail(TAGS_FAILED, string_format("%s to %s failed: %s%s", what, where, tostring(err), hint))
+  return errors.result(TAGS_FAILED, string_format("%s to %s failed: %s%s", what, where, tostring(err), hint))
 end
 
 -- Connects (or takes a pooled connection) and does the TLS handshake, by finish (ngx.now() time):
@@ -153,7 +150,7 @@ local function read(ngx, sock, p, finish, connect_ms)
   while true do
     local left = finish - ngx.now()
     if left <= 0 then
-      return fail(TAGS_TIMEOUT, string_format("operation timed out with %d bytes of the answer received",
+      return errors.result(TAGS_TIMEOUT, string_format("operation timed out with %d bytes of the answer received",
         p:received()))
     end
     sock:settimeouts(connect_ms, ms(left), ms(left))
@@ -167,10 +164,10 @@ local function read(ngx, sock, p, finish, connect_ms)
       if done then return true end
       return false, perr
     elseif err == "timeout" then
-      return fail(TAGS_TIMEOUT, string_format("operation timed out with %d bytes of the answer received",
+      return errors.result(TAGS_TIMEOUT, string_format("operation timed out with %d bytes of the answer received",
         p:received()))
     else
-      return fail(TAGS_CONN, string_format("receiving the answer failed: %s", tostring(err)))
+      return errors.result(TAGS_CONN, string_format("receiving the answer failed: %s", tostring(err)))
     end
   end
 end
@@ -179,9 +176,9 @@ end
 function M.exchange(ngx, o, req, token)
   local parts, target = core.h1_request(req, token) -- raises for bad arguments, as handle:call
   if target.scheme == "https" and target.ip then
-    error(core.error({ "ValueError" }, "transport 'cosocket' cannot verify a TLS certificate for an IP "
+    errors.raise("ValueError", "transport 'cosocket' cannot verify a TLS certificate for an IP "
       .. "address (nginx checks host names only): use a host name in the endpoint (e.g. localhost), or "
-      .. "transport 'curl' or 'thread'"), 0)
+      .. "transport 'curl' or 'thread'")
   end
   ngx.update_time()
   local total = req.timeout or core.EXCHANGE_TIMEOUT
@@ -196,7 +193,7 @@ function M.exchange(ngx, o, req, token)
     local left = finish - ngx.now()
     if left <= 0 then
       sock:close()
-      return fail(TAGS_FAILED_TIMEOUT, string_format("connecting to %s used up the %g s timeout",
+      return errors.result(TAGS_FAILED_TIMEOUT, string_format("connecting to %s used up the %g s timeout",
         target.authority, total))
     end
     sock:settimeouts(connect_ms, ms(left), ms(left))
@@ -205,7 +202,7 @@ function M.exchange(ngx, o, req, token)
     local ok, err
     if not sent then
       ok = false
-      err = core.error(serr == "timeout" and TAGS_TIMEOUT or TAGS_CONN,
+      err = errors.new(serr == "timeout" and TAGS_TIMEOUT or TAGS_CONN,
         string_format("sending the request to %s failed: %s", target.authority, tostring(serr)))
     else
       ok, err = read(ngx, sock, p, finish, connect_ms)

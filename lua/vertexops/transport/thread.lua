@@ -12,6 +12,7 @@ local core = require "vertexops.core"
 local host = require "vertexops.host"
 local slots_new = require("vertexops.transport.slots").new
 local options = require "vertexops.options"
+local errors = require "vertexops.errors"
 local POOL, DEFAULTS = options.POOL, options.DEFAULTS
 
 local error, pairs, pcall, setmetatable, tostring, type = error, pairs, pcall, setmetatable, tostring, type
@@ -61,7 +62,7 @@ function M.exchange(ngx, o, req, token)
   local started = ngx.now()
   local key, why = slots:take(ngx, started + limit + THREAD_GRACE, started + limit)
   if not key then
-    return false, core.error({ "TimeoutError" }, string_format("no worker thread of pool '%s' was free within "
+    return errors.result("TimeoutError", string_format("no worker thread of pool '%s' was free within "
       .. "%g s (option thread_pool_size: %d exchanges at once per nginx worker; %s)", pool, limit, size,
       tostring(why)))
   end
@@ -79,7 +80,7 @@ function M.exchange(ngx, o, req, token)
   host.unhold(holder)
   release()
   if not (called and ok) then
-    return false, core.error({ "ConnectionError" }, "nginx worker thread failed: " .. tostring(called and a or ok)
+    return errors.result("ConnectionError", "nginx worker thread failed: " .. tostring(called and a or ok)
       .. " (is there a 'thread_pool " .. pool .. "' directive?)")
   end
   if not a and type(b) == "table" then setmetatable(b, core.error_mt) end -- tables cross without metatables

@@ -1,0 +1,109 @@
+-- vertexops.deadline: the one deadline a call runs against, on one clock. Every place that asks
+-- "how long is left?" -- a call's retries and their sleeps, a wait, a token fetch (and the waits
+-- for another's fetch, the nginx shared_dict lock), cancel_all -- asks the deadline object it was
+-- given, and a bound of its own (a token request's 60 s, a fetch's lead) is a child of it that ends
+-- no later than its parent (sub). Modelled on LuaSocket's timeout.c (start, total, what is left,
+-- never negative). The clock is options.clock, resolved here (clock_of), or core.clock.
+local core = require "vertexops.core"
+local options = require "vertexops.options"
+
+local getmetatable, setmetatable = getmetatable, setmetatable
+local math_huge = math.huge
+
+local M = {}
+
+---@class vertexops.Deadline an instant on a clock; math.huge when unbounded
+---@field _t number the instant (absolute, on _clock)
+---@field _start number the clock's reading when it was made
+---@field _clock fun(): number
+local Deadline = {}
+Deadline.__index = Deadline
+
+--- The clock of options o: o.clock (options.copy wraps it in a check), else core.clock.
+---@param o? vertexops.Options
+---@return fun(): number
+function M.clock_of(o)
+  return o and o.clock or core.clock
+end
+
+--- deadline.at(t, clock): the deadline at instant t on clock (nil: unbounded); its start() is nil.
+---@param t? number absolute, on clock
+---@param clock? fun(): number core.clock when nil
+---@return vertexops.Deadline
+function M.at(t, clock)
+  return setmetatable({ _t = t or math_huge, _clock = clock or core.clock }, Deadline)
+end
+
+--- deadline.new(seconds, clock): the deadline seconds from now on clock (nil: unbounded).
+---@param seconds? number
+---@param clock? fun(): number core.clock when nil
+---@return vertexops.Deadline
+function M.new(seconds, clock)
+  clock = clock or core.clock
+  local start = clock()
+  return setmetatable({ _t = seconds and start + seconds or math_huge, _start = start, _clock = clock }, Deadline)
+end
+
+--- The deadline of a call made with options o: o.timeout (or its default) from now, on o's clock.
+---@param o vertexops.Options
+---@return vertexops.Deadline
+function M.for_call(o)
+  return M.new(o.timeout or options.DEFAULTS.timeout, M.clock_of(o))
+end
+
+--- true when v is a deadline object.
+function M.is(v)
+  return getmetatable(v) == Deadline
+end
+
+--- Seconds left, never negative (math.huge when unbounded).
+---@return number
+function Deadline:left()
+  local left = self._t - self._clock()
+  return left > 0 and left or 0
+end
+
+--- true once the deadline has come.
+---@return boolean
+function Deadline:expired()
+  return self._clock() >= self._t
+end
+
+--- true when the deadline comes within s seconds from now (a sleep of s would reach it).
+---@param s number
+---@return boolean
+function Deadline:within(s)
+  return self._clock() + s >= self._t
+end
+
+--- The instant (absolute, on the clock; math.huge when unbounded).
+---@return number
+function Deadline:at()
+  return self._t
+end
+
+--- The clock's reading when the deadline was made (what elapsed times count from; nil for at()).
+---@return number?
+function Deadline:start()
+  return self._start
+end
+
+--- The clock the deadline is on.
+---@return fun(): number
+function Deadline:clock()
+  return self._clock
+end
+
+--- A child bound: s seconds from now, or this deadline when that comes sooner (never later).
+---@param s number
+---@return vertexops.Deadline
+function Deadline:sub(s)
+  local clock = self._clock
+  local now = clock()
+  local t = now + s
+  if self._t < t then t = self._t end
+  return setmetatable({ _t = t, _start = now, _clock = clock }, Deadline)
+end
+
+M.Deadline = Deadline
+return M
