@@ -14,9 +14,11 @@ describe("validation", function()
     assert.are.equal(0, #server:log(), "a request reached the server")
   end)
 
-  local function value_error(f, ...)
+  -- a ValueError whose message names what it is about (the argument or option `about`)
+  local function value_error(about, f, ...)
     local err = H.raises(f, ...)
     assert.are.equal("ValueError", H.tags(err))
+    assert.matches(about, err.message, 1, true)
     return err
   end
 
@@ -38,7 +40,7 @@ describe("validation", function()
   }
   for what, name in pairs(bad_names) do
     it("rejects a name with " .. what, function()
-      value_error(vertexops.cancel, name, "us-central1", o)
+      value_error("name ", vertexops.cancel, name, "us-central1", o)
     end)
   end
 
@@ -53,30 +55,31 @@ describe("validation", function()
   end)
 
   it("rejects a region of the wrong shape", function()
-    value_error(vertexops.get, "projects/p/locations/US_CENTRAL/operations/1", "US_CENTRAL", o)
+    value_error("region ", vertexops.get, "projects/p/locations/US_CENTRAL/operations/1", "US_CENTRAL", o)
   end)
 
   it("rejects a region that disagrees with the name", function()
-    local err = value_error(vertexops.cancel, H.NAME .. "1", "europe-west4", o)
+    local err = value_error("region", vertexops.cancel, H.NAME .. "1", "europe-west4", o)
     assert.matches("does not match", err.message)
   end)
 
   it("rejects an unknown option key, naming it", function()
-    local err = value_error(vertexops.cancel, H.NAME .. "1", nil, H.opts(server, { timout = 5 }))
+    local err = value_error("option 'timout'", vertexops.cancel, H.NAME .. "1", nil, H.opts(server, { timout = 5 }))
     assert.matches("timout", err.message)
   end)
 
   it("rejects a negative timeout", function()
-    value_error(vertexops.cancel, H.NAME .. "1", nil, H.opts(server, { timeout = -1 }))
+    value_error("option 'timeout'", vertexops.cancel, H.NAME .. "1", nil, H.opts(server, { timeout = -1 }))
   end)
 
   it("rejects a zero request_timeout and a NaN connect_timeout", function()
-    value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, { request_timeout = 0 }))
-    value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, { connect_timeout = 0 / 0 }))
+    value_error("option 'request_timeout'", vertexops.get, H.NAME .. "1", nil, H.opts(server, { request_timeout = 0 }))
+    value_error("option 'connect_timeout'", vertexops.get, H.NAME .. "1", nil,
+      H.opts(server, { connect_timeout = 0 / 0 }))
   end)
 
   it("rejects a timeout longer than a year", function()
-    value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, { timeout = 31536001 }))
+    value_error("option 'timeout'", vertexops.get, H.NAME .. "1", nil, H.opts(server, { timeout = 31536001 }))
   end)
 
   it("rejects an option of the wrong type with TypeError", function()
@@ -89,11 +92,12 @@ describe("validation", function()
   end)
 
   it("rejects unknown keys inside retry", function()
-    value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, { retry = { retries = 3 } }))
+    value_error("unknown key 'retries' in option 'retry'", vertexops.get, H.NAME .. "1", nil,
+      H.opts(server, { retry = { retries = 3 } }))
   end)
 
   it("rejects plain http:// to a host that is not loopback", function()
-    local err = value_error(vertexops.cancel, H.NAME .. "1", nil,
+    local err = value_error("endpoint ", vertexops.cancel, H.NAME .. "1", nil,
       { endpoint = "http://{region}-aiplatform.googleapis.com", token = "t" })
     assert.matches("http://", err.message)
   end)
@@ -101,7 +105,7 @@ describe("validation", function()
   it("rejects endpoints with user info, a query or another scheme", function()
     for _, e in ipairs { "https://user@host.example", "https://host.example/?x=1",
                          "ftp://host.example", "https://host.example/#f", "https://{project}.example" } do
-      value_error(vertexops.get, H.NAME .. "1", nil, { endpoint = e, token = "t" })
+      value_error("endpoint ", vertexops.get, H.NAME .. "1", nil, { endpoint = e, token = "t" })
     end
   end)
 
@@ -111,16 +115,16 @@ describe("validation", function()
   end)
 
   it("checks a client's options when the client is made", function()
-    value_error(vertexops.client, { endpoint = "http://example.com" })
-    value_error(vertexops.client, { bogus = true })
+    value_error("endpoint ", vertexops.client, { endpoint = "http://example.com" })
+    value_error("option 'bogus'", vertexops.client, { bogus = true })
   end)
 
   it("rejects a parent of the wrong shape for list", function()
-    value_error(vertexops.list, H.NAME .. "1", nil, o)
+    value_error("parent ", vertexops.list, H.NAME .. "1", nil, o)
   end)
 
   it("rejects a page_size that is not a positive integer", function()
-    value_error(vertexops.list, H.PARENT, nil, H.opts(server, { page_size = 0 }))
+    value_error("option 'page_size'", vertexops.list, H.PARENT, nil, H.opts(server, { page_size = 0 }))
     assert.are.equal("TypeError", H.tags(H.raises(vertexops.list, H.PARENT, nil, H.opts(server, { page_size = 1.5 }))))
   end)
 
@@ -136,21 +140,23 @@ describe("validation", function()
       { { retry = { max_retries = 1001 } }, "option 'retry.max_retries' must be at most 1000, got 1001" },
     }
     for _, c in ipairs(cases) do
-      local err = value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, c[1]))
+      local err = value_error("option '", vertexops.get, H.NAME .. "1", nil, H.opts(server, c[1]))
       assert.are.equal(c[2], err.message)
     end
   end)
 
   it("names a number option's bounds without a spurious .0, the value as given", function()
     assert.are.equal("option 'timeout' must be > 0, got -1",
-      value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, { timeout = -1 })).message)
+      value_error("option 'timeout'", vertexops.get, H.NAME .. "1", nil, H.opts(server, { timeout = -1 })).message)
     assert.are.equal("option 'timeout' must be at most 31536000, got 31536000.5",
-      value_error(vertexops.get, H.NAME .. "1", nil, H.opts(server, { timeout = 31536000.5 })).message)
+      value_error("option 'timeout'", vertexops.get, H.NAME .. "1", nil, H.opts(server, { timeout = 31536000.5 }))
+        .message)
   end)
 
   it("rejects a token with a line break before sending it", function()
     local err = H.raises(vertexops.cancel, H.NAME .. "1", nil, H.opts(server, { token = "abc\r\nX-Evil: 1" }))
     assert.are.equal("ValueError", H.tags(err))
+    assert.matches("option 'token'", err.message, 1, true)
     assert.not_matches("abc", err.message)
   end)
 end)

@@ -17,11 +17,13 @@ describe("core hardening", function()
     it("with a space are refused by client()", function()
       local err = H.raises(vertexops.client, { token = "ab cd" })
       assert.are.equal("ValueError", err.tags[1])
+      assert.matches("option 'token'", err.message, 1, true)
     end)
 
     it("with a byte above 0x7F are refused by client()", function()
       local err = H.raises(vertexops.client, { token = "ab\195\169" })
       assert.are.equal("ValueError", err.tags[1])
+      assert.matches("option 'token'", err.message, 1, true)
     end)
 
     it("are not held by a handle after its exchange", function()

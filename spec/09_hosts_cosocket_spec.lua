@@ -200,6 +200,8 @@ describe("cosocket transport in nginx", function()
     it("an https endpoint by IP address: ValueError (nginx cannot check an IP against the certificate)", function()
       local err = call { endpoint = server.endpoint }
       assert.are.same({ "ValueError" }, err.tags)
+      assert.matches("cannot verify a TLS certificate for an IP", err.message, 1, true)
+      assert.matches("in the endpoint", err.message, 1, true)
       assert.are.equal(0, #server:log())
     end)
 

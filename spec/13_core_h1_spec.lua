@@ -227,11 +227,17 @@ describe("core.h1_request", function()
     assert.are.equal("AuthError", H.raises(core.h1_request, req, "two words").tags[1])
     assert.are.equal("TypeError", H.raises(core.h1_request, req, 5).tags[1])
     local bad = { method = "GET", url = "https://h/", headers = { "A: b\r\nEvil: 1" } }
-    assert.are.equal("ValueError", H.raises(core.h1_request, bad).tags[1])
+    local err = H.raises(core.h1_request, bad)
+    assert.are.equal("ValueError", err.tags[1])
+    assert.matches("request header ", err.message, 1, true)
     for _, url in ipairs { "ftp://h/", "https://h:0/", "https://h:70000/", "https:///x", "https://h/a b",
                            "https://us@h/" } do
-      assert.are.equal("ValueError", H.raises(core.h1_request, { method = "GET", url = url }).tags[1], url)
+      err = H.raises(core.h1_request, { method = "GET", url = url })
+      assert.are.equal("ValueError", err.tags[1], url)
+      assert.matches("request url ", err.message, 1, true)
     end
-    assert.are.equal("ValueError", H.raises(core.h1_request, { method = "TRACE", url = "https://h/" }).tags[1])
+    err = H.raises(core.h1_request, { method = "TRACE", url = "https://h/" })
+    assert.are.equal("ValueError", err.tags[1])
+    assert.matches("request method ", err.message, 1, true)
   end)
 end)
