@@ -210,8 +210,11 @@ describe("api_version", function()
 
   it("rejects another version or type before any I/O", function()
     local op = server:create {}
-    assert.are.equal("ValueError", H.tags(H.raises(vertexops.get, op.name, nil, H.opts(server, { api_version = "v2" }))))
-    assert.are.equal("ValueError", H.tags(H.raises(vertexops.client, { api_version = "/v1" })))
+    for _, err in ipairs { H.raises(vertexops.get, op.name, nil, H.opts(server, { api_version = "v2" })),
+                           H.raises(vertexops.client, { api_version = "/v1" }) } do
+      assert.are.equal("ValueError", H.tags(err))
+      assert.matches("option 'api_version'", err.message, 1, true)
+    end
     assert.are.equal("TypeError", H.tags(H.raises(vertexops.get, op.name, nil, H.opts(server, { api_version = 1 }))))
     assert.are.equal(0, #server:log())
   end)

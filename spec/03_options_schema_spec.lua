@@ -68,6 +68,7 @@ describe("the option schema", function()
         for _, c in ipairs(e.choices) do assert.is_nil(refusal(wrap(c))) end
         local err = refusal(wrap("none-of-these"))
         assert.is_true(core.is(err, "ValueError"), e.label)
+        assert.is_truthy(tostring(err):find("option '" .. e.label .. "'", 1, true), tostring(err))
       end
     end
     for _, e in ipairs(accepted(core.OPTIONS)) do

@@ -93,6 +93,7 @@ describe("a started request abandoned in plain Lua", function()
     for _, m in ipairs { "poll", "result", "wait" } do
       local err = H.raises(r[m], r)
       assert.are.equal("ValueError", H.tags(err))
+      assert.matches("request:" .. m .. "() on a closed request", err.message, 1, true)
     end
     assert.are.equal(op.name, c:get(op.name, nil, { token = "test-token" }).name)
     c:close()

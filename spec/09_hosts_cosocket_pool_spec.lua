@@ -145,7 +145,11 @@ describe("transport option", function()
   end)
 
   it("checks transport and the pool options like every option", function()
-    local function check(o) return H.raises(vertexops.client, o).tags[1] end
+    local function check(o)
+      local err = H.raises(vertexops.client, o)
+      assert.matches("option '" .. next(o) .. "'", err.message, 1, true) -- names the option
+      return err.tags[1]
+    end
     assert.are.equal("ValueError", check { transport = "http" })
     assert.are.equal("TypeError", check { transport = 1 })
     assert.are.equal("TypeError", check { pool_size = 1.5 })

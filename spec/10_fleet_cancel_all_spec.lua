@@ -209,6 +209,8 @@ describe("cancel_all", function()
   it("checks its options and the parent before any I/O", function()
     local function tag(opts, parent)
       local err = H.raises(client.cancel_all, client, parent or H.PARENT, nil, opts)
+      -- the message names the option, or the parent
+      assert.matches(next(opts) and "option '" .. next(opts) .. "'" or "parent ", err.message, 1, true)
       return H.tags(err)
     end
     assert.are.equal("ValueError", tag { max_in_flight = 0 })

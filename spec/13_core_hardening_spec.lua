@@ -270,6 +270,7 @@ describe("core hardening", function()
       local ok, err = pcall(core.check_options, { retry = { max_retries = 1e300 } })
       assert.is_false(ok)
       assert.is_truthy(err.tags[1] == "TypeError" or err.tags[1] == "ValueError")
+      assert.matches("option 'retry.max_retries'", err.message, 1, true)
     end)
 
     it("NaN seconds make multi:wait return at once", function()
