@@ -28,7 +28,8 @@
 ---@field max_delay? number cap of one delay in seconds (default 60)
 
 ---@class vertexops.Options options of a client or of one call (docs/contract.md, "Options"); an
----unknown key raises ValueError. The fields are the schema's (csrc/options.c, core.OPTIONS: spec/03_options_schema_spec.lua checks)
+---unknown key raises ValueError. The fields are the schema's (csrc/options.c, core.OPTIONS:
+---spec/03_options_schema_spec.lua checks)
 ---@field endpoint? string URL template with {region} (env VERTEXOPS_ENDPOINT)
 ---@field token? string|fun():string access token, or a function returning one
 ---@field credentials? string|vertexops.auth.Provider key-file path, or a provider from vertexops.auth.provider
