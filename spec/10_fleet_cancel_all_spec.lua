@@ -512,9 +512,7 @@ describe("vertexops cancel-all", function()
     local errf = os.tmpname()
     local out, _, code = H.run(H.lua_command() .. " bin/vertexops cancel-all " .. H.PARENT .. " " .. args
       .. " --ca-file " .. server.ca_file .. " 2>" .. errf, env())
-    local f = io.open(errf)
-    local err = f:read("*a")
-    f:close()
+    local err = H.read(errf)
     os.remove(errf)
     return out, err, code
   end

@@ -19,9 +19,7 @@ describe("command line", function()
     local errf = os.tmpname()
     local out, _, code = H.run(H.lua_command() .. " bin/vertexops " .. args .. " --ca-file " .. server.ca_file
       .. " 2>" .. errf, env(extra_env))
-    local f = io.open(errf)
-    local err = f:read("*a")
-    f:close()
+    local err = H.read(errf)
     os.remove(errf)
     return out, err, code
   end
@@ -359,7 +357,7 @@ describe("the command line's table (vertexops.cli.commands)", function()
   end)
 
   it("is what README's command-line section lists: every command and flag, and no other flag", function()
-    local readme = assert(io.open("README.md")):read("*a")
+    local readme = H.read("README.md")
     local section = readme:match("\n### Command line\n(.-)\n### ")
     assert.is_not_nil(section, "README.md has a '### Command line' section")
     for _, c in ipairs(commands.COMMANDS) do
@@ -375,7 +373,7 @@ describe("the command line's table (vertexops.cli.commands)", function()
   end)
 
   it("gives README's exit table: each tag's status", function()
-    local readme = assert(io.open("README.md")):read("*a")
+    local readme = H.read("README.md")
     local section = readme:match("\n### Command line\n(.-)\n### ")
     for tag, status in pairs(commands.EXIT) do
       assert.matches("| " .. status .. " | [^|\n]*" .. tag, section, 1, false, tag .. " is not " .. status)

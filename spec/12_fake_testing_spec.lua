@@ -131,6 +131,14 @@ describe("vertexops.testing: its files and its directory", function()
     return (out:gsub("%s+$", ""))
   end
 
+  it("reads a file's bytes with testing.read, nil for a file that cannot be opened", function()
+    local dir = testing.tmpdir()
+    testing.write(dir .. "/f", "a\0b\r\n")
+    assert.are.equal("a\0b\r\n", testing.read(dir .. "/f"))
+    assert.is_nil(testing.read(dir .. "/missing"))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("SERVICE_MODULES lists every file of the fake service, and the rockspec installs each", function()
     local files = {}
     for f in H.run("ls lua/vertexops/testing"):gmatch("(%S+)%.lua") do

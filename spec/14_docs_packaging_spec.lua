@@ -77,7 +77,7 @@ for _, rock in ipairs(ROCKS) do
         local vertexops = require "vertexops"
         local server = testing.start()
         local ok, err = pcall(function()
-          local conf = io.open(server.dir .. "/nginx.conf"):read("*a")
+          local conf = testing.read(server.dir .. "/nginx.conf")
           local op = server:create { done = true }
           local got = vertexops.get(op.name, nil, server:options())
           print(testing.lua_root, conf:match('lua_package_path "([^"]*)"'), got.name == op.name, #server:log("get"))

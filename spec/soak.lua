@@ -176,9 +176,7 @@ if not args.worker then
     status = r1 % 256 == 0 and r1 / 256 or 128 + r1 % 128
   end
   if status ~= 0 and status ~= 3 then -- 3: the worker finished and found failures; else it died
-    local f = io.open(server.dir .. "/soak.last")
-    local last = f and f:read("*a") or "?"
-    if f then f:close() end
+    local last = fake.read(server.dir .. "/soak.last") or "?"
     io.write(("soak: the worker ended with status %s during call %s\n"):format(tostring(status), last))
   end
   server:stop()
