@@ -4,7 +4,6 @@
 -- read from an injected sleep (H.fake_time); real time only bounds the whole call.
 local vertexops = require "vertexops"
 local socket = require "socket"
-local cjson = require "cjson"
 local H = require "support.helper"
 
 -- Real seconds f takes; f's error (or nil) first.
@@ -222,9 +221,7 @@ describe("a hostile server", function()
   describe("401 forever", function()
     it("refreshes the token once, then raises HttpError 401", function()
       local dir = H.fake.tmpdir()
-      H.fake.write(dir .. "/user.json", cjson.encode {
-        type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
-        refresh_token = "test-refresh", token_uri = server.endpoint .. "/token" })
+      H.authorized_user(dir .. "/user.json", server.endpoint)
       server:fault { match = "get", status = 401, times = 1e9 }
       local t = H.fake_time()
       local err = H.raises(vertexops.get, H.NAME .. "1", nil,

@@ -3,7 +3,6 @@
 -- gets only what is left of the call's timeout.
 local vertexops = require "vertexops"
 local core = require "vertexops.core"
-local cjson = require "cjson"
 local H = require "support.helper"
 
 local NAME = H.NAME .. "1"
@@ -73,8 +72,7 @@ describe("policy hardening", function()
     setup(function()
       dir = H.fake.tmpdir()
       path = dir .. "/user.json"
-      H.fake.write(path, cjson.encode { type = "authorized_user", client_id = "test-client",
-        client_secret = "test-secret", refresh_token = "test-refresh", token_uri = fake.server.endpoint .. "/token" })
+      H.authorized_user(path, fake.server.endpoint)
     end)
     teardown(function() os.execute("rm -rf '" .. dir .. "'") end)
 

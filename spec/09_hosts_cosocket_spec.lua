@@ -101,9 +101,7 @@ describe("cosocket transport in nginx", function()
   end)
 
   it("refreshes the token once on a 401 and retries the request", function()
-    H.fake.write(dir .. "/user.json", cjson.encode {
-      type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
-      refresh_token = "test-refresh", token_uri = app.endpoint .. "/token" })
+    H.authorized_user(dir .. "/user.json", app.endpoint)
     local op = server:create {}
     server:fault { match = "get", status = 401 }
     local res = app:result([[

@@ -172,6 +172,17 @@ end
   return out:match("OUTCOME [^\n]*") or ("no outcome: " .. out:sub(1, 300)), out, ok, elapsed
 end
 
+--- Writes an authorized_user key file at path whose token endpoint is endpoint .. "/token", with
+--- the client and refresh token the fake's OAuth endpoint accepts by default (test-client,
+--- test-secret, test-refresh); fields of extra replace or add. Returns path.
+function M.authorized_user(path, endpoint, extra)
+  local doc = { type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
+                refresh_token = "test-refresh", token_uri = endpoint .. "/token" }
+  for k, v in pairs(extra or {}) do doc[k] = v end
+  fake.write(path, require("cjson").encode(doc))
+  return path
+end
+
 --- The pid of the fake server's nginx worker (one worker: specs stop it to stall the service).
 function M.fake_worker(server)
   local master = assert(M.read(server.dir .. "/nginx.pid"):match("%d+"), "no pid file of the fake")
