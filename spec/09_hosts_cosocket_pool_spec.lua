@@ -5,13 +5,8 @@ local H = require "support.helper"
 local openresty = require "support.openresty"
 local vertexops = require "vertexops"
 
-local function connections(log)
-  local seen, n = {}, 0
-  for _, e in ipairs(log) do
-    if not seen[e.connection] then seen[e.connection], n = true, n + 1 end
-  end
-  return n
-end
+-- how many connections the entries of the fake's log came over (spec/support/helper.lua)
+local connections = H.connections
 
 describe("cosocket connection pool", function()
   local fake = H.fake_server()

@@ -189,6 +189,15 @@ function M.fake_worker(server)
   return assert((M.run("pgrep -P " .. master)):match("%d+"), "no worker of the fake")
 end
 
+--- How many connections the entries of a fake server's log (server:log(...)) came over.
+function M.connections(log)
+  local seen, n = {}, 0
+  for _, e in ipairs(log) do
+    if not seen[e.connection] then seen[e.connection], n = true, n + 1 end
+  end
+  return n
+end
+
 --- A port on loopback where nothing listens.
 function M.closed_port()
   local socket = require "socket"
