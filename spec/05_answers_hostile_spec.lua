@@ -3,15 +3,10 @@
 -- interpreter run in a child interpreter whose exit and output are asserted. Retry delays are
 -- read from an injected sleep (H.fake_time); real time only bounds the whole call.
 local vertexops = require "vertexops"
-local socket = require "socket"
 local H = require "support.helper"
 
 -- Real seconds f takes; f's error (or nil) first.
-local function timed(f, ...)
-  local t0 = socket.gettime()
-  local ok, err = pcall(f, ...)
-  return (not ok) and err or nil, socket.gettime() - t0
-end
+local timed = H.timed
 
 describe("a hostile server", function()
   local fake = H.fake_server()
@@ -19,79 +14,6 @@ describe("a hostile server", function()
   before_each(function() server = fake.server end)
 
   local function opts(t, extra) return H.timed_opts(server, t, extra) end
-
-  describe("oversized answers", function()
-    it("a 40 MB 200 body is ResponseTypeError, not retried", function()
-      local op = server:create {}
-      local t = H.fake_time()
-      server:fault { match = "get", size = 40 * 1024 * 1024, times = 10 }
-      local err = H.raises(vertexops.get, op.name, nil, opts(t))
-      assert.are.equal("ResponseTypeError", H.tags(err))
-      assert.are.equal(1, #server:log("get"))
-    end)
-
-    it("a 404 with a 40 MB body is ResponseTypeError keeping code 404", function()
-      local t = H.fake_time()
-      server:fault { match = "get", status = 404, size = 40 * 1024 * 1024 }
-      local err = H.raises(vertexops.get, H.NAME .. "1", nil, opts(t))
-      assert.are.equal("ResponseTypeError", H.tags(err))
-      assert.are.equal(404, err.code)
-    end)
-
-    for _, size in ipairs { 100 * 1024 + 1, 1024 * 1024 } do
-      it(("a %d-byte response header (HTTP/1.1) is ResponseTypeError, not retried"):format(size), function()
-        local op = server:create {}
-        local t = H.fake_time()
-        server:fault { match = "get", header_size = size, times = 10 }
-        local err = H.raises(vertexops.get, op.name, nil, opts(t, { endpoint = server.http_endpoint }))
-        assert.are.equal("ResponseTypeError", H.tags(err))
-        assert.are.same({}, t.delays)
-        assert.are.equal(1, #server:log("get"))
-      end)
-
-      -- HTTP/2's decoder (nghttp2, under libcurl) refuses a header field over 64 KiB by closing the
-      -- connection (COMPRESSION_ERROR); libcurl then reports "Empty reply from server", which no
-      -- client can tell from a server that closed without answering: a ConnectionError.
-      it(("a %d-byte response header (HTTP/2) is a ConnectionError naming the empty reply"):format(size), function()
-        local op = server:create {}
-        local t = H.fake_time()
-        server:fault { match = "get", header_size = size, times = 10 }
-        local c = vertexops.client(opts(t, { retry = false })) -- a fresh connection: nothing for libcurl to resend
-        local err = H.raises(c.get, c, op.name)
-        c:close()
-        assert.are.equal("ConnectionError", H.tags(err))
-        assert.matches("Empty reply", err.message)
-        assert.are.equal(1, #server:log("get"))
-      end)
-    end
-
-    -- libcurl sends a request once more on a fresh connection when a reused one dies before any
-    -- byte of the answer (an idle connection the server closed; a stream refused by GOAWAY or
-    -- REFUSED_STREAM, which the server did not act on). It cannot tell those from a server that
-    -- acted and then broke the connection, as here: the cancel reaches it twice, never more.
-    it("a 1 MB response header on a reused HTTP/2 connection: the cancel resent once by libcurl, no more", function()
-      local op = server:create {}
-      local t = H.fake_time()
-      local c = vertexops.client(opts(t))
-      c:get(op.name) -- the connection the cancel will reuse
-      server:reset_log()
-      server:fault { match = "cancel", header_size = 1024 * 1024 }
-      local ok, err = pcall(c.cancel, c, op.name)
-      assert.are.equal(2, #server:log("cancel"), "the cancel was sent " .. #server:log("cancel") .. " times")
-      assert.is_true(ok, tostring(err)) -- the second answer is an ordinary one
-      assert.are.same({}, t.delays)     -- and our retry rules add nothing
-    end)
-
-    it("an endless body ends in ResponseTypeError within the request timeout, not retried", function()
-      local op = server:create {}
-      server:fault { match = "get", endless = 60, times = 10 }
-      -- the deadline (60 s) lies far past the request timeout's bound: only request_timeout ends it
-      local err, secs = timed(vertexops.get, op.name, nil, H.opts(server, { request_timeout = 2, timeout = 60 }))
-      assert.are.equal("ResponseTypeError", H.tags(err))
-      H.within(secs, 2, "the get")
-      assert.are.equal(1, #server:log("get"))
-    end)
-  end)
 
   describe("malformed answers", function()
     it("invalid UTF-8 in a 200 body is returned as bytes", function()

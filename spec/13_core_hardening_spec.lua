@@ -203,62 +203,6 @@ describe("core hardening", function()
     end)
   end)
 
-  describe("oversize answers", function()
-    it("with one header over 100 KB are a ResponseTypeError, not retried", function()
-      server:fault { match = "get", status = 200, body = "{}", headers = { ["X-Big"] = string.rep("a", 120 * 1024) } }
-      local t = H.fake_time()
-      -- over HTTP/1.1: nginx will not send such a header over HTTP/2
-      local err = H.raises(vertexops.get, NAME, nil,
-        H.opts(server, { endpoint = server.http_endpoint, clock = t.clock, sleep = t.sleep }))
-      assert.are.equal("ResponseTypeError", err.tags[1])
-      assert.are.equal(1, #server:log("get"))
-    end)
-
-    it("with headers over 256 KiB name the cap in KiB", function()
-      local headers = {}
-      for i = 1, 5 do headers["X-Big-" .. i] = string.rep("b", 60 * 1024) end
-      server:fault { match = "get", status = 200, body = "{}", headers = headers }
-      local err = H.raises(vertexops.get, NAME, nil, H.opts(server, { endpoint = server.http_endpoint, retry = false }))
-      assert.are.equal("ResponseTypeError", err.tags[1])
-      assert.matches("256 KiB", err.message)
-    end)
-
-    -- libcurl's header callback sees each 1xx head and then the final one: every head counts
-    -- against the 256 KiB, as in the cosocket parser (spec/13_core_h1_spec.lua), so a flood of interim
-    -- answers is refused for its size like any other oversize answer, not retried.
-    it("a flood of 20,000 1xx heads before a 200 is a ResponseTypeError, fetched once by a get", function()
-      local raw = H.fake.raw_server(string.rep("HTTP/1.1 100 Continue\r\n\r\n", 20000)
-        .. "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-      local t = H.fake_time()
-      local ok, err = pcall(vertexops.get, NAME, nil,
-        { endpoint = raw.endpoint, token = "t", timeout = 60, clock = t.clock, sleep = t.sleep })
-      local requests = raw.requests()
-      raw.stop()
-      assert.is_false(ok)
-      assert.are.same({ "ResponseTypeError" }, err.tags, tostring(err))
-      assert.matches("256 KiB", err.message)
-      assert.is_nil(err.code) -- an interim status is not the answer's
-      assert.are.equal(1, #requests, "fetched " .. #requests .. " times")
-      assert.are.same({}, t.delays)
-    end)
-
-    it("keep the status of a 404 whose body is over 32 MiB", function()
-      server:fault { match = "get", status = 404, size = 40 * 1024 * 1024 }
-      local err = H.raises(vertexops.get, NAME, nil, H.opts(server, { retry = false }))
-      assert.are.equal("ResponseTypeError", err.tags[1])
-      assert.are.equal(404, err.code)
-      assert.matches("32 MiB", err.message)
-    end)
-
-    it("leave no large buffer behind", function()
-      local c = vertexops.client(H.opts(server, { retry = false }))
-      server:fault { match = "get", size = 20 * 1024 * 1024 }
-      pcall(c.get, c, NAME)
-      assert.is_true(c.handle:stats().buffered <= 1024 * 1024)
-      c:close()
-    end)
-  end)
-
   describe("numbers that cannot be integers", function()
     it("NaN as page_size is a TypeError", function()
       local ok, err = pcall(core.check_options, { page_size = 0 / 0 })

@@ -189,6 +189,14 @@ function M.fake_worker(server)
   return assert((M.run("pgrep -P " .. master)):match("%d+"), "no worker of the fake")
 end
 
+--- Calls f(...): its error (nil when it returned) and the real seconds it took.
+function M.timed(f, ...)
+  local socket = require "socket"
+  local t0 = socket.gettime()
+  local ok, err = pcall(f, ...)
+  return (not ok) and err or nil, socket.gettime() - t0
+end
+
 --- How many connections the entries of a fake server's log (server:log(...)) came over.
 function M.connections(log)
   local seen, n = {}, 0
