@@ -62,22 +62,6 @@ describe("a hostile server", function()
     end
   end)
 
-  describe("401 forever", function()
-    it("refreshes the token once, then raises HttpError 401", function()
-      local dir = H.fake.tmpdir()
-      H.authorized_user(dir .. "/user.json", server.endpoint)
-      server:fault { match = "get", status = 401, times = 1e9 }
-      local t = H.fake_time()
-      local err = H.raises(vertexops.get, H.NAME .. "1", nil,
-        { endpoint = server.endpoint, ca_file = server.ca_file, credentials = dir .. "/user.json",
-          clock = t.clock, sleep = t.sleep })
-      os.execute("rm -rf " .. dir)
-      assert.are.equal(401, err.code)
-      assert.are.equal(2, #server:log("get"))
-      assert.are.equal(2, #server:log("token"))
-    end)
-  end)
-
   describe("HTTP/2 connection faults in the middle of cancel_many", function()
     -- every name cancelled once, each result ok; returns the cancel log
     local function each_once(names, results)

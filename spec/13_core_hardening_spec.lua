@@ -225,23 +225,4 @@ describe("core hardening", function()
       m:close()
     end)
   end)
-
-  describe("private keys", function()
-    it("that are encrypted fail at once without a pass-phrase prompt", function()
-      if not H.have("script") then return pending("script(1) is needed for a terminal") end
-      local dir = H.fake.tmpdir()
-      assert(os.execute("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -aes256 -pass pass:x -out "
-        .. dir .. "/enc.pem 2>/dev/null"))
-      H.fake.write(dir .. "/try.lua", [[
-        local f = assert(io.open(arg[1])); local pem = f:read("*a"); f:close()
-        local sig, why = require("vertexops.core").rs256(pem, "data")
-        print(sig and "signed" or why)
-      ]])
-      -- on a terminal (script's pty), where OpenSSL's default callback would prompt
-      local out = H.run(("timeout 10 script -qec '%s %s/try.lua %s/enc.pem' /dev/null </dev/null")
-        :format(H.lua_command(), dir, dir))
-      os.execute("rm -rf " .. dir)
-      assert.matches("encrypted", out)
-    end)
-  end)
 end)
