@@ -1,6 +1,8 @@
 -- Fidelity to Google's front end: the fake advertises 100 HTTP/2 streams per connection and sends
 -- GOAWAY after a number of requests (support/fake.lua M.DEFAULTS), its errors carry details
 -- (ErrorInfo, QuotaFailure, RetryInfo), and Vertex AI answers under /v1/ (GA) as under /v1beta1/.
+-- HTTP/2 connection faults (GOAWAY, REFUSED_STREAM) in the middle of cancel_many lose no cancel and
+-- send none twice.
 local vertexops = require "vertexops"
 local core = require "vertexops.core"
 local H = require "support.helper"
@@ -16,15 +18,17 @@ local function per_connection(log)
   return conns, n, most
 end
 
--- every name cancelled exactly once, every result ok
+-- every name cancelled exactly once, every result ok; returns the cancel log
 local function each_once(server, names, results)
+  local log = server:log("cancel")
   local per = {}
-  for _, e in ipairs(server:log("cancel")) do per[e.name] = (per[e.name] or 0) + 1 end
+  for _, e in ipairs(log) do per[e.name] = (per[e.name] or 0) + 1 end
   for i, name in ipairs(names) do
     assert.are.same({ ok = true }, results[i])
     assert.are.equal(1, per[name], name .. " cancelled " .. tostring(per[name]) .. " times")
   end
-  assert.are.equal(#names, #server:log("cancel"))
+  assert.are.equal(#names, #log)
+  return log
 end
 
 local function make(server, n)
@@ -241,5 +245,56 @@ describe("routing header", function()
   it("names list's parent by ListOperationsRequest's field, name (as Google's operations clients do)", function()
     vertexops.list(H.PARENT, nil, H.opts(server))
     assert.are.equal("name=" .. H.PARENT:gsub("/", "%%2F"), server:log("list")[1].headers["x-goog-request-params"])
+  end)
+end)
+
+describe("a hostile server", function()
+  local fake = H.fake_server()
+  local server
+  before_each(function() server = fake.server end)
+
+  describe("HTTP/2 connection faults in the middle of cancel_many", function()
+    it("GOAWAY every " .. H.fake.GOAWAY_AFTER .. " requests: no cancel lost, none sent twice", function()
+      local names = {}
+      for i = 1, 40 do names[i] = server:create {}.name end
+      server:reset_log()
+      server:fault { match = "cancel", delay = 0.02, times = 40 }
+      local c = vertexops.client(H.opts(server, { endpoint = server.goaway_endpoint }))
+      local log = each_once(server, names, c:cancel_many(names, nil, { concurrency = 10 }))
+      local per_conn, conns = {}, 0
+      for _, e in ipairs(log) do
+        if not per_conn[e.connection] then conns = conns + 1 end
+        per_conn[e.connection] = (per_conn[e.connection] or 0) + 1
+        assert.is_true(per_conn[e.connection] <= H.fake.GOAWAY_AFTER)
+      end
+      assert.is_true(conns >= 40 / H.fake.GOAWAY_AFTER, conns .. " connections")
+    end)
+
+    -- nginx refuses (RST_STREAM REFUSED_STREAM) a stream that carries a body before the client has
+    -- acknowledged its SETTINGS (http2_body_preread_size 0), and allows one stream per connection:
+    -- libcurl opens a connection for each concurrent cancel, its first stream is refused, libcurl
+    -- retries it on a fresh connection (up to 5 times), and gives up with curl error 56.
+    -- A refused stream never reached the service, so it was not sent; a cancel either went through
+    -- exactly once or is reported as a ConnectionError having never been sent.
+    it("REFUSED_STREAM for streams opened past the server's limit: no cancel lost, none sent twice", function()
+      local names = {}
+      for i = 1, 10 do names[i] = server:create {}.name end
+      local c = vertexops.client(H.opts(server, { endpoint = server.narrow_endpoint }))
+      c:get(names[1]) -- a connection whose SETTINGS are acknowledged
+      server:reset_log()
+      local results = c:cancel_many(names, nil, { concurrency = 10 })
+      local per = {}
+      for _, e in ipairs(server:log("cancel")) do per[e.name] = (per[e.name] or 0) + 1 end
+      for i, name in ipairs(names) do
+        if results[i].ok then
+          assert.are.equal(1, per[name], name .. " cancelled " .. tostring(per[name]) .. " times")
+        else
+          assert.is_true(vertexops.is(results[i].err, "ConnectionError"), tostring(results[i].err))
+          assert.is_nil(per[name], name .. " failed but reached the server")
+        end
+      end
+      local _, refused = server:error_log("narrow"):gsub("before settings were acknowledged", "")
+      assert.is_true(refused > 0, "nginx refused no stream")
+    end)
   end)
 end)

@@ -130,7 +130,7 @@ fault("big_body", 1, function() return { size = 40 * 1024 * 1024 } end, fails("R
 fault("big_404", 1, function() return { status = 404, size = 40 * 1024 * 1024 } end, fails("ResponseTypeError", 404))
 fault("endless", 1, function() return { endless = 10 } end, fails("ResponseTypeError"))
 -- (A 1 MB header is not in the repertoire: over HTTP/2 libcurl may send the request once more on a
--- fresh connection, which no outcome rule here can predict; spec/05_answers_hostile_spec.lua pins it down.)
+-- fresh connection, which no outcome rule here can predict; spec/05_answers_oversize_spec.lua pins it down.)
 -- nesting: the body may be refused (ResponseTypeError) or decoded; the process must live
 local function deep_ok() return { ok = true, either = "ResponseTypeError", attempts = 1 } end
 for _, depth in ipairs { 30, 64, 1000, 100000 } do
