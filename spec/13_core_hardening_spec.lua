@@ -119,52 +119,6 @@ describe("core hardening", function()
     end)
   end)
 
-  describe("errors are tagged", function()
-    it("for a closed multi handle", function()
-      local m = core.multi()
-      m:close()
-      local ok, err = pcall(m.perform, m)
-      assert.is_false(ok)
-      assert.are.equal("ValueError", err.tags[1])
-      assert.matches("closed vertexops multi handle", err.message, 1, true)
-    end)
-
-    it("for a handle that is busy with a transfer", function()
-      local op = server:create {}
-      local h, m = core.handle(), core.multi()
-      local req = core.build("get", op.name, nil, H.opts(server))
-      req.ca_file = server.ca_file
-      h:start(req, m, "t")
-      local ok, err = pcall(h.call, h, req, "t")
-      assert.is_false(ok)
-      assert.are.equal("ValueError", err.tags[1])
-      assert.matches("busy", err.message, 1, true)
-      h:close()
-      m:close()
-    end)
-
-    it("for an unknown call", function()
-      local ok, err = pcall(core.build, "bogus", NAME, nil, {})
-      assert.is_false(ok)
-      assert.are.equal("ValueError", err.tags[1])
-      assert.matches("^call must be ", err.message)
-    end)
-
-    it("for something that is not a handle", function()
-      local ok, err = pcall(core.handle().call, {}, {})
-      assert.is_false(ok)
-      assert.are.equal("TypeError", err.tags[1])
-    end)
-
-    it("for a closed client", function()
-      local c = vertexops.client(H.opts(server))
-      c:close()
-      local err = H.raises(c.get, c, NAME)
-      assert.are.equal("ValueError", err.tags[1])
-      assert.matches("client:get() on a closed client", err.message, 1, true)
-    end)
-  end)
-
   -- cjson decodes a JSON list to a table with keys 1..n, an object to one with string keys
   describe("error.details that is no list", function()
     local INFO = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"R"}'
