@@ -86,56 +86,6 @@ describe("policy hardening", function()
     end)
   end)
 
-  describe("caller data", function()
-    it("raises TypeError for credentials that are a table but not a provider, before any I/O", function()
-      local err = H.raises(vertexops.client, { credentials = {}, endpoint = server.endpoint })
-      assert.are.equal("TypeError", H.tags(err))
-      assert.matches("credentials", err.message)
-      assert.are.equal(0, #server:log())
-    end)
-
-    it("raises TypeError for per-call credentials that are not a provider, before any I/O", function()
-      local c = vertexops.client { endpoint = server.endpoint, ca_file = server.ca_file }
-      local err = H.raises(c.get, c, H.NAME .. "1", nil, { credentials = { token = "x" } })
-      assert.are.equal("TypeError", H.tags(err))
-      assert.are.equal(0, #server:log())
-    end)
-
-    it("raises TypeError for a clock that returns something other than a number", function()
-      local o = H.opts(server, { clock = function() return "noon" end })
-      local err = H.raises(vertexops.get, H.NAME .. "1", nil, o)
-      assert.are.equal("TypeError", H.tags(err))
-      assert.are.equal(0, #server:log())
-    end)
-
-    it("uses only the options table's own keys, not those __pairs makes up", function()
-      local op = server:create {}
-      local hidden = H.opts(server, { timeout = "soon" })
-      local o = setmetatable(H.opts(server), { __pairs = function() return next, hidden, nil end })
-      assert.are.equal(op.name, vertexops.client(o):get(op.name).name)
-    end)
-
-    it("uses only a retry table's own keys, not those behind __index", function()
-      local t = H.fake_time()
-      local op = server:create {}
-      server:fault { match = "get", status = 503 }
-      local retry = setmetatable({ initial_delay = 2 }, { __index = { max_retries = "many" } })
-      local got = vertexops.get(op.name, nil, H.timed_opts(server, t, { retry = retry }))
-      assert.are.equal(op.name, got.name)
-      assert.are.same({ 2 }, t.delays)
-    end)
-
-    it("raises ValueError for an empty region after the same call without one", function()
-      local op = server:create {}
-      local c = vertexops.client(H.opts(server))
-      c:get(op.name)
-      local err = H.raises(c.get, c, op.name, "")
-      assert.are.equal("ValueError", H.tags(err))
-      assert.matches("^region ", err.message)
-      assert.are.equal(1, #server:log())
-    end)
-  end)
-
   describe("non-blocking requests", function()
     it("give their handle back when the exchange fails to start", function()
       local op = server:create {}
