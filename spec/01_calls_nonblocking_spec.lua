@@ -166,6 +166,20 @@ describe("non-blocking requests", function()
     assert.is_true(most > 1, "requests did not overlap")
     assert.are.equal(1, server:connections())
   end)
+
+  it("give their handle back when the exchange fails to start", function()
+    local op = server:create {}
+    -- a token function can still hand over a token that cannot go in a header
+    local c = vertexops.client(H.opts(server, { token = function() return "not a header value" end }))
+    for _ = 1, 500 do
+      local r = c:start("get", op.name)
+      local done, err = r:poll()
+      assert.is_true(done)
+      assert.are.equal("AuthError", H.tags(err))
+    end
+    assert.is_true(#(c.handles or {}) <= 1, "handles: " .. #(c.handles or {}))
+    assert.are.equal(0, #server:log())
+  end)
 end)
 
 describe("cancel_many", function()

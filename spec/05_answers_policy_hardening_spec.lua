@@ -85,20 +85,4 @@ describe("policy hardening", function()
       assert.matches("'metadata'", err.message, 1, true)
     end)
   end)
-
-  describe("non-blocking requests", function()
-    it("give their handle back when the exchange fails to start", function()
-      local op = server:create {}
-      -- a token function can still hand over a token that cannot go in a header
-      local c = vertexops.client(H.opts(server, { token = function() return "not a header value" end }))
-      for _ = 1, 500 do
-        local r = c:start("get", op.name)
-        local done, err = r:poll()
-        assert.is_true(done)
-        assert.are.equal("AuthError", H.tags(err))
-      end
-      assert.is_true(#(c.handles or {}) <= 1, "handles: " .. #(c.handles or {}))
-      assert.are.equal(0, #server:log())
-    end)
-  end)
 end)
