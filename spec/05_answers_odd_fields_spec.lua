@@ -1,7 +1,7 @@
--- The Lua policy against hostile or odd input: operations with null and wrongly typed fields,
--- caller tables with metatables, handles of requests that fail to start, and misuse of the API --
--- always a tagged error, never Lua's own. (Endless paging: spec/05_answers_paging_spec.lua; a token
--- refresh near the deadline: spec/07_credentials_tokens_spec.lua.)
+-- Operations with null and wrongly typed fields (docs/contract.md, "Answers"): proto3 JSON null
+-- means absent, a numeric string code is a number, and a field of the wrong type is a
+-- ResponseTypeError naming it -- always a tagged error, never Lua's own. (Paging:
+-- spec/05_answers_paging_spec.lua.)
 local vertexops = require "vertexops"
 local H = require "support.helper"
 
