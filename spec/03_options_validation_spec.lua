@@ -1,67 +1,19 @@
--- Bad input raises TypeError or ValueError before any I/O: the fake server's log stays empty.
+-- Bad options raise TypeError or ValueError naming the option, before any I/O: the fake server's
+-- log stays empty. (Names, regions and parents: spec/02_names_validation_spec.lua.)
 local vertexops = require "vertexops"
 local core = require "vertexops.core"
 local H = require "support.helper"
 
 describe("validation", function()
   local fake = H.fake_server()
-  local server, o
-  before_each(function()
-    server = fake.server
-    o = H.opts(server)
-  end)
+  local server
+  before_each(function() server = fake.server end)
   after_each(function()
     assert.are.equal(0, #server:log(), "a request reached the server")
   end)
 
-  -- a ValueError whose message names what it is about (the argument or option `about`)
-  local function value_error(about, f, ...)
-    local err = H.raises(f, ...)
-    assert.are.equal("ValueError", H.tags(err))
-    assert.matches(about, err.message, 1, true)
-    return err
-  end
-
-  local bad_names = {
-    ["a CR"] = H.NAME .. "4\r2",
-    ["an LF"] = H.NAME .. "4\n2",
-    ["a '?'"] = H.NAME .. "42?alt=media",
-    ["a '#'"] = H.NAME .. "42#x",
-    ["a '%'"] = H.NAME .. "%2e%2e",
-    ["a '..' segment"] = "projects/test-project/locations/us-central1/operations/../../x/operations/1",
-    ["an empty segment"] = "projects//locations/us-central1/operations/1",
-    ["a trailing slash"] = H.NAME .. "42/",
-    ["a leading slash"] = "/" .. H.NAME .. "42",
-    ["a ':' (method suffix)"] = H.NAME .. "42:delete",
-    ["a space"] = H.NAME .. "4 2",
-    ["the wrong shape"] = "projects/p/operations/1",
-    ["no operation id"] = "projects/p/locations/us-central1/operations",
-    ["a host in it"] = "https://evil.example/projects/p/locations/l/operations/1",
-  }
-  for what, name in pairs(bad_names) do
-    it("rejects a name with " .. what, function()
-      value_error("name ", vertexops.cancel, name, "us-central1", o)
-    end)
-  end
-
-  it("rejects a name that is not a string with TypeError", function()
-    local err = H.raises(vertexops.cancel, 42, "us-central1", o)
-    assert.are.equal("TypeError", H.tags(err))
-    assert.matches("name must be a string", err.message)
-  end)
-
-  it("rejects a region that is not a string with TypeError", function()
-    assert.are.equal("TypeError", H.tags(H.raises(vertexops.get, H.NAME .. "1", 5, o)))
-  end)
-
-  it("rejects a region of the wrong shape", function()
-    value_error("region ", vertexops.get, "projects/p/locations/US_CENTRAL/operations/1", "US_CENTRAL", o)
-  end)
-
-  it("rejects a region that disagrees with the name", function()
-    local err = value_error("region", vertexops.cancel, H.NAME .. "1", "europe-west4", o)
-    assert.matches("does not match", err.message)
-  end)
+  -- a ValueError whose message names what it is about (spec/support/helper.lua)
+  local value_error = H.value_error
 
   it("rejects an unknown option key, naming it", function()
     local err = value_error("option 'timout'", vertexops.cancel, H.NAME .. "1", nil, H.opts(server, { timout = 5 }))
@@ -117,10 +69,6 @@ describe("validation", function()
   it("checks a client's options when the client is made", function()
     value_error("endpoint ", vertexops.client, { endpoint = "http://example.com" })
     value_error("option 'bogus'", vertexops.client, { bogus = true })
-  end)
-
-  it("rejects a parent of the wrong shape for list", function()
-    value_error("parent ", vertexops.list, H.NAME .. "1", nil, o)
   end)
 
   it("rejects a page_size that is not a positive integer", function()

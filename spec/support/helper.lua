@@ -64,6 +64,15 @@ function M.raises(f, ...)
   return err
 end
 
+--- Calls f(...), which must raise a ValueError whose message names `about` (the argument or the
+--- option it is about, a plain substring); returns the error.
+function M.value_error(about, f, ...)
+  local err = M.raises(f, ...)
+  assert(M.tags(err) == "ValueError", "expected a ValueError, got " .. M.tags(err) .. ": " .. tostring(err.message))
+  assert(tostring(err.message):find(about, 1, true), ("the ValueError does not name %q: %s"):format(about, err.message))
+  return err
+end
+
 --- Lists the tags of err as one string, e.g. "ConnectionFailedError,ConnectionError".
 function M.tags(err)
   return table.concat(err.tags, ",")
