@@ -9,18 +9,9 @@ describe("vertexops cancel-all", function()
   local server
   before_each(function() server = fake.server end)
 
-  local function env()
-    return { GOOGLE_OAUTH_ACCESS_TOKEN = "test-token", VERTEXOPS_ENDPOINT = server.endpoint,
-             GOOGLE_CLOUD_QUOTA_PROJECT = "" }
-  end
-  local function cli(args)
-    local errf = os.tmpname()
-    local out, _, code = H.run(H.lua_command() .. " bin/vertexops cancel-all " .. H.PARENT .. " " .. args
-      .. " --ca-file " .. server.ca_file .. " 2>" .. errf, env())
-    local err = H.read(errf)
-    os.remove(errf)
-    return out, err, code
-  end
+  local function env() return H.cli_env(server) end
+  -- runs `vertexops cancel-all <parent> <args>`; returns stdout, stderr, exit code
+  local function cli(args) return H.cli(server, "cancel-all " .. H.PARENT .. " " .. args) end
 
   it("prints a summary and exits 0 when every operation was cancelled", function()
     server:create_many(30, {})

@@ -8,21 +8,9 @@ describe("command line", function()
   local server
   before_each(function() server = fake.server end)
 
-  local function env(extra)
-    local e = { GOOGLE_OAUTH_ACCESS_TOKEN = "test-token", VERTEXOPS_ENDPOINT = server.endpoint,
-                GOOGLE_CLOUD_QUOTA_PROJECT = "" }
-    for k, v in pairs(extra or {}) do e[k] = v end
-    return e
-  end
+  local function env(extra) return H.cli_env(server, extra) end
   -- runs the CLI; returns stdout, stderr, exit code
-  local function cli(args, extra_env)
-    local errf = os.tmpname()
-    local out, _, code = H.run(H.lua_command() .. " bin/vertexops " .. args .. " --ca-file " .. server.ca_file
-      .. " 2>" .. errf, env(extra_env))
-    local err = H.read(errf)
-    os.remove(errf)
-    return out, err, code
-  end
+  local function cli(args, extra_env) return H.cli(server, args, extra_env) end
 
   it("cancels", function()
     local op = server:create {}

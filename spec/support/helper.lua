@@ -206,6 +206,26 @@ function M.timed(f, ...)
   return (not ok) and err or nil, socket.gettime() - t0
 end
 
+--- The environment bin/vertexops runs with against server (its token, its endpoint, no quota
+--- project), with the fields of extra added.
+function M.cli_env(server, extra)
+  local e = { GOOGLE_OAUTH_ACCESS_TOKEN = "test-token", VERTEXOPS_ENDPOINT = server.endpoint,
+              GOOGLE_CLOUD_QUOTA_PROJECT = "" }
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return e
+end
+
+--- Runs `bin/vertexops <args> --ca-file <server's>` as a subprocess with M.cli_env(server, extra_env);
+--- returns its stdout, its stderr and its exit code.
+function M.cli(server, args, extra_env)
+  local errf = os.tmpname()
+  local out, _, code = M.run(M.lua_command() .. " bin/vertexops " .. args .. " --ca-file " .. server.ca_file
+    .. " 2>" .. errf, M.cli_env(server, extra_env))
+  local err = M.read(errf)
+  os.remove(errf)
+  return out, err, code
+end
+
 --- How many connections the entries of a fake server's log (server:log(...)) came over.
 function M.connections(log)
   local seen, n = {}, 0
