@@ -160,8 +160,9 @@ lines[#lines + 1] = ("### The gateway under load: %d concurrent `cancel_and_wait
 lines[#lines + 1] = ""
 lines[#lines + 1] = ("bench/loadgen.c sends %d requests at once to `/cancel` (a connection each) on operations "
   .. "the fake ends CANCELLED %d s after their cancel, and pings `/status` of the same worker every 10 ms, "
-  .. "one at a time. spec/09_hosts_openresty_load_spec.lua asserts what the load does (every request CANCELLED, "
-  .. "no transport failure, no ping held for seconds, connections kept alive); the times are here."):format(LOAD_N, SERVICE)
+  .. "one at a time. spec/09_hosts_openresty_load_spec.lua asserts what the load does (every request "
+  .. "CANCELLED, no transport failure, no ping held for seconds, connections kept alive); the times are "
+  .. "here."):format(LOAD_N, SERVICE)
 lines[#lines + 1] = ""
 lines[#lines + 1] = "| strategy | CANCELLED | transport failures | wall | × service time | pings | ping p50 "
   .. "| ping p99 | slowest ping |"

@@ -244,10 +244,14 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
   for (p = t + u.authority; p < t + tlen; p++) {
     unsigned char c = (unsigned char)*p;
     if (c == '@' || c == '?' || c == '#' || c == '%' || c == '\\' || c <= ' ' || c >= 0x7f ||
-        c == '{' || c == '}')
-      vx_valueerror(L, "endpoint contains '%c' (user info, query, fragment and templates other "
+        c == '{' || c == '}') {
+      char shown[16]; /* the character, or the byte's value when it does not print */
+      if (c > ' ' && c < 0x7f) snprintf(shown, sizeof shown, "'%c'", c);
+      else snprintf(shown, sizeof shown, "byte 0x%02X", (unsigned)c);
+      vx_valueerror(L, "endpoint contains %s (user info, query, fragment and templates other "
                        "than {region} are not allowed)",
-                    c > ' ' && c < 0x7f ? c : '?');
+                    shown);
+    }
   }
   if (rc != VX_URL_OK) vx_urlfault(L, vx_endpoint_words, rc, t, &u);
   if (!u.https && !vx_isloopback(t + u.host, u.hostlen, u.v6))

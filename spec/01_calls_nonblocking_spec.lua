@@ -145,8 +145,12 @@ describe("non-blocking requests", function()
 
   it("raises TypeError and ValueError at start, before any I/O", function()
     local c = vertexops.client(H.opts(server))
-    assert.are.equal("ValueError", H.tags(H.raises(c.start, c, "cancel", H.NAME .. "1?x")))
-    assert.are.equal("ValueError", H.tags(H.raises(c.start, c, "frobnicate", H.NAME .. "1")))
+    local err = H.raises(c.start, c, "cancel", H.NAME .. "1?x")
+    assert.are.equal("ValueError", H.tags(err))
+    assert.matches("^name ", err.message)
+    err = H.raises(c.start, c, "frobnicate", H.NAME .. "1")
+    assert.are.equal("ValueError", H.tags(err))
+    assert.matches("method 'frobnicate'", err.message, 1, true)
     assert.are.equal("TypeError", H.tags(H.raises(c.start, c, "get", 42)))
     assert.are.equal(0, #server:log())
   end)
@@ -161,6 +165,20 @@ describe("non-blocking requests", function()
     for _, e in ipairs(server:log("get")) do most = math.max(most, e.concurrent) end
     assert.is_true(most > 1, "requests did not overlap")
     assert.are.equal(1, server:connections())
+  end)
+
+  it("give their handle back when the exchange fails to start", function()
+    local op = server:create {}
+    -- a token function can still hand over a token that cannot go in a header
+    local c = vertexops.client(H.opts(server, { token = function() return "not a header value" end }))
+    for _ = 1, 500 do
+      local r = c:start("get", op.name)
+      local done, err = r:poll()
+      assert.is_true(done)
+      assert.are.equal("AuthError", H.tags(err))
+    end
+    assert.is_true(#(c.handles or {}) <= 1, "handles: " .. #(c.handles or {}))
+    assert.are.equal(0, #server:log())
   end)
 end)
 

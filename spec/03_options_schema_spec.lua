@@ -54,7 +54,9 @@ describe("the option schema", function()
   end)
 
   it("has the check refuse what lies past each range and outside each choice, naming the option", function()
+    local checked = 0
     local function bounds(e, wrap)
+      if e.type == "number" or e.type == "integer" or e.type == "choice" then checked = checked + 1 end
       if e.type == "number" or e.type == "integer" then
         local below = e.min_open and e.min or e.min - 1
         for _, v in ipairs { below, e.max + 1 } do
@@ -68,6 +70,7 @@ describe("the option schema", function()
         for _, c in ipairs(e.choices) do assert.is_nil(refusal(wrap(c))) end
         local err = refusal(wrap("none-of-these"))
         assert.is_true(core.is(err, "ValueError"), e.label)
+        assert.is_truthy(tostring(err):find("option '" .. e.label .. "'", 1, true), tostring(err))
       end
     end
     for _, e in ipairs(accepted(core.OPTIONS)) do
@@ -76,6 +79,7 @@ describe("the option schema", function()
         bounds(f, function(v) return { [e.name] = { [f.name] = v } } end)
       end
     end
+    assert.is_true(checked >= 10, checked .. " ranges and choices checked: the spec would check nothing")
   end)
 
   it("gives options.lua its defaults, policies, environment variables and the exchange timeouts", function()

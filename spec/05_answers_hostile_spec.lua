@@ -3,16 +3,10 @@
 -- interpreter run in a child interpreter whose exit and output are asserted. Retry delays are
 -- read from an injected sleep (H.fake_time); real time only bounds the whole call.
 local vertexops = require "vertexops"
-local socket = require "socket"
-local cjson = require "cjson"
 local H = require "support.helper"
 
 -- Real seconds f takes; f's error (or nil) first.
-local function timed(f, ...)
-  local t0 = socket.gettime()
-  local ok, err = pcall(f, ...)
-  return (not ok) and err or nil, socket.gettime() - t0
-end
+local timed = H.timed
 
 describe("a hostile server", function()
   local fake = H.fake_server()
@@ -20,79 +14,6 @@ describe("a hostile server", function()
   before_each(function() server = fake.server end)
 
   local function opts(t, extra) return H.timed_opts(server, t, extra) end
-
-  describe("oversized answers", function()
-    it("a 40 MB 200 body is ResponseTypeError, not retried", function()
-      local op = server:create {}
-      local t = H.fake_time()
-      server:fault { match = "get", size = 40 * 1024 * 1024, times = 10 }
-      local err = H.raises(vertexops.get, op.name, nil, opts(t))
-      assert.are.equal("ResponseTypeError", H.tags(err))
-      assert.are.equal(1, #server:log("get"))
-    end)
-
-    it("a 404 with a 40 MB body is ResponseTypeError keeping code 404", function()
-      local t = H.fake_time()
-      server:fault { match = "get", status = 404, size = 40 * 1024 * 1024 }
-      local err = H.raises(vertexops.get, H.NAME .. "1", nil, opts(t))
-      assert.are.equal("ResponseTypeError", H.tags(err))
-      assert.are.equal(404, err.code)
-    end)
-
-    for _, size in ipairs { 100 * 1024 + 1, 1024 * 1024 } do
-      it(("a %d-byte response header (HTTP/1.1) is ResponseTypeError, not retried"):format(size), function()
-        local op = server:create {}
-        local t = H.fake_time()
-        server:fault { match = "get", header_size = size, times = 10 }
-        local err = H.raises(vertexops.get, op.name, nil, opts(t, { endpoint = server.http_endpoint }))
-        assert.are.equal("ResponseTypeError", H.tags(err))
-        assert.are.same({}, t.delays)
-        assert.are.equal(1, #server:log("get"))
-      end)
-
-      -- HTTP/2's decoder (nghttp2, under libcurl) refuses a header field over 64 KiB by closing the
-      -- connection (COMPRESSION_ERROR); libcurl then reports "Empty reply from server", which no
-      -- client can tell from a server that closed without answering: a ConnectionError.
-      it(("a %d-byte response header (HTTP/2) is a ConnectionError naming the empty reply"):format(size), function()
-        local op = server:create {}
-        local t = H.fake_time()
-        server:fault { match = "get", header_size = size, times = 10 }
-        local c = vertexops.client(opts(t, { retry = false })) -- a fresh connection: nothing for libcurl to resend
-        local err = H.raises(c.get, c, op.name)
-        c:close()
-        assert.are.equal("ConnectionError", H.tags(err))
-        assert.matches("Empty reply", err.message)
-        assert.are.equal(1, #server:log("get"))
-      end)
-    end
-
-    -- libcurl sends a request once more on a fresh connection when a reused one dies before any
-    -- byte of the answer (an idle connection the server closed; a stream refused by GOAWAY or
-    -- REFUSED_STREAM, which the server did not act on). It cannot tell those from a server that
-    -- acted and then broke the connection, as here: the cancel reaches it twice, never more.
-    it("a 1 MB response header on a reused HTTP/2 connection: the cancel resent once by libcurl, no more", function()
-      local op = server:create {}
-      local t = H.fake_time()
-      local c = vertexops.client(opts(t))
-      c:get(op.name) -- the connection the cancel will reuse
-      server:reset_log()
-      server:fault { match = "cancel", header_size = 1024 * 1024 }
-      local ok, err = pcall(c.cancel, c, op.name)
-      assert.are.equal(2, #server:log("cancel"), "the cancel was sent " .. #server:log("cancel") .. " times")
-      assert.is_true(ok, tostring(err)) -- the second answer is an ordinary one
-      assert.are.same({}, t.delays)     -- and our retry rules add nothing
-    end)
-
-    it("an endless body ends in ResponseTypeError within the request timeout, not retried", function()
-      local op = server:create {}
-      server:fault { match = "get", endless = 60, times = 10 }
-      -- the deadline (60 s) lies far past the request timeout's bound: only request_timeout ends it
-      local err, secs = timed(vertexops.get, op.name, nil, H.opts(server, { request_timeout = 2, timeout = 60 }))
-      assert.are.equal("ResponseTypeError", H.tags(err))
-      H.within(secs, 2, "the get")
-      assert.are.equal(1, #server:log("get"))
-    end)
-  end)
 
   describe("malformed answers", function()
     it("invalid UTF-8 in a 200 body is returned as bytes", function()
@@ -124,84 +45,6 @@ describe("a hostile server", function()
     end)
   end)
 
-  describe("slow and silent servers", function()
-    it("a body trickling one byte a second: get ends in TimeoutError by its timeout", function()
-      local op = server:create {}
-      server:fault { match = "get", trickle = 1, times = 100 }
-      local err, secs = timed(vertexops.get, op.name, nil, H.opts(server, { request_timeout = 30, timeout = 3 }))
-      assert.is_true(vertexops.is(err, "TimeoutError"), tostring(err))
-      H.within(secs, 3, "the get") -- the trickle and the request timeout last far longer
-    end)
-
-    it("a body trickling one byte a second: cancel ends in TimeoutError, sent once", function()
-      local op = server:create {}
-      server:fault { match = "cancel", trickle = 1, times = 100 }
-      local err, secs = timed(vertexops.cancel, op.name, nil, H.opts(server, { request_timeout = 30, timeout = 3 }))
-      assert.is_true(vertexops.is(err, "TimeoutError"), tostring(err))
-      H.within(secs, 3, "the cancel") -- the trickle and the request timeout last far longer
-      assert.are.equal(1, #server:log("cancel"))
-    end)
-
-    it("TCP accepted, TLS never answered: TimeoutError by the call's timeout", function()
-      local listener, port = H.fake.silent_listener()
-      local err, secs = timed(vertexops.get, H.NAME .. "1", nil,
-        { endpoint = "https://127.0.0.1:" .. port, token = "t", connect_timeout = 30, timeout = 3 })
-      listener:close()
-      assert.is_true(vertexops.is(err, "TimeoutError"), tostring(err))
-      H.within(secs, 3, "the get")
-    end)
-  end)
-
-  describe("Retry-After", function()
-    -- a 503 on cancel with this Retry-After, then success; the injected sleep records the delays
-    local function delays_for(value, extra)
-      local op = server:create {}
-      local t = H.fake_time()
-      server:fault { match = "cancel", status = 503, retry_after = value }
-      local ok, err = pcall(vertexops.cancel, op.name, nil, opts(t, extra))
-      if ok then err = nil end
-      return t.delays, err, #server:log("cancel")
-    end
-
-    it("huge (a billion seconds): TimeoutError at once, no sleep, sent once", function()
-      local delays, err, sent = delays_for("1000000000")
-      assert.are.equal("TimeoutError", H.tags(err))
-      assert.are.same({}, delays)
-      assert.are.equal(1, sent)
-    end)
-
-    it("beyond any integer (1e30 seconds): TimeoutError at once, no sleep", function()
-      local delays, err = delays_for(string.rep("9", 30))
-      assert.are.equal("TimeoutError", H.tags(err))
-      assert.are.same({}, delays)
-    end)
-
-    it("negative: ignored, the backoff delay is used", function()
-      local delays, err = delays_for("-5")
-      assert.is_nil(err)
-      assert.are.same({ 1 }, delays)
-    end)
-
-    it("garbage: ignored, the backoff delay is used", function()
-      local delays, err = delays_for("soon, maybe")
-      assert.is_nil(err)
-      assert.are.same({ 1 }, delays)
-    end)
-
-    it("an HTTP date in the past: retried at once", function()
-      local delays, err, sent = delays_for(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() - 3600))
-      assert.is_nil(err)
-      assert.are.equal(2, sent)
-      for _, d in ipairs(delays) do assert.are.equal(0, d) end
-    end)
-
-    it("an HTTP date a year ahead: TimeoutError at once, no sleep", function()
-      local delays, err = delays_for(os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 366 * 86400))
-      assert.are.equal("TimeoutError", H.tags(err))
-      assert.are.same({}, delays)
-    end)
-  end)
-
   describe("redirects", function()
     for _, status in ipairs { 301, 302, 303, 307, 308 } do
       it(status .. " to another host is HttpError, never followed, no token sent there", function()
@@ -217,82 +60,6 @@ describe("a hostile server", function()
         assert.are.equal(1, #server:log("cancel"))
       end)
     end
-  end)
-
-  describe("401 forever", function()
-    it("refreshes the token once, then raises HttpError 401", function()
-      local dir = H.fake.tmpdir()
-      H.fake.write(dir .. "/user.json", cjson.encode {
-        type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
-        refresh_token = "test-refresh", token_uri = server.endpoint .. "/token" })
-      server:fault { match = "get", status = 401, times = 1e9 }
-      local t = H.fake_time()
-      local err = H.raises(vertexops.get, H.NAME .. "1", nil,
-        { endpoint = server.endpoint, ca_file = server.ca_file, credentials = dir .. "/user.json",
-          clock = t.clock, sleep = t.sleep })
-      os.execute("rm -rf " .. dir)
-      assert.are.equal(401, err.code)
-      assert.are.equal(2, #server:log("get"))
-      assert.are.equal(2, #server:log("token"))
-    end)
-  end)
-
-  describe("HTTP/2 connection faults in the middle of cancel_many", function()
-    -- every name cancelled once, each result ok; returns the cancel log
-    local function each_once(names, results)
-      local log = server:log("cancel")
-      local per = {}
-      for _, e in ipairs(log) do per[e.name] = (per[e.name] or 0) + 1 end
-      for i, name in ipairs(names) do
-        assert.are.same({ ok = true }, results[i])
-        assert.are.equal(1, per[name], name .. " cancelled " .. tostring(per[name]) .. " times")
-      end
-      assert.are.equal(#names, #log)
-      return log
-    end
-
-    it("GOAWAY every " .. H.fake.GOAWAY_AFTER .. " requests: no cancel lost, none sent twice", function()
-      local names = {}
-      for i = 1, 40 do names[i] = server:create {}.name end
-      server:reset_log()
-      server:fault { match = "cancel", delay = 0.02, times = 40 }
-      local c = vertexops.client(H.opts(server, { endpoint = server.goaway_endpoint }))
-      local log = each_once(names, c:cancel_many(names, nil, { concurrency = 10 }))
-      local per_conn, conns = {}, 0
-      for _, e in ipairs(log) do
-        if not per_conn[e.connection] then conns = conns + 1 end
-        per_conn[e.connection] = (per_conn[e.connection] or 0) + 1
-        assert.is_true(per_conn[e.connection] <= H.fake.GOAWAY_AFTER)
-      end
-      assert.is_true(conns >= 40 / H.fake.GOAWAY_AFTER, conns .. " connections")
-    end)
-
-    -- nginx refuses (RST_STREAM REFUSED_STREAM) a stream that carries a body before the client has
-    -- acknowledged its SETTINGS (http2_body_preread_size 0), and allows one stream per connection:
-    -- libcurl opens a connection for each concurrent cancel, its first stream is refused, libcurl
-    -- retries it on a fresh connection (up to 5 times), and gives up with curl error 56.
-    -- A refused stream never reached the service, so it was not sent; a cancel either went through
-    -- exactly once or is reported as a ConnectionError having never been sent.
-    it("REFUSED_STREAM for streams opened past the server's limit: no cancel lost, none sent twice", function()
-      local names = {}
-      for i = 1, 10 do names[i] = server:create {}.name end
-      local c = vertexops.client(H.opts(server, { endpoint = server.narrow_endpoint }))
-      c:get(names[1]) -- a connection whose SETTINGS are acknowledged
-      server:reset_log()
-      local results = c:cancel_many(names, nil, { concurrency = 10 })
-      local per = {}
-      for _, e in ipairs(server:log("cancel")) do per[e.name] = (per[e.name] or 0) + 1 end
-      for i, name in ipairs(names) do
-        if results[i].ok then
-          assert.are.equal(1, per[name], name .. " cancelled " .. tostring(per[name]) .. " times")
-        else
-          assert.is_true(vertexops.is(results[i].err, "ConnectionError"), tostring(results[i].err))
-          assert.is_nil(per[name], name .. " failed but reached the server")
-        end
-      end
-      local _, refused = server:error_log("narrow"):gsub("before settings were acknowledged", "")
-      assert.is_true(refused > 0, "nginx refused no stream")
-    end)
   end)
 
   -- self-contained (it read the process state the specs above left, and passed run alone): one

@@ -30,9 +30,7 @@ describe("tokens shared by two nginx workers (shared_dict)", function()
     server = box.server
     dir = fake.tmpdir()
     local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
-    fake.write(dir .. "/user.json", cjson.encode {
-      type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
-      refresh_token = "test-refresh", token_uri = endpoint .. "/token" })
+    H.authorized_user(dir .. "/user.json", endpoint)
     app = openresty.start(server, {
       env = { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/user.json" },
       conf = { { "worker_processes 1;", "worker_processes 2;" }, { "    location = /status {", PROBE } },
@@ -175,15 +173,12 @@ describe("tokens shared by two nginx workers (shared_dict)", function()
   it("keys tokens by credential: a key file replaced at its path (rotation) gets a token of its own", function()
     local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
     local op = server:create {}
-    fake.write(dir .. "/other.json", cjson.encode {
-      type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
-      refresh_token = "test-refresh", token_uri = endpoint .. "/token" })
+    H.authorized_user(dir .. "/other.json", endpoint)
     app:result([[
       local c = vertexops.client { credentials = args.file, shared_dict = "vertexops" }
       return c:get(args.name).name]], { name = op.name, file = dir .. "/other.json" })
-    fake.write(dir .. "/other.json", cjson.encode {
-      type = "authorized_user", client_id = "rotated-client", client_secret = "rotated-secret",
-      refresh_token = "rotated-refresh", token_uri = endpoint .. "/token" })
+    H.authorized_user(dir .. "/other.json", endpoint,
+      { client_id = "rotated-client", client_secret = "rotated-secret", refresh_token = "rotated-refresh" })
     server:oauth { client_id = "rotated-client", client_secret = "rotated-secret", refresh_token = "rotated-refresh" }
     app:result([[
       local c = vertexops.client { credentials = args.file, shared_dict = "vertexops" }

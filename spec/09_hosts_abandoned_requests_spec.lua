@@ -1,7 +1,6 @@
 -- A started request that its host abandons, in plain Lua (a game drops work): one left
 -- mid-fetch holds a later request of its client no longer than that fetch's own deadline, and
 -- req:close() releases its handle and any fetch it leads at once (spec/09_hosts_killed_threads_spec.lua: the same inside nginx).
-local cjson = require "cjson"
 local H = require "support.helper"
 local fake = require "support.fake"
 local socket = require "socket"
@@ -13,8 +12,7 @@ describe("a started request abandoned in plain Lua", function()
   setup(function()
     dir = fake.tmpdir()
     user = dir .. "/user.json"
-    fake.write(user, cjson.encode { type = "authorized_user", client_id = "test-client",
-      client_secret = "test-secret", refresh_token = "test-refresh", token_uri = box.server.endpoint .. "/token" })
+    H.authorized_user(user, box.server.endpoint)
   end)
   teardown(function() os.execute("rm -rf " .. dir) end)
   before_each(function() server = box.server end)
@@ -93,6 +91,7 @@ describe("a started request abandoned in plain Lua", function()
     for _, m in ipairs { "poll", "result", "wait" } do
       local err = H.raises(r[m], r)
       assert.are.equal("ValueError", H.tags(err))
+      assert.matches("request:" .. m .. "() on a closed request", err.message, 1, true)
     end
     assert.are.equal(op.name, c:get(op.name, nil, { token = "test-token" }).name)
     c:close()

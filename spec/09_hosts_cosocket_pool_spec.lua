@@ -5,13 +5,8 @@ local H = require "support.helper"
 local openresty = require "support.openresty"
 local vertexops = require "vertexops"
 
-local function connections(log)
-  local seen, n = {}, 0
-  for _, e in ipairs(log) do
-    if not seen[e.connection] then seen[e.connection], n = true, n + 1 end
-  end
-  return n
-end
+-- how many connections the entries of the fake's log came over (spec/support/helper.lua)
+local connections = H.connections
 
 describe("cosocket connection pool", function()
   local fake = H.fake_server()
@@ -145,7 +140,11 @@ describe("transport option", function()
   end)
 
   it("checks transport and the pool options like every option", function()
-    local function check(o) return H.raises(vertexops.client, o).tags[1] end
+    local function check(o)
+      local err = H.raises(vertexops.client, o)
+      assert.matches("option '" .. next(o) .. "'", err.message, 1, true) -- names the option
+      return err.tags[1]
+    end
     assert.are.equal("ValueError", check { transport = "http" })
     assert.are.equal("TypeError", check { transport = 1 })
     assert.are.equal("TypeError", check { pool_size = 1.5 })

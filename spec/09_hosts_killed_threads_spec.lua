@@ -7,7 +7,6 @@
 -- call succeeding, the fake's log holding what it should, and no wait past the killed step's own
 -- bound (a short connect, request or call timeout, so that the bound is seen). Plain Lua's
 -- abandoned requests: spec/09_hosts_abandoned_requests_spec.lua.
-local cjson = require "cjson"
 local H = require "support.helper"
 local fake = require "support.fake"
 local openresty = require "support.openresty"
@@ -51,9 +50,7 @@ describe("a light thread nginx kills", function()
     dir = fake.tmpdir()
     user = dir .. "/user.json"
     local endpoint = box.server.endpoint:gsub("127%.0%.0%.1", "localhost")
-    fake.write(user, cjson.encode {
-      type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
-      refresh_token = "test-refresh", token_uri = endpoint .. "/token" })
+    H.authorized_user(user, endpoint)
     app = openresty.start(box.server, { env = { GOOGLE_OAUTH_ACCESS_TOKEN = "" } })
   end)
   teardown(function()

@@ -9,13 +9,8 @@ local http = require "socket.http"
 local H = require "support.helper"
 local openresty = require "support.openresty"
 
-local function connections(log)
-  local seen, n = {}, 0
-  for _, e in ipairs(log) do
-    if not seen[e.connection] then seen[e.connection], n = true, n + 1 end
-  end
-  return n
-end
+-- how many connections the entries of the fake's log came over (spec/support/helper.lua)
+local connections = H.connections
 
 local function protocols(log)
   local set = {}
@@ -135,6 +130,7 @@ describe("batches inside nginx", function()
       local c = vertexops.client(T.opts())
       return c:start("get", "not a name")]])
     assert.are.equal("ValueError", doc.error.tags[1])
+    assert.matches("^name ", doc.error.message)
     assert.are.equal(0, #server:log())
   end)
 end)

@@ -131,6 +131,14 @@ describe("vertexops.testing: its files and its directory", function()
     return (out:gsub("%s+$", ""))
   end
 
+  it("reads a file's bytes with testing.read, nil for a file that cannot be opened", function()
+    local dir = testing.tmpdir()
+    testing.write(dir .. "/f", "a\0b\r\n")
+    assert.are.equal("a\0b\r\n", testing.read(dir .. "/f"))
+    assert.is_nil(testing.read(dir .. "/missing"))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
   it("SERVICE_MODULES lists every file of the fake service, and the rockspec installs each", function()
     local files = {}
     for f in H.run("ls lua/vertexops/testing"):gmatch("(%S+)%.lua") do
@@ -375,7 +383,9 @@ describe("vertexops.testing: limits of the control API and of the log", function
   end)
 
   it("refuses a control token that cannot go in a header with ValueError, before starting anything", function()
-    assert.are.equal("ValueError", H.tags(H.raises(testing.start, { control_token = "two words" })))
+    local err = H.raises(testing.start, { control_token = "two words" })
+    assert.are.equal("ValueError", H.tags(err))
+    assert.matches("control_token", err.message, 1, true)
     assert.are.equal("TypeError", H.tags(H.raises(testing.start, { control_token = 5 })))
   end)
 end)

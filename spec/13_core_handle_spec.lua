@@ -44,6 +44,7 @@ describe("handle", function()
     local ok, err = pcall(h.call, h, { method = "GET", url = "http://127.0.0.1:1/", headers = { "X: a\r\nY: b" } })
     assert.is_false(ok)
     assert.are.equal("ValueError", err.tags[1])
+    assert.matches("request header ", err.message, 1, true)
     h:close()
   end)
 

@@ -1,5 +1,6 @@
 -- make test: once
--- The rock builds and installs with luarocks; the environment reaches requests; valgrind is clean.
+-- The rock builds and installs with luarocks. (The environment variables: spec/03_options_environment_spec.lua;
+-- valgrind: spec/13_core_memcheck_spec.lua.)
 local H = require "support.helper"
 
 -- The rock, built and installed once per kind of interpreter, in one run (an artifact's spec): PUC
@@ -77,7 +78,7 @@ for _, rock in ipairs(ROCKS) do
         local vertexops = require "vertexops"
         local server = testing.start()
         local ok, err = pcall(function()
-          local conf = io.open(server.dir .. "/nginx.conf"):read("*a")
+          local conf = testing.read(server.dir .. "/nginx.conf")
           local op = server:create { done = true }
           local got = vertexops.get(op.name, nil, server:options())
           print(testing.lua_root, conf:match('lua_package_path "([^"]*)"'), got.name == op.name, #server:log("get"))
@@ -132,44 +133,4 @@ describe("the rockspec", function()
     assert.are.same(present, listed)
     assert.are.same({ vertexops = "bin/vertexops" }, build.install.bin)
   end)
-end)
-
-describe("environment", function()
-  local fake = H.fake_server()
-  local server
-  before_each(function() server = fake.server end)
-
-  local function cancel_in_child(env)
-    local op = server:create {}
-    local out, ok = H.run_lua(([[
-      local vertexops = require "vertexops"
-      print(vertexops.cancel(%q, nil, { ca_file = %q, token = "test-token" }))
-    ]]):format(op.name, server.ca_file), env)
-    assert.is_true(ok, out)
-    return server:log()[1]
-  end
-
-  it("VERTEXOPS_ENDPOINT replaces the default endpoint", function()
-    local e = cancel_in_child { VERTEXOPS_ENDPOINT = server.endpoint, GOOGLE_CLOUD_QUOTA_PROJECT = "" }
-    assert.are.equal("POST", e.method)
-  end)
-
-  it("GOOGLE_CLOUD_QUOTA_PROJECT is sent as x-goog-user-project", function()
-    local e = cancel_in_child { VERTEXOPS_ENDPOINT = server.endpoint, GOOGLE_CLOUD_QUOTA_PROJECT = "quota-1" }
-    assert.are.equal("quota-1", e.headers["x-goog-user-project"])
-  end)
-end)
-
-describe("memory", function()
-  -- the builds with the most and the fewest shims (valgrind is for the PUC interpreters)
-  for _, lv in ipairs { "5.4", "5.1" } do
-    it("runs successes and every error path under valgrind with no leak or invalid access, Lua " .. lv, function()
-      if not H.have("valgrind") then return pending("valgrind missing") end
-      local out, ok = H.run("valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite "
-        .. "--show-leak-kinds=definite lua" .. lv .. " spec/memcheck.lua", { MEMCHECK_ROUNDS = "1",
-          LUA_PATH = "./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;", LUA_CPATH = "./build/" .. lv .. "/?.so;;" })
-      assert.is_true(ok, out)
-      assert.matches("memcheck: 1 rounds", out)
-    end)
-  end
 end)

@@ -130,7 +130,7 @@ fault("big_body", 1, function() return { size = 40 * 1024 * 1024 } end, fails("R
 fault("big_404", 1, function() return { status = 404, size = 40 * 1024 * 1024 } end, fails("ResponseTypeError", 404))
 fault("endless", 1, function() return { endless = 10 } end, fails("ResponseTypeError"))
 -- (A 1 MB header is not in the repertoire: over HTTP/2 libcurl may send the request once more on a
--- fresh connection, which no outcome rule here can predict; spec/05_answers_hostile_spec.lua pins it down.)
+-- fresh connection, which no outcome rule here can predict; spec/05_answers_oversize_spec.lua pins it down.)
 -- nesting: the body may be refused (ResponseTypeError) or decoded; the process must live
 local function deep_ok() return { ok = true, either = "ResponseTypeError", attempts = 1 } end
 for _, depth in ipairs { 30, 64, 1000, 100000 } do
@@ -176,9 +176,7 @@ if not args.worker then
     status = r1 % 256 == 0 and r1 / 256 or 128 + r1 % 128
   end
   if status ~= 0 and status ~= 3 then -- 3: the worker finished and found failures; else it died
-    local f = io.open(server.dir .. "/soak.last")
-    local last = f and f:read("*a") or "?"
-    if f then f:close() end
+    local last = fake.read(server.dir .. "/soak.last") or "?"
     io.write(("soak: the worker ended with status %s during call %s\n"):format(tostring(status), last))
   end
   server:stop()

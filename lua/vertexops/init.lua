@@ -28,7 +28,8 @@
 ---@field max_delay? number cap of one delay in seconds (default 60)
 
 ---@class vertexops.Options options of a client or of one call (docs/contract.md, "Options"); an
----unknown key raises ValueError. The fields are the schema's (csrc/options.c, core.OPTIONS; checked by spec/03_options_schema_spec.lua)
+---unknown key raises ValueError. The fields are the schema's (csrc/options.c, core.OPTIONS:
+---spec/03_options_schema_spec.lua checks)
 ---@field endpoint? string URL template with {region} (env VERTEXOPS_ENDPOINT)
 ---@field universe_domain? string domain of Google's hosts, the credentials' universe (env GOOGLE_CLOUD_UNIVERSE_DOMAIN)
 ---@field api_key? string express mode: sent as x-goog-api-key, no OAuth token (not with token or credentials)

@@ -81,9 +81,7 @@ function M.raw_server(bytes, host)
       return {
         host = host, port = port, endpoint = ("http://%s:%d"):format(host, port),
         requests = function()
-          local f = io.open(dir .. "/log", "rb")
-          local text = f and f:read("*a") or ""
-          if f then f:close() end
+          local text = M.read(dir .. "/log") or ""
           local out = {}
           for rec in text:gmatch("(.-)\n\30\n") do out[#out + 1] = rec end
           return out

@@ -64,6 +64,15 @@ function M.raises(f, ...)
   return err
 end
 
+--- Calls f(...), which must raise a ValueError whose message names `about` (the argument or the
+--- option it is about, a plain substring); returns the error.
+function M.value_error(about, f, ...)
+  local err = M.raises(f, ...)
+  assert(M.tags(err) == "ValueError", "expected a ValueError, got " .. M.tags(err) .. ": " .. tostring(err.message))
+  assert(tostring(err.message):find(about, 1, true), ("the ValueError does not name %q: %s"):format(about, err.message))
+  return err
+end
+
 --- Lists the tags of err as one string, e.g. "ConnectionFailedError,ConnectionError".
 function M.tags(err)
   return table.concat(err.tags, ",")
@@ -138,14 +147,9 @@ end
 
 --- The bytes of a file; a missing file raises, or gives "" when missing_ok.
 function M.read(path, missing_ok)
-  local f = io.open(path, "rb")
-  if not f then
-    assert(missing_ok, "cannot open " .. path)
-    return ""
-  end
-  local s = f:read("*a")
-  f:close()
-  return s
+  local s = fake.read(path)
+  assert(s or missing_ok, "cannot open " .. path)
+  return s or ""
 end
 
 --- Runs code in a child interpreter (killed after limit seconds, 60 by default). The chunk sees
@@ -177,10 +181,58 @@ end
   return out:match("OUTCOME [^\n]*") or ("no outcome: " .. out:sub(1, 300)), out, ok, elapsed
 end
 
+--- Writes an authorized_user key file at path whose token endpoint is endpoint .. "/token", with
+--- the client and refresh token the fake's OAuth endpoint accepts by default (test-client,
+--- test-secret, test-refresh); fields of extra replace or add. Returns path.
+function M.authorized_user(path, endpoint, extra)
+  local doc = { type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
+                refresh_token = "test-refresh", token_uri = endpoint .. "/token" }
+  for k, v in pairs(extra or {}) do doc[k] = v end
+  fake.write(path, require("cjson").encode(doc))
+  return path
+end
+
 --- The pid of the fake server's nginx worker (one worker: specs stop it to stall the service).
 function M.fake_worker(server)
   local master = assert(M.read(server.dir .. "/nginx.pid"):match("%d+"), "no pid file of the fake")
   return assert((M.run("pgrep -P " .. master)):match("%d+"), "no worker of the fake")
+end
+
+--- Calls f(...): its error (nil when it returned) and the real seconds it took.
+function M.timed(f, ...)
+  local socket = require "socket"
+  local t0 = socket.gettime()
+  local ok, err = pcall(f, ...)
+  return (not ok) and err or nil, socket.gettime() - t0
+end
+
+--- The environment bin/vertexops runs with against server (its token, its endpoint, no quota
+--- project), with the fields of extra added.
+function M.cli_env(server, extra)
+  local e = { GOOGLE_OAUTH_ACCESS_TOKEN = "test-token", VERTEXOPS_ENDPOINT = server.endpoint,
+              GOOGLE_CLOUD_QUOTA_PROJECT = "" }
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return e
+end
+
+--- Runs `bin/vertexops <args> --ca-file <server's>` as a subprocess with M.cli_env(server, extra_env);
+--- returns its stdout, its stderr and its exit code.
+function M.cli(server, args, extra_env)
+  local errf = os.tmpname()
+  local out, _, code = M.run(M.lua_command() .. " bin/vertexops " .. args .. " --ca-file " .. server.ca_file
+    .. " 2>" .. errf, M.cli_env(server, extra_env))
+  local err = M.read(errf)
+  os.remove(errf)
+  return out, err, code
+end
+
+--- How many connections the entries of a fake server's log (server:log(...)) came over.
+function M.connections(log)
+  local seen, n = {}, 0
+  for _, e in ipairs(log) do
+    if not seen[e.connection] then seen[e.connection], n = true, n + 1 end
+  end
+  return n
 end
 
 --- A port on loopback where nothing listens.

@@ -25,7 +25,7 @@ App.__index = App
 function M.start(server, extra)
   extra = extra or {}
   local repo = fake.spec_dir:gsub("/spec$", "")
-  local conf = assert(io.open(repo .. "/examples/openresty/nginx.conf")):read("*a")
+  local conf = assert(fake.read(repo .. "/examples/openresty/nginx.conf"))
   local dir = fake.tmpdir()
   local port = fake.free_port()
   local subs = {
@@ -71,10 +71,7 @@ function M.start(server, extra)
 end
 
 function App:error_log()
-  local f = io.open(self.dir .. "/error.log")
-  local text = f and f:read("*a") or "no log"
-  if f then f:close() end
-  return text
+  return fake.read(self.dir .. "/error.log") or "no log"
 end
 
 function App:url(path) return "http://127.0.0.1:" .. self.port .. path end

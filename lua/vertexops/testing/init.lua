@@ -66,14 +66,6 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
@@ -200,6 +192,16 @@ function M.write(path, text)
 end
 local write = M.write
 
+--- The bytes of the file at path; nil when it cannot be opened.
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+local read_file = M.read
+
 local function have_openssl()
   return sh("command -v openssl >/dev/null 2>&1")
 end
@@ -252,9 +254,7 @@ end
 local euid
 local function is_root()
   if euid == nil then
-    local f = io.open("/proc/self/status", "r")
-    local status = f and f:read("*a") or ""
-    if f then f:close() end
+    local status = read_file("/proc/self/status") or ""
     euid = status:match("\nUid:%s*%d+%s+(%d+)")
     if not euid then
       local p = io.popen("id -u 2>/dev/null")
