@@ -89,6 +89,7 @@ build = {
     ["vertexops.testing.model"] = "lua/vertexops/testing/model.lua",
     ["vertexops.testing.faults"] = "lua/vertexops/testing/faults.lua",
     ["vertexops.testing.tokens"] = "lua/vertexops/testing/tokens.lua",
+    ["vertexops.testing.sts"] = "lua/vertexops/testing/sts.lua",
     ["vertexops.testing.log"] = "lua/vertexops/testing/log.lua",
     ["vertexops.testing.control"] = "lua/vertexops/testing/control.lua",
   },

@@ -11,6 +11,7 @@ local log = require "vertexops.testing.log"
 local model = require "vertexops.testing.model"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
+local sts = require "vertexops.testing.sts"
 local tokens = require "vertexops.testing.tokens"
 
 local ngx = ngx
@@ -105,6 +106,7 @@ local CONTROLS = {
   ["log"] = function() return send(200, #state.log == 0 and "[]" or state.log) end,
   ["POST oauth"] = checked(tokens.check_oauth, tokens.set_oauth),
   ["POST tokens"] = checked(tokens.check_tokens, tokens.set_tokens),
+  ["POST sts"] = checked(sts.check_settings, sts.set),
 }
 M.CONTROLS = CONTROLS
 
