@@ -49,6 +49,7 @@ build = {
     ["vertexops.auth.common"] = "lua/vertexops/auth/common.lua",
     ["vertexops.auth.external_account"] = "lua/vertexops/auth/external_account.lua",
     ["vertexops.auth.file"] = "lua/vertexops/auth/file.lua",
+    ["vertexops.auth.impersonated"] = "lua/vertexops/auth/impersonated.lua",
     ["vertexops.auth.metadata"] = "lua/vertexops/auth/metadata.lua",
     ["vertexops.auth.service_account"] = "lua/vertexops/auth/service_account.lua",
     ["vertexops.auth.shared"] = "lua/vertexops/auth/shared.lua",

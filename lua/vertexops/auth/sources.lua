@@ -28,6 +28,7 @@ _M.FILE_TYPES = {
   (require "vertexops.auth.service_account"),
   (require "vertexops.auth.authorized_user"),
   (require "vertexops.auth.external_account"),
+  (require "vertexops.auth.impersonated"),
 }
 
 --- Every credential type by its kind: the file types, the raw token, the metadata server.
