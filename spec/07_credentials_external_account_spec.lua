@@ -174,6 +174,15 @@ describe("external_account credentials", function()
       assert.are.equal(0, #server:log("sts"))
     end)
 
+    it("refuses a text answer longer than 4 KiB instead of cutting it", function()
+      server:sts { subject_token = string.rep("t", 5000) }
+      local c = client("url_text")
+      local err = raises(c.get, c, H.NAME .. "1")
+      assert.are.equal("AuthError", H.tags(err))
+      assert.matches("subject token URL .* answered a subject token longer than 4 KiB", err.message)
+      assert.are.equal(0, #server:log("sts"))
+    end)
+
     it("names the subject token step when a JSON answer lacks the field", function()
       server:sts { subject_token_format = "json", subject_token_field = "access_token" }
       local c = client("url_json")

@@ -111,6 +111,20 @@ describe("the fake's STS and IAM Credentials", function()
     assert.are.equal(401, H.raises(vertexops.get, op.name, nil, o).code)
   end)
 
+  it("refuses generateAccessToken for an STS token past its expiry on the fake's clock", function()
+    server:clock { virtual = 1000 }
+    server:sts { expires_in = 100 }
+    local _, sts = exchange()
+    local function iam()
+      return request("POST", IAM, cjson.encode { scope = { "s" } }, { authorization = "Bearer " .. sts.access_token })
+    end
+    assert.are.equal(200, (iam()))
+    server:advance(100)
+    local code, body = iam()
+    assert.are.equal(401, code)
+    assert.are.equal("UNAUTHENTICATED", body.error.status)
+  end)
+
   it("serves the subject token as text, or as JSON in the configured field", function()
     local code, text = request("GET", "/subject_token")
     assert.are.equal(200, code)
