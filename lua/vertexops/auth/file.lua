@@ -51,6 +51,8 @@ function _M.load(path, origin, types)
     raise("AuthError", string_format("credentials file %s (%s) has a universe_domain that is not a non-empty string",
       path, origin))
   end
+  -- what a type checks beyond its fields (nested objects, URLs), before any I/O
+  if typ.check then typ.check(data, string_format("credentials file %s (%s, %s)", path, origin, kind)) end
   -- inside nginx: a digest of the file's content for the shared_dict key (auth/shared.lua)
   local ngx = rawget(_G, "ngx")
   local hash = ngx and (ngx.sha1_bin or ngx.md5_bin)

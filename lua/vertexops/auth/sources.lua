@@ -10,7 +10,8 @@
 -- shared_dict key (identity).
 --
 -- A new credential file type (external_account, impersonated_service_account, ...): its module
--- auth/<type>.lua (kind, fields, refreshable, identity, fetch) and one line in FILE_TYPES.
+-- auth/<type>.lua (kind, fields, refreshable, identity, fetch; check, when it needs more than
+-- its string fields) and one line in FILE_TYPES.
 -- A new place to look: one entry in CHAIN, at its place in the order.
 local file = require "vertexops.auth.file"
 local metadata = require "vertexops.auth.metadata"
@@ -26,6 +27,8 @@ local _M = {}
 _M.FILE_TYPES = {
   (require "vertexops.auth.service_account"),
   (require "vertexops.auth.authorized_user"),
+  (require "vertexops.auth.external_account"),
+  (require "vertexops.auth.impersonated"),
 }
 
 --- Every credential type by its kind: the file types, the raw token, the metadata server.

@@ -12,6 +12,7 @@ local log = require "vertexops.testing.log"
 local model = require "vertexops.testing.model"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
+local sts = require "vertexops.testing.sts"
 local tokens = require "vertexops.testing.tokens"
 
 local ngx = ngx
@@ -111,6 +112,7 @@ local CONTROLS = {
   ["POST oauth"] = checked(tokens.check_oauth, tokens.set_oauth),
   ["POST tokens"] = checked(tokens.check_tokens, tokens.set_tokens),
   ["POST api_keys"] = checked(tokens.check_api_keys, tokens.set_api_keys),
+  ["POST sts"] = checked(sts.check_settings, sts.set),
 }
 M.CONTROLS = CONTROLS
 

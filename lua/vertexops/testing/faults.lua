@@ -19,7 +19,8 @@ local M = {}
 
 -- the queue ----------------------------------------------------------------------------------
 
-M.MATCH = set("cancel", "get", "delete", "list", "wait", "token", "metadata", "other", "any")
+M.MATCH = set("cancel", "get", "delete", "list", "wait", "token", "metadata", "sts", "iam", "subject_token", "other",
+  "any")
 
 --- A fault's fields: nil, or the message of a 400.
 function M.check(f)

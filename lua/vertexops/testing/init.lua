@@ -346,7 +346,8 @@ end
 -- The modules of the fake service, the files nginx loads from the lua/ root (vertexops.testing.server
 -- requires the others): every one must be there (the rockspec installs each; spec/12_fake_testing_spec.lua checks the
 -- list against lua/vertexops/testing/ and the rockspec).
-M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "jobs", "faults", "tokens", "log", "control" }
+M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "jobs", "faults", "tokens", "sts", "log",
+  "control" }
 
 -- Raises ConnectionFailedError (missing = the first module not found) unless every module of the
 -- service is a file under root.
@@ -538,6 +539,11 @@ function Server:reset_log() return self:control("POST", "reset_log") end
 --- What the token endpoint accepts: client_id, client_secret, refresh_token, client_email,
 --- expires_in, expires_in_string.
 function Server:oauth(settings) return self:control("POST", "oauth", settings) end
+--- What Google's STS, IAM Credentials and the subject-token URL accept and answer (docs/fake.md,
+--- "STS, IAM Credentials, subject tokens"): subject_token, subject_token_format, subject_token_field,
+--- subject_token_headers, subject_token_expired, audience, client_id, client_secret, expires_in,
+--- max_lifetime, service_account.
+function Server:sts(settings) return self:control("POST", "sts", settings) end
 
 --- The server's clock: body {virtual = t} switches to a virtual clock at t (seconds), {advance = s}
 --- moves it, {real = true} returns to real time, {} reads it. Returns {now = t}.
@@ -572,7 +578,7 @@ function Server:options(extra)
 end
 
 --- The request log, control requests excluded; call (optional) keeps one kind of call
---- ("cancel", "get", "delete", "list", "wait", "token", "metadata").
+--- ("cancel", "get", "delete", "list", "wait", "token", "metadata", "sts", "iam", "subject_token").
 function Server:log(call)
   local all = self:control("GET", "log")
   if not call then return all end

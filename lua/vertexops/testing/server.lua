@@ -10,7 +10,8 @@
 -- DELETE /_control/faults forgets those not taken yet: server:clear_faults()).
 -- A fault is taken by the next request whose call matches, `times` times (default 1), and logged
 -- like any request. Fields, each one fault kind (several may be combined where it makes sense):
---   match        "cancel" | "get" | "delete" | "list" | "wait" | "token" | "metadata" | "other" | "any"
+--   match        "cancel" | "get" | "delete" | "list" | "wait" | "token" | "metadata" | "sts" | "iam" |
+--                "subject_token" | "other" | "any"
 --   times        how many requests it answers (default 1)
 --   delay        seconds to hold the request first (then the rest of the fault, or the normal answer)
 --   drop         "before": close the connection without an answer; "mid": 200, half a body, close
@@ -55,6 +56,7 @@
 --                models' :fetchPredictOperation
 --   faults.lua   the fault queue and a handler per fault kind (the fields above)
 --   tokens.lua   credentials: the OAuth token endpoint, the metadata server, the bearer check
+--   sts.lua      Google's STS (/v1/token), IAM Credentials (generateAccessToken), a subject-token URL
 --   control.lua  the control API (/_control/): a handler per path
 --   log.lua      the request log and the counters of stats()
 --   check.lua    LIMITS and the checks of control input; reply.lua: JSON answers, Google's errors
@@ -65,6 +67,7 @@ local log = require "vertexops.testing.log"
 local model = require "vertexops.testing.model"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
+local sts = require "vertexops.testing.sts"
 local tokens = require "vertexops.testing.tokens"
 
 local ngx = ngx
@@ -83,6 +86,8 @@ _M.reset = state.reset
 local PATHS = {
   ["/token"] = { POST = "token" },
   ["/computeMetadata/v1/instance/service-accounts/default/token"] = { GET = "metadata" },
+  ["/v1/token"] = { POST = "sts" },            -- Google's STS (sts.lua)
+  ["/subject_token"] = { GET = "subject_token" }, -- an OIDC-style subject-token URL (sts.lua)
 }
 
 -- The prefixes of Vertex's API: /v1beta1/, /v1/, the /ui/ of Google's Node client, and a
@@ -117,6 +122,8 @@ local ROUTES = {
 local function route(method, path)
   local row = PATHS[path]
   if row then return row[method] or false, nil end
+  local email = sts.iam_email(path) -- IAM Credentials' generateAccessToken (sts.lua)
+  if email then return method == "POST" and "iam" or false, email end
   local rest
   for _, prefix in ipairs(PREFIXES) do
     rest = path:match(prefix)
@@ -133,7 +140,10 @@ end
 -- What answers each call, given the name from the path: Vertex's calls on operations need an
 -- accepted bearer token; the token endpoints (tokens.ENDPOINTS) issue them.
 local CALLS = model.CALLS
-local PUBLIC = tokens.ENDPOINTS
+local PUBLIC = {}
+for _, endpoints in ipairs { tokens.ENDPOINTS, sts.ENDPOINTS } do
+  for call, f in pairs(endpoints) do PUBLIC[call] = f end
+end
 
 -- entry points (nginx.conf) ------------------------------------------------------------------
 
@@ -159,7 +169,7 @@ function _M.handle()
   elseif call == false then
     return reply.gerror(405, "Method not allowed.")
   elseif PUBLIC[call] then
-    return PUBLIC[call]()
+    return PUBLIC[call](name)
   end
   if not tokens.authorized() then return tokens.unauthorized() end
   return (on or CALLS)[call](name)

@@ -1,13 +1,14 @@
 -- vertexops.testing.tokens: credentials. The endpoints that issue access tokens (the OAuth token
 -- endpoint: JWT bearer and refresh-token grants; the GCE metadata server), the bearer check every
 -- Vertex call passes, and the control API's settings of both (/_control/oauth, /_control/tokens).
--- Each endpoint is a function of ENDPOINTS, keyed by the call server.lua's PATHS name: Google's
--- STS token exchange (/v1/token), IAM Credentials (generateAccessToken, signBlob) and a subject-
--- token URL land here the same way, their routes in server.lua, their settings in check_oauth.
+-- Each endpoint is a function of ENDPOINTS, keyed by the call server.lua's PATHS name. Google's
+-- STS token exchange (/v1/token), IAM Credentials (generateAccessToken) and a subject-token URL
+-- are in sts.lua, the same way; a token they issue stops being accepted at its expiry.
 local cjson = require("cjson.safe").new()
 local check = require "vertexops.testing.check"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
+local sts = require "vertexops.testing.sts"
 
 local ngx = ngx
 local send = reply.send
@@ -108,7 +109,7 @@ function M.authorized()
   local key = M.api_key(ngx.req.get_headers(200))
   if key then return key == "accepted" end
   local token = (ngx.var.http_authorization or ""):match("^Bearer (.+)$")
-  return token ~= nil and state.tokens[token] == true
+  return token ~= nil and state.tokens[token] == true and not sts.expired(token)
 end
 
 --- Vertex's answer to a request without an accepted API key or bearer token: Google's 400
