@@ -91,6 +91,7 @@ build = {
     ["vertexops.testing.tokens"] = "lua/vertexops/testing/tokens.lua",
     ["vertexops.testing.log"] = "lua/vertexops/testing/log.lua",
     ["vertexops.testing.control"] = "lua/vertexops/testing/control.lua",
+    ["vertexops.testing.quota"] = "lua/vertexops/testing/quota.lua",
   },
   install = {
     bin = { vertexops = "bin/vertexops" },

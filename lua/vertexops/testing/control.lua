@@ -9,6 +9,7 @@ local check = require "vertexops.testing.check"
 local faults = require "vertexops.testing.faults"
 local log = require "vertexops.testing.log"
 local model = require "vertexops.testing.model"
+local quota = require "vertexops.testing.quota"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
 local tokens = require "vertexops.testing.tokens"
@@ -106,6 +107,9 @@ local CONTROLS = {
   ["POST oauth"] = checked(tokens.check_oauth, tokens.set_oauth),
   ["POST tokens"] = checked(tokens.check_tokens, tokens.set_tokens),
   ["POST api_keys"] = checked(tokens.check_api_keys, tokens.set_api_keys),
+  -- {requests = n, per = seconds}: a quota per project and region (quota.lua); {off = true}: none
+  ["POST quota"] = checked(quota.check, quota.set),
+  ["GET quota"] = function() return send(200, quota.show()) end,
 }
 M.CONTROLS = CONTROLS
 

@@ -54,12 +54,14 @@
 --   faults.lua   the fault queue and a handler per fault kind (the fields above)
 --   tokens.lua   credentials: the OAuth token endpoint, the metadata server, the bearer check
 --   control.lua  the control API (/_control/): a handler per path
+--   quota.lua    a request quota per project and region, 429 RESOURCE_EXHAUSTED past it (off by default)
 --   log.lua      the request log and the counters of stats()
 --   check.lua    LIMITS and the checks of control input; reply.lua: JSON answers, Google's errors
 local control = require "vertexops.testing.control"
 local faults = require "vertexops.testing.faults"
 local log = require "vertexops.testing.log"
 local model = require "vertexops.testing.model"
+local quota = require "vertexops.testing.quota"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
 local tokens = require "vertexops.testing.tokens"
@@ -146,6 +148,8 @@ function _M.handle()
     return PUBLIC[call]()
   end
   if not tokens.authorized() then return tokens.unauthorized() end
+  -- Google's quota is charged after authentication, before the call is answered
+  if not quota.admit(call, name) then return log.exceeded() end
   return CALLS[call](name)
 end
 
