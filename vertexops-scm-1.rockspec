@@ -60,6 +60,7 @@ build = {
     ["vertexops.options"] = "lua/vertexops/options.lua",
     ["vertexops.request"] = "lua/vertexops/request.lua",
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
+    ["vertexops.rate"] = "lua/vertexops/rate.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",

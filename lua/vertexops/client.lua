@@ -8,6 +8,7 @@ local retry = require "vertexops.retry"
 local host = require "vertexops.host"
 local transport = require "vertexops.transport"
 local operation = require "vertexops.operation"
+local rate = require "vertexops.rate"
 
 local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
@@ -113,6 +114,7 @@ function Client:_options(opts)
   if opts == nil and self.base then return self.base end
   local o = options.merge(self.opts, opts)
   if o == self.opts then o = options.merge(o, {}) end -- a table of our own
+  if o.rate then rate.check(o.rate) end -- a merged rate names its requests
   local explicit_project = o.user_project
   options.apply_env(o)
   if o.api_key ~= nil then
@@ -224,6 +226,8 @@ function Client:_run(o, req, ctx)
   while true do
     -- the token first: getting it may wait (a fetch of its own, or another request's)
     local token = not no_auth and self:_token(o, deadline) or nil
+    local paced = o.rate and rate.permit(self, o, req, deadline) -- option rate: may wait; an error past the deadline
+    if paced then return false, paced end
     local remaining = deadline - clock()
     if remaining <= 0 then
       return false, core.error({ "TimeoutError" }, string_format("%s did not finish within the %g s timeout%s",

@@ -81,7 +81,7 @@ function M.admit(call, name)
     return true
   end
   local oldest = w[w.head]
-  if oldest <= now - q.per then -- the oldest left the window: its slot is this request's
+  if oldest + q.per <= now then -- the oldest left the window: its slot is this request's
     w[w.head] = now
     w.head = w.head % q.requests + 1
     return true
