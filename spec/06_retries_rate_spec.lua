@@ -159,3 +159,65 @@ describe("option rate", function()
     assert.are.equal(0, #server:log())
   end)
 end)
+
+-- The adaptive pacing of cancel_all and cancel_many (lua/vertexops/rate.lua: adaptive, answered,
+-- permit), driven directly with an injected clock: what it learns from 429s, and how it recovers.
+describe("adaptive pacing (bulk calls without option rate)", function()
+  local rate = require "vertexops.rate"
+  local REQ = { call = "cancel", url = "https://x/v1beta1/projects/p/locations/l/operations/1:cancel" }
+  local R429 = { code = 429, details = { { ["@type"] = "type.googleapis.com/google.rpc.RetryInfo", retryDelay = "1s" } } }
+  local t, o, a
+  before_each(function()
+    t = H.fake_time(1000)
+    o = { clock = t.clock, sleep = t.sleep }
+    a = rate.adaptive()
+  end)
+
+  -- sends n requests through the adaptive permit, each answered ok (or with err); returns how
+  -- many went before the clock moved
+  local function send(n, err)
+    local start, now_sent = t.now, 0
+    for _ = 1, n do
+      local perr, sent = rate.permit({}, o, REQ, math.huge, a)
+      assert.is_nil(perr)
+      if t.now == start then now_sent = now_sent + 1 end
+      rate.answered(a, o, REQ, sent, err == nil, err or {})
+    end
+    return now_sent
+  end
+
+  it("does not pace before a 429", function()
+    assert.are.equal(1000, send(1000))
+    assert.are.same({}, t.delays)
+  end)
+
+  it("after a 429 with RetryInfo paces to what was accepted in the minute before it", function()
+    send(50)
+    send(1, R429)
+    assert.are.equal(50, a.keys["p/l"].requests)
+    assert.are.equal(0, send(1)) -- the window is full: it waited for the oldest to leave
+    assert.are.same({ 60 }, t.delays)
+  end)
+
+  it("ignores a 429 that says nothing of when to retry, and other failures", function()
+    send(10)
+    send(1, { code = 429 })
+    send(1, { code = 503, details = R429.details })
+    assert.is_nil(a.keys["p/l"].requests)
+  end)
+
+  it("grows back by 1.25 a clean minute up to the highest rate measured, then by 0.5 %", function()
+    send(100)
+    send(1, R429) -- measured 100
+    t.now = t.now + 61
+    send(40)
+    send(1, R429) -- measured 40 (another worker took the rest)
+    local seen = {}
+    for _ = 1, 6 do
+      t.now = t.now + 60
+      send(1)
+      seen[#seen + 1] = a.keys["p/l"].requests
+    end
+    assert.are.same({ 50, 63, 79, 99, 100, 101 }, seen)
+  end)
+end)

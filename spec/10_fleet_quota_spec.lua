@@ -43,7 +43,8 @@ describe("cancel_all under the fake's quota", function()
     local stats = server:stats()
     local per_minute = summary.cancelled / (summary.elapsed / 60 + 1)
     print(("\n  cancel_all %d, quota %d/min, %s: %d cancelled, %d failed, %d requests, %d answered 429 "
-      .. "(%.2f %%), %.0f s virtual, %.0f cancels/min (%.3f Q)"):format(n, q, extra and "rate = quota" or "no pacing",
+      .. "(%.2f %%), %.0f s virtual, %.0f cancels/min (%.3f Q)"):format(n, q,
+      not extra and "adaptive" or extra.rate and "rate = quota" or "rate = false: no pacing",
       summary.cancelled, #summary.failed, stats.requests, stats.quota_exceeded,
       100 * stats.quota_exceeded / stats.requests, summary.elapsed, per_minute, per_minute / q))
     return summary, stats, per_minute
@@ -60,11 +61,22 @@ describe("cancel_all under the fake's quota", function()
     assert.are.equal(0, stats.quota_exceeded) -- on the virtual clock: none at all
   end)
 
-  it("without pacing meets a wall of 429s every minute (the window's requests, each retried after RetryInfo)", function()
+  it("with rate = false (no pacing at all) meets a wall of 429s every minute: the window's requests", function()
     local n, q = 10000, 600
-    local summary, stats = sweep(n, q)
+    local summary, stats = sweep(n, q, { rate = false })
     assert.are.equal(n, summary.cancelled) -- RetryInfo honoured: nothing lost, but ...
     assert.is_true(stats.quota_exceeded > 0.05 * stats.requests, stats.quota_exceeded) -- ... > 5 % refused
+  end)
+
+  it("without rate paces itself after the first 429s: >= 0.95 Q, 429s <= the first window's + 1 %", function()
+    local n, q = 10000, 600
+    local summary, stats, per_minute = sweep(n, q)
+    assert.are.equal(n, summary.cancelled)
+    assert.are.equal(0, #summary.failed)
+    assert.is_true(per_minute >= 0.95 * q, per_minute)
+    -- the requests in flight when the quota first runs out (max_in_flight, 100) are refused before
+    -- any client can know it; after that, probes only
+    assert.is_true(stats.quota_exceeded <= 100 + 0.01 * stats.requests, stats.quota_exceeded)
   end)
 
   it("paces cancel_many alike: no 429, every name cancelled", function()

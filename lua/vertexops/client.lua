@@ -223,10 +223,13 @@ function Client:_run(o, req, ctx)
   local connect_timeout = o.connect_timeout or options.DEFAULTS.connect_timeout
   local attempt, last, refreshed = 0, nil, false
   local no_auth = ctx and ctx.no_auth
+  local adapt = o.rate == nil and ctx and ctx.adapt -- rate = false: no pacing at all
   while true do
     -- the token first: getting it may wait (a fetch of its own, or another request's)
     local token = not no_auth and self:_token(o, deadline) or nil
-    local paced = o.rate and rate.permit(self, o, req, deadline) -- option rate: may wait; an error past the deadline
+    -- option rate, or a bulk call's adaptive pacing (ctx.adapt): may wait; an error past the deadline
+    local paced, sent = nil, nil
+    if o.rate or adapt then paced, sent = rate.permit(self, o, req, deadline, adapt) end
     if paced then return false, paced end
     local remaining = deadline - clock()
     if remaining <= 0 then
@@ -238,6 +241,7 @@ function Client:_run(o, req, ctx)
     req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
     local ok, res, headers = self:_exchange(o, req, token)
+    if sent then rate.answered(adapt, o, req, sent, ok, res) end
     if ok then return true, res, headers end
     local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
     if provider and provider:refreshable() then

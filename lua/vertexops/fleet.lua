@@ -10,6 +10,7 @@ local host = require "vertexops.host"
 local operation = require "vertexops.operation"
 local Client = require "vertexops.client"
 local Request = require "vertexops.request" -- also Client:_start, _perform, _multi
+local rate = require "vertexops.rate"
 
 local error, next, pcall, rawget, setmetatable, tonumber, tostring, type =
   error, next, pcall, rawget, setmetatable, tonumber, tostring, type
@@ -165,7 +166,8 @@ function Client:cancel_many(names, region, opts)
   local win = window(self, o.concurrency or options.DEFAULTS.concurrency, function(r, i)
     results[i] = r.ok and { ok = true } or { err = r.error }
   end)
-  win:run(#reqs, function(i) win:start(runner(self, o, reqs[i]), i) end)
+  local ctx = { adapt = rate.adaptive() } -- without option rate: paced by what 429s teach (rate.lua)
+  win:run(#reqs, function(i) win:start(runner(self, o, reqs[i], ctx), i) end)
   return results
 end
 
@@ -194,7 +196,7 @@ local function new_run(client, o, parent, region)
   return {
     client = client, ro = ro, parent = parent, region = region, progress = o.progress,
     clock = clock, start = start, timeout = timeout, deadline = start + timeout,
-    ctx = { deadline = start + timeout, requests = 0 },
+    ctx = { deadline = start + timeout, requests = 0, adapt = rate.adaptive() }, -- adapt: rate.lua
     size = o.max_in_flight or DEFAULTS.max_in_flight, page_size = o.page_size or DEFAULTS.page_size,
     filter = ro.filter == nil and DEFAULTS.filter or ro.filter, wait = wait, wait_by = o.wait_by or DEFAULTS.wait_by,
     api_version = ro.api_version or options.DEFAULTS.api_version, dry_run = dry_run,

@@ -16,6 +16,7 @@ local host = require "vertexops.host"
 local ipairs, type = ipairs, type
 local string_format = string.format
 local raise = require("vertexops.errors").raise
+local retry_after = require("vertexops.retry").retry_after
 
 local M = {}
 
@@ -69,19 +70,101 @@ local function windows(client, r)
   return w
 end
 
---- permit(client, o, req, deadline) -> nil when req may be sent now (it is counted), or a
---- TimeoutError when its permit would come at or after deadline (nothing counted). Sleeps (or,
---- under client:start(), yields) until then.
+-- adaptive pacing ----------------------------------------------------------------------------
+-- cancel_all and cancel_many without a rate option pace themselves once Google says they went too
+-- fast: a 429 that says when to retry (RetryInfo or Retry-After) sets, for its project and
+-- location, a rate of as many requests per LEARN_PER seconds (Google's quotas are per minute) as
+-- were accepted in the LEARN_PER seconds before it -- the quota as measured. A later 429 measures
+-- again (the decrease). Each LEARN_PER seconds without a 429 the rate grows: by GROW_FAST (x1.25)
+-- while under the highest rate measured so far, past it by GROW_SLOW (0.5 %, at least one request):
+-- a probe that costs a few 429s, finds a raised quota or a share another worker left.
+local LEARN_PER, GROW_FAST, GROW_SLOW = 60, 1.25, 0.005
+M.LEARN_PER, M.GROW_FAST, M.GROW_SLOW = LEARN_PER, GROW_FAST, GROW_SLOW
+
+--- adaptive() -> the state of one bulk call's adaptive pacing (Client:_run's ctx.adapt).
+function M.adaptive() return { keys = {} } end
+
+-- A deque of times (oldest at head): push, drop those at or before t, count.
+local function deque() return { head = 1, tail = 0 } end
+local function push(d, t) d.tail = d.tail + 1; d[d.tail] = t end
+local function trim(d, t)
+  local h = d.head
+  while h <= d.tail and d[h] <= t do d[h] = nil; h = h + 1 end
+  d.head = h
+  return d.tail - h + 1
+end
+
+local function learned(a, key)
+  local s = a.keys[key]
+  if not s then
+    s = { sent = deque(), accepted = deque(), requests = nil, top = 0, since = nil }
+    a.keys[key] = s
+  end
+  return s
+end
+
+-- The adaptive permit: as permit's loop, over the learned rate (none until a 429 set one).
+local function adaptive_permit(o, req, deadline, a, key)
+  local clock = o.clock or core.clock
+  local s = learned(a, key)
+  while true do
+    local now = clock()
+    local n = trim(s.sent, now - LEARN_PER)
+    local r = s.requests
+    if r and now - s.since >= LEARN_PER then -- a whole window without a 429: grow
+      r = r < s.top and math.min(s.top, math.ceil(r * GROW_FAST)) or r + math.max(1, math.floor(r * GROW_SLOW))
+      s.requests, s.since = r, now
+    end
+    if not r or n < r then
+      push(s.sent, now)
+      return nil, now
+    end
+    local free = s.sent[s.sent.head + n - r] + LEARN_PER
+    if free >= deadline then
+      return core.error({ "TimeoutError" }, string_format("%s did not finish within the call's timeout: the "
+        .. "quota Google's 429 answers showed (%d requests per %g s for %s) lets its next request go only "
+        .. "after it", req.call, r, LEARN_PER, key))
+    end
+    host.sleep_for(o, free - now)
+  end
+end
+
+--- answered(a, o, req, sent, ok, res): what the adaptive pacing of a bulk call learns from one
+--- answer (sent: the time permit let it go). A 429 that says when to retry sets the rate.
+function M.answered(a, o, req, sent, ok, res)
+  local key = sent and key_of(req)
+  if not key then return end
+  local s = learned(a, key)
+  local now = (o.clock or core.clock)()
+  if ok or res.code ~= 429 then
+    push(s.accepted, sent)
+    return
+  end
+  if not retry_after(res) then return end
+  local measured = math.max(1, trim(s.accepted, now - LEARN_PER))
+  s.requests, s.since = measured, now
+  if measured > s.top then s.top = measured end
+end
+
+--- permit(client, o, req, deadline [, adapt]) -> nil when req may be sent now (it is counted), or
+--- a TimeoutError when its permit would come at or after deadline (nothing counted). Sleeps (or,
+--- under client:start(), yields) until then. With adapt (a bulk call's adaptive state) and no
+--- rate option, the rate its 429s taught; the second result is then the time it went.
 ---@param client vertexops.Client
 ---@param o vertexops.Options
 ---@param req table a built request
 ---@param deadline number absolute, on o's clock
+---@param adapt? table
 ---@return vertexops.Error?
-function M.permit(client, o, req, deadline)
+---@return number? sent
+function M.permit(client, o, req, deadline, adapt)
   local r = o.rate
-  if not r then return nil end
   local key = key_of(req)
   if not key then return nil end
+  if not r then
+    if adapt and r == nil then return adaptive_permit(o, req, deadline, adapt, key) end
+    return nil
+  end
   local clock = o.clock or core.clock
   local n, per = r.requests, r.per or M.PER
   local by_key = windows(client, r)
