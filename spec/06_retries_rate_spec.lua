@@ -221,3 +221,23 @@ describe("adaptive pacing (bulk calls without option rate)", function()
     assert.are.same({ 50, 63, 79, 99, 100, 101 }, seen)
   end)
 end)
+
+describe("option rate in cancel_all, against its deadline", function()
+  local fake = H.fake_server()
+
+  it("sends nothing it cannot send before the deadline: those cancels fail with TimeoutError, as a late retry's", function()
+    local server = fake.server
+    local t = H.virtual_time(server, 1000)
+    server:create_many(5, {})
+    local summary = vertexops.cancel_all(PARENT, nil,
+      H.timed_opts(server, t, { rate = { requests = 2, per = 60 }, timeout = 30 }))
+    assert.are.equal(1, summary.cancelled) -- the list and one cancel took the two permits
+    assert.are.equal(4, #summary.failed)
+    for _, f in ipairs(summary.failed) do
+      assert.is_true(core.is(f.error, "TimeoutError"), tostring(f.error))
+      assert.is_truthy(tostring(f.error):find("option 'rate'", 1, true), tostring(f.error))
+    end
+    assert.are.equal(2, #server:log())
+    assert.are.equal(1000, server:now()) -- no sleep toward a permit past the deadline
+  end)
+end)
