@@ -79,6 +79,22 @@ describe("cancel_all under the fake's quota", function()
     assert.is_true(stats.quota_exceeded <= 100 + 0.01 * stats.requests, stats.quota_exceeded)
   end)
 
+  it("fills the quota without hitting it on the real clock too: a slot frees `per` after the answer", function()
+    -- the service counts a request when it arrives, after the client let it go: a window that
+    -- kept send times would free slots before the service does (17-20 % refused here, before)
+    server:config { nolog = true }
+    server:create_many(600, {})
+    server:quota { requests = 100, per = 0.5 }
+    server:reset_log()
+    local summary = vertexops.cancel_all(PARENT, nil, H.opts(server, { timeout = 60, rate = { requests = 100, per = 0.5 } }))
+    local stats = server:stats()
+    print(("\n  real clock: cancel_all 600, quota 100/0.5 s, rate = quota: %d requests, %d answered 429, %.1f s")
+      :format(stats.requests, stats.quota_exceeded, summary.elapsed))
+    assert.are.equal(600, summary.cancelled)
+    assert.are.equal(0, stats.quota_exceeded)
+    assert.are.equal(601, stats.requests)
+  end)
+
   it("paces cancel_many alike: no 429, every name cancelled", function()
     local t = mirror(1000)
     local names = {}

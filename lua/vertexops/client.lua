@@ -228,8 +228,8 @@ function Client:_run(o, req, ctx)
     -- the token first: getting it may wait (a fetch of its own, or another request's)
     local token = not no_auth and self:_token(o, deadline) or nil
     -- option rate, or a bulk call's adaptive pacing (ctx.adapt): may wait; an error past the deadline
-    local paced, sent = nil, nil
-    if o.rate or adapt then paced, sent = rate.permit(self, o, req, deadline, adapt) end
+    local paced, sent, slot = nil, nil, nil
+    if o.rate or adapt then paced, sent, slot = rate.permit(self, o, req, deadline, adapt) end
     if paced then return false, paced end
     local remaining = deadline - clock()
     if remaining <= 0 then
@@ -241,7 +241,7 @@ function Client:_run(o, req, ctx)
     req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
     local ok, res, headers = self:_exchange(o, req, token)
-    if sent then rate.answered(adapt, o, req, sent, ok, res) end
+    if sent then rate.answered(adapt, o, req, sent, ok, res, slot) end
     if ok then return true, res, headers end
     local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
     if provider and provider:refreshable() then

@@ -129,13 +129,22 @@ local function adaptive_permit(o, req, deadline, a, key)
   end
 end
 
---- answered(a, o, req, sent, ok, res): what the adaptive pacing of a bulk call learns from one
---- answer (sent: the time permit let it go). A 429 that says when to retry sets the rate.
-function M.answered(a, o, req, sent, ok, res)
-  local key = sent and key_of(req)
+--- answered(a, o, req, sent, ok, res, slot): the answer to a request permit let go at time sent.
+--- With option rate (slot: where its window holds it) the window keeps the time the answer came
+--- instead of the time it went: the service counted the request on its arrival, somewhere between
+--- the two, so a slot freed `per` seconds after the answer is free at the service too, whatever
+--- the latency. With a bulk call's adaptive pacing (a), what it learns: a 429 that says when to
+--- retry sets the rate.
+function M.answered(a, o, req, sent, ok, res, slot)
+  local now = (o.clock or core.clock)()
+  if slot then
+    local w, i = slot[1], slot[2]
+    if w[i] == sent and now > sent then w[i] = now end -- unless the slot went to a later request
+    return
+  end
+  local key = a and key_of(req)
   if not key then return end
   local s = learned(a, key)
-  local now = (o.clock or core.clock)()
   if ok or res.code ~= 429 then
     push(s.accepted, sent)
     return
@@ -149,7 +158,8 @@ end
 --- permit(client, o, req, deadline [, adapt]) -> nil when req may be sent now (it is counted), or
 --- a TimeoutError when its permit would come at or after deadline (nothing counted). Sleeps (or,
 --- under client:start(), yields) until then. With adapt (a bulk call's adaptive state) and no
---- rate option, the rate its 429s taught; the second result is then the time it went.
+--- rate option, the rate its 429s taught. When paced, the time it went and (option rate) its slot
+--- follow: hand both to answered() with the answer.
 ---@param client vertexops.Client
 ---@param o vertexops.Options
 ---@param req table a built request
@@ -157,6 +167,7 @@ end
 ---@param adapt? table
 ---@return vertexops.Error?
 ---@return number? sent
+---@return table? slot
 function M.permit(client, o, req, deadline, adapt)
   local r = o.rate
   local key = key_of(req)
@@ -176,15 +187,17 @@ function M.permit(client, o, req, deadline, adapt)
   while true do
     local now = clock()
     if w.n < n then
-      w[(w.head + w.n - 1) % n + 1] = now
+      local i = (w.head + w.n - 1) % n + 1
+      w[i] = now
       w.n = w.n + 1
-      return nil
+      return nil, now, { w, i }
     end
     local free = w[w.head] + per -- when the oldest leaves the window (as the fake computes it)
     if free <= now then
-      w[w.head] = now
-      w.head = w.head % n + 1
-      return nil
+      local i = w.head
+      w[i] = now
+      w.head = i % n + 1
+      return nil, now, { w, i }
     end
     if free >= deadline then
       return core.error({ "TimeoutError" }, string_format("%s did not finish within the call's timeout: option "
