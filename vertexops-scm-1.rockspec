@@ -65,6 +65,7 @@ build = {
     ["vertexops.options"] = "lua/vertexops/options.lua",
     ["vertexops.request"] = "lua/vertexops/request.lua",
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
+    ["vertexops.rate"] = "lua/vertexops/rate.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
@@ -98,6 +99,7 @@ build = {
     ["vertexops.testing.sts"] = "lua/vertexops/testing/sts.lua",
     ["vertexops.testing.log"] = "lua/vertexops/testing/log.lua",
     ["vertexops.testing.control"] = "lua/vertexops/testing/control.lua",
+    ["vertexops.testing.quota"] = "lua/vertexops/testing/quota.lua",
   },
   install = {
     bin = { vertexops = "bin/vertexops" },

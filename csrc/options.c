@@ -265,9 +265,9 @@ static const vx_option vx_polling_fields[] = {
      .doc = "cap of one delay in seconds (default 60)"},
     {.name = NULL}};
 
-/* The kinds the open issues add, planned (not accepted yet): a table of functions (hooks), a table
- * merged field by field (rate; a Redis store is the same kind), and an option whose environment
- * variable has another type (log: a function; VERTEXOPS_LOG: a level). */
+/* The kinds the open issues add, planned (not accepted yet): a table of functions (hooks) and an
+ * option whose environment variable has another type (log: a function; VERTEXOPS_LOG: a level).
+ * (A table merged field by field with no default of its own, off until given: rate, below.) */
 static const vx_option vx_hooks_fields[] = {
     {"before_request", .kind = VX_K_FUNCTION, .label = "hooks.before_request",
      .cats = "fun(req: table)", .doc = "called before each exchange"},
@@ -277,11 +277,13 @@ static const vx_option vx_hooks_fields[] = {
      .cats = "fun(err: vertexops.Error, delay: number)", .doc = "called before each retry"},
     {.name = NULL}};
 
+/* rate: at most `requests` requests in any `per` seconds per project and location (Google's
+ * quotas are keyed so; lua/vertexops/rate.lua). requests has no default: a rate names it. */
 static const vx_option vx_rate_fields[] = {
-    {"per_second", NUM(0, 1e6), .flags = VX_O_LOOPEN, .label = "rate.per_second", .cats = "number",
-     .doc = "requests per second, > 0"},
-    {"burst", INT(1, VX_MAX_COUNT), .label = "rate.burst", DINT(1), .cats = "integer",
-     .doc = "requests at once past the rate, 1-100000 (default 1)"},
+    {"requests", INT(1, 1e6), .label = "rate.requests", .cats = "integer",
+     .doc = "requests at most in any `per` seconds, 1-1e6 (required)"},
+    {"per", NUM(0, 86400), .flags = VX_O_LOOPEN, .label = "rate.per", DNUM(60), .cats = "number",
+     .doc = "the window in seconds, > 0, at most a day (default 60)"},
     {.name = NULL}};
 
 static const vx_option vx_options[] = {
@@ -361,12 +363,12 @@ static const vx_option vx_options[] = {
      .doc = "cosocket: connects queued past pool_size (default none)"},
     {"keepalive_timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(60), .cats = "number",
      .doc = "cosocket: idle seconds of a pooled connection (default 60)"},
+    {"rate", .kind = VX_K_FIELDS, .flags = VX_O_FALSE | VX_O_MERGE | VX_O_COPY,
+     .fields = vx_rate_fields, .cats = "vertexops.Rate|false",
+     .doc = "at most rate.requests requests in any rate.per seconds per project and location"},
     /* planned: the kinds of the open issues (see vx_hooks_fields) */
     {"hooks", .kind = VX_K_FIELDS, .flags = VX_O_PLANNED | VX_O_MERGE | VX_O_COPY,
      .fields = vx_hooks_fields, .cats = "vertexops.Hooks", .doc = "functions called at points of a call"},
-    {"rate", .kind = VX_K_FIELDS, .flags = VX_O_PLANNED | VX_O_MERGE | VX_O_COPY,
-     .fields = vx_rate_fields, .def = VX_D_FIELDS, .cats = "vertexops.Rate",
-     .doc = "a client-side request rate, merged field by field"},
     {"log", .kind = VX_K_FUNCTION, .flags = VX_O_PLANNED, .env = "VERTEXOPS_LOG",
      .envchoices = vx_levels, .cats = "fun(level: string, msg: string)",
      .doc = "where log lines go (env VERTEXOPS_LOG: a level, logging to stderr)"},

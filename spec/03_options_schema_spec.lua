@@ -96,7 +96,7 @@ describe("the option schema", function()
     assert.are.equal(core.CONNECT_TIMEOUT, options.DEFAULTS.connect_timeout)
   end)
 
-  it("is the LuaCATS fields of vertexops.Options, RetryPolicy and PollingPolicy (lua/vertexops/init.lua)", function()
+  it("is the LuaCATS fields of vertexops.Options, RetryPolicy, PollingPolicy and Rate (lua/vertexops/init.lua)", function()
     local src = read("lua/vertexops/init.lua")
     local function fields(class)
       local start = assert(src:find("---@class " .. class .. " ", 1, true), class)
@@ -121,6 +121,8 @@ describe("the option schema", function()
     assert.are.equal(w, fields("vertexops.RetryPolicy"), "vertexops.RetryPolicy should read:\n" .. w)
     w = want(entry(core.OPTIONS, "polling").fields)
     assert.are.equal(w, fields("vertexops.PollingPolicy"), "vertexops.PollingPolicy should read:\n" .. w)
+    w = want(entry(core.OPTIONS, "rate").fields)
+    assert.are.equal(w, fields("vertexops.Rate"), "vertexops.Rate should read:\n" .. w)
   end)
 
   it("is the Options table of docs/contract.md: names, defaults, ranges, choices, variables", function()
@@ -147,7 +149,7 @@ describe("the option schema", function()
         assert.is_truthy(row.env == "" or row.env:find("^%("), e.name .. ": " .. row.env)
       end
       local d = e.default
-      if e.type == "fields" then
+      if e.type == "fields" and d ~= nil then
         local parts = {}
         for _, f in ipairs(e.fields) do parts[#parts + 1] = f.name .. "=" .. num(f.default) end
         local shown = "`{" .. table.concat(parts, ", ") .. "}`"
@@ -189,7 +191,7 @@ describe("the schema reader (options.read_schema)", function()
   local now, later = options.read_schema(core.OPTIONS), options.read_schema(core.OPTIONS, true)
 
   it("leaves the planned options out until they are accepted", function()
-    for _, name in ipairs { "hooks", "rate", "log" } do
+    for _, name in ipairs { "hooks", "log" } do
       assert.is_true(entry(core.OPTIONS, name).planned, name)
       assert.are.equal("ValueError: unknown option '" .. name .. "'", tostring(refusal { [name] = {} }))
       assert.is_nil(now.merge[name] or now.copy[name] or now.fields[name] or now.env_values[name], name)
@@ -207,11 +209,17 @@ describe("the schema reader (options.read_schema)", function()
     assert.is_true(later.copy.hooks)
   end)
 
-  it("reads a table merged field by field (rate), with its fields' defaults", function()
-    assert.is_true(later.merge.rate)
-    assert.are.same({ burst = 1 }, later.fields.rate)
-    assert.are.same({ "per_second", "burst" }, { entry(core.OPTIONS, "rate").fields[1].name,
+  it("reads a table merged field by field with no default of its own (rate: off until given)", function()
+    assert.is_true(now.merge.rate)
+    assert.is_true(now.copy.rate)
+    assert.is_nil(now.fields.rate)
+    assert.is_nil(entry(core.OPTIONS, "rate").planned)
+    assert.are.same({ "requests", "per" }, { entry(core.OPTIONS, "rate").fields[1].name,
       entry(core.OPTIONS, "rate").fields[2].name })
+    assert.are.equal(60, entry(core.OPTIONS, "rate").fields[2].default)
+    local merged = options.merge({ rate = { requests = 600, per = 60 } }, { rate = { requests = 300 } })
+    assert.are.same({ requests = 300, per = 60 }, merged.rate)
+    assert.is_false(options.merge({ rate = { requests = 600 } }, { rate = false }).rate)
   end)
 
   it("reads an environment variable of another type than its option's (log: a function; VERTEXOPS_LOG: a level)", function()
@@ -222,8 +230,8 @@ describe("the schema reader (options.read_schema)", function()
   end)
 
   it("reads the accepted options' merge and copy rules as options.merge and options.copy apply them", function()
-    assert.are.same({ retry = true, polling = true }, now.merge)
-    assert.are.same({ retry = true, polling = true, scopes = true }, now.copy)
+    assert.are.same({ retry = true, polling = true, rate = true }, now.merge)
+    assert.are.same({ retry = true, polling = true, scopes = true, rate = true }, now.copy)
     local merged = options.merge({ retry = { max_retries = 1 }, scopes = { "a" } },
       { retry = { max_delay = 2 }, scopes = { "b" } })
     assert.are.same({ max_retries = 1, max_delay = 2 }, merged.retry)

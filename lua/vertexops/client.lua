@@ -10,6 +10,7 @@ local transport = require "vertexops.transport"
 local operation = require "vertexops.operation"
 local job = require "vertexops.job"
 local deadlines = require "vertexops.deadline"
+local rate = require "vertexops.rate"
 
 local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
@@ -115,6 +116,7 @@ function Client:_options(opts)
   if opts == nil and self.base then return self.base end
   local o = options.merge(self.opts, opts)
   if o == self.opts then o = options.merge(o, {}) end -- a table of our own
+  if o.rate then rate.check(o.rate) end -- a merged rate names its requests
   local explicit_project = o.user_project
   options.apply_env(o)
   if o.api_key ~= nil then
@@ -222,9 +224,14 @@ function Client:_run(o, req, ctx)
   local connect_timeout = o.connect_timeout or options.DEFAULTS.connect_timeout
   local attempt, last, refreshed = 0, nil, false
   local no_auth = ctx and ctx.no_auth
+  local adapt = o.rate == nil and ctx and ctx.adapt -- rate = false: no pacing at all
   while true do
     -- the token first: getting it may wait (a fetch of its own, or another request's)
     local token = not no_auth and self:_token(o, deadline) or nil
+    -- option rate, or a bulk call's adaptive pacing (ctx.adapt): may wait; an error past the deadline
+    local paced, sent, slot = nil, nil, nil
+    if o.rate or adapt then paced, sent, slot = rate.permit(self, o, req, deadline, adapt) end
+    if paced then return false, paced end
     local remaining = deadline:left()
     if remaining <= 0 then
       return errors.result("TimeoutError", string_format("%s did not finish within the %g s timeout%s",
@@ -235,6 +242,7 @@ function Client:_run(o, req, ctx)
     req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
     local ok, res, headers = self:_exchange(o, req, token)
+    if sent then rate.answered(adapt, o, req, sent, ok, res, slot) end
     if ok then return true, res, headers end
     local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
     if provider and provider:refreshable() then

@@ -12,6 +12,7 @@ local job = require "vertexops.job"
 local Client = require "vertexops.client"
 local Request = require "vertexops.request" -- also Client:_start, _perform, _multi
 local deadlines = require "vertexops.deadline"
+local rate = require "vertexops.rate"
 
 local error, next, pcall, rawget, setmetatable, tonumber, tostring, type =
   error, next, pcall, rawget, setmetatable, tonumber, tostring, type
@@ -163,7 +164,8 @@ function Client:cancel_many(names, region, opts)
   local win = window(self, o.concurrency or options.DEFAULTS.concurrency, function(r, i)
     results[i] = r.ok and { ok = true } or { err = r.error }
   end)
-  win:run(#reqs, function(i) win:start(runner(self, o, reqs[i]), i) end)
+  local ctx = { adapt = rate.adaptive() } -- without option rate: paced by what 429s teach (rate.lua)
+  win:run(#reqs, function(i) win:start(runner(self, o, reqs[i], ctx), i) end)
   return results
 end
 
@@ -203,7 +205,7 @@ local function new_run(client, o, parent, region)
     shape = jobs and job or operation.shape, -- what is listed and waited for
     client = client, ro = ro, parent = parent, region = region, progress = o.progress,
     clock = clock, start = start, timeout = timeout, deadline = deadline,
-    ctx = { deadline = deadline, requests = 0 },
+    ctx = { deadline = deadline, requests = 0, adapt = rate.adaptive() }, -- adapt: rate.lua
     size = o.max_in_flight or DEFAULTS.max_in_flight, page_size = o.page_size or DEFAULTS.page_size,
     filter = filter, wait = wait, wait_by = o.wait_by or DEFAULTS.wait_by,
     api_version = ro.api_version or options.DEFAULTS.api_version, dry_run = dry_run,

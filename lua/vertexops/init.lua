@@ -27,6 +27,10 @@
 ---@field multiplier? number growth of the delay per poll, 1-1000 (default 1.25)
 ---@field max_delay? number cap of one delay in seconds (default 60)
 
+---@class vertexops.Rate rate option: at most `requests` requests in any `per` seconds per project and location
+---@field requests? integer requests at most in any `per` seconds, 1-1e6 (required)
+---@field per? number the window in seconds, > 0, at most a day (default 60)
+
 ---@class vertexops.Options options of a client or of one call (docs/contract.md, "Options"); an
 ---unknown key raises ValueError. The fields are the schema's (csrc/options.c, core.OPTIONS:
 ---spec/03_options_schema_spec.lua checks)
@@ -65,6 +69,7 @@
 ---@field pool_size? integer cosocket: idle connections kept per pool (default 30)
 ---@field pool_backlog? integer cosocket: connects queued past pool_size (default none)
 ---@field keepalive_timeout? number cosocket: idle seconds of a pooled connection (default 60)
+---@field rate? vertexops.Rate|false at most rate.requests requests in any rate.per seconds per project and location
 
 ---@class vertexops.Error an error object: raised with error(err, 0), or returned as `false, err` /
 ---`nil, err`; tostring(err) is "Tag: message"

@@ -10,6 +10,7 @@ local faults = require "vertexops.testing.faults"
 local jobs = require "vertexops.testing.jobs"
 local log = require "vertexops.testing.log"
 local model = require "vertexops.testing.model"
+local quota = require "vertexops.testing.quota"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
 local sts = require "vertexops.testing.sts"
@@ -113,6 +114,9 @@ local CONTROLS = {
   ["POST tokens"] = checked(tokens.check_tokens, tokens.set_tokens),
   ["POST api_keys"] = checked(tokens.check_api_keys, tokens.set_api_keys),
   ["POST sts"] = checked(sts.check_settings, sts.set),
+  -- {requests = n, per = seconds}: a quota per project and region (quota.lua); {off = true}: none
+  ["POST quota"] = checked(quota.check, quota.set),
+  ["GET quota"] = function() return send(200, quota.show()) end,
 }
 M.CONTROLS = CONTROLS
 

@@ -37,7 +37,7 @@ M.DEFAULTS = { max_streams = 100, keepalive_requests = 5000, keepalive_time = 36
 
 -- start() options that are not M.DEFAULTS' limits: fixed ports, where nginx and its modules are.
 local OTHER_OPTIONS = { port = "port", http_port = "port", nginx = "string", modules = "string",
-                        control_token = "string" }
+                        control_token = "string", quota = "quota" }
 
 -- The control API's token: start{control_token = ...}, else $VERTEXOPS_FAKE_CONTROL_TOKEN, else none.
 -- Sent by the driver as this header on every /_control/ request; nginx gets it in its environment.
@@ -347,7 +347,7 @@ end
 -- requires the others): every one must be there (the rockspec installs each; spec/12_fake_testing_spec.lua checks the
 -- list against lua/vertexops/testing/ and the rockspec).
 M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "jobs", "faults", "tokens", "sts", "log",
-  "control" }
+  "control", "quota" }
 
 -- Raises ConnectionFailedError (missing = the first module not found) unless every module of the
 -- service is a file under root.
@@ -378,7 +378,21 @@ local function check_options(opts)
     if M.DEFAULTS[k] == nil and not kind then
       errors.raise("ValueError", "vertexops.testing.start: unknown option " .. tostring(k))
     end
-    if kind == "string" then
+    if kind == "quota" then
+      if type(v) ~= "table" then
+        errors.raise("TypeError", "vertexops.testing.start: quota must be a table {requests = n, per = seconds}, got "
+          .. type(v))
+      end
+      local n, per = v.requests, v.per
+      if type(n) ~= "number" or (per ~= nil and type(per) ~= "number") then
+        errors.raise("TypeError", "vertexops.testing.start: quota.requests and quota.per must be numbers")
+      end
+      if n ~= math.floor(n) or n < 1 or n > 1e6 or (per and not (per >= 0.001 and per <= 86400)) then
+        errors.raise("ValueError", "vertexops.testing.start: quota.requests must be an integer from 1 to 1e6 "
+          .. "and quota.per seconds from 0.001 to 86400")
+      end
+      other.quota = { requests = n, per = per }
+    elseif kind == "string" then
       if type(v) ~= "string" then
         errors.raise("TypeError", ("vertexops.testing.start: %s must be a string, got %s"):format(k, type(v)))
       end
@@ -400,7 +414,9 @@ end
 
 --- Starts a fake server. opts (optional): the limits of M.DEFAULTS (max_streams, keepalive_requests,
 --- keepalive_time), port / http_port (fixed loopback ports for the HTTPS and the plain HTTP
---- endpoints; free ones by default), nginx (the binary), modules (nginx's module directory).
+--- endpoints; free ones by default), nginx (the binary), modules (nginx's module directory),
+--- quota ({requests = n, per = seconds}: a request quota per project and region, as server:quota
+--- sets it, kept by reset()).
 --- Returns the server: endpoint (HTTPS, HTTP/2), http_endpoint (plain HTTP/1.1; control requests
 --- go there), control_url, ca_file, goaway_endpoint, narrow_endpoint, dir, settings, and the
 --- methods below. Raises TypeError / ValueError for bad options, ConnectionFailedError when
@@ -449,6 +465,15 @@ function M.start(opts)
       }, Server)
       for _ = 1, 250 do
         local pinged, perr = pcall(self.control, self, "GET", "ping")
+        if pinged and other.quota then
+          self.start_quota = other.quota
+          local set, qerr = pcall(self.quota, self, other.quota)
+          if not set then
+            M.stop_nginx(dir)
+            errors.raise(errors.is(qerr, "HttpError") and "ValueError" or "TypeError",
+              "vertexops.testing.start: quota: " .. tostring(qerr and qerr.message or qerr))
+          end
+        end
         if pinged then return self end
         if errors.is(perr, "HttpError") then -- nginx answers, the fake does not work: its log tells why
           last_log = self:error_log()
@@ -508,8 +533,13 @@ function Server:control(method, path, body)
   return cjson.decode(table.concat(out))
 end
 
---- Forgets operations, the log, faults, tokens, the virtual clock, config and oauth settings.
-function Server:reset() return self:control("POST", "reset") end
+--- Forgets operations, the log, faults, tokens, the virtual clock, config, oauth settings and the
+--- quota (except the one start{quota} gave: set again, its windows empty).
+function Server:reset()
+  local r = self:control("POST", "reset")
+  if self.start_quota then self:quota(self.start_quota) end
+  return r
+end
 --- Makes an operation (spec: docs/fake.md); returns its JSON view (name, metadata, done, ...).
 function Server:create(spec) return self:control("POST", "operations", spec or {}) end
 --- count operations sharing one spec, made in one control request: returns {count, first, last} (names).
@@ -532,7 +562,16 @@ function Server:tokens(list) return self:control("POST", "tokens", list) end
 function Server:api_keys(list) return self:control("POST", "api_keys", list) end
 --- {nolog = bool, hold = seconds}: count requests without logging them; hold every answer.
 function Server:config(c) return self:control("POST", "config", c) end
---- {requests = n, connections = n} since the start or the last reset / reset_log.
+--- A request quota per project and region, as Google's (docs/fake.md, "Quota"): {requests = n,
+--- per = seconds (default 60)} accepts at most n of Vertex's calls in any per seconds for one
+--- project and location and answers the others 429 RESOURCE_EXHAUSTED (QuotaFailure, RetryInfo);
+--- false or {off = true} takes it away; nil reads it. Returns {requests, per, exceeded} or {off = true}.
+function Server:quota(q)
+  if q == nil then return self:control("GET", "quota") end
+  if q == false then q = { off = true } end
+  return self:control("POST", "quota", q)
+end
+--- {requests, connections, log_dropped, quota_exceeded} since the start or the last reset / reset_log.
 function Server:stats() return self:control("GET", "stats") end
 --- Empties the request log and the counters (operations stay).
 function Server:reset_log() return self:control("POST", "reset_log") end

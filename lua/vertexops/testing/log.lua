@@ -51,7 +51,7 @@ function M.request(call, name)
   local headers = ngx.req.get_headers(200)
   local api_key = tokens.api_key(headers)
   if api_key then headers["x-goog-api-key"] = "(redacted)" end
-  state.log[#state.log + 1] = {
+  local entry = {
     concurrent = inflight[conn],
     method = ngx.req.get_method(),
     path = ngx.var.uri,
@@ -68,6 +68,16 @@ function M.request(call, name)
     scheme = ngx.var.scheme,
     time = state.now(),
   }
+  state.log[#state.log + 1] = entry
+  ngx.ctx.entry = entry
+end
+
+--- The request was refused by the quota (quota.lua): its log entry says quota_exceeded = true,
+--- and stats() counts it (logged or not).
+function M.exceeded()
+  state.exceeded = state.exceeded + 1
+  local entry = ngx.ctx.entry
+  if entry then entry.quota_exceeded = true end
 end
 
 --- The log phase: the request is over.
@@ -76,15 +86,16 @@ function M.done()
   if conn then inflight[conn] = inflight[conn] - 1 end
 end
 
---- {requests, connections, log_dropped} since the start or the last reset / clear.
+--- {requests, connections, log_dropped, quota_exceeded} since the start or the last reset / clear.
 function M.stats()
-  return { requests = state.count, connections = state.nconns, log_dropped = state.log_dropped }
+  return { requests = state.count, connections = state.nconns, log_dropped = state.log_dropped,
+           quota_exceeded = state.exceeded }
 end
 
 --- Empties the log and the counters.
 function M.clear()
   state.log, state.count, state.conns, state.nconns = {}, 0, {}, 0
-  state.log_bytes, state.log_dropped = 0, 0
+  state.log_bytes, state.log_dropped, state.exceeded = 0, 0, 0
 end
 
 return M

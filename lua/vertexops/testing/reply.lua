@@ -32,19 +32,20 @@ end
 
 -- Google's error envelope. Like Google's front ends, every error carries details: an ErrorInfo
 -- (reason, domain, metadata); a 429 a QuotaFailure too; a RetryInfo when extra.retry_delay is given
--- (a Duration string such as "1.5s", sent as given). extra.reason overrides the ErrorInfo reason.
+-- (a Duration string such as "1.5s", sent as given). extra.reason overrides the ErrorInfo reason,
+-- extra.domain its domain, extra.metadata its metadata; extra.violation the QuotaFailure's (quota.lua).
 function M.gerror(status, message, headers, extra)
   extra = extra or {}
   local details = { {
     ["@type"] = "type.googleapis.com/google.rpc.ErrorInfo",
     reason = extra.reason or STATUS[status] or "UNKNOWN",
-    domain = "aiplatform.googleapis.com",
-    metadata = { service = "aiplatform.googleapis.com", method = extra.method },
+    domain = extra.domain or "aiplatform.googleapis.com",
+    metadata = extra.metadata or { service = "aiplatform.googleapis.com", method = extra.method },
   } }
   if status == 429 then
     details[#details + 1] = {
       ["@type"] = "type.googleapis.com/google.rpc.QuotaFailure",
-      violations = { { subject = "project:test-project",
+      violations = { extra.violation or { subject = "project:test-project",
                        description = "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests." } },
     }
   end

@@ -58,6 +58,7 @@
 --   tokens.lua   credentials: the OAuth token endpoint, the metadata server, the bearer check
 --   sts.lua      Google's STS (/v1/token), IAM Credentials (generateAccessToken), a subject-token URL
 --   control.lua  the control API (/_control/): a handler per path
+--   quota.lua    a request quota per project and region, 429 RESOURCE_EXHAUSTED past it (off by default)
 --   log.lua      the request log and the counters of stats()
 --   check.lua    LIMITS and the checks of control input; reply.lua: JSON answers, Google's errors
 local control = require "vertexops.testing.control"
@@ -65,6 +66,7 @@ local faults = require "vertexops.testing.faults"
 local jobs = require "vertexops.testing.jobs"
 local log = require "vertexops.testing.log"
 local model = require "vertexops.testing.model"
+local quota = require "vertexops.testing.quota"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
 local sts = require "vertexops.testing.sts"
@@ -172,6 +174,8 @@ function _M.handle()
     return PUBLIC[call](name)
   end
   if not tokens.authorized() then return tokens.unauthorized() end
+  -- Google's quota is charged after authentication, before the call is answered
+  if not quota.admit(call, name) then return log.exceeded() end
   return (on or CALLS)[call](name)
 end
 

@@ -22,6 +22,8 @@ local function fresh()
     -- what the caps count (check.LIMITS): operations made, bytes of request bodies in the log,
     -- entries not logged past LIMITS.log_entries, bytes of queued faults
     made = 0, log_bytes = 0, log_dropped = 0, fault_bytes = 0,
+    -- the request quota (quota.lua: nil when off), and the requests it refused since the log's clear
+    quota = nil, exceeded = 0,
     -- what the token endpoint accepts (set with /_control/oauth)
     oauth = { client_id = "test-client", client_secret = "test-secret", refresh_token = "test-refresh",
               expires_in = 3600 },

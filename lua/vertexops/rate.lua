@@ -1,0 +1,212 @@
+-- vertexops.rate: the client-side request rate (option `rate = {requests = n, per = seconds}`):
+-- at most n requests in any `per` seconds for one project and location, the key of Google's
+-- quotas ("requests per minute per region"). Every request of a client asks for a permit here
+-- before it is sent (Client:_run, lua/vertexops/client.lua: every attempt, retries included, of
+-- every call, cancel_many and cancel_all too, on every transport).
+--
+-- The window slides, as the fake's quota counts (lua/vertexops/testing/quota.lua): a request may
+-- go when fewer than n went in the `per` seconds before it, on the options' clock (the injected
+-- one in specs: the virtual clock). Each key keeps a ring of the times of the last n requests it
+-- let go. A request that must wait sleeps with host.sleep_for: under client:start() that hands
+-- control back to the caller of poll() (a request waiting for a permit is simply not sent yet);
+-- a permit that would come at or after the call's deadline is a TimeoutError, nothing sent.
+local core = require "vertexops.core"
+local host = require "vertexops.host"
+
+local ipairs, type = ipairs, type
+local string_format = string.format
+local errors = require "vertexops.errors"
+local deadlines = require "vertexops.deadline"
+local raise = errors.raise
+local retry_after = require("vertexops.retry").retry_after
+
+local M = {}
+
+-- The window's default length (seconds), from the option schema (csrc/options.c: rate.per).
+local function schema_per()
+  for _, e in ipairs(core.OPTIONS) do
+    if e.name == "rate" then
+      for _, f in ipairs(e.fields) do
+        if f.name == "per" then return f.default end
+      end
+    end
+  end
+end
+M.PER = schema_per()
+
+--- check(r): a merged `rate` table names its requests (ValueError before any I/O: a call's
+--- {per = s} merges over its client's rate, so the check waits for the merge).
+---@param r vertexops.Rate|false|nil
+function M.check(r)
+  if type(r) == "table" and r.requests == nil then
+    raise("ValueError", "option 'rate' needs rate.requests (how many requests in rate.per seconds)")
+  end
+end
+
+-- The project and location a built request is under: its URL's /projects/P/locations/L (a
+-- request without them, none: it is not paced). Kept on the request (built requests are cached).
+local function key_of(req)
+  local key = req.rate_key
+  if key == nil then
+    local project, location = req.url:match("/projects/([^/?]+)/locations/([^/?:]+)")
+    key = project and project .. "/" .. location or false
+    req.rate_key = key
+  end
+  return key
+end
+
+-- The windows of a client, by requests/per (calls with another rate count on their own), then
+-- by key. (Their times are on the calls' clock: a client's calls share one.)
+local function windows(client, r)
+  local by_rate = client.rate_windows
+  if not by_rate then
+    by_rate = {}
+    client.rate_windows = by_rate
+  end
+  local id = string_format("%d/%.17g", r.requests, r.per or M.PER)
+  local w = by_rate[id]
+  if not w then
+    w = {}
+    by_rate[id] = w
+  end
+  return w
+end
+
+-- adaptive pacing ----------------------------------------------------------------------------
+-- cancel_all and cancel_many without a rate option pace themselves once Google says they went too
+-- fast: a 429 that says when to retry (RetryInfo or Retry-After) sets, for its project and
+-- location, a rate of as many requests per LEARN_PER seconds (Google's quotas are per minute) as
+-- were accepted in the LEARN_PER seconds before it -- the quota as measured. A later 429 measures
+-- again (the decrease). Each LEARN_PER seconds without a 429 the rate grows: by GROW_FAST (x1.25)
+-- while under the highest rate measured so far, past it by GROW_SLOW (0.5 %, at least one request):
+-- a probe that costs a few 429s, finds a raised quota or a share another worker left.
+local LEARN_PER, GROW_FAST, GROW_SLOW = 60, 1.25, 0.005
+M.LEARN_PER, M.GROW_FAST, M.GROW_SLOW = LEARN_PER, GROW_FAST, GROW_SLOW
+
+--- adaptive() -> the state of one bulk call's adaptive pacing (Client:_run's ctx.adapt).
+function M.adaptive() return { keys = {} } end
+
+-- A deque of times (oldest at head): push, drop those at or before t, count.
+local function deque() return { head = 1, tail = 0 } end
+local function push(d, t) d.tail = d.tail + 1; d[d.tail] = t end
+local function trim(d, t)
+  local h = d.head
+  while h <= d.tail and d[h] <= t do d[h] = nil; h = h + 1 end
+  d.head = h
+  return d.tail - h + 1
+end
+
+local function learned(a, key)
+  local s = a.keys[key]
+  if not s then
+    s = { sent = deque(), accepted = deque(), requests = nil, top = 0, since = nil }
+    a.keys[key] = s
+  end
+  return s
+end
+
+-- The adaptive permit: as permit's loop, over the learned rate (none until a 429 set one).
+local function adaptive_permit(o, req, deadline, a, key)
+  local clock = deadline:clock()
+  local s = learned(a, key)
+  while true do
+    local now = clock()
+    local n = trim(s.sent, now - LEARN_PER)
+    local r = s.requests
+    if r and now - s.since >= LEARN_PER then -- a whole window without a 429: grow
+      r = r < s.top and math.min(s.top, math.ceil(r * GROW_FAST)) or r + math.max(1, math.floor(r * GROW_SLOW))
+      s.requests, s.since = r, now
+    end
+    if not r or n < r then
+      push(s.sent, now)
+      return nil, now
+    end
+    local free = s.sent[s.sent.head + n - r] + LEARN_PER
+    if free >= deadline:at() then
+      return errors.new("TimeoutError", string_format("%s did not finish within the call's timeout: the "
+        .. "quota Google's 429 answers showed (%d requests per %g s for %s) lets its next request go only "
+        .. "after it", req.call, r, LEARN_PER, key))
+    end
+    host.sleep_for(o, free - now)
+  end
+end
+
+--- answered(a, o, req, sent, ok, res, slot): the answer to a request permit let go at time sent.
+--- With option rate (slot: where its window holds it) the window keeps the time the answer came
+--- instead of the time it went: the service counted the request on its arrival, somewhere between
+--- the two, so a slot freed `per` seconds after the answer is free at the service too, whatever
+--- the latency. With a bulk call's adaptive pacing (a), what it learns: a 429 that says when to
+--- retry sets the rate.
+function M.answered(a, o, req, sent, ok, res, slot)
+  local now = deadlines.clock_of(o)()
+  if slot then
+    local w, i = slot[1], slot[2]
+    if w[i] == sent and now > sent then w[i] = now end -- unless the slot went to a later request
+    return
+  end
+  local key = a and key_of(req)
+  if not key then return end
+  local s = learned(a, key)
+  if ok or res.code ~= 429 then
+    push(s.accepted, sent)
+    return
+  end
+  if not retry_after(res) then return end
+  local measured = math.max(1, trim(s.accepted, now - LEARN_PER))
+  s.requests, s.since = measured, now
+  if measured > s.top then s.top = measured end
+end
+
+--- permit(client, o, req, deadline [, adapt]) -> nil when req may be sent now (it is counted), or
+--- a TimeoutError when its permit would come at or after deadline (nothing counted). Sleeps (or,
+--- under client:start(), yields) until then. With adapt (a bulk call's adaptive state) and no
+--- rate option, the rate its 429s taught. When paced, the time it went and (option rate) its slot
+--- follow: hand both to answered() with the answer.
+---@param client vertexops.Client
+---@param o vertexops.Options
+---@param req table a built request
+---@param deadline vertexops.Deadline the call's (lua/vertexops/deadline.lua)
+---@param adapt? table
+---@return vertexops.Error?
+---@return number? sent
+---@return table? slot
+function M.permit(client, o, req, deadline, adapt)
+  local r = o.rate
+  local key = key_of(req)
+  if not key then return nil end
+  if not r then
+    if adapt and r == nil then return adaptive_permit(o, req, deadline, adapt, key) end
+    return nil
+  end
+  local clock = deadline:clock()
+  local n, per = r.requests, r.per or M.PER
+  local by_key = windows(client, r)
+  local w = by_key[key]
+  if not w then
+    w = { n = 0, head = 1 } -- times of the requests let go: n of them, the oldest at head
+    by_key[key] = w
+  end
+  while true do
+    local now = clock()
+    if w.n < n then
+      local i = (w.head + w.n - 1) % n + 1
+      w[i] = now
+      w.n = w.n + 1
+      return nil, now, { w, i }
+    end
+    local free = w[w.head] + per -- when the oldest leaves the window (as the fake computes it)
+    if free <= now then
+      local i = w.head
+      w[i] = now
+      w.head = i % n + 1
+      return nil, now, { w, i }
+    end
+    if free >= deadline:at() then
+      return errors.new("TimeoutError", string_format("%s did not finish within the call's timeout: option "
+        .. "'rate' (%d requests per %g s for %s) lets its next request go only after it", req.call, n, per, key))
+    end
+    host.sleep_for(o, free - now)
+  end
+end
+
+return M
