@@ -1,33 +1,35 @@
 -- vertexops.cli.fake: `vertexops fake` -- a fake Vertex server (vertexops.testing) in the
--- foreground: prints where it is, serves until Ctrl-C or SIGTERM, stops it.
+-- foreground: prints where it is, serves until SIGINT, SIGTERM or SIGHUP, stops it.
 local render = require "vertexops.cli.render"
 
 local M = {}
 
--- What waits in the foreground while the fake server runs: a shell whose parent ($PPID) is this
--- process. Ctrl-C reaches it (this process ignores SIGINT while os.execute waits), and when this
--- process ends any other way (SIGTERM, SIGKILL) the shell sees it gone: either way it stops nginx
--- and removes the server's directory.
-local WATCH = [[
+-- The watchdog for when this process ends without stopping the server (SIGKILL, a crash): a
+-- background shell that polls this process (the $PPID of the shell os.execute starts) and then
+-- stops nginx and removes the server's directory. It ignores the signals this process takes.
+local WATCHDOG = [[
 dir=%s
-stop() {
-  pid=$(cat "$dir/nginx.pid" 2>/dev/null)
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-    kill -KILL "$pid" 2>/dev/null
-  fi
-  rm -rf "$dir"
-}
-trap 'stop; exit 0' INT TERM HUP
-while kill -0 $PPID 2>/dev/null; do sleep 0.2; done
-stop
+owner=$PPID
+(
+trap '' INT TERM HUP
+while kill -0 "$owner" 2>/dev/null; do sleep 0.2; done
+pid=$(cat "$dir/nginx.pid" 2>/dev/null)
+if [ -n "$pid" ]; then
+  kill -TERM "$pid" 2>/dev/null
+  i=0
+  while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+  kill -KILL "$pid" 2>/dev/null
+fi
+rm -rf "$dir"
+) </dev/null >/dev/null 2>&1 &
 ]]
 
---- watch(server): serves until Ctrl-C or SIGTERM, or until this process is gone.
+--- watch(server): serves until SIGINT (Ctrl-C or kill -INT), SIGTERM or SIGHUP reaches this
+--- process (core.wait_signal, csrc/sys.c: a Lua program cannot catch a signal itself); run's
+--- server:stop() then stops nginx and removes the directory. Returns the signal's name.
 function M.watch(server)
-  os.execute(WATCH:format("'" .. server.dir .. "'"))
+  os.execute(WATCHDOG:format("'" .. server.dir .. "'"))
+  return require("vertexops.core").wait_signal()
 end
 
 --- info(server) -> what a client or testing.attach needs: endpoint, http_endpoint, ca_file,
@@ -62,7 +64,7 @@ function M.run(inv, ctx)
     local info = M.info(server, testing.TOKEN)
     ctx:print(inv.flags.json and render.json(info) or text(info))
     ctx.stdout:flush()
-    if not inv.flags.quiet then ctx:note("vertexops fake: running; Ctrl-C or SIGTERM stops it") end
+    if not inv.flags.quiet then ctx:note("vertexops fake: running; Ctrl-C, SIGINT, SIGTERM or SIGHUP stops it") end
     local serve = ctx.foreground or M.watch
     serve(server)
   end)

@@ -319,13 +319,21 @@ function M.run_nginx(dir, conf, env, nginx)
 end
 
 -- Stops the nginx whose pid file is in dir (TERM, then KILL after 5 s).
+-- Whether process pid has ended: gone, or a zombie (a daemonized nginx's parent is init, which may
+-- reap it late; kill -0 still succeeds on a zombie).
+local function ended(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if stat then return stat:match("^%d+ %b() (%a)") == "Z" end
+  return not sh("kill -0 " .. pid .. " 2>/dev/null")
+end
+
 local function kill_nginx(dir)
   deps()
   local pid = (read_file(dir .. "/nginx.pid") or ""):match("^%s*(%d+)%s*$")
   if pid then
     sh("kill -TERM " .. pid .. " 2>/dev/null")
     for _ = 1, 250 do
-      if not sh("kill -0 " .. pid .. " 2>/dev/null") then break end
+      if ended(pid) then break end
       socket.sleep(0.02)
     end
     sh("kill -KILL " .. pid .. " 2>/dev/null")
