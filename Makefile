@@ -218,7 +218,7 @@ clean:
 # make bench's (bench/openresty.lua).
 load: deps build
 	@env -u GOOGLE_OAUTH_ACCESS_TOKEN -u GOOGLE_APPLICATION_CREDENTIALS -u GOOGLE_CLOUD_QUOTA_PROJECT \
-		-u VERTEXOPS_ENDPOINT CLOUDSDK_CONFIG=/nonexistent/gcloud GCE_METADATA_HOST=127.0.0.1:9 \
+		-u VERTEXOPS_ENDPOINT -u VERTEXOPS_CA_FILE CLOUDSDK_CONFIG=/nonexistent/gcloud GCE_METADATA_HOST=127.0.0.1:9 \
 		VERTEXOPS_LUA=$(LUA) $(RUN) busted --lua=$(LUA) -o utfTerminal $$(sh scripts/specs.sh alone)
 
 # make fuzz: each libFuzzer harness of fuzz/ for FUZZ_SECONDS; make fuzz-smoke: FUZZ_SMOKE_SECONDS each.

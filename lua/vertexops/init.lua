@@ -41,7 +41,7 @@
 ---@field polling? vertexops.PollingPolicy any subset of the policy
 ---@field strategy? "auto"|"server"|"poll" how wait polls (default "auto")
 ---@field progress? fun(op: vertexops.Operation, info: vertexops.WaitInfo) called after every answer while waiting
----@field ca_file? string PEM bundle to trust instead of the system store
+---@field ca_file? string PEM bundle to trust instead of the system store (env VERTEXOPS_CA_FILE)
 ---@field user_project? string sent as x-goog-user-project (env GOOGLE_CLOUD_QUOTA_PROJECT)
 ---@field sleep? fun(seconds: number) how to wait (default: nanosleep, or ngx.sleep inside nginx)
 ---@field clock? fun():number a monotonic clock in seconds

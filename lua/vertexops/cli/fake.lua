@@ -33,10 +33,13 @@ function M.watch(server)
 end
 
 --- info(server) -> what a client or testing.attach needs: endpoint, http_endpoint, ca_file,
---- control_url, token, dir, and control_token when the server has one.
+--- control_url, token, dir, nginx_endpoint (the endpoint by host name: inside nginx an https
+--- endpoint by IP address is refused, as cosockets cannot verify a certificate for one), and
+--- control_token when the server has one.
 function M.info(server, token)
   return { endpoint = server.endpoint, http_endpoint = server.http_endpoint, ca_file = server.ca_file,
            control_url = server.control_url, token = token, dir = server.dir,
+           nginx_endpoint = (server.endpoint:gsub("^https://127%.0%.0%.1:", "https://localhost:")),
            control_token = server.control_token }
 end
 
@@ -52,6 +55,10 @@ local function text(info)
   if info.control_token then lines[#lines + 1] = ("control_token  %s"):format(info.control_token) end
   lines[#lines + 1] = ("export VERTEXOPS_ENDPOINT=%s VERTEXOPS_CA_FILE=%s GOOGLE_OAUTH_ACCESS_TOKEN=%s")
     :format(info.endpoint, info.ca_file, info.token)
+  -- cosockets need a host name in the endpoint and read the CA from nginx.conf, not ca_file
+  lines[#lines + 1] = ("# inside nginx: VERTEXOPS_ENDPOINT=%s and, in nginx.conf's http block:")
+    :format(info.nginx_endpoint)
+  lines[#lines + 1] = ("#   lua_ssl_trusted_certificate %s;"):format(info.ca_file)
   return table.concat(lines, "\n")
 end
 

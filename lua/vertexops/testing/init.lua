@@ -318,7 +318,6 @@ function M.run_nginx(dir, conf, env, nginx)
     shell_quote(dir .. "/"), shell_quote(dir .. "/nginx.conf"), log, log))
 end
 
--- Stops the nginx whose pid file is in dir (TERM, then KILL after 5 s).
 -- Whether process pid has ended: gone, or a zombie (a daemonized nginx's parent is init, which may
 -- reap it late; kill -0 still succeeds on a zombie).
 local function ended(pid)
@@ -326,6 +325,8 @@ local function ended(pid)
   if stat then return stat:match("^%d+ %b() (%a)") == "Z" end
   return not sh("kill -0 " .. pid .. " 2>/dev/null")
 end
+
+-- Stops the nginx whose pid file is in dir (TERM, then KILL after 5 s).
 
 local function kill_nginx(dir)
   deps()
