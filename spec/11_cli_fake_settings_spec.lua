@@ -51,3 +51,23 @@ describe("vertexops fake prints", function()
     end)
   end)
 end)
+
+describe("vertexops fake --key-file", function()
+  it("writes a key file, prints it, and bin/vertexops gets a token with it", function()
+    local dir = H.fake.tmpdir()
+    finally(function() os.execute("rm -rf '" .. dir .. "'") end)
+    local path = dir .. "/sa.json"
+    fake({ "fake", "--quiet", "--key-file", path }, function(text, server)
+      assert.matches("\nkey_file       " .. path .. "\n", text, 1, true)
+      assert.matches("GOOGLE_APPLICATION_CREDENTIALS=" .. path, text, 1, true)
+      local running = require("vertexops.testing").attach(server)
+      local op = running:create {}
+      local out, ok = H.run(("%s bin/vertexops get %s --json"):format(H.lua_command(), op.name), {
+        VERTEXOPS_ENDPOINT = server.endpoint, VERTEXOPS_CA_FILE = server.ca_file, GOOGLE_OAUTH_ACCESS_TOKEN = "",
+        GOOGLE_APPLICATION_CREDENTIALS = path })
+      assert.is_true(ok, out)
+      assert.are.equal(op.name, cjson.decode(out).name)
+      assert.are.equal(1, #running:log("token"))
+    end)
+  end)
+end)

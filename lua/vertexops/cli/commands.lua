@@ -29,7 +29,7 @@ M.FLAGS = {
     default = "$" .. options.ENV.endpoint .. ", else https://{region}-aiplatform.googleapis.com",
     doc = "endpoint template" },
   { name = "ca_file", value = "FILE", type = "string", option = "ca_file",
-    doc = "PEM bundle to trust instead of the system store" },
+    default = "$" .. options.ENV.ca_file .. ", else the system store", doc = "PEM bundle to trust" },
   { name = "api_version", value = "V", type = "string", option = "api_version",
     default = options.DEFAULTS.api_version, choices = { "v1beta1", "v1" }, doc = "REST version: v1beta1 or v1" },
   { name = "filter", value = "F", type = "string", option = "filter",
@@ -45,6 +45,8 @@ M.FLAGS = {
     doc = "with fake: the HTTPS port" },
   { name = "http_port", value = "P", type = "port", option = "http_port", default = "a free one",
     doc = "with fake: the plain HTTP port (control requests)" },
+  { name = "key_file", value = "FILE", type = "string",
+    doc = "with fake: write a service-account key file for it at FILE (token_uri on localhost, mode 0644)" },
   { name = "json", doc = "print one JSON document on stdout" },
   { name = "quiet", doc = "print nothing on success" },
   { name = "help", alias = "-h", doc = "show this help" },
@@ -96,10 +98,10 @@ M.COMMANDS = {
   { name = "cancel-all", arg = "PARENT", flags = with(CALL, "wait", "max_in_flight"),
     doc = "cancel every running operation of projects/P/locations/L (with --wait: then wait until each has "
       .. "ended); a progress bar on a terminal, a summary" },
-  { name = "fake", flags = { "port", "http_port", "json", "quiet" },
+  { name = "fake", flags = { "port", "http_port", "key_file", "json", "quiet" },
     doc = "run a fake Vertex server on loopback in the foreground, for tests (docs/fake.md): prints its "
-      .. "endpoint, CA file, control URL and control token ($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on "
-      .. "Ctrl-C or SIGTERM" },
+      .. "endpoint, CA file, control URL, what to set inside nginx and control token "
+      .. "($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on SIGINT (Ctrl-C), SIGTERM or SIGHUP" },
 }
 
 -- Exit codes by the error's first (most specific) tag; 1 for any other failure, 2 for bad arguments.

@@ -53,12 +53,17 @@ local function text(info)
     ("token          %s"):format(info.token),
   }
   if info.control_token then lines[#lines + 1] = ("control_token  %s"):format(info.control_token) end
+  if info.key_file then lines[#lines + 1] = ("key_file       %s"):format(info.key_file) end
   lines[#lines + 1] = ("export VERTEXOPS_ENDPOINT=%s VERTEXOPS_CA_FILE=%s GOOGLE_OAUTH_ACCESS_TOKEN=%s")
     :format(info.endpoint, info.ca_file, info.token)
   -- cosockets need a host name in the endpoint and read the CA from nginx.conf, not ca_file
   lines[#lines + 1] = ("# inside nginx: VERTEXOPS_ENDPOINT=%s and, in nginx.conf's http block:")
     :format(info.nginx_endpoint)
   lines[#lines + 1] = ("#   lua_ssl_trusted_certificate %s;"):format(info.ca_file)
+  if info.key_file then
+    lines[#lines + 1] = ("# the key file instead of a token: GOOGLE_APPLICATION_CREDENTIALS=%s, without "
+      .. "GOOGLE_OAUTH_ACCESS_TOKEN"):format(info.key_file)
+  end
   return table.concat(lines, "\n")
 end
 
@@ -69,6 +74,7 @@ function M.run(inv, ctx)
   if not ok then return ctx:failure(server) end
   local done, err = pcall(function()
     local info = M.info(server, testing.TOKEN)
+    if inv.flags.key_file then info.key_file = testing.make_key_file(inv.flags.key_file, server) end
     ctx:print(inv.flags.json and render.json(info) or text(info))
     ctx.stdout:flush()
     if not inv.flags.quiet then ctx:note("vertexops fake: running; Ctrl-C, SIGINT, SIGTERM or SIGHUP stops it") end
