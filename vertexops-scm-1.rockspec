@@ -61,6 +61,7 @@ build = {
     ["vertexops.request"] = "lua/vertexops/request.lua",
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
+    ["vertexops.nginx"] = "lua/vertexops/nginx.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
     -- the transports of one exchange (vertexops.transport chooses one)
