@@ -260,6 +260,8 @@ static const vx_option vx_options[] = {
      .doc = "OAuth scopes (default cloud-platform)"},
     {"self_signed_jwt", .kind = VX_K_BOOLEAN, DBOOL(0), .cats = "boolean",
      .doc = "service account: send a self-signed JWT, no token exchange"},
+    {"metadata_server", .kind = VX_K_BOOLEAN, DBOOL(1), .cats = "boolean",
+     .doc = "false: the credential search skips the metadata server (so does env NO_GCE_CHECK=True)"},
     {"timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(1800), .cats = "number",
      .doc = "end-to-end seconds of the call, > 0, at most a year (default 1800)"},
     {"request_timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(VX_EXCHANGE_TIMEOUT),
