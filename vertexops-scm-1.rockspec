@@ -96,6 +96,8 @@ build = {
   install = {
     bin = { vertexops = "bin/vertexops" },
   },
+  -- into the rock's doc directory, beside README.md (luarocks doc vertexops --list): README links them
+  copy_directories = { "docs" },
 }
 test_dependencies = { "busted" }
 test = { type = "command", command = "make test" }

@@ -83,6 +83,13 @@ describe("README's OpenResty section, followed to the letter", function()
     return body, status
   end
 
+  it("installed the documents README links to (luarocks doc --list)", function()
+    local out, ok = H.run(("luarocks --lua-version=5.1 --tree %s doc vertexops --list"):format(tree))
+    assert.is_true(ok, out)
+    assert.matches("\n%s+fake%.md\n", out)
+    assert.matches("\n%s+contract%.md\n", out)
+  end)
+
   it("cancels an operation of the fake: CANCELLED, with a token from the key file", function()
     local op = running:create { done_after = 30 }
     local body, status = get("/cancel?name=" .. op.name)

@@ -101,7 +101,8 @@ M.COMMANDS = {
   { name = "fake", flags = { "port", "http_port", "key_file", "json", "quiet" },
     doc = "run a fake Vertex server on loopback in the foreground, for tests (docs/fake.md): prints its "
       .. "endpoint, CA file, control URL, what to set inside nginx and control token "
-      .. "($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on SIGINT (Ctrl-C), SIGTERM or SIGHUP" },
+      .. "($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on SIGINT (Ctrl-C), SIGTERM or SIGHUP. Its guide: docs/fake.md, "
+      .. "the library's rules: docs/contract.md (installed with the rock: luarocks doc vertexops --list)" },
 }
 
 -- Exit codes by the error's first (most specific) tag; 1 for any other failure, 2 for bad arguments.
