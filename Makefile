@@ -84,10 +84,23 @@ CJSON_LIB   ?= -l:liblua5.4-cjson.so.0
 CJSON_JIT   ?= -l:liblua5.1-cjson.so.0
 # Lua itself is linked statically; -E exports its API to lua-cjson's shared library.
 HOST_LIBS   := $(LIBS) -lm -ldl -Wl,-E
+# What a C host adds to its compile and link line, per archive (make link-line prints it whole; the
+# embed-host rules below use the same)
+HOST_CFLAGS_54  := -Icsrc/include -I$(LUA_INC)
+HOST_CFLAGS_JIT := -Icsrc/include -I$(LUAJIT_INC)
+HOST_LINK_54    := $(STATIC_LIB) $(CJSON_LIB) -Wl,-Bstatic -llua5.4 -Wl,-Bdynamic $(HOST_LIBS)
+HOST_LINK_JIT   := $(STATIC_JIT) $(CJSON_JIT) -Wl,-Bstatic -lluajit-5.1 -Wl,-Bdynamic $(HOST_LIBS)
 
-.PHONY: static embed FORCE
+.PHONY: static embed link-line FORCE
 
 static: $(STATIC_LIB) $(STATIC_JIT)
+	@echo "make static: done; a C host's compile and link line: make -s link-line"
+
+# make link-line: the line that compiles and links a C host (myhost.c) against each archive, from
+# this checkout's directory (README.md, "Embedding in a C host", shows the first)
+link-line:
+	@echo 'cc -O2 $(HOST_CFLAGS_54) -o myhost myhost.c $(HOST_LINK_54)'
+	@echo 'cc -O2 $(HOST_CFLAGS_JIT) -o myhost myhost.c $(HOST_LINK_JIT)'
 
 embed: $(EMBED_HOST) $(EMBED_JIT)
 
@@ -131,12 +144,10 @@ $(STATIC_JIT): $(addprefix $(STATIC)/jit/,$(STATIC_OBJ)) $(STATIC)/c-sources
 	ar rcs $@ $(filter %.o,$^)
 
 $(EMBED_HOST): examples/embed/host.c csrc/include/vertexops.h $(STATIC_LIB)
-	$(CC) $(CFLAGS) $(WARN) -Icsrc/include -I$(LUA_INC) -o $@ examples/embed/host.c $(STATIC_LIB) \
-		$(CJSON_LIB) -Wl,-Bstatic -llua5.4 -Wl,-Bdynamic $(HOST_LIBS)
+	$(CC) $(CFLAGS) $(WARN) $(HOST_CFLAGS_54) -o $@ examples/embed/host.c $(HOST_LINK_54)
 
 $(EMBED_JIT): examples/embed/host.c csrc/include/vertexops.h $(STATIC_JIT)
-	$(CC) $(CFLAGS) $(WARN) -Icsrc/include -I$(LUAJIT_INC) -o $@ examples/embed/host.c $(STATIC_JIT) \
-		$(CJSON_JIT) -Wl,-Bstatic -lluajit-5.1 -Wl,-Bdynamic $(HOST_LIBS)
+	$(CC) $(CFLAGS) $(WARN) $(HOST_CFLAGS_JIT) -o $@ examples/embed/host.c $(HOST_LINK_JIT)
 
 lint:
 	luacheck -q lua spec bin examples
@@ -227,7 +238,7 @@ clean:
 # make bench's (bench/openresty.lua).
 load: deps build
 	@env -u GOOGLE_OAUTH_ACCESS_TOKEN -u GOOGLE_APPLICATION_CREDENTIALS -u GOOGLE_CLOUD_QUOTA_PROJECT \
-		-u VERTEXOPS_ENDPOINT CLOUDSDK_CONFIG=/nonexistent/gcloud GCE_METADATA_HOST=127.0.0.1:9 \
+		-u VERTEXOPS_ENDPOINT -u VERTEXOPS_CA_FILE CLOUDSDK_CONFIG=/nonexistent/gcloud GCE_METADATA_HOST=127.0.0.1:9 \
 		VERTEXOPS_LUA=$(LUA) $(RUN) busted --lua=$(LUA) -o utfTerminal $$(sh scripts/specs.sh alone)
 
 # make fuzz: each libFuzzer harness of fuzz/ for FUZZ_SECONDS; make fuzz-smoke: FUZZ_SMOKE_SECONDS each.

@@ -67,6 +67,7 @@ build = {
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
     ["vertexops.rate"] = "lua/vertexops/rate.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
+    ["vertexops.nginx"] = "lua/vertexops/nginx.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
     -- the transports of one exchange (vertexops.transport chooses one)
@@ -104,6 +105,8 @@ build = {
   install = {
     bin = { vertexops = "bin/vertexops" },
   },
+  -- into the rock's doc directory, beside README.md (luarocks doc vertexops --list): README links them
+  copy_directories = { "docs" },
 }
 test_dependencies = { "busted" }
 test = { type = "command", command = "make test" }

@@ -177,7 +177,54 @@ const char *const *vx_curl_tags(CURLcode rc, long sent) {
   return vx_tags_conn;
 }
 
-static const luaL_Reg error_funcs[] = {{"error", core_error}, {"is", core_is}, {NULL, NULL}};
+/* A server certificate that failed verification is not transient: retrying cannot make it pass.
+ * Its ConnectionFailedError carries certificate = true (lua/vertexops/retry.lua never retries
+ * it) and says how to pass a CA. Both transports classify here: libcurl by result code, the
+ * cosocket transport by the handshake's error string ("N: reason", N an X509 verify result, as
+ * lua-resty-core reports it, or OpenSSL's "certificate verify failed"). */
+int vx_curl_certfailure(CURLcode rc) {
+  return rc == CURLE_PEER_FAILED_VERIFICATION;
+}
+
+/* "N: " at s, N a nonzero X509 verify result */
+static int vx_verifyresult(const char *s) {
+  const char *p = s;
+  while (*p >= '0' && *p <= '9') p++;
+  return p > s && p[0] == ':' && p[1] == ' ' && !(p - s == 1 && s[0] == '0');
+}
+
+/* the text holds a verify result (at its start or after a ": ") or OpenSSL's words for one */
+static int vx_text_certfailure(const char *s) {
+  const char *p;
+  if (vx_verifyresult(s)) return 1;
+  for (p = strstr(s, ": "); p; p = strstr(p + 2, ": "))
+    if (vx_verifyresult(p + 2)) return 1;
+  return strstr(s, "certificate verify failed") != NULL;
+}
+
+void vx_pushcertfailure(lua_State *L, const char *detail) {
+  const char *msg = lua_pushfstring(
+      L,
+      "certificate verify failed: %s; pass the CA that signed the server's certificate: "
+      "--ca-file FILE (vertexops), the ca_file option (libcurl), lua_ssl_trusted_certificate (nginx)",
+      detail);
+  vx_pusherror(L, vx_tags_failed, msg);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, "certificate");
+  lua_remove(L, -2);
+}
+
+/* core.certificate_error(detail) -> the error of a failed certificate verification when the
+ * handshake error detail (a string) is one, else nil */
+static int core_certificate_error(lua_State *L) {
+  const char *detail = vx_checkstringarg(L, 1, "detail", NULL);
+  if (!vx_text_certfailure(detail)) return 0;
+  vx_pushcertfailure(L, detail);
+  return 1;
+}
+
+static const luaL_Reg error_funcs[] = {
+    {"error", core_error}, {"is", core_is}, {"certificate_error", core_certificate_error}, {NULL, NULL}};
 
 /* The tag lists above, for the Lua side's transports (lua/vertexops/transport/cosocket.lua) so that
  * they tag as this core does: core.TAGS = {failed = {...}, failed_timeout, conn, timeout, response, http}.

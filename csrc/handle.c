@@ -151,7 +151,10 @@ static void vx_pushcurlerror(lua_State *L, vx_handle *h, CURLcode rc, long statu
   } else {
     if (curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK) sent = 1;
     snprintf(msg, sizeof msg, "%s (curl error %d)", detail, (int)rc);
-    vx_pusherror(L, vx_curl_tags(rc, sent), msg);
+    if (vx_curl_certfailure(rc))
+      vx_pushcertfailure(L, msg);
+    else
+      vx_pusherror(L, vx_curl_tags(rc, sent), msg);
   }
 }
 

@@ -1,5 +1,9 @@
-/* sys.c: the system -- a monotonic clock, a sleep that survives signals, isatty. */
+/* sys.c: the system -- a monotonic clock, a sleep that survives signals, isatty, a wait for a
+ * stop signal. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +38,40 @@ static int core_isatty(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg sys_funcs[] = {
-    {"clock", core_clock}, {"sleep", core_sleep}, {"isatty", core_isatty}, {NULL, NULL}};
+/* core.wait_signal() -> "INT" | "TERM" | "HUP": waits until one of SIGINT, SIGTERM, SIGHUP is
+ * sent to the process and takes it (`vertexops fake` serves until then, lua/vertexops/cli/fake.lua).
+ * A Lua program cannot catch a signal, and os.execute (system()) ignores SIGINT while it waits, so
+ * `kill -INT` went unheard. The three are blocked in this thread and set to their default action
+ * (a script's background job starts with SIGINT ignored), taken with sigwait (no handler runs),
+ * then the mask and actions are restored. */
+static int core_wait_signal(lua_State *L) {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+  static const char *const names[] = {"INT", "TERM", "HUP"};
+  struct sigaction dfl, old[3];
+  sigset_t set, oldmask;
+  const char *name = NULL;
+  int sig = 0, rc, i;
+  sigemptyset(&set);
+  for (i = 0; i < 3; i++) sigaddset(&set, sigs[i]);
+  if (pthread_sigmask(SIG_BLOCK, &set, &oldmask) != 0) return vx_raise(L, "ValueError", "cannot block signals");
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (i = 0; i < 3; i++) sigaction(sigs[i], &dfl, &old[i]);
+  do rc = sigwait(&set, &sig);
+  while (rc == EINTR);
+  for (i = 0; i < 3; i++) sigaction(sigs[i], &old[i], NULL);
+  pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+  for (i = 0; i < 3; i++)
+    if (sigs[i] == sig) name = names[i];
+  lua_pushstring(L, name); /* nil when sigwait failed */
+  return 1;
+}
+
+static const luaL_Reg sys_funcs[] = {{"clock", core_clock},
+                                     {"sleep", core_sleep},
+                                     {"isatty", core_isatty},
+                                     {"wait_signal", core_wait_signal},
+                                     {NULL, NULL}};
 
 void vx_sys_open(lua_State *L) { luaL_setfuncs(L, sys_funcs, 0); }

@@ -99,6 +99,8 @@ void vx_checktablearg(lua_State *L, int idx, const char *what);
 void *vx_checkudarg(lua_State *L, int idx, const char *mt, const char *what);
 int vx_rawfield(lua_State *L, int idx, const char *k);
 const char *const *vx_curl_tags(CURLcode rc, long sent);
+int vx_curl_certfailure(CURLcode rc);
+void vx_pushcertfailure(lua_State *L, const char *detail);
 
 /* --- module.c --- */
 int vx_curl_ready(void);

@@ -16,7 +16,7 @@
 [ $# -gt 0 ] || set -- lua5.4:build/5.4 luajit:build/jit
 
 # Hermetic: no developer credentials, no metadata server beyond loopback, no outside endpoint.
-unset GOOGLE_OAUTH_ACCESS_TOKEN GOOGLE_APPLICATION_CREDENTIALS GOOGLE_CLOUD_QUOTA_PROJECT VERTEXOPS_ENDPOINT
+unset GOOGLE_OAUTH_ACCESS_TOKEN GOOGLE_APPLICATION_CREDENTIALS GOOGLE_CLOUD_QUOTA_PROJECT VERTEXOPS_ENDPOINT VERTEXOPS_CA_FILE
 export CLOUDSDK_CONFIG=/nonexistent/gcloud
 export GCE_METADATA_HOST=127.0.0.1:9
 

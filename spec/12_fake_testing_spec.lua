@@ -12,9 +12,10 @@ local function exists(path)
   return ok
 end
 
+-- a process that has not ended (a zombie has: a daemonized nginx waits for init to reap it)
 local function alive(pid)
-  local _, ok = H.run("kill -0 " .. pid .. " 2>/dev/null")
-  return ok
+  local stat = H.read("/proc/" .. pid .. "/stat", true)
+  return stat ~= "" and stat:match("^%d+ %b() (%a)") ~= "Z"
 end
 
 -- waits until f() is true (at most seconds); returns whether it became true

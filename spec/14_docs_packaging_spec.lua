@@ -33,7 +33,7 @@ for _, rock in ipairs(ROCKS) do
       tree, src = os.tmpname(), os.tmpname()
       os.remove(tree)
       os.remove(src)
-      assert(H.run("mkdir -p " .. src .. " && cp -r csrc lua bin vertexops-scm-1.rockspec " .. src))
+      assert(H.run("mkdir -p " .. src .. " && cp -r csrc lua bin docs vertexops-scm-1.rockspec " .. src))
       local incdir = rock.jit and " LUA_INCDIR=/usr/include/luajit-2.1" or ""
       install_out, installed = H.run(("sh -c 'cd %s && luarocks --lua-version=%s make --deps-mode=none --tree=%s "
         .. "vertexops-scm-1.rockspec%s'"):format(src, LV, tree, incdir))

@@ -24,7 +24,7 @@ local raise = errors.raise
 
 -- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
 -- vertexops.auth provider walks the Application Default Credentials chain and caches the token.
-local AUTH_KEYS = { "credentials", "scopes", "self_signed_jwt" }
+local AUTH_KEYS = { "credentials", "scopes", "self_signed_jwt", "metadata_server" }
 
 ---@class vertexops.Client a client: its options, credentials and connections. Methods are called with
 ---':' (a '.' raises TypeError); after close() every call but stats() raises ValueError.

@@ -41,6 +41,7 @@
 ---@field credentials? string|vertexops.auth.Provider key-file path, or a provider from vertexops.auth.provider
 ---@field scopes? string|string[] OAuth scopes (default cloud-platform)
 ---@field self_signed_jwt? boolean service account: send a self-signed JWT, no token exchange
+---@field metadata_server? boolean false: the credential search skips the metadata server (so does env NO_GCE_CHECK=True)
 ---@field timeout? number end-to-end seconds of the call, > 0, at most a year (default 1800)
 ---@field request_timeout? number seconds of one HTTP exchange (default 60)
 ---@field connect_timeout? number seconds to connect (default 10)
@@ -48,7 +49,7 @@
 ---@field polling? vertexops.PollingPolicy any subset of the policy
 ---@field strategy? "auto"|"server"|"poll" how wait polls (default "auto")
 ---@field progress? fun(op: vertexops.Operation, info: vertexops.WaitInfo) called after every answer while waiting
----@field ca_file? string PEM bundle to trust instead of the system store
+---@field ca_file? string PEM bundle to trust instead of the system store (env VERTEXOPS_CA_FILE)
 ---@field user_project? string sent as x-goog-user-project (env GOOGLE_CLOUD_QUOTA_PROJECT)
 ---@field sleep? fun(seconds: number) how to wait (default: nanosleep, or ngx.sleep inside nginx)
 ---@field clock? fun():number a monotonic clock in seconds

@@ -106,6 +106,7 @@ M.retry_after = retry_after
 ---@return boolean
 function M.retryable(method, err)
   local rule = RETRY_ON[method]
+  if err.certificate == true then return false end -- a failed certificate verification stays failed
   if err.code and is(err, "HttpError") then
     return rule.codes[err.code] == true or (rule.all5xx == true and err.code >= 500 and err.code <= 599)
   end

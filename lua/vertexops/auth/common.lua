@@ -104,9 +104,18 @@ end
 function _M.grant(provider, uri, fields, o, deadline)
   _M.check_url(uri, "token_uri")
   local where = "token endpoint " .. uri
-  local body, err = provider:_request({ call = "token", method = "POST", url = uri, body = _M.form(fields),
+  local called, body, err = require("vertexops.host").pcall(provider._request, provider, { call = "token",
+    method = "POST", url = uri, body = _M.form(fields),
     headers = { "Content-Type: application/x-www-form-urlencoded", "Accept: application/json" } },
     where, o, nil, deadline)
+  if not called then
+    -- a token_uri the transport refuses (inside nginx: https by IP address) is the key file's fault
+    if core.is(body, "ValueError") then
+      raise("AuthError", string_format("token_uri %s of %s cannot be used: %s", uri,
+        provider.src and provider.src.describe or "the credentials", tostring(body.message)), { cause = body })
+    end
+    error(body, 0)
+  end
   if not body then raise("AuthError", where .. " failed: " .. tostring(err), { cause = err }) end
   return _M.lifetime_of(body, where)
 end

@@ -17,7 +17,11 @@ local _M = {}
 function _M.load(path, origin, types)
   local f, err = io_open(path, "rb")
   if not f then
-    raise("AuthError", string_format("credentials file %s (%s) cannot be opened: %s", path, origin, tostring(err)))
+    -- nginx workers run as nginx.conf's `user` (nobody when nginx starts as root): not the file's owner
+    local hint = tostring(err):find("Permission denied", 1, true)
+      and "; it must be readable by the user this process runs as (nginx workers: nginx.conf's `user`, "
+        .. "nobody by default when nginx starts as root; e.g. chgrp that group and chmod 0640)" or ""
+    raise("AuthError", string_format("credentials file %s (%s) cannot be opened: %s%s", path, origin, tostring(err), hint))
   end
   local text, rerr = f:read("*a")
   f:close()

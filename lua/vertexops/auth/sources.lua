@@ -69,8 +69,14 @@ _M.CHAIN = {
       end
       return nil, "no gcloud file " .. (path or "(neither CLOUDSDK_CONFIG nor HOME is set)")
     end },
-  { name = "the metadata server", -- always named: its first token request tells whether it is there
-    detect = function(_, env) return metadata.source(env("GCE_METADATA_HOST")) end },
+  { name = "the metadata server", -- its first token request tells whether it is there
+    detect = function(opts, env)
+      -- off: no request, not even the DNS query for its host (NO_GCE_CHECK as Google's clients read it)
+      if opts.metadata_server == false then return nil, "the metadata server is off (option metadata_server = false)" end
+      local no = env("NO_GCE_CHECK")
+      if no and no:lower() == "true" then return nil, "the metadata server is off (NO_GCE_CHECK=" .. no .. ")" end
+      return metadata.source(env("GCE_METADATA_HOST"))
+    end },
 }
 
 --- The process environment as detect reads it: an empty variable counts as unset.
@@ -92,6 +98,8 @@ function _M.find(opts, env)
     end
     tried[#tried + 1] = why
   end
+  -- only when the metadata server is off (the last entry finds it otherwise)
+  require("vertexops.errors").raise("AuthError", "no Google credentials found: " .. table.concat(tried, "; "))
 end
 
 return _M

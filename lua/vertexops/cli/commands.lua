@@ -29,7 +29,7 @@ M.FLAGS = {
     default = "$" .. options.ENV.endpoint .. ", else Google's host of the name's location",
     doc = "endpoint template" },
   { name = "ca_file", value = "FILE", type = "string", option = "ca_file",
-    doc = "PEM bundle to trust instead of the system store" },
+    default = "$" .. options.ENV.ca_file .. ", else the system store", doc = "PEM bundle to trust" },
   { name = "api_version", value = "V", type = "string", option = "api_version",
     default = options.DEFAULTS.api_version, choices = { "v1beta1", "v1" }, doc = "REST version: v1beta1 or v1" },
   { name = "filter", value = "F", type = "string", option = "filter",
@@ -51,6 +51,8 @@ M.FLAGS = {
   { name = "dry_run", doc = "with cancel-all: list what would be cancelled, and cancel nothing" },
   { name = "yes", doc = "with cancel-all: cancel without asking first (it asks only when stdin and stderr are "
       .. "a terminal)" },
+  { name = "key_file", value = "FILE", type = "string",
+    doc = "with fake: write a service-account key file for it at FILE (token_uri on localhost, mode 0644)" },
   { name = "json", doc = "print one JSON document on stdout" },
   { name = "quiet", doc = "print nothing on success" },
   { name = "help", alias = "-h", doc = "show this help" },
@@ -104,10 +106,11 @@ M.COMMANDS = {
     doc = "cancel every running operation (or job: --kind) of PARENT (with --wait: then wait until each has "
       .. "ended); on a terminal it lists them first and asks (\"cancel N operations under PARENT? [y/N]\"; "
       .. "--yes: no question), shows a progress bar, then a summary; --dry-run: only list what it would cancel" },
-  { name = "fake", flags = { "port", "http_port", "json", "quiet" },
+  { name = "fake", flags = { "port", "http_port", "key_file", "json", "quiet" },
     doc = "run a fake Vertex server on loopback in the foreground, for tests (docs/fake.md): prints its "
-      .. "endpoint, CA file, control URL and control token ($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on "
-      .. "Ctrl-C or SIGTERM" },
+      .. "endpoint, CA file, control URL, what to set inside nginx and control token "
+      .. "($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on SIGINT (Ctrl-C), SIGTERM or SIGHUP. Its guide: docs/fake.md, "
+      .. "the library's rules: docs/contract.md (installed with the rock: luarocks doc vertexops --list)" },
 }
 
 -- Exit codes by the error's first (most specific) tag; 1 for any other failure, 2 for bad arguments.

@@ -249,6 +249,43 @@ local function remove_dir(dir)
   sh("rm -rf -- " .. shell_quote(dir))
 end
 
+-- The client_email of the key files make_key_file writes.
+M.KEY_FILE_EMAIL = "fake-robot@test-project.iam.gserviceaccount.com"
+
+--- make_key_file(path, server) -> path: writes a service-account key file for the fake server
+--- (a table with .endpoint, e.g. testing.start()'s, or its endpoint) at path: type service_account,
+--- a fresh RSA key, client_email testing.KEY_FILE_EMAIL, project_id test-project, and token_uri
+--- the server's /token on localhost (a host name: inside nginx an https URL by IP address is
+--- refused). Mode 0644: a key the fake alone accepts, readable by nginx workers that run as
+--- another user (nobody, www-data); a real key file wants 0640 and nginx's group instead.
+function M.make_key_file(path, server)
+  local endpoint = type(server) == "table" and server.endpoint or server
+  if type(path) ~= "string" or type(endpoint) ~= "string" then
+    errors.raise("TypeError", "vertexops.testing.make_key_file: want (path, server), got ("
+      .. type(path) .. ", " .. type(endpoint) .. ")")
+  end
+  local port = endpoint:match("^https://[^/]+:(%d+)/?$")
+  if not port then
+    errors.raise("ValueError", "vertexops.testing.make_key_file: not a fake server's endpoint: " .. endpoint)
+  end
+  deps()
+  local dir = M.tmpdir()
+  local ok, pem = pcall(M.make_rsa_key, dir)
+  remove_dir(dir)
+  if not ok then error(pem, 0) end
+  local text = cjson.encode {
+    type = "service_account", project_id = "test-project", private_key_id = "fake-key-1",
+    private_key = pem, client_email = M.KEY_FILE_EMAIL, client_id = "100000000000000000001",
+    token_uri = "https://localhost:" .. port .. "/token",
+  }
+  local f, err = io.open(path, "w")
+  if not f then errors.raise("ValueError", "vertexops.testing.make_key_file: cannot write " .. path .. ": " .. tostring(err)) end
+  f:write(text, "\n")
+  f:close()
+  sh("chmod 644 " .. shell_quote(path))
+  return path
+end
+
 -- true when running as root (nginx then needs `user root root;` to read files in /tmp as root):
 -- the effective uid, from /proc/self/status (no program run), else `id -u`; asked when first needed.
 local euid
@@ -319,14 +356,23 @@ function M.run_nginx(dir, conf, env, nginx)
     shell_quote(dir .. "/"), shell_quote(dir .. "/nginx.conf"), log, log))
 end
 
+-- Whether process pid has ended: gone, or a zombie (a daemonized nginx's parent is init, which may
+-- reap it late; kill -0 still succeeds on a zombie).
+local function ended(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if stat then return stat:match("^%d+ %b() (%a)") == "Z" end
+  return not sh("kill -0 " .. pid .. " 2>/dev/null")
+end
+
 -- Stops the nginx whose pid file is in dir (TERM, then KILL after 5 s).
+
 local function kill_nginx(dir)
   deps()
   local pid = (read_file(dir .. "/nginx.pid") or ""):match("^%s*(%d+)%s*$")
   if pid then
     sh("kill -TERM " .. pid .. " 2>/dev/null")
     for _ = 1, 250 do
-      if not sh("kill -0 " .. pid .. " 2>/dev/null") then break end
+      if ended(pid) then break end
       socket.sleep(0.02)
     end
     sh("kill -KILL " .. pid .. " 2>/dev/null")

@@ -96,6 +96,11 @@ local function connect_error(what, target, err)
   if err == "timeout" then
     return errors.result(TAGS_FAILED_TIMEOUT, string_format("%s to %s timed out", what, where))
   end
+  if what == "TLS handshake" then
+    -- a failed certificate verification is not transient (csrc/error.c classifies it)
+    local cert = core.certificate_error(string_format("%s to %s failed: %s", what, where, tostring(err)))
+    if cert then return false, cert end
+  end
   local hint = ""
   if err:find("resolve", 1, true) then
     hint = " (cosockets resolve host names through nginx's 'resolver' directive)"
