@@ -47,6 +47,7 @@ build = {
     ["vertexops.auth"] = "lua/vertexops/auth/init.lua",
     ["vertexops.auth.authorized_user"] = "lua/vertexops/auth/authorized_user.lua",
     ["vertexops.auth.common"] = "lua/vertexops/auth/common.lua",
+    ["vertexops.auth.executable"] = "lua/vertexops/auth/executable.lua",
     ["vertexops.auth.external_account"] = "lua/vertexops/auth/external_account.lua",
     ["vertexops.auth.file"] = "lua/vertexops/auth/file.lua",
     ["vertexops.auth.impersonated"] = "lua/vertexops/auth/impersonated.lua",
