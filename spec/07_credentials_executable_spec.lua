@@ -105,6 +105,22 @@ describe("external_account credentials: the executable source", function()
     assert.equal(0, #server:log())
   end)
 
+  it("reads GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES from the process environment", function()
+    local path = creds { command = script("ok.sh", "printf '%s' '" .. answer() .. "'") }
+    local name = server:create {}.name
+    local code = ("local vertexops = require \"vertexops\"\n"
+      .. "local c = vertexops.client { endpoint = %q, ca_file = %q, credentials = %q }\n"
+      .. "local ok, err = pcall(c.get, c, %q)\nprint(ok and 'OK' or ('ERR ' .. tostring(err)))\n")
+      :format(server.endpoint, server.ca_file, path, name)
+    local out = H.run_lua(code, { GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES = "" })
+    assert.matches("ERR AuthError: .*executables need to be explicitly allowed", out)
+    assert.equal(0, runs())
+    out = H.run_lua(code, { GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES = "1" })
+    assert.matches("^OK\n", out)
+    assert.equal(1, runs())
+    assert.equal(1, #server:log("sts"))
+  end)
+
   it("exchanges the program's id_token at the STS and calls Vertex with the STS token", function()
     local c = client(creds { command = script("ok.sh", "printf '%s' '" .. answer() .. "'") })
     c:get(server:create {}.name)
