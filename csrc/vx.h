@@ -20,6 +20,7 @@
  *   share.c    the connection cache shared by a client's handles
  *   jwt.c      base64url and RS256 for service-account JWTs
  *   sys.c      clock, sleep, isatty
+ *   spawn.c    core.spawn: a program run without a shell, output capped, killed at a timeout
  *
  * Invariants kept in every file:
  *  - no Lua API call that can raise runs inside a libcurl callback: callbacks only append to
@@ -250,5 +251,6 @@ void vx_multi_open(lua_State *L);
 void vx_share_open(lua_State *L);
 void vx_jwt_open(lua_State *L);
 void vx_sys_open(lua_State *L);
+void vx_spawn_open(lua_State *L);
 
 #endif

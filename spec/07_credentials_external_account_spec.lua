@@ -361,7 +361,7 @@ describe("external_account credentials", function()
   end)
 
   describe("sources not supported yet", function()
-    for _, case in ipairs { { "executable", "credential_source 'executable' is not supported yet" },
+    for _, case in ipairs { { "executable", "executables need to be explicitly allowed" },
                             { "aws1", "credential_source environment_id 'aws1' is not supported yet" } } do
       it("raise AuthError naming the source type: " .. case[1], function()
         local c = client(case[1])

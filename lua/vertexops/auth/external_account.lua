@@ -1,14 +1,16 @@
 -- vertexops.auth.external_account: workload identity federation (a credentials file of type
 -- external_account, as `gcloud iam workload-identity-pools create-cred-config` writes it). Its
 -- token: the subject token from credential_source (a file: text, or JSON with
--- format.subject_token_field_name; or a URL: GET with its headers, text or JSON), exchanged at
+-- format.subject_token_field_name; a URL: GET with its headers, text or JSON; or a program the
+-- file names, auth/executable.lua), exchanged at
 -- token_url by the RFC 8693 token exchange (auth/sts.lua), then, when
 -- service_account_impersonation_url is set, exchanged again there (generateAccessToken).
--- Sources not supported yet (executable, environment_id aws1) are refused when the file is read.
+-- Sources not supported yet (environment_id aws1) are refused when the file is read.
 -- Each failure names the file and the step: subject token, STS, impersonation. Subject tokens,
 -- header values and client secrets never go into a message.
 local common = require "vertexops.auth.common"
 local sts = require "vertexops.auth.sts"
+local executable = require "vertexops.auth.executable"
 local cjson = common.json
 
 local io_open, ipairs, pairs, tonumber, tostring, type = io.open, ipairs, pairs, tonumber, tostring, type
@@ -43,15 +45,15 @@ function _M.check(d, where)
   local cs = d.credential_source
   if type(cs) ~= "table" then raise("AuthError", where .. " has no 'credential_source' object") end
   if cs.environment_id ~= nil then
-    raise("AuthError", string_format("%s: credential_source environment_id %s is not supported yet (supported: file, url)", where,
+    raise("AuthError", string_format("%s: credential_source environment_id %s is not supported yet "
+      .. "(supported: file, url, executable)", where,
       type(cs.environment_id) == "string" and ("'" .. cs.environment_id:sub(1, 40) .. "'") or "(not a string)"))
   end
-  if cs.executable ~= nil then
-    raise("AuthError", where .. ": credential_source 'executable' is not supported yet (supported: file, url)")
+  if (cs.file ~= nil and 1 or 0) + (cs.url ~= nil and 1 or 0) + (cs.executable ~= nil and 1 or 0) ~= 1 then
+    raise("AuthError", where .. ": credential_source must name exactly one of 'file', 'url' and 'executable' "
+      .. "(supported: file, url, executable)")
   end
-  if (cs.file == nil) == (cs.url == nil) then
-    raise("AuthError", where .. ": credential_source must name exactly one of 'file' and 'url' (supported: file, url)")
-  end
+  if cs.executable ~= nil then executable.check(cs.executable, where) end
   optional_string(cs, "file", where .. " credential_source")
   optional_string(cs, "url", where .. " credential_source")
   local fmt = cs.format
@@ -101,7 +103,9 @@ end
 function _M.identity(src)
   local d = src.data
   local cs = d.credential_source
-  return string_format("%s %s %s", d.audience, cs.file and "file:" .. cs.file or "url:" .. tostring(cs.url),
+  local source = cs.file and "file:" .. cs.file or cs.url and "url:" .. cs.url
+    or "executable:" .. cs.executable.command .. " " .. tostring(cs.executable.output_file)
+  return string_format("%s %s %s", d.audience, source,
     d.service_account_impersonation_url or ""), src.digest or ""
 end
 
@@ -160,6 +164,8 @@ function _M.fetch(provider, src, o, deadline, scope)
   local subject
   if cs.file then
     subject = from_file(cs.file, fmt, describe)
+  elseif cs.executable then
+    subject = executable.subject_token(d, describe, deadline)
   else
     subject = from_url(provider, cs, fmt, describe, o, deadline)
   end
