@@ -66,6 +66,7 @@ build = {
     ["vertexops.request"] = "lua/vertexops/request.lua",
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
     ["vertexops.rate"] = "lua/vertexops/rate.lua",
+    ["vertexops.rate_shared"] = "lua/vertexops/rate_shared.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",
     ["vertexops.fleet"] = "lua/vertexops/fleet.lua",
