@@ -16,7 +16,7 @@ local Q, PER = 120, 2
 local CONF = {
   { "worker_processes 1;", "worker_processes " .. WORKERS .. ";" },
   { "lua_shared_dict vertexops 1m;", "lua_shared_dict vertexops 1m;\n  lua_shared_dict vertexops_rate 1m;\n"
-    .. "  lua_shared_dict vertexops_tiny 12k;\n"
+    .. "  lua_shared_dict vertexops_tiny 64k;\n  lua_shared_dict vertexops_tiny2 64k;\n"
     .. '  init_worker_by_lua_block { require("support.rate_worker").start() }' },
 }
 
@@ -129,16 +129,34 @@ describe("option rate shared by nginx's workers (rate.shared_dict)", function()
         repeat i = i + 1 until not tiny:safe_set(size .. " " .. i, string.rep("x", size))
       end
       local now, delays = 9000, {}
-      local c = vertexops.client(T.opts { rate = { requests = 1, per = 60, shared_dict = "vertexops_tiny" },
+      local c = vertexops.client(T.opts { rate = { requests = 6, per = 60, shared_dict = "vertexops_tiny" },
         clock = function() return now end, sleep = function(s) delays[#delays + 1] = s; now = now + s end })
-      c:get(args.name)
-      c:get(args.name) -- the local window: max(1, 1 / 3 workers) a minute
+      for _ = 1, 3 do c:get(args.name) end -- the local window: 6 / 3 workers (none seen yet) a minute
       return { delays = delays }]], { name = op.name })
     assert.are.same({ 60 }, res.delays)
-    assert.are.equal(2, #server:log("get"))
+    assert.are.equal(3, #server:log("get"))
     local log = app:error_log()
     local _, warnings = log:gsub("option rate.shared_dict 'vertexops_tiny': the dict is full", "")
     assert.are.equal(1, warnings, log)
+  end)
+
+  it("degrades to requests / the participants last counted in the dict", function()
+    local op = server:create {}
+    local res = app:result([[
+      local now, delays = 20000, {}
+      local c = vertexops.client(T.opts { rate = { requests = 6, per = 60, shared_dict = "vertexops_tiny2" },
+        clock = function() return now end, sleep = function(s) delays[#delays + 1] = s; now = now + s end })
+      c:get(args.name) -- through the dict: this worker counts itself, the one participant
+      local tiny = ngx.shared.vertexops_tiny2
+      for size = 1, 300, 7 do
+        local i = 0
+        repeat i = i + 1 until not tiny:safe_set(size .. " " .. i, string.rep("x", size))
+      end
+      now = now + 5 -- a bucket of its own: the dict must store it, and cannot
+      for _ = 1, 7 do c:get(args.name) end -- the local window: 6 / 1 a minute
+      return { delays = delays }]], { name = op.name })
+    assert.are.same({ 60 }, res.delays)
+    assert.are.equal(8, #server:log("get"))
   end)
 
   it("keeps the workers together within the quota, fills it, and shares it fairly", function()

@@ -26,7 +26,7 @@
 --
 -- Participants: each worker that takes a permit counts itself once per window period in the dict
 -- (add of its pid, then incr of the period's count). A dict that is missing or fails (full: an
--- incr that cannot store, or that evicted entries to store) makes that window of the worker's
+-- store that fails, or that evicted other entries) makes that window of the worker's
 -- client local for good, at max(1, floor(n / participants)), participants being the last count
 -- read (before any, the number of nginx workers), with one ngx.log warning per worker and dict:
 -- never an error of the call.
@@ -72,8 +72,12 @@ local function participate(st, dict, now)
     st.period = p
     local ngx = ngx_of()
     local pid = ngx.worker and ngx.worker.pid and ngx.worker.pid() or 0
-    local added = call(dict, "add", st.prefix .. " pid " .. p .. " " .. pid, true, 2 * per)
-    if added then call(dict, "incr", st.prefix .. " workers " .. p, 1, 0, 2 * per) end
+    local added, _, evicted = call(dict, "add", st.prefix .. " pid " .. p .. " " .. pid, true, 2 * per)
+    if added then
+      local _, _, evicted2 = call(dict, "incr", st.prefix .. " workers " .. p, 1, 0, 2 * per)
+      evicted = evicted or evicted2
+    end
+    if evicted then st.full = true end -- the next permit degrades: the dict evicts to store
   end
   local a = call(dict, "get", st.prefix .. " workers " .. p)
   local b = call(dict, "get", st.prefix .. " workers " .. (p - 1))
@@ -111,6 +115,7 @@ end
 --- nil, nil, nil, n: the dict failed, pace locally at n requests per window.
 function M.permit(st, o, req, deadline)
   if st.degraded then return nil, nil, nil, st.degraded end
+  if st.full then return degrade(st, "the dict is full (storing the window evicted other entries)") end
   local dict, why = M.dict(st.dict_name)
   if not dict then return degrade(st, why) end
   local clock = deadline:clock()
