@@ -25,7 +25,7 @@
 -- its TimeoutError.
 --
 -- Participants: each worker that takes a permit counts itself once per window period in the dict
--- (add of its pid, then incr of the period's count). A dict that is missing or fails (full: an
+-- (add of its pid, then incr of the period's count). A dict that is missing or fails (full: a
 -- store that fails, or that evicted other entries) makes that window of the worker's
 -- client local for good, at max(1, floor(n / participants)), participants being the last count
 -- read (before any, the number of nginx workers), with one ngx.log warning per worker and dict:
