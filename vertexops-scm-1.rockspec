@@ -67,6 +67,7 @@ build = {
     ["vertexops.request"] = "lua/vertexops/request.lua",
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
     ["vertexops.rate"] = "lua/vertexops/rate.lua",
+    ["vertexops.rate_shared"] = "lua/vertexops/rate_shared.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
     ["vertexops.nginx"] = "lua/vertexops/nginx.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",

@@ -217,7 +217,8 @@ static void vx_checkdomain(lua_State *L, int idx, const vx_option *o) {
 }
 
 static void vx_checkdictname(lua_State *L, int idx, const vx_option *o) {
-  if (lua_rawlen(L, idx) == 0) vx_valueerror(L, "option '%s' must name a lua_shared_dict", o->name);
+  if (lua_rawlen(L, idx) == 0)
+    vx_valueerror(L, "option '%s' must name a lua_shared_dict", vx_label(o));
 }
 
 /* kind: "operations" or a collection of jobs (csrc/jobs.c's list). */
@@ -284,6 +285,8 @@ static const vx_option vx_rate_fields[] = {
      .doc = "requests at most in any `per` seconds, 1-1e6 (required)"},
     {"per", NUM(0, 86400), .flags = VX_O_LOOPEN, .label = "rate.per", DNUM(60), .cats = "number",
      .doc = "the window in seconds, > 0, at most a day (default 60)"},
+    {"shared_dict", .kind = VX_K_STRING, .check = vx_checkdictname, .label = "rate.shared_dict",
+     .cats = "string", .doc = "inside nginx: the lua_shared_dict where workers share the window"},
     {.name = NULL}};
 
 static const vx_option vx_options[] = {

@@ -30,6 +30,7 @@
 ---@class vertexops.Rate rate option: at most `requests` requests in any `per` seconds per project and location
 ---@field requests? integer requests at most in any `per` seconds, 1-1e6 (required)
 ---@field per? number the window in seconds, > 0, at most a day (default 60)
+---@field shared_dict? string inside nginx: the lua_shared_dict where workers share the window
 
 ---@class vertexops.Options options of a client or of one call (docs/contract.md, "Options"); an
 ---unknown key raises ValueError. The fields are the schema's (csrc/options.c, core.OPTIONS:

@@ -19,6 +19,7 @@ local errors = require "vertexops.errors"
 local deadlines = require "vertexops.deadline"
 local raise = errors.raise
 local retry_after = require("vertexops.retry").retry_after
+local shared = require "vertexops.rate_shared"
 
 local M = {}
 
@@ -63,7 +64,7 @@ local function windows(client, r)
     by_rate = {}
     client.rate_windows = by_rate
   end
-  local id = string_format("%d/%.17g", r.requests, r.per or M.PER)
+  local id = string_format("%d/%.17g/%s", r.requests, r.per or M.PER, r.shared_dict or "")
   local w = by_rate[id]
   if not w then
     w = {}
@@ -139,6 +140,7 @@ end
 --- retry sets the rate.
 function M.answered(a, o, req, sent, ok, res, slot)
   local now = deadlines.clock_of(o)()
+  if slot and slot.shared then return shared.answered(slot, now) end
   if slot then
     local w, i = slot[1], slot[2]
     if w[i] == sent and now > sent then w[i] = now end -- unless the slot went to a later request
@@ -185,6 +187,17 @@ function M.permit(client, o, req, deadline, adapt)
   if not w then
     w = { n = 0, head = 1 } -- times of the requests let go: n of them, the oldest at head
     by_key[key] = w
+  end
+  if r.shared_dict then -- shared by nginx's workers (rate_shared.lua); outside nginx, this window
+    if w.shared == nil then
+      local d, why = shared.dict(r.shared_dict)
+      w.shared = (d or why) and shared.state(r, per, key) or false -- false: not in nginx
+    end
+    if w.shared then
+      local err, sent, slot, local_n = shared.permit(w.shared, o, req, deadline)
+      if not local_n then return err, sent, slot end
+      n = local_n -- the dict failed: this window, at the share of one participant
+    end
   end
   while true do
     local now = clock()

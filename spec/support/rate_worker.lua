@@ -1,0 +1,65 @@
+-- Load from every worker of the nginx of support/openresty.lua, for spec/09_hosts_rate_shared_spec.lua:
+-- init_worker_by_lua_block { require("support.rate_worker").start() } starts, in each worker, a
+-- timer that watches the dict `vertexops` for a job (key "rate job": JSON {run, at, names, threads,
+-- duration, rate}). Each worker runs a job once, from `at` (ngx.now()'s clock, the same in every
+-- worker): `threads` light threads call get on
+-- names[worker id + 1] through one client with option rate until `duration` seconds have passed
+-- (each call's timeout is what is left), then stores {pid, ok, errors = {tag = count}} as JSON at
+-- "rate done <run> <worker id>".
+local cjson = require "cjson.safe"
+local vertexops = require "vertexops"
+
+local ngx = rawget(_G, "ngx")
+local M = {}
+
+local function run(job)
+  local dict = ngx.shared.vertexops
+  local id = ngx.worker.id()
+  local name = job.names[id + 1]
+  local c = vertexops.client { token = "test-token", rate = job.rate }
+  ngx.update_time()
+  if job.at > ngx.now() then ngx.sleep(job.at - ngx.now()) end -- every worker starts then
+  ngx.update_time()
+  local stop = ngx.now() + job.duration
+  local out = { pid = ngx.worker.pid(), ok = 0, errors = {} }
+  local threads = {}
+  for t = 1, job.threads do
+    threads[t] = ngx.thread.spawn(function()
+      while true do
+        ngx.update_time()
+        local left = stop - ngx.now()
+        if left <= 0.01 then return end
+        local ok, err = pcall(c.get, c, name, nil, { timeout = left })
+        if ok then
+          out.ok = out.ok + 1
+        else
+          local tag = type(err) == "table" and err.tags and err.tags[1] or tostring(err)
+          out.errors[tag] = (out.errors[tag] or 0) + 1
+        end
+      end
+    end)
+  end
+  for _, th in ipairs(threads) do ngx.thread.wait(th) end
+  c:close()
+  dict:set("rate done " .. job.run .. " " .. id, cjson.encode(out))
+end
+
+local last = 0
+local function watch(premature)
+  if premature then return end
+  local job = cjson.decode(ngx.shared.vertexops:get("rate job") or "null")
+  if type(job) == "table" and job.run > last then
+    last = job.run
+    local ok, err = pcall(run, job)
+    if not ok then
+      ngx.shared.vertexops:set("rate done " .. job.run .. " " .. ngx.worker.id(), cjson.encode { raised = tostring(err) })
+    end
+  end
+  ngx.timer.at(0.05, watch)
+end
+
+function M.start()
+  ngx.timer.at(0, watch)
+end
+
+return M
