@@ -35,7 +35,7 @@ build = {
       -- every csrc/*.c (spec/14_docs_packaging_spec.lua checks)
       sources = { "csrc/buf.c", "csrc/error.c", "csrc/h1.c", "csrc/handle.c", "csrc/jobs.c", "csrc/json.c",
                   "csrc/jwt.c", "csrc/module.c", "csrc/multi.c", "csrc/options.c", "csrc/reader.c", "csrc/request.c",
-                  "csrc/response.c", "csrc/share.c", "csrc/sys.c", "csrc/url.c" },
+                  "csrc/response.c", "csrc/share.c", "csrc/sigv4.c", "csrc/sys.c", "csrc/url.c" },
       libraries = { "curl", "crypto", "pthread" },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "$(CURL_INCDIR)", "$(CRYPTO_INCDIR)" },
