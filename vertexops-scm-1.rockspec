@@ -55,6 +55,7 @@ build = {
     ["vertexops.auth.shared"] = "lua/vertexops/auth/shared.lua",
     ["vertexops.auth.sources"] = "lua/vertexops/auth/sources.lua",
     ["vertexops.auth.sts"] = "lua/vertexops/auth/sts.lua",
+    ["vertexops.auth.aws"] = "lua/vertexops/auth/aws.lua",
     ["vertexops.auth.token"] = "lua/vertexops/auth/token.lua",
     ["vertexops.client"] = "lua/vertexops/client.lua",
     ["vertexops.deadline"] = "lua/vertexops/deadline.lua",

@@ -4,11 +4,13 @@
 -- format.subject_token_field_name; or a URL: GET with its headers, text or JSON), exchanged at
 -- token_url by the RFC 8693 token exchange (auth/sts.lua), then, when
 -- service_account_impersonation_url is set, exchanged again there (generateAccessToken).
--- Sources not supported yet (executable, environment_id aws1) are refused when the file is read.
+-- environment_id aws1: a signed AWS GetCallerIdentity request (auth/aws.lua).
+-- Sources not supported yet (executable) are refused when the file is read.
 -- Each failure names the file and the step: subject token, STS, impersonation. Subject tokens,
 -- header values and client secrets never go into a message.
 local common = require "vertexops.auth.common"
 local sts = require "vertexops.auth.sts"
+local aws = require "vertexops.auth.aws"
 local cjson = common.json
 
 local io_open, ipairs, pairs, tonumber, tostring, type = io.open, ipairs, pairs, tonumber, tostring, type
@@ -42,14 +44,12 @@ function _M.check(d, where)
   end
   local cs = d.credential_source
   if type(cs) ~= "table" then raise("AuthError", where .. " has no 'credential_source' object") end
-  if cs.environment_id ~= nil then
-    raise("AuthError", string_format("%s: credential_source environment_id %s is not supported yet (supported: file, url)", where,
-      type(cs.environment_id) == "string" and ("'" .. cs.environment_id:sub(1, 40) .. "'") or "(not a string)"))
-  end
+  local aws_source = cs.environment_id ~= nil
+  if aws_source then aws.check(cs, where) end
   if cs.executable ~= nil then
     raise("AuthError", where .. ": credential_source 'executable' is not supported yet (supported: file, url)")
   end
-  if (cs.file == nil) == (cs.url == nil) then
+  if not aws_source and (cs.file == nil) == (cs.url == nil) then
     raise("AuthError", where .. ": credential_source must name exactly one of 'file' and 'url' (supported: file, url)")
   end
   optional_string(cs, "file", where .. " credential_source")
@@ -90,7 +90,7 @@ function _M.check(d, where)
   end
   -- the URLs go through the endpoint rules (https, or http to loopback) before anything is sent
   common.check_url(d.token_url or sts.DEFAULT_TOKEN_URL, where .. ": token_url")
-  if cs.url then common.check_url(cs.url, where .. ": credential_source url") end
+  if cs.url then common.check_source_url(cs.url, where .. ": credential_source url") end
   if d.service_account_impersonation_url then
     sts.check_impersonation_url(d.service_account_impersonation_url, where .. ": service_account_impersonation_url")
   end
@@ -101,7 +101,8 @@ end
 function _M.identity(src)
   local d = src.data
   local cs = d.credential_source
-  return string_format("%s %s %s", d.audience, cs.file and "file:" .. cs.file or "url:" .. tostring(cs.url),
+  return string_format("%s %s %s", d.audience, cs.environment_id and "aws:" .. tostring(cs.url)
+    or cs.file and "file:" .. cs.file or "url:" .. tostring(cs.url),
     d.service_account_impersonation_url or ""), src.digest or ""
 end
 
@@ -158,7 +159,9 @@ function _M.fetch(provider, src, o, deadline, scope)
   local cs, describe = d.credential_source, src.describe
   local fmt = cs.format or {}
   local subject
-  if cs.file then
+  if cs.environment_id ~= nil then
+    subject = aws.subject_token(provider, d, describe, o, deadline)
+  elseif cs.file then
     subject = from_file(cs.file, fmt, describe)
   else
     subject = from_url(provider, cs, fmt, describe, o, deadline)
