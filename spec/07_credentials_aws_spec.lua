@@ -242,6 +242,15 @@ describe("external_account credentials of environment_id aws1", function()
       assert.truthy(err.message:find("404", 1, true), err.message)
     end)
 
+    it("an AWS_REGION that is not a region name (it would move the signed URL's host) is refused", function()
+      for k, v in pairs(ENV) do env[k] = v end
+      env.AWS_REGION = "evil.example.com/x"
+      local c = client("imdsv2")
+      local err = raises(c.get, c, H.NAME .. "1")
+      assert.truthy(err.message:find("AWS region: AWS_REGION is not a region name", 1, true), err.message)
+      assert.are.equal(0, #server:log())
+    end)
+
     it("no region anywhere: names the AWS region step before any request", function()
       local c = client("no_region_url")
       local err = raises(c.get, c, H.NAME .. "1")

@@ -81,7 +81,14 @@ end
 -- The region, from the environment or the metadata service's availability zone.
 local function region(provider, cs, describe, session, o, deadline)
   local r = env("AWS_REGION") or env("AWS_DEFAULT_REGION")
-  if r then return r end
+  if r then
+    -- it goes into regional_cred_verification_url's host: a region name, nothing that could move it
+    if not r:match("^[a-z][a-z0-9%-]*%d$") or #r > 64 then
+      raise("AuthError", string_format("%s: AWS region: %s is not a region name (like us-east-2)", describe,
+        env("AWS_REGION") and "AWS_REGION" or "AWS_DEFAULT_REGION"))
+    end
+    return r
+  end
   if not cs.region_url then
     raise("AuthError", describe .. ": AWS region: neither AWS_REGION nor AWS_DEFAULT_REGION is set and "
       .. "credential_source has no region_url")
