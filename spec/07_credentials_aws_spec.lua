@@ -251,6 +251,23 @@ describe("external_account credentials of environment_id aws1", function()
       assert.are.equal(0, #server:log())
     end)
 
+    it("a metadata service that answers slowly is bounded by the call's timeout", function()
+      server:fault { match = "aws_metadata", delay = 30 }
+      local c = client("imdsv2")
+      local t0 = require("socket").gettime()
+      local err = raises(c.get, c, H.NAME .. "1", nil, { timeout = 1 })
+      H.within(require("socket").gettime() - t0, 1, "the call")
+      assert.are.equal("TimeoutError", H.tags(err))
+      assert.are.equal(0, #server:log("sts"))
+    end)
+
+    it("a 503 of the session token PUT is retried like any token request", function()
+      server:fault { match = "aws_token", status = 503 }
+      vertexops.client({ endpoint = server.endpoint, ca_file = server.ca_file, credentials = files.imdsv2,
+        retry = { initial_delay = 0.01, max_delay = 0.01 } }):get(server:create {}.name)
+      assert.are.equal(2, #server:log("aws_token"))
+    end)
+
     it("no region anywhere: names the AWS region step before any request", function()
       local c = client("no_region_url")
       local err = raises(c.get, c, H.NAME .. "1")
