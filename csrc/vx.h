@@ -19,6 +19,7 @@
  *   multi.c    the multi handle: non-blocking transfers
  *   share.c    the connection cache shared by a client's handles
  *   jwt.c      base64url and RS256 for service-account JWTs
+ *   sigv4.c    AWS Signature Version 4 for the aws1 subject token
  *   sys.c      clock, sleep, isatty
  *   spawn.c    core.spawn: a program run without a shell, output capped, killed at a timeout
  *
@@ -250,6 +251,7 @@ void vx_handle_open(lua_State *L);
 void vx_multi_open(lua_State *L);
 void vx_share_open(lua_State *L);
 void vx_jwt_open(lua_State *L);
+void vx_sigv4_open(lua_State *L);
 void vx_sys_open(lua_State *L);
 void vx_spawn_open(lua_State *L);
 

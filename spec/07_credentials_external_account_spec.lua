@@ -77,7 +77,8 @@ describe("external_account credentials", function()
     ea("workforce", { audience = WORKFORCE, workforce_pool_user_project = "wf-project" })
     ea("missing_file", { credential_source = { file = dir .. "/nowhere.txt" } })
     ea("executable", { credential_source = { executable = { command = "/bin/true" } } })
-    ea("aws1", { credential_source = { environment_id = "aws1", region_url = "http://169.254.169.254/x" } })
+    ea("aws2", { credential_source = { environment_id = "aws2", region_url = "http://169.254.169.254/x",
+      regional_cred_verification_url = "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15" } })
     ea("plain_http", { token_url = "http://sts.example.com/v1/token" })
     ea("workforce_wrong", { workforce_pool_user_project = "wf-project" })
     seen_errors = {}
@@ -362,7 +363,7 @@ describe("external_account credentials", function()
 
   describe("sources not supported yet", function()
     for _, case in ipairs { { "executable", "executables need to be explicitly allowed" },
-                            { "aws1", "credential_source environment_id 'aws1' is not supported yet" } } do
+                            { "aws2", "credential_source environment_id 'aws2' is not supported (supported: aws1)" } } do
       it("raise AuthError naming the source type: " .. case[1], function()
         local c = client(case[1])
         local err = raises(c.get, c, H.NAME .. "1")

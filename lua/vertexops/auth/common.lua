@@ -84,6 +84,29 @@ function _M.check_url(url, what)
   if not ok then raise("AuthError", string_format("%s %s is not usable: %s", what, url, tostring(err.message or err))) end
 end
 
+-- The hosts of cloud metadata services, reached over plain http:// by design: AWS's instance
+-- metadata service (169.254.169.254, and [fd00:ec2::254] on IPv6-only instances), which is also
+-- Azure's IMDS address.
+_M.METADATA_HOSTS = { ["169.254.169.254"] = true, ["[fd00:ec2::254]"] = true }
+
+--- AuthError unless url, a credential_source URL, passes the endpoint rules (core.check_url), or
+--- is plain http:// to a cloud metadata host (METADATA_HOSTS; the rest of it held to the same
+--- grammar); either may end in a query of visible ASCII without '#' (Azure's IMDS needs one).
+function _M.check_source_url(url, what)
+  local base, query = url:match("^([^?]*)%?(.*)$")
+  if base and (not query:match("^[!-~]*$") or query:find("#", 1, true)) then
+    raise("AuthError", string_format("%s %s is not usable: its query holds a space, a control or non-ASCII byte, "
+      .. "or a '#'", what, url))
+  end
+  base = base or url
+  local host, rest = base:match("^http://(%[[^%]/]*%])(.*)$")
+  if not host then host, rest = base:match("^http://([^:/]*)(.*)$") end
+  -- a metadata host: the same grammar as an https URL (a port, a path, no user info or fragment)
+  local checked = host and _M.METADATA_HOSTS[host:lower()] and "https://" .. host .. rest or base
+  local ok, err = pcall(core.check_url, checked)
+  if not ok then raise("AuthError", string_format("%s %s is not usable: %s", what, url, tostring(err.message or err))) end
+end
+
 --- The token and its lifetime from a token answer: expires_in (a number, or a numeric string),
 --- JWT_LIFETIME when the answer has none; anything else comes back as it is, for
 --- Provider:_storable to refuse.

@@ -5,12 +5,13 @@
 -- file names, auth/executable.lua), exchanged at
 -- token_url by the RFC 8693 token exchange (auth/sts.lua), then, when
 -- service_account_impersonation_url is set, exchanged again there (generateAccessToken).
--- Sources not supported yet (environment_id aws1) are refused when the file is read.
+-- environment_id aws1: a signed AWS GetCallerIdentity request (auth/aws.lua).
 -- Each failure names the file and the step: subject token, STS, impersonation. Subject tokens,
 -- header values and client secrets never go into a message.
 local common = require "vertexops.auth.common"
 local sts = require "vertexops.auth.sts"
 local executable = require "vertexops.auth.executable"
+local aws = require "vertexops.auth.aws"
 local cjson = common.json
 
 local io_open, ipairs, pairs, tonumber, tostring, type = io.open, ipairs, pairs, tonumber, tostring, type
@@ -44,14 +45,15 @@ function _M.check(d, where)
   end
   local cs = d.credential_source
   if type(cs) ~= "table" then raise("AuthError", where .. " has no 'credential_source' object") end
-  if cs.environment_id ~= nil then
-    raise("AuthError", string_format("%s: credential_source environment_id %s is not supported yet "
-      .. "(supported: file, url, executable)", where,
-      type(cs.environment_id) == "string" and ("'" .. cs.environment_id:sub(1, 40) .. "'") or "(not a string)"))
-  end
-  if (cs.file ~= nil and 1 or 0) + (cs.url ~= nil and 1 or 0) + (cs.executable ~= nil and 1 or 0) ~= 1 then
+  local aws_source = cs.environment_id ~= nil
+  if aws_source then
+    aws.check(cs, where)
+    if cs.executable ~= nil or cs.file ~= nil then
+      raise("AuthError", where .. ": credential_source with an environment_id takes no 'file' or 'executable'")
+    end
+  elseif (cs.file ~= nil and 1 or 0) + (cs.url ~= nil and 1 or 0) + (cs.executable ~= nil and 1 or 0) ~= 1 then
     raise("AuthError", where .. ": credential_source must name exactly one of 'file', 'url' and 'executable' "
-      .. "(supported: file, url, executable)")
+      .. "(supported: file, url, executable, environment_id aws1)")
   end
   if cs.executable ~= nil then executable.check(cs.executable, where) end
   optional_string(cs, "file", where .. " credential_source")
@@ -92,7 +94,7 @@ function _M.check(d, where)
   end
   -- the URLs go through the endpoint rules (https, or http to loopback) before anything is sent
   common.check_url(d.token_url or sts.DEFAULT_TOKEN_URL, where .. ": token_url")
-  if cs.url then common.check_url(cs.url, where .. ": credential_source url") end
+  if cs.url then common.check_source_url(cs.url, where .. ": credential_source url") end
   if d.service_account_impersonation_url then
     sts.check_impersonation_url(d.service_account_impersonation_url, where .. ": service_account_impersonation_url")
   end
@@ -103,7 +105,8 @@ end
 function _M.identity(src)
   local d = src.data
   local cs = d.credential_source
-  local source = cs.file and "file:" .. cs.file or cs.url and "url:" .. cs.url
+  local source = cs.environment_id and "aws:" .. tostring(cs.url) or cs.file and "file:" .. cs.file
+    or cs.url and "url:" .. cs.url
     or "executable:" .. cs.executable.command .. " " .. tostring(cs.executable.output_file)
   return string_format("%s %s %s", d.audience, source,
     d.service_account_impersonation_url or ""), src.digest or ""
@@ -162,7 +165,9 @@ function _M.fetch(provider, src, o, deadline, scope)
   local cs, describe = d.credential_source, src.describe
   local fmt = cs.format or {}
   local subject
-  if cs.file then
+  if cs.environment_id ~= nil then
+    subject = aws.subject_token(provider, d, describe, o, deadline)
+  elseif cs.file then
     subject = from_file(cs.file, fmt, describe)
   elseif cs.executable then
     subject = executable.subject_token(d, describe, deadline)

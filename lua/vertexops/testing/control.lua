@@ -14,6 +14,7 @@ local quota = require "vertexops.testing.quota"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
 local sts = require "vertexops.testing.sts"
+local aws = require "vertexops.testing.aws"
 local tokens = require "vertexops.testing.tokens"
 
 local ngx = ngx
@@ -114,6 +115,7 @@ local CONTROLS = {
   ["POST tokens"] = checked(tokens.check_tokens, tokens.set_tokens),
   ["POST api_keys"] = checked(tokens.check_api_keys, tokens.set_api_keys),
   ["POST sts"] = checked(sts.check_settings, sts.set),
+  ["POST aws"] = checked(aws.check_settings, aws.set),
   -- {requests = n, per = seconds}: a quota per project and region (quota.lua); {off = true}: none
   ["POST quota"] = checked(quota.check, quota.set),
   ["GET quota"] = function() return send(200, quota.show()) end,

@@ -19,7 +19,8 @@ local M = {}
 
 -- the queue ----------------------------------------------------------------------------------
 
-M.MATCH = set("cancel", "get", "delete", "list", "wait", "token", "metadata", "sts", "iam", "subject_token", "other",
+M.MATCH = set("cancel", "get", "delete", "list", "wait", "token", "metadata", "sts", "iam", "subject_token", "aws_token",
+  "aws_metadata", "other",
   "any")
 
 --- A fault's fields: nil, or the message of a 400.

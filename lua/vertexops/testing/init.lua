@@ -393,7 +393,7 @@ end
 -- requires the others): every one must be there (the rockspec installs each; spec/12_fake_testing_spec.lua checks the
 -- list against lua/vertexops/testing/ and the rockspec).
 M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "jobs", "faults", "tokens", "sts", "log",
-  "control", "quota" }
+  "control", "quota", "aws" }
 
 -- Raises ConnectionFailedError (missing = the first module not found) unless every module of the
 -- service is a file under root.
@@ -629,6 +629,9 @@ function Server:oauth(settings) return self:control("POST", "oauth", settings) e
 --- subject_token_headers, subject_token_expired, audience, client_id, client_secret, expires_in,
 --- max_lifetime, service_account.
 function Server:sts(settings) return self:control("POST", "sts", settings) end
+--- What the AWS instance metadata service answers (docs/fake.md, "AWS instance metadata"): zone,
+--- role, access_key_id, secret_access_key, token, imdsv2, session_expired.
+function Server:aws(settings) return self:control("POST", "aws", settings) end
 
 --- The server's clock: body {virtual = t} switches to a virtual clock at t (seconds), {advance = s}
 --- moves it, {real = true} returns to real time, {} reads it. Returns {now = t}.
@@ -663,7 +666,8 @@ function Server:options(extra)
 end
 
 --- The request log, control requests excluded; call (optional) keeps one kind of call
---- ("cancel", "get", "delete", "list", "wait", "token", "metadata", "sts", "iam", "subject_token").
+--- ("cancel", "get", "delete", "list", "wait", "token", "metadata", "sts", "iam", "subject_token",
+--- "aws_token", "aws_metadata").
 function Server:log(call)
   local all = self:control("GET", "log")
   if not call then return all end

@@ -11,7 +11,7 @@
 -- A fault is taken by the next request whose call matches, `times` times (default 1), and logged
 -- like any request. Fields, each one fault kind (several may be combined where it makes sense):
 --   match        "cancel" | "get" | "delete" | "list" | "wait" | "token" | "metadata" | "sts" | "iam" |
---                "subject_token" | "other" | "any"
+--                "subject_token" | "aws_token" | "aws_metadata" | "other" | "any"
 --   times        how many requests it answers (default 1)
 --   delay        seconds to hold the request first (then the rest of the fault, or the normal answer)
 --   drop         "before": close the connection without an answer; "mid": 200, half a body, close
@@ -57,6 +57,7 @@
 --   faults.lua   the fault queue and a handler per fault kind (the fields above)
 --   tokens.lua   credentials: the OAuth token endpoint, the metadata server, the bearer check
 --   sts.lua      Google's STS (/v1/token), IAM Credentials (generateAccessToken), a subject-token URL
+--   aws.lua      AWS's instance metadata service with IMDSv2 (/latest/api/token, /latest/meta-data/)
 --   control.lua  the control API (/_control/): a handler per path
 --   quota.lua    a request quota per project and region, 429 RESOURCE_EXHAUSTED past it (off by default)
 --   log.lua      the request log and the counters of stats()
@@ -70,6 +71,7 @@ local quota = require "vertexops.testing.quota"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
 local sts = require "vertexops.testing.sts"
+local aws = require "vertexops.testing.aws"
 local tokens = require "vertexops.testing.tokens"
 
 local ngx = ngx
@@ -124,6 +126,8 @@ local ROUTES = {
 local function route(method, path)
   local row = PATHS[path]
   if row then return row[method] or false, nil end
+  local imds, what = aws.route(method, path) -- AWS's instance metadata service (aws.lua)
+  if imds ~= nil then return imds, what end
   local email = sts.iam_email(path) -- IAM Credentials' generateAccessToken (sts.lua)
   if email then return method == "POST" and "iam" or false, email end
   local rest
@@ -143,7 +147,7 @@ end
 -- accepted bearer token; the token endpoints (tokens.ENDPOINTS) issue them.
 local CALLS = model.CALLS
 local PUBLIC = {}
-for _, endpoints in ipairs { tokens.ENDPOINTS, sts.ENDPOINTS } do
+for _, endpoints in ipairs { tokens.ENDPOINTS, sts.ENDPOINTS, aws.ENDPOINTS } do
   for call, f in pairs(endpoints) do PUBLIC[call] = f end
 end
 

@@ -9,6 +9,7 @@ local cjson = require("cjson.safe").new()
 local check = require "vertexops.testing.check"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
+local aws = require "vertexops.testing.aws"
 
 local ngx = ngx
 local send = reply.send
@@ -90,7 +91,11 @@ local function sts_endpoint()
   if args.options ~= nil and type(cjson.decode(args.options)) ~= "table" then
     return oauth_error(400, "invalid_request", "Invalid value for \"options\".")
   end
-  if args.subject_token ~= s.subject_token then
+  if args.subject_token_type == aws.TOKEN_TYPE then
+    -- an AWS signed GetCallerIdentity request (aws.lua checks its structure)
+    local why = aws.subject_token(args.subject_token, args.audience)
+    if why then return oauth_error(400, "invalid_grant", "Invalid AWS subject token: " .. why .. ".") end
+  elseif args.subject_token ~= s.subject_token then
     return oauth_error(400, "invalid_grant", "The subject token is invalid.")
   end
   if s.subject_token_expired then
