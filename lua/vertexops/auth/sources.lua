@@ -29,6 +29,7 @@ _M.FILE_TYPES = {
   (require "vertexops.auth.authorized_user"),
   (require "vertexops.auth.external_account"),
   (require "vertexops.auth.impersonated"),
+  (require "vertexops.auth.external_account_authorized_user"),
 }
 
 --- Every credential type by its kind: the file types, the raw token, the metadata server.
