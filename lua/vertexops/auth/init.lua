@@ -189,8 +189,7 @@ end
 function Provider:_check_universe(o)
   local theirs = self.src.universe_domain
   if not theirs then return end
-  local ours = o.universe_domain or self.opts.universe_domain or options.env("universe_domain")
-    or options.DEFAULTS.universe_domain
+  local ours = self:_universe(o)
   if ours ~= theirs then
     raise("AuthError", string_format("the configured universe domain (%s) does not match the universe domain found in the "
       .. "credentials (%s, %s); the universe domain is the universe_domain option, else "
@@ -199,21 +198,31 @@ function Provider:_check_universe(o)
   end
 end
 
--- The shared_dict key of src's token for this provider's scopes and self_signed_jwt mode.
-function Provider:_shared_key(src)
-  local identity, digest = KINDS[src.kind].identity(src)
-  return shared.key(src.kind, identity, digest, scope_string(self.opts), self.opts.self_signed_jwt)
+-- The universe a call with options o works in: o's universe_domain, else the provider's, else
+-- GOOGLE_CLOUD_UNIVERSE_DOMAIN, else googleapis.com.
+function Provider:_universe(o)
+  return o and o.universe_domain or self.opts.universe_domain or options.env("universe_domain")
+    or options.DEFAULTS.universe_domain
 end
 
---- The shared_dict key of a provider's token (its lock: the key .. " lock"); for specs.
-function _M.shared_key(provider)
-  return provider:_shared_key(provider:source())
+-- The shared_dict key of src's token for this provider's scopes, self_signed_jwt mode and the
+-- universe of a call with options o (every credential's: a token, the metadata server's too).
+function Provider:_shared_key(src, o)
+  local identity, digest = KINDS[src.kind].identity(src)
+  return shared.key(src.kind, identity, digest, scope_string(self.opts), self.opts.self_signed_jwt,
+    src.universe_domain or self:_universe(o))
+end
+
+--- The shared_dict key of a provider's token (its lock: the key .. " lock") for calls with options o
+--- (default: the provider's own); for specs.
+function _M.shared_key(provider, o)
+  return provider:_shared_key(provider:source(), o)
 end
 
 -- The token from, or fetched for, the nginx shared_dict dict_name (auth/shared.lua), kept in this
 -- provider too; nil where there is none to share (the caller fetches on its own).
 function Provider:_shared_token(src, o, deadline, dict_name)
-  local key = self:_shared_key(src)
+  local key = self:_shared_key(src, o)
   local clock = clock_of(o)
   local token, exp, dict = shared.token(dict_name, key, {
     deadline = deadline, lock_wait = _M.LOCK_WAIT,
