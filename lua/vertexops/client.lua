@@ -206,6 +206,18 @@ function Client:_exchange(o, req, token)
 end
 
 
+-- A 401 or 403 of the service names the credentials it refused (google-auth's get_cred_info, as
+-- google-api-core adds it to such errors): their type, source and principal, never a secret; in
+-- the message and as fields credential_type, credential_source, principal. Nothing for a token
+-- given as an option (no provider).
+local function name_credentials(provider, err)
+  local info = provider and provider.credential_info and provider:credential_info()
+  if not info or type(err) ~= "table" or err.credential_type then return end
+  err.credential_type, err.credential_source, err.principal = info.credential_type, info.credential_source, info.principal
+  err.message = string_format("%s (credentials: %s%s)", tostring(err.message), info.credential_source,
+    info.principal and ", principal " .. info.principal or "")
+end
+
 -- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
 -- for a failure of the call). ctx (optional): deadline (on o's clock), rules ("GET" for
 -- the idempotent rules whatever the method), request_timeout (override), requests (a counter).
@@ -245,6 +257,9 @@ function Client:_run(o, req, ctx)
     if sent then rate.answered(adapt, o, req, sent, ok, res, slot) end
     if ok then return true, res, headers end
     local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
+    if not no_auth and (res.code == 401 or res.code == 403) and not (provider and provider:refreshable()) then
+      name_credentials(self:_provider(o), res)
+    end
     if provider and provider:refreshable() then
       -- The service refused the token: fetch a fresh one and try once more, at once.
       refreshed = true

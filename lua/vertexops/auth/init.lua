@@ -75,6 +75,40 @@ function Provider:__tostring()
   return "vertexops token provider (" .. (src and src.describe or "not resolved yet") .. ")"
 end
 
+-- The principal of a source, by its kind (google-auth's get_cred_info: a service account's email,
+-- the impersonated account, else a federated credential's audience); nil when it names none.
+local function impersonated_email(url)
+  return type(url) == "string" and url:match("([^/]+):generateAccessToken$") or nil
+end
+local PRINCIPAL = {
+  service_account = function(d) return d.client_email end,
+  authorized_user = function(d) return type(d.account) == "string" and d.account ~= "" and d.account or nil end,
+  external_account = function(d)
+    return impersonated_email(d.service_account_impersonation_url) or d.audience
+  end,
+  impersonated_service_account = function(d) return impersonated_email(d.service_account_impersonation_url) end,
+  external_account_authorized_user = function(d) return d.audience end,
+}
+
+--- What a 401 or 403 of the service names about the credentials (as google-auth's get_cred_info and
+--- google-api-core do): {credential_type, credential_source, principal?} of the source found; nil
+--- before the chain was walked. Never a secret: a file's type and path, an email or an audience.
+---@return {credential_type: string, credential_source: string, principal?: string}?
+function Provider:credential_info()
+  local src = self.src
+  if not src then return nil end
+  local principal
+  if src.impersonate then
+    principal = src.impersonate
+  elseif src.data and PRINCIPAL[src.kind] then
+    principal = PRINCIPAL[src.kind](src.data)
+  elseif src.kind == "metadata" then
+    principal = "default"
+  end
+  return { credential_type = src.kind, credential_source = src.describe,
+           principal = type(principal) == "string" and principal or nil }
+end
+
 -- Finds the source of credentials (no network: the metadata server is only named, not asked).
 ---@return table source {kind = "env"|"service_account"|"authorized_user"|"metadata", describe = string, ...}
 function Provider:source()
