@@ -12,7 +12,7 @@ local job = require "vertexops.job"
 local deadlines = require "vertexops.deadline"
 local rate = require "vertexops.rate"
 
-local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
+local error, ipairs, next, pcall, setmetatable, type, tostring = error, ipairs, next, pcall, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
 local coroutine_running = coroutine.running
 local string_format = string.format
@@ -24,7 +24,7 @@ local raise = errors.raise
 
 -- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
 -- vertexops.auth provider walks the Application Default Credentials chain and caches the token.
-local AUTH_KEYS = { "credentials", "scopes", "self_signed_jwt" }
+local AUTH_KEYS = { "credentials", "scopes", "self_signed_jwt", "impersonate_service_account", "iam_endpoint" }
 
 ---@class vertexops.Client a client: its options, credentials and connections. Methods are called with
 ---':' (a '.' raises TypeError); after close() every call but stats() raises ValueError.
@@ -211,6 +211,8 @@ end
 -- the message and as fields credential_type, credential_source, principal. Nothing for a token
 -- given as an option (no provider).
 local function name_credentials(provider, err)
+  -- (a call's own provider, made anew for its options, walks the chain again: no network)
+  if provider and provider.credential_info and not provider.src then pcall(provider.source, provider) end
   local info = provider and provider.credential_info and provider:credential_info()
   if not info or type(err) ~= "table" or err.credential_type then return end
   err.credential_type, err.credential_source, err.principal = info.credential_type, info.credential_source, info.principal

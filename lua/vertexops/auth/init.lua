@@ -21,6 +21,7 @@ local common = require "vertexops.auth.common"
 local metadata = require "vertexops.auth.metadata"
 local shared = require "vertexops.auth.shared"
 local sources = require "vertexops.auth.sources"
+local impersonate = require "vertexops.auth.impersonate"
 local deadlines = require "vertexops.deadline"
 
 local error, getmetatable, rawget, setmetatable, tostring, type =
@@ -112,7 +113,13 @@ end
 -- Finds the source of credentials (no network: the metadata server is only named, not asked).
 ---@return table source {kind = "env"|"service_account"|"authorized_user"|"metadata", describe = string, ...}
 function Provider:source()
-  if not self.src then self.src = sources.find(self.opts) end
+  if not self.src then
+    local src = sources.find(self.opts)
+    local email = self.opts.impersonate_service_account
+    -- impersonate_service_account: the credentials found are the source of an impersonation
+    if email then src = impersonate.source(src, email, self.opts.iam_endpoint) end
+    self.src = src
+  end
   return self.src
 end
 
