@@ -6,12 +6,15 @@
 --
 -- The chain, first match wins (auth/sources.lua, CHAIN; only that file when opts.credentials names one):
 --   1. GOOGLE_OAUTH_ACCESS_TOKEN        a raw token (never refreshed)
---   2. GOOGLE_APPLICATION_CREDENTIALS   a service_account or authorized_user JSON file
+--   2. GOOGLE_APPLICATION_CREDENTIALS   a credentials JSON file (sources.lua, FILE_TYPES)
 --   3. the gcloud file                  $CLOUDSDK_CONFIG or ~/.config/gcloud, application_default_credentials.json
 --   4. the metadata server              GCE, GKE, Cloud Run ($GCE_METADATA_HOST overrides the host)
+-- With opts.impersonate_service_account, what was found is the source of an impersonation (impersonate.lua).
 -- Here: the provider (the chain walked once, the token cached, fetches single-flight, token
 -- requests). Beside it: sources.lua (the chain and the credential types), one module per type
--- (token.lua, service_account.lua, authorized_user.lua, metadata.lua), file.lua (key files),
+-- (token.lua, service_account.lua, authorized_user.lua, external_account.lua, impersonated.lua,
+-- external_account_authorized_user.lua, impersonate.lua, metadata.lua), sts.lua (STS and IAM
+-- Credentials), file.lua (key files),
 -- shared.lua (the nginx shared_dict cache and lock), common.lua (what they share).
 -- Secrets (private keys, refresh tokens, client secrets, access tokens) never appear in an error,
 -- a log line or tostring().
