@@ -184,6 +184,26 @@ static void vx_checkprintable(lua_State *L, int idx, const vx_option *o) {
       vx_valueerror(L, "option '%s' contains a control character or a non-ASCII byte", vx_label(o));
 }
 
+/* A service account's email (impersonate_service_account): NAME@DOMAIN of letters, digits and
+ * '.', '_', '-' (it goes into a URL path as it is), one '@', at most 254 bytes. */
+static void vx_checkemail(lua_State *L, int idx, const vx_option *o) {
+  size_t n, i, at = 0, ats = 0;
+  const char *s = lua_tolstring(L, idx, &n);
+  int ok = n > 0 && n <= 254;
+  for (i = 0; ok && i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '@') {
+      ats++;
+      at = i;
+    } else if (!(VX_ISALNUM(c) || c == '.' || c == '_' || c == '-')) {
+      ok = 0;
+    }
+  }
+  if (!ok || ats != 1 || at == 0 || at == n - 1)
+    vx_valueerror(L, "option '%s' must be a service account's email (NAME@PROJECT.iam.gserviceaccount.com)",
+                  o->name);
+}
+
 /* An API key goes into a header line as it is: visible ASCII, no space (its value is never shown). */
 static void vx_checkapikey(lua_State *L, int idx, const vx_option *o) {
   (void)o;
@@ -311,6 +331,11 @@ static const vx_option vx_options[] = {
      .doc = "service account: send a self-signed JWT, no token exchange"},
     {"metadata_server", .kind = VX_K_BOOLEAN, DBOOL(1), .cats = "boolean",
      .doc = "false: the credential search skips the metadata server (so does env NO_GCE_CHECK=True)"},
+    {"impersonate_service_account", .kind = VX_K_STRING, .check = vx_checkemail, .cats = "string",
+     .doc = "the credentials found impersonate this service account (generateAccessToken)"},
+    {"iam_endpoint", .kind = VX_K_STRING, .check = vx_checkendpointopt,
+     .defdoc = "https://iamcredentials.{universe_domain}", .cats = "string",
+     .doc = "IAM Credentials' origin for impersonate_service_account"},
     {"timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(1800), .cats = "number",
      .doc = "end-to-end seconds of the call, > 0, at most a year (default 1800)"},
     {"request_timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(VX_EXCHANGE_TIMEOUT),
@@ -400,8 +425,17 @@ void vx_checkoptions(lua_State *L, int idx) {
       vx_valueerror(L, "options 'api_key' and 'credentials' cannot be used together");
     if (vx_rawfield(L, idx, "token") != LUA_TNIL)
       vx_valueerror(L, "options 'api_key' and 'token' cannot be used together");
-    lua_pop(L, 2);
+    if (vx_rawfield(L, idx, "impersonate_service_account") != LUA_TNIL)
+      vx_valueerror(L, "options 'api_key' and 'impersonate_service_account' cannot be used together");
+    lua_pop(L, 3);
   }
+  /* a token is used as it is: nothing would impersonate */
+  if (vx_rawfield(L, idx, "impersonate_service_account") != LUA_TNIL) {
+    if (vx_rawfield(L, idx, "token") != LUA_TNIL)
+      vx_valueerror(L, "options 'token' and 'impersonate_service_account' cannot be used together");
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
   lua_pop(L, 1);
 }
 

@@ -48,7 +48,7 @@ describe("credentials", function()
     write(dir .. "/gcloud/application_default_credentials.json", cjson.encode(user))
     write(dir .. "/home/.config/gcloud/application_default_credentials.json", cjson.encode(user))
     write(dir .. "/bad.json", "{ not json")
-    write(dir .. "/external.json", cjson.encode { type = "external_account_authorized_user", audience = "x" })
+    write(dir .. "/external.json", cjson.encode { type = "gdch_service_account", name = "x" })
     sa.private_key = "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"
     write(dir .. "/badkey.json", cjson.encode(sa))
     seen_errors = {}
@@ -290,7 +290,7 @@ describe("credentials", function()
       { "missing.json", "cannot be opened" },
       { "", "cannot be read" }, -- the directory itself
       { "bad.json", "not valid JSON" },
-      { "external.json", "type 'external_account_authorized_user'" },
+      { "external.json", "type 'gdch_service_account'" },
     }
     for _, case in ipairs(cases) do
       it("raises AuthError naming the file: " .. case[2], function()

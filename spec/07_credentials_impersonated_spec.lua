@@ -158,7 +158,7 @@ describe("impersonated_service_account credentials", function()
 
   for _, case in ipairs {
     { "nested", "source_credentials has type 'impersonated_service_account'; supported: service_account, "
-      .. "authorized_user, external_account" },
+      .. "authorized_user, external_account, external_account_authorized_user" },
     { "bad_source", "source_credentials (authorized_user) has no 'client_secret'" },
     { "bad_url", "not an https (or loopback http) URL ending in EMAIL:generateAccessToken" },
   } do

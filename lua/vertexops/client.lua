@@ -12,7 +12,7 @@ local job = require "vertexops.job"
 local deadlines = require "vertexops.deadline"
 local rate = require "vertexops.rate"
 
-local error, ipairs, next, setmetatable, type, tostring = error, ipairs, next, setmetatable, type, tostring
+local error, ipairs, next, pcall, setmetatable, type, tostring = error, ipairs, next, pcall, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
 local coroutine_running = coroutine.running
 local string_format = string.format
@@ -24,7 +24,8 @@ local raise = errors.raise
 
 -- opts.token (a string, or a function for hosts with their own token source) wins; otherwise a
 -- vertexops.auth provider walks the Application Default Credentials chain and caches the token.
-local AUTH_KEYS = { "credentials", "scopes", "self_signed_jwt", "metadata_server" }
+local AUTH_KEYS = { "credentials", "scopes", "self_signed_jwt", "metadata_server", "impersonate_service_account",
+  "iam_endpoint" }
 
 ---@class vertexops.Client a client: its options, credentials and connections. Methods are called with
 ---':' (a '.' raises TypeError); after close() every call but stats() raises ValueError.
@@ -206,6 +207,20 @@ function Client:_exchange(o, req, token)
 end
 
 
+-- A 401 or 403 of the service names the credentials it refused (google-auth's get_cred_info, as
+-- google-api-core adds it to such errors): their type, source and principal, never a secret; in
+-- the message and as fields credential_type, credential_source, principal. Nothing for a token
+-- given as an option (no provider).
+local function name_credentials(provider, err)
+  -- (a call's own provider, made anew for its options, walks the chain again: no network)
+  if provider and provider.credential_info and not provider.src then pcall(provider.source, provider) end
+  local info = provider and provider.credential_info and provider:credential_info()
+  if not info or type(err) ~= "table" or err.credential_type then return end
+  err.credential_type, err.credential_source, err.principal = info.credential_type, info.credential_source, info.principal
+  err.message = string_format("%s (credentials: %s%s)", tostring(err.message), info.credential_source,
+    info.principal and ", principal " .. info.principal or "")
+end
+
 -- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
 -- for a failure of the call). ctx (optional): deadline (on o's clock), rules ("GET" for
 -- the idempotent rules whatever the method), request_timeout (override), requests (a counter).
@@ -245,6 +260,9 @@ function Client:_run(o, req, ctx)
     if sent then rate.answered(adapt, o, req, sent, ok, res, slot) end
     if ok then return true, res, headers end
     local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
+    if not no_auth and (res.code == 401 or res.code == 403) and not (provider and provider:refreshable()) then
+      name_credentials(self:_provider(o), res)
+    end
     if provider and provider:refreshable() then
       -- The service refused the token: fetch a fresh one and try once more, at once.
       refreshed = true

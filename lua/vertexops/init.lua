@@ -43,6 +43,8 @@
 ---@field scopes? string|string[] OAuth scopes (default cloud-platform)
 ---@field self_signed_jwt? boolean service account: send a self-signed JWT, no token exchange
 ---@field metadata_server? boolean false: the credential search skips the metadata server (so does env NO_GCE_CHECK=True)
+---@field impersonate_service_account? string the credentials found impersonate this service account (generateAccessToken)
+---@field iam_endpoint? string IAM Credentials' origin for impersonate_service_account
 ---@field timeout? number end-to-end seconds of the call, > 0, at most a year (default 1800)
 ---@field request_timeout? number seconds of one HTTP exchange (default 60)
 ---@field connect_timeout? number seconds to connect (default 10)

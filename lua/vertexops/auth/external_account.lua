@@ -93,7 +93,7 @@ function _M.check(d, where)
     end
   end
   -- the URLs go through the endpoint rules (https, or http to loopback) before anything is sent
-  common.check_url(d.token_url or sts.DEFAULT_TOKEN_URL, where .. ": token_url")
+  common.check_url(d.token_url or sts.token_url(d.universe_domain), where .. ": token_url")
   if cs.url then common.check_source_url(cs.url, where .. ": credential_source url") end
   if d.service_account_impersonation_url then
     sts.check_impersonation_url(d.service_account_impersonation_url, where .. ": service_account_impersonation_url")
@@ -176,7 +176,7 @@ function _M.fetch(provider, src, o, deadline, scope)
   end
   local impersonate = d.service_account_impersonation_url
   local token, lifetime = sts.exchange(provider, {
-    token_url = d.token_url or sts.DEFAULT_TOKEN_URL, audience = d.audience, subject_token = subject,
+    token_url = d.token_url or sts.token_url(src.universe_domain), audience = d.audience, subject_token = subject,
     subject_token_type = d.subject_token_type, client_id = d.client_id, client_secret = d.client_secret,
     user_project = d.workforce_pool_user_project, describe = describe,
     -- impersonating: the STS token only serves the impersonation (google-auth asks cloud-platform)

@@ -22,7 +22,7 @@ local function source_type(kind)
   if t and t.fields and kind ~= _M.kind then return t end
 end
 
-local SOURCES = "service_account, authorized_user, external_account"
+local SOURCES = "service_account, authorized_user, external_account, external_account_authorized_user"
 
 --- Checks source_credentials (its type, the fields that type needs), delegates and the URL (the
 --- endpoint rules, and google-auth's shape: .../EMAIL:generateAccessToken), before any I/O.

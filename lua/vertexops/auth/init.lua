@@ -6,12 +6,15 @@
 --
 -- The chain, first match wins (auth/sources.lua, CHAIN; only that file when opts.credentials names one):
 --   1. GOOGLE_OAUTH_ACCESS_TOKEN        a raw token (never refreshed)
---   2. GOOGLE_APPLICATION_CREDENTIALS   a service_account or authorized_user JSON file
+--   2. GOOGLE_APPLICATION_CREDENTIALS   a credentials JSON file (sources.lua, FILE_TYPES)
 --   3. the gcloud file                  $CLOUDSDK_CONFIG or ~/.config/gcloud, application_default_credentials.json
 --   4. the metadata server              GCE, GKE, Cloud Run ($GCE_METADATA_HOST overrides the host)
+-- With opts.impersonate_service_account, what was found is the source of an impersonation (impersonate.lua).
 -- Here: the provider (the chain walked once, the token cached, fetches single-flight, token
 -- requests). Beside it: sources.lua (the chain and the credential types), one module per type
--- (token.lua, service_account.lua, authorized_user.lua, metadata.lua), file.lua (key files),
+-- (token.lua, service_account.lua, authorized_user.lua, external_account.lua, impersonated.lua,
+-- external_account_authorized_user.lua, impersonate.lua, metadata.lua), sts.lua (STS and IAM
+-- Credentials), file.lua (key files),
 -- shared.lua (the nginx shared_dict cache and lock), common.lua (what they share).
 -- Secrets (private keys, refresh tokens, client secrets, access tokens) never appear in an error,
 -- a log line or tostring().
@@ -21,6 +24,7 @@ local common = require "vertexops.auth.common"
 local metadata = require "vertexops.auth.metadata"
 local shared = require "vertexops.auth.shared"
 local sources = require "vertexops.auth.sources"
+local impersonate = require "vertexops.auth.impersonate"
 local deadlines = require "vertexops.deadline"
 
 local error, getmetatable, rawget, setmetatable, tostring, type =
@@ -75,10 +79,50 @@ function Provider:__tostring()
   return "vertexops token provider (" .. (src and src.describe or "not resolved yet") .. ")"
 end
 
+-- The principal of a source, by its kind (google-auth's get_cred_info: a service account's email,
+-- the impersonated account, else a federated credential's audience); nil when it names none.
+local function impersonated_email(url)
+  return type(url) == "string" and url:match("([^/]+):generateAccessToken$") or nil
+end
+local PRINCIPAL = {
+  service_account = function(d) return d.client_email end,
+  authorized_user = function(d) return type(d.account) == "string" and d.account ~= "" and d.account or nil end,
+  external_account = function(d)
+    return impersonated_email(d.service_account_impersonation_url) or d.audience
+  end,
+  impersonated_service_account = function(d) return impersonated_email(d.service_account_impersonation_url) end,
+  external_account_authorized_user = function(d) return d.audience end,
+}
+
+--- What a 401 or 403 of the service names about the credentials (as google-auth's get_cred_info and
+--- google-api-core do): {credential_type, credential_source, principal?} of the source found; nil
+--- before the chain was walked. Never a secret: a file's type and path, an email or an audience.
+---@return {credential_type: string, credential_source: string, principal?: string}?
+function Provider:credential_info()
+  local src = self.src
+  if not src then return nil end
+  local principal
+  if src.impersonate then
+    principal = src.impersonate
+  elseif src.data and PRINCIPAL[src.kind] then
+    principal = PRINCIPAL[src.kind](src.data)
+  elseif src.kind == "metadata" then
+    principal = "default"
+  end
+  return { credential_type = src.kind, credential_source = src.describe,
+           principal = type(principal) == "string" and principal or nil }
+end
+
 -- Finds the source of credentials (no network: the metadata server is only named, not asked).
 ---@return table source {kind = "env"|"service_account"|"authorized_user"|"metadata", describe = string, ...}
 function Provider:source()
-  if not self.src then self.src = sources.find(self.opts) end
+  if not self.src then
+    local src = sources.find(self.opts)
+    local email = self.opts.impersonate_service_account
+    -- impersonate_service_account: the credentials found are the source of an impersonation
+    if email then src = impersonate.source(src, email, self.opts.iam_endpoint) end
+    self.src = src
+  end
   return self.src
 end
 
@@ -189,8 +233,7 @@ end
 function Provider:_check_universe(o)
   local theirs = self.src.universe_domain
   if not theirs then return end
-  local ours = o.universe_domain or self.opts.universe_domain or options.env("universe_domain")
-    or options.DEFAULTS.universe_domain
+  local ours = self:_universe(o)
   if ours ~= theirs then
     raise("AuthError", string_format("the configured universe domain (%s) does not match the universe domain found in the "
       .. "credentials (%s, %s); the universe domain is the universe_domain option, else "
@@ -199,21 +242,31 @@ function Provider:_check_universe(o)
   end
 end
 
--- The shared_dict key of src's token for this provider's scopes and self_signed_jwt mode.
-function Provider:_shared_key(src)
-  local identity, digest = KINDS[src.kind].identity(src)
-  return shared.key(src.kind, identity, digest, scope_string(self.opts), self.opts.self_signed_jwt)
+-- The universe a call with options o works in: o's universe_domain, else the provider's, else
+-- GOOGLE_CLOUD_UNIVERSE_DOMAIN, else googleapis.com.
+function Provider:_universe(o)
+  return o and o.universe_domain or self.opts.universe_domain or options.env("universe_domain")
+    or options.DEFAULTS.universe_domain
 end
 
---- The shared_dict key of a provider's token (its lock: the key .. " lock"); for specs.
-function _M.shared_key(provider)
-  return provider:_shared_key(provider:source())
+-- The shared_dict key of src's token for this provider's scopes, self_signed_jwt mode and the
+-- universe of a call with options o (every credential's: a token, the metadata server's too).
+function Provider:_shared_key(src, o)
+  local identity, digest = KINDS[src.kind].identity(src)
+  return shared.key(src.kind, identity, digest, scope_string(self.opts), self.opts.self_signed_jwt,
+    src.universe_domain or self:_universe(o))
+end
+
+--- The shared_dict key of a provider's token (its lock: the key .. " lock") for calls with options o
+--- (default: the provider's own); for specs.
+function _M.shared_key(provider, o)
+  return provider:_shared_key(provider:source(), o)
 end
 
 -- The token from, or fetched for, the nginx shared_dict dict_name (auth/shared.lua), kept in this
 -- provider too; nil where there is none to share (the caller fetches on its own).
 function Provider:_shared_token(src, o, deadline, dict_name)
-  local key = self:_shared_key(src)
+  local key = self:_shared_key(src, o)
   local clock = clock_of(o)
   local token, exp, dict = shared.token(dict_name, key, {
     deadline = deadline, lock_wait = _M.LOCK_WAIT,

@@ -1,7 +1,7 @@
 -- vertexops.auth.shared: tokens shared by nginx workers (option shared_dict, a lua_shared_dict):
 -- one token fetch per expiry for all of them.
 --
--- The dict holds, per credential (key: its kind, identity, scopes, self_signed_jwt mode and a
+-- The dict holds, per credential (key: its kind, identity, scopes, self_signed_jwt mode, universe and a
 -- digest of the key file's content, each part length-prefixed; no secret in a key), the token with
 -- its expiry (seconds since the epoch, ngx.now()'s clock) as "expiry token", and a lock (the key ..
 -- " lock"). A token within REFRESH_EARLY of its expiry counts as absent. The worker that adds the
@@ -27,10 +27,10 @@ _M.LOCK_WAIT = 10 -- seconds a worker waits for another's fetch before fetching 
 local function lp(s) return #s .. ":" .. s end
 
 --- The dict key of a credential: kind, identity and digest (its type's identity(src)), scope (a
---- string), self_signed (self_signed_jwt mode).
-function _M.key(kind, identity, digest, scope, self_signed)
+--- string), self_signed (self_signed_jwt mode), universe (the universe domain its token is for).
+function _M.key(kind, identity, digest, scope, self_signed, universe)
   return "vertexops token " .. lp(kind) .. " " .. lp(identity) .. " " .. lp(scope) .. " "
-    .. lp(self_signed and "self_signed_jwt" or "exchange") .. " " .. lp(digest)
+    .. lp(self_signed and "self_signed_jwt" or "exchange") .. " " .. lp(universe or "") .. " " .. lp(digest)
 end
 
 --- Deletes the token refused from the dict, unless another worker already replaced it.

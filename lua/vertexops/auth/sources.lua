@@ -29,10 +29,12 @@ _M.FILE_TYPES = {
   (require "vertexops.auth.authorized_user"),
   (require "vertexops.auth.external_account"),
   (require "vertexops.auth.impersonated"),
+  (require "vertexops.auth.external_account_authorized_user"),
 }
 
 --- Every credential type by its kind: the file types, the raw token, the metadata server.
 _M.KINDS = { [token.kind] = token, [metadata.kind] = metadata }
+_M.KINDS.impersonate = require "vertexops.auth.impersonate" -- the option impersonate_service_account
 for _, t in ipairs(_M.FILE_TYPES) do _M.KINDS[t.kind] = t end
 
 local function load(path, origin) return file.load(path, origin, _M.FILE_TYPES) end

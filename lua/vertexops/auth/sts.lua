@@ -16,6 +16,19 @@ local _M = {}
 _M.TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 _M.ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 _M.DEFAULT_TOKEN_URL = "https://sts.googleapis.com/v1/token"
+
+--- The STS token endpoint of a universe (google-auth's DEFAULT_TOKEN_URL https://sts.{universeDomain}/v1/token),
+--- for an external_account file that names no token_url.
+function _M.token_url(universe)
+  return "https://sts." .. (universe or common.DEFAULT_UNIVERSE) .. "/v1/token"
+end
+
+--- IAM Credentials' generateAccessToken URL of email in a universe (google-auth's impersonated.js:
+--- https://iamcredentials.{universeDomain}/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken).
+function _M.iam_url(universe, email)
+  return "https://iamcredentials." .. (universe or common.DEFAULT_UNIVERSE)
+    .. "/v1/projects/-/serviceAccounts/" .. email .. ":generateAccessToken"
+end
 _M.DEFAULT_LIFETIME = 3600 -- seconds asked of generateAccessToken when the file names none
 
 -- base64 with padding (RFC 4648 section 4), from the C base64url

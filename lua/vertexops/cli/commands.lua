@@ -30,6 +30,11 @@ M.FLAGS = {
     doc = "endpoint template" },
   { name = "ca_file", value = "FILE", type = "string", option = "ca_file",
     default = "$" .. options.ENV.ca_file .. ", else the system store", doc = "PEM bundle to trust" },
+  { name = "credentials", value = "FILE", type = "string", option = "credentials",
+    default = "$GOOGLE_APPLICATION_CREDENTIALS, else the rest of the credentials chain",
+    doc = "a credentials file (any type the library reads), instead of the chain" },
+  { name = "impersonate_service_account", value = "EMAIL", type = "string", option = "impersonate_service_account",
+    doc = "impersonate this service account with the credentials found (as gcloud does)" },
   { name = "api_version", value = "V", type = "string", option = "api_version",
     default = options.DEFAULTS.api_version, choices = { "v1beta1", "v1" }, doc = "REST version: v1beta1 or v1" },
   { name = "filter", value = "F", type = "string", option = "filter",
@@ -82,8 +87,8 @@ M.TYPES = {
 }
 
 -- The flags every command that calls the service takes.
-local CALL = { "region", "timeout", "strategy", "endpoint", "ca_file", "api_version", "filter", "page_size",
-               "retries", "json", "quiet" }
+local CALL = { "region", "timeout", "strategy", "endpoint", "ca_file", "credentials", "impersonate_service_account",
+               "api_version", "filter", "page_size", "retries", "json", "quiet" }
 local function with(list, ...)
   local out = {}
   for i, v in ipairs(list) do out[i] = v end

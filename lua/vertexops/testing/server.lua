@@ -91,6 +91,7 @@ local PATHS = {
   ["/token"] = { POST = "token" },
   ["/computeMetadata/v1/instance/service-accounts/default/token"] = { GET = "metadata" },
   ["/v1/token"] = { POST = "sts" },            -- Google's STS (sts.lua)
+  ["/v1/oauthtoken"] = { POST = "sts" },       -- its refresh of workforce users' tokens (sts.lua)
   ["/subject_token"] = { GET = "subject_token" }, -- an OIDC-style subject-token URL (sts.lua)
 }
 

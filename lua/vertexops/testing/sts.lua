@@ -1,6 +1,7 @@
 -- vertexops.testing.sts: the credentials of workload identity federation and impersonation, as
 -- Google serves them: the Security Token Service (POST /v1/token, the RFC 8693 token exchange of
--- sts.googleapis.com), IAM Credentials (POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken
+-- sts.googleapis.com; POST /v1/oauthtoken, its refresh of workforce users' tokens), IAM
+-- Credentials (POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken
 -- of iamcredentials.googleapis.com) and an OIDC-style subject-token URL (GET /subject_token, what
 -- a CI runner's or a cloud's identity endpoint serves). Their settings: /_control/sts (set, check).
 -- Every token they issue is accepted as a bearer by the Vertex routes (state.tokens) until its
@@ -32,6 +33,10 @@ local function defaults()
     expires_in = 3600,                      -- of the STS's tokens
     max_lifetime = 3600,                    -- the longest lifetime generateAccessToken grants
     service_account = nil,                  -- the only email IAM knows (nil: any)
+    -- /v1/oauthtoken (workforce users' refresh): the refresh token it accepts, the Basic client it
+    -- needs, and a refresh token to answer beside the access token (rotation; nil: none)
+    refresh_token = "test-workforce-refresh", refresh_client_id = "test-workforce-client",
+    refresh_client_secret = "test-workforce-secret", rotate_refresh_token = nil,
   }
 end
 
@@ -61,10 +66,28 @@ local function oauth_error(status, err, description)
   return send(status, { error = err, error_description = description })
 end
 
+-- POST /v1/oauthtoken: a workforce user's refresh (grant_type=refresh_token, the client as Basic auth).
+local function refresh_endpoint(s, args)
+  local basic = (ngx.var.http_authorization or ""):match("^Basic (.+)$")
+  if (basic and ngx.decode_base64(basic)) ~= s.refresh_client_id .. ":" .. s.refresh_client_secret then
+    return oauth_error(401, "invalid_client", "The OAuth client was not found.")
+  end
+  if args.grant_type ~= "refresh_token" then
+    return oauth_error(400, "unsupported_grant_type", "Invalid value for \"grant_type\".")
+  end
+  if args.refresh_token ~= s.refresh_token then
+    return oauth_error(400, "invalid_grant", "Bad Request")
+  end
+  if s.rotate_refresh_token then s.refresh_token = s.rotate_refresh_token end -- the old one stops working
+  return send(200, { access_token = issue("ya29.wfu-", s.expires_in), token_type = "Bearer",
+                     expires_in = s.expires_in, refresh_token = s.rotate_refresh_token })
+end
+
 -- POST /v1/token: the token exchange (form fields as RFC 8693 names them).
 local function sts_endpoint()
   local s = settings()
   local args = ngx.req.get_post_args(100)
+  if ngx.var.uri == "/v1/oauthtoken" then return refresh_endpoint(s, args) end
   if args.grant_type ~= M.TOKEN_EXCHANGE then
     return oauth_error(400, "unsupported_grant_type", "Invalid value for \"grant_type\".")
   end
@@ -173,7 +196,9 @@ end
 
 local SETTINGS = { subject_token = "string", subject_token_format = "string", subject_token_field = "string",
                    subject_token_headers = "table", subject_token_expired = "boolean", audience = "string",
-                   client_id = "string", client_secret = "string", service_account = "string" }
+                   client_id = "string", client_secret = "string", service_account = "string",
+                   refresh_token = "string", refresh_client_id = "string", refresh_client_secret = "string",
+                   rotate_refresh_token = "string" }
 
 --- /_control/sts: nil, or the message of a 400.
 function M.check_settings(body)
