@@ -102,32 +102,6 @@ static void vx_addjsonname(luaL_Buffer *b, const char *s, size_t n) {
   luaL_addchar(b, '"');
 }
 
-/* fetchPredictOperation's routing key is its request's field "endpoint" (the model), as Google's
- * clients send it: replaces request.c's "name=" line in the header list at hd. The model's bytes
- * are checked (unreserved and '/'), so only '/' needs escaping. */
-static void vx_setrouting(lua_State *L, int hd, const char *model, size_t n) {
-  static const char key[] = "x-goog-request-params:";
-  size_t i;
-  int k, nh = (int)lua_rawlen(L, hd);
-  luaL_Buffer b;
-  for (k = 1; k <= nh; k++) {
-    lua_rawgeti(L, hd, k);
-    if (strncmp(lua_tostring(L, -1), key, sizeof key - 1) == 0) {
-      lua_pop(L, 1);
-      luaL_buffinit(L, &b);
-      luaL_addstring(&b, "x-goog-request-params: endpoint=");
-      for (i = 0; i < n; i++) {
-        if (model[i] == '/') luaL_addstring(&b, "%2F");
-        else luaL_addchar(&b, model[i]);
-      }
-      luaL_pushresult(&b);
-      lua_rawseti(L, hd, k);
-      return;
-    }
-    lua_pop(L, 1);
-  }
-}
-
 /* Appends s percent-encoded (everything but RFC 3986 unreserved), as request.c's list query. */
 static void vx_addquery(luaL_Buffer *b, const char *s, size_t n) {
   static const char hex[] = "0123456789ABCDEF";
@@ -144,120 +118,164 @@ static void vx_addquery(luaL_Buffer *b, const char *s, size_t n) {
   }
 }
 
-/* list with opts.kind a collection of jobs: GET {parent}/{kind}?filter=&pageSize=&pageToken=
- * (ListCustomJobsRequest & co: routed by "parent"). The parent is projects/P/locations/L. */
-static int vx_buildjoblist(lua_State *L, const char *kind) {
-  const char *seg[VX_SEGMAX], *parent, *version, *s;
-  size_t seglen[VX_SEGMAX], plen, n;
-  int nseg, t, hd, k, nh;
-  char sep = '?';
+/* The routing key: replaces request.c's "x-goog-request-params: name=" line in the header list
+ * at hd by field=value, the value percent-encoded (a checked name: only its '/' changes). */
+static void vx_setrouting(lua_State *L, int hd, const char *field, const char *s, size_t n) {
+  static const char key[] = "x-goog-request-params:";
+  int k, nh = (int)lua_rawlen(L, hd);
   luaL_Buffer b;
-  if (lua_type(L, 2) != LUA_TSTRING) return 0; /* core_build's TypeError */
-  parent = lua_tolstring(L, 2, &plen);
-  nseg = vx_split(parent, plen, seg, seglen);
-  vx_checksegments(L, "parent", parent, plen, seg, seglen, nseg);
-  if (nseg != 4 || !vx_segis(seg[0], seglen[0], "projects") || !vx_segis(seg[2], seglen[2], "locations"))
-    vx_valueerror(L, "parent must look like projects/{project}/locations/{location} to list %s", kind);
-  vx_pushcallparts(L, 2, 3, 4, seg[3], seglen[3], 0); /* 6 region, 7 base URL, 8 headers */
-  hd = 8;
-  nh = (int)lua_rawlen(L, hd);
-  for (k = 1; k <= nh; k++) { /* the routing key: parent= */
+  for (k = 1; k <= nh; k++) {
     lua_rawgeti(L, hd, k);
-    if (strncmp(lua_tostring(L, -1), "x-goog-request-params:", 22) == 0) {
+    if (strncmp(lua_tostring(L, -1), key, sizeof key - 1) == 0) {
+      lua_pop(L, 1);
       luaL_buffinit(L, &b);
-      luaL_addstring(&b, "x-goog-request-params: parent=");
-      vx_addquery(&b, parent, plen);
+      luaL_addstring(&b, "x-goog-request-params: ");
+      luaL_addstring(&b, field);
+      luaL_addchar(&b, '=');
+      vx_addquery(&b, s, n);
       luaL_pushresult(&b);
       lua_rawseti(L, hd, k);
+      return;
     }
     lua_pop(L, 1);
   }
-  lua_createtable(L, 0, 8); /* 9: request */
+}
+
+/* Pushes the request table (at 9) with call, method, kind and the region at 6. */
+static int vx_newrequest(lua_State *L, const char *call, const char *method, const char *kind) {
+  int t;
+  lua_createtable(L, 0, 8);
   t = lua_gettop(L);
-  lua_pushliteral(L, "list");
+  lua_pushstring(L, call);
   lua_setfield(L, t, "call");
-  lua_pushliteral(L, "GET");
+  lua_pushstring(L, method);
   lua_setfield(L, t, "method");
   lua_pushvalue(L, 6);
   lua_setfield(L, t, "region");
-  lua_pushliteral(L, "jobs");
+  lua_pushstring(L, kind);
   lua_setfield(L, t, "kind");
+  return t;
+}
+
+/* The REST version of the options at 4 (nil or a checked table); the string stays referenced
+ * by the options table (or is the schema's). */
+static const char *vx_jobversion(lua_State *L) {
+  const char *version = NULL;
+  if (!lua_isnoneornil(L, 4)) {
+    if (vx_rawfield(L, 4, "api_version") == LUA_TSTRING) version = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
+  return version ? version : vx_optiondefault("api_version");
+}
+
+/* Appends the base URL (at 7), "/", version and "/". */
+static void vx_addbase(lua_State *L, luaL_Buffer *b, const char *version) {
+  lua_pushvalue(L, 7);
+  luaL_addvalue(b);
+  luaL_addchar(b, '/');
+  luaL_addstring(b, version);
+  luaL_addchar(b, '/');
+}
+
+/* The query of a job list: the options' values, left on the stack (3 slots) by vx_readjobquery
+ * before a buffer starts. */
+typedef struct {
+  const char *filter, *ptoken;
+  size_t flen, plen;
+  int haspsize;
+  long long psize;
+} vx_jobquery;
+
+static void vx_readjobquery(lua_State *L, vx_jobquery *q) {
+  memset(q, 0, sizeof *q);
+  if (vx_rawfield(L, 4, "filter") == LUA_TSTRING) q->filter = lua_tolstring(L, -1, &q->flen);
+  if (vx_rawfield(L, 4, "page_size") == LUA_TNUMBER) {
+    q->haspsize = 1;
+    q->psize = (long long)lua_tonumber(L, -1);
+  }
+  if (vx_rawfield(L, 4, "page_token") == LUA_TSTRING) q->ptoken = lua_tolstring(L, -1, &q->plen);
+}
+
+/* Appends ?filter=..&pageSize=..&pageToken=.. (escaped), the parts that are set. */
+static void vx_addjobquery(luaL_Buffer *b, const vx_jobquery *q) {
+  char sep = '?';
+  if (q->filter) {
+    luaL_addchar(b, sep);
+    sep = '&';
+    luaL_addstring(b, "filter=");
+    vx_addquery(b, q->filter, q->flen);
+  }
+  if (q->haspsize) {
+    char num[40];
+    snprintf(num, sizeof num, "%cpageSize=%lld", sep, q->psize);
+    luaL_addstring(b, num);
+    sep = '&';
+  }
+  if (q->ptoken) {
+    luaL_addchar(b, sep);
+    luaL_addstring(b, "pageToken=");
+    vx_addquery(b, q->ptoken, q->plen);
+  }
+}
+
+/* The parent of a job list (argument 2, a string): the segment rules and the shape
+ * projects/P/locations/L, else a ValueError naming kind. Fills seg (the location is seg[3]). */
+static const char *vx_checkparent(lua_State *L, const char *kind, size_t *plen, const char **seg,
+                                  size_t *seglen) {
+  const char *parent = lua_tolstring(L, 2, plen);
+  int nseg = vx_split(parent, *plen, seg, seglen);
+  vx_checksegments(L, "parent", parent, *plen, seg, seglen, nseg);
+  if (nseg != 4 || !vx_segis(seg[0], seglen[0], "projects") || !vx_segis(seg[2], seglen[2], "locations"))
+    vx_valueerror(L, "parent must look like projects/{project}/locations/{location} to list %s", kind);
+  return parent;
+}
+
+/* list with opts.kind a collection of jobs: GET {parent}/{kind}?filter=&pageSize=&pageToken=
+ * (ListCustomJobsRequest & co: routed by "parent"). The parent is projects/P/locations/L. */
+static int vx_buildjoblist(lua_State *L, const char *kind) {
+  const char *seg[VX_SEGMAX], *parent, *version;
+  size_t seglen[VX_SEGMAX], plen;
+  int t;
+  vx_jobquery q;
+  luaL_Buffer b;
+  if (lua_type(L, 2) != LUA_TSTRING) return 0; /* core_build's TypeError */
+  parent = vx_checkparent(L, kind, &plen, seg, seglen);
+  vx_pushcallparts(L, 2, 3, 4, seg[3], seglen[3], 0); /* 6 region, 7 base URL, 8 headers */
+  vx_setrouting(L, 8, "parent", parent, plen);
+  t = vx_newrequest(L, "list", "GET", "jobs"); /* 9 */
   lua_pushstring(L, kind);
   lua_setfield(L, t, "collection");
-  version = vx_rawfield(L, 4, "api_version") == LUA_TSTRING ? lua_tostring(L, -1) : vx_optiondefault("api_version");
-  lua_pop(L, 1); /* the string stays referenced by the options table */
-  /* the query's values, read before the buffer starts (10-12) */
-  vx_rawfield(L, 4, "filter");
-  vx_rawfield(L, 4, "page_size");
-  vx_rawfield(L, 4, "page_token");
+  version = vx_jobversion(L);
+  vx_readjobquery(L, &q); /* 10-12 */
   luaL_buffinit(L, &b);
-  lua_pushvalue(L, 7);
-  luaL_addvalue(&b);
-  luaL_addchar(&b, '/');
-  luaL_addstring(&b, version);
-  luaL_addchar(&b, '/');
+  vx_addbase(L, &b, version);
   luaL_addlstring(&b, parent, plen);
   luaL_addchar(&b, '/');
   luaL_addstring(&b, kind);
-  if (lua_type(L, t + 1) == LUA_TSTRING) {
-    s = lua_tolstring(L, t + 1, &n);
-    luaL_addchar(&b, sep);
-    sep = '&';
-    luaL_addstring(&b, "filter=");
-    vx_addquery(&b, s, n);
-  }
-  if (lua_type(L, t + 2) == LUA_TNUMBER) {
-    char num[40];
-    snprintf(num, sizeof num, "%cpageSize=%lld", sep, (long long)lua_tonumber(L, t + 2));
-    luaL_addstring(&b, num);
-    sep = '&';
-  }
-  if (lua_type(L, t + 3) == LUA_TSTRING) {
-    s = lua_tolstring(L, t + 3, &n);
-    luaL_addchar(&b, sep);
-    luaL_addstring(&b, "pageToken=");
-    vx_addquery(&b, s, n);
-  }
+  vx_addjobquery(&b, &q);
   luaL_pushresult(&b);
   lua_setfield(L, t, "url");
-  lua_pushvalue(L, hd);
+  lua_pushvalue(L, 8);
   lua_setfield(L, t, "headers");
   lua_settop(L, t);
   return 1;
 }
 
-/* core.build's hook (csrc/request.c): when argument 2 is the name of a job or of a publisher
- * model's operation and argument 1 a call this file answers, builds the request (as core_build
- * does, plus kind = "job" | "publisher_operation" and rules = "GET" for a read sent as POST) and
- * returns 1; otherwise returns 0 and changes nothing. A call those resources lack is a ValueError
- * saying why, before any I/O. */
-int vx_buildjob(lua_State *L) {
-  const char *seg[VX_SEGMAX], *name, *call, *version;
-  size_t seglen[VX_SEGMAX], namelen;
-  int n, kind, t, get, body;
-  luaL_Buffer b;
-  if (lua_type(L, 1) != LUA_TSTRING) return 0;
-  call = lua_tostring(L, 1);
-  if (strcmp(call, "list") == 0 && lua_type(L, 4) == LUA_TTABLE) {
-    /* opts.kind: a collection of jobs is listed here (the options checked first, as core_build) */
-    lua_settop(L, 5);
-    vx_checkoptions(L, 4);
-    if (vx_rawfield(L, 4, "kind") == LUA_TSTRING && vx_jobcollection(lua_tostring(L, -1)) >= 0) {
-      const char *kind = lua_tostring(L, -1); /* referenced by the options table */
-      lua_pop(L, 1);
-      return vx_buildjoblist(L, kind);
-    }
-    lua_pop(L, 1);
-  }
-  if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  name = lua_tolstring(L, 2, &namelen);
-  n = vx_split(name, namelen, seg, seglen);
-  kind = n ? vx_jobkind(seg, seglen, n) : 0;
-  if (!kind || strcmp(call, "list") == 0) return 0; /* a job as a list parent: its operations */
-  get = strcmp(call, "get") == 0;
-  if (!get && strcmp(call, "cancel") != 0 && strcmp(call, "wait") != 0 && strcmp(call, "delete") != 0)
-    return 0; /* core_build names the calls */
+/* The kind of jobs a list's options (argument 4, a table) ask for with opts.kind, or NULL; the
+ * options are checked first, as core_build does. The string stays referenced by the options. */
+static const char *vx_listjobkind(lua_State *L) {
+  const char *kind = NULL;
   lua_settop(L, 5);
+  vx_checkoptions(L, 4);
+  if (vx_rawfield(L, 4, "kind") == LUA_TSTRING && vx_jobcollection(lua_tostring(L, -1)) >= 0)
+    kind = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return kind;
+}
+
+/* Raises the ValueError of a call a job ('j') or a publisher model's operation ('m') lacks. */
+static void vx_checkjobcall(lua_State *L, int kind, const char *call) {
+  int get = strcmp(call, "get") == 0;
   if (kind == 'j') {
     if (strcmp(call, "wait") == 0)
       vx_valueerror(L, "jobs have no :wait method (only operations do); wait() polls a job with GET");
@@ -273,61 +291,81 @@ int vx_buildjob(lua_State *L) {
                        "fetchPredictOperation (read) for them, so they cannot be %s",
                     call, strcmp(call, "cancel") == 0 ? "cancelled" : "deleted");
   }
-  vx_checkoptions(L, 4);
-  vx_checksegments(L, "name", name, namelen, seg, seglen, n);
-  body = !get || kind == 'm'; /* a job's :cancel, a model's :fetchPredictOperation */
-  vx_pushcallparts(L, 2, 3, 4, seg[3], seglen[3], body); /* 6 region, 7 base URL, 8 headers */
+}
 
-  if (kind == 'm') vx_setrouting(L, 8, name, (size_t)(seg[8] - name) - 1);
-
-  lua_createtable(L, 0, 8); /* 9: request */
-  t = lua_gettop(L);
-  lua_pushstring(L, call);
-  lua_setfield(L, t, "call");
-  lua_pushstring(L, body ? "POST" : "GET");
-  lua_setfield(L, t, "method");
-  lua_pushvalue(L, 6);
-  lua_setfield(L, t, "region");
-  lua_pushstring(L, kind == 'j' ? "job" : "publisher_operation");
-  lua_setfield(L, t, "kind");
-  if (kind == 'm') {
-    lua_pushliteral(L, "GET"); /* a read: retried as GETs are */
-    lua_setfield(L, t, "rules");
-  }
-  version = NULL;
-  if (!lua_isnoneornil(L, 4) && vx_rawfield(L, 4, "api_version") == LUA_TSTRING) version = lua_tostring(L, -1);
-  if (!version) version = vx_optiondefault("api_version");
-  /* the version string stays referenced by the options table (or is the schema's) */
-  if (!lua_isnoneornil(L, 4)) lua_pop(L, 1);
+/* Sets t.url: a job's {name} or {name}:cancel, a model's {model}:fetchPredictOperation (the
+ * model is the name's first mlen bytes). */
+static void vx_setjoburl(lua_State *L, int t, int kind, int get, const char *name, size_t namelen,
+                         size_t mlen) {
+  const char *version = vx_jobversion(L);
+  luaL_Buffer b;
   luaL_buffinit(L, &b);
-  lua_pushvalue(L, 7);
-  luaL_addvalue(&b);
-  luaL_addchar(&b, '/');
-  luaL_addstring(&b, version);
-  luaL_addchar(&b, '/');
+  vx_addbase(L, &b, version);
   if (kind == 'j') {
     luaL_addlstring(&b, name, namelen);
     if (!get) luaL_addstring(&b, ":cancel");
   } else {
-    luaL_addlstring(&b, name, (size_t)(seg[8] - name) - 1); /* the model */
+    luaL_addlstring(&b, name, mlen);
     luaL_addstring(&b, ":fetchPredictOperation");
   }
   luaL_pushresult(&b);
   lua_setfield(L, t, "url");
+}
+
+/* Sets t.body: {} for a job's :cancel, {"operationName": name} for fetchPredictOperation. */
+static void vx_setjobbody(lua_State *L, int t, int kind, const char *name, size_t namelen) {
+  luaL_Buffer b;
+  if (kind == 'j') {
+    lua_pushliteral(L, "{}");
+  } else {
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "{\"operationName\":");
+    vx_addjsonname(&b, name, namelen);
+    luaL_addchar(&b, '}');
+    luaL_pushresult(&b);
+  }
+  lua_setfield(L, t, "body");
+}
+
+/* core.build's hook (csrc/request.c): when argument 2 is the name of a job or of a publisher
+ * model's operation and argument 1 a call this file answers, builds the request (as core_build
+ * does, plus kind = "job" | "publisher_operation" and rules = "GET" for a read sent as POST) and
+ * returns 1; otherwise returns 0 and changes nothing. A call those resources lack is a ValueError
+ * saying why, before any I/O. */
+int vx_buildjob(lua_State *L) {
+  const char *seg[VX_SEGMAX], *name, *call, *kindname;
+  size_t seglen[VX_SEGMAX], namelen, mlen;
+  int n, kind, t, get, body;
+  if (lua_type(L, 1) != LUA_TSTRING) return 0;
+  call = lua_tostring(L, 1);
+  if (strcmp(call, "list") == 0 && lua_type(L, 4) == LUA_TTABLE && (kindname = vx_listjobkind(L)) != NULL)
+    return vx_buildjoblist(L, kindname); /* opts.kind: a collection of jobs */
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  name = lua_tolstring(L, 2, &namelen);
+  n = vx_split(name, namelen, seg, seglen);
+  kind = n ? vx_jobkind(seg, seglen, n) : 0;
+  if (!kind || strcmp(call, "list") == 0) return 0; /* a job as a list parent: its operations */
+  get = strcmp(call, "get") == 0;
+  if (!get && strcmp(call, "cancel") != 0 && strcmp(call, "wait") != 0 && strcmp(call, "delete") != 0)
+    return 0; /* core_build names the calls */
+  lua_settop(L, 5);
+  vx_checkjobcall(L, kind, call);
+  vx_checkoptions(L, 4);
+  vx_checksegments(L, "name", name, namelen, seg, seglen, n);
+  body = !get || kind == 'm'; /* a job's :cancel, a model's :fetchPredictOperation */
+  vx_pushcallparts(L, 2, 3, 4, seg[3], seglen[3], body); /* 6 region, 7 base URL, 8 headers */
+  mlen = kind == 'm' ? (size_t)(seg[8] - name) - 1 : 0;
+  if (kind == 'm') vx_setrouting(L, 8, "endpoint", name, mlen);
+
+  t = vx_newrequest(L, call, body ? "POST" : "GET", kind == 'j' ? "job" : "publisher_operation"); /* 9 */
+  if (kind == 'm') {
+    lua_pushliteral(L, "GET"); /* a read: retried as GETs are */
+    lua_setfield(L, t, "rules");
+  }
+  vx_setjoburl(L, t, kind, get, name, namelen, mlen);
   lua_pushvalue(L, 8);
   lua_setfield(L, t, "headers");
-  if (body) {
-    if (kind == 'j') {
-      lua_pushliteral(L, "{}");
-    } else {
-      luaL_buffinit(L, &b);
-      luaL_addstring(&b, "{\"operationName\":");
-      vx_addjsonname(&b, name, namelen);
-      luaL_addchar(&b, '}');
-      luaL_pushresult(&b);
-    }
-    lua_setfield(L, t, "body");
-  }
+  if (body) vx_setjobbody(L, t, kind, name, namelen);
   lua_settop(L, t);
   return 1;
 }
