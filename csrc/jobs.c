@@ -6,9 +6,9 @@
  *   an operation of a publisher model (projects/P/locations/L/publishers/X/models/M/operations/O,
  *   e.g. Veo's predictLongRunning): get is POST {model}:fetchPredictOperation with
  *   {"operationName": name}; there is no cancel, delete or :wait.
- * core_build (csrc/request.c) asks vx_buildjob first; the region, base URL and header lines come
- * from request.c (vx_pushcallparts), so both kinds follow the same rules as operations. */
-#include <stdio.h>
+ * core_build (csrc/request.c) asks vx_buildjob first; the name's checks, the region, base URL,
+ * header lines, request table and URL come from request.c (vx_checkpath, vx_pushcallparts,
+ * vx_newrequest, vx_pushurl), so both kinds follow the same rules as operations. */
 #include <string.h>
 
 #include "vx.h"
@@ -73,28 +73,6 @@ static int vx_jobkind(const char *const *seg, const size_t *seglen, int n) {
   return 0;
 }
 
-/* Segment rules of every resource name (request.c's): letters, digits and - _ . ~, no empty,
- * '.' or '..' segment, at most VX_MAX_NAME bytes. */
-static void vx_checksegments(lua_State *L, const char *what, const char *s, size_t len,
-                             const char *const *seg, const size_t *seglen, int n) {
-  size_t i;
-  int k;
-  if (len > VX_MAX_NAME) vx_valueerror(L, "%s is longer than %d bytes", what, VX_MAX_NAME);
-  for (i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (!(VX_ISALNUM(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/')) {
-      char hex[8];
-      snprintf(hex, sizeof hex, "0x%02X", (unsigned)c);
-      vx_valueerror(L, "%s contains byte %s; resource names are letters, digits and - _ . ~", what, hex);
-    }
-  }
-  for (k = 0; k < n; k++) {
-    if (seglen[k] == 0) vx_valueerror(L, "%s has an empty segment", what);
-    if ((seglen[k] == 1 && seg[k][0] == '.') || (seglen[k] == 2 && memcmp(seg[k], "..", 2) == 0))
-      vx_valueerror(L, "%s has a '.' or '..' segment", what);
-  }
-}
-
 /* Appends the JSON string s (the name's bytes are checked: no quote, backslash or control). */
 static void vx_addjsonname(luaL_Buffer *b, const char *s, size_t n) {
   luaL_addchar(b, '"');
@@ -102,125 +80,27 @@ static void vx_addjsonname(luaL_Buffer *b, const char *s, size_t n) {
   luaL_addchar(b, '"');
 }
 
-/* fetchPredictOperation's routing key is its request's field "endpoint" (the model), as Google's
- * clients send it: replaces request.c's "name=" line in the header list at hd. The model's bytes
- * are checked (unreserved and '/'), so only '/' needs escaping. */
-static void vx_setrouting(lua_State *L, int hd, const char *model, size_t n) {
-  static const char key[] = "x-goog-request-params:";
-  size_t i;
-  int k, nh = (int)lua_rawlen(L, hd);
-  luaL_Buffer b;
-  for (k = 1; k <= nh; k++) {
-    lua_rawgeti(L, hd, k);
-    if (strncmp(lua_tostring(L, -1), key, sizeof key - 1) == 0) {
-      lua_pop(L, 1);
-      luaL_buffinit(L, &b);
-      luaL_addstring(&b, "x-goog-request-params: endpoint=");
-      for (i = 0; i < n; i++) {
-        if (model[i] == '/') luaL_addstring(&b, "%2F");
-        else luaL_addchar(&b, model[i]);
-      }
-      luaL_pushresult(&b);
-      lua_rawseti(L, hd, k);
-      return;
-    }
-    lua_pop(L, 1);
-  }
-}
-
-/* Appends s percent-encoded (everything but RFC 3986 unreserved), as request.c's list query. */
-static void vx_addquery(luaL_Buffer *b, const char *s, size_t n) {
-  static const char hex[] = "0123456789ABCDEF";
-  size_t i;
-  for (i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (VX_ISALNUM(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      luaL_addchar(b, (char)c);
-    } else {
-      luaL_addchar(b, '%');
-      luaL_addchar(b, hex[c >> 4]);
-      luaL_addchar(b, hex[c & 15]);
-    }
-  }
-}
-
 /* list with opts.kind a collection of jobs: GET {parent}/{kind}?filter=&pageSize=&pageToken=
  * (ListCustomJobsRequest & co: routed by "parent"). The parent is projects/P/locations/L. */
 static int vx_buildjoblist(lua_State *L, const char *kind) {
-  const char *seg[VX_SEGMAX], *parent, *version, *s;
-  size_t seglen[VX_SEGMAX], plen, n;
-  int nseg, t, hd, k, nh;
-  char sep = '?';
-  luaL_Buffer b;
+  const char *seg[VX_SEGMAX], *parent;
+  size_t seglen[VX_SEGMAX], plen;
+  int nseg, t;
   if (lua_type(L, 2) != LUA_TSTRING) return 0; /* core_build's TypeError */
   parent = lua_tolstring(L, 2, &plen);
-  nseg = vx_split(parent, plen, seg, seglen);
-  vx_checksegments(L, "parent", parent, plen, seg, seglen, nseg);
+  nseg = vx_checkpath(L, "parent", parent, plen, seg, seglen, VX_SEGMAX);
   if (nseg != 4 || !vx_segis(seg[0], seglen[0], "projects") || !vx_segis(seg[2], seglen[2], "locations"))
     vx_valueerror(L, "parent must look like projects/{project}/locations/{location} to list %s", kind);
-  vx_pushcallparts(L, 2, 3, 4, seg[3], seglen[3], 0); /* 6 region, 7 base URL, 8 headers */
-  hd = 8;
-  nh = (int)lua_rawlen(L, hd);
-  for (k = 1; k <= nh; k++) { /* the routing key: parent= */
-    lua_rawgeti(L, hd, k);
-    if (strncmp(lua_tostring(L, -1), "x-goog-request-params:", 22) == 0) {
-      luaL_buffinit(L, &b);
-      luaL_addstring(&b, "x-goog-request-params: parent=");
-      vx_addquery(&b, parent, plen);
-      luaL_pushresult(&b);
-      lua_rawseti(L, hd, k);
-    }
-    lua_pop(L, 1);
-  }
-  lua_createtable(L, 0, 8); /* 9: request */
-  t = lua_gettop(L);
-  lua_pushliteral(L, "list");
-  lua_setfield(L, t, "call");
-  lua_pushliteral(L, "GET");
-  lua_setfield(L, t, "method");
-  lua_pushvalue(L, 6);
-  lua_setfield(L, t, "region");
+  /* 6 region, 7 base URL, 8 headers (routed by "parent") */
+  vx_pushcallparts(L, 3, 4, seg[3], seglen[3], 0, "parent", parent, plen);
+  t = vx_newrequest(L, "list", "GET", 6); /* 9: request */
   lua_pushliteral(L, "jobs");
   lua_setfield(L, t, "kind");
   lua_pushstring(L, kind);
   lua_setfield(L, t, "collection");
-  version = vx_rawfield(L, 4, "api_version") == LUA_TSTRING ? lua_tostring(L, -1) : vx_optiondefault("api_version");
-  lua_pop(L, 1); /* the string stays referenced by the options table */
-  /* the query's values, read before the buffer starts (10-12) */
-  vx_rawfield(L, 4, "filter");
-  vx_rawfield(L, 4, "page_size");
-  vx_rawfield(L, 4, "page_token");
-  luaL_buffinit(L, &b);
-  lua_pushvalue(L, 7);
-  luaL_addvalue(&b);
-  luaL_addchar(&b, '/');
-  luaL_addstring(&b, version);
-  luaL_addchar(&b, '/');
-  luaL_addlstring(&b, parent, plen);
-  luaL_addchar(&b, '/');
-  luaL_addstring(&b, kind);
-  if (lua_type(L, t + 1) == LUA_TSTRING) {
-    s = lua_tolstring(L, t + 1, &n);
-    luaL_addchar(&b, sep);
-    sep = '&';
-    luaL_addstring(&b, "filter=");
-    vx_addquery(&b, s, n);
-  }
-  if (lua_type(L, t + 2) == LUA_TNUMBER) {
-    char num[40];
-    snprintf(num, sizeof num, "%cpageSize=%lld", sep, (long long)lua_tonumber(L, t + 2));
-    luaL_addstring(&b, num);
-    sep = '&';
-  }
-  if (lua_type(L, t + 3) == LUA_TSTRING) {
-    s = lua_tolstring(L, t + 3, &n);
-    luaL_addchar(&b, sep);
-    luaL_addstring(&b, "pageToken=");
-    vx_addquery(&b, s, n);
-  }
-  luaL_pushresult(&b);
+  vx_pushurl(L, 7, 4, parent, plen, NULL, kind);
   lua_setfield(L, t, "url");
-  lua_pushvalue(L, hd);
+  lua_pushvalue(L, 8);
   lua_setfield(L, t, "headers");
   lua_settop(L, t);
   return 1;
@@ -232,8 +112,8 @@ static int vx_buildjoblist(lua_State *L, const char *kind) {
  * returns 1; otherwise returns 0 and changes nothing. A call those resources lack is a ValueError
  * saying why, before any I/O. */
 int vx_buildjob(lua_State *L) {
-  const char *seg[VX_SEGMAX], *name, *call, *version;
-  size_t seglen[VX_SEGMAX], namelen;
+  const char *seg[VX_SEGMAX], *name, *call;
+  size_t seglen[VX_SEGMAX], namelen, model;
   int n, kind, t, get, body;
   luaL_Buffer b;
   if (lua_type(L, 1) != LUA_TSTRING) return 0;
@@ -274,45 +154,22 @@ int vx_buildjob(lua_State *L) {
                     call, strcmp(call, "cancel") == 0 ? "cancelled" : "deleted");
   }
   vx_checkoptions(L, 4);
-  vx_checksegments(L, "name", name, namelen, seg, seglen, n);
+  vx_checkpath(L, "name", name, namelen, seg, seglen, VX_SEGMAX);
   body = !get || kind == 'm'; /* a job's :cancel, a model's :fetchPredictOperation */
-  vx_pushcallparts(L, 2, 3, 4, seg[3], seglen[3], body); /* 6 region, 7 base URL, 8 headers */
-
-  if (kind == 'm') vx_setrouting(L, 8, name, (size_t)(seg[8] - name) - 1);
-
-  lua_createtable(L, 0, 8); /* 9: request */
-  t = lua_gettop(L);
-  lua_pushstring(L, call);
-  lua_setfield(L, t, "call");
-  lua_pushstring(L, body ? "POST" : "GET");
-  lua_setfield(L, t, "method");
-  lua_pushvalue(L, 6);
-  lua_setfield(L, t, "region");
+  model = (size_t)(seg[8] - name) - 1; /* a publisher model's operation: the model's length */
+  /* 6 region, 7 base URL, 8 headers: fetchPredictOperation's routing key is its request's field
+   * "endpoint" (the model), as Google's clients send it; a job's is "name" */
+  if (kind == 'm') vx_pushcallparts(L, 3, 4, seg[3], seglen[3], body, "endpoint", name, model);
+  else vx_pushcallparts(L, 3, 4, seg[3], seglen[3], body, "name", name, namelen);
+  t = vx_newrequest(L, call, body ? "POST" : "GET", 6); /* 9: request */
   lua_pushstring(L, kind == 'j' ? "job" : "publisher_operation");
   lua_setfield(L, t, "kind");
   if (kind == 'm') {
     lua_pushliteral(L, "GET"); /* a read: retried as GETs are */
     lua_setfield(L, t, "rules");
   }
-  version = NULL;
-  if (!lua_isnoneornil(L, 4) && vx_rawfield(L, 4, "api_version") == LUA_TSTRING) version = lua_tostring(L, -1);
-  if (!version) version = vx_optiondefault("api_version");
-  /* the version string stays referenced by the options table (or is the schema's) */
-  if (!lua_isnoneornil(L, 4)) lua_pop(L, 1);
-  luaL_buffinit(L, &b);
-  lua_pushvalue(L, 7);
-  luaL_addvalue(&b);
-  luaL_addchar(&b, '/');
-  luaL_addstring(&b, version);
-  luaL_addchar(&b, '/');
-  if (kind == 'j') {
-    luaL_addlstring(&b, name, namelen);
-    if (!get) luaL_addstring(&b, ":cancel");
-  } else {
-    luaL_addlstring(&b, name, (size_t)(seg[8] - name) - 1); /* the model */
-    luaL_addstring(&b, ":fetchPredictOperation");
-  }
-  luaL_pushresult(&b);
+  if (kind == 'j') vx_pushurl(L, 7, 4, name, namelen, get ? NULL : ":cancel", NULL);
+  else vx_pushurl(L, 7, 4, name, model, ":fetchPredictOperation", NULL);
   lua_setfield(L, t, "url");
   lua_pushvalue(L, 8);
   lua_setfield(L, t, "headers");
