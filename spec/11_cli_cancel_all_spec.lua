@@ -4,18 +4,6 @@
 local cjson = require "cjson"
 local H = require "support.helper"
 
-local cli = require "vertexops.cli"
-
-local function capture()
-  local s = { text = "" }
-  function s.write(self, ...)
-    self.text = self.text .. table.concat({ ... })
-    return self
-  end
-  function s.flush() end
-  return s
-end
-
 -- Google's answer to a cancel of an operation that cannot be cancelled.
 local NOT_CANCELLABLE = { match = "cancel", status = 400, content_type = "application/json",
   body = '{"error":{"code":400,"message":"Operation is not cancellable.","status":"FAILED_PRECONDITION"}}' }
@@ -28,13 +16,9 @@ describe("vertexops cancel-all (in-process)", function()
   -- runs main with cancel-all PARENT and argv; returns stdout, stderr, status. ctx: fields of the
   -- context over the defaults (not a terminal; the fake's endpoint, CA file and token)
   local function main(argv, ctx)
-    local out, err = capture(), capture()
-    local c = { stdout = out, stderr = err, isatty = function() return false end, options = H.opts(server) }
-    for k, v in pairs(ctx or {}) do c[k] = v end
     local args = { "cancel-all", H.PARENT }
     for _, a in ipairs(argv or {}) do args[#args + 1] = a end
-    local status = cli.main(args, c)
-    return out.text, err.text, status
+    return H.cli_main(server, args, ctx)
   end
 
   describe("skipped names", function()
