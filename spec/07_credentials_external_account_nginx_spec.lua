@@ -5,6 +5,7 @@
 -- each token exchange for a while so that both workers ask while one is in flight: it sees one
 -- exchange between them, with google-auth's form, and neither the subject token nor the access
 -- token appears in nginx's log.
+-- Contract: docs/contract.md, "Credentials" and "Hosts".
 local cjson = require "cjson"
 local H = require "support.helper"
 local fake = require "support.fake"

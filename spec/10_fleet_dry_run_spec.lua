@@ -1,6 +1,7 @@
 -- cancel_all with dry_run = true: the listing as a sweep would read it, every name sorted as a
 -- sweep would sort it, and no cancel sent (the fake's log holds list requests only). The summary
 -- says so: dry_run = true, cancelled = 0, would_cancel = the names a sweep would cancel.
+-- Contract: docs/contract.md, "cancel_all and what a listing holds".
 local cjson = require "cjson"
 local vertexops = require "vertexops"
 local H = require "support.helper"

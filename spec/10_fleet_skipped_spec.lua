@@ -2,6 +2,7 @@
 -- FAILED_PRECONDITION, a shape without :cancel) or a name outside the parent goes to
 -- summary.skipped as {name, reason}, never to failed; listed == cancelled + #skipped + #failed in
 -- every scenario; progress counts the skipped; the wait waits only on what was cancelled.
+-- Contract: docs/contract.md, "cancel_all and what a listing holds".
 local cjson = require "cjson"
 local core = require "vertexops.core"
 local vertexops = require "vertexops"

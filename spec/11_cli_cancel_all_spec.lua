@@ -1,6 +1,7 @@
 -- vertexops cancel-all, in-process (vertexops.cli.main with a context of our own: captured
 -- output, a terminal or not, a scripted stdin): skipped names are printed and are not a failure
 -- (exit 0), --dry-run lists and sends no cancel, and on a terminal the command asks first.
+-- Contract: README.md, "Command line"; docs/contract.md, "cancel_all and what a listing holds".
 local cjson = require "cjson"
 local H = require "support.helper"
 

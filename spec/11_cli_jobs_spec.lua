@@ -1,5 +1,6 @@
 -- The command line on jobs and publisher models' operations: cancel (--wait), get, wait, and the
 -- calls they lack, through vertexops.cli.main in-process against the fake server.
+-- Contract: README.md, "Command line"; docs/contract.md, "Jobs and publisher models' operations".
 local cjson = require "cjson"
 local H = require "support.helper"
 
