@@ -40,13 +40,9 @@ local function accounted(s)
 end
 
 describe("cancel_all's skipped", function()
-  local fake = H.fake_server()
+  local fake = H.fake_client()
   local server, client
-  before_each(function()
-    server = fake.server
-    client = vertexops.client(H.opts(server))
-  end)
-  after_each(function() client:close() end)
+  before_each(function() server, client = fake.server, fake.client end)
 
   local function sent(call)
     return names_of(server:log(call))

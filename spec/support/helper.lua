@@ -17,6 +17,16 @@ function M.fake_server()
   return box
 end
 
+--- M.fake_server() and a client of it for each test (made before each, closed after each): returns
+--- a box whose .server and .client are the running test's.
+function M.fake_client()
+  local api = require("busted")
+  local box = M.fake_server()
+  api.before_each(function() box.client = require("vertexops").client(M.opts(box.server)) end)
+  api.after_each(function() box.client:close() end)
+  return box
+end
+
 --- A clock and a sleep that only record: sleep(s) advances the clock by s without waiting.
 function M.fake_time(start)
   local t = { now = start or 1000, delays = {} }
