@@ -14,7 +14,7 @@ static int vx_unreserved(int c) {
 }
 
 /* Appends s percent-encoded (everything but RFC 3986 unreserved). */
-static void vx_addescaped(luaL_Buffer *b, const char *s, size_t n) {
+void vx_addescaped(luaL_Buffer *b, const char *s, size_t n) {
   static const char hex[] = "0123456789ABCDEF";
   size_t i;
   for (i = 0; i < n; i++) {
@@ -33,26 +33,14 @@ static const char *vx_typename(lua_State *L, int idx) {
   return luaL_typename(L, idx);
 }
 
-/* Checks that argument idx is a resource name of the given kind, Google's generic grammar, and
- * returns it; *loc / *loclen receive its location segment (NULL, 0: a name without
- * projects/{project}/locations/{location}, which has no location and goes to the global host).
- * kind 'o', an operation: [projects/P/locations/L/] then collections -- collection/id pairs or
- * singletons (ragEngineConfig) -- then operations/O; without projects/P/locations/L at least one
- * collection (reasoningEngines/R/sessions/S/operations/O).
- * kind 'p', a list parent: projects/P/locations/L then any collections, or collections alone;
- * never an operation's name nor one ending in "operations" (list appends /operations).
- * Which methods a name's shape has is vx_checkmethod's (the table of csrc/methods.h). */
-const char *vx_checkname(lua_State *L, int idx, const char *what, int kind, const char **loc,
-                         size_t *loclen) {
-  size_t len, i, start = 0;
-  int nseg = 0, located;
-  const char *segs[VX_MAX_NAME / 2 + 1];
-  size_t seglen[VX_MAX_NAME / 2 + 1];
-  const char *s;
-  if (lua_type(L, idx) != LUA_TSTRING)
-    vx_typeerror(L, "%s must be a string, got %s", what, vx_typename(L, idx));
-  s = lua_tolstring(L, idx, &len);
-  if (len == 0) vx_valueerror(L, "%s is empty", what);
+/* The bytes and segments of every resource name (an operation's, a list parent's, a job's): at
+ * most VX_MAX_NAME bytes of letters, digits, - _ . ~ and '/', no empty, '.' or '..' segment;
+ * what names it in messages. Fills seg / seglen with its '/'-separated segments (at most max)
+ * and returns how many; 0 when there are more than max. */
+int vx_checkpath(lua_State *L, const char *what, const char *s, size_t len, const char **seg,
+                 size_t *seglen, int max) {
+  size_t i, start = 0;
+  int nseg = 0;
   if (len > VX_MAX_NAME) vx_valueerror(L, "%s is longer than %d bytes", what, VX_MAX_NAME);
   for (i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
@@ -72,12 +60,38 @@ const char *vx_checkname(lua_State *L, int idx, const char *what, int kind, cons
       if (n == 0) vx_valueerror(L, "%s has an empty segment", what);
       if ((n == 1 && s[start] == '.') || (n == 2 && s[start] == '.' && s[start + 1] == '.'))
         vx_valueerror(L, "%s has a '.' or '..' segment", what);
-      segs[nseg] = s + start;
-      seglen[nseg] = n;
+      if (nseg < max) {
+        seg[nseg] = s + start;
+        seglen[nseg] = n;
+      }
       nseg++;
       start = i + 1;
     }
   }
+  return nseg <= max ? nseg : 0;
+}
+
+/* Checks that argument idx is a resource name of the given kind, Google's generic grammar, and
+ * returns it; *loc / *loclen receive its location segment (NULL, 0: a name without
+ * projects/{project}/locations/{location}, which has no location and goes to the global host).
+ * kind 'o', an operation: [projects/P/locations/L/] then collections -- collection/id pairs or
+ * singletons (ragEngineConfig) -- then operations/O; without projects/P/locations/L at least one
+ * collection (reasoningEngines/R/sessions/S/operations/O).
+ * kind 'p', a list parent: projects/P/locations/L then any collections, or collections alone;
+ * never an operation's name nor one ending in "operations" (list appends /operations).
+ * Which methods a name's shape has is vx_checkmethod's (the table of csrc/methods.h). */
+const char *vx_checkname(lua_State *L, int idx, const char *what, int kind, const char **loc,
+                         size_t *loclen) {
+  size_t len;
+  int nseg, located;
+  const char *segs[VX_MAX_NAME / 2 + 1];
+  size_t seglen[VX_MAX_NAME / 2 + 1];
+  const char *s;
+  if (lua_type(L, idx) != LUA_TSTRING)
+    vx_typeerror(L, "%s must be a string, got %s", what, vx_typename(L, idx));
+  s = lua_tolstring(L, idx, &len);
+  if (len == 0) vx_valueerror(L, "%s is empty", what);
+  nseg = vx_checkpath(L, what, s, len, segs, seglen, VX_MAX_NAME / 2 + 1);
 #define SEGIS(k, lit) \
   ((k) >= 0 && (k) < nseg && seglen[k] == sizeof(lit) - 1 && memcmp(segs[k], lit, sizeof(lit) - 1) == 0)
   located = SEGIS(0, "projects");
@@ -391,6 +405,12 @@ static void vx_pushbaseurl(lua_State *L, int opts, int regidx) {
   lua_remove(L, -2);
 }
 
+/* The REST version of the options at opts (checked already): pushes the value read, returns it. */
+const char *vx_version(lua_State *L, int opts) {
+  const char *version = vx_optfield(L, opts, "api_version", NULL);
+  return version ? version : vx_optiondefault("api_version");
+}
+
 /* The query of a list call (its options checked already); the strings are the options table's. */
 typedef struct {
   const char *filter, *ptoken;
@@ -406,10 +426,11 @@ static void vx_readlistquery(lua_State *L, int opts, vx_listquery *q) {
   if (vx_rawfield(L, opts, "page_size") == LUA_TNUMBER) q->psize = (long long)lua_tonumber(L, -1);
 }
 
-/* Appends "/operations" and the list query: ?filter=..&pageSize=..&pageToken=.. (escaped). */
-static void vx_addlistquery(luaL_Buffer *b, const vx_listquery *q) {
+/* Appends "/" collection and the list query: ?filter=..&pageSize=..&pageToken=.. (escaped). */
+static void vx_addlistquery(luaL_Buffer *b, const char *collection, const vx_listquery *q) {
   char sep = '?';
-  luaL_addstring(b, "/operations");
+  luaL_addchar(b, '/');
+  luaL_addstring(b, collection);
   if (q->filter) {
     luaL_addchar(b, sep);
     sep = '&';
@@ -429,40 +450,39 @@ static void vx_addlistquery(luaL_Buffer *b, const vx_listquery *q) {
   }
 }
 
-/* Appends ":wait" and, for seconds > 0, ?timeout= as a Duration. */
-static void vx_addwait(luaL_Buffer *b, double seconds) {
-  luaL_addstring(b, ":wait");
-  if (seconds > 0) {
-    char dur[64];
-    vx_duration(dur, sizeof dur, seconds);
-    luaL_addstring(b, "?timeout=");
-    luaL_addstring(b, dur);
+/* Writes ":wait" and, for seconds > 0, ?timeout= as a Duration. */
+static void vx_waitsuffix(char *out, size_t size, double seconds) {
+  char dur[64];
+  if (!(seconds > 0)) {
+    snprintf(out, size, ":wait");
+    return;
   }
+  vx_duration(dur, sizeof dur, seconds);
+  snprintf(out, size, ":wait?timeout=%s", dur);
 }
 
-/* Pushes the URL of a call: base/version/name, then :cancel, :wait?timeout=.. or the list query. */
-static void vx_pushurl(lua_State *L, int call, int base, const char *name, size_t namelen, int opts,
-                       int secs) {
+/* Pushes the URL of a call (every kind: operations, jobs, publisher models' operations):
+ * base/version/path, then suffix (":cancel", ":wait?timeout=..", ":fetchPredictOperation"; NULL:
+ * none) and, for a list (collection non-NULL), /collection and the list query of the options. */
+void vx_pushurl(lua_State *L, int base, int opts, const char *path, size_t pathlen, const char *suffix,
+                const char *collection) {
   int top = lua_gettop(L);
   const char *version;
   vx_listquery q;
   luaL_Buffer b;
-  /* the REST version (checked); the string stays referenced by the options table */
-  version = vx_optfield(L, opts, "api_version", NULL);
-  if (!version) version = vx_optiondefault("api_version");
+  version = vx_version(L, opts); /* the string stays referenced by the options table */
   lua_pop(L, 1);
   memset(&q, 0, sizeof q);
-  if (call == CALL_LIST) vx_readlistquery(L, opts, &q); /* before the buffer starts */
+  if (collection) vx_readlistquery(L, opts, &q); /* before the buffer starts */
   luaL_buffinit(L, &b);
   lua_pushvalue(L, base);
   luaL_addvalue(&b);
   luaL_addchar(&b, '/');
   luaL_addstring(&b, version);
   luaL_addchar(&b, '/');
-  luaL_addlstring(&b, name, namelen);
-  if (call == CALL_CANCEL) luaL_addstring(&b, ":cancel");
-  else if (call == CALL_WAIT) vx_addwait(&b, lua_isnoneornil(L, secs) ? 0 : (double)lua_tonumber(L, secs));
-  else if (call == CALL_LIST) vx_addlistquery(&b, &q);
+  luaL_addlstring(&b, path, pathlen);
+  if (suffix) luaL_addstring(&b, suffix);
+  if (collection) vx_addlistquery(&b, collection, &q);
   luaL_pushresult(&b);
   if (lua_gettop(L) > top + 1) { /* the URL, without the query values read for it */
     lua_replace(L, top + 1);
@@ -470,10 +490,11 @@ static void vx_pushurl(lua_State *L, int call, int base, const char *name, size_
   }
 }
 
-/* Pushes the header lines of a call: Accept, Content-Type (with a body), User-Agent,
- * x-goog-api-client, x-goog-request-params, and from the options at opts x-goog-user-project and
- * x-goog-api-key. */
-static void vx_pushheaders(lua_State *L, int call, const char *name, size_t namelen, int opts) {
+/* Pushes the header lines of a call: Accept, Content-Type (body: a body goes with it), User-Agent,
+ * x-goog-api-client, x-goog-request-params (the routing key: the request message's field rkey,
+ * its value rval escaped), and from the options at opts x-goog-user-project and x-goog-api-key. */
+static void vx_pushheaders(lua_State *L, int body, const char *rkey, const char *rval, size_t rlen,
+                           int opts) {
   int hd, nh = 0;
   size_t n;
   const char *s;
@@ -481,15 +502,14 @@ static void vx_pushheaders(lua_State *L, int call, const char *name, size_t name
   lua_createtable(L, 8, 0);
   hd = lua_gettop(L);
   vx_addheader(L, hd, &nh, "Accept: application/json");
-  if (call == CALL_CANCEL || call == CALL_WAIT)
-    vx_addheader(L, hd, &nh, "Content-Type: application/json");
+  if (body) vx_addheader(L, hd, &nh, "Content-Type: application/json");
   vx_addheader(L, hd, &nh, "User-Agent: vertexops/" VX_VERSION " libcurl/%s", vx_curlversion());
   vx_addheader(L, hd, &nh, "x-goog-api-client: gl-lua/" VX_LUA_VERSION " vertexops/" VX_VERSION);
   luaL_buffinit(L, &b);
-  /* the routing key is the request message's field: ListOperationsRequest names its parent
-   * "name" too (google.longrunning), as Google's operations clients send it */
-  luaL_addstring(&b, "x-goog-request-params: name=");
-  vx_addescaped(&b, name, namelen);
+  luaL_addstring(&b, "x-goog-request-params: ");
+  luaL_addstring(&b, rkey);
+  luaL_addchar(&b, '=');
+  vx_addescaped(&b, rval, rlen);
   luaL_pushresult(&b);
   lua_rawseti(L, hd, ++nh);
   s = vx_optfield(L, opts, "user_project", NULL);
@@ -508,12 +528,6 @@ static void vx_pushheaders(lua_State *L, int call, const char *name, size_t name
 
 /* The bit of each call in csrc/methods.h's table (by call). */
 static const int vx_callbits[] = {VX_M_CANCEL, VX_M_GET, VX_M_DELETE, VX_M_LIST, VX_M_WAIT};
-
-/* The REST version of the options at opts (checked already): pushes the value read, returns it. */
-static const char *vx_version(lua_State *L, int opts) {
-  const char *version = vx_optfield(L, opts, "api_version", NULL);
-  return version ? version : vx_optiondefault("api_version");
-}
 
 /* Raises ValueError when the name's shape is one Google defines, in the request's version, without
  * this call's method (csrc/methods.h): the generic grammar accepts, the table only takes away. */
@@ -567,6 +581,7 @@ static int core_build(lua_State *L) {
   int call = vx_checkcall(L, 1), t;
   const char *name, *loc;
   size_t loclen, namelen;
+  char suffix[128];
 
   if (vx_buildjob(L)) return 1; /* jobs and publisher models' operations: csrc/jobs.c */
   lua_settop(L, 5);
@@ -579,17 +594,15 @@ static int core_build(lua_State *L) {
   vx_pushregion(L, 3, call == CALL_LIST ? "parent" : "name", loc, loclen); /* 6: region */
   vx_pushbaseurl(L, 4, 6); /* 7: base URL */
 
-  lua_createtable(L, 0, 6); /* 8: request */
-  t = lua_gettop(L);
-  lua_pushstring(L, vx_calls[call]);
-  lua_setfield(L, t, "call");
-  lua_pushstring(L, vx_methods[call]);
-  lua_setfield(L, t, "method");
-  lua_pushvalue(L, 6);
-  lua_setfield(L, t, "region");
-  vx_pushurl(L, call, 7, name, namelen, 4, 5);
+  t = vx_newrequest(L, vx_calls[call], vx_methods[call], 6); /* 8: request */
+  if (call == CALL_WAIT)
+    vx_waitsuffix(suffix, sizeof suffix, lua_isnoneornil(L, 5) ? 0 : (double)lua_tonumber(L, 5));
+  vx_pushurl(L, 7, 4, name, namelen, call == CALL_CANCEL ? ":cancel" : call == CALL_WAIT ? suffix : NULL,
+             call == CALL_LIST ? "operations" : NULL);
   lua_setfield(L, t, "url");
-  vx_pushheaders(L, call, name, namelen, 4);
+  /* the routing key is the request message's field: ListOperationsRequest names its parent
+   * "name" too (google.longrunning), as Google's operations clients send it */
+  vx_pushheaders(L, call == CALL_CANCEL || call == CALL_WAIT, "name", name, namelen, 4);
   lua_setfield(L, t, "headers");
   if (call == CALL_CANCEL || call == CALL_WAIT) {
     lua_pushliteral(L, "");
@@ -600,17 +613,30 @@ static int core_build(lua_State *L) {
 }
 
 /* For csrc/jobs.c: pushes the region (from argument regidx and the name's location), the base URL
- * and the header lines of a call on the name at nameidx, as core_build makes them; body: a JSON
- * body goes with the request (Content-Type). */
-void vx_pushcallparts(lua_State *L, int nameidx, int regidx, int opts, const char *loc, size_t loclen,
-                      int body) {
+ * and the header lines of a call, as core_build makes them; body: a JSON body goes with the
+ * request (Content-Type); rkey, rval: the routing key's field and value. */
+void vx_pushcallparts(lua_State *L, int regidx, int opts, const char *loc, size_t loclen, int body,
+                      const char *rkey, const char *rval, size_t rlen) {
   int region;
-  size_t namelen;
-  const char *name = lua_tolstring(L, nameidx, &namelen);
   vx_pushregion(L, regidx, "name", loc, loclen); /* jobs always have a location */
   region = lua_gettop(L);
   vx_pushbaseurl(L, opts, region);
-  vx_pushheaders(L, body ? CALL_CANCEL : CALL_GET, name, namelen, opts);
+  vx_pushheaders(L, body, rkey, rval, rlen, opts);
+}
+
+/* Pushes a new request table {call, method, region} (the region the string at regidx); returns its
+ * index. core_build and csrc/jobs.c add the rest. */
+int vx_newrequest(lua_State *L, const char *call, const char *method, int regidx) {
+  int t;
+  lua_createtable(L, 0, 8);
+  t = lua_gettop(L);
+  lua_pushstring(L, call);
+  lua_setfield(L, t, "call");
+  lua_pushstring(L, method);
+  lua_setfield(L, t, "method");
+  lua_pushvalue(L, regidx);
+  lua_setfield(L, t, "region");
+  return t;
 }
 
 static const luaL_Reg request_funcs[] = {

@@ -150,8 +150,18 @@ const char *vx_optiondefault(const char *name); /* an option's default string (t
 int vx_buildjob(lua_State *L);
 int vx_isjobkind(const char *kind);  /* "operations" or a collection of jobs */
 extern const char vx_jobkinds_doc[]; /* the collections of jobs, for messages */
-void vx_pushcallparts(lua_State *L, int nameidx, int regidx, int opts, const char *loc, size_t loclen,
-                      int body);
+/* request.c's parts, one of each decision for every kind of call: the bytes and segments of a
+ * resource name, percent-encoding, the REST version, region + base URL + header lines, the request
+ * table, the URL (base/version/path[suffix][/collection?list query]) */
+int vx_checkpath(lua_State *L, const char *what, const char *s, size_t len, const char **seg,
+                 size_t *seglen, int max);
+void vx_addescaped(luaL_Buffer *b, const char *s, size_t n);
+const char *vx_version(lua_State *L, int opts); /* pushes the value read */
+void vx_pushcallparts(lua_State *L, int regidx, int opts, const char *loc, size_t loclen, int body,
+                      const char *rkey, const char *rval, size_t rlen);
+int vx_newrequest(lua_State *L, const char *call, const char *method, int regidx);
+void vx_pushurl(lua_State *L, int base, int opts, const char *path, size_t pathlen, const char *suffix,
+                const char *collection);
 
 /* --- reader.c --- */
 /* A request as a transport reads it: every field checked, the strings anchored on the Lua stack

@@ -53,6 +53,15 @@ describe("jobs: core.build", function()
     assert.matches("'%.' or '%.%.' segment", err.message)
   end)
 
+  it("tells a job name's ':', '?', '#', '%' or line break as an operation name's (one check of names)", function()
+    for _, bad in ipairs { ":", "?", "#", "%", "\n" } do
+      local job = H.raises(core.build, "get", LOC .. "customJobs/4" .. bad .. "2", nil, {})
+      local op = H.raises(core.build, "get", LOC .. "endpoints/4" .. bad .. "2/operations/1", nil, {})
+      assert.are.equal("ValueError", H.tags(job))
+      assert.are.equal(op.message, job.message)
+    end
+  end)
+
   it("checks the region against the job's location", function()
     local err = H.raises(core.build, "get", JOB, "europe-west4", {})
     assert.are.equal("ValueError", H.tags(err))

@@ -3,6 +3,7 @@
 -- core.build (verb, URL path, list query as Google's clients send it) and through the fake (a real
 -- request, the fake's log as witness); every method a known shape lacks is a ValueError naming the
 -- shape, with no request.
+-- Contract: docs/contract.md, "Names and regions".
 local vertexops = require "vertexops"
 local core = require "vertexops.core"
 local H = require "support.helper"

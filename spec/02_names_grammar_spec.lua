@@ -17,12 +17,6 @@ describe("names by Google's generic grammar", function()
   end)
   teardown(function() if client then client:close() end end)
 
-  local function value_error(f, ...)
-    local err = H.raises(f, ...)
-    assert.are.equal("ValueError", H.tags(err))
-    return err
-  end
-
   describe("a nested list parent", function()
     it("lists GET {parent}/operations under a job, with the operations of that parent only", function()
       local parent = LOC .. "/customJobs/42"
@@ -108,7 +102,7 @@ describe("names by Google's generic grammar", function()
     for _, bad in ipairs { LOC .. "/operations/1", LOC .. "/customJobs/42/operations", "projects/p",
                            "projects/p/zones/z", "locations/l/customJobs/1" } do
       it("refuses the parent " .. bad .. " before any I/O", function()
-        local err = value_error(vertexops.list, bad, nil, o)
+        local err = H.value_error("parent", vertexops.list, bad, nil, o)
         assert.matches("^parent ", err.message)
         assert.are.equal(0, #server:log())
       end)
@@ -169,10 +163,10 @@ describe("names by Google's generic grammar", function()
     end)
 
     it("refuses a region, saying why, before any I/O", function()
-      local err = value_error(vertexops.get, name, "us-central1", H.opts(server, { api_version = "v1" }))
+      local err = H.value_error("region", vertexops.get, name, "us-central1", H.opts(server, { api_version = "v1" }))
       assert.matches("region must be nil", err.message)
       assert.matches("global host", err.message)
-      err = value_error(vertexops.list, "reasoningEngines/r1/sessions/s1", "us-central1", o)
+      err = H.value_error("parent", vertexops.list, "reasoningEngines/r1/sessions/s1", "us-central1", o)
       assert.matches("parent has no projects/", err.message)
       assert.are.equal(0, #server:log())
     end)
@@ -183,7 +177,7 @@ describe("names by Google's generic grammar", function()
       ["a misspelt projects"] = "project/p/locations/us-central1/operations/1",
     } do
       it("refuses " .. what .. " before any I/O", function()
-        local err = value_error(vertexops.get, bad, nil, o)
+        local err = H.value_error("name", vertexops.get, bad, nil, o)
         assert.matches("^name ", err.message)
         assert.are.equal(0, #server:log())
       end)

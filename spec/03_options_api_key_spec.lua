@@ -1,6 +1,7 @@
 -- The api_key option (express mode): sent as x-goog-api-key, with no OAuth token fetched and no
 -- Authorization header, as Google's clients do; refused beside token or credentials; never in a
 -- message, in tostring() of an error, nor in the fake's request log.
+-- Contract: docs/contract.md, "Options" (api_key) and "Credentials".
 local vertexops = require "vertexops"
 local core = require "vertexops.core"
 local cjson = require "cjson"

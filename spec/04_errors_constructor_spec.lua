@@ -1,6 +1,7 @@
 -- The one place the Lua side makes its errors (lua/vertexops/errors.lua), and what becomes of each
 -- made there as its call site says: errors.new builds, errors.raise raises, errors.result returns
 -- false, err, errors.rethrow raises one made earlier. Then the tree: no other idiom is left in lua/.
+-- Contract: docs/contract.md, "Errors".
 local core = require "vertexops.core"
 local errors = require "vertexops.errors"
 local H = require "support.helper"

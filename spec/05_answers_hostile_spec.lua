@@ -2,6 +2,7 @@
 -- tag within the call's deadline, and the process lives on. Calls that could crash the
 -- interpreter run in a child interpreter whose exit and output are asserted. Retry delays are
 -- read from an injected sleep (H.fake_time); real time only bounds the whole call.
+-- Contract: docs/contract.md, "Answers (what the service sends back)" and "Errors".
 local vertexops = require "vertexops"
 local H = require "support.helper"
 

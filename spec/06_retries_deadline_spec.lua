@@ -1,6 +1,7 @@
 -- The deadline of a call (lua/vertexops/deadline.lua): one object, on the call's clock, that every
 -- step of the call asks how long is left -- the token fetch and its retries, the attempts, the
 -- sleeps between them. First the object on an injected clock, then one call through the fake.
+-- Contract: docs/contract.md, "Retry and timeouts".
 local cjson = require "cjson"
 local vertexops = require "vertexops"
 local deadlines = require "vertexops.deadline"

@@ -5,24 +5,13 @@
 -- each token exchange for a while so that both workers ask while one is in flight: it sees one
 -- exchange between them, with google-auth's form, and neither the subject token nor the access
 -- token appears in nginx's log.
+-- Contract: docs/contract.md, "Credentials" and "Hosts".
 local cjson = require "cjson"
 local H = require "support.helper"
 local fake = require "support.fake"
 local openresty = require "support.openresty"
 
-local repo = fake.spec_dir:gsub("/spec$", "")
-local LOADGEN = repo .. "/build/bench/loadgen"
 local SUBJECT = "nginx-subject-token"
-
--- A location of the test's own: runs the example's /cancel and counts the worker that served it.
-local PROBE = [[
-    location = /probe {
-      content_by_lua_block {
-        ngx.shared.vertexops:incr("pid " .. ngx.worker.pid(), 1, 0)
-        require("vertexops_app").cancel()
-      }
-    }
-    location = /status {]]
 
 describe("external_account credentials inside nginx (two workers, shared_dict)", function()
   local box = H.fake_server()
@@ -37,11 +26,8 @@ describe("external_account credentials inside nginx (two workers, shared_dict)",
       type = "external_account", subject_token_type = "urn:ietf:params:oauth:token-type:jwt",
       audience = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
       token_url = endpoint .. "/v1/token", credential_source = { file = dir .. "/subject.txt" } })
-    app = openresty.start(server, {
-      env = { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/external.json" },
-      conf = { { "worker_processes 1;", "worker_processes 2;" }, { "    location = /status {", PROBE } },
-      reuseport = true,
-    })
+    app = openresty.start_two_workers(server,
+      { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/external.json" })
   end)
   teardown(function()
     app:stop()
@@ -49,31 +35,13 @@ describe("external_account credentials inside nginx (two workers, shared_dict)",
   end)
   before_each(function() server = box.server end)
 
-  local function workers()
-    return app:result([[
-      local n = 0
-      for _, k in ipairs(ngx.shared.vertexops:get_keys(0)) do
-        if k:match("^pid ") then n = n + 1 end
-      end
-      return n]])
-  end
-
   it("makes one token exchange for both workers, and keeps the tokens out of the log", function()
     server:sts { subject_token = SUBJECT }
     local created = server:create_many(200, {})
     server:fault { match = "sts", delay = 0.5 }
-    local prefix = created.first:match("^(.*/operations/)%d+$")
-    local first = tonumber(created.first:match("(%d+)$"))
-    assert(os.execute("make -s -C " .. repo .. " build/bench/loadgen >/dev/null"))
-    local p = assert(io.popen(("%s '%s' %d 200 '' '%s' 1000"):format(LOADGEN,
-      app:url("/probe?name=" .. prefix), first, app:url("/status"))))
-    local ok = 0
-    for line in p:lines() do
-      if line:match("^R 200 ") then ok = ok + 1 end
-    end
-    p:close()
+    local ok, workers = openresty.probe_load(app, created.first, 200)
     assert.are.equal(200, ok)
-    assert.are.equal(2, workers(), "the load reached one worker only")
+    assert.are.equal(2, workers, "the load reached one worker only")
     local sts = server:log("sts")
     assert.are.equal(1, #sts)
     assert.is_truthy(sts[1].body:find("&subject_token=" .. SUBJECT .. "&", 1, true), sts[1].body)

@@ -9,18 +9,6 @@ local H = require "support.helper"
 local fake = require "support.fake"
 local openresty = require "support.openresty"
 
-local repo = fake.spec_dir:gsub("/spec$", "")
-local LOADGEN = repo .. "/build/bench/loadgen"
-
--- A location of the test's own: runs the example's /cancel and counts the worker that served it.
-local PROBE = [[
-    location = /probe {
-      content_by_lua_block {
-        ngx.shared.vertexops:incr("pid " .. ngx.worker.pid(), 1, 0)
-        require("vertexops_app").cancel()
-      }
-    }
-    location = /status {]]
 
 describe("tokens shared by two nginx workers (shared_dict)", function()
   local box = H.fake_server()
@@ -31,11 +19,8 @@ describe("tokens shared by two nginx workers (shared_dict)", function()
     dir = fake.tmpdir()
     local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
     H.authorized_user(dir .. "/user.json", endpoint)
-    app = openresty.start(server, {
-      env = { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/user.json" },
-      conf = { { "worker_processes 1;", "worker_processes 2;" }, { "    location = /status {", PROBE } },
-      reuseport = true,
-    })
+    app = openresty.start_two_workers(server,
+      { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/user.json" })
   end)
   teardown(function()
     app:stop()
@@ -43,30 +28,12 @@ describe("tokens shared by two nginx workers (shared_dict)", function()
   end)
   before_each(function() server = box.server end)
 
-  local function workers()
-    return app:result([[
-      local n = 0
-      for _, k in ipairs(ngx.shared.vertexops:get_keys(0)) do
-        if k:match("^pid ") then n = n + 1 end
-      end
-      return n]])
-  end
-
   it("makes one token fetch for both workers, and keeps the token out of the log", function()
     local created = server:create_many(200, {})
     server:fault { match = "token", delay = 0.5 }
-    local prefix = created.first:match("^(.*/operations/)%d+$")
-    local first = tonumber(created.first:match("(%d+)$"))
-    assert(os.execute("make -s -C " .. repo .. " build/bench/loadgen >/dev/null"))
-    local p = assert(io.popen(("%s '%s' %d 200 '' '%s' 1000"):format(LOADGEN,
-      app:url("/probe?name=" .. prefix), first, app:url("/status"))))
-    local ok = 0
-    for line in p:lines() do
-      if line:match("^R 200 ") then ok = ok + 1 end
-    end
-    p:close()
+    local ok, workers = openresty.probe_load(app, created.first, 200)
     assert.are.equal(200, ok)
-    assert.are.equal(2, workers(), "the load reached one worker only")
+    assert.are.equal(2, workers, "the load reached one worker only")
     assert.are.equal(1, #server:log("token"))
     assert.are.equal(200, #server:log("cancel"))
     local token = server:log("cancel")[1].headers.authorization:match("^Bearer (.+)$")

@@ -1,5 +1,6 @@
 -- wait and cancel_and_wait on Vertex jobs and on publisher models' operations: polled (they have no
 -- :wait), each terminal state, request counts on the fake server's virtual clock.
+-- Contract: docs/contract.md, "Jobs and publisher models' operations" and "wait strategies".
 local vertexops = require "vertexops"
 local cjson = require "cjson"
 local H = require "support.helper"

@@ -3,6 +3,7 @@
 -- the key goes as x-goog-api-key over the cosocket transport and over a worker thread, with no
 -- Authorization header although the app's environment has GOOGLE_OAUTH_ACCESS_TOKEN, and a
 -- refusal does not show it.
+-- Contract: docs/contract.md, "Hosts" and "Credentials" (api_key).
 local cjson = require "cjson"
 local H = require "support.helper"
 local openresty = require "support.openresty"

@@ -23,13 +23,9 @@ local function peak_in_flight(log)
 end
 
 describe("the fake's listing", function()
-  local fake = H.fake_server()
+  local fake = H.fake_client()
   local server, client
-  before_each(function()
-    server = fake.server
-    client = vertexops.client(H.opts(server))
-  end)
-  after_each(function() client:close() end)
+  before_each(function() server, client = fake.server, fake.client end)
 
   it("creates operations by the thousand in one control request", function()
     local made = server:create_many(5000, { done_after = 3600 })
@@ -79,13 +75,9 @@ describe("the fake's listing", function()
 end)
 
 describe("cancel_all", function()
-  local fake = H.fake_server()
+  local fake = H.fake_client()
   local server, client
-  before_each(function()
-    server = fake.server
-    client = vertexops.client(H.opts(server))
-  end)
-  after_each(function() client:close() end)
+  before_each(function() server, client = fake.server, fake.client end)
 
   it("cancels every running operation of the parent, once each, and counts them", function()
     server:create_many(300, { done_after = 3600 })

@@ -1,8 +1,8 @@
 -- cancel_all with dry_run = true: the listing as a sweep would read it, every name sorted as a
 -- sweep would sort it, and no cancel sent (the fake's log holds list requests only). The summary
 -- says so: dry_run = true, cancelled = 0, would_cancel = the names a sweep would cancel.
+-- Contract: docs/contract.md, "cancel_all and what a listing holds".
 local cjson = require "cjson"
-local vertexops = require "vertexops"
 local H = require "support.helper"
 
 local function listing(names)
@@ -18,13 +18,9 @@ local function calls_logged(server)
 end
 
 describe("cancel_all with dry_run", function()
-  local fake = H.fake_server()
+  local fake = H.fake_client()
   local server, client
-  before_each(function()
-    server = fake.server
-    client = vertexops.client(H.opts(server))
-  end)
-  after_each(function() client:close() end)
+  before_each(function() server, client = fake.server, fake.client end)
 
   it("lists every page and sends no cancel", function()
     server:create_many(25, { done_after = 3600 })

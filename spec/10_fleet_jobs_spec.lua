@@ -1,6 +1,7 @@
 -- cancel_all over a collection of jobs (opts.kind): the listing GET {parent}/{kind} with the default
 -- filter of jobs not yet ended, a POST :cancel per job, the wait by listings or GETs until each
 -- job's state is terminal; the fake's request log as witness.
+-- Contract: docs/contract.md, "Jobs and publisher models' operations" and "cancel_all and what a listing holds".
 local vertexops = require "vertexops"
 local H = require "support.helper"
 

@@ -2,6 +2,7 @@
 -- FAILED_PRECONDITION, a shape without :cancel) or a name outside the parent goes to
 -- summary.skipped as {name, reason}, never to failed; listed == cancelled + #skipped + #failed in
 -- every scenario; progress counts the skipped; the wait waits only on what was cancelled.
+-- Contract: docs/contract.md, "cancel_all and what a listing holds".
 local cjson = require "cjson"
 local core = require "vertexops.core"
 local vertexops = require "vertexops"
@@ -39,13 +40,9 @@ local function accounted(s)
 end
 
 describe("cancel_all's skipped", function()
-  local fake = H.fake_server()
+  local fake = H.fake_client()
   local server, client
-  before_each(function()
-    server = fake.server
-    client = vertexops.client(H.opts(server))
-  end)
-  after_each(function() client:close() end)
+  before_each(function() server, client = fake.server, fake.client end)
 
   local function sent(call)
     return names_of(server:log(call))

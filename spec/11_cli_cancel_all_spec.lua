@@ -1,20 +1,9 @@
 -- vertexops cancel-all, in-process (vertexops.cli.main with a context of our own: captured
 -- output, a terminal or not, a scripted stdin): skipped names are printed and are not a failure
 -- (exit 0), --dry-run lists and sends no cancel, and on a terminal the command asks first.
+-- Contract: README.md, "Command line"; docs/contract.md, "cancel_all and what a listing holds".
 local cjson = require "cjson"
 local H = require "support.helper"
-
-local cli = require "vertexops.cli"
-
-local function capture()
-  local s = { text = "" }
-  function s.write(self, ...)
-    self.text = self.text .. table.concat({ ... })
-    return self
-  end
-  function s.flush() end
-  return s
-end
 
 -- Google's answer to a cancel of an operation that cannot be cancelled.
 local NOT_CANCELLABLE = { match = "cancel", status = 400, content_type = "application/json",
@@ -28,13 +17,9 @@ describe("vertexops cancel-all (in-process)", function()
   -- runs main with cancel-all PARENT and argv; returns stdout, stderr, status. ctx: fields of the
   -- context over the defaults (not a terminal; the fake's endpoint, CA file and token)
   local function main(argv, ctx)
-    local out, err = capture(), capture()
-    local c = { stdout = out, stderr = err, isatty = function() return false end, options = H.opts(server) }
-    for k, v in pairs(ctx or {}) do c[k] = v end
     local args = { "cancel-all", H.PARENT }
     for _, a in ipairs(argv or {}) do args[#args + 1] = a end
-    local status = cli.main(args, c)
-    return out.text, err.text, status
+    return H.cli_main(server, args, ctx)
   end
 
   describe("skipped names", function()

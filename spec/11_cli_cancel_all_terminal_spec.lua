@@ -2,6 +2,7 @@
 -- bin/vertexops cancel-all on a real terminal (a pseudo-terminal from script(1), the answer typed
 -- ahead on its input): it lists, asks with the count, and cancels only on yes; and as a script
 -- runs it (stdin not a terminal) it never asks.
+-- Contract: README.md, "Command line"; docs/contract.md, "cancel_all and what a listing holds".
 local H = require "support.helper"
 
 describe("bin/vertexops cancel-all on a terminal", function()

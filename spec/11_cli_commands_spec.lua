@@ -237,24 +237,10 @@ describe("command line in-process (vertexops.cli.main)", function()
   local server
   before_each(function() server = fake.server end)
 
-  local function capture()
-    local s = { text = "" }
-    function s.write(self, ...)
-      self.text = self.text .. table.concat({ ... })
-      return self
-    end
-    function s.flush() end
-    return s
-  end
+  local capture = H.capture
   -- runs main; returns stdout, stderr, status. ctx: fields of the context over the defaults (not
   -- a terminal; the fake's endpoint, CA file and token as options)
-  local function main(argv, ctx)
-    local out, err = capture(), capture()
-    local c = { stdout = out, stderr = err, isatty = function() return false end, options = H.opts(server) }
-    for k, v in pairs(ctx or {}) do c[k] = v end
-    local status = cli.main(argv, c)
-    return out.text, err.text, status
-  end
+  local function main(argv, ctx) return H.cli_main(server, argv, ctx) end
 
   it("cancels: status 0, one line on stdout, one cancel request", function()
     local op = server:create {}

@@ -1,33 +1,18 @@
 -- The command line on jobs and publisher models' operations: cancel (--wait), get, wait, and the
 -- calls they lack, through vertexops.cli.main in-process against the fake server.
+-- Contract: README.md, "Command line"; docs/contract.md, "Jobs and publisher models' operations".
 local cjson = require "cjson"
 local H = require "support.helper"
 
 local VEO_OP = "projects/test-project/locations/us-central1/publishers/google/models/veo-3.0-generate-001/operations/1"
 
 describe("command line on jobs", function()
-  local cli = require "vertexops.cli"
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)
 
-  local function capture()
-    local s = { text = "" }
-    function s.write(self, ...)
-      self.text = self.text .. table.concat({ ... })
-      return self
-    end
-    function s.flush() end
-    return s
-  end
   -- runs main; returns stdout, stderr, status (not a terminal; options: the fake's, over ctx's)
-  local function main(argv, ctx)
-    local out, err = capture(), capture()
-    local c = { stdout = out, stderr = err, isatty = function() return false end, options = H.opts(server) }
-    for k, v in pairs(ctx or {}) do c[k] = v end
-    local status = cli.main(argv, c)
-    return out.text, err.text, status
-  end
+  local function main(argv, ctx) return H.cli_main(server, argv, ctx) end
 
   it("cancels a job: status 0, one line, one POST :cancel with {}", function()
     local job = server:create_job {}

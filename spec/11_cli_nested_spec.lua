@@ -7,27 +7,12 @@ local H = require "support.helper"
 local LOC = "projects/test-project/locations/us-central1"
 
 describe("command line with a nested parent", function()
-  local cli = require "vertexops.cli"
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)
 
-  local function capture()
-    local s = { text = "" }
-    function s.write(self, ...)
-      self.text = self.text .. table.concat({ ... })
-      return self
-    end
-    function s.flush() end
-    return s
-  end
   -- runs main; returns stdout, stderr, status
-  local function main(argv, options)
-    local out, err = capture(), capture()
-    local status = cli.main(argv, { stdout = out, stderr = err, isatty = function() return false end,
-      options = H.opts(server, options) })
-    return out.text, err.text, status
-  end
+  local function main(argv, options) return H.cli_main(server, argv, { options = H.opts(server, options) }) end
 
   it("lists the operations of a job (list PARENT/customJobs/42), every page", function()
     local parent = LOC .. "/customJobs/42"

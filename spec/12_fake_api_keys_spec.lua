@@ -1,6 +1,7 @@
 -- The fake's API keys (express mode, docs/fake.md): x-goog-api-key accepted from api_keys(list),
 -- Google's 400 API_KEY_INVALID for another, and a request log that says whether the key arrived
 -- without ever holding it.
+-- Contract: docs/fake.md, "Tokens and credentials" and "The request log".
 local core = require "vertexops.core"
 local cjson = require "cjson"
 local H = require "support.helper"

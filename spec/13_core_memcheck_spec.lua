@@ -2,6 +2,7 @@
 -- valgrind is clean: spec/memcheck.lua runs successes and every error path of the core under
 -- valgrind (one round here; `make memcheck` runs many), on the builds with the most and the fewest
 -- shims. A host run (valgrind), once.
+-- Contract: docs/contract.md, "vertexops.core".
 local H = require "support.helper"
 
 describe("memory", function()

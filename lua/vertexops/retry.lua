@@ -33,7 +33,9 @@ M.backoff = backoff
 -- Retry-After: delta seconds or an HTTP date. Returns seconds, or nil when absent or unreadable.
 local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6,
                  Jul = 7, Aug = 8, Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
-local function days_from_civil(y, m, d) -- Howard Hinnant's algorithm, proleptic Gregorian
+--- Days since 1970-01-01 of the civil date y-m-d (Howard Hinnant's days_from_civil, proleptic
+--- Gregorian): for the dates of Retry-After here and of STS's expireTime (auth/sts.lua).
+local function days_from_civil(y, m, d)
   y = m <= 2 and y - 1 or y
   local era = math_floor(y / 400)
   local yoe = y - era * 400
@@ -41,6 +43,7 @@ local function days_from_civil(y, m, d) -- Howard Hinnant's algorithm, proleptic
   local doe = yoe * 365 + math_floor(yoe / 4) - math_floor(yoe / 100) + doy
   return era * 146097 + doe - 719468
 end
+M.days_from_civil = days_from_civil
 local function header_delay(err, now)
   local h = type(err.headers) == "table" and err.headers["retry-after"]
   if type(h) ~= "string" then return nil end

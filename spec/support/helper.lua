@@ -17,6 +17,16 @@ function M.fake_server()
   return box
 end
 
+--- M.fake_server() and a client of it for each test (made before each, closed after each): returns
+--- a box whose .server and .client are the running test's.
+function M.fake_client()
+  local api = require("busted")
+  local box = M.fake_server()
+  api.before_each(function() box.client = require("vertexops").client(M.opts(box.server)) end)
+  api.after_each(function() box.client:close() end)
+  return box
+end
+
 --- A clock and a sleep that only record: sleep(s) advances the clock by s without waiting.
 function M.fake_time(start)
   local t = { now = start or 1000, delays = {} }
@@ -224,6 +234,28 @@ function M.cli(server, args, extra_env)
   local err = M.read(errf)
   os.remove(errf)
   return out, err, code
+end
+
+--- A stand-in for a file the CLI writes to: what was written is its .text.
+function M.capture()
+  local s = { text = "" }
+  function s.write(self, ...)
+    self.text = self.text .. table.concat({ ... })
+    return self
+  end
+  function s.flush() end
+  return s
+end
+
+--- Runs vertexops.cli.main(argv) in-process against server; returns its stdout, its stderr and
+--- its status. ctx: fields of the context over the defaults (output captured, not a terminal,
+--- options M.opts(server): the fake's endpoint, CA file and token).
+function M.cli_main(server, argv, ctx)
+  local out, err = M.capture(), M.capture()
+  local c = { stdout = out, stderr = err, isatty = function() return false end, options = M.opts(server) }
+  for k, v in pairs(ctx or {}) do c[k] = v end
+  local status = require("vertexops.cli").main(argv, c)
+  return out.text, err.text, status
 end
 
 --- How many connections the entries of a fake server's log (server:log(...)) came over.

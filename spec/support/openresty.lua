@@ -102,4 +102,46 @@ end
 
 function App:stop() fake.stop_nginx(self.dir) end
 
+-- A location of the test's own: runs the example's /cancel and counts the worker that served it.
+local PROBE = [[
+    location = /probe {
+      content_by_lua_block {
+        ngx.shared.vertexops:incr("pid " .. ngx.worker.pid(), 1, 0)
+        require("vertexops_app").cancel()
+      }
+    }
+    location = /status {]]
+
+--- The example with two workers (reuseport) and /probe: the example's /cancel, counting the worker
+--- that served each request. env as M.start's.
+function M.start_two_workers(server, env)
+  return M.start(server, {
+    env = env,
+    conf = { { "worker_processes 1;", "worker_processes 2;" }, { "    location = /status {", PROBE } },
+    reuseport = true,
+  })
+end
+
+--- Sends one /probe cancel for each of n operations numbered on from the operation name first
+--- (build/bench/loadgen, all in flight together); returns how many were answered 200 and how
+--- many workers served /probe.
+function M.probe_load(app, first, n)
+  local repo = fake.spec_dir:gsub("/spec$", "")
+  local prefix, number = first:match("^(.*/operations/)(%d+)$")
+  assert(os.execute("make -s -C " .. repo .. " build/bench/loadgen >/dev/null"))
+  local p = assert(io.popen(("%s/build/bench/loadgen '%s' %d %d '' '%s' 1000"):format(repo,
+    app:url("/probe?name=" .. prefix), tonumber(number), n, app:url("/status"))))
+  local ok = 0
+  for line in p:lines() do
+    if line:match("^R 200 ") then ok = ok + 1 end
+  end
+  p:close()
+  return ok, app:result([[
+    local n = 0
+    for _, k in ipairs(ngx.shared.vertexops:get_keys(0)) do
+      if k:match("^pid ") then n = n + 1 end
+    end
+    return n]])
+end
+
 return M

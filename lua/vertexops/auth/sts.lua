@@ -8,7 +8,7 @@ local common = require "vertexops.auth.common"
 local cjson = common.json
 
 local ipairs, os_time, tonumber, tostring, type = ipairs, os.time, tonumber, tostring, type
-local floor, string_format, table_concat = math.floor, string.format, table.concat
+local string_format, table_concat = string.format, table.concat
 local raise = require("vertexops.errors").raise
 
 local _M = {}
@@ -67,15 +67,7 @@ function _M.exchange(provider, t, o, deadline)
   return common.lifetime_of(body, where)
 end
 
--- days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil)
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = floor((y >= 0 and y or y - 399) / 400)
-  local yoe = y - era * 400
-  local doy = floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  return era * 146097 + doe - 719468
-end
+local days_from_civil = require("vertexops.retry").days_from_civil
 
 --- Seconds since the epoch of an RFC 3339 date-time ("2026-12-06T05:00:00Z", fractions and
 --- offsets allowed), or nil when s is not one.

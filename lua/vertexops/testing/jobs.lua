@@ -43,9 +43,7 @@ function M.list_name(rest)
   return nil
 end
 
-local function now_rfc3339(t)
-  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", (t % 1) * 1000)
-end
+local now_rfc3339 = reply.rfc3339
 
 --- Moves job along its state machine to where the clock says it is.
 function M.settle(job)
@@ -182,11 +180,8 @@ end
 -- under the collection's name (AIP-158 pages: 50 by default, at most 1000; a cursor token).
 local function list(list_name)
   local args = ngx.req.get_uri_args()
-  local size = tonumber(args.pageSize or 0)
-  if not size or size < 0 or size ~= math.floor(size) then
-    return gerror(400, "Invalid pageSize: must be a non-negative integer.")
-  end
-  size = size == 0 and model.PAGE_DEFAULT or math.min(size, model.PAGE_MAX)
+  local size = reply.page_size(args)
+  if not size then return gerror(400, "Invalid pageSize: must be a non-negative integer.") end
   local states = filter_states(args.filter)
   if states == false then
     return gerror(400, "The fake filters jobs only by state=\"...\" terms joined by OR, got: " .. tostring(args.filter))
@@ -194,38 +189,21 @@ local function list(list_name)
   local token = args.pageToken or ""
   local cursor = token == "" and 0 or tonumber(token:match("^j(%d+)$") or "")
   if not cursor then return gerror(400, "Invalid page token.") end
-  local all, page, i = state.job_lists[list_name] or {}, {}, cursor
-  local function matching(k)
+  local all = state.job_lists[list_name] or {}
+  local page, next_cursor = reply.page(#all, cursor, size, function(k)
     local job = all[k]
     while job.replaced_by do job = job.replaced_by end
-    return (not states or states[state_of(job)]) and job or nil
-  end
-  while i < #all and #page < size do
-    i = i + 1
-    local job = matching(i)
-    if job then page[#page + 1] = M.view(job) end
-  end
+    return (not states or states[state_of(job)]) and M.view(job) or nil
+  end)
   local body = {}
   if #page > 0 then body[list_name:match("(%a+)$")] = page end
-  while i < #all do -- a next page only when one more job matches
-    if matching(i + 1) then
-      body.nextPageToken = "j" .. i
-      break
-    end
-    i = i + 1
-  end
+  if next_cursor then body.nextPageToken = "j" .. next_cursor end
   return send(200, next(body) and body or reply.OBJ)
 end
 
 -- A call on one job: a 404 when there is none by that name.
 local function on_job(answer)
-  return function(name)
-    local job = state.jobs[name]
-    if not job then
-      return gerror(404, "The Job \"" .. name .. "\" was not found.", nil, { reason = "RESOURCE_NOT_FOUND" })
-    end
-    return answer(job, name)
-  end
+  return reply.on_found("jobs", "Job", answer)
 end
 
 --- What answers each call on jobs, given the name the route took from the path.

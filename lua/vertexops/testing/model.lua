@@ -14,9 +14,7 @@ local LIMITS = check.LIMITS
 
 local M = {}
 
-local function now_rfc3339(t)
-  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", (t % 1) * 1000)
-end
+local now_rfc3339 = reply.rfc3339
 
 --- Ends op when its spec says it has ended by now (a cancel honoured, its time or its gets reached).
 function M.settle(op)
@@ -73,8 +71,7 @@ local view = M.view
 -- page costs O(page size) and stays valid while operations change state (a sweep that cancels
 -- what it lists never skips or repeats one). A deleted operation stays in the array, marked
 -- deleted; one created again under a taken name takes over the old one's place (replaced_by).
-local PAGE_DEFAULT, PAGE_MAX = 50, 1000 -- pageSize 0/absent: 50; larger than 1000: 1000 (AIP-158)
-M.PAGE_DEFAULT, M.PAGE_MAX = PAGE_DEFAULT, PAGE_MAX
+M.PAGE_DEFAULT, M.PAGE_MAX = reply.PAGE_DEFAULT, reply.PAGE_MAX -- AIP-158 (reply.page_size)
 
 -- The parent an operation lists under: what is before its /operations/{id}, at any depth
 -- (projects/P/locations/L, .../customJobs/42, reasoningEngines/R/sessions/S).
@@ -191,27 +188,14 @@ end
 --- (nil at the end). want_done: nil (all), true or false (the filter done=true / done=false).
 function M.page_of(parent, cursor, size, want_done)
   local list = state.lists[parent] or {}
-  local n, i, page = #list, cursor, {}
-  local function matching(k)
+  return reply.page(#list, cursor, size, function(k)
     local op = list[k]
     while op.replaced_by do op = op.replaced_by end
     if op.deleted then return nil end
     settle(op)
     if want_done ~= nil and (op.done ~= nil) ~= want_done then return nil end
-    return op
-  end
-  while i < n and #page < size do
-    i = i + 1
-    local op = matching(i)
-    if op then page[#page + 1] = view(op) end
-  end
-  -- a next page only when one more operation matches: look ahead to it (the cursor stops just
-  -- before it, so the next page does not look again at what this one skipped)
-  while i < n do
-    if matching(i + 1) then return page, i end
-    i = i + 1
-  end
-  return page, nil
+    return view(op)
+  end)
 end
 
 -- the calls Vertex answers -------------------------------------------------------------------
@@ -222,11 +206,8 @@ local DONE_FILTER = { ["done=true"] = true, ["done = true"] = true, ["done=false
 -- (ngx.ctx.next_page_token) replaces the one the page would carry.
 local function list(parent)
   local args = ngx.req.get_uri_args()
-  local size = tonumber(args.pageSize or 0)
-  if not size or size < 0 or size ~= math.floor(size) then
-    return gerror(400, "Invalid pageSize: must be a non-negative integer.")
-  end
-  size = size == 0 and PAGE_DEFAULT or math.min(size, PAGE_MAX)
+  local size = reply.page_size(args)
+  if not size then return gerror(400, "Invalid pageSize: must be a non-negative integer.") end
   local token = args.pageToken or ""
   local cursor = token == "" and 0 or tonumber(token:match("^c(%d+)$") or "")
   if not cursor and ngx.ctx.next_page_token then cursor = 0 end -- a token a fault made up: from the start
@@ -290,13 +271,7 @@ end
 
 -- A call on one operation: a 404 when there is none by that name.
 local function on_operation(answer)
-  return function(name)
-    local op = state.ops[name]
-    if not op then
-      return gerror(404, "The Operation \"" .. name .. "\" was not found.", nil, { reason = "RESOURCE_NOT_FOUND" })
-    end
-    return answer(op, name)
-  end
+  return reply.on_found("ops", "Operation", answer)
 end
 
 --- What answers each call on operations, given the name the route took from the path.

@@ -1,6 +1,7 @@
 -- vertexops.testing.reply: how the fake answers: a JSON body, Google's error envelope (as a table
 -- or as raw text with hostile details), the status names of google.rpc.Code.
 local cjson = require("cjson.safe").new()
+local state = require "vertexops.testing.state"
 
 local ngx = ngx
 local M = {}
@@ -63,6 +64,52 @@ function M.envelope(status, message, detail)
   return '{"error":{"code":' .. status .. ',"message":' .. cjson.encode(message) -- bytes >= 0x80 pass as they are
     .. ',"status":"' .. (STATUS[status] or "UNKNOWN") .. '"' .. (detail and ',"details":[' .. detail .. ']' or "")
     .. "}}"
+end
+
+--- A time of the server's clock as Google's JSON writes it (RFC 3339, UTC, milliseconds).
+function M.rfc3339(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. string.format(".%03dZ", (t % 1) * 1000)
+end
+
+--- A call on one resource of state[store] (ops, jobs), by the name the route took from the path:
+--- answer(resource, name), or Google's 404 naming the kind ("Operation", "Job") when there is none.
+function M.on_found(store, kind, answer)
+  return function(name)
+    local found = state[store][name]
+    if not found then
+      return M.gerror(404, "The " .. kind .. " \"" .. name .. "\" was not found.", nil, { reason = "RESOURCE_NOT_FOUND" })
+    end
+    return answer(found, name)
+  end
+end
+
+-- Pages of a list (AIP-158): pageSize 0 or absent is PAGE_DEFAULT, a larger one than PAGE_MAX is
+-- PAGE_MAX; the page token is a cursor.
+M.PAGE_DEFAULT, M.PAGE_MAX = 50, 1000
+
+--- The page size a list request asks for (args: its query), or nil when pageSize is not a
+--- non-negative integer (the caller answers Google's 400).
+function M.page_size(args)
+  local size = tonumber(args.pageSize or 0)
+  if not size or size < 0 or size ~= math.floor(size) then return nil end
+  return size == 0 and M.PAGE_DEFAULT or math.min(size, M.PAGE_MAX)
+end
+
+--- One page of a list of n items from cursor on: matching(k) is the k-th item's view, or nil when
+--- the list leaves it out. Returns the page and the next page's cursor (nil at the end): there is
+--- a next page only when one more item matches (the cursor stops just before it, so the next page
+--- does not look again at what this one skipped).
+function M.page(n, cursor, size, matching)
+  local i, page = cursor, {}
+  while i < n and #page < size do
+    i = i + 1
+    page[#page + 1] = matching(i)
+  end
+  while i < n do
+    if matching(i + 1) then return page, i end
+    i = i + 1
+  end
+  return page, nil
 end
 
 return M
