@@ -73,6 +73,13 @@ static int vx_jobkind(const char *const *seg, const size_t *seglen, int n) {
   return 0;
 }
 
+int vx_ispublisherop(const char *name, size_t n) {
+  const char *seg[VX_SEGMAX];
+  size_t seglen[VX_SEGMAX];
+  int nseg = vx_split(name, n, seg, seglen);
+  return nseg && vx_jobkind(seg, seglen, nseg) == 'm';
+}
+
 /* Segment rules of every resource name (request.c's): letters, digits and - _ . ~, no empty,
  * '.' or '..' segment, at most VX_MAX_NAME bytes. */
 static void vx_checksegments(lua_State *L, const char *what, const char *s, size_t len,

@@ -1,8 +1,8 @@
 -- cancel_all's "no_cancel_method" from Google's table itself (csrc/methods.h through core.shape, no
 -- stand-in): under a nested parent of every shape Google defines without :cancel, in each version,
 -- every listed operation is skipped with that reason and no cancel is sent; a shape that has
--- :cancel in one version only is cancelled there; a job that ended before its cancel is skipped
--- too. listed == cancelled + #skipped + #failed in each.
+-- :cancel in one version only is cancelled there; an operation of a publisher model (no cancel
+-- method: fetchPredictOperation only) and a job that ended before its cancel are skipped too. listed == cancelled + #skipped + #failed in each.
 local core = require "vertexops.core"
 local vertexops = require "vertexops"
 local H = require "support.helper"
@@ -83,6 +83,18 @@ describe("cancel_all under a parent whose shape has no :cancel (Google's table)"
     assert.are.equal(1, #server:log("cancel"))
     accounted(beta)
     accounted(v1)
+  end)
+
+  it("skips a listed operation of a publisher model as no_cancel_method (none is a failure)", function()
+    local pm = H.PARENT .. "/publishers/google/models/veo-2.0-generate-001/operations/7"
+    local op = server:create { done_after = 3600 }
+    server:fault { match = "list", body = '{"operations":[{"name":"' .. pm .. '"},{"name":"' .. op.name .. '"}]}' }
+    local s = client:cancel_all(H.PARENT)
+    assert.are.same({ { name = pm, reason = "no_cancel_method" } }, s.skipped)
+    assert.are.same({}, s.failed)
+    assert.are.equal(1, s.cancelled)
+    assert.are.equal(op.name, server:log("cancel")[1].name)
+    accounted(s)
   end)
 
   it("skips a listed job that ended before its cancel as failed_precondition", function()
