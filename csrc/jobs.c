@@ -5,7 +5,7 @@
  *   is GET {name}; there is no :wait (wait polls with GET) and vertexops does not delete jobs;
  *   an operation of a publisher model (projects/P/locations/L/publishers/X/models/M/operations/O,
  *   e.g. Veo's predictLongRunning): get is POST {model}:fetchPredictOperation with
- *   {"operationName": name}; there is no cancel, delete or :wait.
+ *   {"operationName": name}; there is no cancel, delete, :wait or list (of {model}/operations).
  * core_build (csrc/request.c) asks vx_buildjob first; the name's checks, the region, base URL,
  * header lines, request table and URL come from request.c (vx_checkpath, vx_pushcallparts,
  * vx_newrequest, vx_pushurl), so both kinds follow the same rules as operations. */
@@ -71,6 +71,13 @@ static int vx_jobkind(const char *const *seg, const size_t *seglen, int n) {
       vx_segis(seg[8], seglen[8], "operations"))
     return 'm';
   return 0;
+}
+
+int vx_ispublisherop(const char *name, size_t n) {
+  const char *seg[VX_SEGMAX];
+  size_t seglen[VX_SEGMAX];
+  int nseg = vx_split(name, n, seg, seglen);
+  return nseg && vx_jobkind(seg, seglen, nseg) == 'm';
 }
 
 /* Appends the JSON string s (the name's bytes are checked: no quote, backslash or control). */
@@ -169,6 +176,11 @@ int vx_buildjob(lua_State *L) {
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
   name = lua_tolstring(L, 2, &namelen);
   n = vx_split(name, namelen, seg, seglen);
+  if (n == 8 && strcmp(call, "list") == 0 && vx_segis(seg[0], seglen[0], "projects") &&
+      vx_segis(seg[2], seglen[2], "locations") && vx_segis(seg[4], seglen[4], "publishers") &&
+      vx_segis(seg[6], seglen[6], "models"))
+    vx_valueerror(L, "operations of publisher models cannot be listed: Vertex has no list method for "
+                     "them (only fetchPredictOperation, which reads one by name)");
   kind = n ? vx_jobkind(seg, seglen, n) : 0;
   if (!kind || strcmp(call, "list") == 0) return 0; /* a job as a list parent: its operations */
   get = strcmp(call, "get") == 0;

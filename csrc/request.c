@@ -543,7 +543,8 @@ static void vx_checkmethod(lua_State *L, int call, const char *name, size_t name
 /* core.shape(name [, api_version]) -> shape or nil, calls: the shape of csrc/methods.h the
  * operation name has in that version (default: api_version's) and {get=, cancel=, delete=,
  * wait=, list=} (booleans: the methods Google defines for it); nil and every call true for a
- * shape the table does not know there. */
+ * shape the table does not know there. An operation of a publisher model (csrc/jobs.c) has its
+ * shape and get alone (read with fetchPredictOperation). */
 static int core_shape(lua_State *L) {
   const char *name, *loc, *version;
   size_t loclen, n;
@@ -563,8 +564,14 @@ static int core_shape(lua_State *L) {
   {
     const vx_method_shape *m = vx_findshape(name, n, 0);
     bits = vx_shapemethods(m, version);
-    if (bits == -1) lua_pushnil(L);
-    else lua_pushstring(L, m->shape);
+    if (bits == -1 && vx_ispublisherop(name, n)) { /* csrc/jobs.c: fetchPredictOperation only */
+      bits = VX_M_GET;
+      lua_pushliteral(L, "projects/*/locations/*/publishers/*/models/*/operations/*");
+    } else if (bits == -1) {
+      lua_pushnil(L);
+    } else {
+      lua_pushstring(L, m->shape);
+    }
   }
   lua_createtable(L, 0, 5);
   for (i = 0; vx_calls[i]; i++) {

@@ -149,6 +149,7 @@ const char *vx_optiondefault(const char *name); /* an option's default string (t
 /* jobs and publisher models' operations (csrc/jobs.c), built with request.c's parts */
 int vx_buildjob(lua_State *L);
 int vx_isjobkind(const char *kind);  /* "operations" or a collection of jobs */
+int vx_ispublisherop(const char *name, size_t n); /* an operation of a publisher model */
 extern const char vx_jobkinds_doc[]; /* the collections of jobs, for messages */
 /* request.c's parts, one of each decision for every kind of call: the bytes and segments of a
  * resource name, percent-encoding, the REST version, region + base URL + header lines, the request

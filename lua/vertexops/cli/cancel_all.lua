@@ -57,9 +57,14 @@ function M.asks(ctx, flags)
   return not flags.yes and ctx.isatty(0) and ctx.isatty(2)
 end
 
---- question(n, parent) -> the question asked on a terminal.
-function M.question(n, parent)
-  return ("cancel %d operation%s under %s? [y/N] "):format(n, n == 1 and "" or "s", parent)
+--- question(n, parent, kind) -> the question asked on a terminal: operations, or with kind a
+--- collection of jobs (--kind customJobs) jobs of that collection.
+function M.question(n, parent, kind)
+  local plural = n == 1 and "" or "s"
+  if kind == nil or kind == "operations" then
+    return ("cancel %d operation%s under %s? [y/N] "):format(n, plural, parent)
+  end
+  return ("cancel %d job%s (%s) under %s? [y/N] "):format(n, plural, kind, parent)
 end
 
 --- agreed(line) -> whether an answer is yes: "y" or "yes", any case, blanks around; anything
@@ -98,7 +103,7 @@ local function confirm(inv, ctx, opts)
   end
   local n = #res.would_cancel
   if n == 0 then return nil end -- nothing to cancel: nothing to ask
-  ctx.stderr:write(M.question(n, inv.target))
+  ctx.stderr:write(M.question(n, inv.target, opts.kind))
   ctx.stderr:flush()
   local line = ctx.stdin:read("*l")
   if line == nil then ctx.stderr:write("\n") end
