@@ -2,7 +2,8 @@
 -- stand-in): under a nested parent of every shape Google defines without :cancel, in each version,
 -- every listed operation is skipped with that reason and no cancel is sent; a shape that has
 -- :cancel in one version only is cancelled there; an operation of a publisher model (no cancel
--- method: fetchPredictOperation only) and a job that ended before its cancel are skipped too. listed == cancelled + #skipped + #failed in each.
+-- method: fetchPredictOperation only) and a job that ended before its cancel are skipped too.
+-- listed == cancelled + #skipped + #failed in each.
 local core = require "vertexops.core"
 local vertexops = require "vertexops"
 local H = require "support.helper"
