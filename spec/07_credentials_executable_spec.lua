@@ -29,14 +29,6 @@ local function exists(path)
   return f ~= nil
 end
 
-local function state(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s:match("^%d+ %b() (%a)")
-end
-
 describe("external_account credentials: the executable source", function()
   local server, dir
   local real_getenv = executable.getenv
@@ -206,8 +198,8 @@ describe("external_account credentials: the executable source", function()
     assert.equal("AuthError", H.tags(err))
     assert.matches("executable .*slow%.sh timed out after %d+ ms %(the call's deadline%) and was killed", err.message)
     local shell, sleeper = H.read(dir .. "/pids.txt"):match("^(%d+) (%d+)")
-    assert.is_nil(state(shell))
-    local s = state(sleeper)
+    assert.is_nil(H.proc_state(shell))
+    local s = H.killed_state(sleeper)
     assert.truthy(s == nil or s == "Z", "the program's child is still running")
     assert.equal(0, #server:log())
   end)

@@ -98,22 +98,22 @@ describe("a request read for a transport", function()
 
   it("may be a PUT: libcurl sends it with its body and headers", function()
     local h = core.handle()
-    local ok, err = h:call({ method = "PUT", url = server.endpoint .. "/latest/api/token", ca_file = server.ca_file,
+    local ok, err = h:call({ method = "PUT", url = server.endpoint .. "/no/such/put", ca_file = server.ca_file,
       headers = { "X-aws-ec2-metadata-token-ttl-seconds: 21600" }, body = "ttl" }, TOKEN)
     h:close()
     assert.is_false(ok)
-    assert.are.equal(404, err.code) -- the fake has no such route; it logs the request all the same
+    assert.are.equal(404, err.code) -- no route of the fake (its IMDSv2 PUT is /latest/api/token); logged all the same
     local e = server:log()[1]
-    assert.are.same({ "PUT", "/latest/api/token", "ttl", "21600", "Bearer " .. TOKEN },
+    assert.are.same({ "PUT", "/no/such/put", "ttl", "21600", "Bearer " .. TOKEN },
       { e.method, e.path, e.body, e.headers["x-aws-ec2-metadata-token-ttl-seconds"], e.headers.authorization })
   end)
 
   it("may be a PUT: the HTTP/1.1 writer's bytes reach the server", function()
-    local status = h1_exchange({ method = "PUT", url = url("/latest/api/token"), body = "ttl",
+    local status = h1_exchange({ method = "PUT", url = url("/no/such/put"), body = "ttl",
       headers = { "X-aws-ec2-metadata-token-ttl-seconds: 21600", "Connection: close" } }, TOKEN)
     assert.are.equal(404, status)
     local e = server:log()[1]
-    assert.are.same({ "PUT", "/latest/api/token", "ttl", "21600", "Bearer " .. TOKEN, "HTTP/1.1" },
+    assert.are.same({ "PUT", "/no/such/put", "ttl", "21600", "Bearer " .. TOKEN, "HTTP/1.1" },
       { e.method, e.path, e.body, e.headers["x-aws-ec2-metadata-token-ttl-seconds"], e.headers.authorization,
         e.protocol })
   end)

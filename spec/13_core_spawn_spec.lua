@@ -4,15 +4,6 @@
 local core = require "vertexops.core"
 local H = require "support.helper"
 
--- The state letter of process pid (/proc/PID/stat), nil when there is no such process.
-local function state(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s:match("^%d+ %b() (%a)")
-end
-
 describe("core.spawn", function()
   it("gives the exit code and the output of a program that exits", function()
     local ok, status, out = core.spawn({ "sh", "-c", "echo hello; exit 7" }, {}, 10)
@@ -61,8 +52,8 @@ describe("core.spawn", function()
     assert.equal("timed out", reason)
     local shell, sleeper = out:match("^(%d+) (%d+)\n$")
     assert.truthy(shell, out)
-    assert.is_nil(state(shell)) -- reaped: not even a zombie
-    local s = state(sleeper)    -- killed: gone, or a zombie of init's awaiting its reaping
+    assert.is_nil(H.proc_state(shell)) -- reaped: not even a zombie
+    local s = H.killed_state(sleeper)    -- killed: gone, or a zombie of init's awaiting its reaping
     assert.truthy(s == nil or s == "Z", "the program's child is still running: " .. tostring(s))
   end)
 

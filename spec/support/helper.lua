@@ -276,4 +276,27 @@ function M.closed_port()
   return tonumber(port)
 end
 
+--- The state letter of process pid (/proc/PID/stat: R, S, Z, ...), nil when there is no such process.
+function M.proc_state(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s:match("^%d+ %b() (%a)")
+end
+
+--- The state of a process sent SIGKILL: a kill is delivered asynchronously, so a process may still
+--- show R for a moment after kill(2) returned. Polls for up to secs (default 2) until it is gone or
+--- a zombie; returns the last state seen (nil: gone).
+function M.killed_state(pid, secs)
+  local core = require "vertexops.core"
+  local until_t = core.clock() + (secs or 2)
+  local s = M.proc_state(pid)
+  while s ~= nil and s ~= "Z" and core.clock() < until_t do
+    core.sleep(0.01)
+    s = M.proc_state(pid)
+  end
+  return s
+end
+
 return M
