@@ -1,10 +1,10 @@
 -- Static embedding (make static, make embed): a C host links vertexops in, takes every module from
--- its own executable, and cancels an operation from a 60-frames-per-second loop.
+-- its own executable, and cancels an operation from a 60-frames-per-second loop. Both archives (Lua
+-- 5.4 and LuaJIT) in one run: a host spec runs once (several interpreters side by side would each
+-- remake and run the same build/static files at once).
+-- make test: once
 local H = require "support.helper"
 
-local JIT = H.lua_command():find("luajit", 1, true) ~= nil
-local ARCHIVE = "build/static/" .. (JIT and "jit" or "5.4") .. "/libvertexops.a"
-local HOST = "build/static/" .. (JIT and "jit" or "5.4") .. "/embed-host"
 
 -- a fresh private directory (mktemp -d: never a name someone else planted)
 local function tmpdir()
@@ -44,7 +44,13 @@ end
 
 local read = H.read
 
-describe("make static", function()
+-- each archive: Lua 5.4's, then LuaJIT's
+for _, JIT in ipairs { false, true } do
+local FLAVOUR = JIT and "LuaJIT" or "Lua 5.4"
+local ARCHIVE = "build/static/" .. (JIT and "jit" or "5.4") .. "/libvertexops.a"
+local HOST = "build/static/" .. (JIT and "jit" or "5.4") .. "/embed-host"
+
+describe("make static, " .. FLAVOUR, function()
   setup(function()
     local out, ok = H.run("make -s static " .. HOST)
     assert(ok, out)
@@ -124,7 +130,7 @@ describe("make static", function()
   end)
 end)
 
-describe("vertexops.testing in a static embedding", function()
+describe("vertexops.testing in a static embedding, " .. FLAVOUR, function()
   setup(function()
     local out, ok = H.run("make -s static " .. HOST)
     assert(ok, out)
@@ -231,7 +237,7 @@ print(ok, type(e) == "table" and e.missing or "-", tostring(e))
   end)
 end)
 
-describe("examples/embed/host.c", function()
+describe("examples/embed/host.c, " .. FLAVOUR, function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)
@@ -312,3 +318,4 @@ describe("examples/embed/host.c", function()
     assert.is_nil(opened:match("[^\n]*vertexops[^\n]*%.so\"[^\n]*"))
   end)
 end)
+end

@@ -77,13 +77,20 @@ static int by_name(const void *a, const void *b) {
 
 /* --modules: requires every module in package.preload, in name order. */
 static int check_modules(lua_State *L) {
-  const char *names[64];
+  const char *names[512];
   int n = 0, i;
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
-    if (lua_type(L, -2) == LUA_TSTRING && n < 64) names[n++] = lua_tostring(L, -2); /* preload keeps them */
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      if (n == (int)(sizeof names / sizeof names[0])) { /* never a silent subset */
+        fprintf(stderr, "--modules: more than %d modules in package.preload\n", n);
+        lua_close(L);
+        return 1;
+      }
+      names[n++] = lua_tostring(L, -2); /* preload keeps them */
+    }
     lua_pop(L, 1);
   }
   qsort(names, (size_t)n, sizeof names[0], by_name);
