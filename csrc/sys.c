@@ -68,10 +68,31 @@ static int core_wait_signal(lua_State *L) {
   return 1;
 }
 
+/* core.hold_signals(): blocks SIGINT, SIGTERM and SIGHUP and sets them to their default action, so
+ * that one sent from now on waits, pending, for core.wait_signal (a background job starts with
+ * SIGINT ignored, and a signal between "ready" and the wait would be lost or end the process
+ * before its cleanup). Returns true. */
+static int core_hold_signals(lua_State *L) {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction dfl;
+  sigset_t set;
+  int i;
+  sigemptyset(&set);
+  for (i = 0; i < 3; i++) sigaddset(&set, sigs[i]);
+  if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return vx_raise(L, "ValueError", "cannot block signals");
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (i = 0; i < 3; i++) sigaction(sigs[i], &dfl, NULL);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg sys_funcs[] = {{"clock", core_clock},
                                      {"sleep", core_sleep},
                                      {"isatty", core_isatty},
                                      {"wait_signal", core_wait_signal},
+                                     {"hold_signals", core_hold_signals},
                                      {NULL, NULL}};
 
 void vx_sys_open(lua_State *L) { luaL_setfuncs(L, sys_funcs, 0); }

@@ -29,18 +29,21 @@ describe("cosocket transport, a certificate nginx does not trust", function()
       { name = H.NAME .. "1", endpoint = other.endpoint:gsub("127%.0%.0%.1", "localhost") })
   end
 
-  it("cancel makes one connection and sleeps no retry delay", function()
+  -- One attempt: the retry layer sleeps (the recorder) before every retry, so no delay recorded is
+  -- no retry. (The worker's connection counter is not the witness: it counts every exchange of the
+  -- worker, and read 2 once under load in make test.)
+  it("cancel is one attempt: no retry delay", function()
     local res = attempt("cancel")
     assert.is_false(res.ok)
     assert.are.same({ "ConnectionFailedError", "ConnectionError" }, res.tags, cjson.encode(res))
-    assert.are.equal(1, res.connects)
+    assert.is_true(res.connects >= 1, cjson.encode(res))
     assert.are.same({}, res.delays)
     assert.are.equal(0, #other:log())
   end)
 
-  it("get makes one connection and sleeps no retry delay", function()
+  it("get is one attempt: no retry delay", function()
     local res = attempt("get")
-    assert.are.equal(1, res.connects, cjson.encode(res))
+    assert.is_true(res.connects >= 1, cjson.encode(res))
     assert.are.same({}, res.delays)
   end)
 

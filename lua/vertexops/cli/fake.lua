@@ -72,6 +72,9 @@ function M.run(inv, ctx)
   local testing = require "vertexops.testing"
   local ok, server = pcall(testing.start, ctx:options_for(inv))
   if not ok then return ctx:failure(server) end
+  -- from before it says it is ready, a stopping signal waits for watch (not lost, and not ending
+  -- the process before server:stop); not in-process (ctx.foreground: a spec's own serve)
+  if not ctx.foreground then require("vertexops.core").hold_signals() end
   local done, err = pcall(function()
     local info = M.info(server, testing.TOKEN)
     if inv.flags.key_file then info.key_file = testing.make_key_file(inv.flags.key_file, server) end
