@@ -62,7 +62,8 @@ describe("vertexops.testing", function()
     assert.is_true(done.done)
     assert.is_true(server:now() >= 5600)
     assert.is_true(#t.delays > 0)
-    H.within(socket.gettime() - started, 0.5, "the ten-minute wait") -- in real time
+    -- in real time: about 0.5 s alone, up to 4.4 s measured beside make test's other loads
+    H.within(socket.gettime() - started, 1, "the ten-minute wait")
   end)
 
   it("stop() ends nginx and removes the server's directory, and can be called again", function()
