@@ -78,11 +78,15 @@ local function handshake(ngx, sock, pool, host, connect_ms, finish)
   slots.held[key] = ngx.now() + hs_ms / 1000
   sock:settimeouts(hs_ms, hs_ms, hs_ms)
   -- lua-resty-core 0.1.25 raises (an assertion) instead of returning nil, err when a handshake
-  -- that completed at once failed its verification: either way the handshake failed
+  -- that completed at once failed its verification: that is a certificate verify failure too,
+  -- never retried (it was told "handshake failed", and retried, when the handshake was quick)
   local called, session, herr = pcall(sock.sslhandshake, sock, sessions[pool], host, true)
   host_mod.unhold(holder)
   release()
-  if not called then session, herr = nil, "handshake failed" end
+  if not called then
+    session, herr = nil, "certificate verify failed (the handshake completed at once and raised: "
+      .. tostring(session) .. ")"
+  end
   return session, herr
 end
 
