@@ -33,6 +33,7 @@ stage_time() { # $1: stage name, $2: its start (epoch seconds)
 }
 
 out=$(mktemp)
+failed_list=""
 passed=0
 fails=0
 
@@ -42,6 +43,8 @@ for d in lua spec bin examples bench fuzz; do [ -e "$d" ] && dirs="$dirs $d"; do
 if ! luacheck -q --no-color $dirs; then
   echo "luacheck: FAILED"
   fails=$((fails + 1))
+  failed_list="$failed_list
+  luacheck: FAILED"
 fi
 stage_time luacheck "$t"
 
@@ -82,9 +85,16 @@ report_done() {
       e=$(echo "$summary" | sed -E 's/.* \/ ([0-9]+) errors? \/.*/\1/')
       passed=$((passed + p))
       fails=$((fails + f + e))
+      if [ $((f + e)) -gt 0 ]; then
+        failed_list="$failed_list
+  busted $label:
+$(grep -E -A2 '^(Failure|Error) →' "$out" | sed 's/^/    /')"
+      fi
     else
       echo "busted ($label) did not finish"
       fails=$((fails + 1))
+      failed_list="$failed_list
+  busted $label: did not finish"
     fi
     times="$times
   $(printf '%-28s %5d s' "busted $label" "$(cat "$logs/$printed.secs")")"
@@ -125,6 +135,8 @@ for stage in ${VERTEXOPS_STAGES-load asan fuzz-smoke torture-smoke}; do
   else
     echo "make $stage: FAILED"
     fails=$((fails + 1))
+    failed_list="$failed_list
+  make $stage: FAILED"
   fi
   stage_time "make $stage" "$t"
 done
@@ -136,5 +148,7 @@ if [ "$total" -gt "$budget" ]; then
   echo "make test took $total s, past its budget of $budget s"
   fails=$((fails + 1))
 fi
+# What failed, once more just above the summary: a CI log that keeps only its tail still names it.
+[ -n "$failed_list" ] && echo "== what failed$failed_list"
 echo "$passed passed, $fails failed"
 [ "$fails" -eq 0 ]
