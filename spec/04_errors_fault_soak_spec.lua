@@ -37,6 +37,8 @@ describe("a fault soak of " .. CALLS .. " calls (seed " .. SEED .. ")", function
   end)
 
   it("ends: no call hangs", function()
-    H.within(secs, 30, "the soak") -- about 15 s alone, 30 s beside the other interpreters
+    -- about 15 s alone, 30 s beside the other interpreters; under make asan's instrumented core
+    -- (VERTEXOPS_ASAN_PRELOAD set) about twice that (219 s once on a machine loaded by other builds)
+    H.within(secs, os.getenv("VERTEXOPS_ASAN_PRELOAD") and 60 or 30, "the soak")
   end)
 end)
