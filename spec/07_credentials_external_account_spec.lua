@@ -43,8 +43,9 @@ end
 local function bearer(entry) return entry.headers.authorization:match("^Bearer (.+)$") end
 
 describe("external_account credentials", function()
-  local server, dir, seen_errors
-  local files = {}
+  local h = H.credentials_harness()
+  local client, raises, seen_errors, files = h.client, h.raises, h.errors, h.files
+  local server, dir
 
   -- writes the credentials file name with the fields of base and extra (extra wins)
   local function ea(name, extra)
@@ -52,14 +53,11 @@ describe("external_account credentials", function()
                 token_url = server.endpoint .. "/v1/token",
                 credential_source = { file = dir .. "/subject.txt" } }
     for k, v in pairs(extra or {}) do d[k] = v end
-    files[name] = dir .. "/" .. name .. ".json"
-    write(files[name], cjson.encode(d))
-    return files[name]
+    return h.file(name, d)
   end
 
   setup(function()
-    server = H.fake.start()
-    dir = H.fake.tmpdir()
+    server, dir = h.server, h.dir
     write(dir .. "/subject.txt", SUBJECT)
     write(dir .. "/subject.json", cjson.encode { id_token = SUBJECT, other = "x" })
     local url = server.endpoint .. "/subject_token"
@@ -81,27 +79,8 @@ describe("external_account credentials", function()
       regional_cred_verification_url = "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15" } })
     ea("plain_http", { token_url = "http://sts.example.com/v1/token" })
     ea("workforce_wrong", { workforce_pool_user_project = "wf-project" })
-    seen_errors = {}
   end)
-  teardown(function()
-    server:stop()
-    os.execute("rm -rf '" .. dir .. "'")
-  end)
-  before_each(function() server:reset() end)
 
-  local function client(name, extra)
-    local o = { endpoint = server.endpoint, ca_file = server.ca_file, credentials = files[name] }
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return vertexops.client(o)
-  end
-
-  -- every error raised here is kept, and checked for secrets at the end
-  local function raises(f, ...)
-    local err = H.raises(f, ...)
-    seen_errors[#seen_errors + 1] = tostring(err)
-    for _, cause in ipairs { err.cause } do seen_errors[#seen_errors + 1] = tostring(cause) end
-    return err
-  end
 
   describe("file source", function()
     it("exchanges the text file's subject token at token_url with google-auth's form", function()

@@ -6,7 +6,6 @@
 -- {"delegates": [...], "scope": [...], "lifetime": "3600s"} with the source's token as Bearer;
 -- expireTime parsed as a date) and googleauth.js fromImpersonatedJSON (source_credentials of any
 -- type; the target principal from the URL's EMAIL:generateAccessToken).
-local vertexops = require "vertexops"
 local cjson = require "cjson"
 local H = require "support.helper"
 
@@ -17,21 +16,20 @@ local DELEGATES = { "hop1@test-project.iam.gserviceaccount.com", "hop2@test-proj
 local function bearer(entry) return entry.headers.authorization:match("^Bearer (.+)$") end
 
 describe("impersonated_service_account credentials", function()
-  local server, dir, key_pem, seen_errors
-  local files = {}
+  local h = H.credentials_harness()
+  local client, raises, seen_errors, files = h.client, h.raises, h.errors, h.files
+  local server, dir, key_pem
 
   local function imp(name, source, extra)
     local d = { type = "impersonated_service_account", source_credentials = source, delegates = DELEGATES,
                 service_account_impersonation_url = server.endpoint .. "/v1/projects/-/serviceAccounts/" .. SA
                   .. ":generateAccessToken" }
     for k, v in pairs(extra or {}) do d[k] = v end
-    files[name] = dir .. "/" .. name .. ".json"
-    write(files[name], cjson.encode(d))
+    h.file(name, d)
   end
 
   setup(function()
-    server = H.fake.start()
-    dir = H.fake.tmpdir()
+    server, dir = h.server, h.dir
     key_pem = H.fake.make_rsa_key(dir)
     write(dir .. "/subject.txt", "test-subject-token")
     local user = { type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
@@ -48,26 +46,8 @@ describe("impersonated_service_account credentials", function()
     imp("nested", { type = "impersonated_service_account" })
     imp("bad_source", { type = "authorized_user", client_id = "test-client" })
     imp("bad_url", user, { service_account_impersonation_url = server.endpoint .. "/v1/other" })
-    seen_errors = {}
   end)
-  teardown(function()
-    server:stop()
-    os.execute("rm -rf '" .. dir .. "'")
-  end)
-  before_each(function() server:reset() end)
 
-  local function client(name, extra)
-    local o = { endpoint = server.endpoint, ca_file = server.ca_file, credentials = files[name] }
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return vertexops.client(o)
-  end
-
-  local function raises(f, ...)
-    local err = H.raises(f, ...)
-    seen_errors[#seen_errors + 1] = tostring(err)
-    if err.cause then seen_errors[#seen_errors + 1] = tostring(err.cause) end
-    return err
-  end
 
   it("exchanges an authorized_user's token at generateAccessToken with google-auth's body", function()
     client("user", { scopes = { "https://www.googleapis.com/auth/a" } }):get(server:create {}.name)

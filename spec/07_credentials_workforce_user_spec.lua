@@ -5,17 +5,15 @@
 -- build/src/auth/externalAccountAuthorizedUserClient.js refreshToken (a form of grant_type=refresh_token
 -- and refresh_token only; the client as HTTP Basic, confidentialClientType "basic"; default token_url
 -- https://sts.{universeDomain}/v1/oauthtoken; a refresh_token in the answer replaces the old one).
-local vertexops = require "vertexops"
-local cjson = require "cjson"
 local mime = require "mime"
 local H = require "support.helper"
 
-local write = H.fake.write
 local AUDIENCE = "//iam.googleapis.com/locations/global/workforcePools/pool/providers/oidc"
 
 describe("external_account_authorized_user credentials", function()
-  local server, dir
-  local files = {}
+  local h = H.credentials_harness()
+  local client = h.client
+  local server
 
   local function wfu(name, extra, drop)
     local d = { type = "external_account_authorized_user", audience = AUDIENCE,
@@ -25,30 +23,17 @@ describe("external_account_authorized_user credentials", function()
                 revoke_url = server.endpoint .. "/v1/revoke", quota_project_id = "quota-proj" }
     for k, v in pairs(extra or {}) do d[k] = v end
     for _, k in ipairs(drop or {}) do d[k] = nil end
-    files[name] = dir .. "/" .. name .. ".json"
-    write(files[name], cjson.encode(d))
+    h.file(name, d)
   end
 
   setup(function()
-    server = H.fake.start()
-    dir = H.fake.tmpdir()
+    server = h.server
     wfu("user")
     wfu("no_secret", nil, { "client_secret" })
     wfu("bad_url", { token_url = "http://example.com/v1/oauthtoken" })
     wfu("bad_revoke", { revoke_url = 7 })
     wfu("other_universe", { universe_domain = "example.test" })
   end)
-  teardown(function()
-    server:stop()
-    os.execute("rm -rf '" .. dir .. "'")
-  end)
-  before_each(function() server:reset() end)
-
-  local function client(name, extra)
-    local o = { endpoint = server.endpoint, ca_file = server.ca_file, credentials = files[name] }
-    for k, v in pairs(extra or {}) do o[k] = v end
-    return vertexops.client(o)
-  end
 
   it("refreshes at token_url with google-auth's form and the client as HTTP Basic", function()
     client("user"):get(server:create {}.name)

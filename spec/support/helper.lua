@@ -27,6 +27,42 @@ function M.fake_client()
   return box
 end
 
+--- A harness for a credentials spec file: a fake server of its own (started at setup, reset before
+--- each test, stopped at teardown) and a temporary folder. h.file(name, doc) writes a credentials
+--- file and returns its path (h.files[name]); h.client(name, extra) is a client of the fake using
+--- that file; h.raises(f, ...) is M.raises keeping each error's text (and its cause's) in h.errors,
+--- for a spec that checks no secret reached an error.
+function M.credentials_harness()
+  local api = require("busted")
+  local h = { files = {}, errors = {} }
+  api.setup(function()
+    h.server = fake.start()
+    h.dir = fake.tmpdir()
+  end)
+  api.teardown(function()
+    h.server:stop()
+    os.execute("rm -rf '" .. h.dir .. "'")
+  end)
+  api.before_each(function() h.server:reset() end)
+  function h.file(name, doc)
+    h.files[name] = h.dir .. "/" .. name .. ".json"
+    fake.write(h.files[name], require("cjson").encode(doc))
+    return h.files[name]
+  end
+  function h.client(name, extra)
+    local o = { endpoint = h.server.endpoint, ca_file = h.server.ca_file, credentials = h.files[name] }
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return require("vertexops").client(o)
+  end
+  function h.raises(f, ...)
+    local err = M.raises(f, ...)
+    h.errors[#h.errors + 1] = tostring(err)
+    if err.cause then h.errors[#h.errors + 1] = tostring(err.cause) end
+    return err
+  end
+  return h
+end
+
 --- A clock and a sleep that only record: sleep(s) advances the clock by s without waiting.
 function M.fake_time(start)
   local t = { now = start or 1000, delays = {} }
