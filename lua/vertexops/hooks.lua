@@ -81,6 +81,11 @@ function M.valid_traceparent(s)
   return type(s) == "string" and (pcall(require("vertexops.core").check_options, { traceparent = s }))
 end
 
+--- valid_tracestate(s) -> whether s is a tracestate the option takes (at most 512 bytes of printable ASCII).
+function M.valid_tracestate(s)
+  return type(s) == "string" and (pcall(require("vertexops.core").check_options, { tracestate = s }))
+end
+
 -- A URL as hooks and logs see it: an API key in the query shown as key=REDACTED.
 local function redact_url(url)
   if not url:lower():find("key=", 1, true) then return url end
