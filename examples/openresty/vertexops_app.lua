@@ -1,5 +1,6 @@
 -- The handlers of examples/openresty/nginx.conf (install next to it, e.g. /etc/nginx/lua/).
 local vertexops = require "vertexops"
+local hooks = require "vertexops.hooks"
 local cjson = require "cjson.safe"
 
 local ngx = ngx
@@ -35,8 +36,14 @@ function _M.cancel()
   waiting:incr("waiting", 1, 0)
   local c = get_client()
   local strategy, transport = ngx.var.arg_strategy, ngx.var.arg_transport
+  -- W3C trace context: the caller's traceparent (and tracestate) go on with every request to
+  -- Vertex AI (a malformed one is dropped: as an option it would be a ValueError)
+  local tp, ts = ngx.var.http_traceparent, ngx.var.http_tracestate
+  if not hooks.valid_traceparent(tp) then tp, ts = nil, nil end
+  if ts and not hooks.valid_tracestate(ts) then ts = nil end
   -- (no call options when none are asked for: the client's own, merged once, are used)
-  local opts = (strategy or transport) and { strategy = strategy, transport = transport } or nil
+  local opts = (strategy or transport or tp) and { strategy = strategy, transport = transport, traceparent = tp,
+    tracestate = ts } or nil
   local ok, op, cancelled = pcall(c.cancel_and_wait, c, name, nil, opts)
   waiting:incr("waiting", -1, 0)
   if not ok then

@@ -267,7 +267,7 @@ function Client:_run(o, req, ctx)
     n = n + 1
     local ok, res, headers
     if ob then
-      local sendreq, a = ob:attempt_start(req, n)
+      local sendreq, a = ob:attempt_start(req, n, token ~= nil)
       ok, res, headers = self:_exchange(o, sendreq, token, a.meter)
       local status = ob:attempt_end(a, ok, res, headers)
       if ctx then ctx.status = status end

@@ -81,6 +81,11 @@ function M.valid_traceparent(s)
   return type(s) == "string" and (pcall(require("vertexops.core").check_options, { traceparent = s }))
 end
 
+--- valid_tracestate(s) -> whether s is a tracestate the option takes (at most 512 bytes of printable ASCII).
+function M.valid_tracestate(s)
+  return type(s) == "string" and (pcall(require("vertexops.core").check_options, { tracestate = s }))
+end
+
 -- A URL as hooks and logs see it: an API key in the query shown as key=REDACTED.
 local function redact_url(url)
   if not url:lower():find("key=", 1, true) then return url end
@@ -88,8 +93,8 @@ local function redact_url(url)
 end
 M.redact_url = redact_url
 
--- Hook tables whose on_attempt end wants the answer's headers (response_headers): the CLI's
--- --log-http (internal; a success's headers cost a copy of the request).
+-- on_attempt functions that want the request's header lines (redacted) and the answer's headers
+-- (request_headers, response_headers): the CLI's --log-http (internal; a copy of each request).
 M.WANT_HEADERS = setmetatable({}, { __mode = "k" })
 
 local Observer = {}
@@ -107,7 +112,7 @@ function M.observe(client, o)
     if hooks or sink or o.traceparent or o.tracestate then
       local list = hooks and (chains[hooks] or { hooks }) or nil
       local want = false
-      for _, h in ipairs(list or {}) do want = want or M.WANT_HEADERS[h] or false end
+      for _, h in ipairs(list or {}) do want = want or (h.on_attempt and M.WANT_HEADERS[h.on_attempt]) or false end
       ob = setmetatable({ client = client, o = o, list = list, sink = sink, level = level, want = want,
                           clock = o.clock or require("vertexops.core").clock }, Observer)
     else
@@ -191,9 +196,24 @@ local function with_headers(req, extra)
   return c
 end
 
---- ob:attempt_start(req, n) -> the request to send (req, or a copy with the trace context and the
---- hooks' headers) and the attempt's record (its meter, filled by the transport).
-function Observer:attempt_start(req, n)
+-- The request's header lines as --log-http shows them: x-goog-api-key's value and the bearer token
+-- (added by the transport, never in req) as REDACTED.
+local function shown_headers(req, added, token)
+  local out = {}
+  for _, line in ipairs(req.headers) do
+    local name = line:match("^([^:]+):")
+    if name and string_lower(name) == "x-goog-api-key" then line = name .. ": REDACTED" end
+    out[#out + 1] = line
+  end
+  for name, value in next, added do out[#out + 1] = name .. ": " .. value end
+  if token then out[#out + 1] = "Authorization: REDACTED" end
+  return out
+end
+
+--- ob:attempt_start(req, n, token) -> the request to send (req, or a copy with the trace context and
+--- the hooks' headers) and the attempt's record (its meter, filled by the transport). token: whether
+--- one goes with the request (for --log-http's request_headers; never its value).
+function Observer:attempt_start(req, n, token)
   local o = self.o
   local a = { req = req, n = n, t0 = self.clock(), meter = {} }
   local added = {}
@@ -216,6 +236,7 @@ function Observer:attempt_start(req, n)
       headers = proxy })
   end
   if self.want then -- the CLI's --log-http: the answer's headers, a success's too
+    a.request_headers = shown_headers(req, added, token)
     local c = with_headers(req, added)
     c.want_headers = true
     return c, a
@@ -236,8 +257,8 @@ function Observer:attempt_end(a, ok, res, headers)
     fire(self, "on_attempt", { phase = "end", call = req.call, method = req.method, url = a.url or redact_url(req.url),
       attempt = a.n, status = status, tag = tag, bytes_sent = m.bytes_sent, bytes_received = m.bytes_received,
       timings = { connect = m.connect, tls = m.tls, first_byte = m.first_byte, total = total },
-      transport = m.transport, response_headers = self.want and (headers or not ok and type(res) == "table"
-        and res.headers) or nil })
+      transport = m.transport, request_headers = a.request_headers,
+      response_headers = self.want and (headers or not ok and type(res) == "table" and res.headers) or nil })
   end
   if self.sink then
     self:log((ok and "info" or "warn"), "attempt", { "call", req.call, "method", req.method,
