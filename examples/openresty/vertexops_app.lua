@@ -1,10 +1,18 @@
 -- The handlers of examples/openresty/nginx.conf (install next to it, e.g. /etc/nginx/lua/).
 local vertexops = require "vertexops"
 local hooks = require "vertexops.hooks"
+local metrics = require "vertexops.metrics"
 local cjson = require "cjson.safe"
 
 local ngx = ngx
 local _M = {}
+
+-- One recorder per worker, all counting into one lua_shared_dict (lua_shared_dict vertexops_metrics).
+local recorder
+local function get_metrics()
+  if not recorder then recorder = metrics.new { shared_dict = "vertexops_metrics" } end
+  return recorder
+end
 
 -- One client per nginx worker: its token cache is shared by every request the worker serves.
 local client
@@ -17,6 +25,7 @@ local function get_client()
       -- Idle connections kept per worker: as many as calls run at once, since each call in flight
       -- (a :wait long-poll above all) holds one; past it connections are closed after use.
       pool_size = 1024,
+      hooks = get_metrics():hooks(), -- every call, attempt, retry and token fetch is counted
     }
   end
   return client
@@ -52,6 +61,12 @@ function _M.cancel()
       { error = { tags = err.tags, message = err.message } })
   end
   reply(200, { operation = op, cancelled = cancelled })
+end
+
+-- GET /metrics: the Prometheus text exposition format
+function _M.metrics()
+  ngx.header["Content-Type"] = metrics.CONTENT_TYPE
+  ngx.print(get_metrics():render())
 end
 
 -- GET /status
