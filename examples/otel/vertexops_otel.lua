@@ -33,6 +33,8 @@
 --
 -- Spans are matched to their events per coroutine (each nginx request and light thread, each
 -- client:start() request, has its own): a call's events come in order within its coroutine.
+-- cancel_many and cancel_all run their requests in coroutines of their own (light threads inside
+-- nginx): those attempts' spans are children of `context()` there, not of the bulk call's span.
 local M = {}
 
 local coroutine_running, setmetatable, tostring, type = coroutine.running, setmetatable, tostring, type
