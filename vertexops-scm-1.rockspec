@@ -71,6 +71,7 @@ build = {
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
     ["vertexops.rate"] = "lua/vertexops/rate.lua",
     ["vertexops.rate_shared"] = "lua/vertexops/rate_shared.lua",
+    ["vertexops.metrics"] = "lua/vertexops/metrics.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",
     ["vertexops.nginx"] = "lua/vertexops/nginx.lua",
     ["vertexops.wait"] = "lua/vertexops/wait.lua",

@@ -407,6 +407,14 @@ static int h1_received(lua_State *L) {
   return 1;
 }
 
+/* p:status() -> the answer's status (nil before its status line): for the hooks' attempt info */
+static int h1_statusl(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  if (p->status <= 0) return 0;
+  lua_pushinteger(L, (lua_Integer)p->status);
+  return 1;
+}
+
 static int h1_isclosed(lua_State *L) {
   vx_h1 *p = vx_checkudarg(L, 1, VX_H1_MT, "vertexops h1 parser");
   lua_pushboolean(L, !p->open);
@@ -493,7 +501,7 @@ static int core_h1_request(lua_State *L) {
 static const luaL_Reg h1_methods[] = {
     {"feed", h1_feedl},         {"eof", h1_eof},     {"result", h1_result},
     {"classify", h1_classify},  {"keepalive", h1_keepalive}, {"received", h1_received},
-    {"close", h1_close},        {"is_closed", h1_isclosed},  {NULL, NULL}};
+    {"status", h1_statusl},     {"close", h1_close},        {"is_closed", h1_isclosed},  {NULL, NULL}};
 
 static const luaL_Reg h1_funcs[] = {{"h1", core_h1}, {"h1_request", core_h1_request}, {NULL, NULL}};
 

@@ -369,6 +369,44 @@ static int handle_stats(lua_State *L) {
   return 1;
 }
 
+/* Sets field k of the table on top to seconds of libcurl time info (a curl_off_t of microseconds),
+ * when libcurl knows it. */
+static void vx_settime(lua_State *L, CURL *e, CURLINFO info, const char *k) {
+  curl_off_t us = 0;
+  if (curl_easy_getinfo(e, info, &us) != CURLE_OK || us < 0) return;
+  lua_pushnumber(L, (lua_Number)us / 1e6);
+  lua_setfield(L, -2, k);
+}
+
+/* handle:info() -> {status, connect, tls, first_byte, total (seconds from the transfer's start),
+ * bytes_sent, bytes_received (head and body)} of the handle's last transfer, as libcurl measured
+ * it (CURLINFO_*_TIME_T); for the hooks (lua/vertexops/hooks.lua). No header, URL or secret. */
+static int handle_info(lua_State *L) {
+  vx_handle *h = vx_checkhandle(L, 1);
+  CURL *e = h->easy;
+  long status = 0, head = 0, req = 0;
+  curl_off_t up = 0, down = 0;
+  lua_createtable(L, 0, 8);
+  if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status > 0) {
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_setfield(L, -2, "status");
+  }
+  vx_settime(L, e, CURLINFO_CONNECT_TIME_T, "connect");
+  vx_settime(L, e, CURLINFO_APPCONNECT_TIME_T, "tls");
+  vx_settime(L, e, CURLINFO_STARTTRANSFER_TIME_T, "first_byte");
+  vx_settime(L, e, CURLINFO_TOTAL_TIME_T, "total");
+  /* sent: the request head plus the body uploaded; received: the answer's head plus its body */
+  if (curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &req) != CURLE_OK || req < 0) req = 0;
+  if (curl_easy_getinfo(e, CURLINFO_SIZE_UPLOAD_T, &up) != CURLE_OK || up < 0) up = 0;
+  if (curl_easy_getinfo(e, CURLINFO_HEADER_SIZE, &head) != CURLE_OK || head < 0) head = 0;
+  if (curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &down) != CURLE_OK || down < 0) down = 0;
+  lua_pushinteger(L, (lua_Integer)req + (lua_Integer)up);
+  lua_setfield(L, -2, "bytes_sent");
+  lua_pushinteger(L, (lua_Integer)head + (lua_Integer)down);
+  lua_setfield(L, -2, "bytes_received");
+  return 1;
+}
+
 static int handle_isclosed(lua_State *L) {
   vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
   lua_pushboolean(L, h->easy == NULL);
@@ -385,6 +423,7 @@ static int handle_tostring(lua_State *L) {
 static const luaL_Reg handle_methods[] = {
     {"call", handle_call},     {"start", handle_start}, {"done", handle_done},
     {"finish", handle_finish}, {"share", handle_share}, {"stats", handle_stats},
+    {"info", handle_info},
     {"close", handle_close},   {"is_closed", handle_isclosed}, {NULL, NULL}};
 
 static const luaL_Reg handle_funcs[] = {{"handle", core_handle}, {NULL, NULL}};

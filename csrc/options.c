@@ -286,17 +286,64 @@ static const vx_option vx_polling_fields[] = {
      .doc = "cap of one delay in seconds (default 60)"},
     {.name = NULL}};
 
-/* The kinds the open issues add, planned (not accepted yet): a table of functions (hooks) and an
- * option whose environment variable has another type (log: a function; VERTEXOPS_LOG: a level).
- * (A table merged field by field with no default of its own, off until given: rate, below.) */
+/* hooks: functions called at points of a call (lua/vertexops/hooks.lua, docs/contract.md "Hooks");
+ * a call's table runs after its client's (both run: not merged field by field). log: a function
+ * whose environment variable has another type (VERTEXOPS_LOG: a level, logging to stderr). */
 static const vx_option vx_hooks_fields[] = {
-    {"before_request", .kind = VX_K_FUNCTION, .label = "hooks.before_request",
-     .cats = "fun(req: table)", .doc = "called before each exchange"},
-    {"after_response", .kind = VX_K_FUNCTION, .label = "hooks.after_response",
-     .cats = "fun(req: table, res: table)", .doc = "called after each exchange"},
-    {"on_retry", .kind = VX_K_FUNCTION, .label = "hooks.on_retry",
-     .cats = "fun(err: vertexops.Error, delay: number)", .doc = "called before each retry"},
+    {"on_call", .kind = VX_K_FUNCTION, .label = "hooks.on_call", .cats = "fun(info: table)",
+     .doc = "at the start and end of a logical call"},
+    {"on_attempt", .kind = VX_K_FUNCTION, .label = "hooks.on_attempt", .cats = "fun(info: table)",
+     .doc = "before and after each HTTP exchange (may add request headers at its start)"},
+    {"on_retry", .kind = VX_K_FUNCTION, .label = "hooks.on_retry", .cats = "fun(info: table)",
+     .doc = "before each retry's delay: why and how long"},
+    {"on_token", .kind = VX_K_FUNCTION, .label = "hooks.on_token", .cats = "fun(info: table)",
+     .doc = "at the start and end of a token fetch (never the token)"},
+    {"on_poll", .kind = VX_K_FUNCTION, .label = "hooks.on_poll", .cats = "fun(info: table)",
+     .doc = "after each round of a wait"},
     {.name = NULL}};
+
+static int vx_ishex(const char *s, size_t n, int *allzero) {
+  size_t i;
+  *allzero = 1;
+  for (i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return 0;
+    if (c != '0') *allzero = 0;
+  }
+  return 1;
+}
+
+/* W3C Trace Context's traceparent: version-traceid-parentid-flags in lowercase hex, the trace and
+ * parent ids not all zeros, version ff refused; version 00 exactly 55 bytes, a later version may
+ * go on after a '-' (https://www.w3.org/TR/trace-context/#traceparent-header). */
+static void vx_checktraceparent(lua_State *L, int idx, const vx_option *o) {
+  size_t n;
+  const char *s = lua_tolstring(L, idx, &n);
+  int z1, z2, z3, z4;
+  int ok = n >= 55 && s[2] == '-' && s[35] == '-' && s[52] == '-' && vx_ishex(s, 2, &z1) &&
+           vx_ishex(s + 3, 32, &z2) && vx_ishex(s + 36, 16, &z3) && vx_ishex(s + 53, 2, &z4) &&
+           !z2 && !z3 && !(s[0] == 'f' && s[1] == 'f');
+  (void)z1;
+  (void)z4;
+  if (ok && n > 55) ok = !(s[0] == '0' && s[1] == '0') && s[55] == '-';
+  if (ok && n > 55) {
+    size_t i;
+    for (i = 56; i < n; i++)
+      if ((unsigned char)s[i] < ' ' || (unsigned char)s[i] >= 0x7f) ok = 0;
+  }
+  if (!ok)
+    vx_valueerror(L, "option '%s' must be a W3C traceparent (00-<32 hex trace id>-<16 hex parent id>-<2 hex "
+                  "flags>, lowercase, ids not all zeros)", vx_label(o));
+}
+
+/* W3C Trace Context's tracestate: at most 512 bytes of printable ASCII (its list members are the
+ * vendors' business; it is sent as it is). */
+static void vx_checktracestate(lua_State *L, int idx, const vx_option *o) {
+  size_t n;
+  lua_tolstring(L, idx, &n);
+  if (n > 512) vx_valueerror(L, "option '%s' is longer than 512 bytes", vx_label(o));
+  vx_checkprintable(L, idx, o);
+}
 
 /* rate: at most `requests` requests in any `per` seconds per project and location (Google's
  * quotas are keyed so; lua/vertexops/rate.lua). requests has no default: a rate names it. */
@@ -396,12 +443,15 @@ static const vx_option vx_options[] = {
     {"rate", .kind = VX_K_FIELDS, .flags = VX_O_FALSE | VX_O_MERGE | VX_O_COPY,
      .fields = vx_rate_fields, .cats = "vertexops.Rate|false",
      .doc = "at most rate.requests requests in any rate.per seconds per project and location"},
-    /* planned: the kinds of the open issues (see vx_hooks_fields) */
-    {"hooks", .kind = VX_K_FIELDS, .flags = VX_O_PLANNED | VX_O_MERGE | VX_O_COPY,
-     .fields = vx_hooks_fields, .cats = "vertexops.Hooks", .doc = "functions called at points of a call"},
-    {"log", .kind = VX_K_FUNCTION, .flags = VX_O_PLANNED, .env = "VERTEXOPS_LOG",
-     .envchoices = vx_levels, .cats = "fun(level: string, msg: string)",
-     .doc = "where log lines go (env VERTEXOPS_LOG: a level, logging to stderr)"},
+    {"hooks", .kind = VX_K_FIELDS, .flags = VX_O_COPY, .fields = vx_hooks_fields, .cats = "vertexops.Hooks",
+     .doc = "functions called at points of a call; a call's run after its client's"},
+    {"traceparent", .kind = VX_K_STRING, .check = vx_checktraceparent, .cats = "string",
+     .doc = "W3C trace context: sent as traceparent on every attempt"},
+    {"tracestate", .kind = VX_K_STRING, .check = vx_checktracestate, .cats = "string",
+     .doc = "W3C trace context: sent as tracestate on every attempt (with traceparent)"},
+    {"log", .kind = VX_K_FUNCTION, .env = "VERTEXOPS_LOG", .envchoices = vx_levels,
+     .cats = "fun(level: string, line: string)",
+     .doc = "gets the log lines (env VERTEXOPS_LOG: a level, logging to stderr)"},
     {.name = NULL}};
 
 /* Raises TypeError/ValueError for any bad key of the options at idx. */

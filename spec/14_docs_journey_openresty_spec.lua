@@ -9,6 +9,7 @@ local core = require "vertexops.core"
 local testing = require "vertexops.testing"
 local H = require "support.helper"
 local http = require "socket.http"
+local prom = require "support.prometheus"
 http.TIMEOUT = 90 -- a hung nginx fails the spec instead of holding it (a cancel takes well under a second)
 
 local function readme()
@@ -99,6 +100,24 @@ describe("README's OpenResty section, followed to the letter", function()
     assert.are.equal(1, doc.operation.error.code)
     assert.are.equal(1, #running:log("token"))
     assert.matches("^Bearer ya29%.fake%-", running:log("cancel")[1].headers.authorization)
+  end)
+
+  it("serves vertexops.metrics on /metrics: a cancel counted as a call and its attempts as the fake's log", function()
+    local function scrape()
+      local body, status = get("/metrics")
+      assert.are.equal(200, status, tostring(body))
+      local doc = prom.parse(body)
+      prom.check_histograms(doc)
+      return doc
+    end
+    local before, logged = scrape(), #running:log("cancel")
+    local op = running:create { done_after = 30 }
+    local _, status = get("/cancel?name=" .. op.name)
+    assert.are.equal(200, status)
+    local after = scrape()
+    local function delta(name, labels) return prom.value(after, name, labels) - prom.value(before, name, labels) end
+    assert.are.equal(1, delta("vertexops_calls_total", { call = "cancel_and_wait", status = "2xx", tag = "" }))
+    assert.are.equal(#running:log("cancel") - logged, delta("vertexops_attempts_total", { call = "cancel" }))
   end)
 
   it("answers an error as a JSON 500 and logs it as one readable line", function()

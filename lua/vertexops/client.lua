@@ -11,12 +11,14 @@ local operation = require "vertexops.operation"
 local job = require "vertexops.job"
 local deadlines = require "vertexops.deadline"
 local rate = require "vertexops.rate"
+local hooks = require "vertexops.hooks"
 
 local error, ipairs, next, pcall, setmetatable, type, tostring = error, ipairs, next, pcall, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
 local coroutine_running = coroutine.running
 local string_format = string.format
 local drivers = host.drivers
+local observe = hooks.observe
 local json_null = operation.null
 
 local errors = require "vertexops.errors"
@@ -176,8 +178,10 @@ function Client:close()
 end
 Client.__close = Client.close
 
---- Counters summed over the client's libcurl handles (blocking and non-blocking): {requests = n, connects = n}.
----@return {requests: integer, connects: integer, buffered: integer, held_headers: integer}
+--- Counters summed over the client's libcurl handles (blocking and non-blocking): {requests = n, connects = n},
+--- and the errors its hooks raised (hook_errors; last_hook_error: the last one's event and message).
+---@return {requests: integer, connects: integer, buffered: integer, held_headers: integer, hook_errors: integer,
+---  last_hook_error?: string}
 function Client:stats()
   local st = self.handle:stats()
   local retired = self.retired -- the handles of closed requests (req:close())
@@ -186,7 +190,7 @@ function Client:stats()
     local s = h:stats()
     st.requests, st.connects = st.requests + s.requests, st.connects + s.connects
   end
-  return st
+  return hooks.stats(self, st)
 end
 
 -- One HTTP exchange: requests of client:start() go to the client's multi handle (their driver's
@@ -196,14 +200,15 @@ end
 ---@param o vertexops.Options
 ---@param req table a built request
 ---@param token? string
+---@param meter? table the attempt's timings, sizes and status go there (lua/vertexops/hooks.lua)
 ---@return boolean ok
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers when req.want_headers
-function Client:_exchange(o, req, token)
+function Client:_exchange(o, req, token, meter)
   local co = coroutine_running()
   local driver = co and drivers[co]
-  if driver then return driver:_exchange(self, req, token) end
-  return transport.exchange(self.handle, o, req, token)
+  if driver then return driver:_exchange(self, req, token, meter) end
+  return transport.exchange(self.handle, o, req, token, meter)
 end
 
 
@@ -237,8 +242,11 @@ function Client:_run(o, req, ctx)
   local rp = options.policy(o, "retry", options.RETRY)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
   local connect_timeout = o.connect_timeout or options.DEFAULTS.connect_timeout
-  local attempt, last, refreshed = 0, nil, false
+  local attempt, last, refreshed, n = 0, nil, false, 0
   local no_auth = ctx and ctx.no_auth
+  -- hooks, logs, trace context (lua/vertexops/hooks.lua): nil when the options have none; token
+  -- requests (no_auth) show as on_token, not as attempts
+  local ob = not no_auth and observe(self, o) or nil
   local adapt = o.rate == nil and ctx and ctx.adapt -- rate = false: no pacing at all
   while true do
     -- the token first: getting it may wait (a fetch of its own, or another request's)
@@ -256,7 +264,16 @@ function Client:_run(o, req, ctx)
     req.timeout = math_min(request_timeout, remaining)
     req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
-    local ok, res, headers = self:_exchange(o, req, token)
+    n = n + 1
+    local ok, res, headers
+    if ob then
+      local sendreq, a = ob:attempt_start(req, n, token ~= nil)
+      ok, res, headers = self:_exchange(o, sendreq, token, a.meter)
+      local status = ob:attempt_end(a, ok, res, headers)
+      if ctx then ctx.status = status end
+    else
+      ok, res, headers = self:_exchange(o, req, token)
+    end
     if sent then rate.answered(adapt, o, req, sent, ok, res, slot) end
     if ok then return true, res, headers end
     local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
@@ -267,6 +284,7 @@ function Client:_run(o, req, ctx)
       -- The service refused the token: fetch a fresh one and try once more, at once.
       refreshed = true
       provider:invalidate()
+      if ob then ob:retry(req.call, n, 0, res) end
     else
       attempt = attempt + 1
       if not rp or attempt > rp.max_retries or not retry.retryable(rules, res) then return false, res end
@@ -277,6 +295,7 @@ function Client:_run(o, req, ctx)
           .. "the next retry would start after it (last failure: %s)", req.call, timeout, tostring(res)),
           { cause = res })
       end
+      if ob then ob:retry(req.call, n, delay, res) end
       host.sleep_for(o, delay)
     end
   end
@@ -292,9 +311,22 @@ end
 ---@return table decoded the answer's JSON object
 function Client:_call(call, name, region, opts, extra)
   local o = self:_options(opts)
-  local ok, res = self:_run(o, self:_build(call, name, region, o, extra))
+  local ok, res = self:_run_call(o, self:_build(call, name, region, o, extra), nil, call, name, region)
   if not ok then error(res, 0) end
   return res
+end
+
+-- Client:_run for one logical call (cancel, get, delete, a list page, ...): with hooks, on_call at
+-- its start and end (attempts, the last status). ctx as Client:_run's.
+function Client:_run_call(o, req, ctx, call, name, region)
+  local ob = observe(self, o)
+  if not ob then return self:_run(o, req, ctx) end
+  ctx = ctx or {}
+  local before = ctx.requests or 0
+  local st = ob:call_start(call, name, region)
+  local ok, res, headers = self:_run(o, req, ctx)
+  ob:call_end(st, ok, res, ctx, (ctx.requests or 0) - before)
+  return ok, res, headers
 end
 
 --- POST {name}:cancel (best effort: the operation may still complete).
@@ -316,7 +348,7 @@ end
 function Client:get(name, region, opts)
   local o = self:_options(opts)
   local req = self:_build("get", name, region, o)
-  local ok, res = self:_run(o, req)
+  local ok, res = self:_run_call(o, req, nil, "get", name, region)
   if not ok then error(res, 0) end
   if req.kind == "job" then return job.check(res, job.what(name)) end
   return operation.check(res, operation.what(name))
@@ -363,7 +395,7 @@ end
 ---@return vertexops.Page
 function Client:_list(parent, region, o, ctx)
   local req = self:_build("list", parent, region, o)
-  local ok, body = self:_run(o, req, ctx)
+  local ok, body = self:_run_call(o, req, ctx, "list", parent, region)
   if not ok then error(body, 0) end
   if req.kind == "jobs" then return jobs_page(body, req.collection) end
   local ops = body.operations

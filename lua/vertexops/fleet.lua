@@ -13,6 +13,7 @@ local Client = require "vertexops.client"
 local Request = require "vertexops.request" -- also Client:_start, _perform, _multi
 local deadlines = require "vertexops.deadline"
 local rate = require "vertexops.rate"
+local observe = require("vertexops.hooks").observe
 
 local error, next, pcall, rawget, setmetatable, tonumber, tostring, type =
   error, next, pcall, rawget, setmetatable, tonumber, tostring, type
@@ -160,13 +161,25 @@ function Client:cancel_many(names, region, opts)
   names = read_names(names)
   local o = self:_options(opts)
   local reqs = build_cancels(names, region, o)
+  local ob = observe(self, o)
+  if ob then -- hooks: on_call around the whole call (each cancel's attempts fire on_attempt)
+    local st = ob:call_start("cancel_many", nil, region)
+    local ok, res, ctx = host.pcall(self._cancel_many, self, reqs, o)
+    ob:call_end(st, ok, not ok and res or nil, nil, ok and ctx.requests or 0)
+    if not ok then error(res, 0) end
+    return res
+  end
+  return (self:_cancel_many(reqs, o))
+end
+
+function Client:_cancel_many(reqs, o)
   local results = {}
   local win = window(self, o.concurrency or options.DEFAULTS.concurrency, function(r, i)
     results[i] = r.ok and { ok = true } or { err = r.error }
   end)
   local ctx = { adapt = rate.adaptive() } -- without option rate: paced by what 429s teach (rate.lua)
   win:run(#reqs, function(i) win:start(runner(self, o, reqs[i], ctx), i) end)
-  return results
+  return results, ctx
 end
 
 -- cancel_all: the run ------------------------------------------------------------------------------
@@ -595,7 +608,21 @@ end
 --- run), listed, cancelled, failed, skipped, would_cancel (dry run), in_flight, listing, requests,
 --- elapsed}, then with wait {phase = "wait", pending, cancelled, completed, failed, rounds, ...}.
 function Client:cancel_all(parent, region, opts)
-  local f = new_run(self, self:_options(opts), parent, region)
+  local o = self:_options(opts)
+  local ob = observe(self, o)
+  if ob then -- hooks: on_call around the whole call (each request's attempts fire on_attempt)
+    local st = ob:call_start("cancel_all", parent, region)
+    local ok, res = host.pcall(self._cancel_all, self, o, parent, region)
+    local summary = ok and res or type(res) == "table" and res.summary or nil
+    ob:call_end(st, ok, not ok and res or nil, nil, summary and summary.requests or 0)
+    if not ok then error(res, 0) end
+    return res
+  end
+  return self:_cancel_all(o, parent, region)
+end
+
+function Client:_cancel_all(o, parent, region)
+  local f = new_run(self, o, parent, region)
   cancel_phase(f)
   if f.wait then wait_all(f) end
   local summary = f.summary

@@ -32,6 +32,14 @@
 ---@field per? number the window in seconds, > 0, at most a day (default 60)
 ---@field shared_dict? string inside nginx: the lua_shared_dict where workers share the window
 
+---@class vertexops.Hooks hooks option: functions called at points of a call (docs/contract.md, "Hooks"); a
+---call's hooks run after its client's, both; a hook's error is caught and counted (client:stats().hook_errors)
+---@field on_call? fun(info: table) at the start and end of a logical call
+---@field on_attempt? fun(info: table) before and after each HTTP exchange (may add request headers at its start)
+---@field on_retry? fun(info: table) before each retry's delay: why and how long
+---@field on_token? fun(info: table) at the start and end of a token fetch (never the token)
+---@field on_poll? fun(info: table) after each round of a wait
+
 ---@class vertexops.Options options of a client or of one call (docs/contract.md, "Options"); an
 ---unknown key raises ValueError. The fields are the schema's (csrc/options.c, core.OPTIONS:
 ---spec/03_options_schema_spec.lua checks)
@@ -74,6 +82,10 @@
 ---@field pool_backlog? integer cosocket: connects queued past pool_size (default none)
 ---@field keepalive_timeout? number cosocket: idle seconds of a pooled connection (default 60)
 ---@field rate? vertexops.Rate|false at most rate.requests requests in any rate.per seconds per project and location
+---@field hooks? vertexops.Hooks functions called at points of a call; a call's run after its client's
+---@field traceparent? string W3C trace context: sent as traceparent on every attempt
+---@field tracestate? string W3C trace context: sent as tracestate on every attempt (with traceparent)
+---@field log? fun(level: string, line: string) gets the log lines (env VERTEXOPS_LOG: a level, logging to stderr)
 
 ---@class vertexops.Error an error object: raised with error(err, 0), or returned as `false, err` /
 ---`nil, err`; tostring(err) is "Tag: message"

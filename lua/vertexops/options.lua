@@ -152,7 +152,9 @@ function M.merge(base, over)
   local o = {}
   for k, v in next, base do o[k] = v end
   for k, v in next, over do
-    if MERGE[k] and type(v) == "table" and type(base[k]) == "table" then
+    if k == "hooks" and base.hooks then
+      o.hooks = require("vertexops.hooks").chain(base.hooks, v) -- both run, the client's first
+    elseif MERGE[k] and type(v) == "table" and type(base[k]) == "table" then
       local m = {}
       for kk, vv in next, base[k] do m[kk] = vv end
       for kk, vv in next, v do m[kk] = vv end

@@ -161,7 +161,7 @@ end
 ---@return boolean ok
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers
-function Request:_exchange(client, req, token)
+function Request:_exchange(client, req, token, meter)
   local h = client:_borrow()
   local started, err = pcall(h.start, h, req, client:_multi(), token)
   if not started then
@@ -172,6 +172,7 @@ function Request:_exchange(client, req, token)
   coroutine_yield("io")
   self.transfer = nil
   local finished, ok, res, headers = pcall(h.finish, h)
+  if meter and finished then require("vertexops.transport.curl").measure(h, meter) end
   client:_give_back(h)
   if not finished then error(ok, 0) end
   return ok, res, headers

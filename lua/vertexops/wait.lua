@@ -8,6 +8,7 @@ local operation = require "vertexops.operation"
 local job = require "vertexops.job"
 local Client = require "vertexops.client"
 local deadlines = require "vertexops.deadline"
+local observe = require("vertexops.hooks").observe
 
 local error = error
 local math_min, math_max = math.min, math.max
@@ -60,14 +61,16 @@ end
 ---@param deadline vertexops.Deadline
 ---@return vertexops.Operation op
 ---@return table ctx {deadline, rules, requests}
-function Client:_wait(o, name, region, deadline)
+function Client:_wait(o, name, region, deadline, ctx)
   local strategy = o.strategy or options.DEFAULTS.strategy
   local clock, start = deadline:clock(), deadline:start()
   local timeout = o.timeout or options.DEFAULTS.timeout
   local poll = options.policy(o, "polling", options.POLLING)
   local get_req = self:_build("get", name, region, o)
   local shape, has_wait = shape_of(get_req, o, name)
-  local ctx = { deadline = deadline, rules = "GET", requests = 0 }
+  ctx = ctx or {}
+  ctx.deadline, ctx.rules, ctx.requests = deadline, "GET", ctx.requests or 0
+  local ob, round = observe(self, o), 0 -- hooks: on_poll after each round
   local progress = o.progress
   local use_server = has_wait
   local delay = poll.initial_delay
@@ -90,10 +93,14 @@ function Client:_wait(o, name, region, deadline)
     end
     local now = clock()
     local asked_after -- seconds the service asked us to wait (Retry-After, RetryInfo)
+    round = round + 1
     if ok then
       op = shape.check(res, shape.what(name))
       if progress then progress(op, { elapsed = now - start, requests = ctx.requests, strategy = strategy }) end
-      if shape.done(op) then return op, ctx, shape end
+      if shape.done(op) then
+        if ob then ob:poll(name, round, true, nil) end
+        return op, ctx, shape
+      end
     elseif retry.retryable("GET", res) then -- the GET rules include TimeoutError
       last_err = res -- transient: keep waiting while time remains
       -- what the service asked for: on the failure itself (retries spent), or on the one that made
@@ -120,8 +127,12 @@ function Client:_wait(o, name, region, deadline)
     -- :wait that answered early, a failure -- pauses for the polling delay, so a server that
     -- answers at once can never cause a request storm.
     if not (ok and asked and now - t0 >= asked * SERVER_WAIT_HELD) then
-      host.sleep_for(o, math_min(math_max(delay, asked_after or 0), remaining)) -- never sooner than asked
+      local pause = math_min(math_max(delay, asked_after or 0), remaining) -- never sooner than asked
+      if ob then ob:poll(name, round, false, pause) end
+      host.sleep_for(o, pause)
       delay = math_min(delay * poll.multiplier, poll.max_delay)
+    elseif ob then
+      ob:poll(name, round, false, 0)
     end
   end
 end
@@ -134,6 +145,15 @@ end
 ---@return vertexops.Operation
 function Client:wait(name, region, opts)
   local o = self:_options(opts)
+  local ob = observe(self, o)
+  if ob then -- hooks: on_call around the whole wait
+    local ctx, st = {}, ob:call_start("wait", name, region)
+    local done, op, _, shape = host.pcall(self._wait, self, o, name, region, deadlines.for_call(o), ctx)
+    local err = done and shape.error(op) or (not done and op) or nil
+    ob:call_end(st, err == nil, err, ctx, ctx.requests)
+    if err then error(err, 0) end
+    return op
+  end
   local op, _, shape = self:_wait(o, name, region, deadlines.for_call(o))
   local err = shape.error(op)
   if err then error(err, 0) end
@@ -149,12 +169,26 @@ end
 ---@return boolean cancelled
 function Client:cancel_and_wait(name, region, opts)
   local o = self:_options(opts)
+  local ob = observe(self, o)
+  if ob then -- hooks: on_call around the whole call
+    local ctx, st = {}, ob:call_start("cancel_and_wait", name, region)
+    local done, op, cancelled = host.pcall(self._cancel_and_wait, self, o, name, region, ctx)
+    ob:call_end(st, done, not done and op or nil, ctx, ctx.requests)
+    if not done then error(op, 0) end
+    return op, cancelled
+  end
+  return self:_cancel_and_wait(o, name, region)
+end
+
+function Client:_cancel_and_wait(o, name, region, ctx)
+  ctx = ctx or {}
   local deadline = deadlines.for_call(o)
   local cancel_req = self:_build("cancel", name, region, o)
   shape_of(cancel_req, o, name) -- strategy "server" where there is no :wait: ValueError before the cancel
-  local ok, res = self:_run(o, cancel_req, { deadline = deadline })
+  ctx.deadline, ctx.requests = deadline, 0
+  local ok, res = self:_run(o, cancel_req, ctx)
   if not ok then error(res, 0) end
-  local op, _, shape = self:_wait(o, name, region, deadline)
+  local op, _, shape = self:_wait(o, name, region, deadline, ctx)
   if shape.cancelled(op) then return op, true end
   local err = shape.error(op)
   if err then error(err, 0) end

@@ -170,8 +170,12 @@ end
 -- true, token, lifetime, or false, the error (never raises).
 function Provider:_fetch_led(src, o, deadline)
   local fetch = self:_lead(deadline)
+  -- hooks of the call that needs the token: on_token (its source type, never the token)
+  local ob = self.client and o and require("vertexops.hooks").observe(self.client, o)
+  local tst = ob and ob:token_start(src.kind == "env" and "env_token" or src.kind)
   -- (a pcall the fetch may yield through under client:start(), PUC Lua 5.1 included)
   local ok, token, lifetime = host_pcall(self._fetch, self, src, o, deadline)
+  if tst then ob:token_end(tst, ok, token) end
   hostmod.unhold(fetch.holder)
   fetch.release()
   if ok then self.fetches = self.fetches + 1 end

@@ -58,6 +58,7 @@ M.FLAGS = {
       .. "a terminal)" },
   { name = "key_file", value = "FILE", type = "string",
     doc = "with fake: write a service-account key file for it at FILE (token_uri on localhost, mode 0644)" },
+  { name = "log_http", doc = "print every request and answer head on stderr, redacted (Authorization: REDACTED)" },
   { name = "json", doc = "print one JSON document on stdout" },
   { name = "quiet", doc = "print nothing on success" },
   { name = "help", alias = "-h", doc = "show this help" },
@@ -88,7 +89,7 @@ M.TYPES = {
 
 -- The flags every command that calls the service takes.
 local CALL = { "region", "timeout", "strategy", "endpoint", "ca_file", "credentials", "impersonate_service_account",
-               "api_version", "filter", "page_size", "retries", "json", "quiet" }
+               "api_version", "filter", "page_size", "retries", "log_http", "json", "quiet" }
 local function with(list, ...)
   local out = {}
   for i, v in ipairs(list) do out[i] = v end

@@ -32,6 +32,9 @@ function Context:options_for(inv)
   local o = {}
   for k, v in pairs(self.options) do o[k] = v end
   for k, v in pairs(inv.options) do o[k] = v end
+  if inv.flags and inv.flags.log_http then -- --log-http: the heads of every exchange on stderr
+    o.hooks = require("vertexops.hooks").chain(o.hooks, require("vertexops.cli.log_http").hooks_for(self))
+  end
   return o
 end
 

@@ -117,7 +117,7 @@ end
 -- Connects (or takes a pooled connection) and does the TLS handshake, by finish (ngx.now() time):
 -- each step gets connect_ms or what is left of the call, whichever is less. Returns sock, reused
 -- or nil, err.
-local function open(ngx, o, target, pool, connect_ms, finish)
+local function open(ngx, o, target, pool, connect_ms, finish, meter, t0)
   local sock = ngx.socket.tcp()
   ngx.update_time()
   local left = finish - ngx.now()
@@ -138,6 +138,11 @@ local function open(ngx, o, target, pool, connect_ms, finish)
     return nil, e
   end
   local reused = sock:getreusedtimes() or 0
+  if meter then
+    ngx.update_time()
+    meter.connect = reused == 0 and ngx.now() - t0 or 0
+    meter.reused = reused > 0
+  end
   if reused == 0 then
     M.stats.connects = M.stats.connects + 1
     if target.scheme == "https" then
@@ -149,13 +154,17 @@ local function open(ngx, o, target, pool, connect_ms, finish)
         return nil, e
       end
       sessions[pool] = session
+      if meter then
+        ngx.update_time()
+        meter.tls = ngx.now() - t0
+      end
     end
   end
   return sock, reused > 0
 end
 
 -- Reads the answer into parser p; returns true or false, err (the connection must then be closed).
-local function read(ngx, sock, p, finish, connect_ms)
+local function read(ngx, sock, p, finish, connect_ms, meter, t0)
   while true do
     local left = finish - ngx.now()
     if left <= 0 then
@@ -164,6 +173,10 @@ local function read(ngx, sock, p, finish, connect_ms)
     end
     sock:settimeouts(connect_ms, ms(left), ms(left))
     local data, err = sock:receiveany(READ_SIZE)
+    if meter and not meter.first_byte and data then
+      ngx.update_time()
+      meter.first_byte = ngx.now() - t0
+    end
     if data then
       local done, perr = p:feed(data)
       if done then return true end
@@ -181,8 +194,29 @@ local function read(ngx, sock, p, finish, connect_ms)
   end
 end
 
---- One exchange; see the top of this file.
-function M.exchange(ngx, o, req, token)
+-- What an attempt's hooks see of a cosocket exchange (meter: lua/vertexops/hooks.lua), on nginx's
+-- clock (ngx.now(), updated at each step: millisecond resolution): connect and tls from the
+-- exchange's start (0 on a pooled connection), first_byte, total, bytes sent and received.
+local function measure(ngx, meter, t0, p, sent)
+  ngx.update_time()
+  meter.transport = "cosocket"
+  meter.total = ngx.now() - t0
+  meter.bytes_sent = sent or 0
+  if p then
+    meter.bytes_received = p:received()
+    meter.status = p:status()
+  end
+end
+
+local function size(parts)
+  local n = 0
+  for i = 1, #parts do n = n + #parts[i] end
+  return n
+end
+
+--- One exchange; see the top of this file. meter (optional): a table the exchange's timings,
+--- sizes and status are written to (hooks, logs).
+function M.exchange(ngx, o, req, token, meter)
   local parts, target = core.h1_request(req, token) -- raises for bad arguments, as handle:call
   if target.scheme == "https" and target.ip then
     errors.raise("ValueError", "transport 'cosocket' cannot verify a TLS certificate for an IP "
@@ -195,9 +229,13 @@ function M.exchange(ngx, o, req, token)
   local connect_ms = ms(math_min(req.connect_timeout or core.CONNECT_TIMEOUT, total))
   local pool = "vertexops " .. target.scheme .. "://" .. target.authority
   M.stats.requests = M.stats.requests + 1
+  local t0 = meter and ngx.now()
   for attempt = 1, 2 do
-    local sock, reused = open(ngx, o, target, pool, connect_ms, finish)
-    if not sock then return false, reused end
+    local sock, reused = open(ngx, o, target, pool, connect_ms, finish, meter, t0)
+    if not sock then
+      if meter then measure(ngx, meter, t0) end
+      return false, reused
+    end
     if reused then M.stats.reused = M.stats.reused + 1 end
     local left = finish - ngx.now()
     if left <= 0 then
@@ -214,8 +252,9 @@ function M.exchange(ngx, o, req, token)
       err = errors.new(serr == "timeout" and TAGS_TIMEOUT or TAGS_CONN,
         string_format("sending the request to %s failed: %s", target.authority, tostring(serr)))
     else
-      ok, err = read(ngx, sock, p, finish, connect_ms)
+      ok, err = read(ngx, sock, p, finish, connect_ms, meter, t0)
     end
+    if meter then measure(ngx, meter, t0, p, sent and size(parts) or 0) end
     if ok then
       local keep = p:keepalive()
       local a, b, c = p:classify(req.want_headers)

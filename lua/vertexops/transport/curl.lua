@@ -14,11 +14,23 @@ local M = {}
 ---@param o vertexops.Options
 ---@param req table a built request
 ---@param token? string
+---@param meter? table filled with the exchange's timings, sizes and status (lua/vertexops/hooks.lua)
 ---@return boolean ok
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers
-function M.exchange(handle, o, req, token) -- luacheck: no unused args
-  return handle:call(req, token)
+function M.exchange(handle, o, req, token, meter) -- luacheck: no unused args
+  if not meter then return handle:call(req, token) end
+  local ok, res, headers = handle:call(req, token)
+  M.measure(handle, meter)
+  return ok, res, headers
+end
+
+--- measure(handle, meter): what libcurl measured of the handle's last transfer (handle:info():
+--- CURLINFO_*_TIME_T, sizes, status), into meter (the hooks' attempt info).
+function M.measure(handle, meter)
+  local info = handle:info()
+  for k, v in next, info do meter[k] = v end
+  meter.transport = "curl"
 end
 
 return M

@@ -24,27 +24,29 @@ local M = {}
 ---@param o vertexops.Options
 ---@param req table a built request
 ---@param token? string
+---@param meter? table filled with the exchange's timings, sizes and status (lua/vertexops/hooks.lua)
 ---@return boolean ok
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers when req.want_headers
-function M.exchange(handle, o, req, token)
+function M.exchange(handle, o, req, token, meter)
   local transport = o.transport
-  if transport == "curl" then return curl.exchange(handle, o, req, token) end
+  if transport == "curl" then return curl.exchange(handle, o, req, token, meter) end
   if transport == "thread" then
     local ngx = host.nginx_phase()
     if not (ngx and ngx.run_worker_thread) then
       raise("ValueError", "transport 'thread' needs ngx.run_worker_thread in a yieldable nginx phase (rewrite, "
         .. "access, content, timer), not " .. host.phase_name())
     end
+    if meter then meter.transport = "thread" end -- (the exchange's timings stay on its thread)
     return thread.exchange(ngx, o, req, token)
   end
   local ngx = host.cosocket_phase()
-  if ngx then return cosocket.exchange(ngx, o, req, token) end
+  if ngx then return cosocket.exchange(ngx, o, req, token, meter) end
   if transport == "cosocket" then
     raise("ValueError", "transport 'cosocket' needs an nginx phase where cosockets work (rewrite, access, "
       .. "content, timer, ssl_certificate), not " .. host.phase_name())
   end
-  return curl.exchange(handle, o, req, token)
+  return curl.exchange(handle, o, req, token, meter)
 end
 
 return M

@@ -1,0 +1,317 @@
+-- vertexops.hooks: what a call shows of itself (docs/contract.md, "Hooks, trace context and logs"):
+-- the `hooks` option's functions (on_call, on_attempt, on_retry, on_token, on_poll), the W3C trace
+-- context options (traceparent, tracestate: request headers of every attempt) and the per-attempt
+-- log lines (the `log` option, VERTEXOPS_LOG; lua/vertexops/log.lua).
+--
+-- observe(client, o) -> an observer, or nil when o has no hooks, no log and no trace context: every
+-- event's site costs one nil check then. The observer is made once per options table (a client's
+-- own options are one table for all its calls without options). A hook never fails the call: its
+-- error is caught, counted in client:stats().hook_errors, and logged once per hook function (warn).
+-- No secret reaches a hook: no Authorization or x-goog-api-key header, `key=` in a URL shown as
+-- key=REDACTED, never a token.
+local log = require "vertexops.log"
+local raise = require("vertexops.errors").raise
+
+local ipairs, next, pcall, rawget, setmetatable, tostring, type = ipairs, next, pcall, rawget, setmetatable, tostring,
+  type
+local string_format, string_lower = string.format, string.lower
+
+local M = {}
+
+M.EVENTS = { "on_call", "on_attempt", "on_retry", "on_token", "on_poll" }
+
+-- A call's hooks run after its client's: options.merge makes one table of both (chain), whose
+-- functions are known here (chains[t] = the list of hook tables, in order).
+local chains = setmetatable({}, { __mode = "k" })
+
+--- chain(a, b) -> a hooks table that runs a's functions, then b's (either may itself be a chain).
+---@param a? table
+---@param b? table
+---@return table?
+function M.chain(a, b)
+  if not a then return b end
+  if not b then return a end
+  local list = {}
+  for _, t in ipairs { a, b } do
+    local inner = chains[t]
+    if inner then
+      for _, x in ipairs(inner) do list[#list + 1] = x end
+    else
+      list[#list + 1] = t
+    end
+  end
+  local t = {}
+  for _, ev in ipairs(M.EVENTS) do
+    for _, h in ipairs(list) do
+      if h[ev] then t[ev] = h[ev] end -- (only for the schema's check: the list is what runs)
+    end
+  end
+  chains[t] = list
+  return t
+end
+
+-- Headers a hook may not add: what carries a credential or the framing, and Google's own.
+local FORBIDDEN = { authorization = true, host = true, ["content-length"] = true, ["transfer-encoding"] = true,
+                    connection = true, ["proxy-authorization"] = true, cookie = true }
+
+--- check_header(name, value): raises ValueError for a header hooks may not add (Authorization, Host,
+--- Content-Length, x-goog-*, ...), a name that is no HTTP token, or a value with a control byte.
+function M.check_header(name, value)
+  if type(name) ~= "string" or not name:find("^[!#$%%&'*+%-.^_`|~%w]+$") then
+    raise("ValueError", "a hook added a request header whose name is not an HTTP token: " .. tostring(name):sub(1, 64))
+  end
+  local lname = string_lower(name)
+  if FORBIDDEN[lname] or lname:find("^x%-goog%-") then
+    raise("ValueError", string_format("a hook may not add the request header '%s' (Authorization, Host, "
+      .. "Content-Length and x-goog-* are vertexops' own)", name))
+  end
+  if type(value) ~= "string" or #value > 8192 or value:find("[%c\127]") then
+    raise("ValueError", string_format("a hook added request header '%s' with a value that is not a string of "
+      .. "at most 8192 bytes without control characters", name))
+  end
+  if lname == "traceparent" then
+    local ok, err = pcall(require("vertexops.core").check_options, { traceparent = value })
+    if not ok then raise("ValueError", "a hook added a traceparent that is not W3C's: " .. tostring(err.message or err)) end
+  end
+end
+
+--- valid_traceparent(s) -> whether s is a traceparent the option takes (W3C's format): inside
+--- nginx, an incoming header is checked with it before it is passed on.
+function M.valid_traceparent(s)
+  return type(s) == "string" and (pcall(require("vertexops.core").check_options, { traceparent = s }))
+end
+
+--- valid_tracestate(s) -> whether s is a tracestate the option takes (at most 512 bytes of printable ASCII).
+function M.valid_tracestate(s)
+  return type(s) == "string" and (pcall(require("vertexops.core").check_options, { tracestate = s }))
+end
+
+-- A URL as hooks and logs see it: an API key in the query shown as key=REDACTED.
+local function redact_url(url)
+  if not url:lower():find("key=", 1, true) then return url end
+  return (url:gsub("([?&][Kk][Ee][Yy]=)[^&#]*", "%1REDACTED"))
+end
+M.redact_url = redact_url
+
+-- on_attempt functions that want the request's header lines (redacted) and the answer's headers
+-- (request_headers, response_headers): the CLI's --log-http (internal; a copy of each request).
+M.WANT_HEADERS = setmetatable({}, { __mode = "k" })
+
+local Observer = {}
+Observer.__index = Observer
+
+local observers = setmetatable({}, { __mode = "k" })
+
+--- observe(client, o) -> the observer of options o (nil when there is nothing to observe).
+---@param client vertexops.Client
+---@param o vertexops.Options
+function M.observe(client, o)
+  local ob = observers[o]
+  if ob == nil then
+    local hooks, sink, level = o.hooks, log.sink(o)
+    if hooks or sink or o.traceparent or o.tracestate then
+      local list = hooks and (chains[hooks] or { hooks }) or nil
+      local want = false
+      for _, h in ipairs(list or {}) do want = want or (h.on_attempt and M.WANT_HEADERS[h.on_attempt]) or false end
+      ob = setmetatable({ client = client, o = o, list = list, sink = sink, level = level, want = want,
+                          clock = o.clock or require("vertexops.core").clock }, Observer)
+    else
+      ob = false
+    end
+    observers[o] = ob
+  end
+  return ob or nil
+end
+
+-- The client's record of hook errors (client:stats(): hook_errors, last_hook_error).
+local function failed(self, event, fn, err)
+  local client = self.client
+  local rec = client.hook_errors
+  if not rec then
+    rec = { count = 0, logged = setmetatable({}, { __mode = "k" }) }
+    client.hook_errors = rec
+  end
+  rec.count = rec.count + 1
+  local msg = type(err) == "table" and tostring(err.message or err) or tostring(err)
+  rec.last = string_format("%s: %s", event, msg)
+  if not rec.logged[fn] then -- once per hook function
+    rec.logged[fn] = true
+    self:log("warn", "hook_error", { "hook", event, "error", msg })
+  end
+end
+
+-- Runs event's functions with info (each under pcall; the chain's order).
+local function fire(self, event, info)
+  local list = self.list
+  if not list then return end
+  for i = 1, #list do
+    local fn = list[i][event]
+    if fn then
+      local ok, err = pcall(fn, info)
+      if not ok then failed(self, event, fn, err) end
+    end
+  end
+end
+Observer.fire = fire
+
+--- ob:log(level, event, kv): one logfmt line when the sink takes that level.
+function Observer:log(level, event, kv)
+  local sink = self.sink
+  if sink and log.enabled(self.level, level) then sink(level, log.line(event, kv)) end
+end
+
+--- ob:call_start(call, name, region) -> the call's record (on_call, phase "start").
+function Observer:call_start(call, name, region)
+  local st = { call = call, name = type(name) == "string" and name or nil, region = region, t0 = self.clock() }
+  if self.list then
+    fire(self, "on_call", { phase = "start", call = call, name = st.name, region = region, clock = st.t0 })
+  end
+  return st
+end
+
+--- ob:call_end(st, ok, err, ctx, attempts): on_call, phase "end"; ctx: the run's {status}.
+function Observer:call_end(st, ok, err, ctx, attempts)
+  local now = self.clock()
+  local tag = not ok and (type(err) == "table" and err.tags and err.tags[1] or "Error") or nil
+  local status = ctx and ctx.status or (type(err) == "table" and err.code) or nil
+  attempts = attempts or 0
+  if self.list then
+    fire(self, "on_call", { phase = "end", call = st.call, name = st.name, region = st.region, clock = now,
+      ok = ok and true or false, tag = tag, status = status, attempts = attempts, duration = now - st.t0 })
+  end
+  if self.sink then
+    self:log(ok and "debug" or "warn", "call", { "call", st.call, "name", st.name or "", "ok", ok and "true" or "false",
+      "status", status or "", "tag", tag or "", "attempts", attempts, "ms", math.floor((now - st.t0) * 1000 + 0.5) })
+  end
+end
+
+-- A copy of built request req with extra header lines (req is cached and shared: never changed).
+local function with_headers(req, extra)
+  local c = {}
+  for k, v in next, req do c[k] = v end
+  local h = {}
+  for i, line in ipairs(req.headers) do h[i] = line end
+  for name, value in next, extra do h[#h + 1] = name .. ": " .. value end
+  c.headers = h
+  return c
+end
+
+-- The request's header lines as --log-http shows them: x-goog-api-key's value and the bearer token
+-- (added by the transport, never in req) as REDACTED.
+local function shown_headers(req, added, token)
+  local out = {}
+  for _, line in ipairs(req.headers) do
+    local name = line:match("^([^:]+):")
+    if name and string_lower(name) == "x-goog-api-key" then line = name .. ": REDACTED" end
+    out[#out + 1] = line
+  end
+  for name, value in next, added do out[#out + 1] = name .. ": " .. value end
+  if token then out[#out + 1] = "Authorization: REDACTED" end
+  return out
+end
+
+--- ob:attempt_start(req, n, token) -> the request to send (req, or a copy with the trace context and
+--- the hooks' headers) and the attempt's record (its meter, filled by the transport). token: whether
+--- one goes with the request (for --log-http's request_headers; never its value).
+function Observer:attempt_start(req, n, token)
+  local o = self.o
+  local a = { req = req, n = n, t0 = self.clock(), meter = {} }
+  local added = {}
+  local any = false
+  if o.traceparent then added.traceparent, any = o.traceparent, true end
+  if o.tracestate then added.tracestate, any = o.tracestate, true end
+  if self.list then
+    local proxy = setmetatable({}, {
+      __index = added,
+      __newindex = function(_, k, v)
+        M.check_header(k, v)
+        added[k] = v
+        any = true
+      end,
+      __pairs = function() return next, added, nil end,
+    })
+    local url = redact_url(req.url)
+    a.url = url
+    fire(self, "on_attempt", { phase = "start", call = req.call, method = req.method, url = url, attempt = n,
+      headers = proxy })
+  end
+  if self.want then -- the CLI's --log-http: the answer's headers, a success's too
+    a.request_headers = shown_headers(req, added, token)
+    local c = with_headers(req, added)
+    c.want_headers = true
+    return c, a
+  end
+  if not any then return req, a end
+  return with_headers(req, added), a
+end
+
+--- ob:attempt_end(a, ok, res, transport): on_attempt phase "end" and the attempt's log line.
+function Observer:attempt_end(a, ok, res, headers)
+  local m = a.meter
+  local req = a.req
+  local status = m.status or (not ok and type(res) == "table" and res.code) or nil
+  local tag = not ok and type(res) == "table" and res.tags and res.tags[1] or nil
+  if not ok and not tag then tag = "Error" end
+  local total = m.total or (self.clock() - a.t0)
+  if self.list then
+    fire(self, "on_attempt", { phase = "end", call = req.call, method = req.method, url = a.url or redact_url(req.url),
+      attempt = a.n, status = status, tag = tag, bytes_sent = m.bytes_sent, bytes_received = m.bytes_received,
+      timings = { connect = m.connect, tls = m.tls, first_byte = m.first_byte, total = total },
+      transport = m.transport, request_headers = a.request_headers,
+      response_headers = self.want and (headers or not ok and type(res) == "table" and res.headers) or nil })
+  end
+  if self.sink then
+    self:log((ok and "info" or "warn"), "attempt", { "call", req.call, "method", req.method,
+      "url", a.url or redact_url(req.url), "attempt", a.n, "status", status or "", "tag", tag or "",
+      "ms", math.floor(total * 1000 + 0.5), "transport", m.transport or "" })
+  end
+  return status
+end
+
+--- ob:retry(call, n, delay, err): on_retry and its log line; reason: http_<status> or the error's tag.
+function Observer:retry(call, n, delay, err)
+  local reason
+  if type(err) == "table" and err.code and err.tags and err.tags[1] == "HttpError" then
+    reason = "http_" .. tostring(err.code)
+  else
+    reason = type(err) == "table" and err.tags and err.tags[1] or "Error"
+  end
+  if self.list then fire(self, "on_retry", { call = call, attempt = n, delay = delay, reason = reason }) end
+  if self.sink then
+    self:log("info", "retry", { "call", call, "attempt", n, "reason", reason, "delay", string_format("%g", delay) })
+  end
+end
+
+--- ob:token_start(source) / ob:token_end(st, ok, err): on_token (never the token).
+function Observer:token_start(source)
+  local st = { source = source, t0 = self.clock() }
+  if self.list then fire(self, "on_token", { phase = "start", source = source }) end
+  return st
+end
+
+function Observer:token_end(st, ok, err)
+  local d = self.clock() - st.t0
+  local tag = not ok and (type(err) == "table" and err.tags and err.tags[1] or "Error") or nil
+  if self.list then
+    fire(self, "on_token", { phase = "end", source = st.source, ok = ok and true or false, tag = tag, duration = d })
+  end
+  if self.sink then
+    self:log(ok and "debug" or "warn", "token", { "source", st.source, "ok", ok and "true" or "false",
+      "tag", tag or "", "ms", math.floor(d * 1000 + 0.5) })
+  end
+end
+
+--- ob:poll(name, round, done, delay): on_poll after each round of a wait.
+function Observer:poll(name, round, done, delay)
+  if self.list then fire(self, "on_poll", { call = "wait", name = name, round = round, done = done, delay = delay }) end
+end
+
+--- stats(client, st): adds hook_errors (and last_hook_error) to a client's stats table.
+function M.stats(client, st)
+  local rec = rawget(client, "hook_errors")
+  st.hook_errors = rec and rec.count or 0
+  st.last_hook_error = rec and rec.last or nil
+  return st
+end
+
+return M

@@ -1,0 +1,488 @@
+-- vertexops.metrics: what the calls of a client did, counted by its hooks (the `hooks` option)
+-- and rendered in Prometheus' text exposition format (version 0.0.4).
+--
+--   local m = require("vertexops.metrics").new { shared_dict = "vertexops_metrics" }
+--   local client = vertexops.client { hooks = m:hooks() }
+--   ...
+--   ngx.print(m:render())          -- in the /metrics location (examples/openresty/)
+--
+-- The store: a lua_shared_dict inside nginx (every worker counts into it with the dict's atomic
+-- incr: one scrape shows the whole nginx), else a Lua table (this Lua state's calls). Each event
+-- costs a few table lookups (the keys of a label set are made once, on its first event, and kept
+-- per label value in nested tables) and one incr per number it moves: a histogram keeps one
+-- counter per bucket (not cumulative: one incr, the bucket the value falls in) and the sum; the
+-- counts (`_count`, the `_total` counters of calls, attempts and token fetches) are added up from
+-- the buckets at render time, so they cost nothing per event. A number's key is short ("\1" id
+-- ":" slot, under 12 bytes): the dict's incr costs time per byte of key (measured inside nginx:
+-- 8 us per call and attempt with keys holding the label text, 2 us with these).
+--
+-- Labels (their values are made by the library, so the series are few): `call` (cancel, get,
+-- delete, wait, list, ...), `status` (the HTTP status class of the last answer, "2xx" .. "5xx",
+-- or its code with status = "code"; "" when no HTTP answer came), `tag` (the error's tag, "" on
+-- success), `reason` (why a retry: "http_<status>" or an error's tag), `source` (a
+-- credential type).
+local errors = require "vertexops.errors"
+
+local pairs, ipairs, next, rawget, tonumber, tostring, type = pairs, ipairs, next, rawget, tonumber, tostring, type
+local math_floor, math_huge, math_abs = math.floor, math.huge, math.abs
+local string_format, table_concat, table_sort = string.format, table.concat, table.sort
+local _G = _G
+
+local M = {}
+
+--- The default histogram buckets (seconds): a call may last from a millisecond (a pooled
+--- cancel) to minutes (a wait's long-polls, cancel_and_wait).
+M.DEFAULT_BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 }
+
+-- What is stored, one entry per family of numbers kept (id: the key's family part).
+-- kind "histogram": `total` names the counter rendered from its counts.
+local FAMILIES = {
+  { id = "c", name = "call_duration_seconds", kind = "histogram", labels = { "call", "status", "tag" },
+    total = "calls_total",
+    total_help = "Calls ended (cancel, get, delete, wait, a list page, ...) by call, HTTP status of the last "
+      .. "answer and error tag.",
+    help = "Duration of calls on the client's clock, retries and waits between them included." },
+  { id = "a", name = "attempt_duration_seconds", kind = "histogram", labels = { "call", "status", "tag" },
+    total = "attempts_total",
+    total_help = "HTTP exchanges (attempts) ended by call, HTTP status and transport or error tag.",
+    help = "Duration of one HTTP exchange (connect, TLS, request and answer)." },
+  { id = "s", name = "attempt_sent_bytes_total", kind = "counter", labels = { "call" },
+    help = "Bytes sent in HTTP exchanges." },
+  { id = "b", name = "attempt_received_bytes_total", kind = "counter", labels = { "call" },
+    help = "Bytes received in HTTP exchanges." },
+  { id = "r", name = "retries_total", kind = "counter", labels = { "call", "reason" },
+    help = "Retries by call and reason (http_<status> or an error tag)." },
+  { id = "t", name = "token_fetch_duration_seconds", kind = "histogram", labels = { "source", "tag" },
+    total = "token_fetches_total",
+    total_help = "Access token fetches ended by credential type and error tag.",
+    help = "Duration of access token fetches." },
+  { id = "w", name = "wait_rounds_total", kind = "counter", labels = { "call" },
+    help = "Rounds of waits (each long-poll or GET of a wait)." },
+}
+local FAMILY = {}
+for _, f in ipairs(FAMILIES) do FAMILY[f.id] = f end
+
+local OPTIONS = { shared_dict = true, buckets = true, prefix = true, status = true }
+
+local function bad_type(what, want, v)
+  errors.raise("TypeError", ("metrics.new: %s must be %s, got %s"):format(what, want, type(v)))
+end
+
+local function bad_value(what, msg)
+  errors.raise("ValueError", ("metrics.new: %s %s"):format(what, msg))
+end
+
+-- A number as the exposition format writes it: integers without a fraction, others round-trip.
+local function number(v)
+  if v ~= v then return "NaN" end
+  if v == math_huge then return "+Inf" end
+  if v == -math_huge then return "-Inf" end
+  if v == math_floor(v) and math_abs(v) < 2 ^ 53 then return string_format("%d", v) end
+  -- the shortest of these that reads back as v (0.025, not 0.025000000000000001)
+  local s = string_format("%.15g", v)
+  if tonumber(s) ~= v then
+    s = string_format("%.16g", v)
+    if tonumber(s) ~= v then s = string_format("%.17g", v) end
+  end
+  return s
+end
+M._number = number
+
+local ESCAPES = { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" }
+--- A label value escaped as the exposition format wants it (backslash, double quote, newline).
+function M.escape(v)
+  return (tostring(v):gsub('[\\"\n]', ESCAPES))
+end
+local escape = M.escape
+
+local function check_buckets(b)
+  if type(b) ~= "table" then bad_type("buckets", "a list of numbers", b) end
+  if #b == 0 then bad_value("buckets", "must list at least one bound") end
+  local n = 0
+  for _ in pairs(b) do n = n + 1 end
+  if n ~= #b then bad_value("buckets", "must be a list (keys 1..n)") end
+  local out, prev = {}, nil
+  for i, v in ipairs(b) do
+    if type(v) ~= "number" then bad_type(("buckets[%d]"):format(i), "a number", v) end
+    if v ~= v or v == math_huge or v == -math_huge or v < 0 then
+      bad_value(("buckets[%d]"):format(i), "must be a finite number >= 0 (+Inf is always added), got " .. tostring(v))
+    end
+    if prev and v <= prev then bad_value("buckets", "must increase strictly: " .. number(prev) .. " then " .. number(v)) end
+    prev = v
+    out[i] = v
+  end
+  return out
+end
+
+-- The stores. A number lives under a short key, "\1" .. id .. ":" .. slot (the dict's incr costs
+-- time per byte of key: a label set's full text would triple an event's cost), where id names one
+-- series (prefix, family and labels) and slot a bucket's le, "+Inf", "sum", "n" or "" (a
+-- counter). The ids are the store's: series(identity) -> id (made once per series and process),
+-- identity(id) -> the series' text for render. Other keys of a dict are left alone.
+--   incr(key, by); each() -> an iterator of key, value over the numbers; reset(ids) deletes the
+--   numbers of those ids.
+local function table_store()
+  local data, ids, identities, n = {}, {}, {}, 0
+  local self = {}
+  function self.incr(k, v) data[k] = (data[k] or 0) + v end
+  function self.series(identity)
+    local id = ids[identity]
+    if not id then
+      n = n + 1
+      id = n
+      ids[identity], identities[id] = id, identity
+    end
+    return id
+  end
+  function self.identity(id) return identities[id] end
+  function self.each() return next, data, nil end
+  function self.delete(k) data[k] = nil end
+  return self
+end
+
+local ID_COUNTER, ID_KEY, IDENTITY_KEY = "\2#", "\2i\t", "\2s\t"
+
+local function dict_store(dict)
+  local self = { dropped = 0 }
+  -- incr with an init value: a new key is added (nginx evicts the least recently used entries of a
+  -- full dict to make room); a store that still fails is counted in dropped (this worker's).
+  function self.incr(k, v)
+    local ok = dict:incr(k, v, 0)
+    if not ok then self.dropped = self.dropped + 1 end
+  end
+  -- the id of a series, the same in every worker: the first to need one takes the next number and
+  -- publishes it (its identity first, then the id under the identity with add: of two workers
+  -- racing, the second reads the first's); nil when the dict has no room (safe_*: an id never
+  -- evicts a number)
+  function self.series(identity)
+    local key = ID_KEY .. identity
+    local id = dict:get(key)
+    if id then return id end
+    local n = dict:incr(ID_COUNTER, 1, 0)
+    if not n then return nil end
+    if not dict:safe_set(IDENTITY_KEY .. n, identity) then return nil end
+    local ok, err = dict:safe_add(key, n)
+    if ok then return n end
+    dict:delete(IDENTITY_KEY .. n)
+    if err == "exists" then return dict:get(key) end
+    return nil
+  end
+  function self.identity(id) return dict:get(IDENTITY_KEY .. id) end
+  function self.each()
+    local keys = dict:get_keys(0)
+    local i = 0
+    return function()
+      while true do
+        i = i + 1
+        local k = keys[i]
+        if k == nil then return nil end
+        if k:byte(1) == 1 then
+          local v = dict:get(k)
+          if type(v) == "number" then return k, v end
+        end
+      end
+    end
+  end
+  function self.delete(k) dict:delete(k) end
+  return self
+end
+
+local Metrics = {}
+Metrics.__index = Metrics
+
+--- new{shared_dict = name?, buckets = {...}?, prefix = "vertexops"?, status = "class"|"code"?}
+---@param opts? table
+function M.new(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then bad_type("opts", "a table", opts) end
+  for k in pairs(opts) do
+    if not OPTIONS[k] then bad_value(tostring(k), "is not an option of metrics.new (shared_dict, buckets, prefix, status)") end
+  end
+  local prefix = opts.prefix
+  if prefix == nil then prefix = "vertexops" end
+  if type(prefix) ~= "string" then bad_type("prefix", "a string", prefix) end
+  if prefix ~= "" and not prefix:match("^[%a_:][%w_:]*$") then
+    bad_value("prefix", ("must be a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), got %q"):format(prefix))
+  end
+  local status = opts.status
+  if status == nil then status = "class" end
+  if status ~= "class" and status ~= "code" then
+    if type(status) ~= "string" then bad_type("status", 'a string ("class" or "code")', status) end
+    bad_value("status", ('must be "class" or "code", got %q'):format(status))
+  end
+  local buckets = check_buckets(opts.buckets == nil and M.DEFAULT_BUCKETS or opts.buckets)
+  local store
+  if opts.shared_dict ~= nil then
+    local name = opts.shared_dict
+    if type(name) ~= "string" then bad_type("shared_dict", "a string", name) end
+    local ngx = rawget(_G, "ngx")
+    local shared = ngx and ngx.shared
+    if not shared then bad_value("shared_dict", ("%q needs nginx (lua_shared_dict): outside nginx leave it out"):format(name)) end
+    local dict = shared[name]
+    if not dict then
+      bad_value("shared_dict", ("%q is no lua_shared_dict of this nginx (lua_shared_dict %s 1m;)"):format(name, name))
+    end
+    store = dict_store(dict)
+  else
+    store = table_store()
+  end
+  local self = setmetatable({
+    prefix = prefix, buckets = buckets, status_mode = status, store = store,
+    le = {}, caches = {},
+  }, Metrics)
+  for i, v in ipairs(buckets) do self.le[i] = number(v) end
+  for _, f in ipairs(FAMILIES) do self.caches[f.id] = {} end
+  return self
+end
+
+--- How many stores failed in this worker (a full lua_shared_dict that could not make room).
+function Metrics:dropped()
+  return self.store.dropped or 0
+end
+
+-- The keys of one label set of family f: a counter's key, or a histogram's bucket keys, sum key,
+-- and the key counting observations without a duration; nil when the store has no room for it.
+function Metrics:_series(f, values)
+  local parts = {}
+  for i, l in ipairs(f.labels) do parts[i] = l .. '="' .. escape(values[i]) .. '"' end
+  local id = self.store.series(self.prefix .. "\t" .. f.id .. "\t" .. table_concat(parts, ","))
+  if not id then return nil end
+  local base = "\1" .. id .. ":"
+  if f.kind == "counter" then return { key = base } end
+  local keys = {}
+  for i, le in ipairs(self.le) do keys[i] = base .. le end
+  return { keys = keys, inf = base .. "+Inf", sum = base .. "sum", n = base .. "n", bounds = self.buckets }
+end
+
+local function observe(incr, e, v)
+  if type(v) ~= "number" or v ~= v then return incr(e.n, 1) end
+  local bounds, keys = e.bounds, e.keys
+  for i = 1, #bounds do
+    if v <= bounds[i] then
+      incr(keys[i], 1)
+      return incr(e.sum, v)
+    end
+  end
+  incr(e.inf, 1)
+  return incr(e.sum, v)
+end
+
+--- The hooks table to pass as the `hooks` option (a client's or a call's; not both, or each event
+--- is counted twice). The same table on every call.
+function Metrics:hooks()
+  if self._hooks then return self._hooks end
+  local store, caches = self.store, self.caches
+  local incr = store.incr
+  local cache_c, cache_a, cache_s, cache_b = caches.c, caches.a, caches.s, caches.b
+  local cache_r, cache_t, cache_w = caches.r, caches.t, caches.w
+  local F = FAMILY
+
+  -- status numbers to label values, made once per status
+  local classes = {}
+  local by_code = self.status_mode == "code"
+  local function status_of(s)
+    if s == nil then return "" end
+    local v = classes[s]
+    if v == nil then
+      if type(s) == "number" and not by_code then
+        v = s >= 100 and s < 600 and (math_floor(s / 100) .. "xx") or tostring(s)
+      else
+        v = tostring(s)
+      end
+      classes[s] = v
+    end
+    return v
+  end
+
+  local function series3(cache, f, a, b, c)
+    if a == nil then a = "" end
+    if c == nil then c = "" end
+    local t2 = cache[a]
+    if t2 == nil then t2 = {}; cache[a] = t2 end
+    local t3 = t2[b]
+    if t3 == nil then t3 = {}; t2[b] = t3 end
+    local e = t3[c]
+    if e == nil then
+      e = self:_series(f, { a, b, c })
+      t3[c] = e
+    end
+    return e
+  end
+  local function series2(cache, f, a, b)
+    if a == nil then a = "" end
+    if b == nil then b = "" end
+    local t2 = cache[a]
+    if t2 == nil then t2 = {}; cache[a] = t2 end
+    local e = t2[b]
+    if e == nil then
+      e = self:_series(f, { a, b })
+      t2[b] = e
+    end
+    return e
+  end
+  local function series1(cache, f, a)
+    if a == nil then a = "" end
+    local e = cache[a]
+    if e == nil then
+      e = self:_series(f, { a })
+      cache[a] = e
+    end
+    return e
+  end
+
+  -- a series the store had no room for (a full dict): counted in dropped, tried again next time
+  local function lost() store.dropped = (store.dropped or 0) + 1 end
+  local function count(e, v)
+    if e then return incr(e.key, v) end
+    lost()
+  end
+
+  local hooks = {}
+  function hooks.on_call(info)
+    if info.phase ~= "end" then return end
+    local e = series3(cache_c, F.c, info.call, status_of(info.status), info.tag)
+    if e then observe(incr, e, info.duration) else lost() end
+  end
+  function hooks.on_attempt(info)
+    if info.phase ~= "end" then return end
+    local call = info.call
+    local timings = info.timings
+    local e = series3(cache_a, F.a, call, status_of(info.status), info.tag)
+    if e then observe(incr, e, timings and timings.total) else lost() end
+    local n = info.bytes_sent
+    if type(n) == "number" and n > 0 then count(series1(cache_s, F.s, call), n) end
+    n = info.bytes_received
+    if type(n) == "number" and n > 0 then count(series1(cache_b, F.b, call), n) end
+  end
+  function hooks.on_retry(info)
+    count(series2(cache_r, F.r, info.call, info.reason), 1)
+  end
+  function hooks.on_token(info)
+    if info.phase ~= "end" then return end
+    local e = series2(cache_t, F.t, info.source, info.tag)
+    if e then observe(incr, e, info.duration) else lost() end
+  end
+  function hooks.on_poll(info)
+    count(series1(cache_w, F.w, info.call), 1)
+  end
+  self._hooks = hooks
+  return hooks
+end
+
+-- The numbers of this object: {id = {slot = value}} and each id's family and label text.
+function Metrics:_read()
+  local store = self.store
+  local byid, known = {}, {}
+  local mine = self.prefix .. "\t"
+  for k, v in store.each() do
+    local id, slot = k:match("^\1(%d+):(.*)$")
+    id = tonumber(id)
+    if id then
+      local what = known[id]
+      if what == nil then
+        local identity = store.identity(id)
+        what = false
+        if identity and identity:sub(1, #mine) == mine then
+          local fid, labels = identity:match("^([^\t]*)\t(.*)$", #mine + 1)
+          if fid and FAMILY[fid] then what = { fid = fid, labels = labels } end
+        end
+        known[id] = what
+      end
+      if what then
+        local s = byid[id]
+        if not s then s = { what = what, slots = {}, keys = {} }; byid[id] = s end
+        s.slots[slot] = (s.slots[slot] or 0) + v
+        s.keys[#s.keys + 1] = k
+      end
+    end
+  end
+  return byid
+end
+
+--- Forgets every number of this object (in the shared dict: for every worker).
+function Metrics:reset()
+  for _, s in pairs(self:_read()) do
+    for _, k in ipairs(s.keys) do self.store.delete(k) end
+  end
+end
+
+local function help_line(out, name, help, kind)
+  out[#out + 1] = "# HELP " .. name .. " " .. help:gsub("\\", "\\\\"):gsub("\n", "\\n")
+  out[#out + 1] = "# TYPE " .. name .. " " .. kind
+end
+
+--- The numbers in Prometheus' text exposition format (text/plain; version=0.0.4): each family's
+--- HELP and TYPE lines (all of them, also before a first event), its samples sorted by labels,
+--- histogram buckets cumulative in increasing `le` with `+Inf` equal to `_count`.
+---@return string
+function Metrics:render()
+  -- data[family id][labels] = {slot = value}
+  local data = {}
+  for _, f in ipairs(FAMILIES) do data[f.id] = {} end
+  for _, s in pairs(self:_read()) do
+    local series = data[s.what.fid]
+    local labels = s.what.labels
+    local into = series[labels]
+    if not into then into = {}; series[labels] = into end
+    for slot, v in pairs(s.slots) do into[slot] = (into[slot] or 0) + v end
+  end
+  local out = {}
+  local pre = self.prefix == "" and "" or self.prefix .. "_"
+  for _, f in ipairs(FAMILIES) do
+    local series = data[f.id]
+    local order = {}
+    for labels in pairs(series) do order[#order + 1] = labels end
+    table_sort(order)
+    if f.kind == "counter" then
+      local name = pre .. f.name
+      help_line(out, name, f.help, "counter")
+      for _, labels in ipairs(order) do
+        out[#out + 1] = name .. "{" .. labels .. "} " .. number(series[labels][""] or 0)
+      end
+    else
+      -- the bounds: this object's, and any other a worker configured differently stored
+      local les, seen = {}, {}
+      for i, b in ipairs(self.buckets) do les[i] = { b, self.le[i] }; seen[self.le[i]] = true end
+      for _, labels in ipairs(order) do
+        for slot in pairs(series[labels]) do
+          if not seen[slot] and slot ~= "sum" and slot ~= "n" and slot ~= "+Inf" and tonumber(slot) then
+            seen[slot] = true
+            les[#les + 1] = { tonumber(slot), slot }
+          end
+        end
+      end
+      table_sort(les, function(x, y) return x[1] < y[1] end)
+      local counts = {}
+      for i, labels in ipairs(order) do
+        local s, c = series[labels], 0
+        for _, le in ipairs(les) do c = c + (s[le[2]] or 0) end
+        counts[i] = c + (s["+Inf"] or 0)
+      end
+      local total = pre .. f.total
+      help_line(out, total, f.total_help, "counter")
+      for i, labels in ipairs(order) do
+        out[#out + 1] = total .. "{" .. labels .. "} " .. number(counts[i] + (series[labels].n or 0))
+      end
+      local name = pre .. f.name
+      help_line(out, name, f.help, "histogram")
+      for i, labels in ipairs(order) do
+        local s, c = series[labels], 0
+        local sep = labels == "" and "" or ","
+        for _, le in ipairs(les) do
+          c = c + (s[le[2]] or 0)
+          out[#out + 1] = name .. "_bucket{" .. labels .. sep .. 'le="' .. le[2] .. '"} ' .. number(c)
+        end
+        out[#out + 1] = name .. "_bucket{" .. labels .. sep .. 'le="+Inf"} ' .. number(counts[i])
+        out[#out + 1] = name .. "_sum{" .. labels .. "} " .. number(s.sum or 0)
+        out[#out + 1] = name .. "_count{" .. labels .. "} " .. number(counts[i])
+      end
+    end
+  end
+  out[#out + 1] = ""
+  return table_concat(out, "\n")
+end
+
+--- The Content-Type of render()'s text.
+M.CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+return M
