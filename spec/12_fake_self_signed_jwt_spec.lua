@@ -67,6 +67,11 @@ describe("the fake's self-signed JWT bearers", function()
     assert.is_true(get_with(jwt(key.private_key, { scope = false, aud = "https://aiplatform.googleapis.com/" })))
   end)
 
+  it("accepts aud = https://{the host called}/ (Node's client: https://{apiEndpoint}/)", function()
+    assert.is_true(get_with(jwt(key.private_key, { scope = false, aud = "https://127.0.0.1/" })))
+    assert.is_true(get_with(jwt(key.private_key, { scope = false, aud = "https://us-central1-aiplatform.googleapis.com/" })))
+  end)
+
   it("keeps the keys it knows across reset()", function()
     server:reset()
     assert.is_true(get_with(jwt(key.private_key)))

@@ -2,7 +2,7 @@
 -- token, no token exchange: google-auth's JWTAccess, vertexops' self_signed_jwt). The fake accepts
 -- one when its RS256 signature verifies with a public key it knows (testing.make_key_file registers
 -- the key it mints: POST /_control/keys), iss = sub is that key's client_email, aud is the
--- service's URL (https://aiplatform.googleapis.com/) or a scope claim names cloud-platform, and exp
+-- service's URL (https://aiplatform.googleapis.com/, M.audience) or a scope claim names cloud-platform, and exp
 -- is in the future on the server's clock. The signature is checked with nginx's own libcrypto (FFI).
 local ffi = require "ffi"
 local cjson = require("cjson.safe").new()
@@ -54,6 +54,18 @@ local function verified(pem, input, sig)
   return ok
 end
 
+--- true when aud is the URL of the service a self-signed JWT is for: https://HOST/ with HOST
+--- aiplatform.googleapis.com, a regional Vertex host (REGION-aiplatform.googleapis.com,
+--- aiplatform.REGION.rep.googleapis.com), or the host this request was sent to (Google's Node
+--- clients sign https://{apiEndpoint}/: the fake's 127.0.0.1 or localhost).
+function M.audience(aud)
+  if type(aud) ~= "string" then return false end
+  local host = aud:match("^https://([%w%.%-]+)/$")
+  if not host then return false end
+  return host == "aiplatform.googleapis.com" or host:match("^[a-z0-9%-]+%-aiplatform%.googleapis%.com$") ~= nil
+    or host:match("^aiplatform%.[a-z0-9%-]+%.rep%.googleapis%.com$") ~= nil or host == ngx.var.host
+end
+
 local function has_scope(scope)
   if type(scope) ~= "string" then return false end
   for s in scope:gmatch("%S+") do
@@ -87,7 +99,7 @@ function M.refusal(token)
     for _, pem in pairs(keys) do ok = ok or verified(pem, input, sig) end
   end
   if not ok then return bad, "bad signature" end
-  if claims.aud ~= M.AUDIENCE and not (claims.aud == nil and has_scope(claims.scope)) then
+  if not (claims.aud == nil and has_scope(claims.scope) or M.audience(claims.aud)) then
     return bad, "wrong audience"
   end
   if type(claims.exp) ~= "number" or type(claims.iat) ~= "number" or claims.exp - claims.iat > 3600 then
