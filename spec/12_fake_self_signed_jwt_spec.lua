@@ -121,6 +121,16 @@ describe("the fake's self-signed JWT bearers", function()
     assert.is_nil(tostring(err):find("PRIVATE KEY", 1, true))
   end)
 
+  it("its token endpoint takes a jwt-bearer assertion without typ (google-auth-library-nodejs: {\"alg\":\"RS256\"})", function()
+    local now = os.time()
+    local input = core.b64url(cjson.encode { alg = "RS256" }) .. "." .. core.b64url(cjson.encode {
+      iss = key.client_email, scope = CLOUD, aud = "https://oauth2.googleapis.com/token", iat = now, exp = now + 3600 })
+    local assertion = input .. "." .. core.b64url(assert(core.rs256(key.private_key, input)))
+    local out = H.run(("curl -s --cacert '%s' --data 'grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3Ajwt-bearer"
+      .. "&assertion=%s' '%s/token'"):format(server.ca_file, assertion, server.endpoint))
+    assert.matches('"access_token":"ya29%.fake%-', out)
+  end)
+
   it("the keys control refuses what is not a public key, naming the field", function()
     local err = H.raises(server.key, server, { client_email = "a@b", key_id = "k", public_key = "nope" })
     assert.are.equal(400, err.code)

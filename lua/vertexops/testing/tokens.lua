@@ -46,7 +46,10 @@ local function refuse_jwt(args)
   local header = h and cjson.decode(b64url_decode(h) or "")
   local claims = c and cjson.decode(b64url_decode(c) or "")
   if not (header and claims and sig) then return oauth_error("invalid_request", "Malformed JWT.") end
-  if header.alg ~= "RS256" or header.typ ~= "JWT" then return oauth_error("invalid_grant", "Bad JWT header.") end
+  -- typ is optional (RFC 7519 5.1): google-auth-library-nodejs signs {"alg":"RS256"} alone
+  if header.alg ~= "RS256" or header.typ ~= nil and header.typ ~= "JWT" then
+    return oauth_error("invalid_grant", "Bad JWT header.")
+  end
   if state.oauth.client_email and claims.iss ~= state.oauth.client_email then
     return oauth_error("invalid_grant", "Invalid JWT: unknown issuer.")
   end
