@@ -193,8 +193,18 @@ build/bench/loadgen: bench/loadgen.c
 
 # Google's Node client and vertexops make the same operations calls against the fake; their
 # requests side by side (bench/fidelity.lua) go to bench/FIDELITY.md (docs/fidelity.md explains them).
+# Then google-auth-library and vertexops read the same credential files (bench/fidelity_auth.lua):
+# MATCH / DIFFERS per credential type and field. Needs node and npm: not part of make test, whose
+# spec/07_credentials_google_auth_spec.lua checks vertexops against the recorded shapes instead.
 fidelity: deps build bench/node_modules/.installed
 	@$(RUN) $(LUA) bench/fidelity.lua
+	@$(RUN) $(LUA) bench/fidelity_auth.lua
+
+# google-auth-library's credential requests, recorded as spec/data/google_auth_requests.json (derived
+# data, committed; regenerate after a google-auth-library bump in bench/package.json).
+.PHONY: fidelity-record
+fidelity-record: deps build bench/node_modules/.installed
+	@$(RUN) $(LUA) bench/fidelity_auth.lua record
 
 build/bench/raw_curl: bench/raw_curl.c
 	@mkdir -p $(dir $@)
