@@ -168,6 +168,13 @@ bench: deps build build/bench/raw_curl bench/node_modules/.installed
 	@$(RUN) $(LUA) bench/run.lua
 	@$(MAKE) --no-print-directory bench-fleet
 	@$(MAKE) --no-print-directory bench-openresty
+	@$(MAKE) --no-print-directory bench-cold
+
+# The cold start: a fresh process, one get, a service-account key file, next to Google's Node client
+# (bench/cold.lua: the "Cold start" section of bench/RESULTS.md; BENCH_COLD_RUNS, default 5).
+.PHONY: bench-cold
+bench-cold: build bench/node_modules/.installed
+	@$(RUN) $(LUA) bench/cold.lua
 
 # vertexops inside nginx next to proxy_pass, with wrk (bench/openresty.lua: the "OpenResty"
 # section of bench/RESULTS.md, about half a minute); make bench runs it after the rest.
