@@ -168,6 +168,13 @@ bench: deps build build/bench/raw_curl bench/node_modules/.installed
 	@$(RUN) $(LUA) bench/run.lua
 	@$(MAKE) --no-print-directory bench-fleet
 	@$(MAKE) --no-print-directory bench-openresty
+	@$(MAKE) --no-print-directory bench-cold
+
+# The cold start: a fresh process, one get, a service-account key file, next to Google's Node client
+# (bench/cold.lua: the "Cold start" section of bench/RESULTS.md; BENCH_COLD_RUNS, default 5).
+.PHONY: bench-cold
+bench-cold: build bench/node_modules/.installed
+	@$(RUN) $(LUA) bench/cold.lua
 
 # vertexops inside nginx next to proxy_pass, with wrk (bench/openresty.lua: the "OpenResty"
 # section of bench/RESULTS.md, about half a minute); make bench runs it after the rest.
@@ -193,8 +200,18 @@ build/bench/loadgen: bench/loadgen.c
 
 # Google's Node client and vertexops make the same operations calls against the fake; their
 # requests side by side (bench/fidelity.lua) go to bench/FIDELITY.md (docs/fidelity.md explains them).
+# Then google-auth-library and vertexops read the same credential files (bench/fidelity_auth.lua):
+# MATCH / DIFFERS per credential type and field. Needs node and npm: not part of make test, whose
+# spec/07_credentials_google_auth_spec.lua checks vertexops against the recorded shapes instead.
 fidelity: deps build bench/node_modules/.installed
 	@$(RUN) $(LUA) bench/fidelity.lua
+	@$(RUN) $(LUA) bench/fidelity_auth.lua
+
+# google-auth-library's credential requests, recorded as spec/data/google_auth_requests.json (derived
+# data, committed; regenerate after a google-auth-library bump in bench/package.json).
+.PHONY: fidelity-record
+fidelity-record: deps build bench/node_modules/.installed
+	@$(RUN) $(LUA) bench/fidelity_auth.lua record
 
 build/bench/raw_curl: bench/raw_curl.c
 	@mkdir -p $(dir $@)

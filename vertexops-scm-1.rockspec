@@ -105,6 +105,7 @@ build = {
     ["vertexops.testing.tokens"] = "lua/vertexops/testing/tokens.lua",
     ["vertexops.testing.sts"] = "lua/vertexops/testing/sts.lua",
     ["vertexops.testing.aws"] = "lua/vertexops/testing/aws.lua",
+    ["vertexops.testing.jwt"] = "lua/vertexops/testing/jwt.lua",
     ["vertexops.testing.log"] = "lua/vertexops/testing/log.lua",
     ["vertexops.testing.control"] = "lua/vertexops/testing/control.lua",
     ["vertexops.testing.quota"] = "lua/vertexops/testing/quota.lua",

@@ -50,7 +50,7 @@ function _M.fetch(provider, src, o, deadline, scope)
   local bearer = kinds()[inner.kind].fetch(provider, inner, o, deadline, common.CLOUD_PLATFORM)
   return sts.generate_access_token(provider, { url = _M.url(src, provider:_universe(o)), bearer = bearer,
     scope = scope or common.scope_string(provider.opts), lifetime = sts.DEFAULT_LIFETIME, delegates = {},
-    describe = src.describe }, o, deadline)
+    describe = src.describe, user_project = inner.quota_project }, o, deadline)
 end
 
 return _M

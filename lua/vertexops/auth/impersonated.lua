@@ -67,8 +67,8 @@ function _M.fetch(provider, src, o, deadline, scope)
                 describe = src.describe .. " source_credentials (" .. sc.type .. ")" }
   local bearer = source_type(sc.type).fetch(provider, sub, o, deadline, common.CLOUD_PLATFORM)
   return sts.generate_access_token(provider, { url = d.service_account_impersonation_url, bearer = bearer,
-    scope = scope, lifetime = sts.DEFAULT_LIFETIME, delegates = d.delegates or {}, describe = src.describe },
-    o, deadline)
+    scope = scope, lifetime = sts.DEFAULT_LIFETIME, delegates = d.delegates or {}, describe = src.describe,
+    user_project = sc.quota_project_id }, o, deadline)
 end
 
 return _M

@@ -218,7 +218,11 @@ function Provider:_token(o, deadline)
   local kind = KINDS[src.kind]
   if kind.cached == false then return kind.fetch(self, src, o, deadline) end
   local clock = clock_of(o)
-  if self.cached and clock() < self.expires_at - REFRESH_EARLY then return self.cached end
+  -- (a service account's token kept in one self_signed_jwt mode serves only calls of that mode)
+  local mode = src.kind == "service_account" and self:_self_signed(src, o)
+  if self.cached and self.cached_mode == mode and clock() < self.expires_at - REFRESH_EARLY then
+    return self.cached
+  end
   local dict_name = o.shared_dict or self.opts.shared_dict
   if dict_name then
     local token = self:_shared_token(src, o, deadline, dict_name)
@@ -226,7 +230,7 @@ function Provider:_token(o, deadline)
   end
   local ok, token, lifetime = self:_fetch_led(src, o, deadline)
   if not ok then error(token, 0) end
-  if self:_storable(lifetime) then self.cached, self.expires_at = token, clock() + lifetime end
+  if self:_storable(lifetime) then self.cached, self.expires_at, self.cached_mode = token, clock() + lifetime, mode end
   return token
 end
 
@@ -253,12 +257,29 @@ function Provider:_universe(o)
     or options.DEFAULTS.universe_domain
 end
 
+-- Whether a service account's JWT is its own token for a call with options o (no exchange; the
+-- provider's options when o is nil): the option self_signed_jwt when given; else true when the call
+-- goes to Google's own hosts (no endpoint: neither the option nor VERTEXOPS_ENDPOINT), as Google's
+-- generated clients do; always when the key file belongs to another universe than googleapis.com,
+-- as google-auth does. An endpoint (a proxy, a private endpoint, a test server) gets the exchange:
+-- vertexops cannot know that what answers there takes a self-signed JWT.
+function Provider:_self_signed(src, o)
+  if src and src.universe_domain ~= nil and src.universe_domain ~= options.DEFAULTS.universe_domain then
+    return true
+  end
+  local mode = self.opts.self_signed_jwt
+  if mode ~= nil then return mode end
+  local endpoint = o and o.endpoint
+  if endpoint == nil then endpoint = self.opts.endpoint or options.env("endpoint") end
+  return endpoint == nil
+end
+
 -- The shared_dict key of src's token for this provider's scopes, self_signed_jwt mode and the
 -- universe of a call with options o (every credential's: a token, the metadata server's too).
 function Provider:_shared_key(src, o)
   local identity, digest = KINDS[src.kind].identity(src)
-  return shared.key(src.kind, identity, digest, scope_string(self.opts), self.opts.self_signed_jwt,
-    src.universe_domain or self:_universe(o))
+  return shared.key(src.kind, identity, digest, scope_string(self.opts),
+    src.kind == "service_account" and self:_self_signed(src, o) or false, src.universe_domain or self:_universe(o))
 end
 
 --- The shared_dict key of a provider's token (its lock: the key .. " lock") for calls with options o
@@ -279,6 +300,7 @@ function Provider:_shared_token(src, o, deadline, dict_name)
   })
   if exp then -- kept here until the dict's expiry, on this call's clock
     self.cached, self.expires_at = token, clock() + (exp - rawget(_G, "ngx").now())
+    self.cached_mode = src.kind == "service_account" and self:_self_signed(src, o)
     self.shared_key, self.shared_dict = key, dict
   end
   return token

@@ -1,6 +1,9 @@
 -- vertexops.auth.service_account: a service-account key file. Its token: an RS256 JWT (signed in
--- C, csrc/jwt.c) exchanged at token_uri by the jwt-bearer grant, or, with self_signed_jwt, the JWT
--- itself sent as the bearer token (no exchange; always outside googleapis.com, as google-auth does).
+-- C, csrc/jwt.c) exchanged at token_uri by the jwt-bearer grant, or, in self_signed_jwt mode, the
+-- JWT itself sent as the bearer token (no exchange: one round trip on a cold call). The mode is the
+-- option when given; by default on when calls go to Google's own hosts (no endpoint), as Google's
+-- generated clients do (useJWTAccessWithScope, always_use_jwt_access); always outside
+-- googleapis.com, as google-auth does (Provider:_self_signed).
 local core = require "vertexops.core"
 local common = require "vertexops.auth.common"
 local raise = require("vertexops.errors").raise
@@ -26,13 +29,11 @@ local function jwt(src, claims)
   return input .. "." .. core.b64url(sig)
 end
 
---- The token and its lifetime for scope, in the provider's self_signed_jwt mode.
+--- The token and its lifetime for scope, in the provider's self_signed_jwt mode for a call with options o.
 function _M.fetch(provider, src, o, deadline, scope)
   local sa = src.data
   local iat = os_time()
-  -- outside googleapis.com there is no token exchange for service accounts: the JWT is the token,
-  -- as google-auth does (service_account.Credentials: always_use_jwt_access)
-  if provider.opts.self_signed_jwt or src.universe_domain ~= common.DEFAULT_UNIVERSE then
+  if provider:_self_signed(src, o) then
     -- Sent as the bearer token itself: no token exchange.
     return jwt(src, { iss = sa.client_email, sub = sa.client_email, scope = scope, iat = iat,
                       exp = iat + common.JWT_LIFETIME }), common.JWT_LIFETIME

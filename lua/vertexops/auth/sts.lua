@@ -114,7 +114,10 @@ end
 --- for scope (a space-separated string), lifetime (seconds) and delegates (a list, or nil: not
 --- sent), within deadline. The body is google-auth's: {"scope": [...], "lifetime": "3600s"}
 --- (baseexternalclient.ts getImpersonatedAccessToken), with "delegates" first for an
---- impersonated_service_account (impersonated.ts refreshToken). Returns the token and its
+--- impersonated_service_account (impersonated.ts refreshToken); t.user_project (optional): the
+--- source credentials' quota project, sent as x-goog-user-project as google-auth's source client
+--- does (Node's Impersonated requests through its sourceClient; Python's through an
+--- AuthorizedSession of the source). Returns the token and its
 --- lifetime (expireTime, RFC 3339, against this host's wall clock); raises AuthError naming the
 --- step and Google's status and message.
 function _M.generate_access_token(provider, t, o, deadline)
@@ -124,9 +127,13 @@ function _M.generate_access_token(provider, t, o, deadline)
   local body = "{" .. (t.delegates and '"delegates":' .. list(t.delegates) .. "," or "")
     .. '"scope":' .. list(scopes) .. ',"lifetime":"' .. string_format("%d", t.lifetime) .. 's"}'
   local where = string_format("%s: impersonation (generateAccessToken) at %s", t.describe, t.url)
+  local headers = { "Content-Type: application/json", "Accept: application/json", "Authorization: Bearer " .. t.bearer }
+  -- the source credentials' quota project, as google-auth's source client sends it on this request
+  if type(t.user_project) == "string" and t.user_project:match("^[%w._:-]+$") then
+    headers[#headers + 1] = "x-goog-user-project: " .. t.user_project
+  end
   local answer, err = provider:_request({ call = "token", method = "POST", url = t.url, body = body,
-    headers = { "Content-Type: application/json", "Accept: application/json", "Authorization: Bearer " .. t.bearer } },
-    where, o, nil, deadline)
+    headers = headers }, where, o, nil, deadline)
   if not answer then
     raise("AuthError", where .. " failed: " .. tostring(err), { cause = err, code = err and err.code,
       status = err and type(err.status) == "string" and err.status or nil })

@@ -16,6 +16,7 @@ local state = require "vertexops.testing.state"
 local sts = require "vertexops.testing.sts"
 local aws = require "vertexops.testing.aws"
 local tokens = require "vertexops.testing.tokens"
+local jwt = require "vertexops.testing.jwt"
 
 local ngx = ngx
 local send = reply.send
@@ -114,6 +115,8 @@ local CONTROLS = {
   ["POST oauth"] = checked(tokens.check_oauth, tokens.set_oauth),
   ["POST tokens"] = checked(tokens.check_tokens, tokens.set_tokens),
   ["POST api_keys"] = checked(tokens.check_api_keys, tokens.set_api_keys),
+  -- {client_email, key_id, public_key}: a key whose self-signed JWTs the Vertex routes accept (jwt.lua)
+  ["POST keys"] = checked(jwt.check_key, jwt.set_key),
   ["POST sts"] = checked(sts.check_settings, sts.set),
   ["POST aws"] = checked(aws.check_settings, aws.set),
   -- {requests = n, per = seconds}: a quota per project and region (quota.lua); {off = true}: none

@@ -256,8 +256,10 @@ M.KEY_FILE_EMAIL = "fake-robot@test-project.iam.gserviceaccount.com"
 --- (a table with .endpoint, e.g. testing.start()'s, or its endpoint) at path: type service_account,
 --- a fresh RSA key, client_email testing.KEY_FILE_EMAIL, project_id test-project, and token_uri
 --- the server's /token on localhost (a host name: inside nginx an https URL by IP address is
---- refused). Mode 0644: a key the fake alone accepts, readable by nginx workers that run as
---- another user (nobody, www-data); a real key file wants 0640 and nginx's group instead.
+--- refused). Given the server itself (not its endpoint), it registers the public key there
+--- (server:key): the fake then accepts the file's self-signed JWTs as bearer tokens. Mode 0644: a
+--- key the fake alone accepts, readable by nginx workers that run as another user (nobody,
+--- www-data); a real key file wants 0640 and nginx's group instead.
 function M.make_key_file(path, server)
   local endpoint = type(server) == "table" and server.endpoint or server
   if type(path) ~= "string" or type(endpoint) ~= "string" then
@@ -271,8 +273,13 @@ function M.make_key_file(path, server)
   deps()
   local dir = M.tmpdir()
   local ok, pem = pcall(M.make_rsa_key, dir)
+  local pub = ok and read_file(dir .. "/pub.pem")
   remove_dir(dir)
   if not ok then error(pem, 0) end
+  -- the fake learns the public key: it accepts the file's self-signed JWTs (docs/fake.md)
+  if type(server) == "table" and server.control then
+    server:key { client_email = M.KEY_FILE_EMAIL, key_id = "fake-key-1", public_key = pub }
+  end
   local text = cjson.encode {
     type = "service_account", project_id = "test-project", private_key_id = "fake-key-1",
     private_key = pem, client_email = M.KEY_FILE_EMAIL, client_id = "100000000000000000001",
@@ -393,7 +400,7 @@ end
 -- requires the others): every one must be there (the rockspec installs each; spec/12_fake_testing_spec.lua checks the
 -- list against lua/vertexops/testing/ and the rockspec).
 M.SERVICE_MODULES = { "server", "state", "check", "reply", "model", "jobs", "faults", "tokens", "sts", "log",
-  "control", "quota", "aws" }
+  "control", "quota", "aws", "jwt" }
 
 -- Raises ConnectionFailedError (missing = the first module not found) unless every module of the
 -- service is a file under root.
@@ -606,6 +613,9 @@ function Server:clear_faults() return self:control("DELETE", "faults") end
 function Server:tokens(list) return self:control("POST", "tokens", list) end
 --- The API keys accepted in x-goog-api-key from now on (replaces the list; default {"test-api-key"}).
 function Server:api_keys(list) return self:control("POST", "api_keys", list) end
+--- A public key ({client_email, key_id, public_key = PEM}) whose self-signed JWTs the fake accepts
+--- as bearer tokens; kept across reset() (docs/fake.md, "Self-signed JWTs").
+function Server:key(k) return self:control("POST", "keys", k) end
 --- {nolog = bool, hold = seconds}: count requests without logging them; hold every answer.
 function Server:config(c) return self:control("POST", "config", c) end
 --- A request quota per project and region, as Google's (docs/fake.md, "Quota"): {requests = n,

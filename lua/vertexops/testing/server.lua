@@ -178,7 +178,8 @@ function _M.handle()
   elseif PUBLIC[call] then
     return PUBLIC[call](name)
   end
-  if not tokens.authorized() then return tokens.unauthorized() end
+  local authorized, reason = tokens.authorized()
+  if not authorized then return tokens.unauthorized(reason) end
   -- Google's quota is charged after authentication, before the call is answered
   if not quota.admit(call, name) then return log.exceeded() end
   return (on or CALLS)[call](name)

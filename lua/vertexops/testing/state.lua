@@ -33,11 +33,15 @@ local function fresh()
 end
 
 --- Back to a fresh server: every field of the state replaced, the functions of this module kept.
+--- The public keys the server knows (testing.make_key_file's, by client_email then key id: jwt.lua)
+--- are kept: they are the fake's own, as Google's public key certificates outlive any test.
 function M.reset()
+  local keys = M.keys or {}
   for k, v in pairs(M) do
     if type(v) ~= "function" then M[k] = nil end
   end
   for k, v in pairs(fresh()) do M[k] = v end
+  M.keys = keys
 end
 
 --- The server's clock: real time, or a virtual clock that only control requests move (specs that

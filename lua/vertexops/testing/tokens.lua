@@ -9,6 +9,7 @@ local check = require "vertexops.testing.check"
 local reply = require "vertexops.testing.reply"
 local state = require "vertexops.testing.state"
 local sts = require "vertexops.testing.sts"
+local jwt = require "vertexops.testing.jwt"
 
 local ngx = ngx
 local send = reply.send
@@ -45,7 +46,10 @@ local function refuse_jwt(args)
   local header = h and cjson.decode(b64url_decode(h) or "")
   local claims = c and cjson.decode(b64url_decode(c) or "")
   if not (header and claims and sig) then return oauth_error("invalid_request", "Malformed JWT.") end
-  if header.alg ~= "RS256" or header.typ ~= "JWT" then return oauth_error("invalid_grant", "Bad JWT header.") end
+  -- typ is optional (RFC 7519 5.1): google-auth-library-nodejs signs {"alg":"RS256"} alone
+  if header.alg ~= "RS256" or header.typ ~= nil and header.typ ~= "JWT" then
+    return oauth_error("invalid_grant", "Bad JWT header.")
+  end
   if state.oauth.client_email and claims.iss ~= state.oauth.client_email then
     return oauth_error("invalid_grant", "Invalid JWT: unknown issuer.")
   end
@@ -104,22 +108,32 @@ function M.api_key(headers)
   return type(key) == "string" and state.api_keys[key] == true and "accepted" or "refused"
 end
 
---- true when the request carries an API key the server accepts, or else a bearer token it accepts.
+--- true when the request carries an API key the server accepts, or else a bearer token it accepts:
+--- one it issued or was given (/_control/tokens), or a self-signed JWT by a key it knows (jwt.lua).
+--- Else false and the reason of the 401 (ErrorInfo), for unauthorized().
 function M.authorized()
   local key = M.api_key(ngx.req.get_headers(200))
   if key then return key == "accepted" end
   local token = (ngx.var.http_authorization or ""):match("^Bearer (.+)$")
-  return token ~= nil and state.tokens[token] == true and not sts.expired(token)
+  if token ~= nil and state.tokens[token] == true and not sts.expired(token) then return true end
+  if token ~= nil and state.tokens[token] == nil and next(state.keys) and jwt.is_jwt(token) then
+    local reason = jwt.refusal(token)
+    if not reason then return true end
+    return false, reason
+  end
+  return false
 end
 
 --- Vertex's answer to a request without an accepted API key or bearer token: Google's 400
---- API_KEY_INVALID for a key, its 401 for a token.
-function M.unauthorized()
+--- API_KEY_INVALID for a key, its 401 UNAUTHENTICATED for a token (reason: ACCESS_TOKEN_EXPIRED for
+--- an expired self-signed JWT, else ACCESS_TOKEN_TYPE_UNSUPPORTED).
+function M.unauthorized(reason)
   if M.api_key(ngx.req.get_headers(200)) then
     return reply.gerror(400, "API key not valid. Please pass a valid API key.", nil, { reason = "API_KEY_INVALID" })
   end
   return reply.gerror(401, "Request had invalid authentication credentials. Expected OAuth 2 access "
-    .. "token, login cookie or other valid authentication credential.", nil, { reason = "ACCESS_TOKEN_TYPE_UNSUPPORTED" })
+    .. "token, login cookie or other valid authentication credential.", nil,
+    { reason = reason or "ACCESS_TOKEN_TYPE_UNSUPPORTED" })
 end
 
 -- settings (the control API) -----------------------------------------------------------------
