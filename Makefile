@@ -149,6 +149,9 @@ $(EMBED_HOST): examples/embed/host.c csrc/include/vertexops.h $(STATIC_LIB)
 $(EMBED_JIT): examples/embed/host.c csrc/include/vertexops.h $(STATIC_JIT)
 	$(CC) $(CFLAGS) $(WARN) $(HOST_CFLAGS_JIT) -o $@ examples/embed/host.c $(HOST_LINK_JIT)
 
+# zsh: spec/11_cli_completion_spec.lua loads the zsh completion in it
+DEBS += zsh
+
 lint:
 	luacheck -q lua spec bin examples
 
