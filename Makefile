@@ -24,7 +24,7 @@ DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socke
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
 
-.PHONY: all deps build test demo memcheck lint rock rock-jit bench fidelity clean load methods
+.PHONY: all deps build test demo memcheck lint rock rock-jit bench fidelity clean load methods man
 
 all: build
 
@@ -151,6 +151,11 @@ $(EMBED_JIT): examples/embed/host.c csrc/include/vertexops.h $(STATIC_JIT)
 
 # zsh: spec/11_cli_completion_spec.lua loads the zsh completion in it
 DEBS += zsh
+
+# The man page, docs/vertexops.1 (committed), from the command line's table (scripts/gen_man.lua).
+man: $(CORE)
+	$(RUN) $(LUA) scripts/gen_man.lua > docs/vertexops.1.new || { rm -f docs/vertexops.1.new; exit 1; }
+	mv docs/vertexops.1.new docs/vertexops.1
 
 lint:
 	luacheck -q lua spec bin examples
