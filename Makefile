@@ -157,6 +157,38 @@ man: $(CORE)
 	$(RUN) $(LUA) scripts/gen_man.lua > docs/vertexops.1.new || { rm -f docs/vertexops.1.new; exit 1; }
 	mv docs/vertexops.1.new docs/vertexops.1
 
+# make install [PREFIX=/usr/local] [DESTDIR=]: for people who build from source without a package
+# manager. For each Lua of INSTALL_LUAS the C core (PREFIX/lib/lua/V/vertexops/core.so) and the Lua
+# modules (PREFIX/share/lua/V/vertexops/): the interpreters' own search paths when PREFIX is
+# /usr/local (LuaJIT reads 5.1's); the command line in PREFIX/bin (run by CLI_LUA, the prefix's
+# tree first), the man page, the bash and zsh completion (made by the command line from its table),
+# the documents in PREFIX/share/doc/vertexops. make uninstall removes exactly what it wrote (the
+# list it keeps: PREFIX/share/doc/vertexops/installed-files). scripts/install.sh does both.
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+INSTALL_LUAS ?= 5.1 5.2 5.3 5.4
+CLI_LUA      ?= lua5.4
+INSTALL_ENV   = PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' INSTALL_LUAS='$(INSTALL_LUAS)' CLI_LUA='$(CLI_LUA)'
+COMPLETIONS  := build/completion/vertexops build/completion/_vertexops
+
+.PHONY: install uninstall completions
+install: $(foreach v,$(INSTALL_LUAS),build/$(v)/vertexops/core.so) $(COMPLETIONS)
+	@$(INSTALL_ENV) sh scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) sh scripts/install.sh uninstall
+
+# The shell completion, made by the command line from its table (never committed: it cannot drift)
+completions: $(COMPLETIONS)
+
+build/completion/vertexops: $(CORE) $(LUA_SRC)
+	@mkdir -p $(dir $@)
+	$(RUN) $(LUA) bin/vertexops completion bash > $@.new && mv $@.new $@
+
+build/completion/_vertexops: $(CORE) $(LUA_SRC)
+	@mkdir -p $(dir $@)
+	$(RUN) $(LUA) bin/vertexops completion zsh > $@.new && mv $@.new $@
+
 lint:
 	luacheck -q lua spec bin examples
 

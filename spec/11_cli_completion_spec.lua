@@ -89,7 +89,7 @@ describe("vertexops completion zsh", function()
   local file
   setup(function() file = script("zsh") end)
   teardown(function() os.remove(file) end)
-  local has_zsh = select(2, H.run("sh -c 'command -v zsh'"))
+  local has_zsh = H.have("zsh")
 
   it("is a #compdef file naming every command and flag of the table", function()
     local text = H.read(file)
