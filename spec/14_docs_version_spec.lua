@@ -58,4 +58,39 @@ describe("the version", function()
       end
     end
   end)
+
+  it("is CHANGELOG.md's latest release", function()
+    local text = H.read("CHANGELOG.md")
+    local latest = text:match("\n## %[(%d+%.%d+%.%d+)%]")
+    assert.are.equal(version, latest)
+  end)
+end)
+
+describe("the release's documents", function()
+  local function rockspec_license()
+    return H.read("vertexops-scm-1.rockspec"):match('\n%s*license%s*=%s*"([^"]+)"')
+  end
+
+  it("LICENSE is the rockspec's license, MIT, held by the vertexops authors", function()
+    local text = H.read("LICENSE")
+    assert.are.equal("MIT", rockspec_license())
+    assert.matches("^MIT License\n\nCopyright %(c%) %d%d%d%d the vertexops authors\n", text)
+    assert.matches("THE SOFTWARE IS PROVIDED \"AS IS\"", text, 1, true)
+  end)
+
+  it("CHANGELOG.md tells, for the latest release, what to do when upgrading", function()
+    local text = H.read("CHANGELOG.md")
+    local latest = assert(text:match("\n(## %[%d+%.%d+%.%d+%].-)\n## ") or text:match("\n(## %[%d+%.%d+%.%d+%].*)$"))
+    assert.matches("\n### Upgrading", latest)
+    for _, change in ipairs { "aiplatform.us.rep.googleapis.com", "skipped", "certificate = true", "generic grammar" } do
+      assert.is_truthy(latest:find(change, 1, true), "the upgrade notes name " .. change)
+    end
+  end)
+
+  it("SECURITY.md says what counts as a vulnerability and where to report it", function()
+    local text = H.read("SECURITY.md")
+    for _, words in ipairs { "crash", "leak", "host other than the one asked", "SECURITY-CONTACT" } do
+      assert.is_truthy(text:find(words, 1, true), "SECURITY.md names " .. words)
+    end
+  end)
 end)
