@@ -149,8 +149,9 @@ $(EMBED_HOST): examples/embed/host.c csrc/include/vertexops.h $(STATIC_LIB)
 $(EMBED_JIT): examples/embed/host.c csrc/include/vertexops.h $(STATIC_JIT)
 	$(CC) $(CFLAGS) $(WARN) $(HOST_CFLAGS_JIT) -o $@ examples/embed/host.c $(HOST_LINK_JIT)
 
-# zsh: spec/11_cli_completion_spec.lua loads the zsh completion in it
-DEBS += zsh
+# zsh: spec/11_cli_completion_spec.lua loads the zsh completion in it; man-db and groff-base: the
+# man page's specs render it (spec/14_docs_man_page_spec.lua, spec/14_docs_install_spec.lua)
+DEBS += zsh man-db groff-base
 
 # The man page, docs/vertexops.1 (committed), from the command line's table (scripts/gen_man.lua).
 man: $(CORE)
