@@ -182,13 +182,18 @@ uninstall:
 # The shell completion, made by the command line from its table (never committed: it cannot drift)
 completions: $(COMPLETIONS)
 
-build/completion/vertexops: $(CORE) $(LUA_SRC)
-	@mkdir -p $(dir $@)
-	$(RUN) $(LUA) bin/vertexops completion bash > $@.new && mv $@.new $@
+# made by the last Lua of INSTALL_LUAS, so make install needs no other
+COMPLETION_V   := $(lastword $(INSTALL_LUAS))
+COMPLETION_RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="./build/$(COMPLETION_V)/?.so;;" \
+                  lua$(COMPLETION_V) bin/vertexops completion
 
-build/completion/_vertexops: $(CORE) $(LUA_SRC)
+build/completion/vertexops: build/$(COMPLETION_V)/vertexops/core.so $(LUA_SRC)
 	@mkdir -p $(dir $@)
-	$(RUN) $(LUA) bin/vertexops completion zsh > $@.new && mv $@.new $@
+	$(COMPLETION_RUN) bash > $@.new && mv $@.new $@
+
+build/completion/_vertexops: build/$(COMPLETION_V)/vertexops/core.so $(LUA_SRC)
+	@mkdir -p $(dir $@)
+	$(COMPLETION_RUN) zsh > $@.new && mv $@.new $@
 
 lint:
 	luacheck -q lua spec bin examples
