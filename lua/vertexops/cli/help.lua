@@ -41,7 +41,8 @@ end
 local function command_lines()
   local out = {}
   for _, c in ipairs(commands.COMMANDS) do
-    out[#out + 1] = wrap("  " .. c.name .. (c.arg and " " .. c.arg or ""), 18, c.doc)
+    local arg = c.arg and (c.optional and " [" .. c.arg .. "]" or " " .. c.arg) or ""
+    out[#out + 1] = wrap("  " .. c.name .. arg, 18, c.doc)
   end
   return table.concat(out, "\n")
 end
