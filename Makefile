@@ -24,7 +24,7 @@ DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socke
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
 
-.PHONY: all deps build test demo memcheck lint rock rock-jit bench fidelity clean load methods
+.PHONY: all deps build test demo memcheck lint rock rock-jit bench fidelity clean load methods man
 
 all: build
 
@@ -148,6 +148,52 @@ $(EMBED_HOST): examples/embed/host.c csrc/include/vertexops.h $(STATIC_LIB)
 
 $(EMBED_JIT): examples/embed/host.c csrc/include/vertexops.h $(STATIC_JIT)
 	$(CC) $(CFLAGS) $(WARN) $(HOST_CFLAGS_JIT) -o $@ examples/embed/host.c $(HOST_LINK_JIT)
+
+# zsh: spec/11_cli_completion_spec.lua loads the zsh completion in it; man-db and groff-base: the
+# man page's specs render it (spec/14_docs_man_page_spec.lua, spec/14_docs_install_spec.lua)
+DEBS += zsh man-db groff-base
+
+# The man page, docs/vertexops.1 (committed), from the command line's table (scripts/gen_man.lua).
+man: $(CORE)
+	$(RUN) $(LUA) scripts/gen_man.lua > docs/vertexops.1.new || { rm -f docs/vertexops.1.new; exit 1; }
+	mv docs/vertexops.1.new docs/vertexops.1
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: for people who build from source without a package
+# manager. For each Lua of INSTALL_LUAS the C core (PREFIX/lib/lua/V/vertexops/core.so) and the Lua
+# modules (PREFIX/share/lua/V/vertexops/): the interpreters' own search paths when PREFIX is
+# /usr/local (LuaJIT reads 5.1's); the command line in PREFIX/bin (run by CLI_LUA, the prefix's
+# tree first), the man page, the bash and zsh completion (made by the command line from its table),
+# the documents in PREFIX/share/doc/vertexops. make uninstall removes exactly what it wrote (the
+# list it keeps: PREFIX/share/doc/vertexops/installed-files). scripts/install.sh does both.
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+INSTALL_LUAS ?= 5.1 5.2 5.3 5.4
+CLI_LUA      ?= lua5.4
+INSTALL_ENV   = PREFIX='$(PREFIX)' DESTDIR='$(DESTDIR)' INSTALL_LUAS='$(INSTALL_LUAS)' CLI_LUA='$(CLI_LUA)'
+COMPLETIONS  := build/completion/vertexops build/completion/_vertexops
+
+.PHONY: install uninstall completions
+install: $(foreach v,$(INSTALL_LUAS),build/$(v)/vertexops/core.so) $(COMPLETIONS)
+	@$(INSTALL_ENV) sh scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) sh scripts/install.sh uninstall
+
+# The shell completion, made by the command line from its table (never committed: it cannot drift)
+completions: $(COMPLETIONS)
+
+# made by the last Lua of INSTALL_LUAS, so make install needs no other
+COMPLETION_V   := $(lastword $(INSTALL_LUAS))
+COMPLETION_RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="./build/$(COMPLETION_V)/?.so;;" \
+                  lua$(COMPLETION_V) bin/vertexops completion
+
+build/completion/vertexops: build/$(COMPLETION_V)/vertexops/core.so $(LUA_SRC)
+	@mkdir -p $(dir $@)
+	$(COMPLETION_RUN) bash > $@.new && mv $@.new $@
+
+build/completion/_vertexops: build/$(COMPLETION_V)/vertexops/core.so $(LUA_SRC)
+	@mkdir -p $(dir $@)
+	$(COMPLETION_RUN) zsh > $@.new && mv $@.new $@
 
 lint:
 	luacheck -q lua spec bin examples

@@ -88,10 +88,12 @@ build = {
     ["vertexops.cli.calls"] = "lua/vertexops/cli/calls.lua",
     ["vertexops.cli.cancel_all"] = "lua/vertexops/cli/cancel_all.lua",
     ["vertexops.cli.commands"] = "lua/vertexops/cli/commands.lua",
+    ["vertexops.cli.completion"] = "lua/vertexops/cli/completion.lua",
     ["vertexops.cli.context"] = "lua/vertexops/cli/context.lua",
     ["vertexops.cli.fake"] = "lua/vertexops/cli/fake.lua",
     ["vertexops.cli.help"] = "lua/vertexops/cli/help.lua",
     ["vertexops.cli.render"] = "lua/vertexops/cli/render.lua",
+    ["vertexops.cli.version"] = "lua/vertexops/cli/version.lua",
     -- the fake Vertex server for tests: the driver, and what nginx runs (found next to the driver;
     -- testing.SERVICE_MODULES lists them, spec/12_fake_testing_spec.lua checks)
     ["vertexops.testing"] = "lua/vertexops/testing/init.lua",

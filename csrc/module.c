@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include <openssl/crypto.h>
+
 #include "vx.h"
 
 /* Process-wide, written once under pthread_once (then only read): libcurl's global init and its
@@ -93,5 +95,8 @@ int luaopen_vertexops_core(lua_State *L) {
   /* curl_version() would initialise libldap, which leaks; the version number is enough */
   lua_pushstring(L, vx_curl_version);
   lua_setfield(L, -2, "curl_version");
+  /* the OpenSSL this core runs with ("OpenSSL 3.0.11 19 Sep 2023"): vertexops --version prints it */
+  lua_pushstring(L, OpenSSL_version(OPENSSL_VERSION));
+  lua_setfield(L, -2, "openssl_version");
   return 1;
 }

@@ -42,7 +42,10 @@
 
 #include "compat.h"
 
-#define VX_VERSION "0.1.0"
+/* The release (semver, docs/contract.md "Stability and versions"): the one place it is written.
+ * core.version, vertexops._VERSION, the User-Agent, `vertexops --version` and the release
+ * rockspecs (make dist) read it. */
+#define VX_VERSION "1.0.0"
 #define VX_HANDLE_MT "vertexops.handle"
 #define VX_ERROR_MT "vertexops.error"
 #define VX_SHARE_MT "vertexops.share"

@@ -69,7 +69,9 @@ local function command_of(words)
   local command = commands.command[name]
   if not command then usage_error("unknown command " .. name) end
   local n = command.arg and 2 or 1
-  if command.arg and not words[2] then usage_error(name .. " needs a name") end
+  if command.arg and not command.optional and not words[2] then
+    usage_error(name .. " needs " .. (command.choices and either(command.choices, "or") or "a name"))
+  end
   if words[n + 1] then usage_error("unexpected argument " .. words[n + 1]) end
   return command, words[2]
 end
@@ -88,6 +90,7 @@ local function check_takes(command, given)
       end
       local spelled = {}
       for i, f in ipairs(command.flags) do spelled[i] = commands.spelling(commands.flag[f]) end
+      if #spelled == 0 then usage_error(command.name .. " takes no options") end
       usage_error(command.name .. " takes only " .. either(spelled, "and"))
     end
   end
@@ -111,12 +114,17 @@ local function options_of(given)
   return opts
 end
 
---- parse(argv) -> the invocation: {help = true} when --help is given; else {command (an entry
---- of commands.COMMANDS), target (its argument), flags (flag name -> text or true), options (the
---- call's options the flags set)}. Raises a usage error for any mistake.
+--- parse(argv) -> the invocation: {help = true[, command]} when --help is given (command: the
+--- command named before or after it, whose help is wanted); {version = true} when --version is; else
+--- {command (an entry of commands.COMMANDS), target (its argument), flags (flag name -> text or
+--- true), options (the call's options the flags set)}. Raises a usage error for any mistake.
 function M.parse(argv)
   local given, words = M.split(argv)
-  if given.help then return { help = true } end
+  if given.help then
+    if words[1] == nil then return { help = true } end
+    return { help = true, command = commands.command[words[1]] or usage_error("unknown command " .. words[1]) }
+  end
+  if given.version then return { version = true } end
   local command, target = command_of(words)
   check_takes(command, given)
   return { command = command, target = target, flags = given, options = options_of(given) }

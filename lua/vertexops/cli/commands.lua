@@ -1,8 +1,9 @@
 -- vertexops.cli.commands: the command line's commands, flags and exit codes, as data.
 --
--- The one place they are declared: the parser (vertexops.cli.args), `vertexops --help`
--- (vertexops.cli.help) and the README check (spec/11_cli_commands_spec.lua) read this table, and a man page
--- or a shell completion would be generated from it too. Adding a flag is one entry in FLAGS and its
+-- The one place they are declared: the parser (vertexops.cli.args), `vertexops --help` and `vertexops help
+-- COMMAND` (vertexops.cli.help), the bash and zsh completion (vertexops.cli.completion), the man page
+-- (docs/vertexops.1, made by scripts/gen_man.lua) and the README check (spec/11_cli_commands_spec.lua)
+-- read this table. Adding a flag is one entry in FLAGS and its
 -- name in the `flags` of each command that takes it.
 local options = require "vertexops.options"
 
@@ -61,7 +62,8 @@ M.FLAGS = {
   { name = "log_http", doc = "print every request and answer head on stderr, redacted (Authorization: REDACTED)" },
   { name = "json", doc = "print one JSON document on stdout" },
   { name = "quiet", doc = "print nothing on success" },
-  { name = "help", alias = "-h", doc = "show this help" },
+  { name = "help", alias = "-h", doc = "show this help (after a command: that command's)" },
+  { name = "version", doc = "print the versions of vertexops, libcurl, OpenSSL and Lua, as the version command" },
 }
 
 -- How a flag's value is read: a check returning the value or nil, and what a refusal says
@@ -97,8 +99,9 @@ local function with(list, ...)
   return out
 end
 
--- A command (in --help order): its name, its positional argument (none for fake), the flags it
--- takes (besides --help, which every command takes), and its lines of --help.
+-- A command (in --help order): its name, its positional argument (none for fake; `optional`: it may
+-- be left out; `choices`: the words it may be, which the completion offers), the flags it takes
+-- (besides --help, which every command takes), and its lines of --help.
 M.COMMANDS = {
   { name = "cancel", arg = "NAME", flags = with(CALL, "wait"),
     doc = "cancel an operation or a job (customJobs, pipelineJobs, ...; with --wait: then wait for it to end)" },
@@ -117,6 +120,14 @@ M.COMMANDS = {
       .. "endpoint, CA file, control URL, what to set inside nginx and control token "
       .. "($VERTEXOPS_FAKE_CONTROL_TOKEN); stops on SIGINT (Ctrl-C), SIGTERM or SIGHUP. Its guide: docs/fake.md, "
       .. "the library's rules: docs/contract.md (installed with the rock: luarocks doc vertexops --list)" },
+  { name = "help", arg = "COMMAND", optional = true, flags = {},
+    doc = "show the help of COMMAND (as vertexops COMMAND --help), or of every command (as vertexops --help)" },
+  { name = "version", flags = { "json" },
+    doc = "print the version of vertexops (the first line: \"vertexops\" and the version) and of the libcurl, OpenSSL and "
+      .. "Lua it runs with (as --version); --json: one JSON document" },
+  { name = "completion", arg = "SHELL", choices = { "bash", "zsh" }, flags = {},
+    doc = "print the bash or zsh completion of these commands and flags (make install installs both): "
+      .. "source <(vertexops completion bash)" },
 }
 
 -- Exit codes by the error's first (most specific) tag; 1 for any other failure, 2 for bad arguments.
@@ -142,7 +153,7 @@ for _, f in ipairs(M.FLAGS) do
   if f.alias then M.by_spelling[f.alias] = f end
 end
 for _, c in ipairs(M.COMMANDS) do
-  c.takes = { help = true }
+  c.takes = { help = true, version = true }
   for _, name in ipairs(c.flags) do
     c.takes[assert(M.flag[name], name).name] = true
   end

@@ -41,17 +41,21 @@ end
 local function command_lines()
   local out = {}
   for _, c in ipairs(commands.COMMANDS) do
-    out[#out + 1] = wrap("  " .. c.name .. (c.arg and " " .. c.arg or ""), 18, c.doc)
+    local arg = c.arg and (c.optional and " [" .. c.arg .. "]" or " " .. c.arg) or ""
+    out[#out + 1] = wrap("  " .. c.name .. arg, 18, c.doc)
   end
   return table.concat(out, "\n")
 end
 
-local function flag_lines()
+-- The lines of the flags named (every flag when none are), in the table's order.
+local function flag_lines(names)
   local out = {}
   for _, f in ipairs(commands.FLAGS) do
-    local doc = f.doc
-    if f.default ~= nil then doc = doc .. " (default: " .. tostring(f.default) .. ")" end
-    out[#out + 1] = wrap("  " .. commands.spelling(f) .. (f.value and " " .. f.value or ""), 20, doc)
+    if not names or names[f.name] then
+      local doc = f.doc
+      if f.default ~= nil then doc = doc .. " (default: " .. tostring(f.default) .. ")" end
+      out[#out + 1] = wrap("  " .. commands.spelling(f) .. (f.value and " " .. f.value or ""), 20, doc)
+    end
   end
   return table.concat(out, "\n")
 end
@@ -95,6 +99,45 @@ ask: scripts go on as with --yes.]]
 function M.text()
   return table.concat({ usage_lines(), "", "commands:", command_lines(), "", NOTES, "", "options:", flag_lines(), "",
                         "exit status:", exit_lines(), EXIT_NOTES }, "\n") .. "\n"
+end
+
+--- synopsis(c) -> how command c is typed: "vertexops help [COMMAND] [options]".
+function M.synopsis(c)
+  local arg = c.arg and (c.optional and " [" .. c.arg .. "]" or " " .. c.arg) or ""
+  return "vertexops " .. c.name .. arg .. " [options]"
+end
+
+--- calls_service(c) -> whether command c sends requests to the service (its exit statuses are the
+--- errors' and it reads names and credentials).
+function M.calls_service(c)
+  return c.takes.timeout == true
+end
+
+--- command_text(c) -> `vertexops help COMMAND` (and `vertexops COMMAND --help`) for the command c
+--- (an entry of commands.COMMANDS), ending in a newline: its synopsis, its lines, its flags and,
+--- for a command that calls the service, the notes on names and credentials and the exit statuses.
+function M.command_text(c)
+  local parts = { "usage: " .. M.synopsis(c), "", wrap("", 2, c.doc), "", "options:", flag_lines(c.takes) }
+  if M.calls_service(c) then
+    for _, p in ipairs { "", NOTES, "", "exit status:", exit_lines() .. "\n" .. EXIT_NOTES } do parts[#parts + 1] = p end
+  else
+    parts[#parts + 1] = "\nexit status: 0 success, " .. commands.USAGE_EXIT .. " bad arguments"
+  end
+  return table.concat(parts, "\n") .. "\n"
+end
+
+M.NOTES, M.EXIT_NOTES, M.exit_lines = NOTES, EXIT_NOTES, exit_lines
+
+--- run(inv, ctx) -> the exit status of `vertexops help [COMMAND]`.
+function M.run(inv, ctx)
+  if inv.target == nil then
+    ctx.stdout:write(M.text())
+    return 0
+  end
+  local c = commands.command[inv.target]
+  if not c then return ctx:usage_error("unknown command " .. inv.target) end
+  ctx.stdout:write(M.command_text(c))
+  return 0
 end
 
 return M

@@ -2,7 +2,9 @@
 --
 --   commands.lua    the commands, flags and exit codes: one table, the parser's and --help's
 --   args.lua        argv -> the invocation (command, argument, flags, options); usage errors
---   help.lua        the --help text, from the table
+--   help.lua        the --help text and each command's, from the table; `help COMMAND`
+--   version.lua     --version, `version`: vertexops, libcurl, OpenSSL, Lua
+--   completion.lua  `completion bash|zsh`: the shell completion, from the table
 --   calls.lua       cancel, get, delete, wait, list
 --   cancel_all.lua  cancel-all: progress bar, summary, exit status
 --   fake.lua        fake: a fake Vertex server in the foreground
@@ -15,6 +17,7 @@
 --     { stdout = { write = function(_, ...) out[#out + 1] = table.concat({ ... }) end, flush = function() end },
 --       options = { token = "test-token", ca_file = ca } })
 local args = require "vertexops.cli.args"
+local commands = require "vertexops.cli.commands"
 local context = require "vertexops.cli.context"
 local help = require "vertexops.cli.help"
 
@@ -23,7 +26,7 @@ local M = {}
 -- Each command's runner: (invocation, context) -> exit status.
 local RUNNERS = {
   cancel = "calls", get = "calls", delete = "calls", wait = "calls", list = "calls",
-  ["cancel-all"] = "cancel_all", fake = "fake",
+  ["cancel-all"] = "cancel_all", fake = "fake", help = "help", version = "version", completion = "completion",
 }
 
 -- The runner of a command, loaded when first used (fake loads vertexops.testing only then).
@@ -43,9 +46,10 @@ function M.main(argv, ctx)
     error(inv, 0)
   end
   if inv.help then
-    ctx.stdout:write(help.text())
+    ctx.stdout:write(inv.command and help.command_text(inv.command) or help.text())
     return 0
   end
+  if inv.version then return runner(commands.command.version)({ flags = {} }, ctx) end
   return runner(inv.command)(inv, ctx)
 end
 
