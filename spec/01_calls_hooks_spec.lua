@@ -403,3 +403,18 @@ describe("core handle:info()", function()
     assert.are.equal(1, #server:log())
   end)
 end)
+
+describe("a log function that raises", function()
+  local fake = H.fake_server()
+
+  it("does not fail the call either, and is counted in client:stats()", function()
+    local server = fake.server
+    local op = server:create {}
+    local client = vertexops.client(H.opts(server, { log = function() error("log broken") end }))
+    assert.is_true(client:cancel(op.name))
+    local st = client:stats()
+    client:close()
+    assert.are.equal(1, st.hook_errors)
+    assert.is_truthy(st.last_hook_error:find("^log: .*log broken"))
+  end)
+end)

@@ -154,10 +154,19 @@ local function fire(self, event, info)
 end
 Observer.fire = fire
 
---- ob:log(level, event, kv): one logfmt line when the sink takes that level.
+--- ob:log(level, event, kv): one logfmt line when the sink takes that level. A log function that
+--- raises does not fail the call either (counted as a hook error of event "log", never logged).
 function Observer:log(level, event, kv)
   local sink = self.sink
-  if sink and log.enabled(self.level, level) then sink(level, log.line(event, kv)) end
+  if sink and log.enabled(self.level, level) then
+    local ok, err = pcall(sink, level, log.line(event, kv))
+    if not ok and event ~= "hook_error" then
+      local rec = self.client.hook_errors or { count = 0, logged = setmetatable({}, { __mode = "k" }) }
+      self.client.hook_errors = rec
+      rec.count = rec.count + 1
+      rec.last = "log: " .. tostring(type(err) == "table" and err.message or err)
+    end
+  end
 end
 
 --- ob:call_start(call, name, region) -> the call's record (on_call, phase "start").
