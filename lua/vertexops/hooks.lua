@@ -88,7 +88,8 @@ end
 
 -- A URL as hooks and logs see it: an API key in the query shown as key=REDACTED.
 local function redact_url(url)
-  if not url:lower():find("key=", 1, true) then return url end
+  -- (most URLs have no query: a plain search first, the pattern only when there is one)
+  if not url:find("?", 1, true) or not url:find("[?&][Kk][Ee][Yy]=") then return url end
   return (url:gsub("([?&][Kk][Ee][Yy]=)[^&#]*", "%1REDACTED"))
 end
 M.redact_url = redact_url
@@ -96,6 +97,18 @@ M.redact_url = redact_url
 -- on_attempt functions that want the request's header lines (redacted) and the answer's headers
 -- (request_headers, response_headers): the CLI's --log-http (internal; a copy of each request).
 M.WANT_HEADERS = setmetatable({}, { __mode = "k" })
+
+-- info.headers of an attempt's start: a proxy whose writes are checked (check_header) into the
+-- attempt's table of added headers (the proxy's own slot ADDED); one metatable for all.
+local ADDED = setmetatable({}, { __tostring = function() return "(vertexops: the headers added)" end })
+local HEADERS_MT = {
+  __index = function(p, k) return rawget(p, ADDED)[k] end,
+  __newindex = function(p, k, v)
+    M.check_header(k, v)
+    rawget(p, ADDED)[k] = v
+  end,
+  __pairs = function(p) return next, rawget(p, ADDED), nil end,
+}
 
 local Observer = {}
 Observer.__index = Observer
@@ -226,19 +239,10 @@ function Observer:attempt_start(req, n, token)
   local o = self.o
   local a = { req = req, n = n, t0 = self.clock(), meter = {} }
   local added = {}
-  local any = false
-  if o.traceparent then added.traceparent, any = o.traceparent, true end
-  if o.tracestate then added.tracestate, any = o.tracestate, true end
+  if o.traceparent then added.traceparent = o.traceparent end
+  if o.tracestate then added.tracestate = o.tracestate end
   if self.list then
-    local proxy = setmetatable({}, {
-      __index = added,
-      __newindex = function(_, k, v)
-        M.check_header(k, v)
-        added[k] = v
-        any = true
-      end,
-      __pairs = function() return next, added, nil end,
-    })
+    local proxy = setmetatable({ [ADDED] = added }, HEADERS_MT)
     local url = redact_url(req.url)
     a.url = url
     fire(self, "on_attempt", { phase = "start", call = req.call, method = req.method, url = url, attempt = n,
@@ -250,7 +254,7 @@ function Observer:attempt_start(req, n, token)
     c.want_headers = true
     return c, a
   end
-  if not any then return req, a end
+  if next(added) == nil then return req, a end
   return with_headers(req, added), a
 end
 
