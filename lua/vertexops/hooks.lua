@@ -114,6 +114,20 @@ local Observer = {}
 Observer.__index = Observer
 
 local observers = setmetatable({}, { __mode = "k" })
+local WEAK_VALUE = { __mode = "v" }
+
+-- The client's record of hook errors (client:stats(): hook_errors, last_hook_error); nil once the
+-- client is gone.
+local function record(self)
+  local client = self.client_ref[1]
+  if not client then return nil end
+  local rec = client.hook_errors
+  if not rec then
+    rec = { count = 0, logged = setmetatable({}, { __mode = "k" }) }
+    client.hook_errors = rec
+  end
+  return rec
+end
 
 --- observe(client, o) -> the observer of options o (nil when there is nothing to observe).
 ---@param client vertexops.Client
@@ -126,7 +140,10 @@ function M.observe(client, o)
       local list = hooks and (chains[hooks] or { hooks }) or nil
       local want = false
       for _, h in ipairs(list or {}) do want = want or (h.on_attempt and M.WANT_HEADERS[h.on_attempt]) or false end
-      ob = setmetatable({ client = client, o = o, list = list, sink = sink, level = level, want = want,
+      -- (the observer holds neither o nor the client strongly: observers is weak-keyed by o, and on
+      -- LuaJIT and Lua 5.1 a value that reaches its own key keeps the entry, and o, forever)
+      ob = setmetatable({ client_ref = setmetatable({ client }, WEAK_VALUE), traceparent = o.traceparent,
+                          tracestate = o.tracestate, list = list, sink = sink, level = level, want = want,
                           clock = o.clock or require("vertexops.core").clock }, Observer)
     else
       ob = false
@@ -138,12 +155,8 @@ end
 
 -- The client's record of hook errors (client:stats(): hook_errors, last_hook_error).
 local function failed(self, event, fn, err)
-  local client = self.client
-  local rec = client.hook_errors
-  if not rec then
-    rec = { count = 0, logged = setmetatable({}, { __mode = "k" }) }
-    client.hook_errors = rec
-  end
+  local rec = record(self)
+  if not rec then return end
   rec.count = rec.count + 1
   local msg = type(err) == "table" and tostring(err.message or err) or tostring(err)
   rec.last = string_format("%s: %s", event, msg)
@@ -174,10 +187,11 @@ function Observer:log(level, event, kv)
   if sink and log.enabled(self.level, level) then
     local ok, err = pcall(sink, level, log.line(event, kv))
     if not ok and event ~= "hook_error" then
-      local rec = self.client.hook_errors or { count = 0, logged = setmetatable({}, { __mode = "k" }) }
-      self.client.hook_errors = rec
-      rec.count = rec.count + 1
-      rec.last = "log: " .. tostring(type(err) == "table" and err.message or err)
+      local rec = record(self)
+      if rec then
+        rec.count = rec.count + 1
+        rec.last = "log: " .. tostring(type(err) == "table" and err.message or err)
+      end
     end
   end
 end
@@ -236,11 +250,10 @@ end
 --- the hooks' headers) and the attempt's record (its meter, filled by the transport). token: whether
 --- one goes with the request (for --log-http's request_headers; never its value).
 function Observer:attempt_start(req, n, token)
-  local o = self.o
   local a = { req = req, n = n, t0 = self.clock(), meter = {} }
   local added = {}
-  if o.traceparent then added.traceparent = o.traceparent end
-  if o.tracestate then added.tracestate = o.tracestate end
+  if self.traceparent then added.traceparent = self.traceparent end
+  if self.tracestate then added.tracestate = self.tracestate end
   if self.list then
     local proxy = setmetatable({ [ADDED] = added }, HEADERS_MT)
     local url = redact_url(req.url)
