@@ -378,15 +378,17 @@ static void vx_settime(lua_State *L, CURL *e, CURLINFO info, const char *k) {
   lua_setfield(L, -2, k);
 }
 
-/* handle:info() -> {status, connect, tls, first_byte, total (seconds from the transfer's start),
+/* handle:info([t]) -> {status, connect, tls, first_byte, total (seconds from the transfer's start),
  * bytes_sent, bytes_received (head and body)} of the handle's last transfer, as libcurl measured
- * it (CURLINFO_*_TIME_T); for the hooks (lua/vertexops/hooks.lua). No header, URL or secret. */
+ * it (CURLINFO_*_TIME_T), in t when given (the hooks' meter: lua/vertexops/hooks.lua), else in a
+ * new table. No header, URL or secret. */
 static int handle_info(lua_State *L) {
   vx_handle *h = vx_checkhandle(L, 1);
   CURL *e = h->easy;
   long status = 0, head = 0, req = 0;
   curl_off_t up = 0, down = 0;
-  lua_createtable(L, 0, 8);
+  if (lua_type(L, 2) == LUA_TTABLE) lua_settop(L, 2);
+  else lua_createtable(L, 0, 8);
   if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status > 0) {
     lua_pushinteger(L, (lua_Integer)status);
     lua_setfield(L, -2, "status");

@@ -403,3 +403,35 @@ describe("core handle:info()", function()
     assert.are.equal(1, #server:log())
   end)
 end)
+
+describe("a log function that raises", function()
+  local fake = H.fake_server()
+
+  it("does not fail the call either, and is counted in client:stats()", function()
+    local server = fake.server
+    local op = server:create {}
+    local client = vertexops.client(H.opts(server, { log = function() error("log broken") end }))
+    assert.is_true(client:cancel(op.name))
+    local st = client:stats()
+    client:close()
+    assert.are.equal(1, st.hook_errors)
+    assert.is_truthy(st.last_hook_error:find("^log: .*log broken"))
+  end)
+end)
+
+describe("the observer of a call's options", function()
+  it("does not keep the options or the client alive (LuaJIT and Lua 5.1 keep a weak key its value reaches)", function()
+    local probe = setmetatable({}, { __mode = "k" })
+    for _ = 1, 50 do
+      local client = vertexops.client { hooks = { on_call = function() end } }
+      local o = { hooks = { on_attempt = function() end }, traceparent = TP, log = function() end }
+      client.base = o -- as Client:_options keeps its own
+      assert.is_table(hooks.observe(client, o))
+      probe[o], probe[client] = true, true
+      client:close()
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(next(probe))
+  end)
+end)

@@ -70,14 +70,16 @@ describe("hooks in nginx", function()
     assert.are.same({ 1, 2 }, { retries[1].attempt, retries[2].attempt })
   end)
 
-  it("fire on_attempt over a worker thread (transport thread), the status from the answer", function()
+  it("fire on_attempt over a worker thread (transport thread) with libcurl's measures from the thread", function()
     local op = server:create {}
     local res = app:result(RECORD .. [[
       vertexops.cancel(args.name, nil, T.opts { hooks = hooks, transport = "thread", ca_file = args.ca_file })
       return events]], { name = op.name, ca_file = server.ca_file })
     local ends = of(res, "on_attempt", "end")
     assert.are.equal(#server:log("cancel"), #ends)
-    assert.are.same({ "thread", "number" }, { ends[1].transport, type(ends[1].timings.total) })
+    assert.are.same({ "thread", 200, "number", "number" }, { ends[1].transport, ends[1].status,
+      type(ends[1].timings.total), type(ends[1].timings.first_byte) })
+    assert.is_true(ends[1].bytes_received > 0)
   end)
 
   it("send the traceparent option and hook-added headers over cosockets; a raising hook does not fail the call", function()

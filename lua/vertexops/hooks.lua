@@ -88,7 +88,8 @@ end
 
 -- A URL as hooks and logs see it: an API key in the query shown as key=REDACTED.
 local function redact_url(url)
-  if not url:lower():find("key=", 1, true) then return url end
+  -- (most URLs have no query: a plain search first, the pattern only when there is one)
+  if not url:find("?", 1, true) or not url:find("[?&][Kk][Ee][Yy]=") then return url end
   return (url:gsub("([?&][Kk][Ee][Yy]=)[^&#]*", "%1REDACTED"))
 end
 M.redact_url = redact_url
@@ -97,10 +98,36 @@ M.redact_url = redact_url
 -- (request_headers, response_headers): the CLI's --log-http (internal; a copy of each request).
 M.WANT_HEADERS = setmetatable({}, { __mode = "k" })
 
+-- info.headers of an attempt's start: a proxy whose writes are checked (check_header) into the
+-- attempt's table of added headers (the proxy's own slot ADDED); one metatable for all.
+local ADDED = setmetatable({}, { __tostring = function() return "(vertexops: the headers added)" end })
+local HEADERS_MT = {
+  __index = function(p, k) return rawget(p, ADDED)[k] end,
+  __newindex = function(p, k, v)
+    M.check_header(k, v)
+    rawget(p, ADDED)[k] = v
+  end,
+  __pairs = function(p) return next, rawget(p, ADDED), nil end,
+}
+
 local Observer = {}
 Observer.__index = Observer
 
 local observers = setmetatable({}, { __mode = "k" })
+local WEAK_VALUE = { __mode = "v" }
+
+-- The client's record of hook errors (client:stats(): hook_errors, last_hook_error); nil once the
+-- client is gone.
+local function record(self)
+  local client = self.client_ref[1]
+  if not client then return nil end
+  local rec = client.hook_errors
+  if not rec then
+    rec = { count = 0, logged = setmetatable({}, { __mode = "k" }) }
+    client.hook_errors = rec
+  end
+  return rec
+end
 
 --- observe(client, o) -> the observer of options o (nil when there is nothing to observe).
 ---@param client vertexops.Client
@@ -113,7 +140,10 @@ function M.observe(client, o)
       local list = hooks and (chains[hooks] or { hooks }) or nil
       local want = false
       for _, h in ipairs(list or {}) do want = want or (h.on_attempt and M.WANT_HEADERS[h.on_attempt]) or false end
-      ob = setmetatable({ client = client, o = o, list = list, sink = sink, level = level, want = want,
+      -- (the observer holds neither o nor the client strongly: observers is weak-keyed by o, and on
+      -- LuaJIT and Lua 5.1 a value that reaches its own key keeps the entry, and o, forever)
+      ob = setmetatable({ client_ref = setmetatable({ client }, WEAK_VALUE), traceparent = o.traceparent,
+                          tracestate = o.tracestate, list = list, sink = sink, level = level, want = want,
                           clock = o.clock or require("vertexops.core").clock }, Observer)
     else
       ob = false
@@ -125,12 +155,8 @@ end
 
 -- The client's record of hook errors (client:stats(): hook_errors, last_hook_error).
 local function failed(self, event, fn, err)
-  local client = self.client
-  local rec = client.hook_errors
-  if not rec then
-    rec = { count = 0, logged = setmetatable({}, { __mode = "k" }) }
-    client.hook_errors = rec
-  end
+  local rec = record(self)
+  if not rec then return end
   rec.count = rec.count + 1
   local msg = type(err) == "table" and tostring(err.message or err) or tostring(err)
   rec.last = string_format("%s: %s", event, msg)
@@ -154,10 +180,20 @@ local function fire(self, event, info)
 end
 Observer.fire = fire
 
---- ob:log(level, event, kv): one logfmt line when the sink takes that level.
+--- ob:log(level, event, kv): one logfmt line when the sink takes that level. A log function that
+--- raises does not fail the call either (counted as a hook error of event "log", never logged).
 function Observer:log(level, event, kv)
   local sink = self.sink
-  if sink and log.enabled(self.level, level) then sink(level, log.line(event, kv)) end
+  if sink and log.enabled(self.level, level) then
+    local ok, err = pcall(sink, level, log.line(event, kv))
+    if not ok and event ~= "hook_error" then
+      local rec = record(self)
+      if rec then
+        rec.count = rec.count + 1
+        rec.last = "log: " .. tostring(type(err) == "table" and err.message or err)
+      end
+    end
+  end
 end
 
 --- ob:call_start(call, name, region) -> the call's record (on_call, phase "start").
@@ -214,22 +250,12 @@ end
 --- the hooks' headers) and the attempt's record (its meter, filled by the transport). token: whether
 --- one goes with the request (for --log-http's request_headers; never its value).
 function Observer:attempt_start(req, n, token)
-  local o = self.o
   local a = { req = req, n = n, t0 = self.clock(), meter = {} }
   local added = {}
-  local any = false
-  if o.traceparent then added.traceparent, any = o.traceparent, true end
-  if o.tracestate then added.tracestate, any = o.tracestate, true end
+  if self.traceparent then added.traceparent = self.traceparent end
+  if self.tracestate then added.tracestate = self.tracestate end
   if self.list then
-    local proxy = setmetatable({}, {
-      __index = added,
-      __newindex = function(_, k, v)
-        M.check_header(k, v)
-        added[k] = v
-        any = true
-      end,
-      __pairs = function() return next, added, nil end,
-    })
+    local proxy = setmetatable({ [ADDED] = added }, HEADERS_MT)
     local url = redact_url(req.url)
     a.url = url
     fire(self, "on_attempt", { phase = "start", call = req.call, method = req.method, url = url, attempt = n,
@@ -241,7 +267,7 @@ function Observer:attempt_start(req, n, token)
     c.want_headers = true
     return c, a
   end
-  if not any then return req, a end
+  if next(added) == nil then return req, a end
   return with_headers(req, added), a
 end
 

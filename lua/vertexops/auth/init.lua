@@ -169,9 +169,9 @@ end
 -- One token fetch of src, led by this request (Provider:_lead) and counted in fetches:
 -- true, token, lifetime, or false, the error (never raises).
 function Provider:_fetch_led(src, o, deadline)
-  local fetch = self:_lead(deadline)
   -- hooks of the call that needs the token: on_token (its source type, never the token)
   local ob = self.client and o and require("vertexops.hooks").observe(self.client, o)
+  local fetch = self:_lead(deadline)
   local tst = ob and ob:token_start(src.kind == "env" and "env_token" or src.kind)
   -- (a pcall the fetch may yield through under client:start(), PUC Lua 5.1 included)
   local ok, token, lifetime = host_pcall(self._fetch, self, src, o, deadline)

@@ -28,8 +28,7 @@ end
 --- measure(handle, meter): what libcurl measured of the handle's last transfer (handle:info():
 --- CURLINFO_*_TIME_T, sizes, status), into meter (the hooks' attempt info).
 function M.measure(handle, meter)
-  local info = handle:info()
-  for k, v in next, info do meter[k] = v end
+  handle:info(meter)
   meter.transport = "curl"
 end
 

@@ -37,8 +37,7 @@ function M.exchange(handle, o, req, token, meter)
       raise("ValueError", "transport 'thread' needs ngx.run_worker_thread in a yieldable nginx phase (rewrite, "
         .. "access, content, timer), not " .. host.phase_name())
     end
-    if meter then meter.transport = "thread" end -- (the exchange's timings stay on its thread)
-    return thread.exchange(ngx, o, req, token)
+    return thread.exchange(ngx, o, req, token, meter)
   end
   local ngx = host.cosocket_phase()
   if ngx then return cosocket.exchange(ngx, o, req, token, meter) end

@@ -53,7 +53,7 @@ end
 ---@return boolean ok
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers
-function M.exchange(ngx, o, req, token)
+function M.exchange(ngx, o, req, token, meter)
   local pool = o.thread_pool or DEFAULTS.thread_pool
   local size = o.thread_pool_size or POOL.thread_pool_size
   local slots = thread_slot(pool, size)
@@ -76,7 +76,7 @@ function M.exchange(ngx, o, req, token)
     copy.timeout = math_max(0.001, limit - waited)
     req = copy
   end
-  local called, ok, a, b, c = pcall(ngx.run_worker_thread, pool, MODULE, FUNCTION, req, token)
+  local called, ok, a, b, c, info = pcall(ngx.run_worker_thread, pool, MODULE, FUNCTION, req, token, meter ~= nil)
   host.unhold(holder)
   release()
   if not (called and ok) then
@@ -84,6 +84,12 @@ function M.exchange(ngx, o, req, token)
       .. " (is there a 'thread_pool " .. pool .. "' directive?)")
   end
   if not a and type(b) == "table" then setmetatable(b, core.error_mt) end -- tables cross without metatables
+  if meter then -- the hooks' attempt info: libcurl's measures on the thread's handle
+    if type(info) == "table" then
+      for k, v in pairs(info) do meter[k] = v end
+    end
+    meter.transport = "thread"
+  end
   return a, b, c
 end
 
@@ -95,7 +101,8 @@ local handle -- this worker thread's libcurl handle (on_worker)
 ---@return boolean ok
 ---@return table result_or_err (an error without its metatable: it crosses threads as a plain table)
 ---@return table? headers
-function M.on_worker(req, token)
+---@return table? info with want_info: handle:info() of the exchange (the hooks' timings)
+function M.on_worker(req, token, want_info)
   if not handle then handle = core.handle() end
   local called, ok, res, headers = pcall(handle.call, handle, req, token)
   if not called then
@@ -105,7 +112,7 @@ function M.on_worker(req, token)
     return false, setmetatable(ok, nil)
   end
   if not ok then setmetatable(res, nil) end
-  return ok, res, headers
+  return ok, res, headers, want_info and handle:info() or nil
 end
 
 return M
