@@ -43,9 +43,9 @@ describe("option rate.redis", function()
     vertexops.client(o):get(op.name)
     vertexops.client(o):get(op.name) -- another client (as another process would): waits for the first
     assert.are.equal(1, #t.delays)
-    -- 20 buckets of 3 s: the first request's bucket (1000 / 3 = 333) leaves at (333 + 21) * 3 =
-    -- 1062, and a jitter of a tenth of a bucket
-    assert.is_true(t.delays[1] >= 62 and t.delays[1] <= 62.3, t.delays[1])
+    -- 40 buckets of 1.5 s: the first request's bucket (1000 / 1.5 = 666) leaves at (666 + 41) *
+    -- 1.5 = 1060.5, and a jitter of a tenth of a bucket
+    assert.is_true(t.delays[1] >= 60.5 and t.delays[1] <= 60.65, t.delays[1])
     assert.are.equal(2, #fake.server:log("get"))
   end)
 
@@ -54,10 +54,10 @@ describe("option rate.redis", function()
     local t = H.fake_time(3000)
     vertexops.client(opts(t, { requests = 5, per = 60, redis = r:option() })):get(op.name)
     local keys = r:cli("KEYS", "*")
-    -- bucket 3000 / 3 = 1000, period 3000 / 60 = 50: numbers of the injected clock, not Redis's TIME
-    assert.is_truthy(keys:find("vertexops:rate:{5/60/test-project/us-central1}:1000", 1, true), keys)
+    -- bucket 3000 / 1.5 = 2000, period 3000 / 60 = 50: numbers of the injected clock, not Redis's TIME
+    assert.is_truthy(keys:find("vertexops:rate:{5/60/test-project/us-central1}:2000", 1, true), keys)
     assert.is_truthy(keys:find("vertexops:rate:{5/60/test-project/us-central1}:p:50", 1, true), keys)
-    assert.are.equal("1", r:cli("GET", "vertexops:rate:{5/60/test-project/us-central1}:1000"))
+    assert.are.equal("1", r:cli("GET", "vertexops:rate:{5/60/test-project/us-central1}:2000"))
   end)
 
   it("lets n go at once, then one each time one leaves: n requests in any window", function()
@@ -66,9 +66,9 @@ describe("option rate.redis", function()
     local c = vertexops.client(opts(t, { requests = 3, per = 60, redis = r:option() }))
     for _ = 1, 4 do c:get(op.name) end
     assert.are.equal(1, #t.delays) -- three at once, the fourth when the bucket of the three leaves,
-    -- (2000 + 21) * 3 = 6063, DEFER (0.3) of a bucket later (this process took its share: the whole
-    -- window), and a jitter of a tenth of a bucket
-    assert.is_true(t.delays[1] >= 63.9 and t.delays[1] <= 64.2, t.delays[1])
+    -- (4000 + 41) * 1.5 = 6061.5, DEFER (0.3) of a bucket later (this process took its share: the
+    -- whole window), and a jitter of a tenth of a bucket
+    assert.is_true(t.delays[1] >= 61.95 and t.delays[1] <= 62.1, t.delays[1])
     assert.are.equal(4, #fake.server:log("get"))
   end)
 
@@ -98,28 +98,28 @@ describe("option rate.redis", function()
     assert.is_truthy(err:find("2 requests per 60 s (rate.requests / 3 participants)", 1, true), err)
   end)
 
-  it("falls back when Redis stops mid-run, counting what this process took, and shares again when it is back", function()
+  it("falls back when Redis stops mid-run: a window of silence, then its share; shared again when Redis is back", function()
     local op = fake.server:create {}
     local t = H.fake_time(15000)
-    local c = vertexops.client(opts(t, { requests = 4, per = 60, redis = r:option() }))
+    local c = vertexops.client(opts(t, { requests = 8, per = 60, redis = r:option() }))
     c:get(op.name) -- through Redis: one participant, this process
     c:get(op.name)
     r:stop()
     local err = stderr_of(function()
-      c:get(op.name) -- the local window at 4 / 1, holding the two taken from Redis
+      -- the local window at 8 / 1, full at the fall: what Redis let go for any process before it
+      -- failed leaves the window first
       c:get(op.name)
     end)
-    assert.are.same({}, t.delays)
-    assert.is_truthy(err:find("paces on its own at 4 requests per 60 s", 1, true), err)
-    err = stderr_of(function() c:get(op.name) end) -- the fifth waits for the first to leave
-    assert.are.equal(1, #t.delays)
-    assert.are.equal(60, t.delays[1])
+    assert.are.same({ 60 }, t.delays)
+    assert.is_truthy(err:find("paces on its own at 8 requests per 60 s", 1, true), err)
+    err = stderr_of(function() for _ = 1, 8 do c:get(op.name) end end) -- then 8 a window
+    assert.are.same({ 60, 60 }, t.delays)
     assert.are.equal("", err) -- one warning per fall
     r:start_again()
     err = stderr_of(function() c:get(op.name) end) -- asked again a window after the fall
     assert.is_truthy(err:find("Redis answers again", 1, true), err)
     assert.is_truthy(r:cli("KEYS", "*"):find("test-project/us-central1", 1, true))
-    assert.are.equal(6, #fake.server:log("get"))
+    assert.are.equal(12, #fake.server:log("get"))
   end)
 
   it("authenticates and selects its database", function()

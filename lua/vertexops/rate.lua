@@ -217,12 +217,13 @@ function M.permit(client, o, req, deadline, adapt)
     for i = 1, w.size or 0 do w[i] = nil end
     w.n, w.head, w.size = 0, 1, n
     if w.redis then w.redis.fell = nil end
-    local mine = w.redis and w.redis.degraded and w.redis.mine -- what this process took from Redis
-    if mine then -- counts here: the fall to the local window is no burst
-      for i = math.max(mine.head, mine.tail - n + 1), mine.tail do
-        w.n = w.n + 1
-        w[w.n] = mine[i]
-      end
+    if w.redis and w.redis.degraded and w.redis.contacted then
+      -- Redis let requests of any process go until it failed, this process cannot know how many:
+      -- its window starts full at the fall, so that it sends again only a window later, when all
+      -- of those have left (the fall is never a burst)
+      local fall = clock()
+      for i = 1, n do w[i] = fall end
+      w.n = n
     end
   end
   while true do

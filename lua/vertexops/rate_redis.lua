@@ -11,7 +11,8 @@
 -- (ARCHITECTURE.md, "Redis").
 --
 -- The scheme: the window of rate_shared.lua (BUCKETS buckets of g = per / BUCKETS seconds, a
--- request goes when the current bucket and the BUCKETS before it hold fewer than n), each
+-- request goes when the current bucket and the BUCKETS before it hold fewer than n; 40 buckets,
+-- not 20: a request holds its place per + at most a bucket, 2.5 % of the window), each
 -- permit one atomic Redis script (PERMIT below): it reads the buckets and, when there is room,
 -- counts the request in the current one, all at once, so no reservation is ever given back. The
 -- bucket's number comes from the caller's clock when the options inject one (the specs' virtual
@@ -28,8 +29,11 @@
 -- Redis down, slow or answering errors: the window of this process's client is local, at
 -- max(1, floor(n / participants)) (the last count read; before any, rate.redis.participants), with
 -- one warning on stderr (inside nginx: nginx's error log) naming the server and the rate fallen
--- back to; never an error of a call and never more than the share of one participant. The process
--- asks Redis again `per` seconds later (on the options' clock) and says so when it is back.
+-- back to; never an error of a call and never more than the share of one participant. A process
+-- that Redis had answered starts that window full at the fall (rate.lua): it sends again a window
+-- later, once whatever Redis let go for any process before it failed has left the window. The
+-- process asks Redis again `per` seconds after the fall (on the options' clock) and says so when
+-- it is back.
 local core = require "vertexops.core"
 local host = require "vertexops.host"
 local errors = require "vertexops.errors"
@@ -43,7 +47,7 @@ local _G = _G
 
 local M = {}
 
-M.BUCKETS = 20 -- buckets per window, as rate_shared.lua's
+M.BUCKETS = 40 -- buckets per window (rate_shared.lua's 20: one script reads them all at once here)
 M.DEFER = 0.3  -- buckets a process past its share waits more than the others for a freed place
 
 -- The defaults of rate.redis's fields, from the schema (csrc/options.c).
@@ -358,6 +362,7 @@ function M.permit(st, o, req, deadline)
     if type(r) ~= "table" or (r[1] ~= 0 and r[1] ~= 1) or type(r[2]) ~= "number" or type(r[3]) ~= "number" then
       return degrade(st, now, "an unexpected answer to the window's script")
     end
+    st.contacted = true
     if st.degraded then
       st.degraded = nil
       warn(string_format("option rate.redis (%s): Redis answers again; the window is shared again", st.name))
