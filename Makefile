@@ -167,6 +167,7 @@ bench: deps build build/bench/raw_curl bench/node_modules/.installed
 	@sh scripts/deps.sh lua-sec curl
 	@$(RUN) $(LUA) bench/run.lua
 	@$(MAKE) --no-print-directory bench-fleet
+	@$(MAKE) --no-print-directory bench-fleet-shared
 	@$(MAKE) --no-print-directory bench-openresty
 
 # vertexops inside nginx next to proxy_pass, with wrk (bench/openresty.lua: the "OpenResty"
@@ -181,6 +182,14 @@ bench-openresty: build
 .PHONY: bench-fleet
 bench-fleet: build build/bench/fleet_curl
 	@$(RUN) $(LUA) bench/fleet.lua
+
+# One quota shared by a fleet (bench/fleet_shared.lua: the "Fleet: one quota shared" section of
+# bench/RESULTS.md, about a minute and a half): 4 processes through a real redis-server, 4 nginx
+# workers through a lua_shared_dict, each next to no pacing; make bench runs it after bench-fleet.
+.PHONY: bench-fleet-shared
+bench-fleet-shared: build
+	@sh scripts/deps.sh redis-server
+	@$(RUN) $(LUA) bench/fleet_shared.lua
 
 build/bench/fleet_curl: bench/fleet_curl.c
 	@mkdir -p $(dir $@)
