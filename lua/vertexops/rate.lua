@@ -13,7 +13,7 @@
 local core = require "vertexops.core"
 local host = require "vertexops.host"
 
-local ipairs, type = ipairs, type
+local ipairs, tostring, type = ipairs, tostring, type
 local string_format = string.format
 local errors = require "vertexops.errors"
 local deadlines = require "vertexops.deadline"
@@ -71,7 +71,8 @@ local function windows(client, r)
   end
   local rd = r.redis
   local id = string_format("%d/%.17g/%s/%s", r.requests, r.per or M.PER, r.shared_dict or "",
-    rd and string_format("%s:%s/%s/%s/%s", rd.host, rd.port, rd.db, rd.prefix, rd.password or "") or "")
+    rd and string_format("%s:%s/%s/%s/%s", tostring(rd.host), tostring(rd.port), tostring(rd.db),
+      tostring(rd.prefix), rd.password or "") or "")
   local w = by_rate[id]
   if not w then
     w = {}
