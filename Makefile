@@ -14,12 +14,12 @@ LUA_INC_5.3 ?= /usr/include/lua5.3
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 WARN       := -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror
-LIBS       := -lcurl -lcrypto -lpthread
+LIBS       := -lcurl -lcrypto -lpthread -lhiredis
 
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socket lua-busted \
         lua-check luarocks nginx libnginx-mod-http-lua openssl make gcc valgrind \
         luajit2 libluajit2-5.1-dev locales strace lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 \
-        liblua5.3-dev wrk
+        liblua5.3-dev wrk libhiredis-dev redis-server
 
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"
@@ -213,6 +213,7 @@ bench: deps build build/bench/raw_curl bench/node_modules/.installed
 	@sh scripts/deps.sh lua-sec curl
 	@$(RUN) $(LUA) bench/run.lua
 	@$(MAKE) --no-print-directory bench-fleet
+	@$(MAKE) --no-print-directory bench-fleet-shared
 	@$(MAKE) --no-print-directory bench-openresty
 	@$(MAKE) --no-print-directory bench-cold
 
@@ -234,6 +235,14 @@ bench-openresty: build
 .PHONY: bench-fleet
 bench-fleet: build build/bench/fleet_curl
 	@$(RUN) $(LUA) bench/fleet.lua
+
+# One quota shared by a fleet (bench/fleet_shared.lua: the "Fleet: one quota shared" section of
+# bench/RESULTS.md, about a minute and a half): 4 processes through a real redis-server, 4 nginx
+# workers through a lua_shared_dict, each next to no pacing; make bench runs it after bench-fleet.
+.PHONY: bench-fleet-shared
+bench-fleet-shared: build
+	@sh scripts/deps.sh redis-server
+	@$(RUN) $(LUA) bench/fleet_shared.lua
 
 build/bench/fleet_curl: bench/fleet_curl.c
 	@mkdir -p $(dir $@)

@@ -11,7 +11,7 @@ description = {
     semantics of the Google Cloud Workflows connector
     googleapis.aiplatform.v1beta1.projects.locations.operations: tagged errors, retries,
     deadlines, connection reuse.
-    Needs libcurl >= 7.85.0 (checked when building and when loading), OpenSSL >= 1.1.1, lua-cjson 2.1.
+    Needs libcurl >= 7.85.0 (checked when building and when loading), OpenSSL >= 1.1.1, libhiredis 0.14, lua-cjson 2.1.
     vertexops.testing, a fake Vertex server for users' tests (docs/fake.md; `vertexops fake`),
     drives it with LuaSocket and needs at run time the openssl command, nginx and its lua module
     (Debian: openssl nginx libnginx-mod-http-lua).
@@ -27,6 +27,7 @@ dependencies = {
 external_dependencies = {
   CURL = { library = "curl" },
   CRYPTO = { library = "crypto" },
+  HIREDIS = { header = "hiredis/hiredis.h", library = "hiredis" }, -- option rate.redis (csrc/redis.c)
 }
 build = {
   type = "builtin",
@@ -34,12 +35,12 @@ build = {
     ["vertexops.core"] = {
       -- every csrc/*.c (spec/14_docs_packaging_spec.lua checks)
       sources = { "csrc/buf.c", "csrc/error.c", "csrc/h1.c", "csrc/handle.c", "csrc/jobs.c", "csrc/json.c",
-                  "csrc/jwt.c", "csrc/module.c", "csrc/multi.c", "csrc/options.c", "csrc/reader.c", "csrc/request.c",
+                  "csrc/jwt.c", "csrc/module.c", "csrc/multi.c", "csrc/options.c", "csrc/reader.c", "csrc/redis.c", "csrc/request.c",
                   "csrc/response.c", "csrc/share.c", "csrc/sigv4.c", "csrc/spawn.c", "csrc/sys.c", "csrc/url.c" },
-      libraries = { "curl", "crypto", "pthread" },
+      libraries = { "curl", "crypto", "pthread", "hiredis" },
       defines = { "_POSIX_C_SOURCE=200809L" },
-      incdirs = { "$(CURL_INCDIR)", "$(CRYPTO_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
+      incdirs = { "$(CURL_INCDIR)", "$(CRYPTO_INCDIR)", "$(HIREDIS_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(CRYPTO_LIBDIR)", "$(HIREDIS_LIBDIR)" },
     },
     -- every lua/vertexops/**/*.lua (spec/14_docs_packaging_spec.lua checks)
     vertexops = "lua/vertexops/init.lua",
@@ -70,6 +71,7 @@ build = {
     ["vertexops.request"] = "lua/vertexops/request.lua",
     ["vertexops.retry"] = "lua/vertexops/retry.lua",
     ["vertexops.rate"] = "lua/vertexops/rate.lua",
+    ["vertexops.rate_redis"] = "lua/vertexops/rate_redis.lua",
     ["vertexops.rate_shared"] = "lua/vertexops/rate_shared.lua",
     ["vertexops.metrics"] = "lua/vertexops/metrics.lua",
     ["vertexops.safe"] = "lua/vertexops/safe.lua",

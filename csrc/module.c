@@ -79,7 +79,7 @@ void vx_newclass(lua_State *L, const char *name, lua_CFunction close, lua_CFunct
 static void (*const vx_parts[])(lua_State *L) = {
     vx_error_open, vx_options_open, vx_request_open, vx_json_open, vx_response_open,
     vx_handle_open, vx_multi_open, vx_share_open, vx_jwt_open, vx_sigv4_open, vx_sys_open, vx_spawn_open,
-    vx_h1_open, NULL};
+    vx_h1_open, vx_redis_open, NULL};
 
 int luaopen_vertexops_core(lua_State *L) {
   int i;

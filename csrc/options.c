@@ -347,6 +347,44 @@ static void vx_checktracestate(lua_State *L, int idx, const vx_option *o) {
 
 /* rate: at most `requests` requests in any `per` seconds per project and location (Google's
  * quotas are keyed so; lua/vertexops/rate.lua). requests has no default: a rate names it. */
+static void vx_checkredisprefix(lua_State *L, int idx, const vx_option *o) {
+  size_t n, i;
+  const char *s = lua_tolstring(L, idx, &n);
+  if (n == 0 || n > 200) vx_valueerror(L, "option '%s' must be 1 to 200 bytes", vx_label(o));
+  for (i = 0; i < n; i++)
+    if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f || s[i] == '{' || s[i] == '}')
+      vx_valueerror(L, "option '%s' must be visible ASCII without '{' or '}'", vx_label(o));
+}
+
+static void vx_checkredishost(lua_State *L, int idx, const vx_option *o) {
+  size_t n, i;
+  const char *s = lua_tolstring(L, idx, &n);
+  int ok = n > 0 && n <= 253;
+  for (i = 0; ok && i < n; i++)
+    if (!(VX_ISALNUM((unsigned char)s[i]) || s[i] == '.' || s[i] == '-' || s[i] == ':' || s[i] == '_'))
+      ok = 0;
+  if (!ok) vx_valueerror(L, "option '%s' must be a host name or an IP address", vx_label(o));
+}
+
+/* rate.redis: the Redis server where processes on many hosts share the window
+ * (lua/vertexops/rate_redis.lua). */
+static const vx_option vx_rate_redis_fields[] = {
+    {"host", .kind = VX_K_STRING, .check = vx_checkredishost, .label = "rate.redis.host",
+     DSTR("127.0.0.1"), .cats = "string", .doc = "the Redis server's host name or address (default 127.0.0.1)"},
+    {"port", INT(1, 65535), .label = "rate.redis.port", DINT(6379), .cats = "integer",
+     .doc = "its port, 1-65535 (default 6379)"},
+    {"password", .kind = VX_K_STRING, .label = "rate.redis.password", .cats = "string",
+     .doc = "sent with AUTH when given"},
+    {"db", INT(0, 1e6), .label = "rate.redis.db", DINT(0), .cats = "integer",
+     .doc = "the database, SELECTed when not 0 (default 0)"},
+    {"prefix", .kind = VX_K_STRING, .check = vx_checkredisprefix, .label = "rate.redis.prefix",
+     DSTR("vertexops:rate:"), .cats = "string", .doc = "the start of every key (default vertexops:rate:)"},
+    {"timeout", NUM(0, 60), .flags = VX_O_LOOPEN, .label = "rate.redis.timeout", DNUM(0.5),
+     .cats = "number", .doc = "seconds for a connect or an exchange, > 0, at most 60 (default 0.5)"},
+    {"participants", INT(1, 1e6), .label = "rate.redis.participants", .cats = "integer",
+     .doc = "sharers expected before Redis counted them (default 1; in nginx its workers)"},
+    {.name = NULL}};
+
 static const vx_option vx_rate_fields[] = {
     {"requests", INT(1, 1e6), .label = "rate.requests", .cats = "integer",
      .doc = "requests at most in any `per` seconds, 1-1e6 (required)"},
@@ -354,6 +392,8 @@ static const vx_option vx_rate_fields[] = {
      .doc = "the window in seconds, > 0, at most a day (default 60)"},
     {"shared_dict", .kind = VX_K_STRING, .check = vx_checkdictname, .label = "rate.shared_dict",
      .cats = "string", .doc = "inside nginx: the lua_shared_dict where workers share the window"},
+    {"redis", .kind = VX_K_FIELDS, .fields = vx_rate_redis_fields, .label = "rate.redis",
+     .cats = "vertexops.RateRedis", .doc = "the Redis server where processes on many hosts share the window"},
     {.name = NULL}};
 
 static const vx_option vx_options[] = {

@@ -22,6 +22,7 @@
  *   sigv4.c    AWS Signature Version 4 for the aws1 subject token
  *   sys.c      clock, sleep, isatty
  *   spawn.c    core.spawn: a program run without a shell, output capped, killed at a timeout
+ *   redis.c    core.redis: a Redis connection (libhiredis) for option rate.redis outside nginx
  *
  * Invariants kept in every file:
  *  - no Lua API call that can raise runs inside a libcurl callback: callbacks only append to
@@ -268,5 +269,6 @@ void vx_jwt_open(lua_State *L);
 void vx_sigv4_open(lua_State *L);
 void vx_sys_open(lua_State *L);
 void vx_spawn_open(lua_State *L);
+void vx_redis_open(lua_State *L);
 
 #endif

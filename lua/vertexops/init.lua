@@ -31,6 +31,16 @@
 ---@field requests? integer requests at most in any `per` seconds, 1-1e6 (required)
 ---@field per? number the window in seconds, > 0, at most a day (default 60)
 ---@field shared_dict? string inside nginx: the lua_shared_dict where workers share the window
+---@field redis? vertexops.RateRedis the Redis server where processes on many hosts share the window
+
+---@class vertexops.RateRedis rate.redis: the Redis server sharing the window (docs/contract.md, "Pacing")
+---@field host? string the Redis server's host name or address (default 127.0.0.1)
+---@field port? integer its port, 1-65535 (default 6379)
+---@field password? string sent with AUTH when given
+---@field db? integer the database, SELECTed when not 0 (default 0)
+---@field prefix? string the start of every key (default vertexops:rate:)
+---@field timeout? number seconds for a connect or an exchange, > 0, at most 60 (default 0.5)
+---@field participants? integer sharers expected before Redis counted them (default 1; in nginx its workers)
 
 ---@class vertexops.Hooks hooks option: functions called at points of a call (docs/contract.md, "Hooks"); a
 ---call's hooks run after its client's, both; a hook's error is caught and counted (client:stats().hook_errors)

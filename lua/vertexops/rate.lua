@@ -13,13 +13,14 @@
 local core = require "vertexops.core"
 local host = require "vertexops.host"
 
-local ipairs, type = ipairs, type
+local ipairs, tostring, type = ipairs, tostring, type
 local string_format = string.format
 local errors = require "vertexops.errors"
 local deadlines = require "vertexops.deadline"
 local raise = errors.raise
 local retry_after = require("vertexops.retry").retry_after
 local shared = require "vertexops.rate_shared"
+local redis = require "vertexops.rate_redis"
 
 local M = {}
 
@@ -41,6 +42,10 @@ M.PER = schema_per()
 function M.check(r)
   if type(r) == "table" and r.requests == nil then
     raise("ValueError", "option 'rate' needs rate.requests (how many requests in rate.per seconds)")
+  end
+  if type(r) == "table" and r.redis ~= nil and r.shared_dict ~= nil then
+    raise("ValueError", "options 'rate.redis' and 'rate.shared_dict' cannot be used together (Redis shares "
+      .. "the window between the workers of an nginx too)")
   end
 end
 
@@ -64,7 +69,10 @@ local function windows(client, r)
     by_rate = {}
     client.rate_windows = by_rate
   end
-  local id = string_format("%d/%.17g/%s", r.requests, r.per or M.PER, r.shared_dict or "")
+  local rd = r.redis
+  local id = string_format("%d/%.17g/%s/%s", r.requests, r.per or M.PER, r.shared_dict or "",
+    rd and string_format("%s:%s/%s/%s/%s", tostring(rd.host), tostring(rd.port), tostring(rd.db),
+      tostring(rd.prefix), rd.password or "") or "")
   local w = by_rate[id]
   if not w then
     w = {}
@@ -141,6 +149,7 @@ end
 function M.answered(a, o, req, sent, ok, res, slot)
   local now = deadlines.clock_of(o)()
   if slot and slot.shared then return shared.answered(slot, now) end
+  if slot and slot.redis then return redis.answered(slot, o, now) end
   if slot then
     local w, i = slot[1], slot[2]
     if w[i] == sent and now > sent then w[i] = now end -- unless the slot went to a later request
@@ -188,6 +197,12 @@ function M.permit(client, o, req, deadline, adapt)
     w = { n = 0, head = 1 } -- times of the requests let go: n of them, the oldest at head
     by_key[key] = w
   end
+  if r.redis then -- shared through Redis (rate_redis.lua)
+    if not w.redis then w.redis = redis.state(r, per, key) end
+    local err, sent, slot, local_n = redis.permit(w.redis, o, req, deadline)
+    if not local_n then return err, sent, slot end
+    n = local_n -- Redis failed: this window, at the share of one participant
+  end
   if r.shared_dict then -- shared by nginx's workers (rate_shared.lua); outside nginx, this window
     if w.shared == nil then
       local d, why = shared.dict(r.shared_dict)
@@ -197,6 +212,19 @@ function M.permit(client, o, req, deadline, adapt)
       local err, sent, slot, local_n = shared.permit(w.shared, o, req, deadline)
       if not local_n then return err, sent, slot end
       n = local_n -- the dict failed: this window, at the share of one participant
+    end
+  end
+  if w.size ~= n or (w.redis and w.redis.fell) then -- a store fell back: the window starts anew
+    for i = 1, w.size or 0 do w[i] = nil end
+    w.n, w.head, w.size = 0, 1, n
+    if w.redis then w.redis.fell = nil end
+    if w.redis and w.redis.degraded and w.redis.contacted then
+      -- Redis let requests of any process go until it failed, this process cannot know how many:
+      -- its window starts full at the fall, so that it sends again only a window later, when all
+      -- of those have left (the fall is never a burst)
+      local fall = clock()
+      for i = 1, n do w[i] = fall end
+      w.n = n
     end
   end
   while true do
