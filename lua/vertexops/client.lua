@@ -11,6 +11,7 @@ local operation = require "vertexops.operation"
 local job = require "vertexops.job"
 local deadlines = require "vertexops.deadline"
 local rate = require "vertexops.rate"
+local proxy = require "vertexops.proxy"
 
 local error, ipairs, next, pcall, setmetatable, type, tostring = error, ipairs, next, pcall, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
@@ -207,6 +208,27 @@ function Client:_exchange(o, req, token)
 end
 
 
+-- What makes an exchange's connection different, filled into req just before it is sent (req may
+-- be shared: Client:_build): the proxy (lua/vertexops/proxy.lua, one decision for every transport;
+-- its credentials apart from its URL). libcurl keys its connection cache by it itself (7.88: the
+-- proxy's host, port and credentials; spec/09_hosts_proxy_spec.lua witnesses it), the cosocket
+-- transport by its pool names.
+---@param o vertexops.Options
+---@param req table a built request
+function Client:_network(o, req) -- luacheck: no unused args
+  local px
+  local url = o.proxy
+  if url ~= nil and url ~= "" then
+    local scheme, h, port = proxy.target(req.url)
+    px = proxy.for_target(o, scheme, h, port)
+  end
+  if px then
+    req.proxy, req.proxy_user, req.proxy_password, req.proxy_target = px.shown, px.user, px.password, px
+  else
+    req.proxy, req.proxy_user, req.proxy_password, req.proxy_target = nil, nil, nil, nil
+  end
+end
+
 -- A 401 or 403 of the service names the credentials it refused (google-auth's get_cred_info, as
 -- google-api-core adds it to such errors): their type, source and principal, never a secret; in
 -- the message and as fields credential_type, credential_source, principal. Nothing for a token
@@ -255,6 +277,7 @@ function Client:_run(o, req, ctx)
     -- req may be shared by requests running side by side (Client:_build): fill it just before use
     req.timeout = math_min(request_timeout, remaining)
     req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
+    self:_network(o, req)
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
     local ok, res, headers = self:_exchange(o, req, token)
     if sent then rate.answered(adapt, o, req, sent, ok, res, slot) end

@@ -73,6 +73,8 @@
 ---@field pool_size? integer cosocket: idle connections kept per pool (default 30)
 ---@field pool_backlog? integer cosocket: connects queued past pool_size (default none)
 ---@field keepalive_timeout? number cosocket: idle seconds of a pooled connection (default 60)
+---@field proxy? string HTTPS proxy http://[user:password@]host:port, CONNECT ("": none; env https_proxy, HTTPS_PROXY)
+---@field no_proxy? string hosts reached without the proxy: exact, .suffix, *, comma-separated (env no_proxy, NO_PROXY)
 ---@field rate? vertexops.Rate|false at most rate.requests requests in any rate.per seconds per project and location
 
 ---@class vertexops.Error an error object: raised with error(err, 0), or returned as `false, err` /
