@@ -240,6 +240,29 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
   }
   VX_SETOPT(L, e, CURLOPT_HTTPPROXYTUNNEL, 1L);
   VX_SETOPT(L, e, CURLOPT_NOPROXY, ""); /* decided above: not libcurl's reading of no_proxy */
+  /* A client certificate (mTLS): the PEM texts the client read once from its files (req.client_cert,
+   * req.client_key), copied by libcurl. Its connection cache keys connections by the certificate
+   * blob (Curl_ssl_config_matches), so a connection made with one is never used without it. */
+  {
+    struct curl_blob cert, key;
+    size_t n = 0;
+    memset(&cert, 0, sizeof cert);
+    memset(&key, 0, sizeof key);
+    if (vx_rawfield(L, 2, "client_cert") == LUA_TSTRING) {
+      cert.data = (void *)lua_tolstring(L, -1, &n);
+      cert.len = n;
+      cert.flags = CURL_BLOB_COPY;
+    }
+    if (vx_rawfield(L, 2, "client_key") == LUA_TSTRING) {
+      key.data = (void *)lua_tolstring(L, -1, &n);
+      key.len = n;
+      key.flags = CURL_BLOB_COPY;
+    }
+    VX_SETOPT(L, e, CURLOPT_SSLCERT_BLOB, cert.data ? &cert : (struct curl_blob *)NULL);
+    VX_SETOPT(L, e, CURLOPT_SSLKEY_BLOB, key.data ? &key : (cert.data ? &cert : (struct curl_blob *)NULL));
+    VX_SETOPT(L, e, CURLOPT_SSLCERTTYPE, "PEM");
+    VX_SETOPT(L, e, CURLOPT_SSLKEYTYPE, "PEM");
+  }
   VX_SETOPT(L, e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
   VX_SETOPT(L, e, CURLOPT_CAPATH, ca ? (const char *)NULL : h->default_capath);
 

@@ -12,6 +12,7 @@ local job = require "vertexops.job"
 local deadlines = require "vertexops.deadline"
 local rate = require "vertexops.rate"
 local proxy = require "vertexops.proxy"
+local mtls = require "vertexops.mtls"
 
 local error, ipairs, next, pcall, setmetatable, type, tostring = error, ipairs, next, pcall, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
@@ -210,12 +211,13 @@ end
 
 -- What makes an exchange's connection different, filled into req just before it is sent (req may
 -- be shared: Client:_build): the proxy (lua/vertexops/proxy.lua, one decision for every transport;
--- its credentials apart from its URL). libcurl keys its connection cache by it itself (7.88: the
--- proxy's host, port and credentials; spec/09_hosts_proxy_spec.lua witnesses it), the cosocket
--- transport by its pool names.
+-- its credentials apart from its URL) and the client certificate (lua/vertexops/mtls.lua, read once
+-- per client). libcurl keys its connection cache by all of them itself (7.88: the proxy's host, port
+-- and credentials, the client certificate's blob; spec/09_hosts_proxy_spec.lua and
+-- spec/09_hosts_mtls_spec.lua witness it), the cosocket transport by its pool names.
 ---@param o vertexops.Options
 ---@param req table a built request
-function Client:_network(o, req) -- luacheck: no unused args
+function Client:_network(o, req)
   local px
   local url = o.proxy
   if url ~= nil and url ~= "" then
@@ -226,6 +228,9 @@ function Client:_network(o, req) -- luacheck: no unused args
     req.proxy, req.proxy_user, req.proxy_password, req.proxy_target = px.shown, px.user, px.password, px
   else
     req.proxy, req.proxy_user, req.proxy_password, req.proxy_target = nil, nil, nil, nil
+  end
+  if o.client_cert ~= nil or req.client_cert ~= nil or o.client_key ~= nil then
+    req.client_cert, req.client_key = mtls.pems(self, o)
   end
 end
 

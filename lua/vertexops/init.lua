@@ -75,6 +75,9 @@
 ---@field keepalive_timeout? number cosocket: idle seconds of a pooled connection (default 60)
 ---@field proxy? string HTTPS proxy http://[user:password@]host:port, CONNECT ("": none; env https_proxy, HTTPS_PROXY)
 ---@field no_proxy? string hosts reached without the proxy: exact, .suffix, *, comma-separated (env no_proxy, NO_PROXY)
+---@field client_cert? string PEM file of the client certificate (mTLS); read once per client
+---@field client_key? string PEM file of the client certificate's private key (default: the client_cert file)
+---@field mtls_endpoint? "auto"|"never"|"always" Google's mTLS hosts (env GOOGLE_API_USE_MTLS_ENDPOINT)
 ---@field rate? vertexops.Rate|false at most rate.requests requests in any rate.per seconds per project and location
 
 ---@class vertexops.Error an error object: raised with error(err, 0), or returned as `false, err` /

@@ -18,7 +18,8 @@ local slots_new = require("vertexops.transport.slots").new
 local errors = require "vertexops.errors"
 
 local math_ceil, math_max, math_min, string_format = math.ceil, math.max, math.min, string.format
-local tostring = tostring
+local tostring, type = tostring, type
+local sock_has_clientcert
 
 local M = {}
 
@@ -179,6 +180,28 @@ local function tunnel(ngx, sock, px, target, connect_ms, finish)
   return true
 end
 
+-- The client certificate as nginx takes it (cdata of ngx.ssl's parse_pem_*), parsed once per PEM text
+-- (lua/vertexops/mtls.lua reads the files once per client).
+local parsed_certs, nparsed = {}, 0
+local function client_cert(cert_pem, key_pem)
+  local both = parsed_certs[cert_pem]
+  both = both and both[key_pem]
+  if both then return both[1], both[2] end
+  local ok, ssl = pcall(require, "ngx.ssl")
+  if not ok then
+    errors.raise("AuthError", "option 'client_cert' needs ngx.ssl (lua-resty-core) inside nginx: " .. tostring(ssl))
+  end
+  local cert, err = ssl.parse_pem_cert(cert_pem)
+  if not cert then errors.raise("AuthError", "option 'client_cert': nginx cannot read the certificate: " .. tostring(err)) end
+  local key, kerr = ssl.parse_pem_priv_key(key_pem)
+  if not key then errors.raise("AuthError", "option 'client_key': nginx cannot read the private key: " .. tostring(kerr)) end
+  if nparsed >= 16 then parsed_certs, nparsed = {}, 0 end
+  local by_key = parsed_certs[cert_pem] or {}
+  parsed_certs[cert_pem] = by_key
+  by_key[key_pem], nparsed = { cert, key }, nparsed + 1
+  return cert, key
+end
+
 -- A short digest naming a secret or a certificate in a pool name (not the thing itself).
 local digests, ndigests = {}, 0
 local function digest(ngx, s)
@@ -244,6 +267,16 @@ local function open(ngx, o, target, pool, connect_ms, finish, net)
           return nil, terr
         end
       end
+      if net.cert then
+        local cert, key = client_cert(net.cert, net.key)
+        local set, serr = sock:setclientcert(cert, key)
+        if not set then
+          sock:close()
+          local _, e = errors.result("AuthError", "option 'client_cert': nginx refused the client certificate: "
+            .. tostring(serr))
+          return nil, e
+        end
+      end
       local session, herr = handshake(ngx, sock, pool, target.host, connect_ms, finish)
       if not session then
         sock:close()
@@ -284,6 +317,17 @@ local function read(ngx, sock, p, finish, connect_ms)
   end
 end
 
+-- Whether this nginx's cosockets take a client certificate (tcpsock:setclientcert).
+local has_clientcert
+sock_has_clientcert = function(ngx)
+  if has_clientcert == nil then
+    local sock = ngx.socket.tcp()
+    has_clientcert = type(sock.setclientcert) == "function"
+    sock:close()
+  end
+  return has_clientcert
+end
+
 --- One exchange; see the top of this file.
 function M.exchange(ngx, o, req, token)
   local parts, target = core.h1_request(req, token) -- raises for bad arguments, as handle:call
@@ -297,8 +341,12 @@ function M.exchange(ngx, o, req, token)
   local finish = ngx.now() + total
   local connect_ms = ms(math_min(req.connect_timeout or core.CONNECT_TIMEOUT, total))
   -- what Client:_network decided for this exchange (req may be shared: read before any yield)
-  local net = { px = req.proxy_target }
-  if target.scheme ~= "https" then net.px = nil end
+  local net = { px = req.proxy_target, cert = req.client_cert, key = req.client_key }
+  if target.scheme ~= "https" then net.px, net.cert, net.key = nil, nil, nil end
+  if net.cert and not sock_has_clientcert(ngx) then
+    errors.raise("AuthError", "option 'client_cert' needs tcpsock:setclientcert (lua-nginx-module 0.10.23 and "
+      .. "lua-resty-core 0.1.25 or later) inside nginx; use transport 'thread' or 'curl'")
+  end
   local pool = pool_name(ngx, target, net.px, net.cert, net.key)
   M.stats.requests = M.stats.requests + 1
   for attempt = 1, 2 do
