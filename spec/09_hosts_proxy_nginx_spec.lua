@@ -145,6 +145,26 @@ describe("HTTPS proxy (cosocket transport)", function()
     end)
   end)
 
+  describe("https_proxy in nginx's environment (the example's `env https_proxy;`)", function()
+    local app2, url
+    setup(function()
+      url = fresh()
+      app2 = openresty.start(fake.server, { env = { https_proxy = url, HTTPS_PROXY = "", no_proxy = "",
+        NO_PROXY = "" } })
+    end)
+    teardown(function() app2:stop() end)
+
+    it("is the proxy of a call that names none", function()
+      local before = locked:connects(target)
+      local r = app2:result([[
+        local ok, res = pcall(vertexops.get, args.name, nil, T.opts { retry = false })
+        return { ok = ok, message = not ok and tostring(res) or nil }
+      ]], { name = NAME })
+      assert.is_true(r.ok, cjson.encode(r))
+      assert.are.equal(1, locked:connects(target) - before)
+    end)
+  end)
+
   it("transport 'thread' (libcurl on a worker thread) goes through the proxy too", function()
     local before = locked:connects(target)
     local r = gets { { proxy = fresh(), transport = "thread", ca_file = fake.server.ca_file } }
