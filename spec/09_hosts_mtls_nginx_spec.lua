@@ -80,6 +80,13 @@ describe("client certificates (cosocket transport)", function()
     assert.are.equal(400, r[2].err.code, cjson.encode(r))
   end)
 
+  it("transport 'thread' (libcurl on a worker thread) presents the certificate too", function()
+    local r = gets { { client_cert = server.client_cert, client_key = server.client_key, transport = "thread",
+      ca_file = server.ca_file } }
+    assert.is_true(r[1].ok, cjson.encode(r))
+    assert.are.equal("CN=fake-client", server:log("get")[1].client_cert)
+  end)
+
   it("a key nginx cannot read is an AuthError", function()
     local bad = dir .. "/bad.key"
     testing.write(bad, "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n")

@@ -54,6 +54,12 @@ describe("client certificates (libcurl)", function()
     assert.are.equal("CN=fake-client", log[1].client_cert)
   end)
 
+  it("a started request (libcurl's multi interface) comes with the certificate too", function()
+    local c = client({ client_cert = server.client_cert, client_key = server.client_key })
+    assert.are.equal(NAME, c:start("get", NAME):wait().name)
+    assert.are.equal("CN=fake-client", server:log("get")[1].client_cert)
+  end)
+
   it("client_cert alone: one PEM file holding the certificate and its key", function()
     local both = dir .. "/both.pem"
     testing.write(both, testing.read(server.client_cert) .. testing.read(server.client_key))

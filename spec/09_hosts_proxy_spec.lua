@@ -74,6 +74,13 @@ describe("HTTPS proxy (libcurl)", function()
     assert.are.equal(1, locked:connects(target) - before)
   end)
 
+  it("a started request (libcurl's multi interface) goes through the proxy too", function()
+    local before = open:connects(target)
+    local op = client({ proxy = open.url }):start("get", NAME):wait()
+    assert.are.equal(NAME, op.name)
+    assert.are.equal(1, open:connects(target) - before)
+  end)
+
   it("no_proxy naming the host: no CONNECT, the call goes straight to the service", function()
     local before = open:all_connects()
     client({ proxy = open.url, no_proxy = "example.com, 127.0.0.1" }):get(NAME)
