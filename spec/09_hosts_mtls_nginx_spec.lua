@@ -87,6 +87,23 @@ describe("client certificates (cosocket transport)", function()
     assert.are.equal("CN=fake-client", server:log("get")[1].client_cert)
   end)
 
+  it("an nginx whose cosockets lack setclientcert: an AuthError naming the other transports, nothing sent", function()
+    local r = app:result([[
+      local cosocket = require "vertexops.transport.cosocket"
+      local supported = cosocket.clientcert_supported
+      cosocket.clientcert_supported = function() return false end
+      local ok, err = pcall(vertexops.get, args.name, nil, T.opts { endpoint = args.endpoint, retry = false,
+        client_cert = args.cert, client_key = args.key })
+      cosocket.clientcert_supported = supported
+      return { ok = ok, tags = err.tags, message = tostring(err) }
+    ]], { name = NAME, endpoint = endpoint, cert = server.client_cert, key = server.client_key })
+    assert.is_false(r.ok)
+    assert.are.same({ "AuthError" }, r.tags)
+    assert.matches("needs tcpsock:setclientcert", r.message, 1, true)
+    assert.matches("transport 'thread' or 'curl'", r.message, 1, true)
+    assert.are.equal(0, #server:log())
+  end)
+
   it("a key nginx cannot read is an AuthError", function()
     local bad = dir .. "/bad.key"
     testing.write(bad, "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n-----END PRIVATE KEY-----\n")

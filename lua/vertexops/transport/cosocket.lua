@@ -19,7 +19,6 @@ local errors = require "vertexops.errors"
 
 local math_ceil, math_max, math_min, string_format = math.ceil, math.max, math.min, string.format
 local tostring, type = tostring, type
-local sock_has_clientcert
 
 local M = {}
 
@@ -317,9 +316,11 @@ local function read(ngx, sock, p, finish, connect_ms)
   end
 end
 
--- Whether this nginx's cosockets take a client certificate (tcpsock:setclientcert).
+-- Whether this nginx's cosockets take a client certificate (tcpsock:setclientcert: lua-nginx-module
+-- 0.10.23 with lua-resty-core 0.1.25, Debian's; asked once per worker). A module field, so that a
+-- spec can stand for an nginx without it.
 local has_clientcert
-sock_has_clientcert = function(ngx)
+function M.clientcert_supported(ngx)
   if has_clientcert == nil then
     local sock = ngx.socket.tcp()
     has_clientcert = type(sock.setclientcert) == "function"
@@ -343,7 +344,7 @@ function M.exchange(ngx, o, req, token)
   -- what Client:_network decided for this exchange (req may be shared: read before any yield)
   local net = { px = req.proxy_target, cert = req.client_cert, key = req.client_key }
   if target.scheme ~= "https" then net.px, net.cert, net.key = nil, nil, nil end
-  if net.cert and not sock_has_clientcert(ngx) then
+  if net.cert and not M.clientcert_supported(ngx) then
     errors.raise("AuthError", "option 'client_cert' needs tcpsock:setclientcert (lua-nginx-module 0.10.23 and "
       .. "lua-resty-core 0.1.25 or later) inside nginx; use transport 'thread' or 'curl'")
   end
