@@ -59,8 +59,11 @@ describe("Google's mTLS hosts", function()
   it("GOOGLE_API_USE_MTLS_ENDPOINT gives its default; a bad value is a ValueError naming the option", function()
     local code = [[
       local options = require "vertexops.options"
-      local o = options.apply_env(options.copy { token = "t" })
-      print(require("vertexops.core").build("get", "projects/p/locations/global/operations/1", nil, o).url)
+      local ok, res = pcall(function()
+        local o = options.apply_env(options.copy { token = "t" })
+        return require("vertexops.core").build("get", "projects/p/locations/global/operations/1", nil, o).url
+      end)
+      print(tostring(res)) -- a URL, or the error (Lua 5.1 prints no error object of its own)
     ]]
     local out = H.run_lua(code, { GOOGLE_API_USE_MTLS_ENDPOINT = "always", VERTEXOPS_ENDPOINT = "" })
     assert.matches("^https://aiplatform%.mtls%.googleapis%.com/", out)
