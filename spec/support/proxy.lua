@@ -47,10 +47,13 @@ function M.start(opts)
     local self = setmetatable({ dir = dir, pid = pid, port = port, url = "http://127.0.0.1:" .. port }, Proxy)
     for _ = 1, 250 do -- up to 5 s for it to listen
       local c = socket.tcp()
-      c:settimeout(1)
+      c:settimeout(2)
       local ok = c:connect("127.0.0.1", port)
+      -- the port answers as tinyproxy (another process may have taken the free port first)
+      local answer = ok and c:send("GET / HTTP/1.0\r\n\r\n") and c:receive("*a")
       c:close()
-      if ok then return self end
+      if answer and answer:find("\r\nServer: tinyproxy/", 1, true) then return self end
+      if ok then break end -- someone else's port: try another
       if not sh("kill -0 " .. pid .. " 2>/dev/null") then break end
       socket.sleep(0.02)
     end
