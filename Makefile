@@ -19,7 +19,7 @@ LIBS       := -lcurl -lcrypto -lpthread -lhiredis
 DEBS := lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson lua-socket lua-busted \
         lua-check luarocks nginx libnginx-mod-http-lua openssl make gcc valgrind \
         luajit2 libluajit2-5.1-dev locales strace lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 \
-        liblua5.3-dev wrk libhiredis-dev redis-server
+        liblua5.3-dev wrk libhiredis-dev redis-server tinyproxy
 
 
 RUN := LUA_PATH="./lua/?.lua;./lua/?/init.lua;./spec/?.lua;;" LUA_CPATH="./$(BUILD)/?.so;;"

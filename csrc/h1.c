@@ -44,6 +44,7 @@ typedef struct {
   long status;              /* of the response being read; 0 before its status line */
   int minor;                /* HTTP/1.minor */
   int has_cl, has_te, conn_close, extra;
+  int connect;              /* core.h1("CONNECT"): the answer of a proxy to CONNECT */
   char msg[160];
 } vx_h1;
 
@@ -169,6 +170,12 @@ static int h1_endofhead(vx_h1 *p) {
     p->state = H1_STATUS; /* an interim answer: the real one follows */
     return 1;
   }
+  if (p->connect && p->status <= 299) {
+    /* a tunnel: a 2xx answer to CONNECT ends with its head (RFC 9110 9.3.6: any Content-Length or
+     * Transfer-Encoding in it is ignored); what follows belongs to the tunnel */
+    p->state = H1_DONE;
+    return 1;
+  }
   if (p->has_cl && p->has_te)
     return h1_fail(p, H1E_PROTO, "malformed HTTP response: both Content-Length and Transfer-Encoding");
   if (p->status == 204 || p->status == 304) {
@@ -285,7 +292,12 @@ static void h1_feed(vx_h1 *p, const char *s, size_t n) {
     }
     }
   }
-  if (i < n && p->state == H1_DONE) p->extra = 1; /* bytes after the response: no reuse */
+  if (i < n && p->state == H1_DONE) {
+    p->extra = 1; /* bytes after the response: no reuse */
+    /* a tunnel's first bytes are ours (the TLS ClientHello): a proxy that sends any first is broken */
+    if (p->connect && p->status <= 299)
+      h1_fail(p, H1E_PROTO, "malformed CONNECT answer: the proxy sent bytes after its 2xx answer");
+  }
 }
 
 /* --- the parser userdata --- */
@@ -309,9 +321,17 @@ static int h1_close(lua_State *L) {
   return 0;
 }
 
-/* core.h1() -> a parser for one response */
+/* core.h1([method]) -> a parser for one response; "CONNECT": a proxy's answer to CONNECT (a 2xx one
+ * ends with its head, and nothing may follow it) */
 static int core_h1(lua_State *L) {
-  vx_h1 *p = lua_newuserdata(L, sizeof *p);
+  vx_h1 *p;
+  int connect = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    const char *m = vx_checkstringarg(L, 1, "method", NULL);
+    if (strcmp(m, "CONNECT") != 0) vx_valueerror(L, "core.h1: method must be nil or \"CONNECT\"");
+    connect = 1;
+  }
+  p = lua_newuserdata(L, sizeof *p);
   memset(p, 0, sizeof *p); /* born closed: nothing to free yet */
   luaL_getmetatable(L, VX_H1_MT);
   lua_setmetatable(L, -2);
@@ -319,6 +339,7 @@ static int core_h1(lua_State *L) {
   p->head.limit = VX_MAX_HEAD;
   p->body.limit = VX_MAX_BODY;
   p->state = H1_STATUS;
+  p->connect = connect;
   p->open = 1; /* its buffers are allocated as bytes come, and freed by close */
   return 1;
 }

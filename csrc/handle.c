@@ -139,15 +139,29 @@ static int vx_curl_headtotal(CURLcode rc, const vx_handle *h) {
 
 /* Pushes the transport error for a failed exchange (status: what the server had answered, if
  * anything; an answer refused for its size keeps it as code). */
+/* The status of a CONNECT the proxy refused (not 2xx), else 0. */
+static int vx_proxyrefused(vx_handle *h, long *code) {
+  if (curl_easy_getinfo(h->easy, CURLINFO_HTTP_CONNECTCODE, code) != CURLE_OK) *code = 0;
+  return *code != 0 && (*code < 200 || *code > 299);
+}
+
 static void vx_pushcurlerror(lua_State *L, vx_handle *h, CURLcode rc, long status) {
-  long sent = 0;
-  char msg[CURL_ERROR_SIZE + 64];
+  long sent = 0, proxycode = 0;
+  char msg[CURL_ERROR_SIZE + 128];
   const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
   if ((rc == CURLE_WRITE_ERROR && (h->body.overflow == 1 || h->head.overflow == 1)) ||
       vx_curl_headtotal(rc, h)) {
     vx_pushoversize(L, h->body.overflow == 1 ? VX_OVER_BODY : VX_OVER_HEAD, status);
   } else if (vx_curl_toolarge(rc, h)) {
     vx_pushoversize(L, VX_OVER_LINE, status);
+  } else if (vx_proxyrefused(h, &proxycode)) {
+    /* the proxy answered CONNECT with something other than 2xx: nothing reached the service (the
+     * cosocket transport makes the same error: lua/vertexops/transport/cosocket.lua) */
+    snprintf(msg, sizeof msg, "the proxy refused the tunnel: it answered CONNECT with %ld (%s, curl error %d)",
+             proxycode, detail, (int)rc);
+    vx_pusherror(L, vx_tags_failed, msg);
+    lua_pushinteger(L, (lua_Integer)proxycode);
+    lua_setfield(L, -2, "proxy_status");
   } else {
     if (curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &sent) != CURLE_OK) sent = 1;
     snprintf(msg, sizeof msg, "%s (curl error %d)", detail, (int)rc);
@@ -204,10 +218,51 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
   }
   VX_SETOPT(L, e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", VX_EXCHANGE_TIMEOUT)));
   VX_SETOPT(L, e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", VX_CONNECT_TIMEOUT)));
-  /* Plain http:// (loopback endpoints, the metadata server) never goes through a proxy from the
-   * environment (http_proxy, ALL_PROXY): the proxy would read the bearer token. https:// keeps
-   * them: a proxy sees only the CONNECT target. */
-  VX_SETOPT(L, e, CURLOPT_PROXY, r.u.https ? (const char *)NULL : "");
+  /* The proxy is the Lua front's decision (lua/vertexops/proxy.lua: option proxy or https_proxy,
+   * no_proxy), the same for both transports: req.proxy "http://host:port" for an https:// request
+   * that goes through one, tunnelled with CONNECT, its credentials apart (req.proxy_user,
+   * req.proxy_password: never in a URL libcurl could show). Without it no proxy at all, whatever
+   * the environment holds (CURLOPT_PROXY "" overrides libcurl's own reading of it): a plain http://
+   * request (loopback endpoints, the metadata server) never goes through one, the proxy would read
+   * the bearer token. */
+  if (r.u.https && vx_rawfield(L, 2, "proxy") == LUA_TSTRING) {
+    const char *user = NULL, *password = NULL;
+    VX_SETOPT(L, e, CURLOPT_PROXY, lua_tostring(L, -1));
+    if (vx_rawfield(L, 2, "proxy_user") == LUA_TSTRING) user = lua_tostring(L, -1);
+    if (vx_rawfield(L, 2, "proxy_password") == LUA_TSTRING) password = lua_tostring(L, -1);
+    VX_SETOPT(L, e, CURLOPT_PROXYUSERNAME, user);
+    VX_SETOPT(L, e, CURLOPT_PROXYPASSWORD, user ? (password ? password : "") : (const char *)NULL);
+    VX_SETOPT(L, e, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
+  } else {
+    VX_SETOPT(L, e, CURLOPT_PROXY, "");
+    VX_SETOPT(L, e, CURLOPT_PROXYUSERNAME, (const char *)NULL);
+    VX_SETOPT(L, e, CURLOPT_PROXYPASSWORD, (const char *)NULL);
+  }
+  VX_SETOPT(L, e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+  VX_SETOPT(L, e, CURLOPT_NOPROXY, ""); /* decided above: not libcurl's reading of no_proxy */
+  /* A client certificate (mTLS): the PEM texts the client read once from its files (req.client_cert,
+   * req.client_key), copied by libcurl. Its connection cache keys connections by the certificate
+   * blob (Curl_ssl_config_matches), so a connection made with one is never used without it. */
+  {
+    struct curl_blob cert, key;
+    size_t n = 0;
+    memset(&cert, 0, sizeof cert);
+    memset(&key, 0, sizeof key);
+    if (vx_rawfield(L, 2, "client_cert") == LUA_TSTRING) {
+      cert.data = (void *)lua_tolstring(L, -1, &n);
+      cert.len = n;
+      cert.flags = CURL_BLOB_COPY;
+    }
+    if (vx_rawfield(L, 2, "client_key") == LUA_TSTRING) {
+      key.data = (void *)lua_tolstring(L, -1, &n);
+      key.len = n;
+      key.flags = CURL_BLOB_COPY;
+    }
+    VX_SETOPT(L, e, CURLOPT_SSLCERT_BLOB, cert.data ? &cert : (struct curl_blob *)NULL);
+    VX_SETOPT(L, e, CURLOPT_SSLKEY_BLOB, key.data ? &key : (cert.data ? &cert : (struct curl_blob *)NULL));
+    VX_SETOPT(L, e, CURLOPT_SSLCERTTYPE, "PEM");
+    VX_SETOPT(L, e, CURLOPT_SSLKEYTYPE, "PEM");
+  }
   VX_SETOPT(L, e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
   VX_SETOPT(L, e, CURLOPT_CAPATH, ca ? (const char *)NULL : h->default_capath);
 

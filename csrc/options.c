@@ -256,6 +256,7 @@ static const char *const vx_strategies[] = {"auto", "poll", "server", NULL};
 static const char *const vx_wait_bys[] = {"auto", "list", "get", NULL};
 static const char *const vx_transports[] = {"curl", "cosocket", "thread", NULL};
 static const char *const vx_versions[] = {"v1beta1", "v1", NULL};
+static const char *const vx_mtls_modes[] = {"auto", "never", "always", NULL};
 static const char *const vx_levels[] = {"debug", "info", "warn", "error", NULL};
 
 #define NUM(lo_, hi_) .kind = VX_K_NUMBER, .lo = (lo_), .hi = (hi_)
@@ -481,6 +482,16 @@ static const vx_option vx_options[] = {
      .doc = "cosocket: connects queued past pool_size (default none)"},
     {"keepalive_timeout", NUM(0, VX_MAX_TIMEOUT), .flags = VX_O_LOOPEN, DNUM(60), .cats = "number",
      .doc = "cosocket: idle seconds of a pooled connection (default 60)"},
+    {"proxy", .kind = VX_K_STRING, .check = vx_checkprintable, .cats = "string",
+     .doc = "HTTPS proxy http://[user:password@]host:port, CONNECT (\"\": none; env https_proxy, HTTPS_PROXY)"},
+    {"no_proxy", .kind = VX_K_STRING, .check = vx_checkprintable, .cats = "string", .doc = "hosts reached without the proxy: exact, .suffix, *, comma-separated (env no_proxy, NO_PROXY)"},
+    {"client_cert", .kind = VX_K_STRING, .cats = "string",
+     .doc = "PEM file of the client certificate (mTLS); read once per client"},
+    {"client_key", .kind = VX_K_STRING, .defdoc = "the client_cert file", .cats = "string",
+     .doc = "PEM file of the client certificate's private key (default: the client_cert file)"},
+    {"mtls_endpoint", .kind = VX_K_CHOICE, .choices = vx_mtls_modes, DSTR("auto"),
+     .env = "GOOGLE_API_USE_MTLS_ENDPOINT", .cats = "\"auto\"|\"never\"|\"always\"",
+     .doc = "Google's mTLS hosts (env GOOGLE_API_USE_MTLS_ENDPOINT)"},
     {"rate", .kind = VX_K_FIELDS, .flags = VX_O_FALSE | VX_O_MERGE | VX_O_COPY,
      .fields = vx_rate_fields, .cats = "vertexops.Rate|false",
      .doc = "at most rate.requests requests in any rate.per seconds per project and location"},

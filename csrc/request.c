@@ -373,18 +373,36 @@ static void vx_duration(char *out, size_t size, double secs) {
  * "rep." (utils.mrep_endpoint splits the service host the same way). */
 static const char *const vx_multiregions[] = {"us", "eu", NULL};
 
-static void vx_pushgooglehost(lua_State *L, const char *region, const char *ud) {
+static void vx_pushgooglehost(lua_State *L, const char *region, const char *ud, int mtls) {
   int i;
+  if (mtls && strcmp(ud, "googleapis.com") != 0)
+    vx_valueerror(L, "Google's mTLS hosts are in universe googleapis.com only, not %s (a client_cert "
+                     "with option mtls_endpoint \"auto\", or \"always\"): give an endpoint, or "
+                     "mtls_endpoint = \"never\"", ud);
   if (strcmp(region, "global") == 0) {
-    lua_pushfstring(L, "https://aiplatform.%s", ud);
+    lua_pushfstring(L, mtls ? "https://aiplatform.mtls.%s" : "https://aiplatform.%s", ud);
     return;
   }
+  /* the representative endpoints have no mTLS name (google-api-core's _get_default_mtls_endpoint
+   * leaves a host it cannot split as it is) */
   for (i = 0; vx_multiregions[i]; i++)
     if (strcmp(region, vx_multiregions[i]) == 0) {
       lua_pushfstring(L, "https://aiplatform.%s.rep.%s", region, ud);
       return;
     }
-  lua_pushfstring(L, "https://{region}-aiplatform.%s", ud);
+  lua_pushfstring(L, mtls ? "https://{region}-aiplatform.mtls.%s" : "https://{region}-aiplatform.%s", ud);
+}
+
+/* Whether Google's mTLS hosts apply (option mtls_endpoint, as GOOGLE_API_USE_MTLS_ENDPOINT in
+ * Google's clients): "always", or "auto" (the default) with a client_cert. */
+static int vx_usemtls(lua_State *L, int opts) {
+  const char *mode = vx_optfield(L, opts, "mtls_endpoint", NULL);
+  int cert = vx_optfield(L, opts, "client_cert", NULL) != NULL;
+  int on;
+  if (!mode) mode = "auto";
+  on = strcmp(mode, "always") == 0 || (strcmp(mode, "auto") == 0 && cert);
+  lua_pop(L, 2);
+  return on;
 }
 
 /* Pushes the base URL of a call (no trailing slash): the endpoint option expanded for the region
@@ -396,7 +414,7 @@ static void vx_pushbaseurl(lua_State *L, int opts, int regidx) {
     /* Google's hosts (the environment's defaults are the Lua front's: lua/vertexops/options.lua) */
     const char *ud = vx_optfield(L, opts, "universe_domain", NULL);
     if (!ud) ud = vx_optiondefault("universe_domain");
-    vx_pushgooglehost(L, region, ud);
+    vx_pushgooglehost(L, region, ud, vx_usemtls(L, opts));
     lua_replace(L, -3);
     lua_pop(L, 1);
   }

@@ -12,6 +12,8 @@ local job = require "vertexops.job"
 local deadlines = require "vertexops.deadline"
 local rate = require "vertexops.rate"
 local hooks = require "vertexops.hooks"
+local proxy = require "vertexops.proxy"
+local mtls = require "vertexops.mtls"
 
 local error, ipairs, next, pcall, setmetatable, type, tostring = error, ipairs, next, pcall, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
@@ -212,6 +214,31 @@ function Client:_exchange(o, req, token, meter)
 end
 
 
+-- What makes an exchange's connection different, filled into req just before it is sent (req may
+-- be shared: Client:_build): the proxy (lua/vertexops/proxy.lua, one decision for every transport;
+-- its credentials apart from its URL) and the client certificate (lua/vertexops/mtls.lua, read once
+-- per client). libcurl keys its connection cache by all of them itself (7.88: the proxy's host, port
+-- and credentials, the client certificate's blob; spec/09_hosts_proxy_spec.lua and
+-- spec/09_hosts_mtls_spec.lua witness it), the cosocket transport by its pool names.
+---@param o vertexops.Options
+---@param req table a built request
+function Client:_network(o, req)
+  local px
+  local url = o.proxy
+  if url ~= nil and url ~= "" then
+    local scheme, h, port = proxy.target(req.url)
+    px = proxy.for_target(o, scheme, h, port)
+  end
+  if px then
+    req.proxy, req.proxy_user, req.proxy_password, req.proxy_target = px.shown, px.user, px.password, px
+  else
+    req.proxy, req.proxy_user, req.proxy_password, req.proxy_target = nil, nil, nil, nil
+  end
+  if o.client_cert ~= nil or req.client_cert ~= nil or o.client_key ~= nil then
+    req.client_cert, req.client_key = mtls.pems(self, o)
+  end
+end
+
 -- A 401 or 403 of the service names the credentials it refused (google-auth's get_cred_info, as
 -- google-api-core adds it to such errors): their type, source and principal, never a secret; in
 -- the message and as fields credential_type, credential_source, principal. Nothing for a token
@@ -263,6 +290,7 @@ function Client:_run(o, req, ctx)
     -- req may be shared by requests running side by side (Client:_build): fill it just before use
     req.timeout = math_min(request_timeout, remaining)
     req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
+    self:_network(o, req)
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
     n = n + 1
     local ok, res, headers

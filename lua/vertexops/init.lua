@@ -91,6 +91,11 @@
 ---@field pool_size? integer cosocket: idle connections kept per pool (default 30)
 ---@field pool_backlog? integer cosocket: connects queued past pool_size (default none)
 ---@field keepalive_timeout? number cosocket: idle seconds of a pooled connection (default 60)
+---@field proxy? string HTTPS proxy http://[user:password@]host:port, CONNECT ("": none; env https_proxy, HTTPS_PROXY)
+---@field no_proxy? string hosts reached without the proxy: exact, .suffix, *, comma-separated (env no_proxy, NO_PROXY)
+---@field client_cert? string PEM file of the client certificate (mTLS); read once per client
+---@field client_key? string PEM file of the client certificate's private key (default: the client_cert file)
+---@field mtls_endpoint? "auto"|"never"|"always" Google's mTLS hosts (env GOOGLE_API_USE_MTLS_ENDPOINT)
 ---@field rate? vertexops.Rate|false at most rate.requests requests in any rate.per seconds per project and location
 ---@field hooks? vertexops.Hooks functions called at points of a call; a call's run after its client's
 ---@field traceparent? string W3C trace context: sent as traceparent on every attempt

@@ -63,6 +63,8 @@ M.POLLING = schema.fields.polling
 M.CANCEL_ALL = { filter = "done=false", max_in_flight = D.max_in_flight, page_size = 1000, wait = D.wait,
                  wait_by = D.wait_by }
 
+local PAIRED_ENV
+
 -- Options the environment gives when a call's options do not: option -> variable. (A variable of
 -- another type than its option's, schema.env_values, comes with the feature that converts it.)
 M.ENV = schema.env
@@ -77,7 +79,32 @@ function M.apply_env(o)
   for key in next, M.ENV do
     if o[key] == nil then o[key] = M.env(key) end
   end
+  for key, vars in next, PAIRED_ENV do
+    if o[key] == nil then o[key] = M.paired_env(key, vars) end
+  end
   return o
+end
+
+-- Options read from one of two variables, the lower-case one first (as curl and Go read them):
+-- proxy (https_proxy, HTTPS_PROXY), no_proxy (no_proxy, NO_PROXY). ALL_PROXY is not read: only
+-- http:// proxies that tunnel with CONNECT are supported (lua/vertexops/proxy.lua).
+PAIRED_ENV = { proxy = { "https_proxy", "HTTPS_PROXY" }, no_proxy = { "no_proxy", "NO_PROXY" } }
+M.PAIRED_ENV = PAIRED_ENV
+
+--- paired_env(key, vars) -> the value of the first of vars set and not empty, checked like the
+--- option (a bad proxy URL is a ValueError naming the variable, never showing its value).
+---@param key string
+---@param vars string[]
+---@return string?
+function M.paired_env(key, vars)
+  for i = 1, #vars do
+    local v = os_getenv(vars[i])
+    if v and v ~= "" then
+      core.check_options { [key] = v }
+      if key == "proxy" then require("vertexops.proxy").parse(v, "environment variable " .. vars[i]) end
+      return v
+    end
+  end
 end
 
 --- env(key) -> the value the environment gives option key (nil when its variable is unset or
@@ -126,6 +153,7 @@ function M.copy(opts)
     raise("TypeError", "option 'credentials' must be a key file path or a provider from vertexops.auth.provider, "
       .. "got a table that is not one")
   end
+  if o.proxy ~= nil and o.proxy ~= "" then require("vertexops.proxy").parse(o.proxy, "option 'proxy'") end
   local clock = o.clock
   if clock and not checked_clocks[clock] then -- every deadline is arithmetic on what the clock returns
     o.clock = function()

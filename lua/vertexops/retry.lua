@@ -20,6 +20,9 @@ RETRY_ON.DELETE = RETRY_ON.POST
 -- Token endpoints: like GET, and every 5xx.
 RETRY_ON.TOKEN = { codes = RETRY_ON.GET.codes, tags = RETRY_ON.GET.tags, all5xx = true }
 M.RETRY_ON = RETRY_ON
+-- The statuses of a proxy's answer to CONNECT that are worth another try (the error's proxy_status).
+local PROXY_TRANSIENT = { [429] = true, [502] = true, [503] = true, [504] = true }
+M.PROXY_TRANSIENT = PROXY_TRANSIENT
 
 -- The delay before attempt n + 1 (n >= 1): initial * multiplier^(n-1), capped.
 ---@param p vertexops.RetryPolicy with every field filled (options.policy)
@@ -110,6 +113,10 @@ M.retry_after = retry_after
 function M.retryable(method, err)
   local rule = RETRY_ON[method]
   if err.certificate == true then return false end -- a failed certificate verification stays failed
+  -- a proxy that refused the tunnel: retried only when it says it is busy or its way on failed
+  -- (429, 502, 503, 504), never for a refusal (401, 403, 407: credentials or rules stay as they are)
+  local ps = err.proxy_status
+  if ps ~= nil and not PROXY_TRANSIENT[ps] then return false end
   if err.code and is(err, "HttpError") then
     return rule.codes[err.code] == true or (rule.all5xx == true and err.code >= 500 and err.code <= 599)
   end

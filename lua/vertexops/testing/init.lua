@@ -37,7 +37,7 @@ M.DEFAULTS = { max_streams = 100, keepalive_requests = 5000, keepalive_time = 36
 
 -- start() options that are not M.DEFAULTS' limits: fixed ports, where nginx and its modules are.
 local OTHER_OPTIONS = { port = "port", http_port = "port", nginx = "string", modules = "string",
-                        control_token = "string", quota = "quota" }
+                        control_token = "string", quota = "quota", mtls = "boolean" }
 
 -- The control API's token: start{control_token = ...}, else $VERTEXOPS_FAKE_CONTROL_TOKEN, else none.
 -- Sent by the driver as this header on every /_control/ request; nginx gets it in its environment.
@@ -149,8 +149,21 @@ http {
     ssl_certificate_key ${DIR}/key.pem;
     ${SERVICE}
   }
+${MTLS_SERVER}
 }
 ]]
+
+-- start{mtls = true}: one more server that requires a client certificate signed by the fake's own
+-- client CA (nginx's ssl_verify_client on): without one, or with another, nginx answers 400.
+local MTLS_SERVER = [[
+  server {
+    listen 127.0.0.1:${MTLS_PORT} ssl http2;
+    ssl_certificate ${DIR}/cert.pem;
+    ssl_certificate_key ${DIR}/key.pem;
+    ssl_client_certificate ${DIR}/client_ca.pem;
+    ssl_verify_client on;
+    ${SERVICE}
+  }]]
 
 -- What each server block runs: the fake service, vertexops.testing.server.
 local SERVICE = [[location / {
@@ -214,6 +227,22 @@ function M.make_cert(dir, cn)
     .. "-addext subjectAltName=IP:127.0.0.1,DNS:localhost >/dev/null 2>&1"):format(shell_quote(dir .. "/key.pem"),
     shell_quote(dir .. "/cert.pem"), shell_quote("/CN=" .. (cn or "127.0.0.1")))) then
     errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: openssl could not make a certificate")
+  end
+end
+
+--- Makes a client CA (dir/client_ca.pem, its key dir/client_ca.key) and a client certificate it signs
+--- (dir/client.pem, key dir/client.key; EC P-256, CN cn or "fake-client"), for mutual TLS.
+function M.make_client_cert(dir, cn)
+  if not have_openssl() then raise_missing("openssl", "the openssl command is needed for certificates (Debian: openssl)") end
+  local function q(name) return shell_quote(dir .. "/" .. name) end
+  if not sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s "
+    .. "-days 2 -subj /CN=fake-client-ca >/dev/null 2>&1 && "
+    .. "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s -subj %s "
+    .. ">/dev/null 2>&1 && openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 2 "
+    .. ">/dev/null 2>&1"):format(q("client_ca.key"), q("client_ca.pem"), q("client.key"), q("client.csr"),
+    shell_quote("/CN=" .. (cn or "fake-client")), q("client.csr"), q("client_ca.pem"), q("client_ca.key"),
+    q("client.pem"))) then
+    errors.raise({ "ConnectionFailedError", "ConnectionError" }, "vertexops.testing: openssl could not make a client certificate")
   end
 end
 
@@ -445,6 +474,11 @@ local function check_options(opts)
           .. "and quota.per seconds from 0.001 to 86400")
       end
       other.quota = { requests = n, per = per }
+    elseif kind == "boolean" then
+      if type(v) ~= "boolean" then
+        errors.raise("TypeError", ("vertexops.testing.start: %s must be a boolean, got %s"):format(k, type(v)))
+      end
+      other[k] = v
     elseif kind == "string" then
       if type(v) ~= "string" then
         errors.raise("TypeError", ("vertexops.testing.start: %s must be a string, got %s"):format(k, type(v)))
@@ -469,7 +503,8 @@ end
 --- keepalive_time), port / http_port (fixed loopback ports for the HTTPS and the plain HTTP
 --- endpoints; free ones by default), nginx (the binary), modules (nginx's module directory),
 --- quota ({requests = n, per = seconds}: a request quota per project and region, as server:quota
---- sets it, kept by reset()).
+--- sets it, kept by reset()), mtls (true: one more HTTPS server, mtls_endpoint, that requires a client
+--- certificate signed by the fake's client CA: client_cert, client_key, client_ca).
 --- Returns the server: endpoint (HTTPS, HTTP/2), http_endpoint (plain HTTP/1.1; control requests
 --- go there), control_url, ca_file, goaway_endpoint, narrow_endpoint, dir, settings, and the
 --- methods below. Raises TypeError / ValueError for bad options, ConnectionFailedError when
@@ -488,6 +523,7 @@ function M.start(opts)
   end
   local dir = M.tmpdir()
   local ok, err = pcall(M.make_cert, dir)
+  if ok and other.mtls then ok, err = pcall(M.make_client_cert, dir) end
   if not ok then
     remove_dir(dir)
     error(err, 0)
@@ -495,7 +531,7 @@ function M.start(opts)
   local fixed = other.port or other.http_port
   local last_log
   for _ = 1, fixed and 1 or 5 do
-    local ports = free_ports(4)
+    local ports = free_ports(other.mtls and 5 or 4)
     local https_port, http_port = other.port or ports[1], other.http_port or ports[2]
     local goaway_port, narrow_port = ports[3], ports[4]
     local vars = {
@@ -503,8 +539,9 @@ function M.start(opts)
       HTTPS_PORT = https_port, HTTP_PORT = http_port, USER = M.is_root and "user root root;" or "",
       GOAWAY_PORT = goaway_port, NARROW_PORT = narrow_port, GOAWAY_AFTER = M.GOAWAY_AFTER,
       MAX_STREAMS = cfg.max_streams, KEEPALIVE_REQUESTS = cfg.keepalive_requests,
-      KEEPALIVE_TIME = cfg.keepalive_time, SERVICE = SERVICE,
+      KEEPALIVE_TIME = cfg.keepalive_time, SERVICE = SERVICE, MTLS_PORT = ports[5],
     }
+    vars.MTLS_SERVER = other.mtls and MTLS_SERVER:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end) or ""
     local conf = CONF:gsub("%${([%w_]+)}", function(k) return tostring(vars[k]) end)
     if M.run_nginx(dir, conf, { [CONTROL_ENV] = token or "" }, nginx) then
       local self = setmetatable({
@@ -516,6 +553,12 @@ function M.start(opts)
         narrow_endpoint = "https://127.0.0.1:" .. narrow_port,
         ca_file = dir .. "/cert.pem", settings = cfg, token = M.TOKEN, control_token = token,
       }, Server)
+      if other.mtls then
+        self.mtls_port = ports[5]
+        self.mtls_endpoint = "https://127.0.0.1:" .. ports[5]
+        self.client_cert, self.client_key = dir .. "/client.pem", dir .. "/client.key"
+        self.client_ca = dir .. "/client_ca.pem"
+      end
       for _ = 1, 250 do
         local pinged, perr = pcall(self.control, self, "GET", "ping")
         if pinged and other.quota then

@@ -37,6 +37,14 @@ end
 
 --- Logs the request (counted always; kept unless config{nolog} or past LIMITS.log_entries).
 --- call and name: what server.lua's routing made of it (name as the request gave it).
+-- The subject of the client certificate the request's connection presented (start{mtls = true}), or nil.
+local function client_subject()
+  if ngx.var.https ~= "on" then return nil end
+  local dn = ngx.var.ssl_client_s_dn
+  if dn == nil or dn == "" then return nil end
+  return dn
+end
+
 function M.request(call, name)
   local conn = tonumber(ngx.var.connection)
   count(conn)
@@ -66,6 +74,7 @@ function M.request(call, name)
     connection = conn,
     protocol = ngx.var.server_protocol,
     scheme = ngx.var.scheme,
+    client_cert = client_subject(),
     time = state.now(),
   }
   state.log[#state.log + 1] = entry

@@ -18,7 +18,7 @@ local slots_new = require("vertexops.transport.slots").new
 local errors = require "vertexops.errors"
 
 local math_ceil, math_max, math_min, string_format = math.ceil, math.max, math.min, string.format
-local tostring = tostring
+local tostring, type = tostring, type
 
 local M = {}
 
@@ -114,10 +114,126 @@ local function connect_error(what, target, err)
   return errors.result(TAGS_FAILED, string_format("%s to %s failed: %s%s", what, where, tostring(err), hint))
 end
 
+-- The tunnel through an HTTPS proxy (px: lua/vertexops/proxy.lua's parse): CONNECT host:port, with
+-- Proxy-Authorization: Basic when px has credentials, the answer read by the strict HTTP/1.1 parser
+-- (core.h1("CONNECT")) within connect_ms and finish. Returns true, or nil and the error: a non-2xx
+-- answer is a ConnectionFailedError (nothing reached the service) with proxy_status, as the libcurl
+-- path's (csrc/handle.c). Messages name the proxy as px.shown: never its credentials.
+local function tunnel(ngx, sock, px, target, connect_ms, finish)
+  local host = target.host
+  if host:find(":", 1, true) then host = "[" .. host .. "]" end
+  local authority = host .. ":" .. target.port
+  local lines = { "CONNECT ", authority, " HTTP/1.1\r\nHost: ", authority, "\r\n" }
+  if px.user then
+    lines[#lines + 1] = "Proxy-Authorization: Basic " .. ngx.encode_base64(px.user .. ":" .. px.password) .. "\r\n"
+  end
+  lines[#lines + 1] = "\r\n"
+  ngx.update_time()
+  local stop = math_min(finish, ngx.now() + connect_ms / 1000)
+  local function failed(what, err)
+    if err == "timeout" then
+      return nil, errors.new(TAGS_FAILED_TIMEOUT, string_format("the CONNECT to %s through the proxy %s timed out",
+        authority, px.shown))
+    end
+    return nil, errors.new(TAGS_FAILED, string_format("%s the proxy %s (CONNECT to %s) failed: %s", what, px.shown,
+      authority, tostring(err)))
+  end
+  local left = stop - ngx.now()
+  if left <= 0 then return failed("sending to", "timeout") end
+  sock:settimeouts(ms(left), ms(left), ms(left))
+  local sent, serr = sock:send(lines)
+  if not sent then return failed("sending to", serr) end
+  local p = core.h1("CONNECT")
+  while true do
+    ngx.update_time()
+    left = stop - ngx.now()
+    if left <= 0 then
+      p:close()
+      return failed("reading the answer of", "timeout")
+    end
+    sock:settimeouts(ms(left), ms(left), ms(left))
+    local data, err = sock:receiveany(READ_SIZE)
+    local done, perr
+    if data then
+      done, perr = p:feed(data)
+    elseif err == "closed" then
+      done, perr = p:eof()
+    else
+      p:close()
+      return failed("reading the answer of", err)
+    end
+    if done == nil or (done == false and not data) then
+      p:close()
+      return failed("reading the answer of", perr and perr.message or "closed")
+    end
+    if done then break end
+  end
+  local status, head = p:result()
+  p:close()
+  if status < 200 or status > 299 then
+    local reason = head:match("^HTTP/1%.%d %d%d%d ?([^\r]*)") or ""
+    return nil, errors.new(TAGS_FAILED, string_format("the proxy refused the tunnel: it answered CONNECT with %d%s "
+      .. "(proxy %s, CONNECT to %s)", status, reason ~= "" and " " .. reason or "", px.shown, authority),
+      { proxy_status = status })
+  end
+  return true
+end
+
+-- The client certificate as nginx takes it (cdata of ngx.ssl's parse_pem_*), parsed once per PEM text
+-- (lua/vertexops/mtls.lua reads the files once per client).
+local parsed_certs, nparsed = {}, 0
+local function client_cert(cert_pem, key_pem)
+  local both = parsed_certs[cert_pem]
+  both = both and both[key_pem]
+  if both then return both[1], both[2] end
+  local ok, ssl = pcall(require, "ngx.ssl")
+  if not ok then
+    errors.raise("AuthError", "option 'client_cert' needs ngx.ssl (lua-resty-core) inside nginx: " .. tostring(ssl))
+  end
+  local cert, err = ssl.parse_pem_cert(cert_pem)
+  if not cert then errors.raise("AuthError", "option 'client_cert': nginx cannot read the certificate: " .. tostring(err)) end
+  local key, kerr = ssl.parse_pem_priv_key(key_pem)
+  if not key then errors.raise("AuthError", "option 'client_key': nginx cannot read the private key: " .. tostring(kerr)) end
+  if nparsed >= 16 then parsed_certs, nparsed = {}, 0 end
+  local by_key = parsed_certs[cert_pem] or {}
+  parsed_certs[cert_pem] = by_key
+  by_key[key_pem], nparsed = { cert, key }, nparsed + 1
+  return cert, key
+end
+
+-- A short digest naming a secret or a certificate in a pool name (not the thing itself).
+local digests, ndigests = {}, 0
+local function digest(ngx, s)
+  local d = digests[s]
+  if not d then
+    d = ngx.md5(s):sub(1, 16)
+    if ndigests >= 64 then digests, ndigests = {}, 0 end
+    digests[s], ndigests = d, ndigests + 1
+  end
+  return d
+end
+
+-- The pool of a connection: everything that makes one different -- scheme, host and port (the SNI
+-- name is the host), the proxy (its host and port, and a digest of its credentials: a tunnel opened
+-- with one user's is never lent to another's) and the client certificate (a digest of its text and
+-- its key's). Two configurations never share a socket, nor a TLS session (kept per pool).
+local function pool_name(ngx, target, px, cert, key)
+  local name = "vertexops " .. target.scheme .. "://" .. target.authority
+  if px then
+    name = name .. " via " .. px.authority
+    if px.user then name = name .. " as " .. digest(ngx, px.user .. "\0" .. px.password) end
+  end
+  if cert then name = name .. " cert " .. digest(ngx, cert .. "\0" .. (key or "")) end
+  return name
+end
+M.pool_name = pool_name
+
 -- Connects (or takes a pooled connection) and does the TLS handshake, by finish (ngx.now() time):
--- each step gets connect_ms or what is left of the call, whichever is less. Returns sock, reused
--- or nil, err.
-local function open(ngx, o, target, pool, connect_ms, finish, meter, t0)
+-- each step gets connect_ms or what is left of the call, whichever is less. Through a proxy (net.px)
+-- the connection goes to the proxy and is tunnelled with CONNECT before the handshake; with a
+-- client certificate (net.cert, net.key) it is given to the handshake. Returns sock, reused or
+-- nil, err.
+local function open(ngx, o, target, pool, connect_ms, finish, net, meter, t0)
   local sock = ngx.socket.tcp()
   ngx.update_time()
   local left = finish - ngx.now()
@@ -127,14 +243,16 @@ local function open(ngx, o, target, pool, connect_ms, finish, meter, t0)
   end
   local step_ms = ms(math_min(connect_ms / 1000, left))
   sock:settimeouts(step_ms, ms(left), ms(left))
-  local host = target.host
+  local px = net.px
+  local host, port = target.host, target.port
+  if px then host, port = px.host:gsub("^%[(.*)%]$", "%1"), px.port end
   if host:lower() == "localhost" then host = "127.0.0.1" end
   local size = o.pool_size or POOL.pool_size
   local backlog = o.pool_backlog or POOL.pool_backlog
-  local ok, err = sock:connect(host, target.port, { pool = pool, pool_size = size, backlog = backlog })
+  local ok, err = sock:connect(host, port, { pool = pool, pool_size = size, backlog = backlog })
   if not ok then
     sock:close()
-    local _, e = connect_error("connect", target, err)
+    local _, e = connect_error("connect", px and { authority = "the proxy " .. px.shown } or target, err)
     return nil, e
   end
   local reused = sock:getreusedtimes() or 0
@@ -146,6 +264,23 @@ local function open(ngx, o, target, pool, connect_ms, finish, meter, t0)
   if reused == 0 then
     M.stats.connects = M.stats.connects + 1
     if target.scheme == "https" then
+      if px then
+        local tunnelled, terr = tunnel(ngx, sock, px, target, connect_ms, finish)
+        if not tunnelled then
+          sock:close()
+          return nil, terr
+        end
+      end
+      if net.cert then
+        local cert, key = client_cert(net.cert, net.key)
+        local set, serr = sock:setclientcert(cert, key)
+        if not set then
+          sock:close()
+          local _, e = errors.result("AuthError", "option 'client_cert': nginx refused the client certificate: "
+            .. tostring(serr))
+          return nil, e
+        end
+      end
       local session, herr = handshake(ngx, sock, pool, target.host, connect_ms, finish)
       if not session then
         sock:close()
@@ -194,6 +329,20 @@ local function read(ngx, sock, p, finish, connect_ms, meter, t0)
   end
 end
 
+-- Whether this nginx's cosockets take a client certificate (tcpsock:setclientcert: lua-nginx-module
+-- 0.10.23 with lua-resty-core 0.1.25, Debian's; asked once per worker). A module field, so that a
+-- spec can stand for an nginx without it.
+local has_clientcert
+function M.clientcert_supported(ngx)
+  if has_clientcert == nil then
+    local sock = ngx.socket.tcp()
+    has_clientcert = type(sock.setclientcert) == "function"
+    sock:close()
+  end
+  return has_clientcert
+end
+
+
 -- What an attempt's hooks see of a cosocket exchange (meter: lua/vertexops/hooks.lua), on nginx's
 -- clock (ngx.now(), updated at each step: millisecond resolution): connect and tls from the
 -- exchange's start (0 on a pooled connection), first_byte, total, bytes sent and received.
@@ -227,11 +376,18 @@ function M.exchange(ngx, o, req, token, meter)
   local total = req.timeout or core.EXCHANGE_TIMEOUT
   local finish = ngx.now() + total
   local connect_ms = ms(math_min(req.connect_timeout or core.CONNECT_TIMEOUT, total))
-  local pool = "vertexops " .. target.scheme .. "://" .. target.authority
+  -- what Client:_network decided for this exchange (req may be shared: read before any yield)
+  local net = { px = req.proxy_target, cert = req.client_cert, key = req.client_key }
+  if target.scheme ~= "https" then net.px, net.cert, net.key = nil, nil, nil end
+  if net.cert and not M.clientcert_supported(ngx) then
+    errors.raise("AuthError", "option 'client_cert' needs tcpsock:setclientcert (lua-nginx-module 0.10.23 and "
+      .. "lua-resty-core 0.1.25 or later) inside nginx; use transport 'thread' or 'curl'")
+  end
+  local pool = pool_name(ngx, target, net.px, net.cert, net.key)
   M.stats.requests = M.stats.requests + 1
   local t0 = meter and ngx.now()
   for attempt = 1, 2 do
-    local sock, reused = open(ngx, o, target, pool, connect_ms, finish, meter, t0)
+    local sock, reused = open(ngx, o, target, pool, connect_ms, finish, net, meter, t0)
     if not sock then
       if meter then measure(ngx, meter, t0) end
       return false, reused
