@@ -116,9 +116,14 @@ for _, c in ipairs(contenders) do
     add(("| %s | %s | failed: %s | | | |"):format(c[1], c[2], (c.failure or ""):gsub("\n", " "):sub(1, 120)))
   end
 end
-if os.execute("command -v gcloud >/dev/null 2>&1") ~= true then
-  add("| gcloud ai operations describe | — | not on this machine | | | |")
-end
+-- gcloud (Google Cloud SDK 528 here) is not run: pointed at the fake (api_endpoint_overrides/aiplatform,
+-- auth/access_token_file, core/custom_ca_certs_file or CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE, even
+-- auth/disable_ssl_validation) it fails every call with CERTIFICATE_VERIFY_FAILED "self-signed certificate":
+-- its Python refuses the fake's self-signed certificate, which curl, nginx and Node accept
+local have_gcloud = os.execute("command -v gcloud >/dev/null 2>&1") == true
+local GCLOUD_WHY = have_gcloud and "not measured: it refuses the fake's self-signed certificate "
+  .. "(CERTIFICATE_VERIFY_FAILED, with core/custom_ca_certs_file set)" or "not on this machine"
+add("| gcloud ai operations describe | access token file | " .. GCLOUD_WHY .. " | | | |")
 add("")
 local load = common.sh("cat /proc/loadavg"):match("^(%S+)")
 add(("Load average when written: %s on %s cores: on a busy machine wall time is mostly waiting for a CPU, "
@@ -143,7 +148,7 @@ faster("vertexops ≥ 30× faster than the Node client's cold call (both self-si
   rows.node_self)
 faster("the CLI ≥ 30× faster than the Node client's cold call (both token exchange)", rows.cli, rows.node_exchange)
 if not rows.node_self then add("- the Node client is not installed (npm unreachable?): no comparison") end
-add("- gcloud: not measured (not on this machine).")
+add("- gcloud: " .. GCLOUD_WHY .. ".")
 add("")
 add("The Node client's time is mostly loading (`require` of @google-cloud/aiplatform and its protos); "
   .. "what vertexops saves on the wire with a self-signed JWT is the token exchange: one round trip of two.")
