@@ -22,7 +22,7 @@ local cjson = common.json
 local raise = require("vertexops.errors").raise
 
 local io_open, math_floor, math_min, os_getenv, os_time = io.open, math.floor, math.min, os.getenv, os.time
-local pairs, pcall, rawget, require, tostring, type = pairs, pcall, rawget, require, tostring, type
+local ipairs, pairs, pcall, rawget, require, tostring, type = ipairs, pairs, pcall, rawget, require, tostring, type
 local table_concat = table.concat
 local string_format = string.format
 local _G = _G
@@ -95,6 +95,24 @@ local function read_file(path)
   return s
 end
 
+-- This process's environment as "NAME=value" strings (inside nginx: what nginx kept, TZ and the
+-- `env` directives' variables), read through LuaJIT's FFI; none without it. ngx.pipe's environ
+-- replaces the environment, and google-auth gives the program os.environ plus its variables.
+local function process_environ()
+  local ok, ffi = pcall(require, "ffi")
+  if not ok then return {} end
+  pcall(ffi.cdef, "extern char **environ;")
+  local got, environ = pcall(function() return ffi.C.environ end)
+  local list = {}
+  if not got or environ == nil then return list end
+  local i = 0
+  while environ[i] ~= nil do
+    list[#list + 1] = ffi.string(environ[i])
+    i = i + 1
+  end
+  return list
+end
+
 -- The program run inside nginx: ngx.pipe (lua-resty-core), which this nginx may lack.
 local function run_ngx(argv, env, timeout)
   local ok, pipe = pcall(require, "ngx.pipe")
@@ -102,10 +120,17 @@ local function run_ngx(argv, env, timeout)
     return false, "cannot start inside nginx: ngx.pipe is not available in this nginx ("
       .. tostring(pipe):match("^[^\n]*"):sub(1, 200) .. ")", ""
   end
-  local environ = {}
+  local environ, has_path = {}, env.PATH ~= nil
+  for _, kv in ipairs(process_environ()) do
+    local name = kv:match("^([^=]*)=")
+    if name and env[name] == nil then -- google-auth's variables win
+      environ[#environ + 1] = kv
+      has_path = has_path or name == "PATH"
+    end
+  end
   for k, v in pairs(env) do environ[#environ + 1] = k .. "=" .. v end
   local path = os_getenv("PATH")
-  if path and not env.PATH then environ[#environ + 1] = "PATH=" .. path end
+  if path and not has_path then environ[#environ + 1] = "PATH=" .. path end
   local proc, err = pipe.spawn(argv, { merge_stderr = true, environ = environ })
   if not proc then return false, "cannot start: " .. tostring(err), "" end
   local ms = math_floor(timeout * 1000) + 1

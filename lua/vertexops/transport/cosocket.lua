@@ -247,6 +247,8 @@ local function open(ngx, o, target, pool, connect_ms, finish, net, meter, t0)
   local host, port = target.host, target.port
   if px then host, port = px.host:gsub("^%[(.*)%]$", "%1"), px.port end
   if host:lower() == "localhost" then host = "127.0.0.1" end
+  -- an IPv6 literal goes to nginx in brackets (without them it reads "fd00:ec2::254" as host:port)
+  if host:find(":", 1, true) then host = "[" .. host .. "]" end
   local size = o.pool_size or POOL.pool_size
   local backlog = o.pool_backlog or POOL.pool_backlog
   local ok, err = sock:connect(host, port, { pool = pool, pool_size = size, backlog = backlog })
