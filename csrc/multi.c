@@ -3,6 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The streams one HTTP/2 connection carries at Google's front ends (SETTINGS_MAX_CONCURRENT_STREAMS),
+ * also libcurl's own default: what vx_cap counts a connection for. */
+#define VX_HOST_STREAMS 100L
+
 #include "vx.h"
 
 /* Takes h out of its multi handle (if it is in one). Safe from __gc of either side. */
@@ -86,12 +90,30 @@ static void vx_expire(vx_multi *m, int *running) {
   }
 }
 
+/* Caps m's connections per host at what its transfers need: one per VX_HOST_STREAMS of them, plus
+ * one to replace a connection that is closing (after a GOAWAY its streams drain while the next one
+ * is set up), at most VX_MAX_HOST_CONNECTIONS. libcurl 7.88 does not wait for a connection that is
+ * still in its TLS handshake (CURLOPT_PIPEWAIT only waits while the host's multiplexing is
+ * unknown): without the cap every transfer started in that time opens a connection of its own,
+ * which then serves that one request (bench/RESULTS.md, "Fleet": 47 connections for 100,000
+ * cancels where 21 do). Set before each perform, where libcurl connects. */
+static void vx_cap(vx_multi *m) {
+  long n = 0, want;
+  const vx_handle *h;
+  for (h = m->head; h; h = h->next) n++;
+  want = (n + VX_HOST_STREAMS - 1) / VX_HOST_STREAMS + 1;
+  if (want > VX_MAX_HOST_CONNECTIONS) want = VX_MAX_HOST_CONNECTIONS;
+  (void)curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, want); /* an assignment in libcurl */
+}
+
 /* multi:perform() -> transfers still running. Marks finished handles done (handle:done()). */
 static int multi_perform(lua_State *L) {
   vx_multi *m = vx_checkmulti(L, 1);
   int running = 0, left = 0;
   CURLMsg *msg;
-  CURLMcode mc = curl_multi_perform(m->multi, &running);
+  CURLMcode mc;
+  vx_cap(m);
+  mc = curl_multi_perform(m->multi, &running);
   if (mc != CURLM_OK) return vx_curlerror(L, "curl_multi_perform: %s", curl_multi_strerror(mc));
   while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
     vx_handle *h = NULL;

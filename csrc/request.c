@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "methods.h"
@@ -133,12 +134,32 @@ static int vx_shapematch(const char *p, size_t m, const char *s, size_t n) {
 
 /* The shape of csrc/methods.h an operation name has (list: the parent of operations), or NULL when
  * Google defines none like it (a resource type added since: every method is allowed). */
+/* Each shape's length and '/' count, counted once per process (pthread_once: read-only after). */
+#define VX_NSHAPES (sizeof vx_method_shapes / sizeof vx_method_shapes[0])
+static size_t vx_shapelen[VX_NSHAPES];
+static unsigned vx_shapeslashes[VX_NSHAPES];
+static pthread_once_t vx_shapes_once = PTHREAD_ONCE_INIT;
+static void vx_countshapes(void) {
+  size_t k;
+  for (k = 0; vx_method_shapes[k].shape; k++) {
+    const char *p = vx_method_shapes[k].shape;
+    for (; *p; p++) vx_shapeslashes[k] += *p == '/';
+    vx_shapelen[k] = (size_t)(p - vx_method_shapes[k].shape);
+  }
+}
+
 static const vx_method_shape *vx_findshape(const char *name, size_t n, int list) {
-  const vx_method_shape *m;
-  for (m = vx_method_shapes; m->shape; m++) {
-    size_t len = strlen(m->shape);
+  size_t i, k;
+  unsigned slashes = list ? 2 : 0; /* a parent: two segments of the shape (operations, its id) beyond it */
+  pthread_once(&vx_shapes_once, vx_countshapes);
+  for (i = 0; i < n; i++) slashes += name[i] == '/';
+  for (k = 0; vx_method_shapes[k].shape; k++) {
+    size_t len = vx_shapelen[k];
+    /* only a shape of as many segments can match (a bulk call looks up every name it lists:
+     * bench/RESULTS.md, "Fleet") */
+    if (vx_shapeslashes[k] != slashes) continue;
     if (list) len -= sizeof("/operations/*") - 1; /* every shape ends so (the generator checks) */
-    if (vx_shapematch(m->shape, len, name, n)) return m;
+    if (vx_shapematch(vx_method_shapes[k].shape, len, name, n)) return &vx_method_shapes[k];
   }
   return NULL;
 }

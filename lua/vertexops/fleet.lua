@@ -226,6 +226,7 @@ local function new_run(client, o, parent, region)
                 elapsed = 0, dry_run = dry_run or nil, would_cancel = dry_run and {} or nil },
     -- the parent's identity, the project number the service names operations with (sort_page)
     project = project, location = location, under = under, number = project and project:match("^%d+$"),
+    prefix = parent .. "/", -- what the parent's own names start with (place)
     seen = {}, -- the names listed so far, by name_key
     pending = wait and {} or nil, npending = 0, -- with wait: the names cancelled, not yet seen ended
   }
@@ -247,10 +248,11 @@ end
 -- sort_page; its location; under the parent's resource when the parent is one), its key in
 -- f.seen, and its project. Under a parent outside any project: the names that start with it.
 local function place(f, name)
-  if not f.project then -- a parent without a project: its names start with it
-    local mine = name:sub(1, #f.parent + 1) == f.parent .. "/"
-    return mine, mine and key_of(name:sub(#f.parent + 1)) or name, nil
+  local prefix = f.prefix -- the parent and a '/'
+  if name:sub(1, #prefix) == prefix then -- the common case: the parent's own name (its project as given)
+    return true, key_of(name:sub(#prefix)), f.project
   end
+  if not f.project then return false, name, nil end -- a parent without a project: its names start with it
   local project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$")
   local under = f.under
   local mine = location == f.location and rest:sub(1, #under + 1) == under .. "/"
@@ -279,9 +281,13 @@ end
 local function take(f, name, i, pageno, mine, project)
   local summary = f.summary
   summary.listed = summary.listed + 1
-  if not cancellable(f, name) then return skip(f, name, mine and SKIP.no_cancel_method or SKIP.outside_parent) end
-  -- built with the name's own location: inside the parent that is the parent's (and region's)
+  -- built with the name's own location: inside the parent that is the parent's (and region's).
+  -- core.build refuses a shape without :cancel, so a name it builds is cancellable: the shape is
+  -- looked up (core.shape, a scan of Google's table) only for a name it refuses
   local ok, req = pcall(core.build, "cancel", name, nil, f.ro)
+  if not ok and not cancellable(f, name) then
+    return skip(f, name, mine and SKIP.no_cancel_method or SKIP.outside_parent)
+  end
   if not ok then
     summary.failed[#summary.failed + 1] = { name = name, error = errors.new("ResponseTypeError", string_format(
       "list response page %d operations[%d]: %s", pageno, i, type(req) == "table" and req.message
