@@ -4,14 +4,19 @@
 -- the key it mints: POST /_control/keys), iss = sub is that key's client_email, aud is the
 -- service's URL (https://aiplatform.googleapis.com/, M.audience) or a scope claim names cloud-platform, and exp
 -- is in the future on the server's clock. The signature is checked with nginx's own libcrypto (FFI).
-local ffi = require "ffi"
 local cjson = require("cjson.safe").new()
 local state = require "vertexops.testing.state"
 
 local ngx = ngx
 local M = {}
 
-ffi.cdef [[
+-- libcrypto through LuaJIT's FFI, loaded at the first check (inside the fake's nginx): requiring
+-- this module elsewhere (PUC Lua, a static embedding that preloads every module) loads nothing.
+local crypto
+local function libcrypto()
+  if crypto then return crypto end
+  local ffi = require "ffi"
+  ffi.cdef [[
 typedef struct bio_st vxf_BIO;
 typedef struct evp_pkey_st vxf_EVP_PKEY;
 typedef struct evp_md_ctx_st vxf_EVP_MD_CTX;
@@ -26,9 +31,10 @@ const vxf_EVP_MD *EVP_sha256(void);
 int EVP_DigestVerifyInit(vxf_EVP_MD_CTX *ctx, void **pctx, const vxf_EVP_MD *type, void *e, vxf_EVP_PKEY *pkey);
 int EVP_DigestVerify(vxf_EVP_MD_CTX *ctx, const unsigned char *sig, size_t siglen, const unsigned char *tbs, size_t tbslen);
 ]]
-
--- libcrypto: nginx's own (it links it for TLS), else the shared library by name.
-local crypto = (pcall(function() return ffi.C.EVP_sha256 end) and ffi.C) or ffi.load("libcrypto.so.3")
+  -- nginx's own (it links it for TLS), else the shared library by name
+  crypto = (pcall(function() return ffi.C.EVP_sha256 end) and ffi.C) or ffi.load("libcrypto.so.3")
+  return crypto
+end
 
 --- The audience Google's clients give a self-signed JWT without a scope claim: the service's URL.
 M.AUDIENCE = "https://aiplatform.googleapis.com/"
@@ -41,16 +47,17 @@ end
 
 -- true when sig is input's RS256 signature by the public key pem.
 local function verified(pem, input, sig)
-  local bio = crypto.BIO_new_mem_buf(pem, #pem)
+  local c = libcrypto()
+  local bio = c.BIO_new_mem_buf(pem, #pem)
   if bio == nil then return false end
-  local key = crypto.PEM_read_bio_PUBKEY(bio, nil, nil, nil)
-  crypto.BIO_free(bio)
+  local key = c.PEM_read_bio_PUBKEY(bio, nil, nil, nil)
+  c.BIO_free(bio)
   if key == nil then return false end
-  local ctx = crypto.EVP_MD_CTX_new()
-  local ok = ctx ~= nil and crypto.EVP_DigestVerifyInit(ctx, nil, crypto.EVP_sha256(), nil, key) == 1
-    and crypto.EVP_DigestVerify(ctx, sig, #sig, input, #input) == 1
-  if ctx ~= nil then crypto.EVP_MD_CTX_free(ctx) end
-  crypto.EVP_PKEY_free(key)
+  local ctx = c.EVP_MD_CTX_new()
+  local ok = ctx ~= nil and c.EVP_DigestVerifyInit(ctx, nil, c.EVP_sha256(), nil, key) == 1
+    and c.EVP_DigestVerify(ctx, sig, #sig, input, #input) == 1
+  if ctx ~= nil then c.EVP_MD_CTX_free(ctx) end
+  c.EVP_PKEY_free(key)
   return ok
 end
 
