@@ -236,8 +236,9 @@ rock-jit: deps
 #   DEB_BUILD_OPTIONS=nocheck: dh-lua's build-time tests are a subset of the spec's), then
 #   spec/14_docs_release_spec.lua unpacks, installs and runs them on every Lua and in nginx.
 DIST         ?= dist
-RELEASE_DEBS := dpkg-dev debhelper dh-lua devscripts lintian libcurl4-openssl-dev libssl-dev \
-                libluajit2-5.1-dev lua-cjson luarocks curl
+RELEASE_DEBS := dpkg-dev debhelper dh-lua libcurl4-openssl-dev libssl-dev libluajit2-5.1-dev \
+                lua-cjson luarocks curl
+LINT_DEBS    := lintian devscripts
 RELEASE_CHECK := build/release/check
 .PHONY: deb dist lintian release-check release-deps
 
@@ -254,6 +255,7 @@ dist: release-deps
 
 # lintian's tags left are explained in debian/*.lintian-overrides
 lintian: deb
+	@sh scripts/deps.sh $(LINT_DEBS)
 	lintian --info $(DIST)/lua-vertexops*_$$(sh scripts/release.sh version)-1_*.deb
 
 release-check: release-deps
