@@ -299,6 +299,47 @@ rock: deps
 rock-jit: deps
 	luarocks --lua-version=5.1 make --deps-mode=none LUA_INCDIR=$(LUAJIT_INC)
 
+# --- Releases (docs/release.md): the artifacts into DIST (dist/ unless given), each built afresh
+# from a copy of the working tree's files (scripts/release.sh), the version read from csrc/vx.h.
+# make deb: lua-vertexops, lua-vertexops-dev, lua-vertexops-testing (debian/: dh-lua, as Debian
+#   builds lua-cjson; dpkg-buildpackage -us -uc -b); make dist: vertexops-V.tar.gz, its rockspec,
+#   the .src.rock; each writes DIST/SHA256SUMS of every file there. make lintian: the packages' check.
+# make release-check (a stage of make test): both built into build/release/check (the packages with
+#   DEB_BUILD_OPTIONS=nocheck: dh-lua's build-time tests are a subset of the spec's), then
+#   spec/14_docs_release_spec.lua unpacks, installs and runs them on every Lua and in nginx.
+DIST         ?= dist
+RELEASE_DEBS := dpkg-dev debhelper dh-lua libcurl4-openssl-dev libssl-dev libluajit2-5.1-dev \
+                lua-cjson luarocks curl
+LINT_DEBS    := lintian devscripts
+RELEASE_CHECK := build/release/check
+.PHONY: deb dist lintian release-check release-deps
+
+release-deps: deps
+	@sh scripts/deps.sh $(RELEASE_DEBS)
+
+deb: release-deps
+	@sh scripts/release.sh deb $(DIST)
+	@sh scripts/release.sh sums $(DIST)
+
+dist: release-deps
+	@sh scripts/release.sh dist $(DIST)
+	@sh scripts/release.sh sums $(DIST)
+
+# lintian's tags left are explained in debian/*.lintian-overrides
+lintian: deb
+	@sh scripts/deps.sh $(LINT_DEBS)
+	lintian --info $(DIST)/lua-vertexops*_$$(sh scripts/release.sh version)-1_*.deb
+
+release-check: release-deps
+	@rm -rf $(RELEASE_CHECK)
+	@DEB_BUILD_OPTIONS=nocheck sh scripts/release.sh deb $(RELEASE_CHECK) >/dev/null
+	@sh scripts/release.sh dist $(RELEASE_CHECK) >/dev/null
+	@sh scripts/release.sh sums $(RELEASE_CHECK) >/dev/null
+	@env -u GOOGLE_OAUTH_ACCESS_TOKEN -u GOOGLE_APPLICATION_CREDENTIALS -u GOOGLE_CLOUD_QUOTA_PROJECT \
+		-u VERTEXOPS_ENDPOINT -u VERTEXOPS_CA_FILE CLOUDSDK_CONFIG=/nonexistent/gcloud GCE_METADATA_HOST=127.0.0.1:9 \
+		VERTEXOPS_RELEASE_DIST=$(CURDIR)/$(RELEASE_CHECK) VERTEXOPS_LUA=$(LUA) $(RUN) \
+		busted --lua=$(LUA) -o utfTerminal spec/14_docs_release_spec.lua
+
 clean:
 	rm -rf build
 

@@ -7,12 +7,13 @@
 #   make asan   the library's specs on Lua 5.4 against an ASan + UBSan + LSan core
 #   make fuzz-smoke   each fuzzer briefly
 #   make torture-smoke   allocation-failure torture, the committed sample of N (fuzz/torture/sample)
+#   make release-check   the .deb and the source rock built afresh, unpacked, installed and run on every Lua and nginx
 # A busted run counts its specs; every other stage is one passed or failed unit. Each stage prints
 # its seconds, and the run fails past VERTEXOPS_TEST_BUDGET seconds (1200: 20 minutes on a clean
 # 2-core machine); a stage still running then is stopped.
 # usage: [TEST_JOBS=n] scripts/test.sh [LUA:BUILD_DIR ...]   (default: lua5.4:build/5.4 luajit:build/jit;
 #        make test passes every interpreter: lua5.4, luajit, lua5.1, lua5.2, lua5.3)
-# VERTEXOPS_STAGES: the extra stages (default "load asan fuzz-smoke torture-smoke"; empty for none).
+# VERTEXOPS_STAGES: the extra stages (default "load asan fuzz-smoke torture-smoke release-check"; empty for none).
 [ $# -gt 0 ] || set -- lua5.4:build/5.4 luajit:build/jit
 
 # Hermetic: no developer credentials, no metadata server beyond loopback, no outside endpoint.
@@ -124,7 +125,7 @@ done
 wait
 stage_time "busted (side by side)" "$t"
 
-for stage in ${VERTEXOPS_STAGES-load asan fuzz-smoke torture-smoke}; do
+for stage in ${VERTEXOPS_STAGES-load asan fuzz-smoke torture-smoke release-check}; do
   echo "== make $stage"
   t=$(date +%s)
   if [ "$(elapsed)" -ge "$budget" ]; then
