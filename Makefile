@@ -230,6 +230,18 @@ bench-openresty: build
 	@sh scripts/deps.sh wrk
 	@$(RUN) $(LUA) bench/openresty.lua
 
+# issue 19 §4, the tail at 1,000 connections (bench/openresty.lua with BENCH_OPENRESTY_LOAD=0: the
+# "OpenResty: the tail at 1,000 connections" section, about 2 minutes): proxy_pass, cosockets and
+# cosockets with hooks = metrics:hooks(), interleaved in BENCH_OPENRESTY_RUNS rounds (median, spread).
+# bench-openresty-callgrind: instructions per request of the nginx worker under callgrind, /vx and /vxm.
+.PHONY: bench-openresty-tail bench-openresty-callgrind
+bench-openresty-tail: build
+	@sh scripts/deps.sh wrk
+	@BENCH_OPENRESTY_LOAD=0 BENCH_OPENRESTY_CONNS=$${BENCH_OPENRESTY_CONNS:-1000} \
+	  BENCH_OPENRESTY_RUNS=$${BENCH_OPENRESTY_RUNS:-5} $(RUN) $(LUA) bench/openresty.lua
+bench-openresty-callgrind: build
+	@BENCH_OPENRESTY_CALLGRIND=$${BENCH_OPENRESTY_CALLGRIND:-500} $(RUN) $(LUA) bench/openresty.lua
+
 # cancel_all by the 100,000 next to raw libcurl multi (bench/fleet.lua: the "Fleet" section of
 # bench/RESULTS.md, about a minute); make bench runs it after the rest.
 .PHONY: bench-fleet

@@ -12,6 +12,14 @@ local openresty = require "support.openresty"
 
 local OUT = "bench/RESULTS.md"
 local SECONDS = tonumber(os.getenv("BENCH_OPENRESTY_SECONDS") or "5")
+-- BENCH_OPENRESTY_RUNS: rounds, the contenders interleaved in each; a row is the median round
+-- (by req/s) with the spread of req/s and p99 over the rounds (a loaded machine: use >= 5).
+local RUNS = tonumber(os.getenv("BENCH_OPENRESTY_RUNS") or "1")
+-- BENCH_OPENRESTY_CONNS: the connection counts, e.g. "1000" (default "50,1000").
+local CONNS = {}
+for n in (os.getenv("BENCH_OPENRESTY_CONNS") or "50,1000"):gmatch("%d+") do CONNS[#CONNS + 1] = tonumber(n) end
+-- BENCH_OPENRESTY_LOAD=0 skips the cancel_and_wait load section (kept as it was in bench/RESULTS.md).
+local LOAD = os.getenv("BENCH_OPENRESTY_LOAD") ~= "0"
 
 local sh = require("bench.common").sh
 
@@ -28,9 +36,19 @@ local UPSTREAM = ([[
     keepalive_requests 10000000;
   }]]):format(host_port)
 
+-- BENCH_OPENRESTY_ACCESSLOG=path: each request's time inside nginx ($request_time) to that file
+-- (diagnosis: is the tail inside nginx or before it reads the request?)
+local ACCESSLOG = os.getenv("BENCH_OPENRESTY_ACCESSLOG")
+if ACCESSLOG then
+  UPSTREAM = UPSTREAM .. "\n  log_format rt '$uri $request_time $msec';"
+end
+
 local LOCATIONS = ([[
     location = /vx {
       content_by_lua_block { require("bench_openresty").cancel() }
+    }
+    location = /vxm {
+      content_by_lua_block { require("bench_openresty").cancel(nil, true) }
     }
     location = /thread {
       content_by_lua_block { require("bench_openresty").cancel("thread") }
@@ -45,18 +63,30 @@ local LOCATIONS = ([[
       proxy_pass http://fake_vertex/v1beta1/%s:cancel;
     }
     location = /status {]]):format(op.name)
+if ACCESSLOG then
+  LOCATIONS = LOCATIONS:gsub("(location = /%a+ {\n)", "%1      access_log " .. ACCESSLOG .. " rt buffer=256k;\n")
+end
 
 -- the handler of /vx and /thread: one client per worker, one cancel per request
 local dir = fake.tmpdir()
-fake.write(dir .. "/bench_openresty.lua", ([[
+-- BENCH_OPENRESTY_JITV=path: LuaJIT's trace log of the worker (jit.v) to that file (diagnosis)
+fake.write(dir .. "/bench_openresty.lua", (os.getenv("BENCH_OPENRESTY_JITV") and ("require('jit.v').start(%q)\n")
+  :format(os.getenv("BENCH_OPENRESTY_JITV")) or "") .. ([[
 local vertexops = require "vertexops"
 local M = {}
 local clients = {}
-function M.cancel(transport)
-  local key = transport or "cosocket"
+local metrics
+function M.cancel(transport, with_metrics)
+  local key = (transport or "cosocket") .. (with_metrics and "+metrics" or "")
   local c = clients[key]
   if not c then
-    c = vertexops.client { token = "test-token", endpoint = %q, transport = transport, pool_size = 1024 }
+    local hooks
+    if with_metrics then
+      metrics = metrics or require("vertexops.metrics").new { shared_dict = "vertexops_metrics" }
+      hooks = metrics:hooks()
+    end
+    c = vertexops.client { token = "test-token", endpoint = %q, transport = transport, pool_size = 1024,
+      hooks = hooks }
     clients[key] = c
   end
   local ok, err = pcall(c.cancel, c, %q)
@@ -75,8 +105,21 @@ local app = openresty.start(server, {
     { "  lua_shared_dict vertexops 1m;", UPSTREAM },
     { "    location = /status {", LOCATIONS },
     { "/spec/?.lua;;", "/spec/?.lua;" .. dir .. "/?.lua;;" },
+    os.getenv("BENCH_OPENRESTY_EVENTS") and { "events { worker_connections 8192; }",
+      "events { worker_connections 8192; " .. os.getenv("BENCH_OPENRESTY_EVENTS") .. " }" } or nil,
   },
 })
+
+-- BENCH_OPENRESTY_CALLGRIND=N: instructions per request of the nginx worker for /vx and /vxm (the
+-- cost of hooks = metrics:hooks(), repeatable where wall clock is not): the same nginx.conf run as
+-- one process (daemon off; master_process off) under valgrind --tool=callgrind, 300 requests of each
+-- to warm up, then rounds of N sequential requests on one keep-alive connection, counters zeroed
+-- before and dumped after each (callgrind_control); writes its lines to the tail section.
+if os.getenv("BENCH_OPENRESTY_CALLGRIND") then
+  require("bench.openresty_tail").callgrind(app, server, dir, tonumber(os.getenv("BENCH_OPENRESTY_CALLGRIND")),
+    OUT, tonumber(os.getenv("BENCH_OPENRESTY_RUNS") or "3"))
+  return
+end
 
 -- One wrk run: requests/s, p50, p99 (ms), errors (non-2xx answers + socket errors).
 local function wrk(path, conns, seconds)
@@ -100,14 +143,53 @@ local function wrk(path, conns, seconds)
   return r
 end
 
+local CONTENDERS = { { "/proxy", "nginx proxy_pass (upstream keep-alive)" },
+                     { "/vx", "vertexops.cancel, cosockets (default)" },
+                     { "/vxm", "vertexops.cancel, cosockets, hooks = metrics:hooks()" },
+                     { "/thread", "vertexops.cancel, transport \"thread\" (16 threads)" } }
+if not LOAD then table.remove(CONTENDERS) end
+if os.getenv("BENCH_OPENRESTY_ONLY") then -- e.g. "/vx": diagnosis of one contender
+  for i = #CONTENDERS, 1, -1 do
+    if CONTENDERS[i][1] ~= os.getenv("BENCH_OPENRESTY_ONLY") then table.remove(CONTENDERS, i) end
+  end
+end -- the tail rounds: cosockets next to proxy_pass only
+local function load1() return (io.open("/proc/loadavg"):read("*l"):match("^(%S+)")) end
+local loads_seen = {}
+local samples = {} -- [path .. conns] = { runs }
+for round = 1, RUNS do
+  for _, conns in ipairs(CONNS) do
+    for _, c in ipairs(CONTENDERS) do
+      io.stderr:write(("  round %d: %s at %d connections ...\n"):format(round, c[1], conns))
+      wrk(c[1], conns, 1) -- warm-up: connections, pools, JIT
+      if os.getenv("BENCH_OPENRESTY_NSTAT") then sh("nstat -n") end
+      local r = wrk(c[1], conns, SECONDS)
+      loads_seen[#loads_seen + 1] = tonumber(load1())
+      if os.getenv("BENCH_OPENRESTY_NSTAT") then -- the kernel's TCP counters over the row (diagnosis)
+        io.stderr:write(sh("nstat 2>/dev/null | grep -E 'ListenOverflows|TcpRetransSegs|TcpActiveOpens|TCPTimeouts'"))
+      end
+      local k = c[1] .. conns
+      samples[k] = samples[k] or {}
+      table.insert(samples[k], r)
+      io.stderr:write(("    %.0f req/s, p50 %s ms, p99 %s ms, %d errors\n"):format(r.rate, r.p50, r.p99, r.errors))
+    end
+  end
+end
+local function median(list, f)
+  local v = {}
+  for i, r in ipairs(list) do v[i] = f(r) or 0 end
+  table.sort(v)
+  local n = #v
+  return n % 2 == 1 and v[(n + 1) // 2] or (v[n // 2] + v[n // 2 + 1]) / 2, v[1], v[n]
+end
 local rows, results = {}, {}
-for _, conns in ipairs { 50, 1000 } do
-  for _, c in ipairs { { "/proxy", "nginx proxy_pass (upstream keep-alive)" },
-                       { "/vx", "vertexops.cancel, cosockets (default)" },
-                       { "/thread", "vertexops.cancel, transport \"thread\" (16 threads)" } } do
-    io.stderr:write(("  %s at %d connections ...\n"):format(c[1], conns))
-    wrk(c[1], conns, 1) -- warm-up: connections, pools, JIT
-    local r = wrk(c[1], conns, SECONDS)
+for _, conns in ipairs(CONNS) do
+  for _, c in ipairs(CONTENDERS) do
+    local list = samples[c[1] .. conns]
+    local r = { requests = 0, errors = 0 }
+    r.rate, r.rate_min, r.rate_max = median(list, function(x) return x.rate end)
+    r.p50 = median(list, function(x) return x.p50 end)
+    r.p99, r.p99_min, r.p99_max = median(list, function(x) return x.p99 end)
+    for _, x in ipairs(list) do r.requests, r.errors = r.requests + x.requests, r.errors + x.errors end
     results[c[1] .. conns] = r
     rows[#rows + 1] = { conns = conns, label = c[2], r = r, base = c[1] == "/proxy" }
   end
@@ -116,6 +198,15 @@ local stats = server:stats()
 
 -- The gateway under load: spec/09_hosts_openresty_load_spec.lua's load (1,000 concurrent cancel_and_wait on operations that end
 -- CANCELLED 3 s after their cancel, /status pinged every 10 ms), timed here, once per strategy.
+local function fmt(v) return v and ("%.2f ms"):format(v) or "n/a" end
+if not LOAD then
+  app:stop()
+  server:stop()
+  os.execute("rm -rf " .. dir)
+  require("bench.openresty_tail").write(OUT, { rows = rows, results = results, runs = RUNS, seconds = SECONDS,
+    loads = loads_seen, stats = stats, fmt = fmt })
+  return
+end
 local loadgen = require "support.loadgen"
 local LOAD_N, SERVICE = 1000, 3
 local loads = {}
@@ -129,7 +220,6 @@ app:stop()
 server:stop()
 os.execute("rm -rf " .. dir)
 
-local function fmt(v) return v and ("%.2f ms"):format(v) or "n/a" end
 local lines = { "## OpenResty: inside nginx, next to proxy_pass", "",
   ("One nginx worker (examples/openresty/nginx.conf), `wrk -t2` for %d s after a 1 s warm-up per row; "
     .. "each request sends one cancel to the fake's plain-HTTP port (no TLS on either side; the fake "
