@@ -56,8 +56,10 @@ describe("cosocket connection pool", function()
 
   it("does not reuse a connection after a timeout", function()
     local op = server:create {}
-    server:fault { match = "get", delay = 1 }
-    local doc = app:run(GETS, { name = op.name, n = 1, extra = { retry = false, request_timeout = 0.2 } })
+    -- the request must reach the fake before its timeout (it counts in the log below): 2 s leaves
+    -- room for a new connection's handshake on a busy machine, 0.2 s did not
+    server:fault { match = "get", delay = 10 }
+    local doc = app:run(GETS, { name = op.name, n = 1, extra = { retry = false, request_timeout = 2 } })
     assert.are.equal("TimeoutError", doc.error.tags[1])
     app:result(GETS, { name = op.name, n = 1 })
     local log = server:log("get")

@@ -8,7 +8,10 @@ local fake = require "support.fake"
 local ROUNDS = tonumber(os.getenv("MEMCHECK_ROUNDS") or "3")
 local server = fake.start()
 local ok, err = pcall(function()
-  local o = { endpoint = server.endpoint, ca_file = server.ca_file, token = "test-token", retry = false }
+  -- connect_timeout 60 s: under valgrind on a busy machine a TLS handshake passed the default 10 s
+  -- once (ConnectionFailedError: SSL connection timeout, the spec failing with nothing wrong)
+  local o = { endpoint = server.endpoint, ca_file = server.ca_file, token = "test-token", retry = false,
+              connect_timeout = 60 }
   local NAME = "projects/test-project/locations/us-central1/operations/"
   local function expect_error(tag, f, ...)
     local okk, e = pcall(f, ...)

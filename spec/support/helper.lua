@@ -153,11 +153,18 @@ function M.run(cmd, env)
   end
   local envs = table.concat(unset, " ") .. " " .. table.concat(set, " ")
   local redirect = cmd:find(" 2>", 1, true) and "" or " 2>&1" -- stderr joins stdout unless cmd sends it elsewhere
-  local p = io.popen("env " .. envs .. " " .. cmd .. redirect .. "; echo \"exit:$?\"")
+  -- the exit status goes to a file of its own, not after the output: nothing the command leaves
+  -- writing to stdout can push it out of place (once, under make asan, H.cli got no status)
+  local status_file = os.tmpname()
+  local p = io.popen("env " .. envs .. " " .. cmd .. redirect .. "; echo $? >'" .. status_file .. "'")
   local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit:(%d+)%s*$"))
-  out = out:gsub("exit:%d+%s*$", "")
+  local _, how, n = p:close()
+  local code = tonumber((M.read(status_file, true)):match("^(%d+)"))
+  os.remove(status_file)
+  if not code then -- the shell itself did not get that far: say how it ended
+    out = out .. ("\n[support.helper: no exit status from the shell running the command (it ended: %s %s)]\n")
+      :format(tostring(how), tostring(n))
+  end
   return out, code == 0, code
 end
 

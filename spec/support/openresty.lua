@@ -25,48 +25,61 @@ App.__index = App
 function M.start(server, extra)
   extra = extra or {}
   local repo = fake.spec_dir:gsub("/spec$", "")
-  local conf = assert(fake.read(repo .. "/examples/openresty/nginx.conf"))
+  local template = assert(fake.read(repo .. "/examples/openresty/nginx.conf"))
   local dir = fake.tmpdir()
-  local port = fake.free_port()
-  local subs = {
-    { "pid /tmp/vertexops-example-nginx.pid;", "pid " .. dir .. "/nginx.pid;" },
-    { "error_log stderr warn;", "error_log " .. dir .. "/error.log warn;" .. (fake.is_root and "\nuser root root;" or "") },
-    -- extra.reuseport: the kernel spreads connections over the workers (else one busy worker may
-    -- accept them all)
-    { "listen 127.0.0.1:8080 backlog=4096;",
-      "listen 127.0.0.1:" .. port .. " backlog=4096" .. (extra.reuseport and " reuseport" or "") .. ";" },
-    { '"/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;/etc/nginx/lua/?.lua;;"',
-      '"' .. repo .. "/lua/?.lua;" .. repo .. "/lua/?/init.lua;" .. repo .. "/examples/openresty/?.lua;"
-        .. repo .. '/spec/?.lua;;"' },
-    { '"/usr/local/lib/lua/5.1/?.so;;"', '"' .. repo .. '/build/jit/?.so;;"' },
-    { "access_log off;", "access_log off;\n  client_body_temp_path " .. dir .. "/tmp;" },
-    { "lua_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;",
-      "lua_ssl_trusted_certificate " .. server.ca_file .. ";" },
-    { "    location = /status {",
-      "    location = /_scenario {\n      content_by_lua_block { require(\"support.scenario\").run() }\n    }\n"
-        .. "    location = /status {" },
-  }
-  for _, s in ipairs(subs) do
-    local n
-    conf, n = conf:gsub(escape(s[1]), (s[2]:gsub("%%", "%%%%")))
-    assert(n == 1, "the example nginx.conf no longer has: " .. s[1])
-  end
-  for _, s in ipairs(extra.conf or {}) do
-    local n
-    conf, n = conf:gsub(escape(s[1]), (s[2]:gsub("%%", "%%%%")))
-    assert(n == 1, "the example nginx.conf has no: " .. s[1])
+  local function config(port)
+    local conf = template
+    local subs = {
+      { "pid /tmp/vertexops-example-nginx.pid;", "pid " .. dir .. "/nginx.pid;" },
+      { "error_log stderr warn;", "error_log " .. dir .. "/error.log warn;" .. (fake.is_root and "\nuser root root;" or "") },
+      -- extra.reuseport: the kernel spreads connections over the workers (else one busy worker may
+      -- accept them all)
+      { "listen 127.0.0.1:8080 backlog=4096;",
+        "listen 127.0.0.1:" .. port .. " backlog=4096" .. (extra.reuseport and " reuseport" or "") .. ";" },
+      { '"/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;/etc/nginx/lua/?.lua;;"',
+        '"' .. repo .. "/lua/?.lua;" .. repo .. "/lua/?/init.lua;" .. repo .. "/examples/openresty/?.lua;"
+          .. repo .. '/spec/?.lua;;"' },
+      { '"/usr/local/lib/lua/5.1/?.so;;"', '"' .. repo .. '/build/jit/?.so;;"' },
+      { "access_log off;", "access_log off;\n  client_body_temp_path " .. dir .. "/tmp;" },
+      { "lua_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;",
+        "lua_ssl_trusted_certificate " .. server.ca_file .. ";" },
+      { "    location = /status {",
+        "    location = /_scenario {\n      content_by_lua_block { require(\"support.scenario\").run() }\n    }\n"
+          .. "    location = /status {" },
+    }
+    for _, s in ipairs(subs) do
+      local n
+      conf, n = conf:gsub(escape(s[1]), (s[2]:gsub("%%", "%%%%")))
+      assert(n == 1, "the example nginx.conf no longer has: " .. s[1])
+    end
+    for _, s in ipairs(extra.conf or {}) do
+      local n
+      conf, n = conf:gsub(escape(s[1]), (s[2]:gsub("%%", "%%%%")))
+      assert(n == 1, "the example nginx.conf has no: " .. s[1])
+    end
+    return conf
   end
   local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
   local env = { VERTEXOPS_ENDPOINT = endpoint, GOOGLE_OAUTH_ACCESS_TOKEN = "test-token" }
   for k, v in pairs(extra.env or {}) do env[k] = v end
-  local started = fake.run_nginx(dir, conf, env)
+  -- a free port may be taken before nginx binds it (a server of a run beside this one, a client's
+  -- ephemeral port): nginx then exits saying "Address already in use", and another port is tried
+  local port, started
+  for _ = 1, 5 do
+    port = fake.free_port()
+    fake.write(dir .. "/error.log", "")
+    started = fake.run_nginx(dir, config(port), env)
+    if started or not (fake.read(dir .. "/error.log") or ""):find("Address already in use", 1, true) then break end
+  end
   local self = setmetatable({ dir = dir, port = port, endpoint = endpoint, server = server }, App)
   assert(started, "nginx did not start: " .. self:error_log())
-  for _ = 1, 250 do
+  -- it answers in well under a second; the 30 s only catch a hang (a busy machine took seconds)
+  local until_t = socket.gettime() + 30
+  repeat
     local _, code = http.request("http://127.0.0.1:" .. port .. "/status")
     if code == 200 then return self end
     socket.sleep(0.02)
-  end
+  until socket.gettime() > until_t
   error("nginx did not answer: " .. self:error_log())
 end
 
