@@ -12,7 +12,7 @@
 --
 -- The scheme: the window of rate_shared.lua (BUCKETS buckets of g = per / BUCKETS seconds, a
 -- request goes when the current bucket and the BUCKETS before it hold fewer than n; 40 buckets,
--- not 20: a request holds its place per + at most a bucket, 2.5 % of the window), each
+-- as there: a request holds its place per + at most a bucket, 2.5 % of the window), each
 -- permit one atomic Redis script (PERMIT below): it reads the buckets and, when there is room,
 -- counts the request in the current one, all at once, so no reservation is ever given back. The
 -- bucket's number comes from the caller's clock when the options inject one (the specs' virtual
@@ -47,7 +47,7 @@ local _G = _G
 
 local M = {}
 
-M.BUCKETS = 40 -- buckets per window (rate_shared.lua's 20: one script reads them all at once here)
+M.BUCKETS = 40 -- buckets per window (as rate_shared.lua's)
 M.DEFER = 0.3  -- buckets a process past its share waits more than the others for a freed place
 
 -- The defaults of rate.redis's fields, from the schema (csrc/options.c).
