@@ -356,8 +356,16 @@ function M.permit(st, o, req, deadline)
   while true do
     local now = clock()
     if st.degraded and now < st.retry_at then return nil, nil, nil, st.degraded end
-    local r, err = eval(st, M.PERMIT, timeout_for(st, deadline, now),
+    local timeout = timeout_for(st, deadline, now)
+    local r, err = eval(st, M.PERMIT, timeout,
       { clock_arg(o, now), string_format("%.17g", g), M.BUCKETS, n, id(), string_format("%.17g", st.per) })
+    if r == nil and timeout < st.timeout and tostring(err):find("time[d ]*out") then
+      -- the call's deadline, not rate.redis.timeout, ended the exchange: Redis did not fail (no
+      -- fall back, no warning), the call ran out of time
+      return errors.new("TimeoutError", string_format("%s did not finish within the call's timeout: option "
+        .. "'rate' (%d requests per %g s for %s, shared through Redis at %s) was still asking Redis for a "
+        .. "permit", req.call, n, st.per, req.rate_key, st.name))
+    end
     if r == nil then return degrade(st, now, err) end
     if type(r) ~= "table" or (r[1] ~= 0 and r[1] ~= 1) or type(r[2]) ~= "number" or type(r[3]) ~= "number" then
       return degrade(st, now, "an unexpected answer to the window's script")
