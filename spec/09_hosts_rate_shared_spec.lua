@@ -100,9 +100,10 @@ describe("option rate shared by nginx's workers (rate.shared_dict)", function()
       b:get(args.name) -- another client (as another worker would): waits for a's request to leave
       return { delays = delays, now = now }]], { name = op.name })
     assert.are.equal(1, #res.delays)
-    -- the window is counted in buckets of 60 / 20 s: a request holds its place 60 to 63 s (and a
-    -- jitter of a tenth of a bucket)
-    assert.is_true(res.delays[1] >= 60 and res.delays[1] <= 63.3, res.delays[1])
+    -- the window is counted in buckets of 60 / 40 s: a request holds its place 60 to 61.5 s, and
+    -- this worker (past its share) waits DEFER (0.3) of a bucket more, plus a jitter of up to a
+    -- tenth of one: 60 + 1.4 * 1.5
+    assert.is_true(res.delays[1] >= 60 and res.delays[1] <= 62.1, res.delays[1])
     assert.are.equal(2, #server:log("get"))
   end)
 

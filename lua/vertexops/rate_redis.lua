@@ -12,7 +12,7 @@
 --
 -- The scheme: the window of rate_shared.lua (BUCKETS buckets of g = per / BUCKETS seconds, a
 -- request goes when the current bucket and the BUCKETS before it hold fewer than n; 40 buckets,
--- not 20: a request holds its place per + at most a bucket, 2.5 % of the window), each
+-- as there: a request holds its place per + at most a bucket, 2.5 % of the window), each
 -- permit one atomic Redis script (PERMIT below): it reads the buckets and, when there is room,
 -- counts the request in the current one, all at once, so no reservation is ever given back. The
 -- bucket's number comes from the caller's clock when the options inject one (the specs' virtual
@@ -47,7 +47,7 @@ local _G = _G
 
 local M = {}
 
-M.BUCKETS = 40 -- buckets per window (rate_shared.lua's 20: one script reads them all at once here)
+M.BUCKETS = 40 -- buckets per window (as rate_shared.lua's)
 M.DEFER = 0.3  -- buckets a process past its share waits more than the others for a freed place
 
 -- The defaults of rate.redis's fields, from the schema (csrc/options.c).
@@ -356,8 +356,16 @@ function M.permit(st, o, req, deadline)
   while true do
     local now = clock()
     if st.degraded and now < st.retry_at then return nil, nil, nil, st.degraded end
-    local r, err = eval(st, M.PERMIT, timeout_for(st, deadline, now),
+    local timeout = timeout_for(st, deadline, now)
+    local r, err = eval(st, M.PERMIT, timeout,
       { clock_arg(o, now), string_format("%.17g", g), M.BUCKETS, n, id(), string_format("%.17g", st.per) })
+    if r == nil and timeout < st.timeout and tostring(err):find("time[d ]*out") then
+      -- the call's deadline, not rate.redis.timeout, ended the exchange: Redis did not fail (no
+      -- fall back, no warning), the call ran out of time
+      return errors.new("TimeoutError", string_format("%s did not finish within the call's timeout: option "
+        .. "'rate' (%d requests per %g s for %s, shared through Redis at %s) was still asking Redis for a "
+        .. "permit", req.call, n, st.per, req.rate_key, st.name))
+    end
     if r == nil then return degrade(st, now, err) end
     if type(r) ~= "table" or (r[1] ~= 0 and r[1] ~= 1) or type(r[2]) ~= "number" or type(r[3]) ~= "number" then
       return degrade(st, now, "an unexpected answer to the window's script")

@@ -40,7 +40,8 @@ local _G = _G
 
 local M = {}
 
-M.BUCKETS = 20 -- buckets per window: a request holds its place per + at most per / BUCKETS seconds
+M.BUCKETS = 40 -- buckets per window: a request holds its place per + at most per / BUCKETS seconds
+               -- (rate_redis.lua's 40: at 20, a place waited half a bucket, per / 40, more on average)
 M.DEFER = 0.3  -- buckets a worker past its share waits more than the others for a freed place
 
 local warned = {} -- dict names this worker warned about
