@@ -27,6 +27,20 @@ function M.fake_client()
   return box
 end
 
+--- M.fake_server() and one client of it kept for the whole block (made before the first test,
+--- closed at teardown): returns a box whose .server, .opts (M.opts of the server) and .client are
+--- the running test's. For specs whose tests share a client's pools, as a program does.
+function M.fake_kept_client()
+  local api = require("busted")
+  local box = M.fake_server()
+  api.before_each(function()
+    box.opts = M.opts(box.server)
+    box.client = box.client or require("vertexops").client(box.opts)
+  end)
+  api.teardown(function() if box.client then box.client:close() end end)
+  return box
+end
+
 --- A harness for a credentials spec file: a fake server of its own (started at setup, reset before
 --- each test, stopped at teardown) and a temporary folder. h.file(name, doc) writes a credentials
 --- file and returns its path (h.files[name]); h.client(name, extra) is a client of the fake using
