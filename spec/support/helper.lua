@@ -41,6 +41,48 @@ function M.fake_kept_client()
   return box
 end
 
+--- The fake started with mtls = true (docs/fake.md: one more HTTPS server that requires a client
+--- certificate) for the enclosing block, and a temporary folder holding a self-signed certificate
+--- not from its client CA: returns a box whose .server, .dir, .other_cert and .other_key are set at
+--- setup. Before each test the server is reset and operation "1" made; at teardown it stops and
+--- the folder goes.
+function M.mtls_server()
+  local api = require("busted")
+  local box = {}
+  api.setup(function()
+    box.server = fake.start { mtls = true }
+    box.dir = fake.tmpdir()
+    fake.make_cert(box.dir, "someone-else") -- self-signed: not from the fake's client CA
+    box.other_cert, box.other_key = box.dir .. "/cert.pem", box.dir .. "/key.pem"
+  end)
+  api.teardown(function()
+    box.server:stop()
+    os.execute("rm -rf '" .. box.dir .. "'")
+  end)
+  api.before_each(function()
+    box.server:reset()
+    box.server:create { id = "1" }
+  end)
+  return box
+end
+
+--- Clients a test makes, closed after it (the latest first): returns keep(c), which keeps c and
+--- returns it.
+function M.closed_after_each()
+  local api = require("busted")
+  local kept = {}
+  api.after_each(function()
+    for i = #kept, 1, -1 do
+      kept[i]:close()
+      kept[i] = nil
+    end
+  end)
+  return function(c)
+    kept[#kept + 1] = c
+    return c
+  end
+end
+
 --- A harness for a credentials spec file: a fake server of its own (started at setup, reset before
 --- each test, stopped at teardown) and a temporary folder. h.file(name, doc) writes a credentials
 --- file and returns its path (h.files[name]); h.client(name, extra) is a client of the fake using
