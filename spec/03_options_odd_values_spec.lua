@@ -69,7 +69,7 @@ describe("odd values in options", function()
   end)
 end)
 
-describe("policy hardening", function()
+describe("odd values in options", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

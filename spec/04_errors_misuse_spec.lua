@@ -59,7 +59,7 @@ describe("misuse of the API", function()
   end)
 end)
 
-describe("policy hardening", function()
+describe("misuse of the API", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

@@ -82,7 +82,7 @@ describe("bearer tokens", function()
   end)
 end)
 
-describe("policy hardening", function()
+describe("bearer tokens", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)
@@ -113,7 +113,7 @@ describe("policy hardening", function()
   end)
 end)
 
-describe("a hostile server", function()
+describe("bearer tokens", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)
