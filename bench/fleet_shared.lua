@@ -13,6 +13,7 @@
 -- Writes the "## Fleet: one quota shared" section of bench/RESULTS.md. About a minute and a half.
 local cjson = require "cjson"
 local fake = require "support.fake"
+local H = require "support.helper"
 local fleet = require "support.redis_fleet"
 local openresty = require "support.openresty"
 local redis = require "support.redis"
@@ -27,20 +28,14 @@ local server = fake.start { keepalive_requests = 1000000 }
 -- The fake's log of the last run: share filled, 429s, per-worker accepted (by operation name).
 local function measure(names)
   local log = server:log("get")
-  local times, refused, by = {}, 0, {}
-  for _, e in ipairs(log) do
-    if e.quota_exceeded then refused = refused + 1 else
-      times[#times + 1] = e.time
-      by[e.name] = (by[e.name] or 0) + 1
-    end
-  end
-  table.sort(times)
+  local q = H.quota_log(log)
+  local times, refused, by = q.times, q.refused, q.by_name
   local span = #times > 0 and times[#times] - times[1] or 0
   local per_window = #times / (span / PER + 1)
   local least = math.huge
   for _, n in ipairs(names) do least = math.min(least, by[n] or 0) end
   return { accepted = #times, requests = #log, refused = refused, fill = per_window / Q,
-    fairness = #times > 0 and least / (#times / #names) or 0, busiest = fleet.busiest(times, PER) }
+    fairness = #times > 0 and least / (#times / #names) or 0, busiest = H.busiest(times, PER) }
 end
 
 local function prepare()

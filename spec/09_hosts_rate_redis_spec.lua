@@ -71,25 +71,13 @@ describe("option rate.redis inside nginx (RESP over a cosocket)", function()
     return names
   end
 
+  -- The most requests the fake accepted in any PER seconds (a sliding window over the log), and
+  -- how many it accepted; how many it refused.
   local function busiest(log)
-    local times = {}
-    for _, e in ipairs(log) do
-      if not e.quota_exceeded then times[#times + 1] = e.time end
-    end
-    table.sort(times)
-    local most, j = 0, 1
-    for i = 1, #times do
-      while times[i] - times[j] >= PER do j = j + 1 end
-      if i - j + 1 > most then most = i - j + 1 end
-    end
-    return most, #times
+    local times = H.quota_log(log).times
+    return H.busiest(times, PER), #times
   end
-
-  local function refused(log)
-    local n = 0
-    for _, e in ipairs(log) do if e.quota_exceeded then n = n + 1 end end
-    return n
-  end
+  local function refused(log) return H.quota_log(log).refused end
 
   it("makes the clients of one window wait for each other, on the options' clock", function()
     local op = server:create {}
@@ -111,10 +99,7 @@ describe("option rate.redis inside nginx (RESP over a cosocket)", function()
     local names = load { requests = Q, per = PER, redis = { port = r.port } }
     local log = server:log("get")
     local most, total = busiest(log)
-    local counts = {}
-    for _, e in ipairs(log) do
-      if not e.quota_exceeded then counts[e.name] = (counts[e.name] or 0) + 1 end
-    end
+    local counts = H.quota_log(log).by_name
     print(("\nredis: %d accepted in %g s, busiest %g s: %d, per worker: %d %d %d, refused %d"):format(
       total, DURATION, PER, most, counts[names[1]] or 0, counts[names[2]] or 0, counts[names[3]] or 0, refused(log)))
     assert.are.equal(0, refused(log))

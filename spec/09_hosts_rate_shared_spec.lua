@@ -60,34 +60,15 @@ describe("option rate shared by nginx's workers (rate.shared_dict)", function()
     return reports, names
   end
 
-  -- The most requests the fake accepted in any PER seconds (a sliding window over the log).
+  -- The most requests the fake accepted in any PER seconds (a sliding window over the log), and
+  -- how many it accepted; how many it refused.
   local function busiest(log)
-    local times = {}
-    for _, e in ipairs(log) do
-      if not e.quota_exceeded then times[#times + 1] = e.time end
-    end
-    table.sort(times)
-    local most, j = 0, 1
-    for i = 1, #times do
-      while times[i] - times[j] >= PER do j = j + 1 end
-      if i - j + 1 > most then most = i - j + 1 end
-    end
-    return most, #times
+    local times = H.quota_log(log).times
+    return H.busiest(times, PER), #times
   end
+  local function refused(log) return H.quota_log(log).refused end
 
-  local function refused(log)
-    local n = 0
-    for _, e in ipairs(log) do if e.quota_exceeded then n = n + 1 end end
-    return n
-  end
-
-  local function by_name(log)
-    local n = {}
-    for _, e in ipairs(log) do
-      if not e.quota_exceeded then n[e.name] = (n[e.name] or 0) + 1 end
-    end
-    return n
-  end
+  local function by_name(log) return H.quota_log(log).by_name end
 
   it("makes the clients of one window wait for each other, on the options' clock", function()
     local op = server:create {}

@@ -83,6 +83,34 @@ function M.closed_after_each()
   end
 end
 
+--- What the fake's quota let through, read off its log (server:log(...)): times, the accepted
+--- requests' times (sorted); refused, how many it refused (429, quota_exceeded); by_name, the
+--- accepted requests counted by operation name.
+function M.quota_log(log)
+  local q = { times = {}, refused = 0, by_name = {} }
+  for _, e in ipairs(log) do
+    if e.quota_exceeded then
+      q.refused = q.refused + 1
+    else
+      q.times[#q.times + 1] = e.time
+      q.by_name[e.name] = (q.by_name[e.name] or 0) + 1
+    end
+  end
+  table.sort(q.times)
+  return q
+end
+
+--- The most entries in any `per` seconds of the times given (a sliding window; sorts times).
+function M.busiest(times, per)
+  table.sort(times)
+  local most, j = 0, 1
+  for i = 1, #times do
+    while times[i] - times[j] >= per do j = j + 1 end
+    if i - j + 1 > most then most = i - j + 1 end
+  end
+  return most
+end
+
 --- A harness for a credentials spec file: a fake server of its own (started at setup, reset before
 --- each test, stopped at teardown) and a temporary folder. h.file(name, doc) writes a credentials
 --- file and returns its path (h.files[name]); h.client(name, extra) is a client of the fake using
