@@ -6,10 +6,9 @@
 -- worker calling get for DURATION seconds) against the fake's quota of Q per PER seconds on the real
 -- clock; the window's buckets are on Redis's TIME. Witnesses: the fake's log, Redis's keys,
 -- nginx's error log.
-local cjson = require "cjson"
 local H = require "support.helper"
-local socket = require "socket"
 local openresty = require "support.openresty"
+local rate_worker = require "support.rate_worker"
 local redis = require "support.redis"
 
 local WORKERS, THREADS, DURATION = 3, 4, 3.5
@@ -42,30 +41,9 @@ describe("option rate.redis inside nginx (RESP over a cosocket)", function()
   -- Runs the job in every worker (as spec/09_hosts_rate_shared_spec.lua); returns the ops' names.
   local function load(rate)
     run = run + 1
-    local names = {}
-    for i = 1, WORKERS do names[i] = server:create({}).name end
-    server:quota { requests = Q, per = PER }
-    app:result([[
-      local job = require("cjson").decode(args.job)
-      ngx.update_time()
-      job.at = ngx.now() + 0.3
-      ngx.shared.vertexops:set("rate job", require("cjson").encode(job))]], { job = cjson.encode {
-      run = run, names = names, threads = THREADS, duration = DURATION, rate = rate } })
-    local t0 = socket.gettime()
-    local done
-    repeat
-      socket.sleep(0.2)
-      done = app:result([[
-        local out = {}
-        for i = 0, args.workers - 1 do out[i + 1] = ngx.shared.vertexops:get("rate done " .. args.run .. " " .. i) or false end
-        return out]], { workers = WORKERS, run = run })
-      local all = true
-      for i = 1, WORKERS do all = all and done[i] ~= false end
-    until all or socket.gettime() - t0 > DURATION + 10
-    H.within(socket.gettime() - t0, DURATION, "the load")
-    for i = 1, WORKERS do
-      local report = cjson.decode(done[i])
-      assert.is_nil(report.raised, report.raised)
+    local reports, names = rate_worker.load(app, server, { run = run, workers = WORKERS, threads = THREADS,
+      duration = DURATION, rate = rate, requests = Q, per = PER })
+    for _, report in ipairs(reports) do
       for tag in pairs(report.errors) do assert.are.equal("TimeoutError", tag) end
     end
     return names
