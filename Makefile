@@ -256,7 +256,7 @@ bench-fleet-shared: build
 	@sh scripts/deps.sh redis-server
 	@$(RUN) $(LUA) bench/fleet_shared.lua
 
-build/bench/fleet_curl: bench/fleet_curl.c
+build/bench/fleet_curl: bench/fleet_curl.c bench/raw_curl.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -o $@ bench/fleet_curl.c -lcurl
 
@@ -280,7 +280,7 @@ fidelity: deps build bench/node_modules/.installed
 fidelity-record: deps build bench/node_modules/.installed
 	@$(RUN) $(LUA) bench/fidelity_auth.lua record
 
-build/bench/raw_curl: bench/raw_curl.c
+build/bench/raw_curl: bench/raw_curl.c bench/raw_curl.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -o $@ bench/raw_curl.c -lcurl
 

@@ -9,12 +9,7 @@
  *
  * Prints one JSON line: {"calls":N,"pages":P,"seconds":S,"rss_kb":K,"failed":F}.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include <curl/curl.h>
+#include "raw_curl.h"
 
 typedef struct {
   char *data;
@@ -44,63 +39,16 @@ static size_t sink(char *p, size_t s, size_t n, void *ud) {
   return k;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = 0;
-  if (!f) return 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "VmHWM:", 6) == 0) kb = atol(line + 6);
-  fclose(f);
-  return kb;
-}
-
-/* the headers vertexops sends, with x-goog-request-params for this name (or parent) */
-static struct curl_slist *headers(const char *name, int post) {
-  struct curl_slist *h = NULL;
-  char params[1200], *p = params;
-  const char *s;
-  h = curl_slist_append(h, "Accept: application/json");
-  if (post) h = curl_slist_append(h, "Content-Type: application/json");
-  h = curl_slist_append(h, "User-Agent: raw-libcurl");
-  h = curl_slist_append(h, "x-goog-api-client: gl-c raw-libcurl");
-  p += snprintf(p, 64, "x-goog-request-params: %s=", post ? "name" : "parent");
-  for (s = name; *s && p < params + sizeof params - 4; s++) {
-    if (*s == '/') p += sprintf(p, "%%2F");
-    else *p++ = *s;
-  }
-  *p = '\0';
-  h = curl_slist_append(h, params);
-  h = curl_slist_append(h, "Authorization: Bearer test-token");
-  return h;
-}
-
 static void start(CURLM *m, slot *sl, const char *url, const char *ca, const char *name, int post) {
   if (!sl->e) sl->e = curl_easy_init();
   else curl_easy_reset(sl->e);
   sl->body.len = 0;
-  sl->h = headers(name, post);
+  sl->h = headers(post ? "name" : "parent", name, strlen(name), post);
   sl->is_list = !post;
-  curl_easy_setopt(sl->e, CURLOPT_URL, url);
-  curl_easy_setopt(sl->e, CURLOPT_CAINFO, ca);
-  curl_easy_setopt(sl->e, CURLOPT_CAPATH, NULL);
-  curl_easy_setopt(sl->e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  if (post) {
-    curl_easy_setopt(sl->e, CURLOPT_POSTFIELDS, "");
-    curl_easy_setopt(sl->e, CURLOPT_POSTFIELDSIZE, 0L);
-  }
-  curl_easy_setopt(sl->e, CURLOPT_HTTPHEADER, sl->h);
+  setup(sl->e, url, ca, sl->h, post);
   curl_easy_setopt(sl->e, CURLOPT_WRITEFUNCTION, sink);
   curl_easy_setopt(sl->e, CURLOPT_WRITEDATA, &sl->body);
   curl_easy_setopt(sl->e, CURLOPT_PRIVATE, (char *)sl);
-  curl_easy_setopt(sl->e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(sl->e, CURLOPT_PIPEWAIT, 1L);
   curl_multi_add_handle(m, sl->e);
 }
 
@@ -136,9 +84,7 @@ int main(int argc, char **argv) {
   window = atoi(argv[4]);
   psize = atoi(argv[5]);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  m = curl_multi_init();
-  curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+  m = multi();
   slots = calloc((size_t)window, sizeof *slots);
   free_slots = calloc((size_t)window, sizeof *free_slots);
   for (i = 0; i < window; i++) free_slots[i] = &slots[window - 1 - i];

@@ -14,6 +14,7 @@
 -- Writes the "## Fleet: one quota shared" section of bench/RESULTS.md. About 5 minutes (3 runs).
 local cjson = require "cjson"
 local fake = require "support.fake"
+local H = require "support.helper"
 local fleet = require "support.redis_fleet"
 local openresty = require "support.openresty"
 local redis = require "support.redis"
@@ -36,14 +37,8 @@ local server = fake.start { keepalive_requests = 1000000 }
 -- The fake's log of the last run: share filled, 429s, per-worker accepted (by operation name).
 local function measure(names)
   local log = server:log("get")
-  local times, refused, by = {}, 0, {}
-  for _, e in ipairs(log) do
-    if e.quota_exceeded then refused = refused + 1 else
-      times[#times + 1] = e.time
-      by[e.name] = (by[e.name] or 0) + 1
-    end
-  end
-  table.sort(times)
+  local q = H.quota_log(log)
+  local times, refused, by = q.times, q.refused, q.by_name
   local span = #times > 0 and times[#times] - times[1] or 0
   local per_window = #times / (span / PER + 1)
   local least = math.huge
@@ -54,7 +49,7 @@ local function measure(names)
   load_seen[#load_seen + 1] = loadavg()
   return { accepted = #times, requests = #log, refused = refused, fill = per_window / Q,
     reuse = gaps > 0 and gap / gaps or nil,
-    fairness = #times > 0 and least / (#times / #names) or 0, busiest = fleet.busiest(times, PER) }
+    fairness = #times > 0 and least / (#times / #names) or 0, busiest = H.busiest(times, PER) }
 end
 
 local function prepare()

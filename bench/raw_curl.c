@@ -9,12 +9,7 @@
  *
  * Prints one JSON line: {"calls":N,"seconds":S,"rss_kb":K,"failed":F}.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#include <curl/curl.h>
+#include "raw_curl.h"
 
 static size_t sink(char *p, size_t s, size_t n, void *ud) {
   (void)p;
@@ -22,55 +17,10 @@ static size_t sink(char *p, size_t s, size_t n, void *ud) {
   return s * n;
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long rss_kb(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  long kb = 0;
-  if (!f) return 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "VmHWM:", 6) == 0) kb = atol(line + 6);
-  fclose(f);
-  return kb;
-}
-
-static struct curl_slist *headers(const char *url) {
-  struct curl_slist *h = NULL;
-  const char *name = strstr(url, "/v1beta1/");
-  char params[1024], *p = params;
-  const char *s;
-  h = curl_slist_append(h, "Accept: application/json");
-  h = curl_slist_append(h, "Content-Type: application/json");
-  h = curl_slist_append(h, "User-Agent: raw-libcurl");
-  h = curl_slist_append(h, "x-goog-api-client: gl-c raw-libcurl");
-  p += snprintf(p, 64, "x-goog-request-params: name=");
-  for (s = name ? name + 9 : ""; *s && *s != ':' && p < params + sizeof params - 4; s++) {
-    if (*s == '/') p += sprintf(p, "%%2F");
-    else *p++ = *s;
-  }
-  *p = '\0';
-  h = curl_slist_append(h, params);
-  h = curl_slist_append(h, "Authorization: Bearer test-token");
-  return h;
-}
-
 static CURL *easy(const char *url, const char *ca, struct curl_slist *h) {
   CURL *e = curl_easy_init();
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_CAINFO, ca);
-  curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+  setup(e, url, ca, h, 1);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   return e;
 }
 
@@ -91,7 +41,11 @@ int main(int argc, char **argv) {
   conc = argc > 5 ? atoi(argv[5]) : 100;
   maxconn = argc > 6 ? atol(argv[6]) : (conc + 99) / 100;
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  h = headers(url);
+  {
+    const char *name = strstr(url, "/v1beta1/");
+    name = name ? name + 9 : "";
+    h = headers("name", name, strcspn(name, ":"), 1);
+  }
   t0 = now();
   if (strcmp(mode, "seq") == 0) {
     CURL *e = easy(url, ca, h);
@@ -102,11 +56,9 @@ int main(int argc, char **argv) {
     }
     curl_easy_cleanup(e);
   } else {
-    CURLM *m = curl_multi_init();
+    CURLM *m = multi();
     CURL **pool = calloc((size_t)conc, sizeof *pool);
     int started = 0, done = 0, running = 0, left;
-    curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
     /* past the server's stream limit, wait for a free stream rather than open a connection per
      * request (with PIPEWAIT, the same tuning vertexops' multi handle has) */
     if (maxconn > 0) curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, maxconn);

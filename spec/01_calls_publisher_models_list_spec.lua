@@ -3,19 +3,14 @@
 -- {model}/operations, so a model as a list parent is a ValueError before any I/O, for list,
 -- operations() and cancel_all alike (a job as a parent still lists that job's operations).
 local core = require "vertexops.core"
-local vertexops = require "vertexops"
 local H = require "support.helper"
 
 local MODEL = H.PARENT .. "/publishers/google/models/veo-2.0-generate-001"
 
 describe("a publisher model as a list parent", function()
-  local fake = H.fake_server()
+  local fake = H.fake_kept_client()
   local server, client
-  before_each(function()
-    server = fake.server
-    client = client or vertexops.client(H.opts(server))
-  end)
-  teardown(function() if client then client:close() end end)
+  before_each(function() server, client = fake.server, fake.client end)
 
   it("is a ValueError from core.build saying there is no list method", function()
     local ok, err = pcall(core.build, "list", MODEL, nil, {})

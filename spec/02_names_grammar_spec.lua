@@ -8,14 +8,9 @@ local H = require "support.helper"
 local LOC = "projects/test-project/locations/us-central1"
 
 describe("names by Google's generic grammar", function()
-  local fake = H.fake_server()
+  local fake = H.fake_kept_client()
   local server, o, client
-  before_each(function()
-    server = fake.server
-    o = H.opts(server)
-    client = client or vertexops.client(o)
-  end)
-  teardown(function() if client then client:close() end end)
+  before_each(function() server, o, client = fake.server, fake.opts, fake.client end)
 
   describe("a nested list parent", function()
     it("lists GET {parent}/operations under a job, with the operations of that parent only", function()

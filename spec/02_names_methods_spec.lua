@@ -9,14 +9,9 @@ local H = require "support.helper"
 local LOC = "projects/test-project/locations/us-central1"
 
 describe("the methods of a name's shape", function()
-  local fake = H.fake_server()
+  local fake = H.fake_kept_client()
   local server, o, client
-  before_each(function()
-    server = fake.server
-    o = H.opts(server)
-    client = client or vertexops.client(o)
-  end)
-  teardown(function() if client then client:close() end end)
+  before_each(function() server, o, client = fake.server, fake.opts, fake.client end)
 
   describe("the methods a known shape lacks (csrc/methods.h)", function()
     it("refuses cancel of a featureGroups operation, naming the shape, before any I/O", function()

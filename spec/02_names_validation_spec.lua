@@ -64,7 +64,7 @@ describe("validation", function()
   end)
 end)
 
-describe("core hardening", function()
+describe("validation of names, regions and parents", function()
   describe("validation is ASCII whatever the locale", function()
     it("refuses byte 0xE9 in a name under an ISO-8859-1 locale", function()
       local dir = H.fake.tmpdir()

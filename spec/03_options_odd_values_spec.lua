@@ -8,7 +8,7 @@ local H = require "support.helper"
 
 local NAME = H.NAME .. "1"
 
-describe("core hardening", function()
+describe("odd values in options", function()
   describe("endpoints", function()
     local function check(endpoint)
       local ok, err = pcall(core.check_options, { endpoint = endpoint })
@@ -69,7 +69,7 @@ describe("core hardening", function()
   end)
 end)
 
-describe("policy hardening", function()
+describe("odd values in options", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

@@ -7,7 +7,7 @@ local H = require "support.helper"
 
 local NAME = H.NAME .. "1"
 
-describe("core hardening", function()
+describe("misuse of the API", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)
@@ -59,7 +59,7 @@ describe("core hardening", function()
   end)
 end)
 
-describe("policy hardening", function()
+describe("misuse of the API", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

@@ -28,7 +28,7 @@ local function child(server, call)
   return out
 end
 
-describe("core hardening", function()
+describe("deeply nested JSON in an answer", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

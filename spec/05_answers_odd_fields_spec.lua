@@ -5,7 +5,7 @@
 local vertexops = require "vertexops"
 local H = require "support.helper"
 
-describe("policy hardening", function()
+describe("operations with null or wrongly typed fields", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

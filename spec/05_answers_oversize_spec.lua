@@ -10,7 +10,7 @@ local NAME = H.NAME .. "1"
 -- Real seconds f takes; f's error (or nil) first.
 local timed = H.timed
 
-describe("core hardening", function()
+describe("oversized answers", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

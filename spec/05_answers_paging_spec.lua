@@ -8,7 +8,7 @@ local H = require "support.helper"
 -- a child interpreter running code that reports one outcome line (spec/support/helper.lua)
 local child = H.child_outcome
 
-describe("policy hardening", function()
+describe("paging", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

@@ -8,7 +8,7 @@ local H = require "support.helper"
 -- Real seconds f takes; f's error (or nil) first.
 local timed = H.timed
 
-describe("a hostile server", function()
+describe("timeouts and retries against a hostile server", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

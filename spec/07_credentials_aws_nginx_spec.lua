@@ -4,20 +4,13 @@
 -- playing AWS's instance metadata service and Google's STS; the log is the witness, and neither the
 -- role's secret key nor its session token appears in nginx's log.
 local cjson = require "cjson"
-local H = require "support.helper"
 local fake = require "support.fake"
 local openresty = require "support.openresty"
 
 describe("external_account credentials of environment_id aws1 inside nginx", function()
-  local box = H.fake_server()
-  local server, app, dir, file
-
-  setup(function()
-    server = box.server
-    dir = fake.tmpdir()
-    local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
-    local m = server.http_endpoint
-    file = dir .. "/aws.json"
+  local h = openresty.credentials_harness(function(h)
+    local endpoint, m = h.endpoint, h.server.http_endpoint
+    local file = h.dir .. "/aws.json"
     fake.write(file, cjson.encode {
       type = "external_account", subject_token_type = "urn:ietf:params:aws:token-type:aws4_request",
       audience = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/aws",
@@ -27,13 +20,10 @@ describe("external_account credentials of environment_id aws1 inside nginx", fun
         region_url = m .. "/latest/meta-data/placement/availability-zone",
         url = m .. "/latest/meta-data/iam/security-credentials",
         imdsv2_session_token_url = m .. "/latest/api/token" } })
-    app = openresty.start(server, { env = { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = file } })
+    return openresty.start(h.server, { env = { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = file } })
   end)
-  teardown(function()
-    app:stop()
-    os.execute("rm -rf " .. dir)
-  end)
-  before_each(function() server = box.server end)
+  local server, app
+  before_each(function() server, app = h.server, h.app end)
 
   it("PUTs for the session token, GETs with it, exchanges the signed request, over cosockets", function()
     local op = server:create {}

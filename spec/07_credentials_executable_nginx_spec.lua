@@ -5,18 +5,12 @@
 -- SIGCHLD reaping). Debian's libnginx-mod-http-lua 0.10.23 is built without ngx.pipe: there the
 -- call raises a clear AuthError and nothing runs; an nginx with ngx.pipe gets the token.
 local cjson = require "cjson"
-local H = require "support.helper"
 local fake = require "support.fake"
 local openresty = require "support.openresty"
 
 describe("the executable credential source inside nginx", function()
-  local box = H.fake_server()
-  local server, app, dir
-
-  setup(function()
-    server = box.server
-    dir = fake.tmpdir()
-    local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
+  local h = openresty.credentials_harness(function(h)
+    local dir, endpoint = h.dir, h.endpoint
     local script = dir .. "/token.sh"
     fake.write(script, "#!/bin/sh\necho run >> " .. dir .. "/runs.txt\nprintf '%s' '" .. cjson.encode {
       version = 1, success = true, token_type = "urn:ietf:params:oauth:token-type:jwt",
@@ -26,16 +20,14 @@ describe("the executable credential source inside nginx", function()
       type = "external_account", subject_token_type = "urn:ietf:params:oauth:token-type:jwt",
       audience = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
       token_url = endpoint .. "/v1/token", credential_source = { executable = { command = script } } })
-    app = openresty.start(server, {
+    return openresty.start(h.server, {
       env = { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/external.json",
               GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES = "1" },
       conf = { { "env VERTEXOPS_CA_FILE;", "env VERTEXOPS_CA_FILE;\nenv GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES;" } },
     })
   end)
-  teardown(function()
-    app:stop()
-    os.execute("rm -rf '" .. dir .. "'")
-  end)
+  local server, app, dir
+  before_each(function() server, app, dir = h.server, h.app, h.dir end)
 
   it("runs the program with ngx.pipe, or says clearly that this nginx has no ngx.pipe", function()
     local name = server:create {}.name

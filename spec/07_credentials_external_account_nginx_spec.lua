@@ -7,33 +7,23 @@
 -- token appears in nginx's log.
 -- Contract: docs/contract.md, "Credentials" and "Hosts".
 local cjson = require "cjson"
-local H = require "support.helper"
 local fake = require "support.fake"
 local openresty = require "support.openresty"
 
 local SUBJECT = "nginx-subject-token"
 
 describe("external_account credentials inside nginx (two workers, shared_dict)", function()
-  local box = H.fake_server()
-  local server, app, dir
-
-  setup(function()
-    server = box.server
-    dir = fake.tmpdir()
-    local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
-    fake.write(dir .. "/subject.txt", SUBJECT)
-    fake.write(dir .. "/external.json", cjson.encode {
+  local h = openresty.credentials_harness(function(h)
+    fake.write(h.dir .. "/subject.txt", SUBJECT)
+    fake.write(h.dir .. "/external.json", cjson.encode {
       type = "external_account", subject_token_type = "urn:ietf:params:oauth:token-type:jwt",
       audience = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
-      token_url = endpoint .. "/v1/token", credential_source = { file = dir .. "/subject.txt" } })
-    app = openresty.start_two_workers(server,
-      { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/external.json" })
+      token_url = h.endpoint .. "/v1/token", credential_source = { file = h.dir .. "/subject.txt" } })
+    return openresty.start_two_workers(h.server,
+      { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = h.dir .. "/external.json" })
   end)
-  teardown(function()
-    app:stop()
-    os.execute("rm -rf " .. dir)
-  end)
-  before_each(function() server = box.server end)
+  local server, app
+  before_each(function() server, app = h.server, h.app end)
 
   it("makes one token exchange for both workers, and keeps the tokens out of the log", function()
     server:sts { subject_token = SUBJECT }

@@ -11,22 +11,13 @@ local openresty = require "support.openresty"
 
 
 describe("tokens shared by two nginx workers (shared_dict)", function()
-  local box = H.fake_server()
+  local h = openresty.credentials_harness(function(h)
+    H.authorized_user(h.dir .. "/user.json", h.endpoint)
+    return openresty.start_two_workers(h.server,
+      { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = h.dir .. "/user.json" })
+  end)
   local server, app, dir
-
-  setup(function()
-    server = box.server
-    dir = fake.tmpdir()
-    local endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
-    H.authorized_user(dir .. "/user.json", endpoint)
-    app = openresty.start_two_workers(server,
-      { GOOGLE_OAUTH_ACCESS_TOKEN = "", GOOGLE_APPLICATION_CREDENTIALS = dir .. "/user.json" })
-  end)
-  teardown(function()
-    app:stop()
-    os.execute("rm -rf " .. dir)
-  end)
-  before_each(function() server = box.server end)
+  before_each(function() server, app, dir = h.server, h.app, h.dir end)
 
   it("makes one token fetch for both workers, and keeps the token out of the log", function()
     local created = server:create_many(200, {})

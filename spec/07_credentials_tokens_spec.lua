@@ -8,7 +8,7 @@ local H = require "support.helper"
 
 local NAME = H.NAME .. "1"
 
-describe("core hardening", function()
+describe("bearer tokens", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)
@@ -82,7 +82,7 @@ describe("core hardening", function()
   end)
 end)
 
-describe("policy hardening", function()
+describe("bearer tokens", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)
@@ -113,7 +113,7 @@ describe("policy hardening", function()
   end)
 end)
 
-describe("a hostile server", function()
+describe("bearer tokens", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

@@ -4,7 +4,6 @@
 -- clients sharing the dict, and the impersonate_service_account option exchanges the source's
 -- token at IAM Credentials once for two clients; neither secret nor token reaches nginx's log.
 local cjson = require "cjson"
-local H = require "support.helper"
 local fake = require "support.fake"
 local openresty = require "support.openresty"
 
@@ -22,13 +21,8 @@ local TWO_CLIENTS = [[
   return out]]
 
 describe("workforce users and impersonate_service_account inside nginx (shared_dict)", function()
-  local box = H.fake_server()
-  local server, app, dir, endpoint
-
-  setup(function()
-    server = box.server
-    dir = fake.tmpdir()
-    endpoint = server.endpoint:gsub("127%.0%.0%.1", "localhost")
+  local h = openresty.credentials_harness(function(h)
+    local dir, endpoint = h.dir, h.endpoint
     fake.write(dir .. "/wfu.json", cjson.encode {
       type = "external_account_authorized_user", audience = "//iam.googleapis.com/locations/global/workforcePools/p/providers/o",
       client_id = "test-workforce-client", client_secret = "test-workforce-secret",
@@ -36,14 +30,11 @@ describe("workforce users and impersonate_service_account inside nginx (shared_d
     fake.write(dir .. "/user.json", cjson.encode {
       type = "authorized_user", client_id = "test-client", client_secret = "test-secret",
       refresh_token = "test-refresh", token_uri = endpoint .. "/token" })
-    app = openresty.start(server, {})
+    return openresty.start(h.server, {})
   end)
-  teardown(function()
-    app:stop()
-    os.execute("rm -rf " .. dir)
-  end)
+  local server, app, dir, endpoint
   before_each(function()
-    server = box.server
+    server, app, dir, endpoint = h.server, h.app, h.dir, h.endpoint
     app:result([[ngx.shared.vertexops:flush_all() return true]])
   end)
 

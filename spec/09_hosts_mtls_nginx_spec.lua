@@ -11,25 +11,15 @@ local openresty = require "support.openresty"
 local NAME = H.NAME .. "1"
 
 describe("client certificates (cosocket transport)", function()
+  local mtls = H.mtls_server()
   local server, app, dir, other_cert, other_key, endpoint
 
   setup(function()
-    server = testing.start { mtls = true }
+    server, dir, other_cert, other_key = mtls.server, mtls.dir, mtls.other_cert, mtls.other_key
     app = openresty.start(server)
-    dir = testing.tmpdir()
-    testing.make_cert(dir, "someone-else") -- self-signed: not from the fake's client CA
-    other_cert, other_key = dir .. "/cert.pem", dir .. "/key.pem"
     endpoint = server.mtls_endpoint:gsub("127%.0%.0%.1", "localhost")
   end)
-  teardown(function()
-    app:stop()
-    server:stop()
-    os.execute("rm -rf '" .. dir .. "'")
-  end)
-  before_each(function()
-    server:reset()
-    server:create { id = "1" }
-  end)
+  teardown(function() app:stop() end)
 
   -- Runs gets with the options of each entry of list in one nginx request.
   local function gets(list)

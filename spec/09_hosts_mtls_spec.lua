@@ -9,34 +9,13 @@ local vertexops = require "vertexops"
 local NAME = H.NAME .. "1"
 
 describe("client certificates (libcurl)", function()
+  local mtls = H.mtls_server()
   local server, dir, other_cert, other_key
-  local clients = {}
-
-  setup(function()
-    server = testing.start { mtls = true }
-    dir = testing.tmpdir()
-    testing.make_cert(dir, "someone-else") -- self-signed: not from the fake's client CA
-    other_cert, other_key = dir .. "/cert.pem", dir .. "/key.pem"
-  end)
-  teardown(function()
-    server:stop()
-    os.execute("rm -rf '" .. dir .. "'")
-  end)
-  before_each(function()
-    server:reset()
-    server:create { id = "1" }
-  end)
-  after_each(function()
-    for i = #clients, 1, -1 do
-      clients[i]:close()
-      clients[i] = nil
-    end
-  end)
+  setup(function() server, dir, other_cert, other_key = mtls.server, mtls.dir, mtls.other_cert, mtls.other_key end)
+  local keep = H.closed_after_each()
 
   local function client(extra)
-    local c = vertexops.client(H.opts(server, { endpoint = server.mtls_endpoint, retry = false }, extra))
-    clients[#clients + 1] = c
-    return c
+    return keep(vertexops.client(H.opts(server, { endpoint = server.mtls_endpoint, retry = false }, extra)))
   end
 
   it("without a client certificate the server refuses the request (400), the service never sees it", function()

@@ -11,7 +11,6 @@ local NAME = H.NAME .. "1"
 describe("HTTPS proxy (libcurl)", function()
   local fake = H.fake_server()
   local server, open, locked, target
-  local clients = {}
 
   setup(function()
     open = P.start()
@@ -26,17 +25,10 @@ describe("HTTPS proxy (libcurl)", function()
     server:create { id = "1" }
     target = "127.0.0.1:" .. server.https_port
   end)
-  after_each(function()
-    for i = #clients, 1, -1 do
-      clients[i]:close()
-      clients[i] = nil
-    end
-  end)
+  local keep = H.closed_after_each()
 
   local function client(extra)
-    local c = vertexops.client(H.opts(server, { retry = false }, extra))
-    clients[#clients + 1] = c
-    return c
+    return keep(vertexops.client(H.opts(server, { retry = false }, extra)))
   end
 
   it("option proxy: the call goes through the proxy's CONNECT tunnel", function()
@@ -55,7 +47,8 @@ describe("HTTPS proxy (libcurl)", function()
   end)
 
   it("a refused CONNECT is a ConnectionFailedError with proxy_status that never shows the credentials", function()
-    local err = H.raises(client({ proxy = locked:url_with("alice", "wr0ng-pw") }).get, clients[#clients], NAME)
+    local c = client({ proxy = locked:url_with("alice", "wr0ng-pw") })
+    local err = H.raises(c.get, c, NAME)
     assert.are.equal("ConnectionFailedError,ConnectionError", H.tags(err))
     assert.are.equal(401, err.proxy_status) -- tinyproxy answers a bad Basic credential with 401
     assert.matches("proxy refused the tunnel", err.message, 1, true)

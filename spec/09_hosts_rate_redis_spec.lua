@@ -6,10 +6,9 @@
 -- worker calling get for DURATION seconds) against the fake's quota of Q per PER seconds on the real
 -- clock; the window's buckets are on Redis's TIME. Witnesses: the fake's log, Redis's keys,
 -- nginx's error log.
-local cjson = require "cjson"
 local H = require "support.helper"
-local socket = require "socket"
 local openresty = require "support.openresty"
+local rate_worker = require "support.rate_worker"
 local redis = require "support.redis"
 
 local WORKERS, THREADS, DURATION = 3, 4, 3.5
@@ -42,54 +41,21 @@ describe("option rate.redis inside nginx (RESP over a cosocket)", function()
   -- Runs the job in every worker (as spec/09_hosts_rate_shared_spec.lua); returns the ops' names.
   local function load(rate)
     run = run + 1
-    local names = {}
-    for i = 1, WORKERS do names[i] = server:create({}).name end
-    server:quota { requests = Q, per = PER }
-    app:result([[
-      local job = require("cjson").decode(args.job)
-      ngx.update_time()
-      job.at = ngx.now() + 0.3
-      ngx.shared.vertexops:set("rate job", require("cjson").encode(job))]], { job = cjson.encode {
-      run = run, names = names, threads = THREADS, duration = DURATION, rate = rate } })
-    local t0 = socket.gettime()
-    local done
-    repeat
-      socket.sleep(0.2)
-      done = app:result([[
-        local out = {}
-        for i = 0, args.workers - 1 do out[i + 1] = ngx.shared.vertexops:get("rate done " .. args.run .. " " .. i) or false end
-        return out]], { workers = WORKERS, run = run })
-      local all = true
-      for i = 1, WORKERS do all = all and done[i] ~= false end
-    until all or socket.gettime() - t0 > DURATION + 10
-    H.within(socket.gettime() - t0, DURATION, "the load")
-    for i = 1, WORKERS do
-      local report = cjson.decode(done[i])
-      assert.is_nil(report.raised, report.raised)
+    local reports, names = rate_worker.load(app, server, { run = run, workers = WORKERS, threads = THREADS,
+      duration = DURATION, rate = rate, requests = Q, per = PER })
+    for _, report in ipairs(reports) do
       for tag in pairs(report.errors) do assert.are.equal("TimeoutError", tag) end
     end
     return names
   end
 
+  -- The most requests the fake accepted in any PER seconds (a sliding window over the log), and
+  -- how many it accepted; how many it refused.
   local function busiest(log)
-    local times = {}
-    for _, e in ipairs(log) do
-      if not e.quota_exceeded then times[#times + 1] = e.time end
-    end
-    table.sort(times)
-    local most, j = 0, 1
-    for i = 1, #times do
-      while times[i] - times[j] >= PER do j = j + 1 end
-      if i - j + 1 > most then most = i - j + 1 end
-    end
-    return most, #times
+    local times = H.quota_log(log).times
+    return H.busiest(times, PER), #times
   end
-
-  local function refused(log)
-    local n = 0
-    for _, e in ipairs(log) do if e.quota_exceeded then n = n + 1 end end
-    return n
-  end
+  local function refused(log) return H.quota_log(log).refused end
 
   it("makes the clients of one window wait for each other, on the options' clock", function()
     local op = server:create {}
@@ -111,10 +77,7 @@ describe("option rate.redis inside nginx (RESP over a cosocket)", function()
     local names = load { requests = Q, per = PER, redis = { port = r.port } }
     local log = server:log("get")
     local most, total = busiest(log)
-    local counts = {}
-    for _, e in ipairs(log) do
-      if not e.quota_exceeded then counts[e.name] = (counts[e.name] or 0) + 1 end
-    end
+    local counts = H.quota_log(log).by_name
     print(("\nredis: %d accepted in %g s, busiest %g s: %d, per worker: %d %d %d, refused %d"):format(
       total, DURATION, PER, most, counts[names[1]] or 0, counts[names[2]] or 0, counts[names[3]] or 0, refused(log)))
     assert.are.equal(0, refused(log))

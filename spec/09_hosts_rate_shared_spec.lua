@@ -5,10 +5,9 @@
 -- started by a timer in every worker), against the fake's quota of Q requests per PER seconds on
 -- the real clock. Each worker gets operations of its own name, so the fake's log tells the
 -- workers apart. Witnesses: the fake's log (times, names, quota_exceeded) and nginx's error log.
-local cjson = require "cjson"
 local H = require "support.helper"
-local socket = require "socket"
 local openresty = require "support.openresty"
+local rate_worker = require "support.rate_worker"
 
 local WORKERS, THREADS, DURATION = 3, 4, 3.5
 local Q, PER = 120, 2
@@ -31,63 +30,19 @@ describe("option rate shared by nginx's workers (rate.shared_dict)", function()
   -- Runs the job in every worker; returns what each reported, by worker id, and the ops' names.
   local function load(rate)
     run = run + 1
-    local names = {}
-    for i = 1, WORKERS do names[i] = server:create({}).name end
-    server:quota { requests = Q, per = PER }
-    app:result([[
-      local job = require("cjson").decode(args.job)
-      ngx.update_time()
-      job.at = ngx.now() + 0.3 -- every worker's timer has seen the job by then
-      ngx.shared.vertexops:set("rate job", require("cjson").encode(job))]], { job = cjson.encode {
-      run = run, names = names, threads = THREADS, duration = DURATION, rate = rate } })
-    local t0 = socket.gettime()
-    local done
-    repeat
-      socket.sleep(0.2)
-      done = app:result([[
-        local out = {}
-        for i = 0, args.workers - 1 do out[i + 1] = ngx.shared.vertexops:get("rate done " .. args.run .. " " .. i) or false end
-        return out]], { workers = WORKERS, run = run })
-      local all = true
-      for i = 1, WORKERS do all = all and done[i] ~= false end
-    until all or socket.gettime() - t0 > DURATION + 10
-    H.within(socket.gettime() - t0, DURATION, "the load")
-    local reports = {}
-    for i = 1, WORKERS do
-      reports[i] = cjson.decode(done[i])
-      assert.is_nil(reports[i].raised, reports[i].raised)
-    end
-    return reports, names
+    return rate_worker.load(app, server, { run = run, workers = WORKERS, threads = THREADS,
+      duration = DURATION, rate = rate, requests = Q, per = PER })
   end
 
-  -- The most requests the fake accepted in any PER seconds (a sliding window over the log).
+  -- The most requests the fake accepted in any PER seconds (a sliding window over the log), and
+  -- how many it accepted; how many it refused.
   local function busiest(log)
-    local times = {}
-    for _, e in ipairs(log) do
-      if not e.quota_exceeded then times[#times + 1] = e.time end
-    end
-    table.sort(times)
-    local most, j = 0, 1
-    for i = 1, #times do
-      while times[i] - times[j] >= PER do j = j + 1 end
-      if i - j + 1 > most then most = i - j + 1 end
-    end
-    return most, #times
+    local times = H.quota_log(log).times
+    return H.busiest(times, PER), #times
   end
+  local function refused(log) return H.quota_log(log).refused end
 
-  local function refused(log)
-    local n = 0
-    for _, e in ipairs(log) do if e.quota_exceeded then n = n + 1 end end
-    return n
-  end
-
-  local function by_name(log)
-    local n = {}
-    for _, e in ipairs(log) do
-      if not e.quota_exceeded then n[e.name] = (n[e.name] or 0) + 1 end
-    end
-    return n
-  end
+  local function by_name(log) return H.quota_log(log).by_name end
 
   it("makes the clients of one window wait for each other, on the options' clock", function()
     local op = server:create {}

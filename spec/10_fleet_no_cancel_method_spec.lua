@@ -5,7 +5,6 @@
 -- method: fetchPredictOperation only) and a job that ended before its cancel are skipped too.
 -- listed == cancelled + #skipped + #failed in each.
 local core = require "vertexops.core"
-local vertexops = require "vertexops"
 local H = require "support.helper"
 
 -- {version = {shape, ...}}: the shapes of csrc/methods.h with list but without cancel.
@@ -38,13 +37,9 @@ local function accounted(s)
 end
 
 describe("cancel_all under a parent whose shape has no :cancel (Google's table)", function()
-  local fake = H.fake_server()
+  local fake = H.fake_kept_client()
   local server, client
-  before_each(function()
-    server = fake.server
-    client = client or vertexops.client(H.opts(server))
-  end)
-  teardown(function() if client then client:close() end end)
+  before_each(function() server, client = fake.server, fake.client end)
 
   it("reads the table through the real core.shape", function()
     assert.are.equal("function", type(core.shape))

@@ -24,19 +24,8 @@ describe("a fleet of processes sharing option rate through Redis", function()
     box.server:quota { requests = Q, per = PER }
   end)
 
-  local function accepted(log)
-    local times = {}
-    for _, e in ipairs(log) do
-      if not e.quota_exceeded then times[#times + 1] = e.time end
-    end
-    return times
-  end
-
-  local function refused(log)
-    local n = 0
-    for _, e in ipairs(log) do if e.quota_exceeded then n = n + 1 end end
-    return n
-  end
+  local function accepted(log) return H.quota_log(log).times end
+  local function refused(log) return H.quota_log(log).refused end
 
   it("stays within the quota together and fills it: no 429, >= 0.9 Q, every operation cancelled", function()
     local run = fleet.start(box.server, { children = CHILDREN, per_child = PER_CHILD,
@@ -45,7 +34,7 @@ describe("a fleet of processes sharing option rate through Redis", function()
     H.within(secs, CHILDREN * PER_CHILD / Q * PER, "the fleet")
     local log = box.server:log("cancel")
     local times = accepted(log)
-    local most = fleet.busiest(times, PER)
+    local most = H.busiest(times, PER)
     local span = times[#times] - times[1]
     local fill = #times / (span / PER + 1) -- per PER seconds of the windows spanned
     print(("\n  redis fleet: %d processes, %d accepted in %.1f s, busiest %g s: %d, %.1f per %g s (%.3f Q), refused %d")
@@ -82,7 +71,7 @@ describe("a fleet of processes sharing option rate through Redis", function()
     local out = run:wait(120)
     local log = box.server:log("cancel")
     assert.are.equal(0, refused(log))
-    assert.is_true(fleet.busiest(accepted(log), PER) <= Q)
+    assert.is_true(H.busiest(accepted(log), PER) <= Q)
     for i = 1, CHILDREN do
       assert.are.equal(Q / CHILDREN + 5, out[i].ok)
       local warning = run:stderr(i)
@@ -133,13 +122,13 @@ describe("a fleet of processes sharing option rate through Redis", function()
         assert.are.equal(math.floor(q / parts), share)
         participants = math.min(participants, parts)
         -- after the fall's window of silence, never more than its share in any window of the fake's
-        assert.is_true(fleet.busiest(mine, per) <= share, fleet.busiest(mine, per))
+        assert.is_true(H.busiest(mine, per) <= share, H.busiest(mine, per))
       end
     end
     print(("\n  redis stopped mid-run: %d processes fell back, refused %d of %d"):format(fell, refused(log), #log))
     assert.is_true(fell >= 2, fell)
     assert.is_true(participants >= fell, participants) -- the shares of those still working sum to <= q
     assert.are.equal(0, refused(log)) -- the fall was no burst: the window of silence
-    assert.is_true(fleet.busiest(accepted(log), per) <= q)
+    assert.is_true(H.busiest(accepted(log), per) <= q)
   end)
 end)

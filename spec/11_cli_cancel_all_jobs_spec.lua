@@ -5,15 +5,7 @@ local cjson = require "cjson"
 local H = require "support.helper"
 local cli = require "vertexops.cli"
 
-local function capture()
-  local s = { text = "" }
-  function s.write(self, ...)
-    self.text = self.text .. table.concat({ ... })
-    return self
-  end
-  function s.flush() end
-  return s
-end
+local capture = H.capture
 
 describe("vertexops cancel-all --kind (in-process)", function()
   local fake = H.fake_server()

@@ -11,15 +11,7 @@ local cli = require "vertexops.cli"
 
 local TARGET = "target@test-project.iam.gserviceaccount.com"
 
-local function capture()
-  local s = { text = "" }
-  function s.write(self, ...)
-    self.text = self.text .. table.concat({ ... })
-    return self
-  end
-  function s.flush() end
-  return s
-end
+local capture = H.capture
 
 describe("vertexops --credentials and --impersonate-service-account (in-process)", function()
   local fake = H.fake_server()

@@ -7,12 +7,7 @@ local cjson = require "cjson"
 local cli = require "vertexops.cli"
 local H = require "support.helper"
 
-local function capture()
-  local c = { text = "" }
-  function c:write(...) for _, s in ipairs { ... } do self.text = self.text .. s end return self end
-  function c:flush() return self end
-  return c
-end
+local capture = H.capture
 
 -- Runs `vertexops fake` in-process with args; during(info_text, server) runs while it serves.
 local function fake(args, during)

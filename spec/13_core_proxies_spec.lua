@@ -4,7 +4,7 @@ local H = require "support.helper"
 
 local NAME = H.NAME .. "1"
 
-describe("core hardening", function()
+describe("proxies from the environment", function()
   local fake = H.fake_server()
   local server
   before_each(function() server = fake.server end)

@@ -27,6 +27,90 @@ function M.fake_client()
   return box
 end
 
+--- M.fake_server() and one client of it kept for the whole block (made before the first test,
+--- closed at teardown): returns a box whose .server, .opts (M.opts of the server) and .client are
+--- the running test's. For specs whose tests share a client's pools, as a program does.
+function M.fake_kept_client()
+  local api = require("busted")
+  local box = M.fake_server()
+  api.before_each(function()
+    box.opts = M.opts(box.server)
+    box.client = box.client or require("vertexops").client(box.opts)
+  end)
+  api.teardown(function() if box.client then box.client:close() end end)
+  return box
+end
+
+--- The fake started with mtls = true (docs/fake.md: one more HTTPS server that requires a client
+--- certificate) for the enclosing block, and a temporary folder holding a self-signed certificate
+--- not from its client CA: returns a box whose .server, .dir, .other_cert and .other_key are set at
+--- setup. Before each test the server is reset and operation "1" made; at teardown it stops and
+--- the folder goes.
+function M.mtls_server()
+  local api = require("busted")
+  local box = {}
+  api.setup(function()
+    box.server = fake.start { mtls = true }
+    box.dir = fake.tmpdir()
+    fake.make_cert(box.dir, "someone-else") -- self-signed: not from the fake's client CA
+    box.other_cert, box.other_key = box.dir .. "/cert.pem", box.dir .. "/key.pem"
+  end)
+  api.teardown(function()
+    box.server:stop()
+    os.execute("rm -rf '" .. box.dir .. "'")
+  end)
+  api.before_each(function()
+    box.server:reset()
+    box.server:create { id = "1" }
+  end)
+  return box
+end
+
+--- Clients a test makes, closed after it (the latest first): returns keep(c), which keeps c and
+--- returns it.
+function M.closed_after_each()
+  local api = require("busted")
+  local kept = {}
+  api.after_each(function()
+    for i = #kept, 1, -1 do
+      kept[i]:close()
+      kept[i] = nil
+    end
+  end)
+  return function(c)
+    kept[#kept + 1] = c
+    return c
+  end
+end
+
+--- What the fake's quota let through, read off its log (server:log(...)): times, the accepted
+--- requests' times (sorted); refused, how many it refused (429, quota_exceeded); by_name, the
+--- accepted requests counted by operation name.
+function M.quota_log(log)
+  local q = { times = {}, refused = 0, by_name = {} }
+  for _, e in ipairs(log) do
+    if e.quota_exceeded then
+      q.refused = q.refused + 1
+    else
+      q.times[#q.times + 1] = e.time
+      q.by_name[e.name] = (q.by_name[e.name] or 0) + 1
+    end
+  end
+  table.sort(q.times)
+  return q
+end
+
+--- The most entries in any `per` seconds of the times given (a sliding window; sorts times).
+function M.busiest(times, per)
+  table.sort(times)
+  local most, j = 0, 1
+  for i = 1, #times do
+    while times[i] - times[j] >= per do j = j + 1 end
+    if i - j + 1 > most then most = i - j + 1 end
+  end
+  return most
+end
+
 --- A harness for a credentials spec file: a fake server of its own (started at setup, reset before
 --- each test, stopped at teardown) and a temporary folder. h.file(name, doc) writes a credentials
 --- file and returns its path (h.files[name]); h.client(name, extra) is a client of the fake using

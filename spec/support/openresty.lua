@@ -125,6 +125,29 @@ local PROBE = [[
     }
     location = /status {]]
 
+--- A harness for a spec file of nginx reading credentials files: the fake (H.fake_server), a
+--- temporary folder and an nginx. At setup h.server, h.dir and h.endpoint (the fake's endpoint
+--- named localhost, as its certificate is) are set, then h.app = start(h): the spec writes its files
+--- in h.dir and starts nginx. At teardown nginx stops and the folder goes. Before each test
+--- h.server is the running test's.
+function M.credentials_harness(start)
+  local api = require "busted"
+  local box = require("support.helper").fake_server()
+  local h = {}
+  api.setup(function()
+    h.server = box.server
+    h.dir = fake.tmpdir()
+    h.endpoint = h.server.endpoint:gsub("127%.0%.0%.1", "localhost")
+    h.app = start(h)
+  end)
+  api.teardown(function()
+    if h.app then h.app:stop() end
+    os.execute("rm -rf '" .. h.dir .. "'")
+  end)
+  api.before_each(function() h.server = box.server end)
+  return h
+end
+
 --- The example with two workers (reuseport) and /probe: the example's /cancel, counting the worker
 --- that served each request. env as M.start's.
 function M.start_two_workers(server, env)

@@ -1,4 +1,5 @@
--- Load from every worker of the nginx of support/openresty.lua, for spec/09_hosts_rate_shared_spec.lua:
+-- Load from every worker of the nginx of support/openresty.lua, for spec/09_hosts_rate_shared_spec.lua
+-- and spec/09_hosts_rate_redis_spec.lua (M.load posts a job and waits for the reports):
 -- init_worker_by_lua_block { require("support.rate_worker").start() } starts, in each worker, a
 -- timer that watches the dict `vertexops` for a job (key "rate job": JSON {run, at, names, threads,
 -- duration, rate}). Each worker runs a job once, from `at` (ngx.now()'s clock, the same in every
@@ -60,6 +61,41 @@ end
 
 function M.start()
   ngx.timer.at(0, watch)
+end
+
+--- On the spec's side: creates one operation of server's per worker, sets server's quota
+--- {requests, per}, posts the job {run, threads, duration, rate} to app's workers (numbered 0 to
+--- workers - 1) and waits for them all (H.within bounds the wait by duration). Returns the reports
+--- (by worker id + 1, none of them with an error raised) and the operations' names.
+function M.load(app, server, job)
+  local json, H, socket, assert = require "cjson", require "support.helper", require "socket", require "luassert"
+  local names = {}
+  for i = 1, job.workers do names[i] = server:create({}).name end
+  server:quota { requests = job.requests, per = job.per }
+  app:result([[
+    local job = require("cjson").decode(args.job)
+    ngx.update_time()
+    job.at = ngx.now() + 0.3 -- every worker's timer has seen the job by then
+    ngx.shared.vertexops:set("rate job", require("cjson").encode(job))]], { job = json.encode {
+    run = job.run, names = names, threads = job.threads, duration = job.duration, rate = job.rate } })
+  local t0 = socket.gettime()
+  local done
+  repeat
+    socket.sleep(0.2)
+    done = app:result([[
+      local out = {}
+      for i = 0, args.workers - 1 do out[i + 1] = ngx.shared.vertexops:get("rate done " .. args.run .. " " .. i) or false end
+      return out]], { workers = job.workers, run = job.run })
+    local all = true
+    for i = 1, job.workers do all = all and done[i] ~= false end
+  until all or socket.gettime() - t0 > job.duration + 10
+  H.within(socket.gettime() - t0, job.duration, "the load")
+  local reports = {}
+  for i = 1, job.workers do
+    reports[i] = json.decode(done[i])
+    assert.is_nil(reports[i].raised, reports[i].raised)
+  end
+  return reports, names
 end
 
 return M

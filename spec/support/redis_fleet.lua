@@ -121,15 +121,4 @@ function M.child_of(run)
   return by
 end
 
---- The most entries in any `per` seconds of the times given (a sliding window).
-function M.busiest(times, per)
-  table.sort(times)
-  local most, j = 0, 1
-  for i = 1, #times do
-    while times[i] - times[j] >= per do j = j + 1 end
-    if i - j + 1 > most then most = i - j + 1 end
-  end
-  return most
-end
-
 return M

@@ -112,6 +112,16 @@ function _M.identity(src)
     d.service_account_impersonation_url or ""), src.digest or ""
 end
 
+-- The subject token in the JSON object data, read from where: its field fmt.subject_token_field_name,
+-- a non-empty string (says: what where did, "has" for a file, "answered" for a URL).
+local function token_field(data, fmt, where, says)
+  local token = data[fmt.subject_token_field_name]
+  if type(token) ~= "string" or token == "" then
+    raise("AuthError", string_format("%s %s no string '%s'", where, says, fmt.subject_token_field_name))
+  end
+  return token
+end
+
 -- The subject token from the file path, in the format fmt.
 local function from_file(path, fmt, describe)
   local where = string_format("%s: subject token file %s", describe, path)
@@ -126,11 +136,7 @@ local function from_file(path, fmt, describe)
   end
   local data = cjson.decode(text)
   if type(data) ~= "table" then raise("AuthError", where .. " is not a JSON object") end
-  local token = data[fmt.subject_token_field_name]
-  if type(token) ~= "string" or token == "" then
-    raise("AuthError", string_format("%s has no string '%s'", where, fmt.subject_token_field_name))
-  end
-  return token
+  return token_field(data, fmt, where, "has")
 end
 
 -- The subject token from the URL of cs (GET with its headers), in the format fmt, within deadline.
@@ -142,11 +148,7 @@ local function from_url(provider, cs, fmt, describe, o, deadline)
     where, o, nil, deadline)
   if fmt.type == "json" then
     if not body then raise("AuthError", where .. " failed: " .. tostring(err), { cause = err, code = err and err.code }) end
-    local token = body[fmt.subject_token_field_name]
-    if type(token) ~= "string" or token == "" then
-      raise("AuthError", string_format("%s answered no string '%s'", where, fmt.subject_token_field_name))
-    end
-    return token
+    return token_field(body, fmt, where, "answered")
   end
   -- text: the whole body. The client's reader takes a 2xx that is not a JSON object for a
   -- ResponseTypeError holding the body (its first 4 KiB, and its size in the message)

@@ -30,10 +30,7 @@ local function defaults()
   }
 end
 
-local function settings()
-  if not state.aws then state.aws = defaults() end -- state.reset() drops it: back to defaults
-  return state.aws
-end
+local settings = state.settings("aws", defaults)
 
 local function text(status, body)
   ngx.status = status
@@ -139,16 +136,7 @@ local SETTINGS = { zone = "string", role = "string", access_key_id = "string", s
                    token = "string", imdsv2 = "boolean", session_expired = "boolean" }
 
 --- /_control/aws: nil, or the message of a 400.
-function M.check_settings(body)
-  if type(body) ~= "table" then return "aws settings must be a JSON object" end
-  for k in pairs(body) do
-    if not SETTINGS[k] then return "unknown aws setting " .. tostring(k) end
-  end
-  for k, kind in pairs(SETTINGS) do
-    local m = check.one_of(body, k, kind)
-    if m then return m end
-  end
-end
+function M.check_settings(body) return check.settings("aws", SETTINGS, body) end
 
 function M.set(body)
   local s = settings()

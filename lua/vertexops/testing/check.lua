@@ -64,6 +64,22 @@ function M.first(...)
   end
 end
 
+--- The checks of a settings body of the control API (/_control/oauth, /_control/sts, /_control/aws):
+--- nil, or the message of a 400. body must be a JSON object whose keys are kinds' (else "unknown
+--- <what> setting K"); each value is of the Lua types kinds[k] names ("string|number", as one_of),
+--- or passes kinds[k](body, k) when that is a function (returning nil or a message).
+function M.settings(what, kinds, body)
+  if type(body) ~= "table" then return what .. " settings must be a JSON object" end
+  for k in pairs(body) do
+    if not kinds[k] then return ("unknown %s setting %s"):format(what, tostring(k)) end
+  end
+  for k, kind in pairs(kinds) do
+    local m
+    if type(kind) == "function" then m = kind(body, k) else m = M.one_of(body, k, kind) end
+    if m then return m end
+  end
+end
+
 --- A set of the strings given.
 function M.set(...)
   local t = {}

@@ -50,5 +50,14 @@ function M.now()
   return M.virtual or ngx.now()
 end
 
+--- The settings of one part of the fake (sts.lua, aws.lua): a function returning M[key], made by
+--- defaults() on the first use after a reset (reset() drops it: back to defaults).
+function M.settings(key, defaults)
+  return function()
+    if not M[key] then M[key] = defaults() end
+    return M[key]
+  end
+end
+
 M.reset()
 return M

@@ -40,10 +40,7 @@ local function defaults()
   }
 end
 
-local function settings()
-  if not state.sts then state.sts = defaults() end -- state.reset() drops it: back to defaults
-  return state.sts
-end
+local settings = state.settings("sts", defaults)
 
 -- A fresh token, accepted by the Vertex routes until now + lifetime on the server's clock.
 local function issue(prefix, lifetime)
@@ -198,22 +195,13 @@ local SETTINGS = { subject_token = "string", subject_token_format = "string", su
                    subject_token_headers = "table", subject_token_expired = "boolean", audience = "string",
                    client_id = "string", client_secret = "string", service_account = "string",
                    refresh_token = "string", refresh_client_id = "string", refresh_client_secret = "string",
-                   rotate_refresh_token = "string" }
+                   rotate_refresh_token = "string",
+                   expires_in = function(body, k) return check.number_in(body, k, 0, 86400 * 366, true) end,
+                   max_lifetime = function(body, k) return check.number_in(body, k, 1, 86400, true) end }
 
 --- /_control/sts: nil, or the message of a 400.
 function M.check_settings(body)
-  if type(body) ~= "table" then return "sts settings must be a JSON object" end
-  for k in pairs(body) do
-    if not SETTINGS[k] and k ~= "expires_in" and k ~= "max_lifetime" then
-      return "unknown sts setting " .. tostring(k)
-    end
-  end
-  for k, kind in pairs(SETTINGS) do
-    local m = check.one_of(body, k, kind)
-    if m then return m end
-  end
-  local m = check.first(check.number_in(body, "expires_in", 0, 86400 * 366, true),
-    check.number_in(body, "max_lifetime", 1, 86400, true))
+  local m = check.settings("sts", SETTINGS, body)
   if m then return m end
   if body.subject_token_format and body.subject_token_format ~= "text" and body.subject_token_format ~= "json" then
     return "subject_token_format must be \"text\" or \"json\""

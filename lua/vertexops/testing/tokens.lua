@@ -142,14 +142,7 @@ local OAUTH = { client_id = "string", client_secret = "string", refresh_token = 
                 expires_in = "string|number|boolean", expires_in_string = "boolean" }
 
 --- /_control/oauth: what the token endpoint accepts. Returns nil, or the message of a 400.
-function M.check_oauth(body)
-  if type(body) ~= "table" then return "oauth settings must be a JSON object" end
-  for k in pairs(body) do
-    if not OAUTH[k] then return "unknown oauth setting " .. tostring(k) end
-    local m = check.one_of(body, k, OAUTH[k])
-    if m then return m end
-  end
-end
+function M.check_oauth(body) return check.settings("oauth", OAUTH, body) end
 
 function M.set_oauth(body)
   for k, v in pairs(body) do state.oauth[k] = v end
