@@ -266,7 +266,7 @@ function Client:_run(o, req, ctx)
   local timeout = o.timeout or options.DEFAULTS.timeout
   local deadline = ctx and ctx.deadline or deadlines.for_call(o)
   local rules = ctx and ctx.rules or req.rules or req.method -- req.rules: a read sent as POST
-  local rp = options.policy(o, "retry", options.RETRY)
+  local rp -- the retry policy: looked up at the first failure (options.policy)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
   local connect_timeout = o.connect_timeout or options.DEFAULTS.connect_timeout
   local attempt, last, refreshed, n = 0, nil, false, 0
@@ -290,7 +290,10 @@ function Client:_run(o, req, ctx)
     -- req may be shared by requests running side by side (Client:_build): fill it just before use
     req.timeout = math_min(request_timeout, remaining)
     req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
-    self:_network(o, req)
+    if o.proxy ~= nil or o.client_cert ~= nil or o.client_key ~= nil or req.proxy_target ~= nil
+      or req.client_cert ~= nil then -- (nothing to fill or clear otherwise: one call less)
+      self:_network(o, req)
+    end
     if ctx then ctx.requests = (ctx.requests or 0) + 1 end
     n = n + 1
     local ok, res, headers
@@ -315,6 +318,7 @@ function Client:_run(o, req, ctx)
       if ob then ob:retry(req.call, n, 0, res) end
     else
       attempt = attempt + 1
+      if rp == nil then rp = options.policy(o, "retry", options.RETRY) end
       if not rp or attempt > rp.max_retries or not retry.retryable(rules, res) then return false, res end
       last = res
       local delay = retry.retry_after(res) or retry.backoff(rp, attempt)

@@ -117,11 +117,19 @@ end
 -- The adaptive permit: as permit's loop, over the learned rate (none until a 429 set one).
 local function adaptive_permit(o, req, deadline, a, key)
   local clock = deadline:clock()
-  local s = learned(a, key)
+  local s = a.keys[key] or learned(a, key)
   while true do
     local now = clock()
-    local n = trim(s.sent, now - LEARN_PER)
     local r = s.requests
+    if not r then -- nothing learned yet (the common case): trim and push inline, one call less each
+      local d, h, t = s.sent, s.sent.head, s.sent.tail
+      local old = now - LEARN_PER
+      while h <= t and d[h] <= old do d[h] = nil; h = h + 1 end
+      t = t + 1
+      d.head, d.tail, d[t] = h, t, now
+      return nil, now
+    end
+    local n = trim(s.sent, now - LEARN_PER)
     if r and now - s.since >= LEARN_PER then -- a whole window without a 429: grow
       r = r < s.top and math.min(s.top, math.ceil(r * GROW_FAST)) or r + math.max(1, math.floor(r * GROW_SLOW))
       s.requests, s.since = r, now
@@ -147,22 +155,26 @@ end
 --- the latency. With a bulk call's adaptive pacing (a), what it learns: a 429 that says when to
 --- retry sets the rate.
 function M.answered(a, o, req, sent, ok, res, slot)
-  local now = deadlines.clock_of(o)()
-  if slot and slot.shared then return shared.answered(slot, now) end
-  if slot and slot.redis then return redis.answered(slot, o, now) end
   if slot then
+    local now = deadlines.clock_of(o)()
+    if slot.shared then return shared.answered(slot, now) end
+    if slot.redis then return redis.answered(slot, o, now) end
     local w, i = slot[1], slot[2]
     if w[i] == sent and now > sent then w[i] = now end -- unless the slot went to a later request
     return
   end
-  local key = a and key_of(req)
+  -- adaptive pacing: an answer other than a 429 only adds its time (inline, the common case)
+  local key = a and (req.rate_key or key_of(req))
   if not key then return end
-  local s = learned(a, key)
+  local s = a.keys[key] or learned(a, key)
   if ok or res.code ~= 429 then
-    push(s.accepted, sent)
+    local d = s.accepted
+    local t = d.tail + 1
+    d.tail, d[t] = t, sent
     return
   end
   if not retry_after(res) then return end
+  local now = deadlines.clock_of(o)()
   local measured = math.max(1, trim(s.accepted, now - LEARN_PER))
   s.requests, s.since = measured, now
   if measured > s.top then s.top = measured end
@@ -183,7 +195,8 @@ end
 ---@return table? slot
 function M.permit(client, o, req, deadline, adapt)
   local r = o.rate
-  local key = key_of(req)
+  local key = req.rate_key
+  if key == nil then key = key_of(req) end
   if not key then return nil end
   if not r then
     if adapt and r == nil then return adaptive_permit(o, req, deadline, adapt, key) end

@@ -163,7 +163,7 @@ end
 ---@return table? headers
 function Request:_exchange(client, req, token, meter)
   local h = client:_borrow()
-  local started, err = pcall(h.start, h, req, client:_multi(), token)
+  local started, err = pcall(h.start, h, req, client.multi or client:_multi(), token)
   if not started then
     client:_give_back(h)
     error(err, 0)
@@ -173,7 +173,8 @@ function Request:_exchange(client, req, token, meter)
   self.transfer = nil
   local finished, ok, res, headers = pcall(h.finish, h)
   if meter and finished then require("vertexops.transport.curl").measure(h, meter) end
-  client:_give_back(h)
+  local pool = client.pool -- (Client:_give_back inline)
+  if pool then pool[#pool + 1] = h else client:_give_back(h) end
   if not finished then error(ok, 0) end
   return ok, res, headers
 end
