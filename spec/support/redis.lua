@@ -73,9 +73,11 @@ end
 --- Starts it again on the same port (empty: no persistence).
 function Redis:start_again() return self:launch() end
 
---- The option rate.redis that reaches it, plus the fields of extra.
+--- The option rate.redis that reaches it, plus the fields of extra. Its exchange bound is 5 s, not
+--- the default 0.5 s: a spec of sharing must not see Redis "down" because a loaded machine was slow
+--- to answer (a fall, its warning and a local window); the specs of the bound give their own.
 function Redis:option(extra)
-  local o = { host = self.host, port = self.port, password = self.password }
+  local o = { host = self.host, port = self.port, password = self.password, timeout = 5 }
   for k, v in pairs(extra or {}) do o[k] = v end
   return o
 end
