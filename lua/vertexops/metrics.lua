@@ -365,6 +365,9 @@ function Metrics:hooks()
   function hooks.on_poll(info)
     count(series1(cache_w, F.w, info.call), 1)
   end
+  -- (they count ends only: no start event is made for them; lua/vertexops/hooks.lua)
+  local END_ONLY = require("vertexops.hooks").END_ONLY
+  END_ONLY[hooks.on_call], END_ONLY[hooks.on_attempt], END_ONLY[hooks.on_token] = true, true, true
   self._hooks = hooks
   return hooks
 end
