@@ -297,6 +297,8 @@ end
 --- one goes with the request (for --log-http's request_headers; never its value).
 function Observer:attempt_start(req, n, token)
   local a = { req = req, n = n, t0 = self.clock(), meter = {} }
+  -- (metrics alone: no header to add, no start event)
+  if not (self.starts.on_attempt or self.want or self.traceparent or self.tracestate) then return req, a end
   local added = {}
   if self.traceparent then added.traceparent = self.traceparent end
   if self.tracestate then added.tracestate = self.tracestate end
