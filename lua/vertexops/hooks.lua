@@ -98,6 +98,13 @@ M.redact_url = redact_url
 -- (request_headers, response_headers): the CLI's --log-http (internal; a copy of each request).
 M.WANT_HEADERS = setmetatable({}, { __mode = "k" })
 
+-- on_call, on_attempt and on_token functions that return at once on phase "start" and keep nothing
+-- of an info table once they return, never yielding nor raising (vertexops.metrics' own; internal):
+-- no start event is made for them, and when one is an event's only function its ends reuse one info
+-- table and call it directly (a table per event, and a pcall LuaJIT's traces cannot return through,
+-- cost more than the rest of a pooled exchange's hooks).
+M.END_ONLY = setmetatable({}, { __mode = "k" })
+
 -- info.headers of an attempt's start: a proxy whose writes are checked (check_header) into the
 -- attempt's table of added headers (the proxy's own slot ADDED); one metatable for all.
 local ADDED = setmetatable({}, { __tostring = function() return "(vertexops: the headers added)" end })
@@ -142,8 +149,27 @@ function M.observe(client, o)
       for _, h in ipairs(list or {}) do want = want or (h.on_attempt and M.WANT_HEADERS[h.on_attempt]) or false end
       -- (the observer holds neither o nor the client strongly: observers is weak-keyed by o, and on
       -- LuaJIT and Lua 5.1 a value that reaches its own key keeps the entry, and o, forever)
+      -- starts[event]: whether a function of the list wants that event's phase "start"; scratch[event]:
+      -- the one info table of its ends when every function of it is END_ONLY
+      -- solo[event]: the event's one function when it is END_ONLY (called directly, without pcall:
+      -- a trace of LuaJIT's then runs through it; vertexops.metrics' functions raise nothing)
+      local starts, scratch, solo = {}, {}, {}
+      for _, ev in ipairs { "on_call", "on_attempt", "on_token" } do
+        local fns = {}
+        for _, h in ipairs(list or {}) do
+          if h[ev] then
+            fns[#fns + 1] = h[ev]
+            if not M.END_ONLY[h[ev]] then starts[ev] = true end
+          end
+        end
+        if #fns == 1 and not starts[ev] then
+          solo[ev] = fns[1]
+          scratch[ev] = { phase = "end", timings = ev == "on_attempt" and {} or nil }
+        end
+      end
       ob = setmetatable({ client_ref = setmetatable({ client }, WEAK_VALUE), traceparent = o.traceparent,
                           tracestate = o.tracestate, list = list, sink = sink, level = level, want = want,
+                          starts = starts, scratch = scratch, solo = solo,
                           clock = o.clock or require("vertexops.core").clock }, Observer)
     else
       ob = false
@@ -180,6 +206,18 @@ local function fire(self, event, info)
 end
 Observer.fire = fire
 
+-- fire for a phase "start": the functions marked END_ONLY are skipped.
+local function fire_start(self, event, info)
+  local list, end_only = self.list, M.END_ONLY
+  for i = 1, #list do
+    local fn = list[i][event]
+    if fn and not end_only[fn] then
+      local ok, err = pcall(fn, info)
+      if not ok then failed(self, event, fn, err) end
+    end
+  end
+end
+
 --- ob:log(level, event, kv): one logfmt line when the sink takes that level. A log function that
 --- raises does not fail the call either (counted as a hook error of event "log", never logged).
 function Observer:log(level, event, kv)
@@ -199,8 +237,8 @@ end
 --- ob:call_start(call, name, region) -> the call's record (on_call, phase "start").
 function Observer:call_start(call, name, region)
   local st = { call = call, name = type(name) == "string" and name or nil, region = region, t0 = self.clock() }
-  if self.list then
-    fire(self, "on_call", { phase = "start", call = call, name = st.name, region = region, clock = st.t0 })
+  if self.starts.on_call then
+    fire_start(self, "on_call", { phase = "start", call = call, name = st.name, region = region, clock = st.t0 })
   end
   return st
 end
@@ -212,8 +250,16 @@ function Observer:call_end(st, ok, err, ctx, attempts)
   local status = ctx and ctx.status or (type(err) == "table" and err.code) or nil
   attempts = attempts or 0
   if self.list then
-    fire(self, "on_call", { phase = "end", call = st.call, name = st.name, region = st.region, clock = now,
-      ok = ok and true or false, tag = tag, status = status, attempts = attempts, duration = now - st.t0 })
+    local solo = self.solo.on_call
+    if solo then -- an END_ONLY function alone (see attempt_end)
+      local info = self.scratch.on_call
+      info.call, info.name, info.region, info.clock, info.ok, info.tag, info.status, info.attempts, info.duration =
+        st.call, st.name, st.region, now, ok and true or false, tag, status, attempts, now - st.t0
+      solo(info)
+    else
+      fire(self, "on_call", { phase = "end", call = st.call, name = st.name, region = st.region, clock = now,
+        ok = ok and true or false, tag = tag, status = status, attempts = attempts, duration = now - st.t0 })
+    end
   end
   if self.sink then
     self:log(ok and "debug" or "warn", "call", { "call", st.call, "name", st.name or "", "ok", ok and "true" or "false",
@@ -251,14 +297,16 @@ end
 --- one goes with the request (for --log-http's request_headers; never its value).
 function Observer:attempt_start(req, n, token)
   local a = { req = req, n = n, t0 = self.clock(), meter = {} }
+  -- (metrics alone: no header to add, no start event)
+  if not (self.starts.on_attempt or self.want or self.traceparent or self.tracestate) then return req, a end
   local added = {}
   if self.traceparent then added.traceparent = self.traceparent end
   if self.tracestate then added.tracestate = self.tracestate end
-  if self.list then
+  if self.starts.on_attempt then
     local proxy = setmetatable({ [ADDED] = added }, HEADERS_MT)
     local url = redact_url(req.url)
     a.url = url
-    fire(self, "on_attempt", { phase = "start", call = req.call, method = req.method, url = url, attempt = n,
+    fire_start(self, "on_attempt", { phase = "start", call = req.call, method = req.method, url = url, attempt = n,
       headers = proxy })
   end
   if self.want then -- the CLI's --log-http: the answer's headers, a success's too
@@ -280,11 +328,22 @@ function Observer:attempt_end(a, ok, res, headers)
   if not ok and not tag then tag = "Error" end
   local total = m.total or (self.clock() - a.t0)
   if self.list then
-    fire(self, "on_attempt", { phase = "end", call = req.call, method = req.method, url = a.url or redact_url(req.url),
-      attempt = a.n, status = status, tag = tag, bytes_sent = m.bytes_sent, bytes_received = m.bytes_received,
-      timings = { connect = m.connect, tls = m.tls, first_byte = m.first_byte, total = total },
-      transport = m.transport, request_headers = a.request_headers,
-      response_headers = self.want and (headers or not ok and type(res) == "table" and res.headers) or nil })
+    local solo = self.solo.on_attempt
+    if solo then -- an END_ONLY function alone: it keeps nothing of info (the same table each time)
+      local info = self.scratch.on_attempt
+      local t = info.timings
+      t.connect, t.tls, t.first_byte, t.total = m.connect, m.tls, m.first_byte, total
+      info.call, info.method, info.url, info.attempt, info.status, info.tag = req.call, req.method,
+        a.url or redact_url(req.url), a.n, status, tag
+      info.bytes_sent, info.bytes_received, info.transport = m.bytes_sent, m.bytes_received, m.transport
+      solo(info)
+    else
+      fire(self, "on_attempt", { phase = "end", call = req.call, method = req.method, url = a.url or redact_url(req.url),
+        attempt = a.n, status = status, tag = tag, bytes_sent = m.bytes_sent, bytes_received = m.bytes_received,
+        timings = { connect = m.connect, tls = m.tls, first_byte = m.first_byte, total = total },
+        transport = m.transport, request_headers = a.request_headers,
+        response_headers = self.want and (headers or not ok and type(res) == "table" and res.headers) or nil })
+    end
   end
   if self.sink then
     self:log((ok and "info" or "warn"), "attempt", { "call", req.call, "method", req.method,
@@ -311,7 +370,7 @@ end
 --- ob:token_start(source) / ob:token_end(st, ok, err): on_token (never the token).
 function Observer:token_start(source)
   local st = { source = source, t0 = self.clock() }
-  if self.list then fire(self, "on_token", { phase = "start", source = source }) end
+  if self.starts.on_token then fire_start(self, "on_token", { phase = "start", source = source }) end
   return st
 end
 

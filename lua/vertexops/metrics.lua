@@ -6,8 +6,9 @@
 --   ...
 --   ngx.print(m:render())          -- in the /metrics location (examples/openresty/)
 --
--- The store: a lua_shared_dict inside nginx (every worker counts into it with the dict's atomic
--- incr: one scrape shows the whole nginx), else a Lua table (this Lua state's calls). Each event
+-- The store: a lua_shared_dict inside nginx (every worker adds up into a table of its own, flushed
+-- into it with the dict's atomic incr; a scrape has every worker flush first: one scrape shows the
+-- whole nginx; dict_store below), else a Lua table (this Lua state's calls). Each event
 -- costs a few table lookups (the keys of a label set are made once, on its first event, and kept
 -- per label value in nested tables) and one incr per number it moves: a histogram keeps one
 -- counter per bucket (not cumulative: one incr, the bucket the value falls in) and the sum; the
@@ -23,7 +24,8 @@
 -- credential type).
 local errors = require "vertexops.errors"
 
-local pairs, ipairs, next, rawget, tonumber, tostring, type = pairs, ipairs, next, rawget, tonumber, tostring, type
+local pairs, ipairs, next, pcall, rawget, setmetatable, tonumber, tostring, type = pairs, ipairs, next, pcall, rawget,
+  setmetatable, tonumber, tostring, type
 local math_floor, math_huge, math_abs = math.floor, math.huge, math.abs
 local string_format, table_concat, table_sort = string.format, table.concat, table.sort
 local _G = _G
@@ -142,13 +144,80 @@ end
 
 local ID_COUNTER, ID_KEY, IDENTITY_KEY = "\2#", "\2i\t", "\2s\t"
 
+-- A worker's numbers wait in a Lua table (pending) and go to the dict in one incr per key at each
+-- flush: every FLUSH_EVERY seconds (ngx.timer.every, started at the worker's first event), when
+-- the worker exits, and when a render or reset asks every worker to (sync). A scrape bumps the
+-- dict's SYNC_KEY and waits (at most SYNC_WAIT) until each worker that counts (its ACK_KEY .. id,
+-- refreshed at each flush, deleted at its exit, expiring after ACK_TTL if it dies) has flushed since: one render
+-- shows every worker's events up to the scrape. Where no timer can be made, each incr goes straight
+-- to the dict. Per request this replaces six dict incr (a lock, a hash of the key) by table adds.
+local FLUSH_EVERY, SYNC_WAIT, ACK_TTL = 0.1, 3, 10
+local SYNC_KEY, ACK_KEY = "\2sync", "\2ack\t"
+M._FLUSH_EVERY = FLUSH_EVERY
+
 local function dict_store(dict)
   local self = { dropped = 0 }
+  local ngx = rawget(_G, "ngx")
+  local pending, direct, started = {}, false, false
   -- incr with an init value: a new key is added (nginx evicts the least recently used entries of a
   -- full dict to make room); a store that still fails is counted in dropped (this worker's).
-  function self.incr(k, v)
+  local function store(k, v)
     local ok = dict:incr(k, v, 0)
     if not ok then self.dropped = self.dropped + 1 end
+  end
+  local function flush()
+    if next(pending) == nil then return end
+    local p = pending
+    pending = {}
+    for k, v in next, p do store(k, v) end
+  end
+  local function worker_id()
+    local w = ngx.worker
+    return w and w.id and w.id() or 0
+  end
+  local function ack(gen) dict:set(ACK_KEY .. worker_id(), gen, ACK_TTL) end
+  local function tick(premature)
+    local gen = dict:get(SYNC_KEY) or 0 -- read before the flush: an ack covers what came before it
+    flush()
+    if premature then dict:delete(ACK_KEY .. worker_id()) else ack(gen) end
+  end
+  local function start()
+    started = true
+    local timer = ngx and ngx.timer
+    local ok = false
+    if timer and timer.every then
+      local called, made = pcall(timer.every, FLUSH_EVERY, tick)
+      ok = called and made and true or false
+    end
+    direct = not ok
+    if ok then ack(dict:get(SYNC_KEY) or 0) end
+  end
+  function self.incr(k, v)
+    if not started then start() end
+    if direct then return store(k, v) end
+    pending[k] = (pending[k] or 0) + v
+  end
+  -- every worker's numbers in the dict (what render and reset read)
+  function self.sync()
+    flush()
+    if direct or not ngx then return end
+    local gen = dict:incr(SYNC_KEY, 1, 0)
+    if not gen then return end
+    local me, count = worker_id(), ngx.worker and ngx.worker.count and ngx.worker.count() or 1
+    ngx.update_time()
+    local give_up = ngx.now() + SYNC_WAIT
+    for id = 0, count - 1 do
+      if id ~= me then
+        while true do
+          local a = dict:get(ACK_KEY .. id)
+          if a == nil or a >= gen then break end
+          if not pcall(ngx.sleep, 0.002) then break end -- (a phase without ngx.sleep: no wait)
+          ngx.update_time()
+          if ngx.now() >= give_up then break end
+        end
+      end
+    end
+    ack(gen)
   end
   -- the id of a series, the same in every worker: the first to need one takes the next number and
   -- publishes it (its identity first, then the id under the identity with add: of two workers
@@ -187,6 +256,8 @@ local function dict_store(dict)
   return self
 end
 
+local dict_stores = setmetatable({}, { __mode = "k" })
+
 local Metrics = {}
 Metrics.__index = Metrics
 
@@ -222,7 +293,9 @@ function M.new(opts)
     if not dict then
       bad_value("shared_dict", ("%q is no lua_shared_dict of this nginx (lua_shared_dict %s 1m;)"):format(name, name))
     end
-    store = dict_store(dict)
+    -- (one store per dict and worker: its pending numbers and its flush are the worker's)
+    store = dict_stores[dict]
+    if not store then store = dict_store(dict); dict_stores[dict] = store end
   else
     store = table_store()
   end
@@ -365,6 +438,9 @@ function Metrics:hooks()
   function hooks.on_poll(info)
     count(series1(cache_w, F.w, info.call), 1)
   end
+  -- (they count ends only: no start event is made for them; lua/vertexops/hooks.lua)
+  local END_ONLY = require("vertexops.hooks").END_ONLY
+  END_ONLY[hooks.on_call], END_ONLY[hooks.on_attempt], END_ONLY[hooks.on_token] = true, true, true
   self._hooks = hooks
   return hooks
 end
@@ -372,6 +448,7 @@ end
 -- The numbers of this object: {id = {slot = value}} and each id's family and label text.
 function Metrics:_read()
   local store = self.store
+  if store.sync then store.sync() end
   local byid, known = {}, {}
   local mine = self.prefix .. "\t"
   for k, v in store.each() do
