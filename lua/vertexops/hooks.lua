@@ -99,10 +99,9 @@ M.redact_url = redact_url
 M.WANT_HEADERS = setmetatable({}, { __mode = "k" })
 
 -- on_call, on_attempt and on_token functions that return at once on phase "start" and keep nothing
--- of an info table once they return, never yielding nor raising (vertexops.metrics' own; internal):
--- no start event is made for them, and when one is an event's only function its ends reuse one info
--- table and call it directly (a table per event, and a pcall LuaJIT's traces cannot return through,
--- cost more than the rest of a pooled exchange's hooks).
+-- of an info table once they return, never yielding (vertexops.metrics' own; internal): no start
+-- event is made for them, and when an event has no other function its ends reuse one info table
+-- (each table made per event cost more than the rest of a pooled exchange's hooks).
 M.END_ONLY = setmetatable({}, { __mode = "k" })
 
 -- info.headers of an attempt's start: a proxy whose writes are checked (check_header) into the
@@ -151,26 +150,20 @@ function M.observe(client, o)
       -- LuaJIT and Lua 5.1 a value that reaches its own key keeps the entry, and o, forever)
       -- starts[event]: whether a function of the list wants that event's phase "start"; scratch[event]:
       -- the one info table of its ends when every function of it is END_ONLY
-      -- solo[event]: the event's one function when it is END_ONLY (called directly, without pcall:
-      -- a trace of LuaJIT's then runs through it; vertexops.metrics' functions raise nothing)
-      local starts, scratch, solo = {}, {}, {}
+      local starts, scratch = {}, {}
       for _, ev in ipairs { "on_call", "on_attempt", "on_token" } do
-        local fns = {}
+        local any, own = false, true
         for _, h in ipairs(list or {}) do
           if h[ev] then
-            fns[#fns + 1] = h[ev]
-            if not M.END_ONLY[h[ev]] then starts[ev] = true end
+            any = true
+            if not M.END_ONLY[h[ev]] then starts[ev], own = true, false end
           end
         end
-        if #fns == 1 and not starts[ev] then
-          solo[ev] = fns[1]
-          scratch[ev] = { phase = "end", timings = ev == "on_attempt" and {} or nil }
-        end
+        if any and own then scratch[ev] = { phase = "end", timings = ev == "on_attempt" and {} or nil } end
       end
       ob = setmetatable({ client_ref = setmetatable({ client }, WEAK_VALUE), traceparent = o.traceparent,
                           tracestate = o.tracestate, list = list, sink = sink, level = level, want = want,
-                          starts = starts, scratch = scratch, solo = solo,
-                          clock = o.clock or require("vertexops.core").clock }, Observer)
+                          starts = starts, scratch = scratch, clock = o.clock or require("vertexops.core").clock }, Observer)
     else
       ob = false
     end
@@ -250,12 +243,11 @@ function Observer:call_end(st, ok, err, ctx, attempts)
   local status = ctx and ctx.status or (type(err) == "table" and err.code) or nil
   attempts = attempts or 0
   if self.list then
-    local solo = self.solo.on_call
-    if solo then -- an END_ONLY function alone (see attempt_end)
-      local info = self.scratch.on_call
+    local info = self.scratch.on_call
+    if info then -- only END_ONLY functions (see attempt_end)
       info.call, info.name, info.region, info.clock, info.ok, info.tag, info.status, info.attempts, info.duration =
         st.call, st.name, st.region, now, ok and true or false, tag, status, attempts, now - st.t0
-      solo(info)
+      fire(self, "on_call", info)
     else
       fire(self, "on_call", { phase = "end", call = st.call, name = st.name, region = st.region, clock = now,
         ok = ok and true or false, tag = tag, status = status, attempts = attempts, duration = now - st.t0 })
@@ -328,15 +320,14 @@ function Observer:attempt_end(a, ok, res, headers)
   if not ok and not tag then tag = "Error" end
   local total = m.total or (self.clock() - a.t0)
   if self.list then
-    local solo = self.solo.on_attempt
-    if solo then -- an END_ONLY function alone: it keeps nothing of info (the same table each time)
-      local info = self.scratch.on_attempt
+    local info = self.scratch.on_attempt
+    if info then -- only END_ONLY functions: they keep nothing of it (the same table each time)
       local t = info.timings
       t.connect, t.tls, t.first_byte, t.total = m.connect, m.tls, m.first_byte, total
       info.call, info.method, info.url, info.attempt, info.status, info.tag = req.call, req.method,
         a.url or redact_url(req.url), a.n, status, tag
       info.bytes_sent, info.bytes_received, info.transport = m.bytes_sent, m.bytes_received, m.transport
-      solo(info)
+      fire(self, "on_attempt", info)
     else
       fire(self, "on_attempt", { phase = "end", call = req.call, method = req.method, url = a.url or redact_url(req.url),
         attempt = a.n, status = status, tag = tag, bytes_sent = m.bytes_sent, bytes_received = m.bytes_received,
