@@ -198,7 +198,7 @@ build/completion/_vertexops: build/$(COMPLETION_V)/vertexops/core.so $(LUA_SRC)
 lint:
 	luacheck -q lua spec bin examples
 
-test: deps build static embed  # built before the interpreters run side by side (spec/09_hosts_embed_spec.lua runs them)
+test: deps release-deps san-deps build static embed  # the Debian packages of every stage installed before scripts/test.sh starts its clock; built before the interpreters run side by side (spec/09_hosts_embed_spec.lua runs them)
 	@sh scripts/test.sh lua5.4:$(BUILD) luajit:build/jit lua5.1:build/5.1 lua5.2:build/5.2 lua5.3:build/5.3
 
 demo: deps build
