@@ -317,7 +317,8 @@ rock-jit: deps
 #   builds lua-cjson; dpkg-buildpackage -us -uc -b); make dist: vertexops-V.tar.gz, its rockspec,
 #   the .src.rock; each writes DIST/SHA256SUMS of every file there. make lintian: the packages' check.
 # make release-check (a stage of make test): both built into build/release/check (the packages with
-#   DEB_BUILD_OPTIONS=nocheck: dh-lua's build-time tests are a subset of the spec's), then
+#   DEB_BUILD_OPTIONS=nocheck: dh-lua's build-time tests are a subset of the spec's; the rock
+#   packed while dpkg-buildpackage builds, their work directories apart), then
 #   spec/14_docs_release_spec.lua unpacks, installs and runs them on every Lua and in nginx.
 DIST         ?= dist
 RELEASE_DEBS := dpkg-dev debhelper dh-lua libcurl4-openssl-dev libssl-dev libluajit2-5.1-dev \
@@ -344,8 +345,8 @@ lintian: deb
 
 release-check: release-deps
 	@rm -rf $(RELEASE_CHECK)
-	@DEB_BUILD_OPTIONS=nocheck sh scripts/release.sh deb $(RELEASE_CHECK) >/dev/null
-	@sh scripts/release.sh dist $(RELEASE_CHECK) >/dev/null
+	@DEB_BUILD_OPTIONS=nocheck sh scripts/release.sh deb $(RELEASE_CHECK) >/dev/null & deb=$$!; \
+		sh scripts/release.sh dist $(RELEASE_CHECK) >/dev/null || { wait $$deb; exit 1; }; wait $$deb
 	@sh scripts/release.sh sums $(RELEASE_CHECK) >/dev/null
 	@env -u GOOGLE_OAUTH_ACCESS_TOKEN -u GOOGLE_APPLICATION_CREDENTIALS -u GOOGLE_CLOUD_QUOTA_PROJECT \
 		-u VERTEXOPS_ENDPOINT -u VERTEXOPS_CA_FILE CLOUDSDK_CONFIG=/nonexistent/gcloud GCE_METADATA_HOST=127.0.0.1:9 \

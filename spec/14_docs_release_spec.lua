@@ -119,6 +119,65 @@ describe("the Debian packages", function()
       or H.fake.read(root .. "/usr/share/doc/lua-vertexops/contract.md.gz"))
   end)
 
+  it("ships the man page and the bash and zsh completion where man, bash-completion and zsh look", function()
+    for _, f in ipairs {
+      "/usr/share/man/man1/vertexops.1.gz", "/usr/share/bash-completion/completions/vertexops",
+      "/usr/share/zsh/vendor-completions/_vertexops",
+    } do
+      assert.is_truthy(H.fake.read(root .. f), f .. " is not in lua-vertexops")
+    end
+    local out, ok = H.run("zcat " .. root .. "/usr/share/man/man1/vertexops.1.gz")
+    assert.is_true(ok, out)
+    assert.matches('\n%.TH VERTEXOPS 1 "[^"]*" "vertexops ' .. plain(V) .. '"', "\n" .. out)
+  end)
+
+  it("its bash completion, sourced from the unpacked tree, offers the commands of the command line's table", function()
+    local want = {}
+    for i, c in ipairs(require("vertexops.cli.commands").COMMANDS) do want[i] = c.name end
+    table.sort(want)
+    local out, ok = H.run(("bash --norc --noprofile -c 'source %s/usr/share/bash-completion/completions/vertexops; "
+      .. "COMP_WORDS=(vertexops \"\"); COMP_CWORD=1; _vertexops; printf \"%%s\\n\" \"${COMPREPLY[@]}\"'"):format(root))
+    assert.is_true(ok, out)
+    local got = {}
+    for w in out:gmatch("[^\n]+") do got[#got + 1] = w end
+    table.sort(got)
+    assert.are.same(want, got)
+  end)
+
+  -- lua-vertexops-dev as a C host's author uses it: pkg-config's answer compiles and links
+  -- examples/embed/host.c (shipped in the package's examples), which cancels one operation. The
+  -- unpacked tree stands for /usr (--define-variable=prefix); what its Depends bring (Lua 5.4's
+  -- headers and library, libcurl, OpenSSL, libhiredis, lua-cjson) is this machine's.
+  it("lua-vertexops-dev: a C host built with pkg-config --cflags --libs vertexops cancels", function()
+    local pc = ("PKG_CONFIG_PATH=%s/usr/lib/%s/pkgconfig pkg-config --define-variable=prefix=%s/usr ")
+      :format(root, MULTIARCH, root)
+    local libs, ok1 = H.run(pc .. "--libs vertexops")
+    assert.is_true(ok1, libs)
+    -- the core links libhiredis (option rate.redis): a link line without it leaves its symbols undefined
+    assert.matches("%-lhiredis", libs)
+    assert.matches("^" .. plain(root) .. "/usr/lib/", libs)
+    local cflags, ok2 = H.run(pc .. "--cflags vertexops")
+    assert.is_true(ok2, cflags)
+    local dir = H.fake.tmpdir()
+    local src = root .. "/usr/share/doc/lua-vertexops-dev/examples/host.c"
+    local out, ok = H.run(("cc -O2 -Wall -Werror %s -I/usr/include/lua5.4 -o %s/host %s %s")
+      :format(cflags:gsub("\n", ""), dir, src, libs:gsub("\n", "")))
+    assert.is_true(ok, out)
+    local op = fake.server:create { done_after = 3600 }
+    out, ok = H.run(("%s/host %s %s %s"):format(dir, op.name, fake.server.endpoint, fake.server.ca_file), {
+      LUA_PATH = dir .. "/?.lua", LUA_CPATH = dir .. "/?.so", LUA_PATH_5_4 = dir .. "/?.lua",
+      LUA_CPATH_5_4 = dir .. "/?.so", LUA_INIT = "", LUA_INIT_5_4 = "",
+      GOOGLE_OAUTH_ACCESS_TOKEN = "test-token", GOOGLE_CLOUD_QUOTA_PROJECT = "",
+      VERTEXOPS_ENDPOINT = "", VERTEXOPS_CA_FILE = "",
+    })
+    os.execute("rm -rf " .. dir)
+    assert.is_true(ok, out)
+    assert.matches("\n" .. plain(op.name) .. ": CANCELLED\n$", out)
+    local log = fake.server:log("cancel")
+    assert.are.equal(1, #log)
+    assert.are.equal(op.name, log[1].name)
+  end)
+
   for _, l in ipairs(LUAS) do
     it(l.lua .. " requires vertexops from the unpacked tree and cancels", function()
       local share, lib = root .. "/usr/share/lua/" .. l.lv, root .. "/usr/lib/" .. MULTIARCH .. "/lua/" .. l.lv
