@@ -8,18 +8,7 @@ local rate_redis = require "vertexops.rate_redis"
 local H = require "support.helper"
 local redis = require "support.redis"
 
--- Runs f with io.stderr replaced by a recorder; returns what was written.
-local function stderr_of(f)
-  local real, out = io.stderr, {}
-  rawset(io, "stderr", { write = function(self, ...)
-    for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
-    return self
-  end })
-  local ok, err = pcall(f)
-  rawset(io, "stderr", real)
-  assert(ok, err)
-  return table.concat(out)
-end
+local stderr_of = H.stderr_of
 
 describe("option rate.redis", function()
   local fake = H.fake_server()

@@ -4,8 +4,6 @@
 -- worker to flush first): issue 19 §4, the cost of hooks = metrics:hooks(). Two workers
 -- (spec/support/openresty.lua); each scrape's numbers against the fake's request log, with no wait
 -- for a timer.
-local http = require "socket.http"
-local ltn12 = require "ltn12"
 local H = require "support.helper"
 local openresty = require "support.openresty"
 local prom = require "support.prometheus"
@@ -21,12 +19,7 @@ describe("OpenResty /metrics, numbers kept per worker (two workers)", function()
     app:result [[ require("vertexops.metrics").new { shared_dict = "vertexops_metrics" }:reset() ]]
   end)
 
-  local function get(path)
-    local out = {}
-    local _, code = http.request { url = app:url(path), sink = ltn12.sink.table(out),
-      headers = { connection = "close" } }
-    return table.concat(out), code
-  end
+  local function get(path) return app:get(path) end
 
   it("keeps events out of the dict until a flush: the worker counting them registers its flush", function()
     for _ = 1, 4 do

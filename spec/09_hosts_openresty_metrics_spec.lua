@@ -2,8 +2,6 @@
 -- vertexops.metrics inside nginx: examples/openresty/ with two workers (spec/support/openresty.lua)
 -- counts every call its /probe (the example's /cancel: cancel_and_wait) makes into one
 -- lua_shared_dict, and serves them on /metrics. The scrape's numbers against the fake's request log.
-local http = require "socket.http"
-local ltn12 = require "ltn12"
 local H = require "support.helper"
 local openresty = require "support.openresty"
 local prom = require "support.prometheus"
@@ -19,12 +17,7 @@ describe("OpenResty /metrics (examples/openresty, two workers)", function()
     app:result [[ require("vertexops.metrics").new { shared_dict = "vertexops_metrics" }:reset() ]]
   end)
 
-  local function get(path)
-    local out = {}
-    local _, code, headers = http.request { url = app:url(path), sink = ltn12.sink.table(out),
-      headers = { connection = "close" } }
-    return table.concat(out), code, headers
-  end
+  local function get(path) return app:get(path) end
 
   local function scrape()
     local body, code, headers = get("/metrics")

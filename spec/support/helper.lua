@@ -111,6 +111,20 @@ function M.busiest(times, per)
   return most
 end
 
+--- Runs f with io.stderr replaced by a recorder (the library's warnings outside nginx go there);
+--- returns what was written. f's error is raised again once io.stderr is back.
+function M.stderr_of(f)
+  local real, out = io.stderr, {}
+  rawset(io, "stderr", { write = function(self, ...)
+    for i = 1, select("#", ...) do out[#out + 1] = select(i, ...) end
+    return self
+  end })
+  local ok, err = pcall(f)
+  rawset(io, "stderr", real)
+  assert(ok, err)
+  return table.concat(out)
+end
+
 --- A harness for a credentials spec file: a fake server of its own (started at setup, reset before
 --- each test, stopped at teardown) and a temporary folder. h.file(name, doc) writes a credentials
 --- file and returns its path (h.files[name]); h.client(name, extra) is a client of the fake using

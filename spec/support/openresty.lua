@@ -89,6 +89,14 @@ end
 
 function App:url(path) return "http://127.0.0.1:" .. self.port .. path end
 
+--- GET path on a new connection (Connection: close): body, status and headers.
+function App:get(path)
+  local out = {}
+  local _, code, headers = http.request { url = self:url(path), sink = ltn12.sink.table(out),
+    headers = { connection = "close" } }
+  return table.concat(out), code, headers
+end
+
 --- Runs code (the body of a Lua function of vertexops, args, T) in the content phase of the app's
 --- nginx; returns the decoded outcome {ok, result | error, stats}.
 function App:run(code, args)
