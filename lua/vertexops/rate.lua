@@ -121,14 +121,6 @@ local function adaptive_permit(o, req, deadline, a, key)
   while true do
     local now = clock()
     local r = s.requests
-    if not r then -- nothing learned yet (the common case): trim and push inline, one call less each
-      local d, h, t = s.sent, s.sent.head, s.sent.tail
-      local old = now - LEARN_PER
-      while h <= t and d[h] <= old do d[h] = nil; h = h + 1 end
-      t = t + 1
-      d.head, d.tail, d[t] = h, t, now
-      return nil, now
-    end
     local n = trim(s.sent, now - LEARN_PER)
     if r and now - s.since >= LEARN_PER then -- a whole window without a 429: grow
       r = r < s.top and math.min(s.top, math.ceil(r * GROW_FAST)) or r + math.max(1, math.floor(r * GROW_SLOW))
@@ -163,14 +155,12 @@ function M.answered(a, o, req, sent, ok, res, slot)
     if w[i] == sent and now > sent then w[i] = now end -- unless the slot went to a later request
     return
   end
-  -- adaptive pacing: an answer other than a 429 only adds its time (inline, the common case)
+  -- adaptive pacing: an answer other than a 429 only adds its time (the common case)
   local key = a and (req.rate_key or key_of(req))
   if not key then return end
   local s = a.keys[key] or learned(a, key)
   if ok or res.code ~= 429 then
-    local d = s.accepted
-    local t = d.tail + 1
-    d.tail, d[t] = t, sent
+    push(s.accepted, sent)
     return
   end
   if not retry_after(res) then return end
