@@ -20,3 +20,7 @@ io.write(('{"calls":%d,"pages":%d,"seconds":%.6f,"rss_kb":%d,"failed":%d,"client
   .. '"requests":%d,"wait_requests":%d,"wait_rounds":%d,"ended":%d}\n')
   :format(s.cancelled, s.pages, seconds, status_kb("VmHWM"), #s.failed, st.connects, s.requests,
     w.requests or 0, w.rounds or 0, #(w.cancelled or {}) + #(w.completed or {})))
+for i = 1, math.min(#s.failed, 5) do -- what failed, to stderr (a sweep loses nothing: diagnosis)
+  local f = s.failed[i]
+  io.stderr:write(("failed: %s %s\n"):format(tostring(f.name), tostring(f.error)))
+end

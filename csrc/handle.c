@@ -137,6 +137,18 @@ static int vx_curl_headtotal(CURLcode rc, const vx_handle *h) {
   return rc == CURLE_RECV_ERROR && strstr(h->errbuf, "Too large response headers") != NULL;
 }
 
+/* libcurl gave up resending the request: it resends, on a fresh connection, only a request no
+ * server answered any byte of -- a stream the server refused (HTTP/2 REFUSED_STREAM, or past a
+ * GOAWAY's last stream) or a reused connection that closed before any answer -- and fails after
+ * its fifth such try with "Connection died, tried 5 times before giving up" (lib/transfer.c,
+ * Curl_retry_request; CURLE_SEND_ERROR, or CURLE_RECV_ERROR when the last try died reading). Such
+ * a request is taken, as libcurl takes it, for one that never reached the service: a
+ * ConnectionFailedError, which even a POST retries after its backoff (a server ending connections
+ * with GOAWAY while a sweep fills them lost a few cancels in 100,000 without it). */
+static int vx_curl_gaveup(CURLcode rc, const vx_handle *h) {
+  return (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR) && strncmp(h->errbuf, "Connection died, tried ", 23) == 0;
+}
+
 /* Pushes the transport error for a failed exchange (status: what the server had answered, if
  * anything; an answer refused for its size keeps it as code). */
 /* The status of a CONNECT the proxy refused (not 2xx), else 0. */
@@ -167,6 +179,8 @@ static void vx_pushcurlerror(lua_State *L, vx_handle *h, CURLcode rc, long statu
     snprintf(msg, sizeof msg, "%s (curl error %d)", detail, (int)rc);
     if (vx_curl_certfailure(rc))
       vx_pushcertfailure(L, msg);
+    else if (vx_curl_gaveup(rc, h))
+      vx_pusherror(L, vx_tags_failed, msg);
     else
       vx_pusherror(L, vx_curl_tags(rc, sent), msg);
   }
