@@ -18,9 +18,11 @@ local url = server.endpoint .. "/v1beta1/" .. op.name .. ":cancel"
 local CONTENDERS = {
   { "raw libcurl multi", ("build/bench/raw_curl multi %s %s %d %d"):format(url, server.ca_file, n, n) },
 }
-for _, c in ipairs { { "cancel_many, Lua 5.4", "./build/5.4/?.so", "lua5.4" }, { "cancel_many, LuaJIT", "./build/jit/?.so", "luajit" } } do
-  CONTENDERS[#CONTENDERS + 1] = { c[1], ('LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="%s;;" %s bench/vx_client.lua many %s %s %s %d %d')
-    :format(c[2], c[3], server.endpoint, server.ca_file, op.name, n, n) }
+local INTERPRETERS = { { "cancel_many, Lua 5.4", "./build/5.4/?.so", "lua5.4" },
+  { "cancel_many, LuaJIT", "./build/jit/?.so", "luajit" } }
+for _, c in ipairs(INTERPRETERS) do
+  CONTENDERS[#CONTENDERS + 1] = { c[1], ('LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="%s;;" %s '
+    .. "bench/vx_client.lua many %s %s %s %d %d"):format(c[2], c[3], server.endpoint, server.ca_file, op.name, n, n) }
 end
 
 local function rate(cmd)
