@@ -242,9 +242,23 @@ function Observer:log(level, event, kv)
   end
 end
 
+-- Spare records of calls and attempts: a record goes back at its end (no hook ever sees one), so a
+-- call with hooks makes no garbage of its own once a few are in use; at most SPARE kept of each.
+local SPARE = 64
+local spare_calls, spare_attempts = {}, {}
+local n_calls, n_attempts = 0, 0
+
 --- ob:call_start(call, name, region) -> the call's record (on_call, phase "start").
 function Observer:call_start(call, name, region)
-  local st = { call = call, name = type(name) == "string" and name or nil, region = region, t0 = self.clock() }
+  local st
+  if n_calls > 0 then
+    st = spare_calls[n_calls]
+    spare_calls[n_calls] = nil
+    n_calls = n_calls - 1
+  else
+    st = { call = nil, name = nil, region = nil, t0 = nil }
+  end
+  st.call, st.name, st.region, st.t0 = call, type(name) == "string" and name or nil, region, self.clock()
   if self.starts.on_call then
     fire_start(self, "on_call", { phase = "start", call = call, name = st.name, region = region, clock = st.t0 })
   end
@@ -275,6 +289,10 @@ function Observer:call_end(st, ok, err, ctx, attempts)
   if self.sink then
     self:log(ok and "debug" or "warn", "call", { "call", st.call, "name", st.name or "", "ok", ok and "true" or "false",
       "status", status or "", "tag", tag or "", "attempts", attempts, "ms", math.floor((now - st.t0) * 1000 + 0.5) })
+  end
+  if n_calls < SPARE then
+    n_calls = n_calls + 1
+    spare_calls[n_calls] = st
   end
 end
 
@@ -307,12 +325,22 @@ end
 --- the hooks' headers) and the attempt's record (its meter, filled by the transport). token: whether
 --- one goes with the request (for --log-http's request_headers; never its value).
 function Observer:attempt_start(req, n, token)
-  -- a is its own meter: one table, made with room for the fields the transport sets (no rehash as
-  -- they come); t0 is only read for a transport that measures no total (metrics alone: not at all)
-  local a = { req = req, n = n, t0 = not self.untimed and self.clock() or nil, meter = nil, url = nil,
-              request_headers = nil, transport = nil, connect = nil, reused = nil, tls = nil, first_byte = nil,
-              total = nil, bytes_sent = nil, bytes_received = nil, status = nil }
-  a.meter = a
+  -- a is its own meter (the fields the transport sets), a spare one cleared or one made with room
+  -- for them all (no rehash as they come); t0 is only read for a transport that measures no total
+  -- (metrics alone: not at all)
+  local a
+  if n_attempts > 0 then
+    a = spare_attempts[n_attempts]
+    spare_attempts[n_attempts] = nil
+    n_attempts = n_attempts - 1
+    a.url, a.request_headers, a.transport, a.connect, a.reused, a.tls, a.first_byte, a.total, a.bytes_sent,
+      a.bytes_received, a.status = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
+  else
+    a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
+          reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil }
+    a.meter = a
+  end
+  a.req, a.n, a.t0 = req, n, not self.untimed and self.clock() or nil
   -- (metrics alone: no header to add, no start event)
   if self.plain then return req, a end
   local added = {}
@@ -368,6 +396,11 @@ function Observer:attempt_end(a, ok, res, headers)
     self:log((ok and "info" or "warn"), "attempt", { "call", req.call, "method", req.method,
       "url", a.url or redact_url(req.url), "attempt", a.n, "status", status or "", "tag", tag or "",
       "ms", math.floor(total * 1000 + 0.5), "transport", m.transport or "" })
+  end
+  if n_attempts < SPARE then
+    a.req = nil
+    n_attempts = n_attempts + 1
+    spare_attempts[n_attempts] = a
   end
   return status
 end
