@@ -107,7 +107,7 @@ function M.callgrind(app, server, dir, n, out, rounds)
   fake.write(cg .. "/nginx.conf", conf)
   os.execute(("mkdir -p %s/logs %s/tmp"):format(cg, cg))
   local pidf = cg .. "/valgrind.pid"
-  os.execute(("(valgrind --tool=callgrind --callgrind-out-file=%s/cg.%%p.out nginx -p %s/ -c %s/nginx.conf "
+  os.execute(("(valgrind --tool=callgrind --compress-strings=no --callgrind-out-file=%s/cg.%%p.out nginx -p %s/ -c %s/nginx.conf "
     .. "-e %s/error.log >%s/valgrind.log 2>&1 & echo $! > %s)"):format(cg, cg, cg, cg, cg, pidf))
   local pid = assert(fake.read(pidf)):match("%d+")
   local socket = require "socket"

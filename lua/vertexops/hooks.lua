@@ -104,6 +104,15 @@ M.WANT_HEADERS = setmetatable({}, { __mode = "k" })
 -- (each table made per event cost more than the rest of a pooled exchange's hooks).
 M.END_ONLY = setmetatable({}, { __mode = "k" })
 
+-- The on_attempt functions of vertexops.metrics recorders' hooks (m:hooks()), each to its recorder
+-- (a client keeps a copy of its hooks table: the functions tell it): rec.call(call,
+-- status, tag, duration) and rec.attempt(call, status, tag, total, bytes_sent, bytes_received), what
+-- its on_call and on_attempt do with an end's info, taking the numbers themselves (internal). When
+-- such a table is a client's only hooks, its ends are recorded with no info table and no dispatch
+-- loop (one pcall each: an error is still caught and counted), and an attempt reads no clock of its
+-- own (the transport's meter measures it): the hooks' cost per request inside nginx, issue 19 §4.
+M.RECORDERS = setmetatable({}, { __mode = "k" })
+
 -- info.headers of an attempt's start: a proxy whose writes are checked (check_header) into the
 -- attempt's table of added headers (the proxy's own slot ADDED); one metatable for all.
 local ADDED = setmetatable({}, { __tostring = function() return "(vertexops: the headers added)" end })
@@ -161,9 +170,15 @@ function M.observe(client, o)
         end
         if any and own then scratch[ev] = { phase = "end", timings = ev == "on_attempt" and {} or nil } end
       end
+      -- rec: the recorder of a metrics hooks table that is the only one (its functions unchanged)
+      local only = list and #list == 1 and list[1] or nil
+      local rec = only and only.on_attempt and M.RECORDERS[only.on_attempt] or nil
+      if rec and only.on_call ~= rec.fns.on_call then rec = nil end
       ob = setmetatable({ client_ref = setmetatable({ client }, WEAK_VALUE), traceparent = o.traceparent,
                           tracestate = o.tracestate, list = list, sink = sink, level = level, want = want,
-                          starts = starts, scratch = scratch, clock = o.clock or require("vertexops.core").clock }, Observer)
+                          starts = starts, scratch = scratch, clock = o.clock or require("vertexops.core").clock,
+                          rec = rec, untimed = rec and not sink or false,
+                          plain = not (starts.on_attempt or want or o.traceparent or o.tracestate) }, Observer)
     else
       ob = false
     end
@@ -227,9 +242,23 @@ function Observer:log(level, event, kv)
   end
 end
 
+-- Spare records of calls and attempts: a record goes back at its end (no hook ever sees one), so a
+-- call with hooks makes no garbage of its own once a few are in use; at most SPARE kept of each.
+local SPARE = 64
+local spare_calls, spare_attempts = {}, {}
+local n_calls, n_attempts = 0, 0
+
 --- ob:call_start(call, name, region) -> the call's record (on_call, phase "start").
 function Observer:call_start(call, name, region)
-  local st = { call = call, name = type(name) == "string" and name or nil, region = region, t0 = self.clock() }
+  local st
+  if n_calls > 0 then
+    st = spare_calls[n_calls]
+    spare_calls[n_calls] = nil
+    n_calls = n_calls - 1
+  else
+    st = { call = nil, name = nil, region = nil, t0 = nil }
+  end
+  st.call, st.name, st.region, st.t0 = call, type(name) == "string" and name or nil, region, self.clock()
   if self.starts.on_call then
     fire_start(self, "on_call", { phase = "start", call = call, name = st.name, region = region, clock = st.t0 })
   end
@@ -242,7 +271,11 @@ function Observer:call_end(st, ok, err, ctx, attempts)
   local tag = not ok and (type(err) == "table" and err.tags and err.tags[1] or "Error") or nil
   local status = ctx and ctx.status or (type(err) == "table" and err.code) or nil
   attempts = attempts or 0
-  if self.list then
+  local rec = self.rec
+  if rec then
+    local fine, e = pcall(rec.call, st.call, status, tag, now - st.t0)
+    if not fine then failed(self, "on_call", rec.fns.on_call, e) end
+  elseif self.list then
     local info = self.scratch.on_call
     if info then -- only END_ONLY functions (see attempt_end)
       info.call, info.name, info.region, info.clock, info.ok, info.tag, info.status, info.attempts, info.duration =
@@ -256,6 +289,10 @@ function Observer:call_end(st, ok, err, ctx, attempts)
   if self.sink then
     self:log(ok and "debug" or "warn", "call", { "call", st.call, "name", st.name or "", "ok", ok and "true" or "false",
       "status", status or "", "tag", tag or "", "attempts", attempts, "ms", math.floor((now - st.t0) * 1000 + 0.5) })
+  end
+  if n_calls < SPARE then
+    n_calls = n_calls + 1
+    spare_calls[n_calls] = st
   end
 end
 
@@ -288,9 +325,24 @@ end
 --- the hooks' headers) and the attempt's record (its meter, filled by the transport). token: whether
 --- one goes with the request (for --log-http's request_headers; never its value).
 function Observer:attempt_start(req, n, token)
-  local a = { req = req, n = n, t0 = self.clock(), meter = {} }
+  -- a is its own meter (the fields the transport sets), a spare one cleared or one made with room
+  -- for them all (no rehash as they come); t0 is only read for a transport that measures no total
+  -- (metrics alone: not at all)
+  local a
+  if n_attempts > 0 then
+    a = spare_attempts[n_attempts]
+    spare_attempts[n_attempts] = nil
+    n_attempts = n_attempts - 1
+    a.url, a.request_headers, a.transport, a.connect, a.reused, a.tls, a.first_byte, a.total, a.bytes_sent,
+      a.bytes_received, a.status = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
+  else
+    a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
+          reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil }
+    a.meter = a
+  end
+  a.req, a.n, a.t0 = req, n, not self.untimed and self.clock() or nil
   -- (metrics alone: no header to add, no start event)
-  if not (self.starts.on_attempt or self.want or self.traceparent or self.tracestate) then return req, a end
+  if self.plain then return req, a end
   local added = {}
   if self.traceparent then added.traceparent = self.traceparent end
   if self.tracestate then added.tracestate = self.tracestate end
@@ -318,8 +370,12 @@ function Observer:attempt_end(a, ok, res, headers)
   local status = m.status or (not ok and type(res) == "table" and res.code) or nil
   local tag = not ok and type(res) == "table" and res.tags and res.tags[1] or nil
   if not ok and not tag then tag = "Error" end
-  local total = m.total or (self.clock() - a.t0)
-  if self.list then
+  local total = m.total or a.t0 and self.clock() - a.t0 or nil
+  local rec = self.rec
+  if rec then
+    local fine, e = pcall(rec.attempt, req.call, status, tag, total, m.bytes_sent, m.bytes_received)
+    if not fine then failed(self, "on_attempt", rec.fns.on_attempt, e) end
+  elseif self.list then
     local info = self.scratch.on_attempt
     if info then -- only END_ONLY functions: they keep nothing of it (the same table each time)
       local t = info.timings
@@ -340,6 +396,11 @@ function Observer:attempt_end(a, ok, res, headers)
     self:log((ok and "info" or "warn"), "attempt", { "call", req.call, "method", req.method,
       "url", a.url or redact_url(req.url), "attempt", a.n, "status", status or "", "tag", tag or "",
       "ms", math.floor(total * 1000 + 0.5), "transport", m.transport or "" })
+  end
+  if n_attempts < SPARE then
+    a.req = nil
+    n_attempts = n_attempts + 1
+    spare_attempts[n_attempts] = a
   end
   return status
 end

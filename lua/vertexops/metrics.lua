@@ -126,6 +126,7 @@ end
 local function table_store()
   local data, ids, identities, n = {}, {}, {}, 0
   local self = {}
+  self.pending, self.eager = data, false -- (the recorder adds into data itself)
   function self.incr(k, v) data[k] = (data[k] or 0) + v end
   function self.series(identity)
     local id = ids[identity]
@@ -156,9 +157,13 @@ local SYNC_KEY, ACK_KEY = "\2sync", "\2ack\t"
 M._FLUSH_EVERY = FLUSH_EVERY
 
 local function dict_store(dict)
-  local self = { dropped = 0 }
+  -- pending: the numbers not yet in the dict (a key's value 0 once flushed: the recorder adds into
+  -- this same table, never swapped); eager until the first event has started the flush timer, and
+  -- for good where no timer can be made (then touch() after each event moves its numbers at once)
+  local pending = {}
+  local self = { dropped = 0, pending = pending, eager = true }
   local ngx = rawget(_G, "ngx")
-  local pending, direct, started = {}, false, false
+  local direct, started = false, false
   -- incr with an init value: a new key is added (nginx evicts the least recently used entries of a
   -- full dict to make room); a store that still fails is counted in dropped (this worker's).
   local function store(k, v)
@@ -166,10 +171,12 @@ local function dict_store(dict)
     if not ok then self.dropped = self.dropped + 1 end
   end
   local function flush()
-    if next(pending) == nil then return end
-    local p = pending
-    pending = {}
-    for k, v in next, p do store(k, v) end
+    for k, v in next, pending do
+      if v ~= 0 then
+        pending[k] = 0 -- (an existing key: allowed while traversing)
+        store(k, v)
+      end
+    end
   end
   local function worker_id()
     local w = ngx.worker
@@ -190,12 +197,17 @@ local function dict_store(dict)
       ok = called and made and true or false
     end
     direct = not ok
+    self.eager = direct
     if ok then ack(dict:get(SYNC_KEY) or 0) end
   end
-  function self.incr(k, v)
+  -- after an event's adds into pending, while eager
+  function self.touch()
     if not started then start() end
-    if direct then return store(k, v) end
+    if direct then flush() end
+  end
+  function self.incr(k, v)
     pending[k] = (pending[k] or 0) + v
+    if self.eager then self.touch() end
   end
   -- every worker's numbers in the dict (what render and reset read)
   function self.sync()
@@ -313,8 +325,9 @@ function Metrics:dropped()
   return self.store.dropped or 0
 end
 
--- The keys of one label set of family f: a counter's key, or a histogram's bucket keys, sum key,
--- and the key counting observations without a duration; nil when the store has no room for it.
+-- The keys of one label set of family f: a counter's key, or a histogram's keys (keys[i]: bucket
+-- i's, keys[#bounds + 1]: +Inf's), sum key, and the key counting observations without a duration;
+-- nil when the store has no room for it.
 function Metrics:_series(f, values)
   local parts = {}
   for i, l in ipairs(f.labels) do parts[i] = l .. '="' .. escape(values[i]) .. '"' end
@@ -324,20 +337,26 @@ function Metrics:_series(f, values)
   if f.kind == "counter" then return { key = base } end
   local keys = {}
   for i, le in ipairs(self.le) do keys[i] = base .. le end
-  return { keys = keys, inf = base .. "+Inf", sum = base .. "sum", n = base .. "n", bounds = self.buckets }
+  keys[#keys + 1] = base .. "+Inf"
+  return { keys = keys, sum = base .. "sum", n = base .. "n" }
 end
 
-local function observe(incr, e, v)
-  if type(v) ~= "number" or v ~= v then return incr(e.n, 1) end
-  local bounds, keys = e.bounds, e.keys
-  for i = 1, #bounds do
-    if v <= bounds[i] then
-      incr(keys[i], 1)
-      return incr(e.sum, v)
-    end
+local load_chunk = rawget(_G, "loadstring") or load
+
+--- bucket_finder(bounds) -> a function of a number v (not NaN) giving the index of v's bucket: the
+--- first i with v <= bounds[i], #bounds + 1 (+Inf) when there is none. Made once per recorder as a
+--- tree of comparisons (about log2 of the bucket count per observation, no loop: an observation's
+--- path compiles under LuaJIT where a loop's exit aborted the trace).
+function M._bucket_finder(bounds)
+  local function lit(b) -- (%.17g reads back as b exactly)
+    return string_format("%.17g", b)
   end
-  incr(e.inf, 1)
-  return incr(e.sum, v)
+  local function tree(lo, hi)
+    if lo == hi then return "return " .. lo end
+    local mid = math_floor((lo + hi) / 2)
+    return "if v <= " .. lit(bounds[mid]) .. " then " .. tree(lo, mid) .. " else " .. tree(mid + 1, hi) .. " end"
+  end
+  return assert(load_chunk("return function(v) " .. tree(1, #bounds + 1) .. " end", "=metrics.buckets"))()
 end
 
 --- The hooks table to pass as the `hooks` option (a client's or a call's; not both, or each event
@@ -345,40 +364,36 @@ end
 function Metrics:hooks()
   if self._hooks then return self._hooks end
   local store, caches = self.store, self.caches
-  local incr = store.incr
   local cache_c, cache_a, cache_s, cache_b = caches.c, caches.a, caches.s, caches.b
   local cache_r, cache_t, cache_w = caches.r, caches.t, caches.w
   local F = FAMILY
+  -- every number goes into P (the table store's data, a dict store's pending adds); a dict store
+  -- wants touch() after an event while eager (its first event, or no flush timer)
+  local P = store.pending
+  local find = M._bucket_finder(self.buckets)
 
   -- status numbers to label values, made once per status
   local classes = {}
   local by_code = self.status_mode == "code"
-  local function status_of(s)
-    if s == nil then return "" end
-    local v = classes[s]
-    if v == nil then
-      if type(s) == "number" and not by_code then
-        v = s >= 100 and s < 600 and (math_floor(s / 100) .. "xx") or tostring(s)
-      else
-        v = tostring(s)
-      end
-      classes[s] = v
+  local function status_label(s)
+    local v
+    if type(s) == "number" and not by_code then
+      v = s >= 100 and s < 600 and (math_floor(s / 100) .. "xx") or tostring(s)
+    else
+      v = tostring(s)
     end
+    classes[s] = v
     return v
   end
 
+  -- a label set's entry, made at its first event (nil: the store had no room; tried again next time)
   local function series3(cache, f, a, b, c)
-    if a == nil then a = "" end
-    if c == nil then c = "" end
     local t2 = cache[a]
     if t2 == nil then t2 = {}; cache[a] = t2 end
     local t3 = t2[b]
     if t3 == nil then t3 = {}; t2[b] = t3 end
-    local e = t3[c]
-    if e == nil then
-      e = self:_series(f, { a, b, c })
-      t3[c] = e
-    end
+    local e = self:_series(f, { a, b, c })
+    t3[c] = e
     return e
   end
   local function series2(cache, f, a, b)
@@ -394,53 +409,95 @@ function Metrics:hooks()
     return e
   end
   local function series1(cache, f, a)
-    if a == nil then a = "" end
-    local e = cache[a]
-    if e == nil then
-      e = self:_series(f, { a })
-      cache[a] = e
-    end
+    local e = self:_series(f, { a })
+    cache[a] = e
     return e
   end
 
   -- a series the store had no room for (a full dict): counted in dropped, tried again next time
   local function lost() store.dropped = (store.dropped or 0) + 1 end
   local function count(e, v)
-    if e then return incr(e.key, v) end
-    lost()
+    if e then
+      local k = e.key
+      P[k] = (P[k] or 0) + v
+    else
+      lost()
+    end
+  end
+  -- one observation: its bucket and the sum, or the count of observations without a duration
+  local function observe(e, v)
+    local k
+    if type(v) ~= "number" or v ~= v then
+      k = e.n
+      P[k] = (P[k] or 0) + 1
+      return
+    end
+    k = e.keys[find(v)]
+    P[k] = (P[k] or 0) + 1
+    k = e.sum
+    P[k] = (P[k] or 0) + v
+  end
+
+  -- The recorder's events (lua/vertexops/hooks.lua calls them directly when these hooks are a
+  -- client's only ones; the hooks below call them with an info table's fields).
+  local rec = {}
+  function rec.call(call, status, tag, duration)
+    if call == nil then call = "" end
+    local s = status == nil and "" or classes[status] or status_label(status)
+    if tag == nil then tag = "" end
+    local t = cache_c[call]
+    t = t and t[s]
+    local e = t and t[tag] or series3(cache_c, F.c, call, s, tag)
+    if e then observe(e, duration) else lost() end
+    if store.eager then store.touch() end
+  end
+  function rec.attempt(call, status, tag, total, sent, received)
+    if call == nil then call = "" end
+    local s = status == nil and "" or classes[status] or status_label(status)
+    if tag == nil then tag = "" end
+    local t = cache_a[call]
+    t = t and t[s]
+    local e = t and t[tag] or series3(cache_a, F.a, call, s, tag)
+    if e then observe(e, total) else lost() end
+    if type(sent) == "number" and sent > 0 then count(cache_s[call] or series1(cache_s, F.s, call), sent) end
+    if type(received) == "number" and received > 0 then
+      count(cache_b[call] or series1(cache_b, F.b, call), received)
+    end
+    if store.eager then store.touch() end
   end
 
   local hooks = {}
   function hooks.on_call(info)
     if info.phase ~= "end" then return end
-    local e = series3(cache_c, F.c, info.call, status_of(info.status), info.tag)
-    if e then observe(incr, e, info.duration) else lost() end
+    rec.call(info.call, info.status, info.tag, info.duration)
   end
   function hooks.on_attempt(info)
     if info.phase ~= "end" then return end
-    local call = info.call
     local timings = info.timings
-    local e = series3(cache_a, F.a, call, status_of(info.status), info.tag)
-    if e then observe(incr, e, timings and timings.total) else lost() end
-    local n = info.bytes_sent
-    if type(n) == "number" and n > 0 then count(series1(cache_s, F.s, call), n) end
-    n = info.bytes_received
-    if type(n) == "number" and n > 0 then count(series1(cache_b, F.b, call), n) end
+    rec.attempt(info.call, info.status, info.tag, timings and timings.total, info.bytes_sent, info.bytes_received)
   end
   function hooks.on_retry(info)
     count(series2(cache_r, F.r, info.call, info.reason), 1)
+    if store.eager then store.touch() end
   end
   function hooks.on_token(info)
     if info.phase ~= "end" then return end
     local e = series2(cache_t, F.t, info.source, info.tag)
-    if e then observe(incr, e, info.duration) else lost() end
+    if e then observe(e, info.duration) else lost() end
+    if store.eager then store.touch() end
   end
   function hooks.on_poll(info)
-    count(series1(cache_w, F.w, info.call), 1)
+    local call = info.call
+    if call == nil then call = "" end
+    count(cache_w[call] or series1(cache_w, F.w, call), 1)
+    if store.eager then store.touch() end
   end
   -- (they count ends only: no start event is made for them; lua/vertexops/hooks.lua)
-  local END_ONLY = require("vertexops.hooks").END_ONLY
-  END_ONLY[hooks.on_call], END_ONLY[hooks.on_attempt], END_ONLY[hooks.on_token] = true, true, true
+  local H = require "vertexops.hooks"
+  H.END_ONLY[hooks.on_call], H.END_ONLY[hooks.on_attempt], H.END_ONLY[hooks.on_token] = true, true, true
+  -- (weakly: RECORDERS is weak-keyed by on_attempt, and on LuaJIT a value reaching its key keeps both)
+  rec.fns = setmetatable({ on_call = hooks.on_call, on_attempt = hooks.on_attempt }, { __mode = "v" })
+  H.RECORDERS[hooks.on_attempt] = rec
   self._hooks = hooks
   return hooks
 end
