@@ -30,10 +30,13 @@
 -- max(1, floor(n / participants)) (the last count read; before any, rate.redis.participants), with
 -- one warning on stderr (inside nginx: nginx's error log) naming the server and the rate fallen
 -- back to; never an error of a call and never more than the share of one participant. A process
--- that Redis had answered starts that window full at the fall (rate.lua): it sends again a window
--- later, once whatever Redis let go for any process before it failed has left the window. The
--- process asks Redis again `per` seconds after the fall (on the options' clock) and says so when
--- it is back.
+-- that Redis had answered (st.contacted) marks the fall (st.fell) and rate.lua keeps a silence
+-- first ("a shared window's fall"): what Redis let go before it failed, for any process, may still
+-- reach Google, so nothing goes until a window after the last of those may have arrived -- after
+-- the answers of this process's requests still in flight (rate.lua keeps the slots Redis gave in
+-- st.flying until their answers), and no sooner than the fall plus the largest latency this process
+-- has seen (st.latency: the other processes' requests in flight). The process asks Redis again
+-- `per` seconds after the fall (on the options' clock) and says so when it is back.
 local core = require "vertexops.core"
 local host = require "vertexops.host"
 local errors = require "vertexops.errors"
@@ -330,7 +333,9 @@ end
 local function degrade(st, now, why)
   local n = math_max(1, math_floor(st.n / st.participants))
   if not st.degraded then
-    st.fell = true -- rate.lua starts its local window from this process's permits
+    -- a process Redis had answered keeps a silence first (rate.lua: what Redis let go before it
+    -- failed, for any process, may still reach Google)
+    if st.contacted then st.fell = true end
     warn(string_format("option rate.redis (%s): %s; this process paces on its own at %d requests per %g s "
       .. "(rate.requests / %d participants) and asks Redis again in %g s", st.name, tostring(why), n, st.per,
       st.participants, st.per))
