@@ -88,6 +88,33 @@ describe("a shared window's fall", function()
     assert.are.equal(2020 + 12 + PER, sent)
   end)
 
+  it("starts no sooner than the fall plus the largest latency any process reported through Redis", function()
+    start(2500)
+    local a_sent, a = permit()
+    client = {} -- another client from here on (its own state: as another process's)
+    t.now = 2520
+    answer(a_sent, a) -- 20 s from permit to answer: the answer tells Redis
+    local b_sent, b = permit() -- the permit's answer tells this client the fleet's latency
+    answer(b_sent, b) -- 0 s of its own
+    r:stop()
+    t.now = 2525
+    local sent
+    H.stderr_of(function() sent = permit() end)
+    assert.are.equal(2525 + 20 + PER, sent)
+  end)
+
+  it("falls back to the participants counted when its last answer came, not its last permit", function()
+    start(2800)
+    local a_sent, a = permit() -- counted alone: one participant
+    -- three more processes ask for permits in this period (as they would: the script's set)
+    r:cli("SADD", ("vertexops:rate:{%d/%d/p/l}:p:%d"):format(N, PER, math.floor(2800 / PER)), "x", "y", "z")
+    t.now = 2803
+    answer(a_sent, a) -- its answer (in a later bucket) reads the count again
+    r:stop()
+    local err = H.stderr_of(function() permit() end)
+    assert.is_truthy(err:find("at 2 requests per 60 s (rate.requests / 4 participants)", 1, true), err)
+  end)
+
   it("then sends its share at once, and its share in each window", function()
     start(3000)
     local a_sent, a = permit()

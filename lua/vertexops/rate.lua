@@ -153,10 +153,11 @@ end
 -- that never comes, a request closed under client:start()); the silence waits for every one in
 -- flight at the fall and starts at the last answer. Other processes': this process cannot see
 -- them, they went before the store failed, so they arrive at the latest their latency after the
--- fall; the silence starts no sooner than the fall plus the largest latency (permit to answer) this
--- process has seen of the store's requests (st.latency): the processes of a fleet send the same
--- requests to the same service. A `:wait` long-poll (answered when its operation ends or its time
--- is up, not when it arrived) is neither waited for nor a latency.
+-- fall; the silence starts no sooner than the fall plus the largest latency (permit to answer)
+-- this process has seen of the store's requests (st.latency) or, through Redis, any process
+-- reported in the last two periods (st.fleet_latency, rate_redis.lua: a process starved of CPU
+-- reports its own). A `:wait` long-poll (answered when its operation ends or its time is up, not
+-- when it arrived) is neither waited for nor a latency.
 local function fly(st, slot, req, sent, o, deadline)
   if req.call == "wait" then return end
   local flying = st.flying
@@ -305,7 +306,7 @@ function M.permit(client, o, req, deadline, adapt)
     w.n, w.head, w.size = 0, 1, n
     if st and st.fell then -- the store had answered this process: a silence first (above)
       st.fell = nil
-      st.quiet = clock() + (st.latency or 0)
+      st.quiet = clock() + math_max(st.latency or 0, st.fleet_latency or 0)
     end
   end
   if st and st.quiet then
