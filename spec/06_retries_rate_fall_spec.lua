@@ -137,6 +137,20 @@ describe("a shared window's fall", function()
     assert.are.equal(4000 + 30 + PER, sent) -- it may have arrived until its request_timeout
   end)
 
+  it("forgets the requests closed unanswered once their exchange has ended (nothing piles up)", function()
+    start(4500, { request_timeout = 1 })
+    o.rate.requests = 1000
+    for _ = 1, 500 do
+      permit() -- never answered
+      t.now = t.now + 2
+    end
+    local kept = 0
+    for _, by_key in pairs(client.rate_windows) do
+      for slot in pairs(by_key["p/l"].redis.flying) do kept = kept + 1; assert.is_table(slot) end
+    end
+    assert.is_true(kept <= 64, kept)
+  end)
+
   it("does not wait for a :wait long-poll in flight (answered when its time is up, not on arrival)", function()
     start(5000)
     permit(WAIT) -- in flight, never answered here

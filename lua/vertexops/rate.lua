@@ -13,7 +13,7 @@
 local core = require "vertexops.core"
 local host = require "vertexops.host"
 
-local ipairs, pairs, setmetatable, tostring, type = ipairs, pairs, setmetatable, tostring, type
+local ipairs, pairs, tostring, type = ipairs, pairs, tostring, type
 local math_max, math_min = math.max, math.min
 local string_format = string.format
 local errors = require "vertexops.errors"
@@ -158,21 +158,34 @@ end
 -- reported in the last two periods (st.fleet_latency, rate_redis.lua: a process starved of CPU
 -- reports its own). A `:wait` long-poll (answered when its operation ends or its time is up, not
 -- when it arrived) is neither waited for nor a latency.
+-- (st.flying's entries are counted in st.flying_n; past st.flying_max, those whose exchange has
+-- ended unanswered are dropped: requests closed unanswered do not pile up while nothing fails)
 local function fly(st, slot, req, sent, o, deadline)
   if req.call == "wait" then return end
   local flying = st.flying
   if not flying then
-    flying = setmetatable({}, { __mode = "k" }) -- a request dropped unanswered is gone with its slot
-    st.flying, st.latency = flying, 0
+    flying = {}
+    st.flying, st.flying_n, st.flying_max, st.latency = flying, 0, 64, 0
+  end
+  if st.flying_n >= st.flying_max then
+    for s, last in pairs(flying) do
+      if last <= sent then
+        flying[s] = nil
+        st.flying_n = st.flying_n - 1
+      end
+    end
+    st.flying_max = math_max(64, 2 * st.flying_n)
   end
   slot.sent = sent
   flying[slot] = math_min(deadline:at(), sent + (o.request_timeout or options.DEFAULTS.request_timeout))
+  st.flying_n = st.flying_n + 1
 end
 
 local function landed(st, slot, now)
   local flying = st.flying
   if not (flying and flying[slot]) then return end
   flying[slot] = nil
+  st.flying_n = st.flying_n - 1
   if now - slot.sent > st.latency then st.latency = now - slot.sent end
   if st.quiet and now > st.quiet then st.quiet = now end -- the silence starts at the last answer
 end
@@ -186,6 +199,7 @@ local function silence(st, o, req, deadline, n, per, clock)
     for slot, last in pairs(st.flying or {}) do
       if last <= now then -- no answer came: it may have arrived until then
         st.flying[slot] = nil
+        st.flying_n = st.flying_n - 1
         if last > quiet then quiet = last end
       else
         waiting = true
