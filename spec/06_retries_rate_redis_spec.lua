@@ -95,8 +95,8 @@ describe("option rate.redis", function()
     c:get(op.name)
     r:stop()
     local err = stderr_of(function()
-      -- the local window at 8 / 1, full at the fall: what Redis let go for any process before it
-      -- failed leaves the window first
+      -- the local window at 8 / 1, after a window of silence: what Redis let go for any process
+      -- before it failed leaves the window first
       c:get(op.name)
     end)
     assert.are.same({ 60 }, t.delays)

@@ -13,10 +13,12 @@
 local core = require "vertexops.core"
 local host = require "vertexops.host"
 
-local ipairs, tostring, type = ipairs, tostring, type
+local ipairs, pairs, tostring, type = ipairs, pairs, tostring, type
+local math_max, math_min = math.max, math.min
 local string_format = string.format
 local errors = require "vertexops.errors"
 local deadlines = require "vertexops.deadline"
+local options = require "vertexops.options"
 local raise = errors.raise
 local retry_after = require("vertexops.retry").retry_after
 local shared = require "vertexops.rate_shared"
@@ -140,6 +142,86 @@ local function adaptive_permit(o, req, deadline, a, key)
   end
 end
 
+-- a shared window's fall ----------------------------------------------------------------------
+-- A store (rate_shared.lua's dict, rate_redis.lua's Redis) that fails turns the window local, at
+-- the share of one participant. What the store let go before it failed, for every process, this
+-- process cannot count; Google counts each of those requests when it arrives, which for one still
+-- in flight is after the fall. So a process the store had answered keeps a silence first: it sends
+-- nothing until a window (`per`) after the last of those may have arrived. Its own: each request
+-- the store let go is in st.flying until its answer comes (it arrived before its answer), or until
+-- the latest its exchange can end (the call's deadline, request_timeout after it went: an answer
+-- that never comes, a request closed under client:start()); the silence waits for every one in
+-- flight at the fall and starts at the last answer. Other processes': this process cannot see
+-- them, they went before the store failed, so they arrive at the latest their latency after the
+-- fall; the silence starts no sooner than the fall plus the largest latency (permit to answer)
+-- this process has seen of the store's requests (st.latency) or, through Redis, any process
+-- reported in the last two periods (st.fleet_latency, rate_redis.lua: a process starved of CPU
+-- reports its own). A `:wait` long-poll (answered when its operation ends or its time is up, not
+-- when it arrived) is neither waited for nor a latency.
+-- (st.flying's entries are counted in st.flying_n; past st.flying_max, those whose exchange has
+-- ended unanswered are dropped: requests closed unanswered do not pile up while nothing fails)
+local function fly(st, slot, req, sent, o, deadline)
+  if req.call == "wait" then return end
+  local flying = st.flying
+  if not flying then
+    flying = {}
+    st.flying, st.flying_n, st.flying_max, st.latency = flying, 0, 64, 0
+  end
+  if st.flying_n >= st.flying_max then
+    for s, last in pairs(flying) do
+      if last <= sent then
+        flying[s] = nil
+        st.flying_n = st.flying_n - 1
+      end
+    end
+    st.flying_max = math_max(64, 2 * st.flying_n)
+  end
+  slot.sent = sent
+  flying[slot] = math_min(deadline:at(), sent + (o.request_timeout or options.DEFAULTS.request_timeout))
+  st.flying_n = st.flying_n + 1
+end
+
+local function landed(st, slot, now)
+  local flying = st.flying
+  if not (flying and flying[slot]) then return end
+  flying[slot] = nil
+  st.flying_n = st.flying_n - 1
+  if now - slot.sent > st.latency then st.latency = now - slot.sent end
+  if st.quiet and now > st.quiet then st.quiet = now end -- the silence starts at the last answer
+end
+
+-- The silence after st's fall (st.quiet: when it starts, as far as known): nil once it is over, or
+-- a TimeoutError when it ends at or after the call's deadline (nothing sent).
+local function silence(st, o, req, deadline, n, per, clock)
+  while st.quiet do
+    local now = clock()
+    local quiet, waiting = st.quiet, false
+    for slot, last in pairs(st.flying or {}) do
+      if last <= now then -- no answer came: it may have arrived until then
+        st.flying[slot] = nil
+        st.flying_n = st.flying_n - 1
+        if last > quiet then quiet = last end
+      else
+        waiting = true
+      end
+    end
+    st.quiet = quiet
+    local go = (waiting and math_max(quiet, now) or quiet) + per -- the earliest it can end
+    if go <= now then
+      st.quiet = nil
+      return nil
+    end
+    if go >= deadline:at() then
+      return errors.new("TimeoutError", string_format("%s did not finish within the call's timeout: option "
+        .. "'rate' (fallen back to %d requests per %g s for %s) lets its next request go only after it: a "
+        .. "window after what the shared window let go before it failed", req.call, n, per, req.rate_key))
+    end
+    -- waiting for answers: look again a bucket later (the answers come in other requests' turns)
+    host.sleep_for(o, waiting and st.g or go - now)
+  end
+  return nil
+end
+
 --- answered(a, o, req, sent, ok, res, slot): the answer to a request permit let go at time sent.
 --- With option rate (slot: where its window holds it) the window keeps the time the answer came
 --- instead of the time it went: the service counted the request on its arrival, somewhere between
@@ -149,8 +231,14 @@ end
 function M.answered(a, o, req, sent, ok, res, slot)
   if slot then
     local now = deadlines.clock_of(o)()
-    if slot.shared then return shared.answered(slot, now) end
-    if slot.redis then return redis.answered(slot, o, now) end
+    if slot.shared then
+      landed(slot.shared, slot, now)
+      return shared.answered(slot, now)
+    end
+    if slot.redis then
+      landed(slot.redis, slot, now)
+      return redis.answered(slot, o, now)
+    end
     local w, i = slot[1], slot[2]
     if w[i] == sent and now > sent then w[i] = now end -- unless the slot went to a later request
     return
@@ -200,11 +288,18 @@ function M.permit(client, o, req, deadline, adapt)
     w = { n = 0, head = 1 } -- times of the requests let go: n of them, the oldest at head
     by_key[key] = w
   end
+  local st -- the store's state when it failed: this window is local
   if r.redis then -- shared through Redis (rate_redis.lua)
     if not w.redis then w.redis = redis.state(r, per, key) end
     local err, sent, slot, local_n = redis.permit(w.redis, o, req, deadline)
-    if not local_n then return err, sent, slot end
-    n = local_n -- Redis failed: this window, at the share of one participant
+    if not local_n then
+      if slot then
+        w.redis.quiet = nil -- shared again: no silence left
+        fly(w.redis, slot, req, sent, o, deadline)
+      end
+      return err, sent, slot
+    end
+    n, st = local_n, w.redis -- Redis failed: this window, at the share of one participant
   end
   if r.shared_dict then -- shared by nginx's workers (rate_shared.lua); outside nginx, this window
     if w.shared == nil then
@@ -213,22 +308,24 @@ function M.permit(client, o, req, deadline, adapt)
     end
     if w.shared then
       local err, sent, slot, local_n = shared.permit(w.shared, o, req, deadline)
-      if not local_n then return err, sent, slot end
-      n = local_n -- the dict failed: this window, at the share of one participant
+      if not local_n then
+        if slot then fly(w.shared, slot, req, sent, o, deadline) end
+        return err, sent, slot
+      end
+      n, st = local_n, w.shared -- the dict failed: this window, at the share of one participant
     end
   end
-  if w.size ~= n or (w.redis and w.redis.fell) then -- a store fell back: the window starts anew
+  if w.size ~= n or (st and st.fell) then -- a store fell back: the window starts anew
     for i = 1, w.size or 0 do w[i] = nil end
     w.n, w.head, w.size = 0, 1, n
-    if w.redis then w.redis.fell = nil end
-    if w.redis and w.redis.degraded and w.redis.contacted then
-      -- Redis let requests of any process go until it failed, this process cannot know how many:
-      -- its window starts full at the fall, so that it sends again only a window later, when all
-      -- of those have left (the fall is never a burst)
-      local fall = clock()
-      for i = 1, n do w[i] = fall end
-      w.n = n
+    if st and st.fell then -- the store had answered this process: a silence first (above)
+      st.fell = nil
+      st.quiet = clock() + math_max(st.latency or 0, st.fleet_latency or 0)
     end
+  end
+  if st and st.quiet then
+    local err = silence(st, o, req, deadline, n, per, clock)
+    if err then return err end
   end
   while true do
     local now = clock()

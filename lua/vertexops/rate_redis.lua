@@ -23,17 +23,26 @@
 -- when it took its share (n / participants) or more in the last `per` seconds. An answer moves
 -- the request's count to the answer's bucket (MOVE), as the dict's window does.
 --
--- Participants: each permit adds the process's id to the set of the current period of `per`
--- seconds; the script answers the larger count of this period's and the last one's.
+-- Participants: each permit and each answer (MOVE) adds the process's id to the set of the
+-- current period of `per` seconds; the scripts answer the larger count of this period's and the
+-- last one's (a count read at the answers too: a process whose requests are all in flight asks no
+-- permit, and would otherwise keep the count of its first permits, when the others had not come).
+-- Latency: each answer (MOVE) reports its request's, permit to answer; Redis keeps the largest for
+-- two periods from its last raise and both scripts answer it (st.fleet_latency), for the silence
+-- after a fall (below).
 --
 -- Redis down, slow or answering errors: the window of this process's client is local, at
 -- max(1, floor(n / participants)) (the last count read; before any, rate.redis.participants), with
 -- one warning on stderr (inside nginx: nginx's error log) naming the server and the rate fallen
 -- back to; never an error of a call and never more than the share of one participant. A process
--- that Redis had answered starts that window full at the fall (rate.lua): it sends again a window
--- later, once whatever Redis let go for any process before it failed has left the window. The
--- process asks Redis again `per` seconds after the fall (on the options' clock) and says so when
--- it is back.
+-- that Redis had answered (st.contacted) marks the fall (st.fell) and rate.lua keeps a silence
+-- first ("a shared window's fall"): what Redis let go before it failed, for any process, may still
+-- reach Google, so nothing goes until a window after the last of those may have arrived -- after
+-- the answers of this process's requests still in flight (rate.lua keeps the slots Redis gave in
+-- st.flying until their answers), and no sooner than the fall plus the largest latency this process
+-- has seen or the fleet reported (st.latency, st.fleet_latency: the other processes' requests in
+-- flight). The process asks Redis again
+-- `per` seconds after the fall (on the options' clock) and says so when it is back.
 local core = require "vertexops.core"
 local host = require "vertexops.host"
 local errors = require "vertexops.errors"
@@ -64,8 +73,10 @@ end
 M.DEFAULTS = DEFAULTS
 
 -- PERMIT: KEYS[1] the window's base key; ARGV: now ("" for Redis's TIME), g, BUCKETS, n, the
--- process's id, per. Answers {1, participants, bucket} (counted) or {0, participants, bucket,
--- seconds until the oldest counted bucket leaves} (a string: Redis truncates numbers to integers).
+-- process's id, per. Answers {1, participants, bucket, "", latency} (counted) or {0, participants,
+-- bucket, seconds until the oldest counted bucket leaves, latency}: latency the largest any
+-- process reported in the last two periods (MOVE; seconds, "" before any). Fractions are strings:
+-- Redis truncates numbers to integers.
 M.PERMIT = [[
 local base = KEYS[1]
 local g, K, n, per = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[6])
@@ -91,16 +102,20 @@ for i = 1, #keys do
     oldest = oldest or (b - K + i - 1)
   end
 end
+local lat = redis.call("GET", base .. ":lat") or ""
 if total < n then
   local k = base .. ":" .. b
   redis.call("INCR", k)
   redis.call("PEXPIRE", k, math.ceil(1000 * (per + 2 * g)))
-  return {1, parts, b}
+  return {1, parts, b, "", lat}
 end
-return {0, parts, b, tostring(((oldest or b) + K + 1) * g - now)}
+return {0, parts, b, tostring(((oldest or b) + K + 1) * g - now), lat}
 ]]
 
--- MOVE: KEYS[1] the base; ARGV: the bucket a request was counted in, now ("": TIME), g, per.
+-- MOVE: KEYS[1] the base; ARGV: the bucket a request was counted in, now ("": TIME), g, per, the
+-- process's id, the request's latency (permit to answer, seconds; "" for none). The process counts
+-- among the participants (it has requests), the latency raises the fleet's (kept two periods from
+-- its last raise). Answers {participants, the fleet's latency}.
 M.MOVE = [[
 local base = KEYS[1]
 local b, g, per = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -117,7 +132,18 @@ if nb > b then
   local old = base .. ":" .. b
   if redis.call("EXISTS", old) == 1 then redis.call("DECR", old) end
 end
-return 1
+local p = math.floor(now / per)
+local pk = base .. ":p:" .. p
+redis.call("SADD", pk, ARGV[5])
+redis.call("PEXPIRE", pk, math.ceil(2000 * per))
+local parts = math.max(redis.call("SCARD", pk), redis.call("SCARD", base .. ":p:" .. (p - 1)))
+local lk = base .. ":lat"
+local lat, mine = tonumber(redis.call("GET", lk)), tonumber(ARGV[6])
+if mine and (not lat or mine > lat) then
+  lat = mine
+  redis.call("SET", lk, ARGV[6], "PX", math.ceil(2000 * per))
+end
+return {parts, lat and tostring(lat) or ""}
 ]]
 
 local function ngx_of() return rawget(_G, "ngx") end
@@ -330,7 +356,9 @@ end
 local function degrade(st, now, why)
   local n = math_max(1, math_floor(st.n / st.participants))
   if not st.degraded then
-    st.fell = true -- rate.lua starts its local window from this process's permits
+    -- a process Redis had answered keeps a silence first (rate.lua: what Redis let go before it
+    -- failed, for any process, may still reach Google)
+    if st.contacted then st.fell = true end
     warn(string_format("option rate.redis (%s): %s; this process paces on its own at %d requests per %g s "
       .. "(rate.requests / %d participants) and asks Redis again in %g s", st.name, tostring(why), n, st.per,
       st.participants, st.per))
@@ -371,6 +399,7 @@ function M.permit(st, o, req, deadline)
       return degrade(st, now, "an unexpected answer to the window's script")
     end
     st.contacted = true
+    st.fleet_latency = tonumber(r[5]) or st.fleet_latency
     if st.degraded then
       st.degraded = nil
       warn(string_format("option rate.redis (%s): Redis answers again; the window is shared again", st.name))
@@ -400,13 +429,19 @@ function M.permit(st, o, req, deadline)
 end
 
 --- answered(slot, o, now): the request of slot was answered at now (on o's clock): its count
---- moves to now's bucket. A failure here is left alone (the next permit finds it).
+--- moves to now's bucket, its latency (from slot.sent, rate.lua's) raises the fleet's, and the
+--- answer says how many participate and the fleet's latency. A failure here is left alone (the
+--- next permit finds it).
 function M.answered(slot, o, now)
   local st = slot.redis
   if st.degraded then return end
   if math_floor(now / st.g) <= slot.b and o.clock then return end -- the same bucket
-  eval(st, M.MOVE, st.timeout, { slot.b, clock_arg(o, now), string_format("%.17g", st.g),
-    string_format("%.17g", st.per) })
+  local r = eval(st, M.MOVE, st.timeout, { slot.b, clock_arg(o, now), string_format("%.17g", st.g),
+    string_format("%.17g", st.per), id(), slot.sent and string_format("%.17g", now - slot.sent) or "" })
+  if type(r) == "table" then
+    if type(r[1]) == "number" and r[1] > 0 then st.participants = r[1] end
+    st.fleet_latency = tonumber(r[2]) or st.fleet_latency
+  end
 end
 
 --- close(): closes this Lua state's connections (outside nginx).

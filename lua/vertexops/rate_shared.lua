@@ -29,7 +29,8 @@
 -- store that fails, or that evicted other entries) makes that window of the worker's
 -- client local for good, at max(1, floor(n / participants)), participants being the last count
 -- read (before any, the number of nginx workers), with one ngx.log warning per worker and dict:
--- never an error of the call.
+-- never an error of the call. A worker the dict had answered (st.contacted) marks the fall
+-- (st.fell): rate.lua keeps a silence first, as after Redis's fall ("a shared window's fall").
 local host = require "vertexops.host"
 local errors = require "vertexops.errors"
 
@@ -101,6 +102,9 @@ end
 -- Gives up on the dict: this window is local from now on, at n / participants; warns once.
 local function degrade(st, why)
   local n = math_max(1, math_floor(st.n / st.participants))
+  -- a worker the dict had answered keeps a silence first (rate.lua: what the dict let go before it
+  -- failed, for any worker, may still reach Google)
+  if not st.degraded and st.contacted then st.fell = true end
   st.degraded = n
   if not warned[st.dict_name] then
     warned[st.dict_name] = true
@@ -144,6 +148,7 @@ function M.permit(st, o, req, deadline)
     local same = math_floor(clock() / g) == b
     if same and total + c <= n then
       participate(st, dict, now)
+      st.contacted = true
       local mine = st.mine
       mine.tail = mine.tail + 1
       mine[mine.tail] = now
