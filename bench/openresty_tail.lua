@@ -17,7 +17,7 @@ function M.write(out, t)
     "| connections | contender | req/s (median) | req/s spread | × proxy_pass | p50 | p99 (median) | p99 spread | errors |",
     "|---:|---|---:|---:|---:|---:|---:|---:|---:|" }
   for _, row in ipairs(t.rows) do
-    local r, base = row.r, results["/proxy" .. row.conns]
+    local r, base = row.r, results["/proxy" .. row.conns] or { rate = 0 } -- (BENCH_OPENRESTY_ONLY)
     lines[#lines + 1] = ("| %d | %s | %.0f | %.0f–%.0f | %.2f | %s | %s | %s–%s | %d |"):format(row.conns, row.label,
       r.rate, r.rate_min, r.rate_max, base.rate > 0 and r.rate / base.rate or 0, fmt(r.p50), fmt(r.p99),
       fmt(r.p99_min), fmt(r.p99_max), r.errors)
