@@ -421,6 +421,27 @@ static int h1_classify(lua_State *L) {
   return vx_classify(L, p->status, p->head.data, p->head.len, p->body.data, p->body.len, want);
 }
 
+/* p:reset() -> p, ready for another response as core.h1() (or core.h1("CONNECT")) made it, its
+ * buffers kept for it (up to 1 MiB each: vx_bufreset): the cosocket transport keeps a few parsers
+ * per worker instead of making and collecting one per exchange. */
+static int h1_resetl(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  vx_buf line = p->line, head = p->head, body = p->body;
+  int connect = p->connect;
+  vx_bufreset(&line);
+  vx_bufreset(&head);
+  vx_bufreset(&body);
+  memset(p, 0, sizeof *p);
+  p->line = line;
+  p->head = head;
+  p->body = body;
+  p->state = H1_STATUS;
+  p->connect = connect;
+  p->open = 1;
+  lua_settop(L, 1);
+  return 1;
+}
+
 /* p:received() -> bytes fed so far */
 static int h1_received(lua_State *L) {
   vx_h1 *p = h1_check(L, 1);
@@ -522,7 +543,8 @@ static int core_h1_request(lua_State *L) {
 static const luaL_Reg h1_methods[] = {
     {"feed", h1_feedl},         {"eof", h1_eof},     {"result", h1_result},
     {"classify", h1_classify},  {"keepalive", h1_keepalive}, {"received", h1_received},
-    {"status", h1_statusl},     {"close", h1_close},        {"is_closed", h1_isclosed},  {NULL, NULL}};
+    {"status", h1_statusl},     {"close", h1_close},        {"is_closed", h1_isclosed},
+    {"reset", h1_resetl},       {NULL, NULL}};
 
 static const luaL_Reg h1_funcs[] = {{"h1", core_h1}, {"h1_request", core_h1_request}, {NULL, NULL}};
 
