@@ -37,10 +37,11 @@ local UPSTREAM = ([[
   }]]):format(host_port)
 
 -- BENCH_OPENRESTY_ACCESSLOG=path: each request's time inside nginx ($request_time) to that file
--- (diagnosis: is the tail inside nginx or before it reads the request?)
+-- and $connection, numbered as nginx accepts (diagnosis: is the tail inside nginx or before it reads
+-- the request, and when was each connection accepted?)
 local ACCESSLOG = os.getenv("BENCH_OPENRESTY_ACCESSLOG")
 if ACCESSLOG then
-  UPSTREAM = UPSTREAM .. "\n  log_format rt '$uri $request_time $msec';"
+  UPSTREAM = UPSTREAM .. "\n  log_format rt '$uri $request_time $msec $connection $connection_requests';"
 end
 
 local LOCATIONS = ([[
