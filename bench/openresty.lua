@@ -37,10 +37,11 @@ local UPSTREAM = ([[
   }]]):format(host_port)
 
 -- BENCH_OPENRESTY_ACCESSLOG=path: each request's time inside nginx ($request_time) to that file
--- (diagnosis: is the tail inside nginx or before it reads the request?)
+-- and $connection, numbered as nginx accepts (diagnosis: is the tail inside nginx or before it reads
+-- the request, and when was each connection accepted?)
 local ACCESSLOG = os.getenv("BENCH_OPENRESTY_ACCESSLOG")
 if ACCESSLOG then
-  UPSTREAM = UPSTREAM .. "\n  log_format rt '$uri $request_time $msec';"
+  UPSTREAM = UPSTREAM .. "\n  log_format rt '$uri $request_time $msec $connection $connection_requests';"
 end
 
 local LOCATIONS = ([[
@@ -100,13 +101,22 @@ end
 return M
 ]]):format(server.http_endpoint, op.name))
 
+-- BENCH_OPENRESTY_EVENTS: directives added to the events block; default "multi_accept on;" (a blank
+-- value: nginx's default, one accept per event-loop iteration). wrk opens its 1,000 connections at
+-- once and writes a request on each as soon as the kernel has completed its handshake, its clock
+-- running; with nginx's default the one worker accepts one of them per event-loop iteration, so once
+-- a few hundred are accepted and keep it busy (iterations of hundreds of events) the rest are accepted
+-- at a few dozen a second, and their first requests wait seconds in the listen queue: the p99 of
+-- 1.8-3.8 s. Both contenders run in this one nginx, so both get it.
+local EVENTS = (os.getenv("BENCH_OPENRESTY_EVENTS") or "multi_accept on;"):match("^%s*(.-)%s*$")
+
 local app = openresty.start(server, {
   conf = {
     { "  lua_shared_dict vertexops 1m;", UPSTREAM },
     { "    location = /status {", LOCATIONS },
     { "/spec/?.lua;;", "/spec/?.lua;" .. dir .. "/?.lua;;" },
-    os.getenv("BENCH_OPENRESTY_EVENTS") and { "events { worker_connections 8192; }",
-      "events { worker_connections 8192; " .. os.getenv("BENCH_OPENRESTY_EVENTS") .. " }" } or nil,
+    EVENTS ~= "" and { "events { worker_connections 8192; }", "events { worker_connections 8192; " .. EVENTS .. " }" }
+      or nil,
   },
 })
 
@@ -121,8 +131,23 @@ if os.getenv("BENCH_OPENRESTY_CALLGRIND") then
   return
 end
 
--- One wrk run: requests/s, p50, p99 (ms), errors (non-2xx answers + socket errors).
+-- The CPU seconds (user + system) the nginx worker has used: per request over a row, a measure of
+-- each contender's cost that other work on the machine disturbs much less than its req/s.
+local TICK = tonumber((sh("getconf CLK_TCK"):match("%d+"))) or 100
+local function worker_cpu()
+  local master = (fake.read(app.dir .. "/nginx.pid") or ""):match("%d+")
+  local worker = master and sh("pgrep -P " .. master):match("%d+")
+  local stat = worker and fake.read("/proc/" .. worker .. "/stat")
+  if not stat then return nil end
+  local fields = {}
+  for f in stat:gsub("^.*%) ", ""):gmatch("%S+") do fields[#fields + 1] = f end
+  return (tonumber(fields[12]) + tonumber(fields[13])) / TICK -- utime, stime (fields 14, 15 of stat)
+end
+
+-- One wrk run: requests/s, p50, p99 (ms), errors (non-2xx answers + socket errors), cpu: the
+-- worker's CPU microseconds per request.
 local function wrk(path, conns, seconds)
+  local cpu0 = worker_cpu()
   local out = sh(("ulimit -n 16384 2>/dev/null; wrk -t2 -c%d -d%ds --timeout 10s --latency %s")
     :format(conns, seconds, app:url(path)))
   local function ms(label)
@@ -137,6 +162,8 @@ local function wrk(path, conns, seconds)
     requests = tonumber(out:match("(%d+) requests in")) or 0,
     errors = tonumber(out:match("Non%-2xx or 3xx responses: (%d+)")) or 0,
   }
+  local cpu1 = worker_cpu()
+  if cpu0 and cpu1 and r.requests > 0 then r.cpu = (cpu1 - cpu0) / r.requests * 1e6 end
   local c, rd, w, t = out:match("Socket errors: connect (%d+), read (%d+), write (%d+), timeout (%d+)")
   if c then r.errors = r.errors + c + rd + w + t end
   if r.rate == 0 then io.stderr:write(out, "\n") end
@@ -170,7 +197,8 @@ for round = 1, RUNS do
       local k = c[1] .. conns
       samples[k] = samples[k] or {}
       table.insert(samples[k], r)
-      io.stderr:write(("    %.0f req/s, p50 %s ms, p99 %s ms, %d errors\n"):format(r.rate, r.p50, r.p99, r.errors))
+      io.stderr:write(("    %.0f req/s, p50 %s ms, p99 %s ms, %d errors, worker CPU %.1f us/request\n"):format(r.rate,
+        r.p50, r.p99, r.errors, r.cpu or -1))
     end
   end
 end
@@ -189,6 +217,7 @@ for _, conns in ipairs(CONNS) do
     r.rate, r.rate_min, r.rate_max = median(list, function(x) return x.rate end)
     r.p50 = median(list, function(x) return x.p50 end)
     r.p99, r.p99_min, r.p99_max = median(list, function(x) return x.p99 end)
+    r.cpu, r.cpu_min, r.cpu_max = median(list, function(x) return x.cpu end)
     for _, x in ipairs(list) do r.requests, r.errors = r.requests + x.requests, r.errors + x.errors end
     results[c[1] .. conns] = r
     rows[#rows + 1] = { conns = conns, label = c[2], r = r, base = c[1] == "/proxy" }

@@ -48,9 +48,19 @@ typedef struct {
   char msg[160];
 } vx_h1;
 
-static int vx_istchar(int c) {
-  return VX_ISALNUM(c) || (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
+/* token characters (RFC 9110 5.6.2): a table, not a strchr per byte of every header name */
+static const unsigned char vx_tchars[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1,
+    ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+    ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1,
+    ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1};
+
+static int vx_istchar(int c) { return vx_tchars[(unsigned char)c]; }
 
 /* field-value bytes: HTAB, SP, visible ASCII, obs-text (>= 0x80); never NUL, CR, LF, DEL or others */
 static int vx_isvaluechar(unsigned char c) { return c == '\t' || (c >= ' ' && c != 0x7f); }
@@ -282,6 +292,11 @@ static void h1_feed(vx_h1 *p, const char *s, size_t n) {
         h1_fail(p, H1E_PROTO, "malformed HTTP response: chunk size line too long");
         return;
       }
+      if (eol && p->line.len == 0) { /* the whole line is in these bytes: read it where it is */
+        i += take;
+        if (!h1_line(p, s + i - take, take)) return;
+        break;
+      }
       if (!h1_append(p, &p->line, s + i, take)) return;
       i += take;
       if (eol) {
@@ -421,6 +436,27 @@ static int h1_classify(lua_State *L) {
   return vx_classify(L, p->status, p->head.data, p->head.len, p->body.data, p->body.len, want);
 }
 
+/* p:reset() -> p, ready for another response as core.h1() (or core.h1("CONNECT")) made it, its
+ * buffers kept for it (up to 1 MiB each: vx_bufreset): the cosocket transport keeps a few parsers
+ * per worker instead of making and collecting one per exchange. */
+static int h1_resetl(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  vx_buf line = p->line, head = p->head, body = p->body;
+  int connect = p->connect;
+  vx_bufreset(&line);
+  vx_bufreset(&head);
+  vx_bufreset(&body);
+  memset(p, 0, sizeof *p);
+  p->line = line;
+  p->head = head;
+  p->body = body;
+  p->state = H1_STATUS;
+  p->connect = connect;
+  p->open = 1;
+  lua_settop(L, 1);
+  return 1;
+}
+
 /* p:received() -> bytes fed so far */
 static int h1_received(lua_State *L) {
   vx_h1 *p = h1_check(L, 1);
@@ -522,7 +558,8 @@ static int core_h1_request(lua_State *L) {
 static const luaL_Reg h1_methods[] = {
     {"feed", h1_feedl},         {"eof", h1_eof},     {"result", h1_result},
     {"classify", h1_classify},  {"keepalive", h1_keepalive}, {"received", h1_received},
-    {"status", h1_statusl},     {"close", h1_close},        {"is_closed", h1_isclosed},  {NULL, NULL}};
+    {"status", h1_statusl},     {"close", h1_close},        {"is_closed", h1_isclosed},
+    {"reset", h1_resetl},       {NULL, NULL}};
 
 static const luaL_Reg h1_funcs[] = {{"h1", core_h1}, {"h1_request", core_h1_request}, {NULL, NULL}};
 

@@ -31,7 +31,8 @@ end
 ---@param clock? fun(): number core.clock when nil
 ---@return vertexops.Deadline
 function M.at(t, clock)
-  return setmetatable({ _t = t or math_huge, _clock = clock or core.clock }, Deadline)
+  local d = setmetatable({ _t = t or math_huge, _clock = clock or core.clock }, Deadline)
+  return d
 end
 
 --- deadline.new(seconds, clock): the deadline seconds from now on clock (nil: unbounded).
@@ -41,7 +42,10 @@ end
 function M.new(seconds, clock)
   clock = clock or core.clock
   local start = clock()
-  return setmetatable({ _t = seconds and start + seconds or math_huge, _start = start, _clock = clock }, Deadline)
+  -- (not a tail call of setmetatable: LuaJIT cannot compile a return through one, "NYI: return to
+  -- lower frame", and a call's whole path then stayed in the interpreter)
+  local d = setmetatable({ _t = seconds and start + seconds or math_huge, _start = start, _clock = clock }, Deadline)
+  return d
 end
 
 --- The deadline of a call made with options o: o.timeout (or its default) from now, on o's clock.
@@ -102,7 +106,8 @@ function Deadline:sub(s)
   local now = clock()
   local t = now + s
   if self._t < t then t = self._t end
-  return setmetatable({ _t = t, _start = now, _clock = clock }, Deadline)
+  local d = setmetatable({ _t = t, _start = now, _clock = clock }, Deadline)
+  return d
 end
 
 M.Deadline = Deadline

@@ -228,15 +228,62 @@ local function pool_name(ngx, target, px, cert, key)
 end
 M.pool_name = pool_name
 
+-- What a built request sends, kept per request table (weak keys): core.h1_request's parts and target,
+-- the pool of a connection without proxy or client certificate, the host connected to and the
+-- connect options. A built request is cached and shared by its client and never changed
+-- (Client:_build, hooks.lua's with_headers copies it), so its bytes are written -- and the request
+-- and the token checked (vx_readrequest: TypeError, ValueError, AuthError) -- by its first exchange,
+-- and again only when the token (a fresh one) or a field core.h1_request reads is another: not on
+-- every exchange (about 11,000 of the nginx worker's 58,000 instructions per cancel, callgrind).
+-- parts are never changed once made (send copies them before it can yield), so exchanges running
+-- side by side share them.
+local wires = setmetatable({}, { __mode = "k" })
+M.wires = wires
+
+local function wire_of(ngx, req, token)
+  local w = wires[req]
+  local tok = token
+  if tok == nil then tok = req.token end
+  local headers = req.headers
+  if w and w.token == tok and w.url == req.url and w.method == req.method and w.headers == headers
+    and w.body == req.body and w.nheaders == #headers then
+    return w
+  end
+  local parts, target = core.h1_request(req, token) -- raises for bad arguments, as handle:call
+  local host = target.host
+  if host:lower() == "localhost" then host = "127.0.0.1" end
+  -- an IPv6 literal goes to nginx in brackets (without them it reads "fd00:ec2::254" as host:port)
+  if host:find(":", 1, true) then host = "[" .. host .. "]" end
+  w = { token = tok, url = req.url, method = req.method, headers = headers, nheaders = #headers, body = req.body,
+        parts = parts, target = target, host = host, pool = pool_name(ngx, target), bytes = 0 }
+  for i = 1, #parts do w.bytes = w.bytes + #parts[i] end
+  wires[req] = w
+  return w
+end
+
+-- The options of sock:connect for pool, pool_size and pool_backlog (one table per wire while they stay).
+local function connect_opts(w, pool, size, backlog)
+  local c = w.copts
+  if not c or c.pool ~= pool or c.pool_size ~= size or c.backlog ~= backlog then
+    c = { pool = pool, pool_size = size, backlog = backlog }
+    if pool == w.pool then w.copts = c end
+  end
+  return c
+end
+
 -- Connects (or takes a pooled connection) and does the TLS handshake, by finish (ngx.now() time):
 -- each step gets connect_ms or what is left of the call, whichever is less. Through a proxy (net.px)
 -- the connection goes to the proxy and is tunnelled with CONNECT before the handshake; with a
 -- client certificate (net.cert, net.key) it is given to the handshake. Returns sock, reused or
 -- nil, err.
-local function open(ngx, o, target, pool, connect_ms, finish, net, meter, t0)
+local function open(ngx, o, w, pool, connect_ms, finish, net, meter, t0, now)
+  local target = w.target
   local sock = ngx.socket.tcp()
-  ngx.update_time()
-  local left = finish - ngx.now()
+  if not now then
+    ngx.update_time()
+    now = ngx.now()
+  end
+  local left = finish - now
   if left <= 0 then
     local _, e = connect_error("connect", target, "timeout")
     return nil, e
@@ -244,14 +291,14 @@ local function open(ngx, o, target, pool, connect_ms, finish, net, meter, t0)
   local step_ms = ms(math_min(connect_ms / 1000, left))
   sock:settimeouts(step_ms, ms(left), ms(left))
   local px = net.px
-  local host, port = target.host, target.port
-  if px then host, port = px.host:gsub("^%[(.*)%]$", "%1"), px.port end
-  if host:lower() == "localhost" then host = "127.0.0.1" end
-  -- an IPv6 literal goes to nginx in brackets (without them it reads "fd00:ec2::254" as host:port)
-  if host:find(":", 1, true) then host = "[" .. host .. "]" end
-  local size = o.pool_size or POOL.pool_size
-  local backlog = o.pool_backlog or POOL.pool_backlog
-  local ok, err = sock:connect(host, port, { pool = pool, pool_size = size, backlog = backlog })
+  local host, port = w.host, target.port
+  if px then
+    host, port = px.host:gsub("^%[(.*)%]$", "%1"), px.port
+    if host:lower() == "localhost" then host = "127.0.0.1" end
+    if host:find(":", 1, true) then host = "[" .. host .. "]" end
+  end
+  local ok, err = sock:connect(host, port,
+    connect_opts(w, pool, o.pool_size or POOL.pool_size, o.pool_backlog or POOL.pool_backlog))
   if not ok then
     sock:close()
     local _, e = connect_error("connect", px and { authority = "the proxy " .. px.shown } or target, err)
@@ -305,14 +352,20 @@ local function open(ngx, o, target, pool, connect_ms, finish, net, meter, t0)
 end
 
 -- Reads the answer into parser p; returns true or false, err (the connection must then be closed).
-local function read(ngx, sock, p, finish, connect_ms, meter, t0)
+-- set: the ngx.now() at which the socket's timeouts were last set to what was left then: while
+-- nginx's clock still reads that (nothing yielded since), they stand.
+local function read(ngx, sock, p, finish, connect_ms, meter, t0, set)
   while true do
-    local left = finish - ngx.now()
+    local now = ngx.now()
+    local left = finish - now
     if left <= 0 then
       return errors.result(TAGS_TIMEOUT, string_format("operation timed out with %d bytes of the answer received",
         p:received()))
     end
-    sock:settimeouts(connect_ms, ms(left), ms(left))
+    if now ~= set then
+      sock:settimeouts(connect_ms, ms(left), ms(left))
+      set = nil
+    end
     local data, err = sock:receiveany(READ_SIZE)
     if meter and not meter.first_byte and data then
       ngx.update_time()
@@ -363,64 +416,99 @@ local function measure(ngx, meter, t0, p, sent)
   end
 end
 
-local function size(parts)
-  local n = 0
-  for i = 1, #parts do n = n + #parts[i] end
-  return n
+local NO_NET = {} -- (never written)
+
+-- Answer parsers kept for this worker's next exchanges (p:reset() keeps their buffers): one made
+-- and collected per exchange -- a userdata with a finalizer and three buffers -- was a good part of
+-- the worker's garbage per cancel. One is taken from here once the request is sent, and given
+-- back after an answer read whole (others are closed; an exchange nginx killed mid-read leaves its
+-- parser to the collector).
+local PARSERS = 64
+local parsers, nparsers = {}, 0
+
+local function take_parser()
+  if nparsers == 0 then return core.h1() end
+  local p = parsers[nparsers]
+  parsers[nparsers], nparsers = nil, nparsers - 1
+  return p
+end
+
+local function give_parser(p)
+  if nparsers >= PARSERS then return p:close() end
+  p:reset()
+  nparsers = nparsers + 1
+  parsers[nparsers] = p
 end
 
 --- One exchange; see the top of this file. meter (optional): a table the exchange's timings,
 --- sizes and status are written to (hooks, logs).
 function M.exchange(ngx, o, req, token, meter)
-  local parts, target = core.h1_request(req, token) -- raises for bad arguments, as handle:call
-  if target.scheme == "https" and target.ip then
+  local w = wire_of(ngx, req, token)
+  local parts, target = w.parts, w.target
+  local https = target.scheme == "https"
+  if https and target.ip then
     errors.raise("ValueError", "transport 'cosocket' cannot verify a TLS certificate for an IP "
       .. "address (nginx checks host names only): use a host name in the endpoint (e.g. localhost), or "
       .. "transport 'curl' or 'thread'")
   end
   ngx.update_time()
+  local now = ngx.now()
   local total = req.timeout or core.EXCHANGE_TIMEOUT
-  local finish = ngx.now() + total
+  local finish = now + total
   local connect_ms = ms(math_min(req.connect_timeout or core.CONNECT_TIMEOUT, total))
   -- what Client:_network decided for this exchange (req may be shared: read before any yield)
-  local net = { px = req.proxy_target, cert = req.client_cert, key = req.client_key }
-  if target.scheme ~= "https" then net.px, net.cert, net.key = nil, nil, nil end
-  if net.cert and not M.clientcert_supported(ngx) then
-    errors.raise("AuthError", "option 'client_cert' needs tcpsock:setclientcert (lua-nginx-module 0.10.23 and "
-      .. "lua-resty-core 0.1.25 or later) inside nginx; use transport 'thread' or 'curl'")
+  local net, pool = NO_NET, w.pool
+  if https and (req.proxy_target or req.client_cert or req.client_key) then
+    net = { px = req.proxy_target, cert = req.client_cert, key = req.client_key }
+    if net.cert and not M.clientcert_supported(ngx) then
+      errors.raise("AuthError", "option 'client_cert' needs tcpsock:setclientcert (lua-nginx-module 0.10.23 and "
+        .. "lua-resty-core 0.1.25 or later) inside nginx; use transport 'thread' or 'curl'")
+    end
+    pool = pool_name(ngx, target, net.px, net.cert, net.key)
   end
-  local pool = pool_name(ngx, target, net.px, net.cert, net.key)
   M.stats.requests = M.stats.requests + 1
-  local t0 = meter and finish - total -- (ngx.now() above: one FFI call fewer)
+  local t0 = meter and now
   for attempt = 1, 2 do
-    local sock, reused = open(ngx, o, target, pool, connect_ms, finish, net, meter, t0)
+    local sock, reused = open(ngx, o, w, pool, connect_ms, finish, net, meter, t0, attempt == 1 and now or nil)
     if not sock then
       if meter then measure(ngx, meter, t0) end
       return false, reused
     end
-    if reused then M.stats.reused = M.stats.reused + 1 end
-    local left = finish - ngx.now()
-    if left <= 0 then
-      sock:close()
-      return errors.result(TAGS_FAILED_TIMEOUT, string_format("connecting to %s used up the %g s timeout",
-        target.authority, total))
+    -- a pooled connection is there at once (nothing yielded: the timeouts open set stand); a new
+    -- one took time
+    local set = now
+    if reused then
+      M.stats.reused = M.stats.reused + 1
+      if attempt == 2 then set = nil end
+    else
+      ngx.update_time()
+      set = nil
     end
-    sock:settimeouts(connect_ms, ms(left), ms(left))
+    if not set then
+      set = ngx.now()
+      local left = finish - set
+      if left <= 0 then
+        sock:close()
+        return errors.result(TAGS_FAILED_TIMEOUT, string_format("connecting to %s used up the %g s timeout",
+          target.authority, total))
+      end
+      sock:settimeouts(connect_ms, ms(left), ms(left))
+    end
     local sent, serr = sock:send(parts)
-    local p = core.h1()
+    local p = take_parser()
     local ok, err
     if not sent then
       ok = false
       err = errors.new(serr == "timeout" and TAGS_TIMEOUT or TAGS_CONN,
         string_format("sending the request to %s failed: %s", target.authority, tostring(serr)))
     else
-      ok, err = read(ngx, sock, p, finish, connect_ms, meter, t0)
+      ok, err = read(ngx, sock, p, finish, connect_ms, meter, t0, set)
     end
-    if meter then measure(ngx, meter, t0, p, sent and size(parts) or 0) end
+    if meter then measure(ngx, meter, t0, p, sent and w.bytes or 0) end
     if ok then
       local keep = p:keepalive()
       local a, b, c = p:classify(req.want_headers)
-      p:close()
+      give_parser(p)
       if keep then
         sock:setkeepalive(ms(o.keepalive_timeout or POOL.keepalive_timeout), o.pool_size or POOL.pool_size)
       else
