@@ -203,6 +203,8 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
   if (vx_rawfield(L, 2, "ca_file") == LUA_TSTRING) ca = lua_tostring(L, -1);
   vx_rawfield(L, 2, "want_headers");
   h->want_headers = lua_toboolean(L, -1);
+  vx_rawfield(L, 2, "names_only"); /* cancel_all's listing (lua/vertexops/fleet.lua) */
+  h->names_only = lua_toboolean(L, -1);
 
   vx_forget_headers(h);
   VX_SETOPT(L, e, CURLOPT_URL, r.url); /* libcurl copies strings it is given ... */
@@ -322,8 +324,14 @@ static int vx_result(lua_State *L, vx_handle *h, CURLcode rc) {
     vx_pushcurlerror(L, h, rc, status);
     n = 2;
   } else {
-    n = vx_classify(L, status, h->head.data, h->head.len, h->body.data, h->body.len,
-                    h->want_headers);
+    n = 0;
+    if (h->names_only && !h->want_headers && status >= 200 && status <= 299) {
+      /* a page the scan cannot take exactly as the decoder would goes to the decoder */
+      lua_pushboolean(L, 1);
+      if (vx_pushpagenames(L, h->body.data ? h->body.data : "", h->body.len)) n = 2;
+      else lua_pop(L, 1);
+    }
+    if (!n) n = vx_classify(L, status, h->head.data, h->head.len, h->body.data, h->body.len, h->want_headers);
   }
   vx_bufreset(&h->body);
   vx_bufreset(&h->head);

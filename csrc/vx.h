@@ -199,6 +199,7 @@ void vx_bufreset(vx_buf *b);
 
 /* --- json.c, response.c --- */
 int vx_pushjson(lua_State *L, const char *s, size_t n);
+int vx_pushpagenames(lua_State *L, const char *body, size_t len);
 int vx_classify(lua_State *L, long status, const char *head, size_t hlen, const char *body, size_t blen,
                 int want_headers);
 enum { VX_OVER_BODY, VX_OVER_HEAD, VX_OVER_LINE };
@@ -237,6 +238,7 @@ typedef struct vx_handle {
   struct vx_handle *prev, *next;
   int state;                 /* VX_IDLE, VX_RUNNING, VX_DONE */
   int want_headers;          /* return the headers of a successful answer too */
+  int names_only;            /* a listing page: its operations' names only (json.c, vx_pushpagenames) */
   vx_sharestate *share;      /* the connection cache it uses, if shared */
   CURLcode rc;               /* result of a finished non-blocking transfer */
   double deadline;           /* a running transfer's timeout (monotonic seconds), plus a grace */

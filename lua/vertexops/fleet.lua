@@ -407,6 +407,9 @@ end
 local function cancel_phase(f)
   local lo = raw_copy(f.ro) -- the listing: the filter, the page size asked
   lo.filter, lo.page_size = f.filter, f.page_size
+  -- its pages read for the names only, in C: the operations listed are {name = s} (csrc/json.c,
+  -- vx_pushpagenames; a page it cannot read exactly as the decoder would is decoded and checked whole)
+  f.ctx.names_only = true
   local pages = f.client:_pages(f.parent, f.region, lo, f.ctx)
   f.page, f.reqs, f.pi = nil, nil, 0 -- the names of the page being dispatched, their requests, the last one sent
   f.lister, f.more = false, true
@@ -419,6 +422,7 @@ local function cancel_phase(f)
     if win.n == 0 and not f.more and not (f.page and f.pi < #f.page) then break end
     if win:step() > 0 then report_cancel(f) elseif win.n > 0 then win:block() end
   end
+  f.ctx.names_only = nil -- the wait's listings read each operation whole
   local summary = f.summary
   summary.requests, summary.elapsed = f.ctx.requests, f.clock() - f.start
   report_cancel(f)
