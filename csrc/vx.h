@@ -232,6 +232,9 @@ typedef struct vx_handle {
   vx_buf body, head;          /* head: the last response's head (after any 1xx) */
   size_t headtotal;          /* head bytes of every response of the exchange, 1xx ones included */
   char *default_cainfo, *default_capath;
+  int plain_set;             /* the connection options are those of a request with no proxy or client
+                                certificate and CA file plain_ca (NULL: the system store) */
+  char *plain_ca;
   long requests, connects;
   /* non-blocking transfers: the multi handle it runs in, its place in that multi's list */
   struct vx_multi *multi;
