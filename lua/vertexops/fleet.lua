@@ -20,7 +20,7 @@ local error, getmetatable, next, pcall, rawget, setmetatable, tonumber, tostring
 local math_min = math.min
 local math_type = math.type -- Lua 5.3+ (nil on LuaJIT)
 local coroutine_yield = coroutine.yield
-local string_format = string.format
+local string_find, string_format = string.find, string.format
 local is = core.is
 local raw_copy = options.raw_copy
 
@@ -255,11 +255,12 @@ end
 -- The names seen so far are kept as small keys (100,000 of them in a few MiB): a name of the
 -- parent by what follows its location -- the operation's id as an integer when that is exact, else
 -- the rest of the name from its '/' -- and any other name whole (it starts with "projects/").
-local function key_of(rest)
-  local id = rest:match("^/operations/([1-9]%d*)$")
+-- (the rest: s from position from on, read in place: no string is made for a name by its id)
+local function key_of(s, from)
+  local id = s:match("^/operations/([1-9]%d*)$", from)
   local n = id and #id <= 19 and tonumber(id)
   if n and (math_type and math_type(n) == "integer" or not math_type and n < 2 ^ 53) then return n end
-  return rest
+  return s:sub(from)
 end
 
 -- Whether name is the parent's own (its project by ID, by number, or the first number seen: see
@@ -267,15 +268,15 @@ end
 -- f.seen, and its project. Under a parent outside any project: the names that start with it.
 local function place(f, name)
   local prefix = f.prefix -- the parent and a '/'
-  if name:sub(1, #prefix) == prefix then -- the common case: the parent's own name (its project as given)
-    return true, key_of(name:sub(#prefix)), f.project
+  if string_find(name, prefix, 1, true) == 1 then -- the common case: the parent's own name (its project as given)
+    return true, key_of(name, #prefix), f.project
   end
   if not f.project then return false, name, nil end -- a parent without a project: its names start with it
   local project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$")
   local under = f.under
   local mine = location == f.location and rest:sub(1, #under + 1) == under .. "/"
     and (project == f.project or project == f.number or (not f.number and project:match("^%d+$") ~= nil))
-  return mine, mine and key_of(rest:sub(#under + 1)) or name, project
+  return mine, mine and key_of(rest, #under + 1) or name, project
 end
 
 local function skip(f, name, reason, err)
