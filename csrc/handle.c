@@ -49,6 +49,8 @@ static vx_handle *vx_checkhandle(lua_State *L, int idx) {
   return h;
 }
 
+static int vx_samestr(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
 static char *vx_strdup(const char *s) {
   char *d;
   size_t n;
@@ -78,7 +80,9 @@ static int handle_close(lua_State *L) {
   memset(&h->head, 0, sizeof h->head);
   free(h->default_cainfo);
   free(h->default_capath);
-  h->default_cainfo = h->default_capath = NULL;
+  free(h->plain_ca);
+  h->default_cainfo = h->default_capath = h->plain_ca = NULL;
+  h->plain_set = 0;
   return 0;
 }
 
@@ -211,12 +215,14 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
   size_t i;
   struct curl_slist *l;
   vx_request r;
-  int top = lua_gettop(L);
+  int top = lua_gettop(L), plain;
 
   vx_readrequest(L, 2, tokidx, &r);
   if (vx_rawfield(L, 2, "ca_file") == LUA_TSTRING) ca = lua_tostring(L, -1);
   vx_rawfield(L, 2, "want_headers");
   h->want_headers = lua_toboolean(L, -1);
+  vx_rawfield(L, 2, "names_only"); /* cancel_all's listing (lua/vertexops/fleet.lua) */
+  h->names_only = lua_toboolean(L, -1);
 
   vx_forget_headers(h);
   VX_SETOPT(L, e, CURLOPT_URL, r.url); /* libcurl copies strings it is given ... */
@@ -239,46 +245,59 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
    * the environment holds (CURLOPT_PROXY "" overrides libcurl's own reading of it): a plain http://
    * request (loopback endpoints, the metadata server) never goes through one, the proxy would read
    * the bearer token. */
-  if (r.u.https && vx_rawfield(L, 2, "proxy") == LUA_TSTRING) {
-    const char *user = NULL, *password = NULL;
-    VX_SETOPT(L, e, CURLOPT_PROXY, lua_tostring(L, -1));
-    if (vx_rawfield(L, 2, "proxy_user") == LUA_TSTRING) user = lua_tostring(L, -1);
-    if (vx_rawfield(L, 2, "proxy_password") == LUA_TSTRING) password = lua_tostring(L, -1);
-    VX_SETOPT(L, e, CURLOPT_PROXYUSERNAME, user);
-    VX_SETOPT(L, e, CURLOPT_PROXYPASSWORD, user ? (password ? password : "") : (const char *)NULL);
-    VX_SETOPT(L, e, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
-  } else {
-    VX_SETOPT(L, e, CURLOPT_PROXY, "");
-    VX_SETOPT(L, e, CURLOPT_PROXYUSERNAME, (const char *)NULL);
-    VX_SETOPT(L, e, CURLOPT_PROXYPASSWORD, (const char *)NULL);
-  }
-  VX_SETOPT(L, e, CURLOPT_HTTPPROXYTUNNEL, 1L);
-  VX_SETOPT(L, e, CURLOPT_NOPROXY, ""); /* decided above: not libcurl's reading of no_proxy */
-  /* A client certificate (mTLS): the PEM texts the client read once from its files (req.client_cert,
-   * req.client_key), copied by libcurl. Its connection cache keys connections by the certificate
-   * blob (Curl_ssl_config_matches), so a connection made with one is never used without it. */
-  {
-    struct curl_blob cert, key;
-    size_t n = 0;
-    memset(&cert, 0, sizeof cert);
-    memset(&key, 0, sizeof key);
-    if (vx_rawfield(L, 2, "client_cert") == LUA_TSTRING) {
-      cert.data = (void *)lua_tolstring(L, -1, &n);
-      cert.len = n;
-      cert.flags = CURL_BLOB_COPY;
+  /* A request without a proxy or a client certificate (every request of most clients) leaves the
+   * connection options as the last such one on this handle set them when its CA is the same: they
+   * are not set again (libcurl copies each string option anew). */
+  plain = !(r.u.https && vx_rawfield(L, 2, "proxy") == LUA_TSTRING);
+  plain = plain && vx_rawfield(L, 2, "client_cert") != LUA_TSTRING && vx_rawfield(L, 2, "client_key") != LUA_TSTRING;
+  if (!(plain && h->plain_set && vx_samestr(h->plain_ca, ca))) {
+    h->plain_set = 0;
+    if (r.u.https && vx_rawfield(L, 2, "proxy") == LUA_TSTRING) {
+      const char *user = NULL, *password = NULL;
+      VX_SETOPT(L, e, CURLOPT_PROXY, lua_tostring(L, -1));
+      if (vx_rawfield(L, 2, "proxy_user") == LUA_TSTRING) user = lua_tostring(L, -1);
+      if (vx_rawfield(L, 2, "proxy_password") == LUA_TSTRING) password = lua_tostring(L, -1);
+      VX_SETOPT(L, e, CURLOPT_PROXYUSERNAME, user);
+      VX_SETOPT(L, e, CURLOPT_PROXYPASSWORD, user ? (password ? password : "") : (const char *)NULL);
+      VX_SETOPT(L, e, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
+    } else {
+      VX_SETOPT(L, e, CURLOPT_PROXY, "");
+      VX_SETOPT(L, e, CURLOPT_PROXYUSERNAME, (const char *)NULL);
+      VX_SETOPT(L, e, CURLOPT_PROXYPASSWORD, (const char *)NULL);
     }
-    if (vx_rawfield(L, 2, "client_key") == LUA_TSTRING) {
-      key.data = (void *)lua_tolstring(L, -1, &n);
-      key.len = n;
-      key.flags = CURL_BLOB_COPY;
+    VX_SETOPT(L, e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+    VX_SETOPT(L, e, CURLOPT_NOPROXY, ""); /* decided above: not libcurl's reading of no_proxy */
+    /* A client certificate (mTLS): the PEM texts the client read once from its files (req.client_cert,
+     * req.client_key), copied by libcurl. Its connection cache keys connections by the certificate
+     * blob (Curl_ssl_config_matches), so a connection made with one is never used without it. */
+    {
+      struct curl_blob cert, key;
+      size_t n = 0;
+      memset(&cert, 0, sizeof cert);
+      memset(&key, 0, sizeof key);
+      if (vx_rawfield(L, 2, "client_cert") == LUA_TSTRING) {
+        cert.data = (void *)lua_tolstring(L, -1, &n);
+        cert.len = n;
+        cert.flags = CURL_BLOB_COPY;
+      }
+      if (vx_rawfield(L, 2, "client_key") == LUA_TSTRING) {
+        key.data = (void *)lua_tolstring(L, -1, &n);
+        key.len = n;
+        key.flags = CURL_BLOB_COPY;
+      }
+      VX_SETOPT(L, e, CURLOPT_SSLCERT_BLOB, cert.data ? &cert : (struct curl_blob *)NULL);
+      VX_SETOPT(L, e, CURLOPT_SSLKEY_BLOB, key.data ? &key : (cert.data ? &cert : (struct curl_blob *)NULL));
+      VX_SETOPT(L, e, CURLOPT_SSLCERTTYPE, "PEM");
+      VX_SETOPT(L, e, CURLOPT_SSLKEYTYPE, "PEM");
     }
-    VX_SETOPT(L, e, CURLOPT_SSLCERT_BLOB, cert.data ? &cert : (struct curl_blob *)NULL);
-    VX_SETOPT(L, e, CURLOPT_SSLKEY_BLOB, key.data ? &key : (cert.data ? &cert : (struct curl_blob *)NULL));
-    VX_SETOPT(L, e, CURLOPT_SSLCERTTYPE, "PEM");
-    VX_SETOPT(L, e, CURLOPT_SSLKEYTYPE, "PEM");
+    VX_SETOPT(L, e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
+    VX_SETOPT(L, e, CURLOPT_CAPATH, ca ? (const char *)NULL : h->default_capath);
+    if (plain) {
+      free(h->plain_ca);
+      h->plain_ca = vx_strdup(ca);
+      h->plain_set = !ca || h->plain_ca; /* a copy that failed: set again next time */
+    }
   }
-  VX_SETOPT(L, e, CURLOPT_CAINFO, ca ? ca : h->default_cainfo);
-  VX_SETOPT(L, e, CURLOPT_CAPATH, ca ? (const char *)NULL : h->default_capath);
 
   /* headers last: built into h->hdrs, which the handle owns (and wipes) if we raise */
   for (i = 1; i <= r.nheaders; i++) {
@@ -336,8 +355,14 @@ static int vx_result(lua_State *L, vx_handle *h, CURLcode rc) {
     vx_pushcurlerror(L, h, rc, status);
     n = 2;
   } else {
-    n = vx_classify(L, status, h->head.data, h->head.len, h->body.data, h->body.len,
-                    h->want_headers);
+    n = 0;
+    if (h->names_only && !h->want_headers && status >= 200 && status <= 299) {
+      /* a page the scan cannot take exactly as the decoder would goes to the decoder */
+      lua_pushboolean(L, 1);
+      if (vx_pushpagenames(L, h->body.data ? h->body.data : "", h->body.len)) n = 2;
+      else lua_pop(L, 1);
+    }
+    if (!n) n = vx_classify(L, status, h->head.data, h->head.len, h->body.data, h->body.len, h->want_headers);
   }
   vx_bufreset(&h->body);
   vx_bufreset(&h->head);

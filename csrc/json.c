@@ -1,5 +1,7 @@
 /* json.c: JSON answers into Lua values, with the module's private lua-cjson instance; integers
  * stay integers (Lua 5.3+); nesting is bounded and the Lua stack checked at every level. */
+#include <string.h>
+
 #include "vx.h"
 
 #if LUA_VERSION_NUM >= 503
@@ -62,6 +64,8 @@ int vx_pushjson(lua_State *L, const char *s, size_t n) {
   return 1;
 }
 
+static int core_page_names(lua_State *L);
+
 /* A private cjson instance in the registry: its settings are ours alone. Its decode raises (the
  * plain module, not cjson.safe): vx_pushjson calls it protected. */
 void vx_json_open(lua_State *L) {
@@ -76,4 +80,298 @@ void vx_json_open(lua_State *L) {
   lua_call(L, 1, 0);
   lua_setfield(L, LUA_REGISTRYINDEX, VX_JSON_KEY);
   lua_pop(L, 1);
+  lua_pushcfunction(L, core_page_names);
+  lua_setfield(L, -2, "page_names");
+}
+
+/* --- A listing page, names only (cancel_all's listing: lua/vertexops/fleet.lua) ---------------
+ * cancel_all reads nothing of a listed operation but its name, yet decoding a page of 1,000 into
+ * tables (and checking each) cost a fifth of a cancel. vx_pushpagenames reads such a page and
+ * pushes what decoding it and keeping each operation's name would: {operations = {{name = s}, ...},
+ * nextPageToken = s}. It takes only pages it can read exactly as the decoder and the operation
+ * check (lua/vertexops/operation.lua) would, and leaves every other one to them (returns 0, pushing
+ * nothing): a repeated key it reads, any \u escape, a control character in a string, a number or
+ * token outside strict JSON, nesting past VX_PAGE_DEPTH, an operation without a name or with an
+ * error, a null, or a field of the wrong type. So each ResponseTypeError the contract gives for a
+ * malformed page is still given, by the same code. */
+
+#define VX_PAGE_DEPTH 64 /* below the decoder's VX_MAX_DEPTH: past it, the decoder decides */
+
+typedef struct {
+  const char *p, *end;
+} vx_scan;
+
+static void vx_skipws(vx_scan *s) {
+  while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) s->p++;
+}
+
+/* A string at s->p (the opening quote): its end past the closing quote. Into b, when given, its
+ * text with the escapes undone. 0 for what is left to the decoder: \u, a control character, a bad
+ * escape, no end. *esc: whether it held an escape. */
+static int vx_scanstring(vx_scan *s, luaL_Buffer *b, int *esc) {
+  const char *p = s->p + 1, *run = p;
+  *esc = 0;
+  for (; p < s->end; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '"') {
+      if (b) luaL_addlstring(b, run, (size_t)(p - run));
+      s->p = p + 1;
+      return 1;
+    }
+    if (c < 0x20) return 0;
+    if (c == '\\') {
+      char out;
+      if (p + 1 >= s->end) return 0;
+      switch (p[1]) {
+        case '"': out = '"'; break;
+        case '\\': out = '\\'; break;
+        case '/': out = '/'; break;
+        case 'b': out = '\b'; break;
+        case 'f': out = '\f'; break;
+        case 'n': out = '\n'; break;
+        case 'r': out = '\r'; break;
+        case 't': out = '\t'; break;
+        default: return 0; /* \u (surrogates, NUL: the decoder's rules) or not JSON */
+      }
+      *esc = 1;
+      if (b) {
+        luaL_addlstring(b, run, (size_t)(p - run));
+        luaL_addchar(b, out);
+      }
+      p++;
+      run = p + 1;
+    }
+  }
+  return 0;
+}
+
+static int vx_isdigit(char c) { return c >= '0' && c <= '9'; }
+
+/* A number of strict JSON at s->p. */
+static int vx_scannumber(vx_scan *s) {
+  const char *p = s->p, *e = s->end;
+  if (p < e && *p == '-') p++;
+  if (p < e && *p == '0') p++;
+  else if (p < e && *p >= '1' && *p <= '9') while (p < e && vx_isdigit(*p)) p++;
+  else return 0;
+  if (p < e && *p == '.') {
+    p++;
+    if (!(p < e && vx_isdigit(*p))) return 0;
+    while (p < e && vx_isdigit(*p)) p++;
+  }
+  if (p < e && (*p == 'e' || *p == 'E')) {
+    p++;
+    if (p < e && (*p == '+' || *p == '-')) p++;
+    if (!(p < e && vx_isdigit(*p))) return 0;
+    while (p < e && vx_isdigit(*p)) p++;
+  }
+  /* what may follow a number: the decoder reads "1x" as one bad token */
+  if (p < e && !(*p == ',' || *p == '}' || *p == ']' || *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    return 0;
+  s->p = p;
+  return 1;
+}
+
+static int vx_scanword(vx_scan *s, const char *w, size_t n) {
+  if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0) return 0;
+  s->p += n;
+  return 1;
+}
+
+/* Any value at s->p (after whitespace), skipped; depth: the containers it sits in. */
+static int vx_skipvalue(vx_scan *s, int depth) {
+  int esc;
+  vx_skipws(s);
+  if (s->p >= s->end) return 0;
+  switch (*s->p) {
+    case '"': return vx_scanstring(s, NULL, &esc);
+    case 't': return vx_scanword(s, "true", 4);
+    case 'f': return vx_scanword(s, "false", 5);
+    case 'n': return vx_scanword(s, "null", 4);
+    case '{':
+    case '[': {
+      char close = *s->p == '{' ? '}' : ']';
+      int obj = close == '}';
+      if (depth + 1 > VX_PAGE_DEPTH) return 0;
+      s->p++;
+      vx_skipws(s);
+      if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 1;
+      }
+      for (;;) {
+        if (obj) {
+          vx_skipws(s);
+          if (s->p >= s->end || *s->p != '"' || !vx_scanstring(s, NULL, &esc)) return 0;
+          vx_skipws(s);
+          if (s->p >= s->end || *s->p != ':') return 0;
+          s->p++;
+        }
+        if (!vx_skipvalue(s, depth + 1)) return 0;
+        vx_skipws(s);
+        if (s->p >= s->end) return 0;
+        if (*s->p == ',') {
+          s->p++;
+          continue;
+        }
+        if (*s->p != close) return 0;
+        s->p++;
+        return 1;
+      }
+    }
+    default: return vx_scannumber(s);
+  }
+}
+
+/* A key at s->p (after whitespace) and its colon: 1 and its text in *k, *n (0 for a key with an
+ * escape: the caller cannot compare it, the decoder decides). */
+static int vx_scankey(vx_scan *s, const char **k, size_t *n) {
+  int esc;
+  const char *start;
+  vx_skipws(s);
+  if (s->p >= s->end || *s->p != '"') return 0;
+  start = s->p + 1;
+  if (!vx_scanstring(s, NULL, &esc) || esc) return 0;
+  *k = start;
+  *n = (size_t)(s->p - 1 - start);
+  vx_skipws(s);
+  if (s->p >= s->end || *s->p != ':') return 0;
+  s->p++;
+  vx_skipws(s);
+  return s->p < s->end;
+}
+
+#define VX_KEY(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), sizeof(lit) - 1) == 0)
+
+/* One operation at s->p: pushes {name = s} (1), or 0 leaving the stack as it was. */
+static int vx_scanop(lua_State *L, vx_scan *s) {
+  int named = 0, done = 0, meta = 0, resp = 0, esc;
+  const char *k;
+  size_t n;
+  vx_skipws(s);
+  if (s->p >= s->end || *s->p != '{') return 0;
+  s->p++;
+  vx_skipws(s);
+  lua_createtable(L, 0, 1);
+  if (s->p < s->end && *s->p == '}') goto fail; /* no name */
+  for (;;) {
+    if (!vx_scankey(s, &k, &n)) goto fail;
+    if (VX_KEY(k, n, "name")) {
+      luaL_Buffer b;
+      if (named++ || *s->p != '"') goto fail;
+      luaL_buffinit(L, &b);
+      if (!vx_scanstring(s, &b, &esc)) {
+        luaL_pushresult(&b);
+        lua_pop(L, 1);
+        goto fail;
+      }
+      luaL_pushresult(&b);
+      lua_setfield(L, -2, "name");
+    } else if (VX_KEY(k, n, "done")) {
+      if (done++ || !(vx_scanword(s, "true", 4) || vx_scanword(s, "false", 5))) goto fail;
+    } else if (VX_KEY(k, n, "metadata") || VX_KEY(k, n, "response")) {
+      int *seen = k[0] == 'm' ? &meta : &resp;
+      if ((*seen)++ || *s->p != '{' || !vx_skipvalue(s, 3)) goto fail; /* in the page, its list, the operation */
+    } else if (VX_KEY(k, n, "error")) {
+      goto fail; /* its code and message are the check's to read */
+    } else if (!vx_skipvalue(s, 3)) {
+      goto fail;
+    }
+    vx_skipws(s);
+    if (s->p >= s->end) goto fail;
+    if (*s->p == ',') {
+      s->p++;
+      continue;
+    }
+    if (*s->p != '}' || !named) goto fail;
+    s->p++;
+    return 1;
+  }
+fail:
+  lua_pop(L, 1);
+  return 0;
+}
+
+int vx_pushpagenames(lua_State *L, const char *body, size_t len) {
+  vx_scan s;
+  int top = lua_gettop(L), ops = 0, token = 0, n = 0, esc;
+  const char *k;
+  size_t kn;
+  if (!lua_checkstack(L, 8)) return 0;
+  s.p = body;
+  s.end = body + len;
+  vx_skipws(&s);
+  if (s.p >= s.end || *s.p != '{') return 0;
+  s.p++;
+  lua_createtable(L, 0, 2);
+  vx_skipws(&s);
+  if (s.p < s.end && *s.p == '}') {
+    s.p++;
+    goto end;
+  }
+  for (;;) {
+    if (!vx_scankey(&s, &k, &kn)) goto fail;
+    if (VX_KEY(k, kn, "operations")) {
+      if (ops++ || *s.p != '[') goto fail;
+      s.p++;
+      lua_createtable(L, 0, 0);
+      vx_skipws(&s);
+      if (s.p < s.end && *s.p == ']') {
+        s.p++;
+      } else {
+        for (;;) {
+          if (!vx_scanop(L, &s)) goto fail;
+          lua_rawseti(L, -2, ++n);
+          vx_skipws(&s);
+          if (s.p >= s.end) goto fail;
+          if (*s.p == ',') {
+            s.p++;
+            continue;
+          }
+          if (*s.p != ']') goto fail;
+          s.p++;
+          break;
+        }
+      }
+      lua_setfield(L, top + 1, "operations");
+    } else if (VX_KEY(k, kn, "nextPageToken")) {
+      luaL_Buffer b;
+      if (token++ || *s.p != '"') goto fail;
+      luaL_buffinit(L, &b);
+      if (!vx_scanstring(&s, &b, &esc)) {
+        luaL_pushresult(&b);
+        goto fail;
+      }
+      luaL_pushresult(&b);
+      lua_setfield(L, top + 1, "nextPageToken");
+    } else if (!vx_skipvalue(&s, 1)) {
+      goto fail;
+    }
+    vx_skipws(&s);
+    if (s.p >= s.end) goto fail;
+    if (*s.p == ',') {
+      s.p++;
+      continue;
+    }
+    if (*s.p != '}') goto fail;
+    s.p++;
+    break;
+  }
+end:
+  vx_skipws(&s);
+  if (s.p != s.end) goto fail;
+  return 1;
+fail:
+  lua_settop(L, top);
+  return 0;
+}
+
+/* core.page_names(body) -> {operations = {{name = s}, ...}, nextPageToken = s}, or nil for a page
+ * left to the decoder: what a listing's answer gives cancel_all (spec/13_core_page_names_spec.lua
+ * holds it to the decoder and the operation check). */
+static int core_page_names(lua_State *L) {
+  size_t n;
+  const char *body = vx_checkstringarg(L, 1, "body", &n);
+  if (!vx_pushpagenames(L, body, n)) lua_pushnil(L);
+  return 1;
 }

@@ -199,6 +199,7 @@ void vx_bufreset(vx_buf *b);
 
 /* --- json.c, response.c --- */
 int vx_pushjson(lua_State *L, const char *s, size_t n);
+int vx_pushpagenames(lua_State *L, const char *body, size_t len);
 int vx_classify(lua_State *L, long status, const char *head, size_t hlen, const char *body, size_t blen,
                 int want_headers);
 enum { VX_OVER_BODY, VX_OVER_HEAD, VX_OVER_LINE };
@@ -231,12 +232,16 @@ typedef struct vx_handle {
   vx_buf body, head;          /* head: the last response's head (after any 1xx) */
   size_t headtotal;          /* head bytes of every response of the exchange, 1xx ones included */
   char *default_cainfo, *default_capath;
+  int plain_set;             /* the connection options are those of a request with no proxy or client
+                                certificate and CA file plain_ca (NULL: the system store) */
+  char *plain_ca;
   long requests, connects;
   /* non-blocking transfers: the multi handle it runs in, its place in that multi's list */
   struct vx_multi *multi;
   struct vx_handle *prev, *next;
   int state;                 /* VX_IDLE, VX_RUNNING, VX_DONE */
   int want_headers;          /* return the headers of a successful answer too */
+  int names_only;            /* a listing page: its operations' names only (json.c, vx_pushpagenames) */
   vx_sharestate *share;      /* the connection cache it uses, if shared */
   CURLcode rc;               /* result of a finished non-blocking transfer */
   double deadline;           /* a running transfer's timeout (monotonic seconds), plus a grace */

@@ -427,6 +427,7 @@ end
 ---@return vertexops.Page
 function Client:_list(parent, region, o, ctx)
   local req = self:_build("list", parent, region, o)
+  req.names_only = ctx and ctx.names_only and req.kind ~= "jobs" or nil -- cancel_all: names only (csrc/json.c)
   local ok, body = self:_run_call(o, req, ctx, "list", parent, region)
   if not ok then error(body, 0) end
   if req.kind == "jobs" then return jobs_page(body, req.collection) end

@@ -15,12 +15,12 @@ local deadlines = require "vertexops.deadline"
 local rate = require "vertexops.rate"
 local observe = require("vertexops.hooks").observe
 
-local error, next, pcall, rawget, setmetatable, tonumber, tostring, type =
-  error, next, pcall, rawget, setmetatable, tonumber, tostring, type
+local error, getmetatable, next, pcall, rawget, setmetatable, tonumber, tostring, type =
+  error, getmetatable, next, pcall, rawget, setmetatable, tonumber, tostring, type
 local math_min = math.min
 local math_type = math.type -- Lua 5.3+ (nil on LuaJIT)
 local coroutine_yield = coroutine.yield
-local string_format = string.format
+local string_find, string_format = string.find, string.format
 local is = core.is
 local raw_copy = options.raw_copy
 
@@ -137,16 +137,34 @@ local function read_names(names)
   return list
 end
 
--- Every name checked before any I/O, each request built once.
-local function build_cancels(names, region, o)
-  local reqs = {}
+-- Whether an entry of core.build_many's list is a request (a plain table), not an error.
+local function built(r)
+  return type(r) == "table" and getmetatable(r) == nil
+end
+
+-- For each name, the request core.build(call, name, region, o) returns or the error it raises:
+-- core.build_many (the options checked once), or where that raises (a bad option, which core.build
+-- raises for each name) each name built on its own: the same list either way.
+local function build_each(call, names, region, o)
+  local ok, reqs = pcall(core.build_many, call, names, region, o)
+  if ok then return reqs end
+  reqs = {}
   for i = 1, #names do
-    local ok, req = pcall(core.build, "cancel", names[i], region, o)
-    if not ok then
+    local _, r = pcall(core.build, call, names[i], region, o)
+    reqs[i] = r
+  end
+  return reqs
+end
+
+-- Every name checked before any I/O, each request built once (the options checked once).
+local function build_cancels(names, region, o)
+  local reqs = build_each("cancel", names, region, o)
+  for i = 1, #names do
+    local req = reqs[i]
+    if not built(req) then
       if type(req) == "table" then req.message = string_format("names[%d]: %s", i, tostring(req.message)) end
       error(req, 0)
     end
-    reqs[i] = req
   end
   return reqs
 end
@@ -237,11 +255,12 @@ end
 -- The names seen so far are kept as small keys (100,000 of them in a few MiB): a name of the
 -- parent by what follows its location -- the operation's id as an integer when that is exact, else
 -- the rest of the name from its '/' -- and any other name whole (it starts with "projects/").
-local function key_of(rest)
-  local id = rest:match("^/operations/([1-9]%d*)$")
+-- (the rest: s from position from on, read in place: no string is made for a name by its id)
+local function key_of(s, from)
+  local id = s:match("^/operations/([1-9]%d*)$", from)
   local n = id and #id <= 19 and tonumber(id)
   if n and (math_type and math_type(n) == "integer" or not math_type and n < 2 ^ 53) then return n end
-  return rest
+  return s:sub(from)
 end
 
 -- Whether name is the parent's own (its project by ID, by number, or the first number seen: see
@@ -249,15 +268,15 @@ end
 -- f.seen, and its project. Under a parent outside any project: the names that start with it.
 local function place(f, name)
   local prefix = f.prefix -- the parent and a '/'
-  if name:sub(1, #prefix) == prefix then -- the common case: the parent's own name (its project as given)
-    return true, key_of(name:sub(#prefix)), f.project
+  if string_find(name, prefix, 1, true) == 1 then -- the common case: the parent's own name (its project as given)
+    return true, key_of(name, #prefix), f.project
   end
   if not f.project then return false, name, nil end -- a parent without a project: its names start with it
   local project, location, rest = name:match("^projects/([^/]+)/locations/([^/]+)(/.*)$")
   local under = f.under
   local mine = location == f.location and rest:sub(1, #under + 1) == under .. "/"
     and (project == f.project or project == f.number or (not f.number and project:match("^%d+$") ~= nil))
-  return mine, mine and key_of(rest:sub(#under + 1)) or name, project
+  return mine, mine and key_of(rest, #under + 1) or name, project
 end
 
 local function skip(f, name, reason, err)
@@ -275,16 +294,17 @@ local function cancellable(f, name)
   return not (ok and type(calls) == "table" and not calls.cancel)
 end
 
--- Entry i of page pageno, a name listed for the first time (mine, project: place's): its cancel
--- built, or why it fails, or why it is skipped (outside the parent; a shape without :cancel). A
--- dry run notes it in would_cancel instead. Returns the request when it is to be sent.
-local function take(f, name, i, pageno, mine, project)
+-- Entry i of page pageno, a name listed for the first time (mine, project: place's; req: its
+-- cancel as core.build_many built it, or why not): its cancel, or why it fails, or why it is skipped
+-- (outside the parent; a shape without :cancel). A dry run notes it in would_cancel instead.
+-- Returns the request when it is to be sent.
+local function take(f, name, i, pageno, mine, project, req)
   local summary = f.summary
   summary.listed = summary.listed + 1
   -- built with the name's own location: inside the parent that is the parent's (and region's).
   -- core.build refuses a shape without :cancel, so a name it builds is cancellable: the shape is
   -- looked up (core.shape, a scan of Google's table) only for a name it refuses
-  local ok, req = pcall(core.build, "cancel", name, nil, f.ro)
+  local ok = built(req)
   if not ok and not cancellable(f, name) then
     return skip(f, name, mine and SKIP.no_cancel_method or SKIP.outside_parent)
   end
@@ -309,7 +329,12 @@ end
 -- names and their built requests.
 local function sort_page(f, ops, pageno)
   local summary, seen = f.summary, f.seen
-  local names, reqs = {}, {}
+  -- every name of the page built in one call first (a name seen before is built for nothing: a
+  -- duplicate is rare), then each entry in order (place reads what take learned of earlier ones)
+  local list = {}
+  for i = 1, #ops do list[#list + 1] = ops[i].name end
+  local built_reqs = build_each("cancel", list, nil, f.ro)
+  local names, reqs, k = {}, {}, 0
   for i = 1, #ops do
     local name = ops[i].name
     if name == nil then
@@ -317,12 +342,13 @@ local function sort_page(f, ops, pageno)
       summary.failed[#summary.failed + 1] = { name = nil, error = errors.new("ResponseTypeError",
         string_format("list response page %d operations[%d] has no name", pageno, i)) }
     else
+      k = k + 1
       local mine, key, project = place(f, name)
       if seen[key] then
         summary.duplicates = summary.duplicates + 1
       else
         seen[key] = true
-        local req = take(f, name, i, pageno, mine, project)
+        local req = take(f, name, i, pageno, mine, project, built_reqs[k])
         if req then
           local n = #names + 1
           names[n], reqs[n] = name, req
@@ -407,6 +433,9 @@ end
 local function cancel_phase(f)
   local lo = raw_copy(f.ro) -- the listing: the filter, the page size asked
   lo.filter, lo.page_size = f.filter, f.page_size
+  -- its pages read for the names only, in C: the operations listed are {name = s} (csrc/json.c,
+  -- vx_pushpagenames; a page it cannot read exactly as the decoder would is decoded and checked whole)
+  f.ctx.names_only = true
   local pages = f.client:_pages(f.parent, f.region, lo, f.ctx)
   f.page, f.reqs, f.pi = nil, nil, 0 -- the names of the page being dispatched, their requests, the last one sent
   f.lister, f.more = false, true
@@ -419,6 +448,7 @@ local function cancel_phase(f)
     if win.n == 0 and not f.more and not (f.page and f.pi < #f.page) then break end
     if win:step() > 0 then report_cancel(f) elseif win.n > 0 then win:block() end
   end
+  f.ctx.names_only = nil -- the wait's listings read each operation whole
   local summary = f.summary
   summary.requests, summary.elapsed = f.ctx.requests, f.clock() - f.start
   report_cancel(f)
