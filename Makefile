@@ -377,7 +377,7 @@ ASAN_CORE    := build/asan/vertexops/core.so
 FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 20
-FUZZERS      := request answer key h1
+FUZZERS      := request answer key h1 page
 FUZZ_BINS    := $(FUZZERS:%=build/fuzz/%)
 FUZZ_CFLAGS  := $(SAN_FLAGS) $(WARN) -I$(LUA_INC) -DFUZZ_DIR='"$(CURDIR)/fuzz"'
 FUZZ_LIBS    := -llua5.4 $(LIBS) -lm
