@@ -15,7 +15,9 @@
 -- support.rate_worker.post) -- runs follow each other within a window, and the last requests of the
 -- run before would otherwise hold places of the next run's first window that the fake had forgotten
 -- (the dict row filled 0.97 on its first run, 0.77 on the others, before the dict was flushed).
--- Prints each run's fill and accepted per 0.25 s on stderr.
+-- Prints each run's fill and accepted per 0.25 s on stderr, and each worker's accepted per window of
+-- PER seconds, its first accepted and its longest pause (a process's stderr and late start too).
+-- BENCH_FLEET_SHARED_ONLY=redis runs only the Redis rows and prints them (RESULTS.md left alone).
 -- Writes the "## Fleet: one quota shared" section of bench/RESULTS.md. About 5 minutes (3 runs).
 local cjson = require "cjson"
 local fake = require "support.fake"
@@ -30,6 +32,9 @@ local OUT = "bench/RESULTS.md"
 local N, THREADS = 4, 4
 local Q, PER, DURATION = 1000, 5, 15
 local RUNS = tonumber(os.getenv("BENCH_FLEET_SHARED_RUNS") or "") or 3 -- each row: the median run of RUNS
+-- BENCH_FLEET_SHARED_ONLY=redis: only the Redis rows, printed; RESULTS.md is left alone
+local ONLY = os.getenv("BENCH_FLEET_SHARED_ONLY")
+assert(ONLY == nil or ONLY == "redis", "BENCH_FLEET_SHARED_ONLY: redis (or unset)")
 local function loadavg()
   local f = io.open("/proc/loadavg")
   local s = f and f:read("*l") or "?"
@@ -61,6 +66,30 @@ local function measure(names)
   end
   io.stderr:write(("  filled %.3f: %d accepted in %.2f s, %d refused, load %s; accepted per 0.25 s: %s\n"):format(
     per_window / Q, #times, span, refused, load_seen[#load_seen], table.concat(bins, " ")))
+  -- each worker's accepted per window of PER seconds from the first accepted, and its first one
+  local first, last, pause, pause_at = {}, {}, {}, {}
+  local per = {}
+  for _, e in ipairs(log) do
+    if not e.quota_exceeded then
+      -- its longest pause between two of its accepted requests (the paced rows wait about 4 s
+      -- between windows' bursts; a longer one, or one within a burst, is a stall)
+      local t = e.time - times[1]
+      if last[e.name] and t - last[e.name] > (pause[e.name] or 0) then
+        pause[e.name], pause_at[e.name] = t - last[e.name], last[e.name]
+      end
+      last[e.name] = t
+      local w = math.floor((e.time - times[1]) / PER) + 1
+      per[e.name] = per[e.name] or {}
+      for k = #per[e.name] + 1, w do per[e.name][k] = 0 end
+      per[e.name][w] = per[e.name][w] + 1
+      first[e.name] = math.min(first[e.name] or math.huge, e.time - times[1])
+    end
+  end
+  for i, n in ipairs(names) do
+    io.stderr:write(("    worker %d: %d accepted, the first at +%.2f s; per %d s: %s; its longest pause %.2f s "
+      .. "from +%.2f s\n"):format(i, by[n] or 0, first[n] or -1, PER, table.concat(per[n] or {}, " "), pause[n] or 0,
+      pause_at[n] or 0))
+  end
   return { accepted = #times, requests = #log, refused = refused, fill = per_window / Q,
     reuse = gaps > 0 and gap / gaps or nil,
     fairness = #times > 0 and least / (#times / #names) or 0, busiest = H.busiest(times, PER) }
@@ -93,7 +122,12 @@ for _, row in ipairs {
     prepare()
     r:cli("FLUSHALL")
     local run = fleet.start(server, { children = N, duration = DURATION, rate = row[2], timeout = DURATION + 30 })
-    run:wait(DURATION + 60)
+    local out = run:wait(DURATION + 60)
+    for i = 1, N do
+      local e = run:stderr(i)
+      if e ~= "" then io.stderr:write(("  worker %d's stderr: %s"):format(i, e)) end
+      if out[i].late > 0 then io.stderr:write(("  worker %d started %.2f s after the others\n"):format(i, out[i].late)) end
+    end
     local names = {}
     for i = 1, N do names[i] = run.names[i][1] end
     runs[k] = measure(names)
@@ -101,6 +135,14 @@ for _, row in ipairs {
   rows[#rows + 1] = median(runs, row[1])
 end
 r:stop()
+if ONLY == "redis" then
+  for _, m in ipairs(rows) do
+    print(("%s: filled %.3f (runs %.3f-%.3f), %d of %d answered 429, fairness %.2f, load %s"):format(m.label,
+      m.fill, m.low, m.high, m.refused, m.requests, m.fairness, table.concat(load_seen, " ")))
+  end
+  server:stop()
+  os.exit(0)
+end
 
 -- 4 nginx workers --------------------------------------------------------------------------------
 local CONF = {

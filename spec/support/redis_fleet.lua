@@ -4,8 +4,13 @@
 -- have passed) against the fake with the option rate given, and writes a JSON summary.
 --   local fleet = require "support.redis_fleet"
 --   local run = fleet.start(server, { children = 4, per_child = 120, rate = {...} })
---   run:wait(limit) -> summaries (one per child: {ok, failed = {tag = count}, names = {...}})
+--   run:wait(limit) -> summaries (one per child: {ok, failed = {tag = count}, late = seconds})
 --   run.names[i]: child i's operation names; run:stderr(i): what child i wrote to stderr
+-- The children start their work together, at run.at (the wall clock, socket.gettime(): the same in
+-- every process), as spec/support/rate_worker.lua's nginx workers do: spawned one after another,
+-- each loading vertexops first, they would otherwise start up to a few tenths of a second apart
+-- on a loaded machine (the last ones missing part of the first window's burst). A child that came
+-- up after run.at says by how much in its summary (late, seconds; 0 when on time).
 local cjson = require "cjson"
 local fake = require "support.fake"
 local socket = require "socket"
@@ -21,6 +26,9 @@ local job = %s
 local o = { endpoint = job.endpoint, ca_file = job.ca_file, token = "test-token", timeout = job.timeout,
             rate = job.rate }
 local out = { ok = 0, failed = {} }
+local socket = require "socket"
+out.late = math.max(0, socket.gettime() - job.at)
+if out.late == 0 then socket.sleep(job.at - socket.gettime()) end -- every child starts then
 local function count(ok, err)
   if ok then out.ok = out.ok + 1 else
     local tag = type(err) == "table" and err.tags and err.tags[1] or tostring(err)
@@ -69,9 +77,14 @@ function M.start(server, job)
     local names = {}
     for j = 1, job.duration and 1 or job.per_child do names[j] = server:create({}).name end
     self.names[i] = names
+  end
+  -- the common start: time to spawn each child and load vertexops in it (about 0.05 s each idle)
+  self.at = socket.gettime() + 0.5 + 0.15 * job.children
+  for i = 1, job.children do
+    local names = self.names[i]
     local code = CHILD:format(literal {
       endpoint = server.endpoint, ca_file = server.ca_file, rate = job.rate, names = names,
-      out = dir .. "/out" .. i, duration = job.duration, timeout = job.timeout or 300,
+      out = dir .. "/out" .. i, duration = job.duration, timeout = job.timeout or 300, at = self.at,
     })
     local f = assert(io.open(dir .. "/child" .. i .. ".lua", "w"))
     f:write(code)
