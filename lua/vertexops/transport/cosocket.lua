@@ -372,6 +372,7 @@ local function read(ngx, sock, p, finish, connect_ms, meter, t0, set)
       meter.first_byte = ngx.now() - t0
     end
     if data then
+      if meter then meter.bytes_received = (meter.bytes_received or 0) + #data end -- (no C call in measure)
       local done, perr = p:feed(data)
       if done then return true end
       if done == nil then return false, perr end
@@ -411,7 +412,7 @@ local function measure(ngx, meter, t0, p, sent)
   meter.total = ngx.now() - t0
   meter.bytes_sent = sent or 0
   if p then
-    meter.bytes_received = p:received()
+    meter.bytes_received = meter.bytes_received or 0 -- (counted by read: what p:received() says)
     meter.status = p:status()
   end
 end
