@@ -101,22 +101,23 @@ end
 return M
 ]]):format(server.http_endpoint, op.name))
 
--- BENCH_OPENRESTY_EVENTS: directives added to the events block; default "multi_accept on;" (a blank
--- value: nginx's default, one accept per event-loop iteration). wrk opens its 1,000 connections at
--- once and writes a request on each as soon as the kernel has completed its handshake, its clock
--- running; with nginx's default the one worker accepts one of them per event-loop iteration, so once
--- a few hundred are accepted and keep it busy (iterations of hundreds of events) the rest are accepted
--- at a few dozen a second, and their first requests wait seconds in the listen queue: the p99 of
--- 1.8-3.8 s. Both contenders run in this one nginx, so both get it.
-local EVENTS = (os.getenv("BENCH_OPENRESTY_EVENTS") or "multi_accept on;"):match("^%s*(.-)%s*$")
+-- BENCH_OPENRESTY_EVENTS: the directives of the events block besides worker_connections, in place of
+-- the example's "multi_accept on;" (examples/openresty/nginx.conf); blank: nginx's default, one accept
+-- per event-loop iteration. wrk opens its 1,000 connections at once and writes a request on each as
+-- soon as the kernel has completed its handshake, its clock running; with nginx's default the one
+-- worker accepts one of them per event-loop iteration, so once a few hundred are accepted and keep it
+-- busy (iterations of hundreds of events) the rest are accepted at a few dozen a second, and their
+-- first requests wait seconds in the listen queue: the p99 of 1.8-3.8 s. Both contenders run in this
+-- one nginx, so both get it.
+local EVENTS = os.getenv("BENCH_OPENRESTY_EVENTS")
 
 local app = openresty.start(server, {
   conf = {
     { "  lua_shared_dict vertexops 1m;", UPSTREAM },
     { "    location = /status {", LOCATIONS },
     { "/spec/?.lua;;", "/spec/?.lua;" .. dir .. "/?.lua;;" },
-    EVENTS ~= "" and { "events { worker_connections 8192; }", "events { worker_connections 8192; " .. EVENTS .. " }" }
-      or nil,
+    EVENTS and { "events { worker_connections 8192; multi_accept on; }",
+      "events { worker_connections 8192; " .. EVENTS:match("^%s*(.-)%s*$") .. " }" } or nil,
   },
 })
 
