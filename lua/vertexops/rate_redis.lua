@@ -20,10 +20,7 @@
 -- every host (the monotonic clocks of two hosts are unrelated; a host's wall clock may be off).
 -- A refusal answers how long until the oldest counted bucket leaves the window; the process
 -- sleeps that long (host.sleep_for) plus a jitter of a tenth of a bucket, DEFER of a bucket more
--- when it took its share (n / participants) or more in the last `per` seconds, and when it took
--- more than its share, until it is back within it (the call's deadline allowing): a process the
--- machine runs faster than the others would otherwise take the freed places of every window
--- first (bench/fleet_shared.lua: 1022 and 609 of 3000 for two of 4 processes). An answer moves
+-- when it took its share (n / participants) or more in the last `per` seconds. An answer moves
 -- the request's count to the answer's bucket (MOVE), as the dict's window does.
 --
 -- Participants: each permit and each answer (MOVE) adds the process's id to the set of the
@@ -50,7 +47,7 @@ local core = require "vertexops.core"
 local host = require "vertexops.host"
 local errors = require "vertexops.errors"
 
-local math_ceil, math_floor, math_max, math_min, math_random = math.ceil, math.floor, math.max, math.min, math.random
+local math_floor, math_max, math_min, math_random = math.floor, math.max, math.min, math.random
 local ipairs, pairs, pcall, rawget, tonumber, tostring, type = ipairs, pairs, pcall, rawget, tonumber, tostring, type
 local unpack = rawget(table, "unpack") or rawget(_G, "unpack")
 local string_format = string.format
@@ -425,19 +422,8 @@ function M.permit(st, o, req, deadline)
         .. "'rate' (%d requests per %g s for %s, shared through Redis at %s) lets its next request go only "
         .. "after it", req.call, n, st.per, req.rate_key, st.name))
     end
-    -- a process past its share of the window (n / participants, in the last per seconds) lets the
-    -- others take the freed places first: it waits DEFER of a bucket more, and, when it took more
-    -- than its share, until it is back within it (its permit past the share leaves its last per
-    -- seconds), unless that would outlast the call's deadline
-    local defer = 0
-    local over = (mine.tail - mine.head + 1) - n / st.participants -- permits past its share
-    if over >= 0 then
-      defer = M.DEFER * g
-      if over > 0 then
-        local back = mine[mine.head + math_ceil(over) - 1] + st.per - now - wait
-        if back > defer and now + wait + back < deadline:at() then defer = back end
-      end
-    end
+    -- a process past its share of the window lets the others take the freed places first
+    local defer = (mine.tail - mine.head + 1) * st.participants >= n and M.DEFER * g or 0
     host.sleep_for(o, wait + defer + math_random() * g * 0.1)
   end
 end
