@@ -172,6 +172,32 @@ static int vx_scannumber(vx_scan *s) {
   return 1;
 }
 
+/* After a member or an element: 1 past a ',' (another follows), 0 past the container's close, -1
+ * for anything else. */
+static int vx_scannext(vx_scan *s, char close) {
+  vx_skipws(s);
+  if (s->p < s->end && *s->p == ',') {
+    s->p++;
+    return 1;
+  }
+  if (s->p < s->end && *s->p == close) {
+    s->p++;
+    return 0;
+  }
+  return -1;
+}
+
+/* A string at s->p (the opening quote) pushed with its escapes undone: 1, or 0 pushing nothing. */
+static int vx_pushscanned(lua_State *L, vx_scan *s) {
+  luaL_Buffer b;
+  int esc, ok;
+  luaL_buffinit(L, &b);
+  ok = vx_scanstring(s, &b, &esc);
+  luaL_pushresult(&b);
+  if (!ok) lua_pop(L, 1);
+  return ok;
+}
+
 static int vx_scanword(vx_scan *s, const char *w, size_t n) {
   if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0) return 0;
   s->p += n;
@@ -191,7 +217,7 @@ static int vx_skipvalue(vx_scan *s, int depth) {
     case '{':
     case '[': {
       char close = *s->p == '{' ? '}' : ']';
-      int obj = close == '}';
+      int obj = close == '}', next;
       if (depth + 1 > VX_PAGE_DEPTH) return 0;
       s->p++;
       vx_skipws(s);
@@ -208,15 +234,8 @@ static int vx_skipvalue(vx_scan *s, int depth) {
           s->p++;
         }
         if (!vx_skipvalue(s, depth + 1)) return 0;
-        vx_skipws(s);
-        if (s->p >= s->end) return 0;
-        if (*s->p == ',') {
-          s->p++;
-          continue;
-        }
-        if (*s->p != close) return 0;
-        s->p++;
-        return 1;
+        next = vx_scannext(s, close);
+        if (next <= 0) return next == 0;
       }
     }
     default: return vx_scannumber(s);
@@ -245,7 +264,7 @@ static int vx_scankey(vx_scan *s, const char **k, size_t *n) {
 
 /* One operation at s->p: pushes {name = s} (1), or 0 leaving the stack as it was. */
 static int vx_scanop(lua_State *L, vx_scan *s) {
-  int named = 0, done = 0, meta = 0, resp = 0, esc;
+  int named = 0, done = 0, meta = 0, resp = 0, next;
   const char *k;
   size_t n;
   vx_skipws(s);
@@ -257,15 +276,7 @@ static int vx_scanop(lua_State *L, vx_scan *s) {
   for (;;) {
     if (!vx_scankey(s, &k, &n)) goto fail;
     if (VX_KEY(k, n, "name")) {
-      luaL_Buffer b;
-      if (named++ || *s->p != '"') goto fail;
-      luaL_buffinit(L, &b);
-      if (!vx_scanstring(s, &b, &esc)) {
-        luaL_pushresult(&b);
-        lua_pop(L, 1);
-        goto fail;
-      }
-      luaL_pushresult(&b);
+      if (named++ || *s->p != '"' || !vx_pushscanned(L, s)) goto fail;
       lua_setfield(L, -2, "name");
     } else if (VX_KEY(k, n, "done")) {
       if (done++ || !(vx_scanword(s, "true", 4) || vx_scanword(s, "false", 5))) goto fail;
@@ -277,15 +288,9 @@ static int vx_scanop(lua_State *L, vx_scan *s) {
     } else if (!vx_skipvalue(s, 3)) {
       goto fail;
     }
-    vx_skipws(s);
-    if (s->p >= s->end) goto fail;
-    if (*s->p == ',') {
-      s->p++;
-      continue;
-    }
-    if (*s->p != '}' || !named) goto fail;
-    s->p++;
-    return 1;
+    next = vx_scannext(s, '}');
+    if (next < 0 || (next == 0 && !named)) goto fail;
+    if (next == 0) return 1;
   }
 fail:
   lua_pop(L, 1);
@@ -294,7 +299,7 @@ fail:
 
 int vx_pushpagenames(lua_State *L, const char *body, size_t len) {
   vx_scan s;
-  int top = lua_gettop(L), ops = 0, token = 0, n = 0, esc;
+  int top = lua_gettop(L), ops = 0, token = 0, n = 0, next;
   const char *k;
   size_t kn;
   if (!lua_checkstack(L, 8)) return 0;
@@ -319,43 +324,22 @@ int vx_pushpagenames(lua_State *L, const char *body, size_t len) {
       if (s.p < s.end && *s.p == ']') {
         s.p++;
       } else {
-        for (;;) {
+        do {
           if (!vx_scanop(L, &s)) goto fail;
           lua_rawseti(L, -2, ++n);
-          vx_skipws(&s);
-          if (s.p >= s.end) goto fail;
-          if (*s.p == ',') {
-            s.p++;
-            continue;
-          }
-          if (*s.p != ']') goto fail;
-          s.p++;
-          break;
-        }
+        } while ((next = vx_scannext(&s, ']')) > 0);
+        if (next < 0) goto fail;
       }
       lua_setfield(L, top + 1, "operations");
     } else if (VX_KEY(k, kn, "nextPageToken")) {
-      luaL_Buffer b;
-      if (token++ || *s.p != '"') goto fail;
-      luaL_buffinit(L, &b);
-      if (!vx_scanstring(&s, &b, &esc)) {
-        luaL_pushresult(&b);
-        goto fail;
-      }
-      luaL_pushresult(&b);
+      if (token++ || *s.p != '"' || !vx_pushscanned(L, &s)) goto fail;
       lua_setfield(L, top + 1, "nextPageToken");
     } else if (!vx_skipvalue(&s, 1)) {
       goto fail;
     }
-    vx_skipws(&s);
-    if (s.p >= s.end) goto fail;
-    if (*s.p == ',') {
-      s.p++;
-      continue;
-    }
-    if (*s.p != '}') goto fail;
-    s.p++;
-    break;
+    next = vx_scannext(&s, '}');
+    if (next < 0) goto fail;
+    if (next == 0) break;
   }
 end:
   vx_skipws(&s);
