@@ -66,6 +66,7 @@ static int handle_close(lua_State *L) {
   vx_handle *h = vx_checkudarg(L, 1, VX_HANDLE_MT, "vertexops handle");
   vx_sharestate *st = h->share;
   vx_detach(h);
+  vx_unqueue(h);
   if (h->easy) curl_easy_cleanup(h->easy);
   h->easy = NULL;
   h->share = NULL;
@@ -400,13 +401,23 @@ static int handle_share(lua_State *L) {
   return 0;
 }
 
-/* handle:start(req, multi [, token]): starts the request as a non-blocking transfer in multi. */
+/* handle:start(req, multi [, token [, slot]]): starts the request as a non-blocking transfer in
+ * multi. With a slot (an integer > 0), once finished the transfer's slot is given by
+ * multi:finished() (multi.c). */
 static int handle_start(lua_State *L) {
   vx_handle *h = vx_checkhandle(L, 1);
   vx_multi *m;
-  lua_settop(L, 4);
+  lua_Integer slot = 0;
+  lua_settop(L, 5);
   vx_checkmulti(L, 3);
   if (h->state == VX_RUNNING) return vx_valueerror(L, "vertexops handle is busy with a transfer");
+  if (!lua_isnil(L, 5)) {
+    lua_Number d = lua_type(L, 5) == LUA_TNUMBER ? lua_tonumber(L, 5) : 0;
+    if (!(d >= 1 && d <= 9007199254740992.0) || d != floor(d))
+      return vx_valueerror(L, "handle:start: slot must be an integer > 0");
+    slot = (lua_Integer)d;
+  }
+  vx_unqueue(h); /* a finished transfer of this handle whose slot was never taken */
   vx_prepare(L, h, 4); /* keeps the multi at index 3 alive on the stack */
   m = vx_checkmulti(L, 3);
   VX_SETOPT(L, h->easy, CURLOPT_PRIVATE, (void *)h);
@@ -423,6 +434,7 @@ static int handle_start(lua_State *L) {
   /* libcurl's own timeout ends the transfer; multi:perform ends it one second later if libcurl
    * has lost it (multi.c) */
   h->deadline = vx_monotonic() + (double)vx_ms(vx_fieldnumber(L, 2, "timeout", 60)) / 1000.0 + 1.0;
+  h->slot = slot;
   h->state = VX_RUNNING;
   return 0;
 }

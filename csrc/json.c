@@ -82,6 +82,9 @@ void vx_json_open(lua_State *L) {
   lua_pop(L, 1);
   lua_pushcfunction(L, core_page_names);
   lua_setfield(L, -2, "page_names");
+  /* core.NAMES_PAGE: the metatable of the pages vx_pushpagenames makes (a decoded page has none) */
+  luaL_newmetatable(L, VX_NAMES_PAGE_MT);
+  lua_setfield(L, -2, "NAMES_PAGE");
 }
 
 /* --- A listing page, names only (cancel_all's listing: lua/vertexops/fleet.lua) ---------------
@@ -93,7 +96,8 @@ void vx_json_open(lua_State *L) {
  * nothing): a repeated key it reads, any \u escape, a control character in a string, a number or
  * token outside strict JSON, nesting past VX_PAGE_DEPTH, an operation without a name or with an
  * error, a null, or a field of the wrong type. So each ResponseTypeError the contract gives for a
- * malformed page is still given, by the same code. */
+ * malformed page is still given, by the same code. A page it made has the metatable core.NAMES_PAGE
+ * (no decoded page has one): the caller knows it needs no check of its operations. */
 
 #define VX_PAGE_DEPTH 64 /* below the decoder's VX_MAX_DEPTH: past it, the decoder decides */
 
@@ -344,6 +348,8 @@ int vx_pushpagenames(lua_State *L, const char *body, size_t len) {
 end:
   vx_skipws(&s);
   if (s.p != s.end) goto fail;
+  luaL_getmetatable(L, VX_NAMES_PAGE_MT);
+  lua_setmetatable(L, top + 1);
   return 1;
 fail:
   lua_settop(L, top);

@@ -22,6 +22,32 @@ void vx_detach(vx_handle *h) {
   h->multi = NULL;
 }
 
+/* Takes h out of the finished queue it waits in (if any). Safe from __gc of either side. */
+void vx_unqueue(vx_handle *h) {
+  vx_multi *m = h->fmulti;
+  vx_handle **p;
+  if (!m) return;
+  for (p = &m->fhead; *p; p = &(*p)->fnext)
+    if (*p == h) {
+      *p = h->fnext;
+      break;
+    }
+  h->fnext = NULL;
+  h->fmulti = NULL;
+}
+
+/* h's transfer in m has finished (rc): it leaves m, and with a slot it joins m's finished queue. */
+static void vx_finished(vx_multi *m, vx_handle *h, CURLcode rc) {
+  h->rc = rc;
+  h->state = VX_DONE;
+  vx_detach(h);
+  if (h->slot > 0 && !h->fmulti) {
+    h->fmulti = m;
+    h->fnext = m->fhead;
+    m->fhead = h;
+  }
+}
+
 /* Adds h to m (libcurl and m's list); returns 0 when libcurl refuses. */
 int vx_attach(vx_multi *m, vx_handle *h) {
   if (curl_multi_add_handle(m->multi, h->easy) != CURLM_OK) return 0;
@@ -66,6 +92,7 @@ static int core_multi(lua_State *L) {
 static int multi_close(lua_State *L) {
   vx_multi *m = vx_checkudarg(L, 1, VX_MULTI_MT, "vertexops multi handle");
   while (m->head) vx_detach(m->head);
+  while (m->fhead) vx_unqueue(m->fhead);
   if (m->multi) curl_multi_cleanup(m->multi);
   m->multi = NULL;
   return 0;
@@ -81,10 +108,8 @@ static void vx_expire(vx_multi *m, int *running) {
   for (; h; h = next) {
     next = h->next;
     if (h->state == VX_RUNNING && now > h->deadline) {
-      h->rc = CURLE_OPERATION_TIMEDOUT;
       snprintf(h->errbuf, sizeof h->errbuf, "Operation timed out (the transfer outlived its timeout in libcurl)");
-      h->state = VX_DONE;
-      vx_detach(h);
+      vx_finished(m, h, CURLE_OPERATION_TIMEDOUT);
       if (*running > 0) (*running)--;
     }
   }
@@ -119,12 +144,32 @@ static int multi_perform(lua_State *L) {
     vx_handle *h = NULL;
     if (msg->msg != CURLMSG_DONE) continue;
     if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&h) != CURLE_OK || !h) continue;
-    h->rc = msg->data.result;
-    h->state = VX_DONE;
-    vx_detach(h);
+    vx_finished(m, h, msg->data.result);
   }
   vx_expire(m, &running);
   lua_pushinteger(L, running);
+  return 1;
+}
+
+/* multi:finished([t]) -> n: the slots of the transfers started with one (handle:start's 5th
+ * argument) that have finished since the last call, n of them, into t[1..n] (which empties the
+ * queue); without t, how many wait there (the queue left as it is). Whoever started them learns
+ * which finished without asking each handle (lua/vertexops/fleet.lua, a window's direct sends). */
+static int multi_finished(lua_State *L) {
+  vx_multi *m = vx_checkmulti(L, 1);
+  lua_Integer n = 0;
+  vx_handle *h;
+  if (lua_isnoneornil(L, 2)) {
+    for (h = m->fhead; h; h = h->fnext) n++;
+  } else {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    while ((h = m->fhead) != NULL) {
+      lua_pushinteger(L, h->slot);
+      lua_rawseti(L, 2, (int)++n);
+      vx_unqueue(h);
+    }
+  }
+  lua_pushinteger(L, n);
   return 1;
 }
 
@@ -139,7 +184,7 @@ static int multi_wait(lua_State *L) {
 }
 
 static const luaL_Reg multi_methods[] = {
-    {"perform", multi_perform}, {"wait", multi_wait}, {"close", multi_close}, {NULL, NULL}};
+    {"perform", multi_perform}, {"wait", multi_wait}, {"finished", multi_finished}, {"close", multi_close}, {NULL, NULL}};
 
 static const luaL_Reg multi_funcs[] = {{"multi", core_multi}, {NULL, NULL}};
 

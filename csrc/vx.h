@@ -51,6 +51,7 @@
 #define VX_ERROR_MT "vertexops.error"
 #define VX_SHARE_MT "vertexops.share"
 #define VX_MULTI_MT "vertexops.multi"
+#define VX_NAMES_PAGE_MT "vertexops.names_page"
 #define VX_JSON_KEY "vertexops.json"
 #define VX_MAX_BODY ((size_t)32 << 20)   /* response bodies larger than this are refused */
 #define VX_MAX_HEAD ((size_t)256 << 10)  /* response headers larger than this are refused */
@@ -245,6 +246,11 @@ typedef struct vx_handle {
   vx_sharestate *share;      /* the connection cache it uses, if shared */
   CURLcode rc;               /* result of a finished non-blocking transfer */
   double deadline;           /* a running transfer's timeout (monotonic seconds), plus a grace */
+  /* a transfer started with a slot (handle:start's 5th argument, > 0): once finished it waits in
+   * its multi's finished queue (fmulti's, linked by fnext) until multi:finished() takes its slot */
+  lua_Integer slot;
+  struct vx_multi *fmulti;
+  struct vx_handle *fnext;
   char errbuf[CURL_ERROR_SIZE];
 } vx_handle;
 
@@ -253,9 +259,11 @@ enum { VX_IDLE, VX_RUNNING, VX_DONE };
 typedef struct vx_multi {
   CURLM *multi;              /* NULL when closed */
   vx_handle *head;           /* transfers added and not yet removed */
+  vx_handle *fhead;          /* finished transfers with a slot, not yet taken by multi:finished() */
 } vx_multi;
 
 void vx_detach(vx_handle *h);
+void vx_unqueue(vx_handle *h);
 double vx_monotonic(void);
 int vx_attach(vx_multi *m, vx_handle *h);
 vx_multi *vx_checkmulti(lua_State *L, int idx);

@@ -15,7 +15,8 @@ local hooks = require "vertexops.hooks"
 local proxy = require "vertexops.proxy"
 local mtls = require "vertexops.mtls"
 
-local error, ipairs, next, pcall, setmetatable, type, tostring = error, ipairs, next, pcall, setmetatable, type, tostring
+local error, getmetatable, ipairs, next, pcall, setmetatable, type, tostring =
+  error, getmetatable, ipairs, next, pcall, setmetatable, type, tostring
 local math_min, math_floor = math.min, math.floor
 local coroutine_running = coroutine.running
 local string_format = string.format
@@ -239,6 +240,43 @@ function Client:_network(o, req)
   end
 end
 
+-- Fills req for an attempt just before it is sent (req may be shared by requests running side by
+-- side: Client:_build): its timeout (what is left of the call, at most request_timeout), connect
+-- timeout, CA file, and what makes its connection different (Client:_network).
+---@param o vertexops.Options
+---@param req table a built request
+---@param timeout number
+---@param connect_timeout number
+function Client:_fill(o, req, timeout, connect_timeout)
+  req.timeout, req.connect_timeout, req.ca_file = timeout, connect_timeout, o.ca_file
+  if o.proxy ~= nil or o.client_cert ~= nil or o.client_key ~= nil or req.proxy_target ~= nil
+    or req.client_cert ~= nil then -- (nothing to fill or clear otherwise: one call less)
+    self:_network(o, req)
+  end
+end
+
+-- Whether a bulk call's first attempts can be sent straight from its window (fleet.lua), without
+-- a request coroutine running Client:_run for each: only when nothing before the exchange could
+-- wait or be seen -- no hooks, no rate option, not inside nginx (light threads there), a token at
+-- hand without a fetch. Returns true and the token (nil with an api_key), or false. What such an
+-- attempt does not cover (the deadline, the adaptive pacing's permit) the window checks per
+-- request; its failures go to Client:_run(o, req, ctx, first), which goes on from there.
+---@param o vertexops.Options
+---@return boolean direct
+---@return string? token
+function Client:_direct(o)
+  if o.rate or host.cosocket_phase() or observe(self, o) then return false end
+  if o.api_key ~= nil then return true, nil end
+  local t = o.token
+  if type(t) == "string" then return true, t end
+  if t ~= nil then return false end
+  local ok, provider = pcall(self._provider, self, o)
+  local token
+  if ok then ok, token = pcall(provider._cached_token, provider, o) end
+  if ok and token then return true, token end
+  return false
+end
+
 -- A 401 or 403 of the service names the credentials it refused (google-auth's get_cred_info, as
 -- google-api-core adds it to such errors): their type, source and principal, never a secret; in
 -- the message and as fields credential_type, credential_source, principal. Nothing for a token
@@ -262,9 +300,9 @@ end
 ---@return boolean ok
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers
-function Client:_run(o, req, ctx)
+function Client:_run(o, req, ctx, first)
   local timeout = o.timeout or options.DEFAULTS.timeout
-  local deadline = ctx and ctx.deadline or deadlines.for_call(o)
+  local deadline = first and first.deadline or ctx and ctx.deadline or deadlines.for_call(o)
   local rules = ctx and ctx.rules or req.rules or req.method -- req.rules: a read sent as POST
   local rp -- the retry policy: looked up at the first failure (options.policy)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
@@ -276,36 +314,34 @@ function Client:_run(o, req, ctx)
   local ob = not no_auth and observe(self, o) or nil
   local adapt = o.rate == nil and ctx and ctx.adapt -- rate = false: no pacing at all
   while true do
-    -- the token first: getting it may wait (a fetch of its own, or another request's)
-    local token = not no_auth and self:_token(o, deadline) or nil
-    -- option rate, or a bulk call's adaptive pacing (ctx.adapt): may wait; an error past the deadline
-    local paced, sent, slot = nil, nil, nil
-    if o.rate or adapt then paced, sent, slot = rate.permit(self, o, req, deadline, adapt) end
-    if paced then return false, paced end
-    local remaining = deadline:left()
-    if remaining <= 0 then
-      return errors.result("TimeoutError", string_format("%s did not finish within the %g s timeout%s",
-        req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
-    end
-    -- req may be shared by requests running side by side (Client:_build): fill it just before use
-    req.timeout = math_min(request_timeout, remaining)
-    req.connect_timeout, req.ca_file = connect_timeout, o.ca_file
-    if o.proxy ~= nil or o.client_cert ~= nil or o.client_key ~= nil or req.proxy_target ~= nil
-      or req.client_cert ~= nil then -- (nothing to fill or clear otherwise: one call less)
-      self:_network(o, req)
-    end
-    if ctx then ctx.requests = (ctx.requests or 0) + 1 end
-    n = n + 1
     local ok, res, headers
-    if ob then
-      local sendreq, a = ob:attempt_start(req, n, token ~= nil)
-      ok, res, headers = self:_exchange(o, sendreq, token, a.meter)
-      local status = ob:attempt_end(a, ok, res, headers)
-      if ctx then ctx.status = status end
+    if first then -- an attempt made already (a bulk call's direct send: fleet.lua): its outcome
+      ok, res, headers, first, n = first[1], first[2], first[3], nil, 1
     else
-      ok, res, headers = self:_exchange(o, req, token)
+      -- the token first: getting it may wait (a fetch of its own, or another request's)
+      local token = not no_auth and self:_token(o, deadline) or nil
+      -- option rate, or a bulk call's adaptive pacing (ctx.adapt): may wait; an error past the deadline
+      local paced, sent, slot = nil, nil, nil
+      if o.rate or adapt then paced, sent, slot = rate.permit(self, o, req, deadline, adapt) end
+      if paced then return false, paced end
+      local remaining = deadline:left()
+      if remaining <= 0 then
+        return errors.result("TimeoutError", string_format("%s did not finish within the %g s timeout%s",
+          req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
+      end
+      self:_fill(o, req, math_min(request_timeout, remaining), connect_timeout)
+      if ctx then ctx.requests = (ctx.requests or 0) + 1 end
+      n = n + 1
+      if ob then
+        local sendreq, a = ob:attempt_start(req, n, token ~= nil)
+        ok, res, headers = self:_exchange(o, sendreq, token, a.meter)
+        local status = ob:attempt_end(a, ok, res, headers)
+        if ctx then ctx.status = status end
+      else
+        ok, res, headers = self:_exchange(o, req, token)
+      end
+      if sent then rate.answered(adapt, o, req, sent, ok, res, slot) end
     end
-    if sent then rate.answered(adapt, o, req, sent, ok, res, slot) end
     if ok then return true, res, headers end
     local provider = not no_auth and not refreshed and res.code == 401 and self:_provider(o)
     if not no_auth and (res.code == 401 or res.code == 403) and not (provider and provider:refreshable()) then
@@ -433,7 +469,8 @@ function Client:_list(parent, region, o, ctx)
   if req.kind == "jobs" then return jobs_page(body, req.collection) end
   local ops = body.operations
   if ops == json_null then ops = nil end
-  if ops ~= nil then
+  -- a page read for names only (core.NAMES_PAGE: csrc/json.c) holds what the checks below pass
+  if ops ~= nil and getmetatable(body) ~= core.NAMES_PAGE then
     if type(ops) ~= "table" then
       raise("ResponseTypeError", "list response has an 'operations' field that is not a list")
     end

@@ -37,14 +37,27 @@ local SKIP = {
   failed_precondition = "failed_precondition", -- the cancel answered 400 FAILED_PRECONDITION
 }
 
--- A window: the requests of one bulk call in flight, at most `size` of them. Each is a request
--- run by Client:_start with a tag (what it is for); step() moves them all and hands each finished
--- one to on_done(request, tag).
+-- A window: the requests of one bulk call in flight, at most `size` of them, each with a tag (what
+-- it is for). step() moves them all and hands each finished one to on_done(r, tag): r.ok, and
+-- r.error when not ok (r.results too for a request coroutine's).
+-- A request is either a request coroutine, run by Client:_start (start(fn, tag): the whole policy,
+-- Client:_run, in a coroutine of its own), or a direct send (send(req, tag)): when nothing before
+-- the exchange could wait (Client:_direct), the first attempt is started on a handle of the
+-- window's own, without a coroutine, and multi:finished() says which ended; an answer that is not
+-- a success goes to a request coroutine running Client:_run from that attempt on (its retries, a
+-- token refreshed after a 401, its errors), so a bulk call decides as a single call does.
 local Window = {}
 Window.__index = Window
 
-local function window(client, size, on_done)
-  return setmetatable({ client = client, size = size, n = 0, reqs = {}, tags = {}, on_done = on_done }, Window)
+local SENT = { done = true, ok = true } -- what on_done gets for a direct send that succeeded
+
+-- o, ctx: the options and context of the bulk call's requests (Client:_run's)
+local function window(client, size, on_done, o, ctx)
+  return setmetatable({ client = client, size = size, on_done = on_done, o = o, ctx = ctx,
+    n = 0,                          -- requests in flight: nr + nd
+    nr = 0, reqs = {}, tags = {},   -- request coroutines, 1 .. nr
+    nd = 0, direct = {}, spare = {}, fin = {}, -- direct sends by slot; spare records; multi:finished's list
+  }, Window)
 end
 
 function Window:full() return self.n >= self.size end
@@ -52,22 +65,100 @@ function Window:full() return self.n >= self.size end
 function Window:start(fn, tag)
   local r = self.client:_start(fn)
   if r.done then return self.on_done(r, tag) end
-  local n = self.n + 1
-  self.n, self.reqs[n], self.tags[n] = n, r, tag
+  local n = self.nr + 1
+  self.nr, self.reqs[n], self.tags[n], self.n = n, r, tag, self.n + 1
+end
+
+-- What a window request runs: req with the retry policy (Client:_run), its failure raised; first:
+-- the outcome of an attempt made already (a direct send's).
+local function runner(client, o, req, ctx, first)
+  return function()
+    local ok, res = client:_run(o, req, ctx, first)
+    if not ok then error(res, 0) end
+    return res
+  end
+end
+
+-- Before a burst of send(): whether its first attempts may go direct, and with which token.
+function Window:begin()
+  self.go, self.token = self.client:_direct(self.o)
+end
+
+-- req's first attempt, direct when begin() allowed it and it can go now (the deadline not passed,
+-- the adaptive pacing's permit at once), else as a request coroutine.
+function Window:send(req, tag)
+  local o, ctx, client = self.o, self.ctx, self.client
+  if not self.go then return self:start(runner(client, o, req, ctx), tag) end
+  local deadline = ctx.deadline or deadlines.for_call(o) -- cancel_many: each cancel's own
+  local remaining = deadline:left()
+  local adapt = o.rate == nil and ctx.adapt -- rate = false: no pacing at all
+  local may, sent = true, nil
+  if remaining > 0 and adapt then may, sent = rate.admit_now(adapt, req, deadline:clock()) end
+  if remaining <= 0 or not may then return self:start(runner(client, o, req, ctx), tag) end
+  client:_fill(o, req, math_min(ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout,
+    remaining), o.connect_timeout or options.DEFAULTS.connect_timeout)
+  ctx.requests = (ctx.requests or 0) + 1
+  local h = client:_borrow()
+  local slot = (client.slot or 0) + 1
+  client.slot = slot
+  local started, err = pcall(h.start, h, req, client.multi or client:_multi(), self.token, slot)
+  if not started then -- as a request whose transfer could not start: that error ends it
+    client:_give_back(h)
+    return self.on_done({ done = true, ok = false, error = err }, tag)
+  end
+  local spare = self.spare
+  local d = spare[#spare]
+  if d then spare[#spare] = nil else d = {} end
+  d.h, d.req, d.tag, d.sent, d.deadline = h, req, tag, sent, deadline
+  self.direct[slot] = d
+  self.nd, self.n = self.nd + 1, self.n + 1
+end
+
+-- The direct sends that finished (after a perform): each handed over; returns how many.
+function Window:harvest()
+  local client, o, ctx, fin, direct, spare = self.client, self.o, self.ctx, self.fin, self.direct, self.spare
+  local finished = 0
+  for i = 1, client.multi:finished(fin) do
+    local slot = fin[i]
+    fin[i] = nil
+    local d = direct[slot]
+    if d then -- (a slot of another window of this client, abandoned, is not ours)
+      direct[slot] = nil
+      self.nd, self.n = self.nd - 1, self.n - 1
+      finished = finished + 1
+      local h, req, tag, sent, deadline = d.h, d.req, d.tag, d.sent, d.deadline
+      d.h, d.req, d.tag, d.deadline = nil, nil, nil, nil
+      spare[#spare + 1] = d
+      local done, ok, res, headers = pcall(h.finish, h)
+      client:_give_back(h)
+      if not done then
+        self.on_done({ done = true, ok = false, error = ok }, tag)
+      else
+        if sent then rate.answered(o.rate == nil and ctx.adapt, o, req, sent, ok, res) end
+        if ok then
+          self.on_done(SENT, tag)
+        else
+          self:start(runner(client, o, req, ctx, { ok, res, headers, deadline = deadline }), tag)
+        end
+      end
+    end
+  end
+  return finished
 end
 
 -- One perform for every transfer, then each finished request handed over; returns how many.
 function Window:step()
   self.client:_perform(true)
-  local reqs, tags, finished = self.reqs, self.tags, 0
-  local k = self.n
+  local finished = self.nd > 0 and self:harvest() or 0
+  local reqs, tags = self.reqs, self.tags
+  local k = self.nr
   while k >= 1 do
     local r = reqs[k]
     if r:_advance() then
-      local tag, n = tags[k], self.n
+      local tag, n = tags[k], self.nr
       reqs[k], tags[k] = reqs[n], tags[n]
       reqs[n], tags[n] = nil, nil
-      self.n = n - 1
+      self.nr, self.n = n - 1, self.n - 1
       finished = finished + 1
       self.on_done(r, tag)
     end
@@ -78,8 +169,9 @@ end
 
 -- true when one of the requests can move on (a transfer finished, a retry's sleep ended).
 function Window:ready()
+  if self.nd > 0 and self.client.multi:finished() > 0 then return true end
   local reqs = self.reqs
-  for k = 1, self.n do
+  for k = 1, self.nr do
     local r = reqs[k]
     if r.done or (r.transfer and r.transfer:done()) or (r.wake and r.clock() >= r.wake) then return true end
   end
@@ -97,7 +189,28 @@ function Window:block()
     me.transfer = nil
     return
   end
-  Request.block(self.client, self.reqs, self.n)
+  Request.block(self.client, self.reqs, self.nr, self.nd > 0)
+end
+
+-- Abandons the direct sends in flight (the bulk call raised, or the request running it was
+-- closed): their handles are closed, as a closed request's transfer is (Client:_retire). Request
+-- coroutines are requests of their own.
+function Window:retire()
+  local client = self.client
+  for slot, d in next, self.direct do
+    self.direct[slot] = nil
+    client:_retire(d.h)
+  end
+  self.nd, self.n = 0, self.nr
+end
+
+-- Runs fn(...) (a bulk call's loop over the window); a failure retires the window first.
+function Window:guard(fn, ...)
+  local ok, err = host.pcall(fn, ...)
+  if not ok then
+    self:retire()
+    error(err, 0)
+  end
 end
 
 -- Runs start(i) for i = 1 .. n, keeping the window full, until every request has finished;
@@ -105,6 +218,7 @@ end
 function Window:run(n, start, stepped)
   local i = 0
   while true do
+    if i < n and not self:full() then self:begin() end
     while i < n and not self:full() do
       i = i + 1
       start(i)
@@ -115,15 +229,6 @@ function Window:run(n, start, stepped)
     elseif stepped then
       stepped()
     end
-  end
-end
-
--- What a window request runs: req with the retry policy (Client:_run), its failure raised.
-local function runner(client, o, req, ctx)
-  return function()
-    local ok, res = client:_run(o, req, ctx)
-    if not ok then error(res, 0) end
-    return res
   end
 end
 
@@ -192,11 +297,11 @@ end
 
 function Client:_cancel_many(reqs, o)
   local results = {}
+  local ctx = { adapt = rate.adaptive() } -- without option rate: paced by what 429s teach (rate.lua)
   local win = window(self, o.concurrency or options.DEFAULTS.concurrency, function(r, i)
     results[i] = r.ok and { ok = true } or { err = r.error }
-  end)
-  local ctx = { adapt = rate.adaptive() } -- without option rate: paced by what 429s teach (rate.lua)
-  win:run(#reqs, function(i) win:start(runner(self, o, reqs[i], ctx), i) end)
+  end, o, ctx)
+  win:guard(win.run, win, #reqs, function(i) win:send(reqs[i], i) end)
   return results, ctx
 end
 
@@ -421,10 +526,11 @@ local function dispatch(f, pages)
     f.page, f.reqs, f.lister = nil, nil, true
     win:start(pages, LISTER)
   end
+  if f.page and f.pi < #f.page and not win:full() then win:begin() end
   while f.page and f.pi < #f.page and not win:full() do
     local i = f.pi + 1
     f.pi = i
-    win:start(runner(f.client, f.ro, f.reqs[i], f.ctx), f.page[i])
+    win:send(f.reqs[i], f.page[i])
   end
 end
 
@@ -441,13 +547,15 @@ local function cancel_phase(f)
   f.lister, f.more = false, true
   local win = window(f.client, f.size, function(r, tag)
     if tag == LISTER then on_page(f, r) else on_cancel(f, r, tag) end
-  end)
+  end, f.ro, f.ctx)
   f.win = win
-  while true do
-    dispatch(f, pages)
-    if win.n == 0 and not f.more and not (f.page and f.pi < #f.page) then break end
-    if win:step() > 0 then report_cancel(f) elseif win.n > 0 then win:block() end
-  end
+  win:guard(function()
+    while true do
+      dispatch(f, pages)
+      if win.n == 0 and not f.more and not (f.page and f.pi < #f.page) then break end
+      if win:step() > 0 then report_cancel(f) elseif win.n > 0 then win:block() end
+    end
+  end)
   f.ctx.names_only = nil -- the wait's listings read each operation whole
   local summary = f.summary
   summary.requests, summary.elapsed = f.ctx.requests, f.clock() - f.start
@@ -606,7 +714,7 @@ local function wait_all(f)
   local poll = options.policy(f.ro, "polling", options.POLLING)
   local delay = poll.initial_delay
   local start_requests = f.ctx.requests
-  local win = window(f.client, f.size, function(r, name) on_get(f, r, name) end)
+  local win = window(f.client, f.size, function(r, name) on_get(f, r, name) end, f.ro, f.ctx)
   while f.npending > 0 do
     if f.deadline:expired() then break end
     w.rounds = w.rounds + 1

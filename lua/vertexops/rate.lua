@@ -116,22 +116,43 @@ local function learned(a, key)
   return s
 end
 
+-- Whether a request under the learned rate s may go at now (then it is counted); else how many
+-- went in the last LEARN_PER seconds and the rate. The rate grows first when a whole window
+-- passed without a 429.
+local function admit(s, now)
+  local r = s.requests
+  local n = trim(s.sent, now - LEARN_PER)
+  if r and now - s.since >= LEARN_PER then -- a whole window without a 429: grow
+    r = r < s.top and math.min(s.top, math.ceil(r * GROW_FAST)) or r + math.max(1, math.floor(r * GROW_SLOW))
+    s.requests, s.since = r, now
+  end
+  if not r or n < r then
+    push(s.sent, now)
+    return true
+  end
+  return false, n, r
+end
+
+--- admit_now(a, req, clock) -> may, sent: whether a bulk call's adaptive pacing (a) lets req go at
+--- once -- then counted as permit() counts it, sent being what to hand answered() (nil: req is not
+--- paced) -- or false when permit() would wait (lua/vertexops/fleet.lua: a window's direct send).
+function M.admit_now(a, req, clock)
+  local key = req.rate_key
+  if key == nil then key = key_of(req) end
+  if not key then return true, nil end
+  local now = clock()
+  if admit(a.keys[key] or learned(a, key), now) then return true, now end
+  return false
+end
+
 -- The adaptive permit: as permit's loop, over the learned rate (none until a 429 set one).
 local function adaptive_permit(o, req, deadline, a, key)
   local clock = deadline:clock()
   local s = a.keys[key] or learned(a, key)
   while true do
     local now = clock()
-    local r = s.requests
-    local n = trim(s.sent, now - LEARN_PER)
-    if r and now - s.since >= LEARN_PER then -- a whole window without a 429: grow
-      r = r < s.top and math.min(s.top, math.ceil(r * GROW_FAST)) or r + math.max(1, math.floor(r * GROW_SLOW))
-      s.requests, s.since = r, now
-    end
-    if not r or n < r then
-      push(s.sent, now)
-      return nil, now
-    end
+    local may, n, r = admit(s, now)
+    if may then return nil, now end
     local free = s.sent[s.sent.head + n - r] + LEARN_PER
     if free >= deadline:at() then
       return errors.new("TimeoutError", string_format("%s did not finish within the call's timeout: the "

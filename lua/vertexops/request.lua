@@ -59,6 +59,21 @@ function Client:_borrow()
   return h
 end
 
+-- A handle with a transfer in flight that nobody will finish (its request was closed): closed,
+-- which takes it off the multi and wipes its request's headers, never reused; its counts kept.
+---@param h userdata
+function Client:_retire(h)
+  local st = h:stats()
+  local retired = self.retired or { requests = 0, connects = 0 }
+  retired.requests, retired.connects = retired.requests + st.requests, retired.connects + st.connects
+  self.retired = retired
+  h:close()
+  local handles = self.handles or {}
+  for i = #handles, 1, -1 do
+    if handles[i] == h then table.remove(handles, i) end
+  end
+end
+
 ---@param h userdata
 function Client:_give_back(h)
   self.pool = self.pool or {}
@@ -198,17 +213,9 @@ function Request:close()
     if ngx then pcall(ngx.thread.kill, self.thread) end
   end
   local h = self.transfer
-  if h then -- a transfer in flight: its handle is closed (which takes it off the multi), not reused
+  if h then
     self.transfer = nil
-    local st = h:stats()
-    local retired = client.retired or { requests = 0, connects = 0 }
-    retired.requests, retired.connects = retired.requests + st.requests, retired.connects + st.connects
-    client.retired = retired
-    h:close()
-    local handles = client.handles or {}
-    for i = #handles, 1, -1 do
-      if handles[i] == h then table.remove(handles, i) end
-    end
+    if h.retire then h:retire() else client:_retire(h) end -- a bulk call's window (fleet.lua), or a handle
   end
   local held = self.held
   self.held = nil
@@ -283,14 +290,16 @@ function Request:poll()
   return false
 end
 
--- Blocks until one of requests[1..n] can make progress (a transfer has news, or a sleep ends).
+-- Blocks until one of requests[1..n] can make progress (a transfer has news, or a sleep ends);
+-- io: the caller has transfers of its own in the multi handle too (a window's direct sends).
 -- A wait on the multi handle lasts POLL_MAX at most: libcurl (7.88) can sit on HTTP/2 answers it
 -- has already read until the socket has news again, which with many streams answered at once
 -- stalls a whole poll (bench/RESULTS.md, "Fleet"); a short poll picks them up.
 local POLL_MAX = 0.01
 local LIGHT_MAX = 1 -- seconds a wait on light threads lasts at most before looking again
-local function block(client, requests, n)
-  local wake, sleeper, io, light = nil, nil, false, nil
+local function block(client, requests, n, io)
+  local wake, sleeper, light = nil, nil, nil
+  io = io or false
   for k = 1, n or #requests do
     local r = requests[k]
     if r.light then

@@ -218,11 +218,8 @@ function Provider:_token(o, deadline)
   local kind = KINDS[src.kind]
   if kind.cached == false then return kind.fetch(self, src, o, deadline) end
   local clock = clock_of(o)
-  -- (a service account's token kept in one self_signed_jwt mode serves only calls of that mode)
-  local mode = src.kind == "service_account" and self:_self_signed(src, o)
-  if self.cached and self.cached_mode == mode and clock() < self.expires_at - REFRESH_EARLY then
-    return self.cached
-  end
+  local cached, mode = self:_cached(src, o, clock)
+  if cached then return cached end
   local dict_name = o.shared_dict or self.opts.shared_dict
   if dict_name then
     local token = self:_shared_token(src, o, deadline, dict_name)
@@ -232,6 +229,28 @@ function Provider:_token(o, deadline)
   if not ok then error(token, 0) end
   if self:_storable(lifetime) then self.cached, self.expires_at, self.cached_mode = token, clock() + lifetime, mode end
   return token
+end
+
+-- The cached token a call with options o may use (nil when there is none, or it is about to
+-- expire), and the self_signed_jwt mode it was kept in: a service account's token kept in one
+-- mode serves only calls of that mode.
+function Provider:_cached(src, o, clock)
+  local mode = src.kind == "service_account" and self:_self_signed(src, o)
+  if self.cached and self.cached_mode == mode and clock() < self.expires_at - REFRESH_EARLY then
+    return self.cached, mode
+  end
+  return nil, mode
+end
+
+-- The token Provider:_token(o) would give at once, from the cache (nil when it would fetch one,
+-- or when another request is fetching: lua/vertexops/client.lua, Client:_direct). Raises as
+-- _token does for credentials that cannot serve o.
+function Provider:_cached_token(o)
+  if self.fetching then return nil end
+  local src = self:source()
+  self:_check_universe(o)
+  if KINDS[src.kind].cached == false then return nil end
+  return (self:_cached(src, o, clock_of(o)))
 end
 
 -- The client's universe (o's universe_domain, else the provider's, else GOOGLE_CLOUD_UNIVERSE_DOMAIN,
