@@ -39,8 +39,26 @@ static int vx_fixints(lua_State *L, int t) {
  * VX_MAX_DEPTH levels. A memory error while decoding is raised again as the memory error it is:
  * cjson.safe would turn it into a plain string ("Memory allocation error in CJSON protected call")
  * raised through every caller, so the decoder runs unprotected under our own lua_pcall. */
+/* Whether s (n bytes) is an empty JSON object: '{' and '}' with only JSON whitespace around them
+ * (a cancel's answer): what the decoder would make of it is an empty table. */
+static int vx_emptyobject(const char *s, size_t n) {
+  const char *p = s, *end = s + n;
+  int seen = 0; /* 0: before '{', 1: inside, 2: after '}' */
+  for (; p < end; p++) {
+    if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') continue;
+    if (seen == 0 && *p == '{') seen = 1;
+    else if (seen == 1 && *p == '}') seen = 2;
+    else return 0;
+  }
+  return seen == 2;
+}
+
 int vx_pushjson(lua_State *L, const char *s, size_t n) {
   int st;
+  if (vx_emptyobject(s, n)) { /* no decoder call for what it would answer with an empty table */
+    lua_newtable(L);
+    return 1;
+  }
   lua_getfield(L, LUA_REGISTRYINDEX, VX_JSON_KEY);
   lua_getfield(L, -1, "decode");
   lua_remove(L, -2);

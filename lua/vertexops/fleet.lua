@@ -351,6 +351,7 @@ local function new_run(client, o, parent, region)
     project = project, location = location, under = under, number = project and project:match("^%d+$"),
     prefix = parent .. "/", -- what the parent's own names start with (place)
     seen = {}, -- the names listed so far, by name_key
+    rate_keys = {}, -- project -> "project/location", the key of the parent's requests (rate.lua)
     pending = wait and {} or nil, npending = 0, -- with wait: the names cancelled, not yet seen ended
   }
 end
@@ -457,6 +458,13 @@ local function sort_page(f, ops, pageno)
         if req then
           local n = #names + 1
           names[n], reqs[n] = name, req
+          -- its quota's key (rate.lua: the project and location its URL names), known here
+          local key = f.rate_keys[project]
+          if not key then
+            key = project .. "/" .. f.location
+            f.rate_keys[project] = key
+          end
+          req.rate_key = key
         end
       end
     end
