@@ -459,12 +459,12 @@ local function sort_page(f, ops, pageno)
           local n = #names + 1
           names[n], reqs[n] = name, req
           -- its quota's key (rate.lua: the project and location its URL names), known here
-          local key = f.rate_keys[project]
-          if not key then
-            key = project .. "/" .. f.location
-            f.rate_keys[project] = key
+          local rate_key = f.rate_keys[project]
+          if not rate_key then
+            rate_key = project .. "/" .. f.location
+            f.rate_keys[project] = rate_key
           end
-          req.rate_key = key
+          req.rate_key = rate_key
         end
       end
     end
