@@ -210,7 +210,7 @@ static long vx_ms(double secs) {
  * timeout, connect_timeout, ca_file, want_headers). Raises for bad arguments, fails closed when
  * libcurl refuses an option; allocates only into h. The token is copied into the handle's header
  * list only, which goes with the exchange (vx_forget_headers). */
-static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
+static int vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
   CURL *e = h->easy;
   const char *ca = NULL;
   size_t i;
@@ -237,7 +237,8 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
     /* ... but not POSTFIELDS: copy the body, which may outlive this call in a multi transfer */
     VX_SETOPT(L, e, CURLOPT_COPYPOSTFIELDS, r.bodytext ? r.bodytext : "");
   }
-  VX_SETOPT(L, e, CURLOPT_TIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "timeout", VX_EXCHANGE_TIMEOUT)));
+  h->timeout = vx_fieldnumber(L, 2, "timeout", VX_EXCHANGE_TIMEOUT);
+  VX_SETOPT(L, e, CURLOPT_TIMEOUT_MS, vx_ms(h->timeout));
   VX_SETOPT(L, e, CURLOPT_CONNECTTIMEOUT_MS, vx_ms(vx_fieldnumber(L, 2, "connect_timeout", VX_CONNECT_TIMEOUT)));
   /* The proxy is the Lua front's decision (lua/vertexops/proxy.lua: option proxy or https_proxy,
    * no_proxy), the same for both transports: req.proxy "http://host:port" for an https:// request
@@ -333,6 +334,7 @@ static void vx_prepare(lua_State *L, vx_handle *h, int tokidx) {
   h->headtotal = 0;
   h->errbuf[0] = '\0';
   lua_settop(L, top);
+  return r.u.https;
 }
 
 /* Turns a finished transfer (rc, status, buffers) into true, decoded[, headers] | false, err.
@@ -408,6 +410,7 @@ static int handle_start(lua_State *L) {
   vx_handle *h = vx_checkhandle(L, 1);
   vx_multi *m;
   lua_Integer slot = 0;
+  int https;
   lua_settop(L, 5);
   vx_checkmulti(L, 3);
   if (h->state == VX_RUNNING) return vx_valueerror(L, "vertexops handle is busy with a transfer");
@@ -418,22 +421,20 @@ static int handle_start(lua_State *L) {
     slot = (lua_Integer)d;
   }
   vx_unqueue(h); /* a finished transfer of this handle whose slot was never taken */
-  vx_prepare(L, h, 4); /* keeps the multi at index 3 alive on the stack */
-  m = vx_checkmulti(L, 3);
+  https = vx_prepare(L, h, 4); /* keeps the multi at index 3 alive on the stack */
+  m = lua_touserdata(L, 3); /* checked above; vx_prepare runs no Lua that could close it */
   VX_SETOPT(L, h->easy, CURLOPT_PRIVATE, (void *)h);
   /* https: wait to multiplex rather than open more connections. Never for http://, where there is
    * no HTTP/2 to wait for (CURL_HTTP_VERSION_2TLS): libcurl 7.88 can leave such a transfer waiting
    * for ever on a connection a failed allocation broke (make torture, fuzz/torture/multi.lua). */
-  vx_rawfield(L, 2, "url");
-  VX_SETOPT(L, h->easy, CURLOPT_PIPEWAIT, strncmp(lua_tostring(L, -1), "https://", 8) == 0 ? 1L : 0L);
-  lua_pop(L, 1);
+  VX_SETOPT(L, h->easy, CURLOPT_PIPEWAIT, https ? 1L : 0L);
   if (!vx_attach(m, h)) {
     vx_forget_headers(h);
     return vx_curlerror(L, "curl_multi_add_handle failed");
   }
   /* libcurl's own timeout ends the transfer; multi:perform ends it one second later if libcurl
    * has lost it (multi.c) */
-  h->deadline = vx_monotonic() + (double)vx_ms(vx_fieldnumber(L, 2, "timeout", 60)) / 1000.0 + 1.0;
+  h->deadline = vx_monotonic() + (double)vx_ms(h->timeout) / 1000.0 + 1.0;
   h->slot = slot;
   h->state = VX_RUNNING;
   return 0;

@@ -50,11 +50,11 @@ static void vx_readheaders(lua_State *L, int idx, vx_request *r) {
   n = lua_rawlen(L, r->headers);
   for (i = 1; i <= n; i++) {
     const char *s;
-    size_t sl, j;
+    size_t sl;
     if (VX_RAWGETI(L, r->headers, (int)i) != LUA_TSTRING) vx_typeerror(L, "request headers must be strings");
     s = lua_tolstring(L, -1, &sl);
-    for (j = 0; j < sl; j++)
-      if (s[j] == '\r' || s[j] == '\n' || s[j] == '\0') vx_valueerror(L, "request header contains a line break");
+    if (memchr(s, '\n', sl) || memchr(s, '\r', sl) || memchr(s, '\0', sl))
+      vx_valueerror(L, "request header contains a line break");
     if (!memchr(s, ':', sl)) vx_valueerror(L, "request header has no ':'");
     lua_pop(L, 1);
   }

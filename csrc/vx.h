@@ -245,6 +245,7 @@ typedef struct vx_handle {
   int names_only;            /* a listing page: its operations' names only (json.c, vx_pushpagenames) */
   vx_sharestate *share;      /* the connection cache it uses, if shared */
   CURLcode rc;               /* result of a finished non-blocking transfer */
+  double timeout;            /* the request's timeout in seconds (req.timeout), as vx_prepare read it */
   double deadline;           /* a running transfer's timeout (monotonic seconds), plus a grace */
   /* a transfer started with a slot (handle:start's 5th argument, > 0): once finished it waits in
    * its multi's finished queue (fmulti's, linked by fnext) until multi:finished() takes its slot */
