@@ -177,6 +177,26 @@ describe("bulk calls' direct sends", function()
     assert.is_true(client:cancel(server:create {}.name)) -- the client goes on
   end)
 
+  it("of two bulk calls of one client under client:start() each reach their own call", function()
+    client = vertexops.client(H.opts(server))
+    local other = "projects/other-project/locations/us-central1"
+    server:create_many(150, { done_after = 36000 })
+    server:create_many(150, { project = "other-project", done_after = 36000 })
+    server:reset_log()
+    local opts = { max_in_flight = 20, page_size = 50, wait = false }
+    local ra = client:start("cancel_all", H.PARENT, nil, opts)
+    local rb = client:start("cancel_all", other, nil, opts)
+    local t0 = core.clock()
+    while client:poll() > 0 and core.clock() - t0 < 30 do core.sleep(0.001) end
+    H.within(core.clock() - t0, 1, "two cancel_all of 150 side by side")
+    for _, r in ipairs { ra, rb } do
+      local done, summary = r:poll()
+      assert.is_true(done)
+      assert.are.equal(150, summary.cancelled, tostring(summary))
+    end
+    assert.are.equal(300, count(server:log(), "cancel"))
+  end)
+
   it("are closed with the request running cancel_all under client:start()", function()
     client = vertexops.client(H.opts(server))
     server:create_many(300, { done_after = 36000 })

@@ -53,10 +53,12 @@ local SENT = { done = true, ok = true } -- what on_done gets for a direct send t
 
 -- o, ctx: the options and context of the bulk call's requests (Client:_run's)
 local function window(client, size, on_done, o, ctx)
+  client.sends = client.sends or {} -- the windows' direct sends in flight: slot -> window
   return setmetatable({ client = client, size = size, on_done = on_done, o = o, ctx = ctx,
     n = 0,                          -- requests in flight: nr + nd
     nr = 0, reqs = {}, tags = {},   -- request coroutines, 1 .. nr
     nd = 0, direct = {}, spare = {}, fin = {}, -- direct sends by slot; spare records; multi:finished's list
+    later = {}, -- slots of direct sends finished that another window's harvest took
   }, Window)
 end
 
@@ -110,38 +112,52 @@ function Window:send(req, tag)
   local d = spare[#spare]
   if d then spare[#spare] = nil else d = {} end
   d.h, d.req, d.tag, d.sent, d.deadline = h, req, tag, sent, deadline
-  self.direct[slot] = d
+  self.direct[slot], client.sends[slot] = d, self
   self.nd, self.n = self.nd + 1, self.n + 1
 end
 
--- The direct sends that finished (after a perform): each handed over; returns how many.
+-- A direct send that finished (slot d): handed over, or on to Client:_run when not a success.
+local function landed(self, slot, d)
+  local client, o, ctx = self.client, self.o, self.ctx
+  self.direct[slot] = nil
+  self.nd, self.n = self.nd - 1, self.n - 1
+  local h, req, tag, sent, deadline = d.h, d.req, d.tag, d.sent, d.deadline
+  d.h, d.req, d.tag, d.deadline = nil, nil, nil, nil
+  local spare = self.spare
+  spare[#spare + 1] = d
+  local done, ok, res, headers = pcall(h.finish, h)
+  client:_give_back(h)
+  if not done then return self.on_done({ done = true, ok = false, error = ok }, tag) end
+  if sent then rate.answered(o.rate == nil and ctx.adapt, o, req, sent, ok, res) end
+  if ok then return self.on_done(SENT, tag) end
+  self:start(runner(client, o, req, ctx, { ok, res, headers, deadline = deadline }), tag)
+end
+
+-- The direct sends that finished (after a perform): each handed over; returns how many. The
+-- client's multi handle says which slots finished, for every window of the client (bulk calls
+-- side by side under client:start()): another window's go to its `later`, its own harvest's.
 function Window:harvest()
-  local client, o, ctx, fin, direct, spare = self.client, self.o, self.ctx, self.fin, self.direct, self.spare
+  local fin, later, direct, sends = self.fin, self.later, self.direct, self.client.sends
   local finished = 0
-  for i = 1, client.multi:finished(fin) do
+  for i = 1, self.client.multi:finished(fin) do
     local slot = fin[i]
     fin[i] = nil
-    local d = direct[slot]
-    if d then -- (a slot of another window of this client, abandoned, is not ours)
-      direct[slot] = nil
-      self.nd, self.n = self.nd - 1, self.n - 1
-      finished = finished + 1
-      local h, req, tag, sent, deadline = d.h, d.req, d.tag, d.sent, d.deadline
-      d.h, d.req, d.tag, d.deadline = nil, nil, nil, nil
-      spare[#spare + 1] = d
-      local done, ok, res, headers = pcall(h.finish, h)
-      client:_give_back(h)
-      if not done then
-        self.on_done({ done = true, ok = false, error = ok }, tag)
+    local owner = sends[slot]
+    if owner then
+      sends[slot] = nil
+      if owner == self then
+        finished = finished + 1
+        landed(self, slot, direct[slot])
       else
-        if sent then rate.answered(o.rate == nil and ctx.adapt, o, req, sent, ok, res) end
-        if ok then
-          self.on_done(SENT, tag)
-        else
-          self:start(runner(client, o, req, ctx, { ok, res, headers, deadline = deadline }), tag)
-        end
+        owner.later[#owner.later + 1] = slot
       end
     end
+  end
+  for i = #later, 1, -1 do
+    local slot = later[i]
+    later[i] = nil
+    finished = finished + 1
+    landed(self, slot, direct[slot])
   end
   return finished
 end
@@ -169,7 +185,7 @@ end
 
 -- true when one of the requests can move on (a transfer finished, a retry's sleep ended).
 function Window:ready()
-  if self.nd > 0 and self.client.multi:finished() > 0 then return true end
+  if self.nd > 0 and (#self.later > 0 or self.client.multi:finished() > 0) then return true end
   local reqs = self.reqs
   for k = 1, self.nr do
     local r = reqs[k]
@@ -198,10 +214,10 @@ end
 function Window:retire()
   local client = self.client
   for slot, d in next, self.direct do
-    self.direct[slot] = nil
+    self.direct[slot], client.sends[slot] = nil, nil
     client:_retire(d.h)
   end
-  self.nd, self.n = 0, self.nr
+  self.nd, self.n, self.later = 0, self.nr, {}
 end
 
 -- Runs fn(...) (a bulk call's loop over the window); a failure retires the window first.
