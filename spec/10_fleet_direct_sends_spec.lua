@@ -211,4 +211,31 @@ describe("bulk calls' direct sends", function()
     assert.are.equal(0, held(client))
     assert.is_true(client:cancel(server:create {}.name)) -- the client goes on
   end)
+
+  it("are closed, with the retries they started, when the request running cancel_all is closed", function()
+    local t = H.fake_time()
+    client = vertexops.client(H.timed_opts(server, t))
+    server:create_many(30, { done_after = 36000 })
+    server:fault { match = "cancel", status = 503, times = 1000 }
+    local r = client:start("cancel_all", H.PARENT, nil, { max_in_flight = 10, page_size = 100, wait = false })
+    for _ = 1, 5000 do
+      r:poll()
+      if #server:log("cancel") >= 10 then break end
+      core.sleep(0.001)
+    end
+    for _ = 1, 50 do -- their answers in: each refused cancel's retry sleeps (the clock stands still)
+      r:poll()
+      core.sleep(0.002)
+    end
+    r:close()
+    core.sleep(0.05) -- (a cancel already on the wire reaches the log)
+    local before = #server:log("cancel")
+    for _ = 1, 50 do -- the backoffs pass: a retry left running would send again
+      t.now = t.now + 10
+      client:poll()
+      core.sleep(0.002)
+    end
+    assert.are.equal(before, #server:log("cancel"))
+    assert.are.equal(0, held(client))
+  end)
 end)

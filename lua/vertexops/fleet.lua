@@ -208,16 +208,23 @@ function Window:block()
   Request.block(self.client, self.reqs, self.nr, self.nd > 0)
 end
 
--- Abandons the direct sends in flight (the bulk call raised, or the request running it was
--- closed): their handles are closed, as a closed request's transfer is (Client:_retire). Request
--- coroutines are requests of their own.
+-- Abandons every request in flight (the bulk call raised, or the request running it was
+-- closed): the direct sends' handles are closed, as a closed request's transfer is
+-- (Client:_retire), and the request coroutines closed (req:close(): a retry sleeping in one would
+-- otherwise send again when the host polls the client).
 function Window:retire()
   local client = self.client
   for slot, d in next, self.direct do
     self.direct[slot], client.sends[slot] = nil, nil
     client:_retire(d.h)
   end
-  self.nd, self.n, self.later = 0, self.nr, {}
+  local reqs, tags = self.reqs, self.tags
+  for k = self.nr, 1, -1 do
+    local r = reqs[k]
+    reqs[k], tags[k] = nil, nil
+    r:close()
+  end
+  self.nd, self.nr, self.n, self.later = 0, 0, 0, {}
 end
 
 -- Runs fn(...) (a bulk call's loop over the window); a failure retires the window first.
