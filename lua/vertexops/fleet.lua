@@ -481,13 +481,14 @@ local function sort_page(f, ops, pageno)
         if req then
           local n = #names + 1
           names[n], reqs[n] = name, req
-          -- its quota's key (rate.lua: the project and location its URL names), known here
-          local rate_key = f.rate_keys[project]
-          if not rate_key then
+          -- its quota's key (rate.lua: the project and location its URL names, none under a
+          -- parent without a project), known here
+          local rate_key = project and f.rate_keys[project]
+          if project and not rate_key then
             rate_key = project .. "/" .. f.location
             f.rate_keys[project] = rate_key
           end
-          req.rate_key = rate_key
+          req.rate_key = rate_key or false
         end
       end
     end
