@@ -41,6 +41,13 @@ local OPTION_SETS = {
   { "v1", { api_version = "v1" } },
   { "v1beta1-project-empty", { api_version = "v1beta1", user_project = "" } },
   { "project-key-v1", { user_project = "quota-project", api_key = "key", api_version = "v1", page_size = 7 } },
+  { "endpoint-slashes", { endpoint = "https://127.0.0.1:9///" } },
+  { "endpoint-region-twice", { endpoint = "https://{region}-x.example.com/{region}/v/" } },
+  { "endpoint-other-brace", { endpoint = "https://{zone}.example.com" } },
+  { "endpoint-no-scheme", { endpoint = "ftp://example.com" } },
+  { "endpoint-port", { endpoint = "https://example.com:99999" } },
+  { "endpoint-plain-http", { endpoint = "http://example.com" } },
+  { "endpoint-query", { endpoint = "https://example.com/?a=1" } },
   { "bad-option", { timeout = "soon" } },
   { "unknown-option", { colour = "blue" } },
 }
