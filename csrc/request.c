@@ -395,9 +395,15 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
   int rc;
   vx_url u;
   luaL_Buffer b;
+  size_t whole, authority;
   t = lua_tolstring(L, idx, &tlen);
   luaL_buffinit(L, &b);
-  for (p = t; p < t + tlen;) {
+  for (p = t; p < t + tlen;) { /* the bytes up to each '{' as they are, each "{region}" expanded */
+    const char *brace = memchr(p, '{', (size_t)(t + tlen - p));
+    if (!brace) brace = t + tlen;
+    luaL_addlstring(&b, p, (size_t)(brace - p));
+    p = brace;
+    if (p == t + tlen) break;
     if ((size_t)(t + tlen - p) >= 8 && memcmp(p, "{region}", 8) == 0) {
       luaL_addstring(&b, region);
       p += 8;
@@ -407,8 +413,11 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
   }
   luaL_pushresult(&b);
   t = lua_tolstring(L, -1, &tlen);
-  (void)vx_scanurl(t, tlen, &u); /* where the host starts: trailing '/' go, the scheme's stay */
-  while (tlen > u.authority && t[tlen - 1] == '/') tlen--;
+  whole = tlen;
+  /* where the host starts (vx_scanurl's u.authority: 0 without a scheme): trailing '/' go, the
+   * scheme's stay */
+  authority = tlen >= 8 && memcmp(t, "https://", 8) == 0 ? 8 : tlen >= 7 && memcmp(t, "http://", 7) == 0 ? 7 : 0;
+  while (tlen > authority && t[tlen - 1] == '/') tlen--;
   rc = vx_scanurl(t, tlen, &u);
   if (rc == VX_URL_SCHEME) vx_urlfault(L, vx_endpoint_words, rc, t, &u);
   for (p = t + u.authority; p < t + tlen; p++) {
@@ -426,7 +435,8 @@ static void vx_pushbase(lua_State *L, int idx, const char *region) {
   if (rc != VX_URL_OK) vx_urlfault(L, vx_endpoint_words, rc, t, &u);
   if (!u.https && !vx_isloopback(t + u.host, u.hostlen, u.v6))
     vx_valueerror(L, "endpoint uses plain http:// for a host that is not loopback; use https://");
-  lua_pushlstring(L, t, tlen);
+  if (tlen == whole) lua_pushvalue(L, -1); /* no trailing '/': the expansion is the base URL */
+  else lua_pushlstring(L, t, tlen);
   lua_replace(L, -3);
   lua_pop(L, 1);
 }
@@ -779,6 +789,8 @@ typedef struct {
   size_t suffixlen;
   char suffixbuf[128];
   int body;                    /* a body goes with the request (cancel, wait) */
+  int protect;                 /* make a base URL under lua_pcall (core.build_many: a name's error
+                                  is its entry); core.build raises what its own path would */
   int slots;                   /* the stack slots below, from here */
   int ntail;                   /* header lines after the routing key's (VX_S_TAIL on) */
   const char *region;          /* the bytes of the region whose base URL is kept (NULL: none) */
@@ -866,30 +878,46 @@ static int vx_basecall(lua_State *L) {
 /* The longest URL built in place (a longer one goes through a luaL_Buffer). */
 #define VX_URLBUF 2048
 
-/* Builds the request of the name at nameidx as core.build would with c's call, options and region
- * argument, and pushes it; returns 0 and leaves the stack as it was where core.build's own path
- * must decide (see above). Raises only when memory runs out. */
-static int vx_fastbuild(lua_State *L, vx_buildctx *c, int nameidx) {
-  const char *name, *loc, *region;
+/* An operation's name as vx_fastbuild takes it: its bytes and segments. */
+typedef struct {
+  const char *name;
+  size_t namelen;
+  int nseg;
   const char *segs[VX_MAX_NAME / 2 + 1];
   size_t seglen[VX_MAX_NAME / 2 + 1];
-  size_t namelen, loclen, regionlen, i, n;
-  int nseg, fault, located, bits, t, hd, k;
+} vx_opname;
+
+/* Reads the value at idx into o when it is a name vx_fastbuild can take: a string that passes
+ * vx_checkname's checks of an operation's name, not a publisher model's operation (csrc/jobs.c's;
+ * a job's name is never an operation's). Then csrc/jobs.c has nothing to say about it, and
+ * core.build checks the seconds and options before it as its own path does. Raises nothing. */
+static int vx_readopname(lua_State *L, int idx, vx_opname *o) {
+  int fault;
   unsigned char bad;
+  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  o->name = lua_tolstring(L, idx, &o->namelen);
+  if (o->namelen == 0) return 0;
+  o->nseg = vx_scanpath(o->name, o->namelen, o->segs, o->seglen, VX_MAX_NAME / 2 + 1, &fault, &bad);
+  if (fault != VX_NAME_OK || o->nseg == 0 || vx_namegrammar('o', o->segs, o->seglen, o->nseg) != 0) return 0;
+  return !(o->nseg == 10 && VX_SEGIS(o->segs, o->seglen, o->nseg, 0, "projects") &&
+           VX_SEGIS(o->segs, o->seglen, o->nseg, 4, "publishers") &&
+           VX_SEGIS(o->segs, o->seglen, o->nseg, 6, "models"));
+}
+
+/* Builds the request of the name o (read by vx_readopname) as core.build would with c's call,
+ * options and region argument, and pushes it; returns 0 and leaves the stack as it was where
+ * core.build's own path must decide (see above). Raises only when memory runs out (and, for
+ * core.build, where its own path raises the same error at the same step: a base URL's). */
+static int vx_fastbuild(lua_State *L, vx_buildctx *c, const vx_opname *o) {
+  const char *name = o->name, *loc, *region;
+  const char *const *segs = o->segs;
+  const size_t *seglen = o->seglen;
+  size_t namelen = o->namelen, loclen, regionlen, i, n;
+  int nseg = o->nseg, located, bits, t, hd, k;
   const vx_method_shape *m;
   char line[sizeof "x-goog-request-params: name=" - 1 + 3 * VX_MAX_NAME];
-  if (!c->usable || lua_type(L, nameidx) != LUA_TSTRING) return 0;
-  nameidx = lua_absindex(L, nameidx);
-  name = lua_tolstring(L, nameidx, &namelen);
-  if (namelen == 0) return 0;
-  /* the name: vx_checkname's checks of an operation's, in one pass */
-  nseg = vx_scanpath(name, namelen, segs, seglen, VX_MAX_NAME / 2 + 1, &fault, &bad);
-  if (fault != VX_NAME_OK || nseg == 0 || vx_namegrammar('o', segs, seglen, nseg) != 0) return 0;
+  if (!c->usable) return 0;
   located = VX_SEGIS(segs, seglen, nseg, 0, "projects");
-  /* a publisher model's operation is csrc/jobs.c's (a job's name is never an operation's) */
-  if (located && nseg == 10 && VX_SEGIS(segs, seglen, nseg, 4, "publishers") &&
-      VX_SEGIS(segs, seglen, nseg, 6, "models"))
-    return 0;
   /* the methods of its shape (vx_checkmethod) */
   m = vx_findshapefrom(name, namelen, segs, seglen, nseg, &c->shape);
   bits = m && c->vbits == 1 ? m->v1 : m && c->vbits == 2 ? m->v1beta1 : 0;
@@ -913,12 +941,16 @@ static int vx_fastbuild(lua_State *L, vx_buildctx *c, int nameidx) {
   if (!c->region || regionlen != c->regionlen || memcmp(region, c->region, regionlen) != 0) {
     if (loc && !vx_regionok(region, regionlen)) return 0;
     lua_pushlstring(L, region, regionlen);
-    lua_pushcfunction(L, vx_basecall);
-    lua_pushvalue(L, c->opts);
-    lua_pushvalue(L, -3);
-    if (lua_pcall(L, 2, 1, 0) != 0) {
-      lua_pop(L, 2); /* the error and the region: the slots keep what they held */
-      return 0;
+    if (!c->protect) {
+      vx_pushbaseurl(L, c->opts, lua_gettop(L)); /* raises as core.build's path would, at that step */
+    } else {
+      lua_pushcfunction(L, vx_basecall);
+      lua_pushvalue(L, c->opts);
+      lua_pushvalue(L, -3);
+      if (lua_pcall(L, 2, 1, 0) != 0) {
+        lua_pop(L, 2); /* the error and the region: the slots keep what they held */
+        return 0;
+      }
     }
     lua_replace(L, c->slots + VX_S_BASE);
     lua_replace(L, c->slots + VX_S_REGION);
@@ -1044,32 +1076,16 @@ static int vx_build(lua_State *L, int checkopts) {
   return 1;
 }
 
-/* Whether the string at idx is a name vx_fastbuild can take (an operation's by the generic
- * grammar, not a publisher model's): then csrc/jobs.c has nothing to say about it, and core.build
- * checks the seconds and options before it as its own path does. */
-static int vx_plainopname(lua_State *L, int idx) {
-  const char *segs[VX_MAX_NAME / 2 + 1], *s;
-  size_t seglen[VX_MAX_NAME / 2 + 1], len;
-  int nseg, fault;
-  unsigned char bad;
-  if (lua_type(L, idx) != LUA_TSTRING) return 0;
-  s = lua_tolstring(L, idx, &len);
-  if (len == 0) return 0;
-  nseg = vx_scanpath(s, len, segs, seglen, VX_MAX_NAME / 2 + 1, &fault, &bad);
-  if (fault != VX_NAME_OK || nseg == 0 || vx_namegrammar('o', segs, seglen, nseg) != 0) return 0;
-  return !(nseg == 10 && VX_SEGIS(segs, seglen, nseg, 0, "projects") &&
-           VX_SEGIS(segs, seglen, nseg, 4, "publishers") && VX_SEGIS(segs, seglen, nseg, 6, "models"));
-}
-
 static int core_build(lua_State *L) {
   int call = vx_checkcall(L, 1);
-  if (call != CALL_LIST && vx_plainopname(L, 2)) {
+  vx_opname o;
+  if (call != CALL_LIST && vx_readopname(L, 2, &o)) {
     vx_buildctx c;
     lua_settop(L, 5);
     if (call == CALL_WAIT) vx_checkwaitseconds(L, 5);
     vx_checkoptions(L, 4);
     vx_ctxinit(L, &c, call, 4, 3, 5);
-    if (vx_fastbuild(L, &c, 2)) return 1;
+    if (vx_fastbuild(L, &c, &o)) return 1;
     lua_settop(L, 5);
   }
   return vx_build(L, 1);
@@ -1086,6 +1102,7 @@ static int core_build_many(lua_State *L) {
   lua_Integer i, n;
   int call = vx_checkcall(L, 1), res;
   vx_buildctx c;
+  vx_opname o;
   lua_settop(L, 4);
   if (lua_type(L, 2) != LUA_TTABLE) vx_typeerror(L, "names must be a list of strings, got %s", luaL_typename(L, 2));
   vx_checkoptions(L, 4);
@@ -1093,9 +1110,10 @@ static int core_build_many(lua_State *L) {
   lua_createtable(L, n > 0 && n < (1 << 24) ? (int)n : 0, 0); /* 5: the results */
   res = lua_gettop(L);
   vx_ctxinit(L, &c, call, 4, 3, 0);
+  c.protect = 1;
   for (i = 1; i <= n; i++) {
     lua_rawgeti(L, 2, i);
-    if (!vx_fastbuild(L, &c, -1)) { /* core.build's path: the request, or what it raises */
+    if (!vx_readopname(L, -1, &o) || !vx_fastbuild(L, &c, &o)) { /* core.build's path: the request, or what it raises */
       lua_pushcfunction(L, vx_build_checked);
       lua_pushvalue(L, 1);
       lua_pushvalue(L, -3);
