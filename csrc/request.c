@@ -997,7 +997,7 @@ static int vx_fastbuild(lua_State *L, vx_buildctx *c, const vx_opname *o) {
   /* the header lines (vx_pushheaders): the routing key's escaped in place (a checked name's bytes
    * are unreserved but its '/') */
   lua_pushvalue(L, VX_UP(VX_U_HEADERSKEY));
-  lua_createtable(L, 8, 0);
+  lua_createtable(L, (c->body ? 5 : 4) + c->ntail, 0); /* as many as there are lines */
   hd = lua_gettop(L);
   k = 0;
   lua_pushvalue(L, VX_UP(VX_U_ACCEPT));
