@@ -812,10 +812,11 @@ enum {
 static const char *const vx_fields[] = {"call", "method", "region", "url", "headers", "body", NULL};
 
 /* The upvalues of core.build and core.build_many: the lines of every request, "", the fields' names
- * (vx_fields), the calls' names (vx_calls) and their methods (vx_methods). */
+ * (vx_fields), a job's, the calls' names (vx_calls) and their methods (vx_methods). */
 enum {
   VX_U_ACCEPT = 1, VX_U_CONTENT, VX_U_AGENT, VX_U_CLIENT, VX_U_EMPTY,
   VX_U_CALLKEY, VX_U_METHODKEY, VX_U_REGIONKEY, VX_U_URLKEY, VX_U_HEADERSKEY, VX_U_BODYKEY,
+  VX_U_KINDKEY, VX_U_JOB, VX_U_JOBBODY, /* "kind", "job", "{}": a job's request (csrc/jobs.c) */
   VX_U_CALLS,
   VX_U_METHODS = VX_U_CALLS + 5,
   VX_U_COUNT = VX_U_METHODS + 4
@@ -878,19 +879,33 @@ static int vx_basecall(lua_State *L) {
 /* The longest URL built in place (a longer one goes through a luaL_Buffer). */
 #define VX_URLBUF 2048
 
-/* An operation's name as vx_fastbuild takes it: its bytes and segments. */
+/* An operation's or a job's name as vx_fastbuild takes it: its bytes and segments. */
 typedef struct {
   const char *name;
   size_t namelen;
+  int job;                     /* a job's name (csrc/jobs.c), not an operation's */
   int nseg;
   const char *segs[VX_MAX_NAME / 2 + 1];
   size_t seglen[VX_MAX_NAME / 2 + 1];
 } vx_opname;
 
+/* Whether a name of segments segs / seglen (checked) is a job's: projects/P/locations/L/{a
+ * collection of jobs}/ID (csrc/jobs.c's vx_jobkind). */
+static int vx_isjobname(const char *const *segs, const size_t *seglen, int nseg) {
+  char kind[32];
+  if (nseg != 6 || !VX_SEGIS(segs, seglen, nseg, 0, "projects") || !VX_SEGIS(segs, seglen, nseg, 2, "locations") ||
+      seglen[4] >= sizeof kind)
+    return 0;
+  memcpy(kind, segs[4], seglen[4]);
+  kind[seglen[4]] = '\0';
+  return strcmp(kind, "operations") != 0 && vx_isjobkind(kind);
+}
+
 /* Reads the value at idx into o when it is a name vx_fastbuild can take: a string that passes
- * vx_checkname's checks of an operation's name, not a publisher model's operation (csrc/jobs.c's;
- * a job's name is never an operation's). Then csrc/jobs.c has nothing to say about it, and
- * core.build checks the seconds and options before it as its own path does. Raises nothing. */
+ * vx_checkpath, and is a job's name (o->job) or passes vx_checkname's checks of an operation's
+ * name and is not a publisher model's operation (csrc/jobs.c's). For an operation csrc/jobs.c
+ * has nothing to say, and core.build checks the seconds and options before it as its own path
+ * does; a job's cancel and get check the options first too. Raises nothing. */
 static int vx_readopname(lua_State *L, int idx, vx_opname *o) {
   int fault;
   unsigned char bad;
@@ -898,7 +913,10 @@ static int vx_readopname(lua_State *L, int idx, vx_opname *o) {
   o->name = lua_tolstring(L, idx, &o->namelen);
   if (o->namelen == 0) return 0;
   o->nseg = vx_scanpath(o->name, o->namelen, o->segs, o->seglen, VX_MAX_NAME / 2 + 1, &fault, &bad);
-  if (fault != VX_NAME_OK || o->nseg == 0 || vx_namegrammar('o', o->segs, o->seglen, o->nseg) != 0) return 0;
+  if (fault != VX_NAME_OK || o->nseg == 0) return 0;
+  o->job = vx_isjobname(o->segs, o->seglen, o->nseg);
+  if (o->job) return 1;
+  if (vx_namegrammar('o', o->segs, o->seglen, o->nseg) != 0) return 0;
   return !(o->nseg == 10 && VX_SEGIS(o->segs, o->seglen, o->nseg, 0, "projects") &&
            VX_SEGIS(o->segs, o->seglen, o->nseg, 4, "publishers") &&
            VX_SEGIS(o->segs, o->seglen, o->nseg, 6, "models"));
@@ -916,12 +934,14 @@ static int vx_fastbuild(lua_State *L, vx_buildctx *c, const vx_opname *o) {
   int nseg = o->nseg, located, bits, t, hd, k;
   const vx_method_shape *m;
   char line[sizeof "x-goog-request-params: name=" - 1 + 3 * VX_MAX_NAME];
-  if (!c->usable) return 0;
+  if (!c->usable || (o->job && c->call != CALL_CANCEL && c->call != CALL_GET)) return 0;
   located = VX_SEGIS(segs, seglen, nseg, 0, "projects");
-  /* the methods of its shape (vx_checkmethod) */
-  m = vx_findshapefrom(name, namelen, segs, seglen, nseg, &c->shape);
-  bits = m && c->vbits == 1 ? m->v1 : m && c->vbits == 2 ? m->v1beta1 : 0;
-  if (bits != 0 && !(bits & vx_callbits[c->call])) return 0;
+  /* the methods of an operation's shape (vx_checkmethod; a job has cancel and get) */
+  if (!o->job) {
+    m = vx_findshapefrom(name, namelen, segs, seglen, nseg, &c->shape);
+    bits = m && c->vbits == 1 ? m->v1 : m && c->vbits == 2 ? m->v1beta1 : 0;
+    if (bits != 0 && !(bits & vx_callbits[c->call])) return 0;
+  }
   /* the region (vx_pushregion) */
   loc = located ? segs[3] : NULL;
   loclen = located ? seglen[3] : 0;
@@ -970,6 +990,11 @@ static int vx_fastbuild(lua_State *L, vx_buildctx *c, const vx_opname *o) {
   lua_pushvalue(L, VX_UP(VX_U_REGIONKEY));
   lua_pushvalue(L, c->slots + VX_S_REGION);
   lua_rawset(L, t);
+  if (o->job) { /* vx_buildjob's */
+    lua_pushvalue(L, VX_UP(VX_U_KINDKEY));
+    lua_pushvalue(L, VX_UP(VX_U_JOB));
+    lua_rawset(L, t);
+  }
   /* base/version/name[suffix] (vx_pushurl) */
   lua_pushvalue(L, VX_UP(VX_U_URLKEY));
   n = c->baselen + 1 + c->versionlen + 1 + namelen + c->suffixlen;
@@ -1030,7 +1055,7 @@ static int vx_fastbuild(lua_State *L, vx_buildctx *c, const vx_opname *o) {
   lua_rawset(L, t);
   if (c->body) {
     lua_pushvalue(L, VX_UP(VX_U_BODYKEY));
-    lua_pushvalue(L, VX_UP(VX_U_EMPTY));
+    lua_pushvalue(L, VX_UP(o->job ? VX_U_JOBBODY : VX_U_EMPTY)); /* a job's cancel sends {} */
     lua_rawset(L, t);
   }
   return 1;
@@ -1079,7 +1104,7 @@ static int vx_build(lua_State *L, int checkopts) {
 static int core_build(lua_State *L) {
   int call = vx_checkcall(L, 1);
   vx_opname o;
-  if (call != CALL_LIST && vx_readopname(L, 2, &o)) {
+  if (call != CALL_LIST && vx_readopname(L, 2, &o) && (!o.job || call == CALL_CANCEL || call == CALL_GET)) {
     vx_buildctx c;
     lua_settop(L, 5);
     if (call == CALL_WAIT) vx_checkwaitseconds(L, 5);
@@ -1168,6 +1193,9 @@ static void vx_pushconstants(lua_State *L) {
   lua_pushliteral(L, "x-goog-api-client: gl-lua/" VX_LUA_VERSION " vertexops/" VX_VERSION);
   lua_pushliteral(L, "");
   for (i = 0; vx_fields[i]; i++) lua_pushstring(L, vx_fields[i]);
+  lua_pushliteral(L, "kind");
+  lua_pushliteral(L, "job");
+  lua_pushliteral(L, "{}");
   for (i = 0; vx_calls[i]; i++) lua_pushstring(L, vx_calls[i]);
   for (i = 0; vx_calls[i]; i++) lua_pushstring(L, vx_methods[i]);
 }

@@ -221,15 +221,18 @@ describe("core.build_many after issue 20 §3", function()
     end
   end)
 
-  it("builds a page of names under one location and their mix with others alike", function()
+  it("builds a page of names under one location and their mix with others and with jobs alike", function()
     local page = {}
     for i = 1, 300 do
-      page[i] = i % 7 == 0 and ("projects/p/locations/europe-west4/operations/" .. i) or (LOC .. "/operations/" .. i)
+      page[i] = i % 7 == 0 and ("projects/p/locations/europe-west4/operations/" .. i)
+        or i % 11 == 0 and (LOC .. "/customJobs/" .. i) or (LOC .. "/operations/" .. i)
     end
-    for _, set in ipairs(OPTION_SETS) do
-      local ok, many = pcall(core.build_many, "cancel", page, nil, set[2])
-      if ok then
-        for i = 1, #page do assert.are.equal(one("cancel", page[i], nil, set[2]), text(many[i]), set[1] .. " " .. i) end
+    for _, call in ipairs { "cancel", "get" } do
+      for _, set in ipairs(OPTION_SETS) do
+        local ok, many = pcall(core.build_many, call, page, nil, set[2])
+        if ok then
+          for i = 1, #page do assert.are.equal(one(call, page[i], nil, set[2]), text(many[i]), set[1] .. " " .. i) end
+        end
       end
     end
   end)
