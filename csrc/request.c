@@ -773,12 +773,14 @@ static int core_shape(lua_State *L) {
 
 /* --- building many requests with the same call and options (core.build_many; core.build too) ---
  * What depends only on the call and the options is made once, before the names: the REST version,
- * the header lines but the routing key's, the call's strings, the suffix; a region's base URL is
- * kept while the names' location repeats (a page's names share it), the last shape found tried
- * first. A name is built on this path only when every check of core.build passes on it; for any
- * other (a job, a publisher model's operation, a fault, a region to question, a base URL that
- * raises) vx_fastbuild declines and core.build's own path builds it, or raises what it raises: the
- * requests and the errors are core.build's either way (spec/13_core_build_same_spec.lua). */
+ * the suffix, the header lines from the options (the constant lines, the calls' strings and the
+ * fields' names are upvalues, made once per Lua state); a region's base URL is kept while the
+ * names' location repeats (a page's names share it), the last shape found tried first. A name (an
+ * operation's; a job's cancel and get) is built on this path only when every check of core.build
+ * passes on it; for any other (a list, a job's wait or delete, a publisher model's operation, a
+ * fault, a region to question, a base URL that raises) vx_fastbuild declines and core.build's own
+ * path builds it, or raises what it raises: the requests and the errors are core.build's either
+ * way (spec/13_core_build_same_spec.lua). */
 typedef struct {
   int call, opts, regarg;
   int usable;                  /* 0: the options call for core.build's path for every name */
