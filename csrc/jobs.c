@@ -8,7 +8,9 @@
  *   {"operationName": name}; there is no cancel, delete, :wait or list (of {model}/operations).
  * core_build (csrc/request.c) asks vx_buildjob first; the name's checks, the region, base URL,
  * header lines, request table and URL come from request.c (vx_checkpath, vx_pushcallparts,
- * vx_newrequest, vx_pushurl), so both kinds follow the same rules as operations. */
+ * vx_newrequest, vx_pushurl), so both kinds follow the same rules as operations. A job's cancel
+ * and get whose checks all pass are built by request.c's vx_fastbuild instead (core.build_many's
+ * path: the same request, field by field), which asks vx_isjobkind what a collection of jobs is. */
 #include <string.h>
 
 #include "vx.h"

@@ -116,8 +116,8 @@ static void vx_checkchoice(lua_State *L, int idx, const char *key, const char *c
 }
 
 static const vx_option *vx_findoption(const vx_option *list, const char *k) {
-  for (; list->name; list++)
-    if (!(list->flags & VX_O_PLANNED) && strcmp(list->name, k) == 0) return list;
+  for (; list->name; list++) /* the first byte before strcmp: a core.build looks up every key */
+    if (list->name[0] == k[0] && !(list->flags & VX_O_PLANNED) && strcmp(list->name, k) == 0) return list;
   return NULL;
 }
 
