@@ -337,10 +337,12 @@ function Observer:attempt_start(req, n, token)
       a.bytes_received, a.status = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
   else
     a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
-          reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil }
+          reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil,
+          lean = false }
     a.meter = a
   end
-  a.req, a.n, a.t0 = req, n, not self.untimed and self.clock() or nil
+  -- (lean: no hook wants connect, tls or first_byte -- metrics alone -- so a transport may skip them)
+  a.req, a.n, a.t0, a.lean = req, n, not self.untimed and self.clock() or nil, self.rec ~= nil
   -- (metrics alone: no header to add, no start event)
   if self.plain then return req, a end
   local added = {}
