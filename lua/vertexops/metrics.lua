@@ -512,6 +512,56 @@ function Metrics:hooks()
     if store.eager then store.touch() end
   end
 
+  -- rec.known_call and rec.known_attempt: the same as rec.call and rec.attempt for a label set seen
+  -- before (adds into P, nothing that can raise: called without a pcall); false when they did
+  -- nothing (a first event of its labels or status, a store still eager): rec.call / rec.attempt then.
+  function rec.known_call(call, status, tag, duration)
+    if store.eager then return false end
+    local s = status == nil and "" or classes[status]
+    if s == nil then return false end
+    local t = cache_c[call == nil and "" or call]
+    t = t and t[s]
+    local e = t and t[tag == nil and "" or tag]
+    if not e then return false end
+    local n = e.nv + 1 -- (observe, written out: one function, one trace)
+    e.nv = n
+    e.vals[n] = duration
+    if n >= FOLD_AT then fold(e, P) end
+    return true
+  end
+  function rec.known_attempt(call, status, tag, total, sent, received)
+    if store.eager then return false end
+    local s = status == nil and "" or classes[status]
+    if s == nil then return false end
+    if call == nil then call = "" end
+    local t = cache_a[call]
+    t = t and t[s]
+    local e = t and t[tag == nil and "" or tag]
+    if not e then return false end
+    local es, eb
+    if type(sent) == "number" and sent > 0 then
+      es = cache_s[call]
+      if not es then return false end
+    end
+    if type(received) == "number" and received > 0 then
+      eb = cache_b[call]
+      if not eb then return false end
+    end
+    local n = e.nv + 1
+    e.nv = n
+    e.vals[n] = total
+    if n >= FOLD_AT then fold(e, P) end
+    if es then
+      local k = es.key
+      P[k] = (P[k] or 0) + sent
+    end
+    if eb then
+      local k = eb.key
+      P[k] = (P[k] or 0) + received
+    end
+    return true
+  end
+
   local hooks = {}
   function hooks.on_call(info)
     if info.phase ~= "end" then return end
