@@ -356,6 +356,7 @@ end
 -- set: the ngx.now() at which the socket's timeouts were last set to what was left then: while
 -- nginx's clock still reads that (nothing yielded since), they stand.
 local function read(ngx, sock, p, finish, connect_ms, meter, t0, set)
+  local first = true -- (this answer's first bytes still to come: a resent request's answer has its own)
   while true do
     local now = ngx.now()
     local left = finish - now
@@ -371,18 +372,17 @@ local function read(ngx, sock, p, finish, connect_ms, meter, t0, set)
     if data then
       if meter then
         -- (counted here, and the status read off the first bytes: no C call in measure)
-        local got = meter.bytes_received
-        if got == nil then
-          got = 0
-          if not meter.lean then
+        if first then
+          first = false
+          if not meter.lean and not meter.first_byte then
             ngx.update_time()
             meter.first_byte = ngx.now() - t0
           end
           -- "HTTP/1.1 200": the status line is an answer's first (csrc/h1.c skips nothing before it)
           local a, b, c = string_byte(data, 10, 12)
-          if c then meter.status = (a - 48) * 100 + (b - 48) * 10 + c - 48 end
+          meter.status = c and (a - 48) * 100 + (b - 48) * 10 + c - 48 or nil
         end
-        meter.bytes_received = got + #data
+        meter.bytes_received = (meter.bytes_received or 0) + #data
       end
       local done, perr = p:feed(data)
       if done then return true end
