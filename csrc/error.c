@@ -76,14 +76,26 @@ int vx_rawfield(lua_State *L, int idx, const char *k) {
   return lua_type(L, -1);
 }
 
-/* The userdata at idx when its metatable is mt's; else TypeError naming what was expected. */
+/* The userdata at idx when its metatable is mt's; else TypeError naming what was expected. Every
+ * method call of a userdata checks it (issue 19 §4: several per exchange inside nginx), and looking
+ * the metatable up by name -- a string made and hashed, then found in the registry -- was most of
+ * that: a class's methods carry its metatable and its name's address as upvalues 1 and 2
+ * (vx_newclass), so when the function running is one of them and asks for its own class, the
+ * check is a comparison. Otherwise (another class's name, a function without those upvalues --
+ * what lua_upvalueindex then reads is none -- or the same name at another address) by name. */
 void *vx_checkudarg(lua_State *L, int idx, const char *mt, const char *what) {
   void *p = lua_touserdata(L, idx);
   if (p && lua_getmetatable(L, idx)) {
     int same;
-    luaL_getmetatable(L, mt);
-    same = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
+    if (lua_type(L, lua_upvalueindex(2)) == LUA_TLIGHTUSERDATA &&
+        lua_touserdata(L, lua_upvalueindex(2)) == (const void *)mt) {
+      same = lua_rawequal(L, -1, lua_upvalueindex(1));
+      lua_pop(L, 1);
+    } else {
+      luaL_getmetatable(L, mt);
+      same = lua_rawequal(L, -1, -2);
+      lua_pop(L, 2);
+    }
     if (same) return p;
   }
   vx_typeerror(L, "expected a %s, got %s", what, luaL_typename(L, idx));

@@ -70,7 +70,9 @@ void vx_newclass(lua_State *L, const char *name, lua_CFunction close, lua_CFunct
     lua_setfield(L, -2, "__tostring");
   }
   lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
+  lua_pushvalue(L, -2); /* each method's upvalues: the metatable and the name (vx_checkudarg) */
+  lua_pushlightuserdata(L, (void *)name);
+  luaL_setfuncs(L, methods, 2);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 }

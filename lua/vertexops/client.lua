@@ -389,7 +389,8 @@ end
 function Client:_run_call(o, req, ctx, call, name, region)
   local ob = observe(self, o)
   if not ob then return self:_run(o, req, ctx) end
-  ctx = ctx or {}
+  -- (made with the two fields _run writes: no rehash of it per call; status false until an answer)
+  ctx = ctx or { requests = 0, status = false }
   local before = ctx.requests or 0
   local st = ob:call_start(call, name, region)
   local ok, res, headers = self:_run(o, req, ctx)

@@ -12,8 +12,8 @@
 local log = require "vertexops.log"
 local raise = require("vertexops.errors").raise
 
-local ipairs, next, pcall, rawget, setmetatable, tostring, type = ipairs, next, pcall, rawget, setmetatable, tostring,
-  type
+local ipairs, next, pcall, rawget, setmetatable, tonumber, tostring, type = ipairs, next, pcall, rawget, setmetatable,
+  tonumber, tostring, type
 local string_format, string_lower = string.format, string.lower
 
 local M = {}
@@ -125,10 +125,57 @@ local HEADERS_MT = {
   __pairs = function(p) return next, rawget(p, ADDED), nil end,
 }
 
+-- The observers' clock when the options give none: core.clock (CLOCK_MONOTONIC), read through
+-- LuaJIT's FFI where it can be (Linux): a C function called through the Lua API ends a LuaJIT trace
+-- (a stitch), and a call's end reads the clock as its last C call before the recorder -- inside
+-- nginx that left the rest of the call's end to the interpreter (issue 19 §4). The same numbers:
+-- (double)tv_sec + (double)tv_nsec / 1e9, as csrc/sys.c's vx_monotonic. FFI_C, FFI_TS: what the
+-- metrics observer's methods (below) read it with, written out; nil where FFI is not there.
+local FFI_C, FFI_TS, ffi_clock
+local function make_ffi_clock()
+  if not rawget(_G, "jit") then return nil end
+  local ok, ffi = pcall(require, "ffi")
+  if not ok or ffi.os ~= "Linux" then return nil end
+  if not pcall(ffi.typeof, "struct timespec") and not pcall(ffi.cdef, "struct timespec { long tv_sec; long tv_nsec; };") then
+    return nil
+  end
+  local C = ffi.C
+  if not pcall(function() return C.clock_gettime end)
+    and not pcall(ffi.cdef, "int clock_gettime(int clk_id, struct timespec *tp);") then
+    return nil
+  end
+  local made, ts = pcall(ffi.new, "struct timespec")
+  if not made then return nil end
+  local function clock()
+    C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+    return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+  end
+  -- (used only when it agrees with core.clock)
+  local fine, t = pcall(clock)
+  if not fine or type(t) ~= "number" or math.abs(t - require("vertexops.core").clock()) > 1 then return nil end
+  FFI_C, FFI_TS = C, ts
+  return clock
+end
+
+local the_clock
+local function default_clock()
+  if the_clock == nil then
+    ffi_clock = make_ffi_clock()
+    the_clock = ffi_clock or require("vertexops.core").clock
+  end
+  return the_clock
+end
+
+M._default_clock = default_clock
+
 local Observer = {}
 Observer.__index = Observer
 
 local observers = setmetatable({}, { __mode = "k" })
+
+-- The methods of an observer whose only watcher is a metrics recorder (below).
+local REC_METHODS = {}
+
 local WEAK_VALUE = { __mode = "v" }
 
 -- The client's record of hook errors (client:stats(): hook_errors, last_hook_error); nil once the
@@ -176,9 +223,14 @@ function M.observe(client, o)
       if rec and only.on_call ~= rec.fns.on_call then rec = nil end
       ob = setmetatable({ client_ref = setmetatable({ client }, WEAK_VALUE), traceparent = o.traceparent,
                           tracestate = o.tracestate, list = list, sink = sink, level = level, want = want,
-                          starts = starts, scratch = scratch, clock = o.clock or require("vertexops.core").clock,
+                          starts = starts, scratch = scratch, clock = o.clock or default_clock(),
                           rec = rec, untimed = rec and not sink or false,
                           plain = not (starts.on_attempt or want or o.traceparent or o.tracestate) }, Observer)
+      -- metrics alone (no log, no trace context, no hook wanting headers): their own methods
+      if ob.rec and ob.untimed and ob.plain then
+        for k, f in next, REC_METHODS do ob[k] = f end
+        ob.ffi = ob.clock == ffi_clock and FFI_TS ~= nil
+      end
     else
       ob = false
     end
@@ -273,8 +325,11 @@ function Observer:call_end(st, ok, err, ctx, attempts)
   attempts = attempts or 0
   local rec = self.rec
   if rec then
-    local fine, e = pcall(rec.call, st.call, status, tag, now - st.t0)
-    if not fine then failed(self, "on_call", rec.fns.on_call, e) end
+    local d = now - st.t0
+    if not rec.known_call(st.call, status, tag, d) then
+      local fine, e = pcall(rec.call, st.call, status, tag, d)
+      if not fine then failed(self, "on_call", rec.fns.on_call, e) end
+    end
   elseif self.list then
     local info = self.scratch.on_call
     if info then -- only END_ONLY functions (see attempt_end)
@@ -337,10 +392,12 @@ function Observer:attempt_start(req, n, token)
       a.bytes_received, a.status = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
   else
     a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
-          reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil }
+          reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil,
+          lean = false }
     a.meter = a
   end
-  a.req, a.n, a.t0 = req, n, not self.untimed and self.clock() or nil
+  -- (lean: no hook wants connect, tls or first_byte -- metrics alone -- so a transport may skip them)
+  a.req, a.n, a.t0, a.lean = req, n, not self.untimed and self.clock() or nil, self.rec ~= nil
   -- (metrics alone: no header to add, no start event)
   if self.plain then return req, a end
   local added = {}
@@ -373,8 +430,11 @@ function Observer:attempt_end(a, ok, res, headers)
   local total = m.total or a.t0 and self.clock() - a.t0 or nil
   local rec = self.rec
   if rec then
-    local fine, e = pcall(rec.attempt, req.call, status, tag, total, m.bytes_sent, m.bytes_received)
-    if not fine then failed(self, "on_attempt", rec.fns.on_attempt, e) end
+    local call, sent, received = req.call, m.bytes_sent, m.bytes_received
+    if not rec.known_attempt(call, status, tag, total, sent, received) then
+      local fine, e = pcall(rec.attempt, call, status, tag, total, sent, received)
+      if not fine then failed(self, "on_attempt", rec.fns.on_attempt, e) end
+    end
   elseif self.list then
     local info = self.scratch.on_attempt
     if info then -- only END_ONLY functions: they keep nothing of it (the same table each time)
@@ -401,6 +461,87 @@ function Observer:attempt_end(a, ok, res, headers)
     a.req = nil
     n_attempts = n_attempts + 1
     spare_attempts[n_attempts] = a
+  end
+  return status
+end
+
+-- The methods of an observer whose only watcher is a metrics recorder (metrics:hooks() as the only
+-- hooks, no log, no trace context): what call_start, call_end, attempt_start and attempt_end do
+-- for it, each one function without calls of other Lua functions but the recorder's (and its
+-- clock's, when not the FFI one, read here written out): inside nginx the end of a call runs after
+-- its last C call, where LuaJIT's traces stop at every function that has its own (issue 19 §4).
+-- A record carries only what the recorder reads (call, t0; an attempt's meter).
+function REC_METHODS.call_start(self, call)
+  local st
+  if n_calls > 0 then
+    st = spare_calls[n_calls]
+    spare_calls[n_calls] = nil
+    n_calls = n_calls - 1
+  else
+    st = { call = nil, name = nil, region = nil, t0 = nil }
+  end
+  local t0
+  if self.ffi then
+    FFI_C.clock_gettime(1, FFI_TS)
+    t0 = tonumber(FFI_TS.tv_sec) + tonumber(FFI_TS.tv_nsec) / 1e9
+  else
+    t0 = self.clock()
+  end
+  st.call, st.name, st.region, st.t0 = call, nil, nil, t0
+  return st
+end
+
+function REC_METHODS.call_end(self, st, ok, err, ctx)
+  local now
+  if self.ffi then
+    FFI_C.clock_gettime(1, FFI_TS)
+    now = tonumber(FFI_TS.tv_sec) + tonumber(FFI_TS.tv_nsec) / 1e9
+  else
+    now = self.clock()
+  end
+  local tag = not ok and (type(err) == "table" and err.tags and err.tags[1] or "Error") or nil
+  local status = ctx and ctx.status or (type(err) == "table" and err.code) or nil
+  local rec, call, d = self.rec, st.call, now - st.t0
+  if n_calls < SPARE then
+    n_calls = n_calls + 1
+    spare_calls[n_calls] = st
+  end
+  if not rec.known_call(call, status, tag, d) then
+    local fine, e = pcall(rec.call, call, status, tag, d)
+    if not fine then failed(self, "on_call", rec.fns.on_call, e) end
+  end
+end
+
+function REC_METHODS.attempt_start(_, req, n)
+  local a
+  if n_attempts > 0 then
+    a = spare_attempts[n_attempts]
+    spare_attempts[n_attempts] = nil
+    n_attempts = n_attempts - 1
+    -- (what a transport reads before it writes: the rest it writes, or the recorder does not read)
+    a.bytes_received, a.status, a.first_byte, a.total, a.bytes_sent = nil, nil, nil, nil, nil
+  else
+    a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
+          reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil,
+          lean = false }
+    a.meter = a
+  end
+  a.req, a.n, a.t0, a.lean = req, n, nil, true
+  return req, a
+end
+
+function REC_METHODS.attempt_end(self, a, ok, res)
+  local status = a.status or (not ok and type(res) == "table" and res.code) or nil
+  local tag = not ok and (type(res) == "table" and res.tags and res.tags[1] or "Error") or nil
+  local rec, call, total, sent, received = self.rec, a.req.call, a.total, a.bytes_sent, a.bytes_received
+  if n_attempts < SPARE then
+    a.req = nil
+    n_attempts = n_attempts + 1
+    spare_attempts[n_attempts] = a
+  end
+  if not rec.known_attempt(call, status, tag, total, sent, received) then
+    local fine, e = pcall(rec.attempt, call, status, tag, total, sent, received)
+    if not fine then failed(self, "on_attempt", rec.fns.on_attempt, e) end
   end
   return status
 end

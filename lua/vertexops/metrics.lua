@@ -123,10 +123,49 @@ end
 -- identity(id) -> the series' text for render. Other keys of a dict are left alone.
 --   incr(key, by); each() -> an iterator of key, value over the numbers; reset(ids) deletes the
 --   numbers of those ids.
+-- A histogram's observations wait as plain numbers in its series entry (e.vals[1 .. e.nv]) and are
+-- put in their buckets when the store's numbers are read or flushed (fold_all), or when FOLD_AT of
+-- them wait: an event then costs the same few table writes whatever its value (no comparison of it
+-- with the bounds, whose branches -- a path per bucket -- kept LuaJIT's traces of a call's end from
+-- compiling inside nginx; issue 19 §4). A store keeps every histogram entry (hists), one per
+-- series and bounds, shared by the objects of one dict (entries: so they are as few as the
+-- series). e.find: the bucket of a value (M._bucket_finder), e.keys, e.sum, e.n: the keys.
+local FOLD_AT = 1024
+M._FOLD_AT = FOLD_AT
+
+local function fold(e, P)
+  local n, vals, keys, find = e.nv, e.vals, e.keys, e.find
+  e.nv = 0
+  if n == 0 then return end
+  local ks, kn = e.sum, e.n
+  local sum, none = P[ks], 0
+  for i = 1, n do
+    local v = vals[i]
+    if type(v) ~= "number" or v ~= v then
+      none = none + 1
+    else
+      local k = keys[find(v)]
+      P[k] = (P[k] or 0) + 1
+      sum = (sum or 0) + v -- (in the order of the events, as they were added before)
+    end
+  end
+  if sum ~= nil then P[ks] = sum end
+  if none > 0 then P[kn] = (P[kn] or 0) + none end
+end
+
+local function fold_all(hists, P)
+  for i = 1, #hists do
+    local e = hists[i]
+    if e.nv > 0 then fold(e, P) end
+  end
+end
+
 local function table_store()
   local data, ids, identities, n = {}, {}, {}, 0
   local self = {}
   self.pending, self.eager = data, false -- (the recorder adds into data itself)
+  local hists = {}
+  self.hists, self.entries = hists, {}
   function self.incr(k, v) data[k] = (data[k] or 0) + v end
   function self.series(identity)
     local id = ids[identity]
@@ -138,7 +177,10 @@ local function table_store()
     return id
   end
   function self.identity(id) return identities[id] end
-  function self.each() return next, data, nil end
+  function self.each()
+    fold_all(hists, data)
+    return next, data, nil
+  end
   function self.delete(k) data[k] = nil end
   return self
 end
@@ -160,8 +202,8 @@ local function dict_store(dict)
   -- pending: the numbers not yet in the dict (a key's value 0 once flushed: the recorder adds into
   -- this same table, never swapped); eager until the first event has started the flush timer, and
   -- for good where no timer can be made (then touch() after each event moves its numbers at once)
-  local pending = {}
-  local self = { dropped = 0, pending = pending, eager = true }
+  local pending, hists = {}, {}
+  local self = { dropped = 0, pending = pending, eager = true, hists = hists, entries = {} }
   local ngx = rawget(_G, "ngx")
   local direct, started = false, false
   -- incr with an init value: a new key is added (nginx evicts the least recently used entries of a
@@ -171,6 +213,7 @@ local function dict_store(dict)
     if not ok then self.dropped = self.dropped + 1 end
   end
   local function flush()
+    fold_all(hists, pending)
     for k, v in next, pending do
       if v ~= 0 then
         pending[k] = 0 -- (an existing key: allowed while traversing)
@@ -331,14 +374,23 @@ end
 function Metrics:_series(f, values)
   local parts = {}
   for i, l in ipairs(f.labels) do parts[i] = l .. '="' .. escape(values[i]) .. '"' end
-  local id = self.store.series(self.prefix .. "\t" .. f.id .. "\t" .. table_concat(parts, ","))
+  local store = self.store
+  local identity = self.prefix .. "\t" .. f.id .. "\t" .. table_concat(parts, ",")
+  local id = store.series(identity)
   if not id then return nil end
   local base = "\1" .. id .. ":"
   if f.kind == "counter" then return { key = base } end
+  local sig = identity .. "\t" .. table_concat(self.le, ",")
+  local e = store.entries[sig]
+  if e then return e end
   local keys = {}
   for i, le in ipairs(self.le) do keys[i] = base .. le end
   keys[#keys + 1] = base .. "+Inf"
-  return { keys = keys, sum = base .. "sum", n = base .. "n" }
+  if not self._find then self._find = M._bucket_finder(self.buckets) end
+  e = { keys = keys, sum = base .. "sum", n = base .. "n", vals = {}, nv = 0, find = self._find }
+  store.entries[sig] = e
+  store.hists[#store.hists + 1] = e
+  return e
 end
 
 local load_chunk = rawget(_G, "loadstring") or load
@@ -370,7 +422,6 @@ function Metrics:hooks()
   -- every number goes into P (the table store's data, a dict store's pending adds); a dict store
   -- wants touch() after an event while eager (its first event, or no flush timer)
   local P = store.pending
-  local find = M._bucket_finder(self.buckets)
 
   -- status numbers to label values, made once per status
   local classes = {}
@@ -424,18 +475,13 @@ function Metrics:hooks()
       lost()
     end
   end
-  -- one observation: its bucket and the sum, or the count of observations without a duration
+  -- one observation, kept as it is until a fold (above) puts it in its bucket and the sum, or the
+  -- count of observations without a duration
   local function observe(e, v)
-    local k
-    if type(v) ~= "number" or v ~= v then
-      k = e.n
-      P[k] = (P[k] or 0) + 1
-      return
-    end
-    k = e.keys[find(v)]
-    P[k] = (P[k] or 0) + 1
-    k = e.sum
-    P[k] = (P[k] or 0) + v
+    local n = e.nv + 1
+    e.nv = n
+    e.vals[n] = v
+    if n >= FOLD_AT then fold(e, P) end
   end
 
   -- The recorder's events (lua/vertexops/hooks.lua calls them directly when these hooks are a
@@ -464,6 +510,56 @@ function Metrics:hooks()
       count(cache_b[call] or series1(cache_b, F.b, call), received)
     end
     if store.eager then store.touch() end
+  end
+
+  -- rec.known_call and rec.known_attempt: the same as rec.call and rec.attempt for a label set seen
+  -- before (adds into P, nothing that can raise: called without a pcall); false when they did
+  -- nothing (a first event of its labels or status, a store still eager): rec.call / rec.attempt then.
+  function rec.known_call(call, status, tag, duration)
+    if store.eager then return false end
+    local s = status == nil and "" or classes[status]
+    if s == nil then return false end
+    local t = cache_c[call == nil and "" or call]
+    t = t and t[s]
+    local e = t and t[tag == nil and "" or tag]
+    if not e then return false end
+    local n = e.nv + 1 -- (observe, written out: one function, one trace)
+    e.nv = n
+    e.vals[n] = duration
+    if n >= FOLD_AT then fold(e, P) end
+    return true
+  end
+  function rec.known_attempt(call, status, tag, total, sent, received)
+    if store.eager then return false end
+    local s = status == nil and "" or classes[status]
+    if s == nil then return false end
+    if call == nil then call = "" end
+    local t = cache_a[call]
+    t = t and t[s]
+    local e = t and t[tag == nil and "" or tag]
+    if not e then return false end
+    local es, eb
+    if type(sent) == "number" and sent > 0 then
+      es = cache_s[call]
+      if not es then return false end
+    end
+    if type(received) == "number" and received > 0 then
+      eb = cache_b[call]
+      if not eb then return false end
+    end
+    local n = e.nv + 1
+    e.nv = n
+    e.vals[n] = total
+    if n >= FOLD_AT then fold(e, P) end
+    if es then
+      local k = es.key
+      P[k] = (P[k] or 0) + sent
+    end
+    if eb then
+      local k = eb.key
+      P[k] = (P[k] or 0) + received
+    end
+    return true
   end
 
   local hooks = {}

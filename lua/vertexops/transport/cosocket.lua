@@ -17,7 +17,8 @@ local host_mod = require "vertexops.host"
 local slots_new = require("vertexops.transport.slots").new
 local errors = require "vertexops.errors"
 
-local math_ceil, math_max, math_min, string_format = math.ceil, math.max, math.min, string.format
+local math_ceil, math_max, math_min, string_byte, string_format = math.ceil, math.max, math.min, string.byte,
+  string.format
 local tostring, type = tostring, type
 
 local M = {}
@@ -355,6 +356,7 @@ end
 -- set: the ngx.now() at which the socket's timeouts were last set to what was left then: while
 -- nginx's clock still reads that (nothing yielded since), they stand.
 local function read(ngx, sock, p, finish, connect_ms, meter, t0, set)
+  local first = true -- (this answer's first bytes still to come: a resent request's answer has its own)
   while true do
     local now = ngx.now()
     local left = finish - now
@@ -367,12 +369,21 @@ local function read(ngx, sock, p, finish, connect_ms, meter, t0, set)
       set = nil
     end
     local data, err = sock:receiveany(READ_SIZE)
-    if meter and not meter.first_byte and data then
-      ngx.update_time()
-      meter.first_byte = ngx.now() - t0
-    end
     if data then
-      if meter then meter.bytes_received = (meter.bytes_received or 0) + #data end -- (no C call in measure)
+      if meter then
+        -- (counted here, and the status read off the first bytes: no C call in measure)
+        if first then
+          first = false
+          if not meter.lean and not meter.first_byte then
+            ngx.update_time()
+            meter.first_byte = ngx.now() - t0
+          end
+          -- "HTTP/1.1 200": the status line is an answer's first (csrc/h1.c skips nothing before it)
+          local a, b, c = string_byte(data, 10, 12)
+          meter.status = c and (a - 48) * 100 + (b - 48) * 10 + c - 48 or nil
+        end
+        meter.bytes_received = (meter.bytes_received or 0) + #data
+      end
       local done, perr = p:feed(data)
       if done then return true end
       if done == nil then return false, perr end
@@ -405,15 +416,21 @@ end
 
 -- What an attempt's hooks see of a cosocket exchange (meter: lua/vertexops/hooks.lua), on nginx's
 -- clock (ngx.now(), updated at each step: millisecond resolution): connect and tls from the
--- exchange's start (0 on a pooled connection), first_byte, total, bytes sent and received.
-local function measure(ngx, meter, t0, p, sent)
+-- exchange's start (0 on a pooled connection), first_byte (not for a meter.lean: metrics alone
+-- watch), total, bytes sent and received, the status. ok: the answer was read whole, so its first
+-- line was a status line csrc/h1.c took: the status read (read) off its first bytes is the
+-- parser's, unless a 1xx came first; else, or when those bytes were fewer, the parser says.
+local function measure(ngx, meter, t0, p, sent, ok)
   ngx.update_time()
   meter.transport = "cosocket"
   meter.total = ngx.now() - t0
   meter.bytes_sent = sent or 0
   if p then
     meter.bytes_received = meter.bytes_received or 0 -- (counted by read: what p:received() says)
-    meter.status = p:status()
+    local status = meter.status
+    if not ok or not status or status < 200 then meter.status = p:status() end
+  else
+    meter.status = nil
   end
 end
 
@@ -505,7 +522,7 @@ function M.exchange(ngx, o, req, token, meter)
     else
       ok, err = read(ngx, sock, p, finish, connect_ms, meter, t0, set)
     end
-    if meter then measure(ngx, meter, t0, p, sent and w.bytes or 0) end
+    if meter then measure(ngx, meter, t0, p, sent and w.bytes or 0, ok) end
     if ok then
       local keep = p:keepalive()
       local a, b, c = p:classify(req.want_headers)
