@@ -771,6 +771,12 @@ static int core_shape(lua_State *L) {
   return 2;
 }
 
+/* The fields a request table is made with room for: core.build's (up to 8: call, method, region,
+ * url, headers, body, kind, rules...) and what an attempt fills in before it is sent (timeout,
+ * connect_timeout, ca_file: Client:_fill; rate_key: lua/vertexops/rate.lua and fleet.lua), so
+ * filling them does not grow the table. */
+#define VX_REQUEST_SLOTS 12
+
 /* --- building many requests with the same call and options (core.build_many; core.build too) ---
  * What depends only on the call and the options is made once, before the names: the REST version,
  * the suffix, the header lines from the options (the constant lines, the calls' strings and the
@@ -980,8 +986,8 @@ static int vx_fastbuild(lua_State *L, vx_buildctx *c, const vx_opname *o) {
     c->base = lua_tolstring(L, c->slots + VX_S_BASE, &c->baselen);
   }
   /* the request (vx_newrequest's fields, then core.build's), keys and constant strings from the
-   * upvalues */
-  lua_createtable(L, 0, 8);
+   * upvalues; room for what an attempt fills in (VX_REQUEST_SLOTS) */
+  lua_createtable(L, 0, VX_REQUEST_SLOTS);
   t = lua_gettop(L);
   lua_pushvalue(L, VX_UP(VX_U_CALLKEY));
   lua_pushvalue(L, VX_UP(VX_U_CALLS + c->call));
@@ -1171,7 +1177,7 @@ void vx_pushcallparts(lua_State *L, int regidx, int opts, const char *loc, size_
  * index. core_build and csrc/jobs.c add the rest. */
 int vx_newrequest(lua_State *L, const char *call, const char *method, int regidx) {
   int t;
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, VX_REQUEST_SLOTS);
   t = lua_gettop(L);
   lua_pushstring(L, call);
   lua_setfield(L, t, "call");

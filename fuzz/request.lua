@@ -95,6 +95,45 @@ local function check_h1_request(mode, f)
   end
 end
 
+-- Whether a and b are the same built request: every field, the header lines in order.
+local function same_request(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" or getmetatable(a) ~= nil then return false end
+  for k, v in pairs(a) do
+    if k == "headers" then
+      if type(b.headers) ~= "table" or #v ~= #b.headers then return false end
+      for i = 1, #v do
+        if v[i] ~= b.headers[i] then return false end
+      end
+    elseif b[k] ~= v then
+      return false
+    end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+
+-- core.build_many (csrc/request.c's path for a list: what depends on the options made once, each
+-- name read in one pass) gives for each name what core.build gives: the same request, or an error
+-- of the same tag and message; it raises where core.build raises for every name (a bad option).
+local function check_build_many(call, name, region, opts, ok, req)
+  local okm, list = pcall(core.build_many, call, { name, name }, region, opts)
+  if not okm then
+    if ok then return "build_many raised where build built: " .. tostring(list) end
+    return check_error(list, "build_many")
+  end
+  for i = 1, 2 do
+    local r = list[i]
+    if ok then
+      if not same_request(r, req) then return "build_many's request differs from build's" end
+    elseif type(r) ~= "table" or getmetatable(r) ~= core.error_mt or r.tags[1] ~= req.tags[1]
+      or r.message ~= req.message then
+      return ("build_many gave %s where build raised %s"):format(tostring(r), tostring(req))
+    end
+  end
+end
+
 return function(data)
   local f = {}
   for field in (data .. "\31"):gmatch("(.-)\31") do f[#f + 1] = field end
@@ -125,6 +164,10 @@ return function(data)
     if why then return why end
   else
     local why = check_error(req, "build")
+    if why then return why end
+  end
+  if wait == nil and type(name) == "string" and (call == "cancel" or call == "get") then
+    local why = check_build_many(call, name, region, opts, ok2, req)
     if why then return why end
   end
   if mode & 64 ~= 0 and type(f[4]) == "string" then
