@@ -116,17 +116,31 @@ local function learned(a, key)
   return s
 end
 
+-- Pushes t on the deque d of times, dropping those past LEARN_PER before t now and then (every
+-- TRIM_EVERY pushes): what nothing counts yet is kept only so that a later count finds it, and
+-- the deque stays within the last LEARN_PER seconds (and TRIM_EVERY more).
+local TRIM_EVERY = 4096
+local function note(d, t)
+  local tail = d.tail + 1
+  d.tail, d[tail] = tail, t
+  if tail - d.head >= TRIM_EVERY then trim(d, t - LEARN_PER) end
+end
+
 -- Whether a request under the learned rate s may go at now (then it is counted); else how many
 -- went in the last LEARN_PER seconds and the rate. The rate grows first when a whole window
--- passed without a 429.
+-- passed without a 429. Before any 429 taught a rate, the request goes and its time is noted.
 local function admit(s, now)
   local r = s.requests
+  if not r then
+    note(s.sent, now)
+    return true
+  end
   local n = trim(s.sent, now - LEARN_PER)
-  if r and now - s.since >= LEARN_PER then -- a whole window without a 429: grow
+  if now - s.since >= LEARN_PER then -- a whole window without a 429: grow
     r = r < s.top and math.min(s.top, math.ceil(r * GROW_FAST)) or r + math.max(1, math.floor(r * GROW_SLOW))
     s.requests, s.since = r, now
   end
-  if not r or n < r then
+  if n < r then
     push(s.sent, now)
     return true
   end
@@ -269,7 +283,7 @@ function M.answered(a, o, req, sent, ok, res, slot)
   if not key then return end
   local s = a.keys[key] or learned(a, key)
   if ok or res.code ~= 429 then
-    push(s.accepted, sent)
+    note(s.accepted, sent)
     return
   end
   if not retry_after(res) then return end
