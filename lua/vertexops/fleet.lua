@@ -81,9 +81,14 @@ local function runner(client, o, req, ctx, first)
   end
 end
 
--- Before a burst of send(): whether its first attempts may go direct, and with which token.
+-- Before a burst of send(): whether its first attempts may go direct, and with which token; what
+-- each attempt is filled with (Client:_run's: request and connect timeouts, the adaptive pacing).
 function Window:begin()
-  self.go, self.token = self.client:_direct(self.o)
+  local o, ctx = self.o, self.ctx
+  self.go, self.token = self.client:_direct(o)
+  self.request_timeout = ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
+  self.connect_timeout = o.connect_timeout or options.DEFAULTS.connect_timeout
+  self.adapt = o.rate == nil and ctx.adapt -- rate = false: no pacing at all
 end
 
 -- req's first attempt, direct when begin() allowed it and it can go now (the deadline not passed,
@@ -93,12 +98,11 @@ function Window:send(req, tag)
   if not self.go then return self:start(runner(client, o, req, ctx), tag) end
   local deadline = ctx.deadline or deadlines.for_call(o) -- cancel_many: each cancel's own
   local remaining = deadline:left()
-  local adapt = o.rate == nil and ctx.adapt -- rate = false: no pacing at all
+  local adapt = self.adapt
   local may, sent = true, nil
   if remaining > 0 and adapt then may, sent = rate.admit_now(adapt, req, deadline:clock()) end
   if remaining <= 0 or not may then return self:start(runner(client, o, req, ctx), tag) end
-  client:_fill(o, req, math_min(ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout,
-    remaining), o.connect_timeout or options.DEFAULTS.connect_timeout)
+  client:_fill(o, req, math_min(self.request_timeout, remaining), self.connect_timeout)
   ctx.requests = (ctx.requests or 0) + 1
   local h = client:_borrow()
   local slot = (client.slot or 0) + 1
@@ -128,7 +132,7 @@ local function landed(self, slot, d)
   local done, ok, res, headers = pcall(h.finish, h)
   client:_give_back(h)
   if not done then return self.on_done({ done = true, ok = false, error = ok }, tag) end
-  if sent then rate.answered(o.rate == nil and ctx.adapt, o, req, sent, ok, res) end
+  if sent then rate.answered(self.adapt, o, req, sent, ok, res) end
   if ok then return self.on_done(SENT, tag) end
   self:start(runner(client, o, req, ctx, { ok, res, headers, deadline = deadline }), tag)
 end
