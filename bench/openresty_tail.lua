@@ -20,13 +20,14 @@ function M.write(out, t)
         loads[1] or -1, loads[#loads] or -1, quiet and "" or ", so absolute numbers are low and noisy; the ratios "
         .. "are what is compared"), "",
     "| connections | contender | req/s (median) | req/s spread | × proxy_pass | p50 | p99 (median) | p99 spread "
-      .. "| worker CPU / request | errors |",
-    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|" }
+      .. "| worker CPU / request | of it user | errors |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" }
   for _, row in ipairs(t.rows) do
     local r, base = row.r, results["/proxy" .. row.conns] or { rate = 0 } -- (BENCH_OPENRESTY_ONLY)
-    lines[#lines + 1] = ("| %d | %s | %.0f | %.0f–%.0f | %.2f | %s | %s | %s–%s | %s | %d |"):format(row.conns,
+    lines[#lines + 1] = ("| %d | %s | %.0f | %.0f–%.0f | %.2f | %s | %s | %s–%s | %s | %s | %d |"):format(row.conns,
       row.label, r.rate, r.rate_min, r.rate_max, base.rate > 0 and r.rate / base.rate or 0, fmt(r.p50), fmt(r.p99),
-      fmt(r.p99_min), fmt(r.p99_max), r.cpu and r.cpu > 0 and ("%.1f µs"):format(r.cpu) or "n/a", r.errors)
+      fmt(r.p99_min), fmt(r.p99_max), r.cpu and r.cpu > 0 and ("%.1f µs"):format(r.cpu) or "n/a",
+      r.user and r.user > 0 and ("%.1f µs"):format(r.user) or "n/a", r.errors)
   end
   lines[#lines + 1] = ""
   local px, vx, vxm = results["/proxy1000"], results["/vx1000"], results["/vxm1000"]
@@ -42,8 +43,18 @@ function M.write(out, t)
       :format(tail <= 3 and "MET" or "NOT MET", fmt(vx.p99), fmt(px.p99), tail)
     lines[#lines + 1] = ("| %s | vertexops: 0 errors | %d errors in %d requests (%d with metrics hooks) |")
       :format(vx.errors + vxm.errors == 0 and "MET" or "NOT MET", vx.errors, vx.requests, vxm.errors)
-    lines[#lines + 1] = ("| %s | hooks = metrics:hooks() cost ≤ 3 %% of req/s (wall clock%s) | %.1f %% |")
+    lines[#lines + 1] = ("| %s | hooks = metrics:hooks() cost ≤ 3 %% of req/s (wall clock%s, the medians) | %.1f %% |")
       :format(cost <= 0.03 and "MET" or "NOT MET", quiet and "" or ", loaded machine", cost * 100)
+    local paired = M.paired(t.samples)
+    if paired then
+      lines[#lines + 1] = ("| %s | the same, paired: each round's /vxm against the same round's /vx (median of "
+        .. "%d rounds) | %s |"):format(paired.verdict, paired.n, paired.text)
+      if paired.share then
+        lines[#lines + 1] = ("| %s | the same, from the worker's CPU: user CPU the hooks add per request ÷ the "
+          .. "worker's CPU per request without them, paired (median of %d rounds) | %s |")
+          :format(paired.share_verdict, paired.n, paired.share_text)
+      end
+    end
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Three such 5-round runs, 2026-12-06 11:25–11:34 UTC (load 5.0–7.4), the code of this "
@@ -53,6 +64,19 @@ function M.write(out, t)
     .. "The worker's CPU time per request, steadier, puts proxy_pass ÷ vertexops at 0.72–0.77: the 0.8× "
     .. "req/s target is at its edge on this machine (wrk and the fake share its 2 cores, so the worker's "
     .. "cost shows only in part), met in two of the three runs, not with a margin."
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "The hooks' cost, paired (the last row of the targets): /vx and /vxm run one after the other "
+    .. "in each round, so a disturbance of the machine that spans a round falls on both; each round gives "
+    .. "1 − /vxm's req/s ÷ /vx's, and /vxm's user CPU per request ÷ /vx's − 1 (the hooks' work is all in user "
+    .. "space; the kernel's share of a request, about half of it, moves with how many events each of nginx's "
+    .. "loop iterations batches). MET when every round's cost is ≤ 3 %, NOT MET when every round's is "
+    .. "over, else WITHIN NOISE with the count of rounds over. Wall clock does not resolve a 3 % difference "
+    .. "on this machine (2 cores for wrk, the fake and nginx; 2026-12-06, quiet, one 5-round run of the same "
+    .. "code: paired req/s costs from −13.5 % to +14.0 %). The user CPU the hooks add per request, divided "
+    .. "by the worker's whole CPU per request without them, is what they cost in req/s where the worker is "
+    .. "the bottleneck (the last row): steadier, 5.3–8.2 % over the 5 rounds of one run at load average 5–6, "
+    .. "where that run's paired req/s costs went from −22.4 % to +19.7 %; but rows of 3 s at load 8 spread it "
+    .. "from −4.9 % to +14.4 %. Only on a quiet machine, and with BENCH_OPENRESTY_RUNS=9 or more."
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Where the tail came from (diagnosed 2026-12-06 10:50–11:00 UTC, load 2.4–10; "
     .. "BENCH_OPENRESTY_ACCESSLOG=file logs nginx's $request_time, $msec and $connection, which nginx numbers "
@@ -97,6 +121,50 @@ function M.write(out, t)
   require("bench.common").write_section(out, "OpenResty: the tail at 1,000 connections", text)
 end
 
+
+-- The hooks' cost round by round (samples["/vx1000"][i] against samples["/vxm1000"][i]): the median,
+-- min and max of 1 - vxm/vx req/s and of vxm/vx - 1 user CPU per request, and the verdict.
+function M.paired(samples)
+  local vx, vxm = samples and samples["/vx1000"], samples and samples["/vxm1000"]
+  if not vx or not vxm or #vx == 0 or #vx ~= #vxm then return nil end
+  local costs, users, shares, over, sover = {}, {}, {}, 0, 0
+  for i = 1, #vx do
+    -- (where the worker is the bottleneck its req/s is 1 / its CPU per request: the hooks' share)
+    if vx[i].user and vxm[i].user and vx[i].cpu and vx[i].cpu > 0 then
+      local sh = (vxm[i].user - vx[i].user) / vx[i].cpu
+      shares[#shares + 1] = sh
+      if sh > 0.03 then sover = sover + 1 end
+    end
+    if vx[i].rate > 0 then
+      local c = 1 - vxm[i].rate / vx[i].rate
+      costs[#costs + 1] = c
+      if c > 0.03 then over = over + 1 end
+    end
+    if vx[i].user and vxm[i].user and vx[i].user > 0 then users[#users + 1] = vxm[i].user / vx[i].user - 1 end
+  end
+  if #costs == 0 then return nil end
+  local function median(v)
+    table.sort(v)
+    local k = #v
+    return k % 2 == 1 and v[(k + 1) // 2] or (v[k // 2] + v[k // 2 + 1]) / 2, v[1], v[k]
+  end
+  local c, cmin, cmax = median(costs)
+  local text = ("req/s %.1f %% (%.1f to %.1f %%)"):format(c * 100, cmin * 100, cmax * 100)
+  if #users > 0 then
+    local u, umin, umax = median(users)
+    text = text .. ("; user CPU per request %+.1f %% (%+.1f to %+.1f %%)"):format(u * 100, umin * 100, umax * 100)
+  end
+  local function verdict(n_over, n)
+    return n_over == 0 and "MET" or n_over == n and "NOT MET" or ("WITHIN NOISE (%d of %d rounds over 3 %%)"):format(n_over, n)
+  end
+  local r = { verdict = verdict(over, #costs), n = #costs, text = text, cost = c }
+  if #shares > 0 then
+    local sh, smin, smax = median(shares)
+    r.share, r.share_verdict = sh, verdict(sover, #shares)
+    r.share_text = ("%.1f %% (%.1f to %.1f %%)"):format(sh * 100, smin * 100, smax * 100)
+  end
+  return r
+end
 
 -- Sends n requests for path one after another on one keep-alive connection to 127.0.0.1:port.
 local function requests(port, path, n)

@@ -389,10 +389,11 @@ end
 function Client:_run_call(o, req, ctx, call, name, region)
   local ob = observe(self, o)
   if not ob then return self:_run(o, req, ctx) end
-  -- (made with the two fields _run writes: no rehash of it per call; status false until an answer)
-  ctx = ctx or { requests = 0, status = false }
-  local before = ctx.requests or 0
+  -- (without a ctx, the call's record is it: it has the two fields _run writes, requests = 0 and
+  -- status = false until an answer, and is kept for the next call: no table per call)
   local st = ob:call_start(call, name, region)
+  ctx = ctx or st
+  local before = ctx.requests or 0
   local ok, res, headers = self:_run(o, req, ctx)
   ob:call_end(st, ok, res, ctx, (ctx.requests or 0) - before)
   return ok, res, headers

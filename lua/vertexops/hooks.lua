@@ -12,8 +12,8 @@
 local log = require "vertexops.log"
 local raise = require("vertexops.errors").raise
 
-local ipairs, next, pcall, rawget, setmetatable, tonumber, tostring, type = ipairs, next, pcall, rawget, setmetatable,
-  tonumber, tostring, type
+local ipairs, next, pcall, rawget, setmetatable, tostring, type = ipairs, next, pcall, rawget, setmetatable,
+  tostring, type
 local string_format, string_lower = string.format, string.lower
 
 local M = {}
@@ -131,7 +131,7 @@ local HEADERS_MT = {
 -- nginx that left the rest of the call's end to the interpreter (issue 19 §4). The same numbers:
 -- (double)tv_sec + (double)tv_nsec / 1e9, as csrc/sys.c's vx_monotonic. FFI_C, FFI_TS: what the
 -- metrics observer's methods (below) read it with, written out; nil where FFI is not there.
-local FFI_C, FFI_TS, ffi_clock
+local FFI_C, FFI_TS, FFI_W, ffi_clock
 local function make_ffi_clock()
   if not rawget(_G, "jit") then return nil end
   local ok, ffi = pcall(require, "ffi")
@@ -144,16 +144,23 @@ local function make_ffi_clock()
     and not pcall(ffi.cdef, "int clock_gettime(int clk_id, struct timespec *tp);") then
     return nil
   end
-  local made, ts = pcall(ffi.new, "struct timespec")
+  -- The timespec is read as four 32-bit words (tv_sec's low and high, tv_nsec's low and high;
+  -- 64-bit little-endian Linux): a word is a plain Lua number, where reading a long field gives an
+  -- int64 cdata -- an allocation of its own wherever the read is not compiled (two per reading, 48
+  -- bytes: inside nginx a call's end reads it in the interpreter). The same double as before:
+  -- tv_sec is an integer below 2^53, so lo + hi * 2^32 is exact.
+  if ffi.sizeof("struct timespec") ~= 16 or not ffi.abi("le") then return nil end
+  local made, w = pcall(ffi.new, "uint32_t[4]")
   if not made then return nil end
+  local ts = ffi.cast("struct timespec *", w) -- (w, kept below, holds the memory)
   local function clock()
     C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-    return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+    return (w[0] + w[1] * 4294967296) + w[2] / 1e9
   end
   -- (used only when it agrees with core.clock)
   local fine, t = pcall(clock)
   if not fine or type(t) ~= "number" or math.abs(t - require("vertexops.core").clock()) > 1 then return nil end
-  FFI_C, FFI_TS = C, ts
+  FFI_C, FFI_TS, FFI_W = C, ts, w
   return clock
 end
 
@@ -296,11 +303,16 @@ end
 
 -- Spare records of calls and attempts: a record goes back at its end (no hook ever sees one), so a
 -- call with hooks makes no garbage of its own once a few are in use; at most SPARE kept of each.
-local SPARE = 64
+-- As many as the calls in flight at once: inside nginx at 1,000 connections one worker has up to
+-- 1,000, and with 64 spares the rest were made and collected per call (about 450 bytes of a
+-- request's garbage, twice the hooks' cost per request that one connection showed; issue 19 §4).
+-- At most about 700 KB kept (1,024 of each), by a worker that had that many in flight.
+local SPARE = 1024
 local spare_calls, spare_attempts = {}, {}
 local n_calls, n_attempts = 0, 0
 
---- ob:call_start(call, name, region) -> the call's record (on_call, phase "start").
+--- ob:call_start(call, name, region) -> the call's record (on_call, phase "start"), with requests = 0 and
+--- status = false: Client:_run_call's ctx when the call has none.
 function Observer:call_start(call, name, region)
   local st
   if n_calls > 0 then
@@ -308,9 +320,10 @@ function Observer:call_start(call, name, region)
     spare_calls[n_calls] = nil
     n_calls = n_calls - 1
   else
-    st = { call = nil, name = nil, region = nil, t0 = nil }
+    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false }
   end
-  st.call, st.name, st.region, st.t0 = call, type(name) == "string" and name or nil, region, self.clock()
+  st.call, st.name, st.region, st.t0, st.requests, st.status = call, type(name) == "string" and name or nil, region,
+    self.clock(), 0, false
   if self.starts.on_call then
     fire_start(self, "on_call", { phase = "start", call = call, name = st.name, region = region, clock = st.t0 })
   end
@@ -478,16 +491,16 @@ function REC_METHODS.call_start(self, call)
     spare_calls[n_calls] = nil
     n_calls = n_calls - 1
   else
-    st = { call = nil, name = nil, region = nil, t0 = nil }
+    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false }
   end
   local t0
   if self.ffi then
     FFI_C.clock_gettime(1, FFI_TS)
-    t0 = tonumber(FFI_TS.tv_sec) + tonumber(FFI_TS.tv_nsec) / 1e9
+    t0 = (FFI_W[0] + FFI_W[1] * 4294967296) + FFI_W[2] / 1e9
   else
     t0 = self.clock()
   end
-  st.call, st.name, st.region, st.t0 = call, nil, nil, t0
+  st.call, st.name, st.region, st.t0, st.requests, st.status = call, nil, nil, t0, 0, false
   return st
 end
 
@@ -495,7 +508,7 @@ function REC_METHODS.call_end(self, st, ok, err, ctx)
   local now
   if self.ffi then
     FFI_C.clock_gettime(1, FFI_TS)
-    now = tonumber(FFI_TS.tv_sec) + tonumber(FFI_TS.tv_nsec) / 1e9
+    now = (FFI_W[0] + FFI_W[1] * 4294967296) + FFI_W[2] / 1e9
   else
     now = self.clock()
   end
