@@ -440,8 +440,11 @@ local NO_NET = {} -- (never written)
 -- and collected per exchange -- a userdata with a finalizer and three buffers -- was a good part of
 -- the worker's garbage per cancel. One is taken from here once the request is sent, and given
 -- back after an answer read whole (others are closed; an exchange nginx killed mid-read leaves its
--- parser to the collector).
-local PARSERS = 64
+-- parser to the collector). As many are kept as a busy worker has exchanges in flight (PARSERS:
+-- 1,000 connections of a gateway); past the first PARSERS_FULL, a parser keeps buffers of at most
+-- PARSER_KEEP bytes each (a cancel's answer is a few hundred), so a burst of large answers leaves
+-- at most PARSERS_FULL parsers with large buffers (up to 1 MiB each, vx_bufreset).
+local PARSERS, PARSERS_FULL, PARSER_KEEP = 1024, 64, 16384
 local parsers, nparsers = {}, 0
 
 local function take_parser()
@@ -453,7 +456,7 @@ end
 
 local function give_parser(p)
   if nparsers >= PARSERS then return p:close() end
-  p:reset()
+  if nparsers < PARSERS_FULL then p:reset() else p:reset(PARSER_KEEP) end
   nparsers = nparsers + 1
   parsers[nparsers] = p
 end
