@@ -25,11 +25,12 @@ void vx_detach(vx_handle *h) {
 /* Takes h out of the finished queue it waits in (if any). Safe from __gc of either side. */
 void vx_unqueue(vx_handle *h) {
   vx_multi *m = h->fmulti;
-  vx_handle **p;
+  vx_handle **p, *prev = NULL;
   if (!m) return;
-  for (p = &m->fhead; *p; p = &(*p)->fnext)
+  for (p = &m->fhead; *p; prev = *p, p = &(*p)->fnext)
     if (*p == h) {
       *p = h->fnext;
+      if (m->ftail == h) m->ftail = prev;
       break;
     }
   h->fnext = NULL;
@@ -41,10 +42,12 @@ static void vx_finished(vx_multi *m, vx_handle *h, CURLcode rc) {
   h->rc = rc;
   h->state = VX_DONE;
   vx_detach(h);
-  if (h->slot > 0 && !h->fmulti) {
+  if (h->slot > 0 && !h->fmulti) { /* at the tail: taken in the order they finished */
     h->fmulti = m;
-    h->fnext = m->fhead;
-    m->fhead = h;
+    h->fnext = NULL;
+    if (m->ftail) m->ftail->fnext = h;
+    else m->fhead = h;
+    m->ftail = h;
   }
 }
 

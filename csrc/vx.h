@@ -260,7 +260,8 @@ enum { VX_IDLE, VX_RUNNING, VX_DONE };
 typedef struct vx_multi {
   CURLM *multi;              /* NULL when closed */
   vx_handle *head;           /* transfers added and not yet removed */
-  vx_handle *fhead;          /* finished transfers with a slot, not yet taken by multi:finished() */
+  vx_handle *fhead, *ftail;  /* finished transfers with a slot, not yet taken by multi:finished(),
+                                in the order they finished */
 } vx_multi;
 
 void vx_detach(vx_handle *h);

@@ -157,7 +157,7 @@ function Window:harvest()
       end
     end
   end
-  for i = #later, 1, -1 do
+  for i = 1, #later do -- (in the order they finished, as the multi handle gives them)
     local slot = later[i]
     later[i] = nil
     finished = finished + 1
