@@ -165,7 +165,7 @@ static int multi_finished(lua_State *L) {
   if (lua_isnoneornil(L, 2)) {
     for (h = m->fhead; h; h = h->fnext) n++;
   } else {
-    luaL_checktype(L, 2, LUA_TTABLE);
+    vx_checktablearg(L, 2, "multi:finished's argument");
     while ((h = m->fhead) != NULL) {
       lua_pushinteger(L, h->slot);
       lua_rawseti(L, 2, (int)++n);

@@ -84,6 +84,20 @@ describe("a multi handle's finished queue", function()
     b:close(); multi:close()
   end)
 
+  it("refuses an argument that is not a table (TypeError), the queue left as it is", function()
+    local multi = core.multi()
+    local a = transfer(multi, 3)
+    drain(multi, { a })
+    for _, bad in ipairs { 1, "t", true } do
+      local err = H.raises(multi.finished, multi, bad)
+      assert.is_true(core.is(err, "TypeError"), tostring(err))
+    end
+    local t = {}
+    assert.are.equal(1, multi:finished(t))
+    assert.are.same({ 3 }, t)
+    a:close(); multi:close()
+  end)
+
   it("refuses a slot that is not an integer > 0 (ValueError), before any I/O", function()
     local multi = core.multi()
     local h = core.handle()
