@@ -71,8 +71,12 @@ end
 -- the handler of /vx and /thread: one client per worker, one cancel per request
 local dir = fake.tmpdir()
 -- BENCH_OPENRESTY_JITV=path: LuaJIT's trace log of the worker (jit.v) to that file (diagnosis)
+-- BENCH_OPENRESTY_NOGC=1: the worker's collector stopped (with BENCH_OPENRESTY_CALLGRIND:
+-- instructions per request without the collector's share, which moves a round by thousands and
+-- hides differences of a few hundred; the rounds then agree within about 1 %)
 fake.write(dir .. "/bench_openresty.lua", (os.getenv("BENCH_OPENRESTY_JITV") and ("require('jit.v').start(%q)\n")
-  :format(os.getenv("BENCH_OPENRESTY_JITV")) or "") .. ([[
+  :format(os.getenv("BENCH_OPENRESTY_JITV")) or "") .. (os.getenv("BENCH_OPENRESTY_NOGC") and "collectgarbage('stop')\n"
+  or "") .. ([[
 local vertexops = require "vertexops"
 local M = {}
 local clients = {}
