@@ -127,12 +127,16 @@ describe("core.page_names", function()
     local fake = require "support.fake"
     local H = require "support.helper"
     local server = fake.start()
-    finally(function() server:stop() end)
+    local h
+    -- (one finally: busted keeps the last one a test registers)
+    finally(function()
+      if h then h:close() end
+      server:stop()
+    end)
     server:create_many(3, { done_after = 3600 })
     local req = core.build("list", H.PARENT, nil, { endpoint = server.endpoint })
     req.ca_file = server.ca_file
-    local h = core.handle()
-    finally(function() h:close() end)
+    h = core.handle()
     local ok, whole = h:call(req, "test-token")
     assert.is_true(ok)
     assert.is_table(whole.operations[1].metadata)
