@@ -27,12 +27,14 @@ size_t vx_bufappend(vx_buf *b, const char *p, size_t n) {
   return n;
 }
 
-void vx_bufreset(vx_buf *b) {
+void vx_bufkeep(vx_buf *b, size_t keep) {
   b->len = 0;
   b->overflow = 0;
-  if (b->cap > ((size_t)1 << 20)) { /* give a large buffer back after use */
+  if (b->cap > keep) { /* give a large buffer back after use */
     free(b->data);
     b->data = NULL;
     b->cap = 0;
   }
 }
+
+void vx_bufreset(vx_buf *b) { vx_bufkeep(b, VX_BUF_KEEP); }

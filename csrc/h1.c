@@ -436,16 +436,6 @@ static int h1_classify(lua_State *L) {
   return vx_classify(L, p->status, p->head.data, p->head.len, p->body.data, p->body.len, want);
 }
 
-/* Empties b for reuse, its memory given back when over keep bytes. */
-static void h1_bufkeep(vx_buf *b, size_t keep) {
-  vx_bufreset(b);
-  if (b->cap > keep) {
-    free(b->data);
-    b->data = NULL;
-    b->cap = 0;
-  }
-}
-
 /* p:reset([keep]) -> p, ready for another response as core.h1() (or core.h1("CONNECT")) made it,
  * its buffers kept for it (up to 1 MiB each: vx_bufreset; with keep, up to keep bytes each): the
  * cosocket transport keeps parsers per worker instead of making and collecting one per exchange. */
@@ -453,15 +443,15 @@ static int h1_resetl(lua_State *L) {
   vx_h1 *p = h1_check(L, 1);
   vx_buf line = p->line, head = p->head, body = p->body;
   int connect = p->connect;
-  size_t keep = (size_t)1 << 20;
+  size_t keep = VX_BUF_KEEP;
   if (!lua_isnoneornil(L, 2)) {
     double k = vx_checknumberarg(L, 2, "keep");
     if (!(k >= 0)) return vx_valueerror(L, "keep must be a number of bytes >= 0");
     if (k < (double)keep) keep = (size_t)k;
   }
-  h1_bufkeep(&line, keep);
-  h1_bufkeep(&head, keep);
-  h1_bufkeep(&body, keep);
+  vx_bufkeep(&line, keep);
+  vx_bufkeep(&head, keep);
+  vx_bufkeep(&body, keep);
   memset(p, 0, sizeof *p);
   p->line = line;
   p->head = head;

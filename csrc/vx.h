@@ -196,6 +196,9 @@ typedef struct {
   int overflow; /* 1: over limit, 2: out of memory */
 } vx_buf;
 size_t vx_bufappend(vx_buf *b, const char *p, size_t n);
+/* Empties b for reuse; its memory is given back when over keep bytes (vx_bufreset: VX_BUF_KEEP). */
+#define VX_BUF_KEEP ((size_t)1 << 20)
+void vx_bufkeep(vx_buf *b, size_t keep);
 void vx_bufreset(vx_buf *b);
 
 /* --- json.c, response.c --- */
