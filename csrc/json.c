@@ -127,9 +127,6 @@ static void vx_skipws(vx_scan *s) {
   while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) s->p++;
 }
 
-/* A string at s->p (the opening quote): its end past the closing quote. Into b, when given, its
- * text with the escapes undone. 0 for what is left to the decoder: \u, a control character, a bad
- * escape, no end. *esc: whether it held an escape. */
 /* The bytes a JSON string holds as they are: not a quote, a backslash or a control character. */
 static const unsigned char vx_plain[256] = {
 #define VX_P16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
@@ -141,6 +138,9 @@ static const unsigned char vx_plain[256] = {
 #undef VX_P16
 };
 
+/* A string at s->p (the opening quote): its end past the closing quote. Into b, when given, its
+ * text with the escapes undone. 0 for what is left to the decoder: \u, a control character, a bad
+ * escape, no end. *esc: whether it held an escape. */
 static int vx_scanstring(vx_scan *s, luaL_Buffer *b, int *esc) {
   const char *p = s->p + 1, *run = p;
   *esc = 0;

@@ -182,7 +182,6 @@ local observers = setmetatable({}, { __mode = "k" })
 
 -- The methods of an observer whose only watcher is a metrics recorder (below).
 local REC_METHODS = {}
-local STITCH
 
 local WEAK_VALUE = { __mode = "v" }
 
@@ -485,13 +484,14 @@ end
 -- clock's, when not the FFI one, read here written out): inside nginx the end of a call runs after
 -- its last C call, where LuaJIT's traces stop at every function that has its own (issue 19 §4).
 -- A record carries only what the recorder reads (call, t0; an attempt's meter).
+
 -- A C function called through the Lua API (core.clock, its result unused), the last thing a call's
 -- end does under LuaJIT: the trace LuaJIT records from an exchange's last C call (the cosocket's
 -- setkeepalive) on through the returns, the attempt's end and this one, ends here, compiled (a
 -- stitch). Without it that trace goes on into the returns up to the handler's pcall, which LuaJIT
 -- cannot compile ("NYI: return to lower frame"): it was thrown away and the whole of a call's end,
 -- the recorder's work and the FFI clock read included, ran in the interpreter (issue 19 §4).
-STITCH = require("vertexops.core").clock
+local STITCH = require("vertexops.core").clock
 
 function REC_METHODS.call_start(self, call)
   local st

@@ -121,9 +121,8 @@ end
 -- the deque stays within the last LEARN_PER seconds (and TRIM_EVERY more).
 local TRIM_EVERY = 4096
 local function note(d, t)
-  local tail = d.tail + 1
-  d.tail, d[tail] = tail, t
-  if tail - d.head >= TRIM_EVERY then trim(d, t - LEARN_PER) end
+  push(d, t)
+  if d.tail - d.head >= TRIM_EVERY then trim(d, t - LEARN_PER) end
 end
 
 -- Whether a request under the learned rate s may go at now (then it is counted); else how many
