@@ -11,7 +11,7 @@ size_t vx_bufappend(vx_buf *b, const char *p, size_t n) {
     return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
   }
   if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
+    size_t cap = b->cap ? b->cap : VX_BUF_FIRST;
     char *d;
     while (cap < b->len + n + 1) cap *= 2;
     d = realloc(b->data, cap);

@@ -195,6 +195,10 @@ typedef struct {
   size_t len, cap, limit;
   int overflow; /* 1: over limit, 2: out of memory */
 } vx_buf;
+/* A buffer's first allocation, doubled as it fills: most answers' head and body fit in it (a
+ * cancel's answer is "{}", its head a few hundred bytes). Each handle has two; with 4 KiB each,
+ * 1,000 handles made at once by a cancel_many touched 8 MiB of fresh pages (issue 20 §3). */
+#define VX_BUF_FIRST ((size_t)512)
 size_t vx_bufappend(vx_buf *b, const char *p, size_t n);
 /* Empties b for reuse; its memory is given back when over keep bytes (vx_bufreset: VX_BUF_KEEP). */
 #define VX_BUF_KEEP ((size_t)1 << 20)
