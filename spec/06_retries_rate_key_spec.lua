@@ -28,7 +28,8 @@ end
 
 describe("the quota key of a bulk call's request", function()
   it("is the project and location of the URL's path", function()
-    assert.equal("p/us-central1", key("https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/operations/1:cancel"))
+    assert.equal("p/us-central1",
+      key("https://us-central1-aiplatform.googleapis.com/v1/projects/p/locations/us-central1/operations/1:cancel"))
   end)
 
   it("ends the location at a ':', '/' or '?'", function()
