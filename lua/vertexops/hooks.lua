@@ -406,11 +406,11 @@ function Observer:attempt_start(req, n, token)
   else
     a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
           reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil,
-          lean = false }
+          lean = false, own_total = false }
     a.meter = a
   end
   -- (lean: no hook wants connect, tls or first_byte -- metrics alone -- so a transport may skip them)
-  a.req, a.n, a.t0, a.lean = req, n, not self.untimed and self.clock() or nil, self.rec ~= nil
+  a.req, a.n, a.t0, a.lean, a.own_total = req, n, not self.untimed and self.clock() or nil, self.rec ~= nil, false
   -- (metrics alone: no header to add, no start event)
   if self.plain then return req, a end
   local added = {}
@@ -535,7 +535,7 @@ function REC_METHODS.call_end(self, st, ok, err, ctx)
   if self.ffi then STITCH() end
 end
 
-function REC_METHODS.attempt_start(_, req, n)
+function REC_METHODS.attempt_start(self, req, n)
   local a
   if n_attempts > 0 then
     a = spare_attempts[n_attempts]
@@ -546,17 +546,36 @@ function REC_METHODS.attempt_start(_, req, n)
   else
     a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
           reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil,
-          lean = false }
+          lean = false, own_total = false }
     a.meter = a
   end
-  a.req, a.n, a.t0, a.lean = req, n, nil, true
+  -- (the attempt timed here, on the observer's clock: a transport that measures a total of its own
+  -- (libcurl's) still gives it; the cosocket transport does not (own_total), which spares it
+  -- nginx's time update, ngx.update_time(), at each exchange's end)
+  local t0
+  if self.ffi then
+    FFI_C.clock_gettime(1, FFI_TS)
+    t0 = (FFI_W[0] + FFI_W[1] * 4294967296) + FFI_W[2] / 1e9
+  else
+    t0 = self.clock()
+  end
+  a.req, a.n, a.t0, a.lean, a.own_total = req, n, t0, true, true
   return req, a
 end
 
 function REC_METHODS.attempt_end(self, a, ok, res)
+  local total = a.total
+  if not total then
+    if self.ffi then
+      FFI_C.clock_gettime(1, FFI_TS)
+      total = (FFI_W[0] + FFI_W[1] * 4294967296) + FFI_W[2] / 1e9 - a.t0
+    else
+      total = self.clock() - a.t0
+    end
+  end
   local status = a.status or (not ok and type(res) == "table" and res.code) or nil
   local tag = not ok and (type(res) == "table" and res.tags and res.tags[1] or "Error") or nil
-  local rec, call, total, sent, received = self.rec, a.req.call, a.total, a.bytes_sent, a.bytes_received
+  local rec, call, sent, received = self.rec, a.req.call, a.bytes_sent, a.bytes_received
   if n_attempts < SPARE then
     a.req = nil
     n_attempts = n_attempts + 1

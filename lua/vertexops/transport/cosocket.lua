@@ -417,13 +417,16 @@ end
 -- What an attempt's hooks see of a cosocket exchange (meter: lua/vertexops/hooks.lua), on nginx's
 -- clock (ngx.now(), updated at each step: millisecond resolution): connect and tls from the
 -- exchange's start (0 on a pooled connection), first_byte (not for a meter.lean: metrics alone
--- watch), total, bytes sent and received, the status. ok: the answer was read whole, so its first
+-- watch), total (not for a meter.own_total: they read it off their own clock), bytes sent and
+-- received, the status. ok: the answer was read whole, so its first
 -- line was a status line csrc/h1.c took: the status read (read) off its first bytes is the
 -- parser's, unless a 1xx came first; else, or when those bytes were fewer, the parser says.
 local function measure(ngx, meter, t0, p, sent, ok)
-  ngx.update_time()
   meter.transport = "cosocket"
-  meter.total = ngx.now() - t0
+  if not meter.own_total then -- (metrics alone time the attempt on their own clock: no update here)
+    ngx.update_time()
+    meter.total = ngx.now() - t0
+  end
   meter.bytes_sent = sent or 0
   if p then
     meter.bytes_received = meter.bytes_received or 0 -- (counted by read: what p:received() says)
