@@ -541,8 +541,9 @@ function REC_METHODS.attempt_start(self, req, n)
     a = spare_attempts[n_attempts]
     spare_attempts[n_attempts] = nil
     n_attempts = n_attempts - 1
-    -- (what a transport reads before it writes: the rest it writes, or the recorder does not read)
-    a.bytes_received, a.status, a.first_byte, a.total, a.bytes_sent = nil, nil, nil, nil, nil
+    -- (what a transport reads before it writes, and what says it measured: the rest it writes, or
+    -- the recorder does not read)
+    a.bytes_received, a.status, a.first_byte, a.total, a.bytes_sent, a.transport = nil, nil, nil, nil, nil, nil
   else
     a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
           reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil,
@@ -551,7 +552,9 @@ function REC_METHODS.attempt_start(self, req, n)
   end
   -- (the attempt timed here, on the observer's clock: a transport that measures a total of its own
   -- (libcurl's) still gives it; the cosocket transport does not (own_total), which spares it
-  -- nginx's time update, ngx.update_time(), at each exchange's end)
+  -- nginx's time update, ngx.update_time(), at each exchange's end; an attempt no transport
+  -- measured -- a worker thread that could not run, a connect that used up the time before the
+  -- exchange -- stays untimed, as on the observer's general path)
   local t0
   if self.ffi then
     FFI_C.clock_gettime(1, FFI_TS)
@@ -565,7 +568,7 @@ end
 
 function REC_METHODS.attempt_end(self, a, ok, res)
   local total = a.total
-  if not total then
+  if not total and a.transport == "cosocket" then -- (measured, its total left to us: own_total)
     if self.ffi then
       FFI_C.clock_gettime(1, FFI_TS)
       total = (FFI_W[0] + FFI_W[1] * 4294967296) + FFI_W[2] / 1e9 - a.t0
