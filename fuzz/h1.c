@@ -4,7 +4,8 @@
  * come from the seed, then one byte at a time, ending with p:eof() when more was wanted; aborts
  * (see fuzz/h1.lua) when the three disagree, when an outcome is not "done" or "nil, error object"
  * tagged ConnectionError / ResponseTypeError, when a done response breaks the caps or its
- * classification is not what core.classify gives, or the Lua stack is left unbalanced (fuzz/fuzz.h).
+ * classification is not what core.classify gives (nor p:finish's, which must leave the parser reset),
+ * or the Lua stack is left unbalanced (fuzz/fuzz.h).
  */
 #include "fuzz.h"
 

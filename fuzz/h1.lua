@@ -3,7 +3,8 @@
 local core = require "vertexops.core"
 local TAGS = { ConnectionError = true, ResponseTypeError = true }
 
--- Feeds s in pieces (sizes from next_size), all of it, then eof when more was wanted.
+-- Feeds s in pieces (sizes from next_size), all of it, then eof when more was wanted; a complete
+-- answer is classified by p:classify, core.classify and p:finish alike.
 -- Returns "done", status, head, body, keepalive | "error", err.
 local function run(s, next_size)
   local p = core.h1()
@@ -26,10 +27,17 @@ local function run(s, next_size)
   local st, head, body, keep = p:result()
   local c = { p:classify(true) }
   local want = { core.classify(st, head, body, true) }
+  -- p:finish: the reuse and the same classification in one call, the parser reset after it
+  local f = { p:finish(true) }
+  local received = p:received()
   p:close()
   if c[1] ~= want[1] or (c[1] == false and c[2].message ~= want[2].message) then
     return "bad", "p:classify differs from core.classify"
   end
+  if f[1] ~= keep or f[2] ~= c[1] or (c[1] == false and f[3].message ~= c[2].message) then
+    return "bad", "p:finish differs from p:keepalive and p:classify"
+  end
+  if received ~= 0 then return "bad", "p:finish left the parser unreset" end
   return "done", st, head, body, keep
 end
 

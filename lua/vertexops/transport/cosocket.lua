@@ -439,9 +439,9 @@ end
 
 local NO_NET = {} -- (never written)
 
--- Answer parsers kept for this worker's next exchanges (p:reset() keeps their buffers): one made
--- and collected per exchange -- a userdata with a finalizer and three buffers -- was a good part of
--- the worker's garbage per cancel. One is taken from here once the request is sent, and given
+-- Answer parsers kept for this worker's next exchanges (p:finish() resets them, keeping their
+-- buffers): one made and collected per exchange -- a userdata with a finalizer and three buffers --
+-- was a good part of the worker's garbage per cancel. One is taken from here once the request is sent, and given
 -- back after an answer read whole (others are closed; an exchange nginx killed mid-read leaves its
 -- parser to the collector). As many are kept as a busy worker has exchanges in flight (PARSERS:
 -- 1,000 connections of a gateway); past the first PARSERS_FULL, a parser keeps buffers of at most
@@ -457,9 +457,9 @@ local function take_parser()
   return p
 end
 
-local function give_parser(p)
+-- A parser p:finish() has read out and reset: kept for the next exchange (closed past PARSERS).
+local function keep_parser(p)
   if nparsers >= PARSERS then return p:close() end
-  if nparsers < PARSERS_FULL then p:reset() else p:reset(PARSER_KEEP) end
   nparsers = nparsers + 1
   parsers[nparsers] = p
 end
@@ -530,9 +530,10 @@ function M.exchange(ngx, o, req, token, meter)
     end
     if meter then measure(ngx, meter, t0, p, sent and w.bytes or 0, ok) end
     if ok then
-      local keep = p:keepalive()
-      local a, b, c = p:classify(req.want_headers)
-      give_parser(p)
+      -- (one C call for the connection's reuse, the answer and the parser's reset: each C call
+      -- ends a LuaJIT trace inside nginx, about 560 instructions a call; issue 19 §4)
+      local keep, a, b, c = p:finish(req.want_headers, nparsers >= PARSERS_FULL and PARSER_KEEP or nil)
+      keep_parser(p)
       if keep then
         sock:setkeepalive(ms(o.keepalive_timeout or POOL.keepalive_timeout), o.pool_size or POOL.pool_size)
       else
