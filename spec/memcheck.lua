@@ -104,6 +104,20 @@ local ok, err = pcall(function()
     end
     expect_error("AuthError", h.call, h, put, "two words")
     h:close()
+    -- the cosocket transport's answer parser (csrc/h1.c): a complete answer finished (its values
+    -- copied out, the parser reset with its buffers kept), one large then small with keep, refusals
+    local p = core.h1()
+    local answer = "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+      .. "Content-Length: 36\r\n\r\n{\"error\":{\"code\":429,\"message\":\"q\"}}"
+    assert(p:feed(answer))
+    local keep, fine, e = p:finish(true)
+    assert(keep == true and fine == false and e.code == 429)
+    assert(p:feed("HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n" .. ("x"):rep(70000)))
+    assert(select(2, p:finish(false, 1024)) ~= nil)
+    assert(not p:feed("HTTP/1.1 200 OK\r\n"))
+    expect_error("ValueError", p.finish, p)
+    expect_error("ValueError", p.finish, p, false, -1)
+    p:close()
     -- a handle left to the garbage collector, open
     h = core.handle()
     h:call { method = "GET", url = server.http_endpoint .. "/_control/ping" }
