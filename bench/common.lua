@@ -23,6 +23,13 @@ function M.status_kb(field)
   return kb
 end
 
+--- median(t) -> the median of the numbers of t, its least and its greatest (t is sorted in place;
+--- of an even count, the lower middle one).
+function M.median(t)
+  table.sort(t)
+  return t[math.floor((#t + 1) / 2)], t[1], t[#t]
+end
+
 --- write_section(path, heading, section): section (starting with "## heading") replaces the one
 --- of that heading in the file at path, or is appended; then it is printed.
 function M.write_section(path, heading, section)

@@ -20,7 +20,8 @@ local LUAJIT = 'LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="./build/jit
 
 local server = fake.start()
 
-local sh = require("bench.common").sh
+local common = require "bench.common"
+local sh, median = common.sh, common.median
 
 -- One sweep: n fresh running operations (spec: how they are made), then the contender's command.
 local function sweep(cmd, n, hold, spec)
@@ -38,9 +39,9 @@ local function sweep(cmd, n, hold, spec)
 end
 
 -- Every contender of cmds once per round, runs rounds in turn (the machine's state then falls on
--- all of them alike); per contender the round of its median rate, its peak RSS and connections the
--- most of any round, and ratio (ratio_lo, ratio_hi): the median (spread) over the rounds of its rate
--- ÷ the first contender's in the same round.
+-- all of them alike); per contender the round of its median rate, its peak RSS the most of any
+-- round, connections (conn_lo, conn_hi) the median (spread) over the rounds, and ratio (ratio_lo,
+-- ratio_hi): the median (spread) over the rounds of its rate ÷ the first contender's in the same round.
 local function rounds_of(cmds, n, runs)
   local docs = {}
   for r = 1, runs do
@@ -51,21 +52,19 @@ local function rounds_of(cmds, n, runs)
   end
   local out = {}
   for k = 1, #cmds do
-    local ratios, sorted = {}, {}
+    local ratios, rates, conns, rss = {}, {}, {}, 0
     for r = 1, runs do
-      ratios[r] = docs[k][r].rate / docs[1][r].rate
-      sorted[r] = docs[k][r]
+      local d = docs[k][r]
+      ratios[r], rates[r], conns[r], rss = d.rate / docs[1][r].rate, d.rate, d.connections, math.max(rss, d.rss_kb)
     end
-    table.sort(ratios)
-    table.sort(sorted, function(a, b) return a.rate < b.rate end)
-    local m = sorted[math.floor((runs + 1) / 2)]
-    local conns = {}
-    for r, d in ipairs(sorted) do
-      m.rss_kb, conns[r] = math.max(m.rss_kb, d.rss_kb), d.connections
+    local rate = median(rates)
+    local m
+    for r = 1, runs do
+      if docs[k][r].rate == rate then m = docs[k][r] end
     end
-    table.sort(conns)
-    m.connections, m.conn_lo, m.conn_hi = conns[math.floor((runs + 1) / 2)], conns[1], conns[runs]
-    m.ratio, m.ratio_lo, m.ratio_hi = ratios[math.floor((runs + 1) / 2)], ratios[1], ratios[runs]
+    m.rss_kb = rss
+    m.connections, m.conn_lo, m.conn_hi = median(conns)
+    m.ratio, m.ratio_lo, m.ratio_hi = median(ratios)
     out[k] = m
   end
   return out
@@ -244,4 +243,4 @@ add("libcurl 7.88 can hold HTTP/2 answers it has already read until its socket h
   .. "its multi handle at most 10 ms at a time, and so does the C contender.")
 
 -- RESULTS.md: this section replaces the one there (bench/run.lua writes the rest) ---------------
-require("bench.common").write_section(OUT, "Fleet: cancel_all", table.concat(lines, "\n") .. "\n")
+common.write_section(OUT, "Fleet: cancel_all", table.concat(lines, "\n") .. "\n")

@@ -14,7 +14,8 @@
 local fake = require "support.fake"
 local H = require "support.helper"
 local cjson = require "cjson"
-local sh = require("bench.common").sh
+local common = require "bench.common"
+local sh, median = common.sh, common.median
 
 local n, rounds = tonumber(arg[1]), tonumber(arg[2])
 local contenders = { table.unpack(arg, 3) }
@@ -33,11 +34,6 @@ local function command(c)
   local cpath = interp == "luajit" and "./build/jit/?.so" or "./build/5.4/?.so"
   return ('cd %s && LUA_PATH="./lua/?.lua;./lua/?/init.lua;;" LUA_CPATH="%s;;" %s bench/vx_fleet.lua %s')
     :format(tree, cpath, interp, args)
-end
-
-local function median(t)
-  table.sort(t)
-  return t[math.floor((#t + 1) / 2)], t[1], t[#t]
 end
 
 local runs = {}

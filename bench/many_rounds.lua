@@ -8,7 +8,8 @@
 --     lua5.4 bench/many_rounds.lua [N] [ROUNDS]
 local fake = require "support.fake"
 local cjson = require "cjson"
-local sh = require("bench.common").sh
+local common = require "bench.common"
+local sh, median = common.sh, common.median
 
 local n, rounds = tonumber(arg[1] or "1000"), tonumber(arg[2] or "5")
 local server = fake.start()
@@ -30,10 +31,6 @@ local function rate(cmd)
   local doc = cjson.decode((assert(out:match("(%b{})%s*$"), out)))
   assert(doc.failed == 0, cmd .. ": " .. out)
   return doc.calls / doc.seconds
-end
-local function median(t)
-  table.sort(t)
-  return t[math.floor((#t + 1) / 2)], t[1], t[#t]
 end
 
 for _, c in ipairs(CONTENDERS) do rate(c[2]) end -- warm-up

@@ -418,9 +418,9 @@ end
 -- clock (ngx.now(), updated at each step: millisecond resolution): connect and tls from the
 -- exchange's start (0 on a pooled connection), first_byte (not for a meter.lean: metrics alone
 -- watch), total (not for a meter.own_total: they read it off their own clock), bytes sent and
--- received, the status. ok: the answer was read whole, so its first
--- line was a status line csrc/h1.c took: the status read (read) off its first bytes is the
--- parser's, unless a 1xx came first; else, or when those bytes were fewer, the parser says.
+-- received, the status. ok: the answer was read whole, so its first line was a status line
+-- csrc/h1.c took: the status read (read) off its first bytes is the parser's, unless a 1xx came
+-- first; else, or when those bytes were fewer, the parser says.
 local function measure(ngx, meter, t0, p, sent, ok)
   meter.transport = "cosocket"
   if not meter.own_total then -- (metrics alone time the attempt on their own clock: no update here)
@@ -441,9 +441,9 @@ local NO_NET = {} -- (never written)
 
 -- Answer parsers kept for this worker's next exchanges (p:finish() resets them, keeping their
 -- buffers): one made and collected per exchange -- a userdata with a finalizer and three buffers --
--- was a good part of the worker's garbage per cancel. One is taken from here once the request is sent, and given
--- back after an answer read whole (others are closed; an exchange nginx killed mid-read leaves its
--- parser to the collector). As many are kept as a busy worker has exchanges in flight (PARSERS:
+-- was a good part of the worker's garbage per cancel. One is taken from here once the request is
+-- sent, and given back after an answer read whole (others are closed; an exchange nginx killed
+-- mid-read leaves its parser to the collector). As many are kept as a busy worker has exchanges in flight (PARSERS:
 -- 1,000 connections of a gateway); past the first PARSERS_FULL, a parser keeps buffers of at most
 -- PARSER_KEEP bytes each (a cancel's answer is a few hundred), so a burst of large answers leaves
 -- at most PARSERS_FULL parsers with large buffers (up to 1 MiB each, vx_bufreset).
