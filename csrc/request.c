@@ -1188,8 +1188,46 @@ int vx_newrequest(lua_State *L, const char *call, const char *method, int regidx
   return t;
 }
 
+/* core.name_key(s, from) -> what cancel_all's set of names seen keeps for the name s by what
+ * follows its parent (from: the position of the '/' after it; lua/vertexops/fleet.lua): the
+ * operation's id as a number when the rest is "/operations/" and the id's digits alone, without a
+ * leading zero, exact as a Lua number (an integer on Lua 5.3+, below 2^53 where numbers are
+ * doubles); else the rest of s from there, as s:sub(from) gives it. */
+static int core_name_key(lua_State *L) {
+  static const char ops[] = "/operations/";
+  size_t n, k = sizeof ops - 1, i;
+  const char *s = luaL_checklstring(L, 1, &n);
+  lua_Integer from = luaL_checkinteger(L, 2);
+  const char *rest;
+  size_t len;
+  luaL_argcheck(L, from >= 1, 2, "a position in the name (1 or more)");
+  if ((size_t)from > n) {
+    lua_pushliteral(L, "");
+    return 1;
+  }
+  rest = s + from - 1;
+  len = n - (size_t)from + 1;
+  if (len > k && len - k <= 19 && memcmp(rest, ops, k) == 0 && rest[k] >= '1' && rest[k] <= '9') {
+    unsigned long long v = 0; /* 19 digits at most: below 2^64 */
+    for (i = k; i < len && rest[i] >= '0' && rest[i] <= '9'; i++) v = v * 10 + (unsigned)(rest[i] - '0');
+#if LUA_VERSION_NUM >= 503
+    if (i == len && v <= (unsigned long long)LUA_MAXINTEGER) {
+      lua_pushinteger(L, (lua_Integer)v);
+      return 1;
+    }
+#else
+    if (i == len && v < (1ULL << 53)) {
+      lua_pushnumber(L, (lua_Number)v);
+      return 1;
+    }
+#endif
+  }
+  lua_pushlstring(L, rest, len);
+  return 1;
+}
+
 static const luaL_Reg request_funcs[] = {
-    {"check_url", core_check_url}, {"shape", core_shape}, {NULL, NULL}};
+    {"check_url", core_check_url}, {"shape", core_shape}, {"name_key", core_name_key}, {NULL, NULL}};
 
 /* The upvalues of core.build and core.build_many (VX_U_*), made once per Lua state. */
 static void vx_pushconstants(lua_State *L) {

@@ -10,7 +10,7 @@ local PATTERN = "/projects/([^/?]+)/locations/([^/?:]+)"
 -- The key admit_now counts url's request under (false: not paced).
 local function key(url)
   local a = rate.adaptive()
-  local may, sent = rate.admit_now(a, { call = "cancel", url = url }, function() return 1000 end)
+  local may, sent = rate.admit_now(a, { call = "cancel", url = url }, 1000)
   assert.is_true(may)
   if sent == nil then
     assert.is_nil(next(a.keys))

@@ -18,7 +18,6 @@ local observe = require("vertexops.hooks").observe
 local error, getmetatable, next, pcall, rawget, setmetatable, tonumber, tostring, type =
   error, getmetatable, next, pcall, rawget, setmetatable, tonumber, tostring, type
 local math_min = math.min
-local math_type = math.type -- Lua 5.3+ (nil on LuaJIT)
 local coroutine_yield = coroutine.yield
 local string_find, string_format = string.find, string.format
 local is = core.is
@@ -89,6 +88,8 @@ function Window:begin()
   self.request_timeout = ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
   self.connect_timeout = o.connect_timeout or options.DEFAULTS.connect_timeout
   self.adapt = o.rate == nil and ctx.adapt -- rate = false: no pacing at all
+  local deadline = ctx.deadline -- the call's, when one bounds every request (cancel_all)
+  self.at, self.clock = deadline and deadline:at(), deadline and deadline:clock()
 end
 
 -- req's first attempt, direct when begin() allowed it and it can go now (the deadline not passed,
@@ -96,11 +97,16 @@ end
 function Window:send(req, tag)
   local o, ctx, client = self.o, self.ctx, self.client
   if not self.go then return self:start(runner(client, o, req, ctx), tag) end
-  local deadline = ctx.deadline or deadlines.for_call(o) -- cancel_many: each cancel's own
-  local remaining = deadline:left()
+  local deadline, at, clock = ctx.deadline, self.at, self.clock -- the clock read once a send
+  if not deadline then -- cancel_many: each cancel's own
+    deadline = deadlines.for_call(o)
+    at, clock = deadline:at(), deadline:clock()
+  end
+  local now = clock()
+  local remaining = at - now
   local adapt = self.adapt
   local may, sent = true, nil
-  if remaining > 0 and adapt then may, sent = rate.admit_now(adapt, req, deadline:clock()) end
+  if remaining > 0 and adapt then may, sent = rate.admit_now(adapt, req, now) end
   if remaining <= 0 or not may then return self:start(runner(client, o, req, ctx), tag) end
   client:_fill(o, req, math_min(self.request_timeout, remaining), self.connect_timeout)
   ctx.requests = (ctx.requests or 0) + 1
@@ -388,13 +394,9 @@ end
 -- The names seen so far are kept as small keys (100,000 of them in a few MiB): a name of the
 -- parent by what follows its location -- the operation's id as an integer when that is exact, else
 -- the rest of the name from its '/' -- and any other name whole (it starts with "projects/").
--- (the rest: s from position from on, read in place: no string is made for a name by its id)
-local function key_of(s, from)
-  local id = s:match("^/operations/([1-9]%d*)$", from)
-  local n = id and #id <= 19 and tonumber(id)
-  if n and (math_type and math_type(n) == "integer" or not math_type and n < 2 ^ 53) then return n end
-  return s:sub(from)
-end
+-- key_of(s, from): the key of s by the rest from position from on, read in place (csrc/request.c):
+-- no string is made for a name by its id.
+local key_of = core.name_key
 
 -- Whether name is the parent's own (its project by ID, by number, or the first number seen: see
 -- sort_page; its location; under the parent's resource when the parent is one), its key in

@@ -149,8 +149,9 @@ end
 -- the deque stays within the last LEARN_PER seconds (and TRIM_EVERY more).
 local TRIM_EVERY = 4096
 local function note(d, t)
-  push(d, t)
-  if d.tail - d.head >= TRIM_EVERY then trim(d, t - LEARN_PER) end
+  local tail = d.tail + 1 -- (push, inline: a note per request)
+  d.tail, d[tail] = tail, t
+  if tail - d.head >= TRIM_EVERY then trim(d, t - LEARN_PER) end
 end
 
 -- Whether a request under the learned rate s may go at now (then it is counted); else how many
@@ -174,15 +175,20 @@ local function admit(s, now)
   return false, n, r
 end
 
---- admit_now(a, req, clock) -> may, sent: whether a bulk call's adaptive pacing (a) lets req go at
---- once -- then counted as permit() counts it, sent being what to hand answered() (nil: req is not
---- paced) -- or false when permit() would wait (lua/vertexops/fleet.lua: a window's direct send).
-function M.admit_now(a, req, clock)
+--- admit_now(a, req, now) -> may, sent: whether a bulk call's adaptive pacing (a) lets req go at
+--- once (now, on the call's clock) -- then counted as permit() counts it, sent being what to hand
+--- answered() (nil: req is not paced) -- or false when permit() would wait
+--- (lua/vertexops/fleet.lua: a window's direct send).
+function M.admit_now(a, req, now)
   local key = req.rate_key
   if key == nil then key = key_of(req) end
   if not key then return true, nil end
-  local now = clock()
-  if admit(a.keys[key] or learned(a, key), now) then return true, now end
+  local s = a.keys[key] or learned(a, key)
+  if s.requests == nil then -- (admit's first case, inline: no 429 taught a rate yet)
+    note(s.sent, now)
+    return true, now
+  end
+  if admit(s, now) then return true, now end
   return false
 end
 
