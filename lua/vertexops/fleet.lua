@@ -15,8 +15,8 @@ local deadlines = require "vertexops.deadline"
 local rate = require "vertexops.rate"
 local observe = require("vertexops.hooks").observe
 
-local error, getmetatable, next, pcall, rawget, setmetatable, tonumber, tostring, type =
-  error, getmetatable, next, pcall, rawget, setmetatable, tonumber, tostring, type
+local error, getmetatable, next, pcall, rawget, setmetatable, tostring, type =
+  error, getmetatable, next, pcall, rawget, setmetatable, tostring, type
 local math_min = math.min
 local coroutine_yield = coroutine.yield
 local string_find, string_format = string.find, string.format
