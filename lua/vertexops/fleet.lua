@@ -119,8 +119,9 @@ function Window:send(req, tag)
     return self.on_done({ done = true, ok = false, error = err }, tag)
   end
   local spare = self.spare
-  local d = spare[#spare]
-  if d then spare[#spare] = nil else d = {} end
+  local ns = #spare
+  local d = spare[ns]
+  if d then spare[ns] = nil else d = {} end
   d.h, d.req, d.tag, d.sent, d.deadline = h, req, tag, sent, deadline
   self.direct[slot], client.sends[slot] = d, self
   self.nd, self.n = self.nd + 1, self.n + 1
@@ -466,10 +467,16 @@ local function sort_page(f, ops, pageno)
   local summary, seen = f.summary, f.seen
   -- every name of the page built in one call first (a name seen before is built for nothing: a
   -- duplicate is rare), then each entry in order (place reads what take learned of earlier ones)
-  local list = {}
-  for i = 1, #ops do list[#list + 1] = ops[i].name end
+  local list, m = {}, 0
+  for i = 1, #ops do
+    local name = ops[i].name
+    if name ~= nil then
+      m = m + 1
+      list[m] = name
+    end
+  end
   local built_reqs = build_each("cancel", list, nil, f.ro)
-  local names, reqs, k = {}, {}, 0
+  local names, reqs, k, n = {}, {}, 0, 0
   for i = 1, #ops do
     local name = ops[i].name
     if name == nil then
@@ -485,7 +492,7 @@ local function sort_page(f, ops, pageno)
         seen[key] = true
         local req = take(f, name, i, pageno, mine, project, built_reqs[k])
         if req then
-          local n = #names + 1
+          n = n + 1
           names[n], reqs[n] = name, req
           -- its quota's key (rate.lua: the project and location its URL names, none under a
           -- parent without a project), known here

@@ -47,9 +47,10 @@ end
 ---@return userdata handle
 function Client:_borrow()
   local pool = self.pool
-  if pool and #pool > 0 then
-    local h = pool[#pool]
-    pool[#pool] = nil
+  local n = pool and #pool or 0
+  if n > 0 then
+    local h = pool[n]
+    pool[n] = nil
     return h
   end
   local h = core.handle()
@@ -76,8 +77,12 @@ end
 
 ---@param h userdata
 function Client:_give_back(h)
-  self.pool = self.pool or {}
-  self.pool[#self.pool + 1] = h
+  local pool = self.pool
+  if not pool then
+    pool = {}
+    self.pool = pool
+  end
+  pool[#pool + 1] = h
 end
 
 -- Moves every non-blocking transfer of the client forward, without blocking. A host polling many
