@@ -36,6 +36,16 @@ describe("vertexops.testing", function()
   teardown(function() server:stop() end)
   before_each(function() server:reset() end)
 
+  it("writes a '/' of its JSON as Google does, unescaped (a name, a type URL)", function()
+    server:create_many(2, {})
+    local out = H.run(("curl -s --cacert '%s' -H 'Authorization: Bearer test-token' '%s/v1beta1/%s/operations'")
+      :format(server.ca_file, server.endpoint, H.PARENT))
+    assert.matches('"name":"' .. H.PARENT:gsub("%p", "%%%0") .. '/operations/%d+"', out)
+    assert.matches('"@type":"type.googleapis.com/google.cloud.aiplatform.', out, 1, true)
+    assert.is_nil(out:find("\\/", 1, true), out)
+    assert.equal(2, #cjson.decode(out).operations)
+  end)
+
   it("starts a server whose options() reach it: a call shows in its log", function()
     local op = server:create { done = true }
     local got = vertexops.get(op.name, nil, server:options())
