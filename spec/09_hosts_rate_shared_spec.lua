@@ -16,6 +16,7 @@ local CONF = {
   { "worker_processes 1;", "worker_processes " .. WORKERS .. ";" },
   { "lua_shared_dict vertexops 1m;", "lua_shared_dict vertexops 1m;\n  lua_shared_dict vertexops_rate 1m;\n"
     .. "  lua_shared_dict vertexops_tiny 64k;\n  lua_shared_dict vertexops_tiny2 64k;\n"
+    .. "  lua_shared_dict vertexops_reload 64k;\n"
     .. '  init_worker_by_lua_block { require("support.rate_worker").start() }' },
 }
 
@@ -74,6 +75,26 @@ describe("option rate shared by nginx's workers (rate.shared_dict)", function()
     assert.are.same({ "TimeoutError" }, doc.error.tags)
     assert.is_truthy(doc.error.message:find("shared through 'vertexops_rate'", 1, true), doc.error.message)
     assert.are.equal(1, #server:log("get"))
+  end)
+
+  it("keeps its window through a reload of nginx: the new workers go on counting in it", function()
+    local op = server:create {}
+    -- the built-in clock (CLOCK_MONOTONIC, one for the host): the workers before and after share it
+    local CODE = [[
+      local c = vertexops.client(T.opts { rate = { requests = 2, per = 60, shared_dict = "vertexops_reload" },
+        timeout = args.timeout })
+      local ok, err = pcall(c.get, c, args.name)
+      return { pid = ngx.worker.pid(), ok = ok, tag = not ok and err.tags[1] or nil }]]
+    local before = app:result(CODE, { name = op.name, timeout = 10 })
+    local again = app:result(CODE, { name = op.name, timeout = 10 })
+    assert.is_true(before.ok and again.ok)
+    app:reload() -- (SIGHUP: the dict's zone, same name and size, is kept)
+    local after = app:result(CODE, { name = op.name, timeout = 1 })
+    assert.is_true(after.pid ~= before.pid and after.pid ~= again.pid, "a new worker answered")
+    -- the window's two places are taken for 60 s: the new worker's permit would come after its
+    -- deadline, so nothing is sent (a window lost in the reload would have let it go at once)
+    assert.are.same({ ok = false, tag = "TimeoutError" }, { ok = after.ok, tag = after.tag })
+    assert.are.equal(2, #server:log("get"))
   end)
 
   it("degrades to a local window, with a warning, when the dict is full", function()

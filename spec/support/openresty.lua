@@ -123,6 +123,34 @@ end
 
 function App:stop() fake.stop_nginx(self.dir) end
 
+-- The pids of nginx's master's children (its workers, and its cache helpers if any).
+local function children(master)
+  local pids = {}
+  local f = io.popen("ps -o pid= --ppid " .. master)
+  for pid in f:read("*a"):gmatch("%d+") do pids[#pids + 1] = tonumber(pid) end
+  f:close()
+  return pids
+end
+
+--- Reloads nginx as `nginx -s reload` does (SIGHUP to the master): new workers start and the old
+--- ones end once idle. Returns when every old worker has ended (at most 30 s: a hang).
+function App:reload()
+  local master = assert(tonumber(fake.read(self.dir .. "/nginx.pid")), "no nginx.pid")
+  local old = children(master)
+  assert(#old > 0, "nginx has no workers")
+  os.execute("kill -HUP " .. master)
+  local until_t = socket.gettime() + 30
+  repeat
+    local left = 0
+    for _, pid in ipairs(old) do
+      if fake.read("/proc/" .. pid .. "/stat") then left = left + 1 end
+    end
+    if left == 0 then return end
+    socket.sleep(0.02)
+  until socket.gettime() > until_t
+  error("nginx's old workers did not end after a reload: " .. self:error_log())
+end
+
 -- A location of the test's own: runs the example's /cancel and counts the worker that served it.
 local PROBE = [[
     location = /probe {
