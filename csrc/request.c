@@ -1201,7 +1201,7 @@ static int core_name_key(lua_State *L) {
   const char *rest;
   size_t len;
   luaL_argcheck(L, from >= 1, 2, "a position in the name (1 or more)");
-  if ((size_t)from > n) {
+  if (from - 1 >= (lua_Integer)n) { /* (compared as lua_Integer: a size_t may be narrower) */
     lua_pushliteral(L, "");
     return 1;
   }

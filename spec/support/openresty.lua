@@ -123,11 +123,23 @@ end
 
 function App:stop() fake.stop_nginx(self.dir) end
 
+-- /proc/PID/stat's state and parent pid (nil when PID is gone). No `ps`: procps is not in every
+-- Debian image.
+local function stat_of(pid)
+  local stat = fake.read("/proc/" .. pid .. "/stat")
+  if not stat then return nil end
+  local state, ppid = stat:match("^%d+ %b() (%a) (%d+)")
+  return state, tonumber(ppid)
+end
+
 -- The pids of nginx's master's children (its workers, and its cache helpers if any).
 local function children(master)
   local pids = {}
-  local f = io.popen("ps -o pid= --ppid " .. master)
-  for pid in f:read("*a"):gmatch("%d+") do pids[#pids + 1] = tonumber(pid) end
+  local f = io.popen("ls /proc")
+  for pid in f:read("*a"):gmatch("%d+") do
+    local state, ppid = stat_of(pid)
+    if ppid == master and state ~= "Z" then pids[#pids + 1] = tonumber(pid) end
+  end
   f:close()
   return pids
 end
@@ -142,8 +154,9 @@ function App:reload()
   local until_t = socket.gettime() + 30
   repeat
     local left = 0
-    for _, pid in ipairs(old) do
-      if fake.read("/proc/" .. pid .. "/stat") then left = left + 1 end
+    for _, pid in ipairs(old) do -- (still the master's child, not yet a zombie)
+      local state, ppid = stat_of(pid)
+      if ppid == master and state ~= "Z" then left = left + 1 end
     end
     if left == 0 then return end
     socket.sleep(0.02)

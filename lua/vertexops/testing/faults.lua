@@ -5,7 +5,6 @@
 --
 -- A new fault kind: a handler in HANDLERS (it answers, or goes on), its place in KINDS (the first
 -- kind a fault has that answers wins), the checks of its fields in check(), a line in docs/fake.md.
-local cjson = require("cjson.safe").new()
 local check = require "vertexops.testing.check"
 local model = require "vertexops.testing.model"
 local reply = require "vertexops.testing.reply"
@@ -120,7 +119,7 @@ local function operation_with(name, raw)
   local t = (name and state.ops[name]) and model.view(state.ops[name]) or { name = name }
   t.metadata = t.metadata or {}
   t.metadata.injected = "@INJECTED@"
-  return (cjson.encode(t):gsub('"@INJECTED@"', function() return raw end))
+  return (reply.json(t):gsub('"@INJECTED@"', function() return raw end))
 end
 
 -- Answers f.status (default 200) with body, the fault's headers and content type.

@@ -67,7 +67,7 @@ end
 --- The raw text of Google's error envelope, with details[1] given as raw JSON text (when given):
 --- for bodies a table cannot hold (nesting past cjson's depth, bytes that are not UTF-8).
 function M.envelope(status, message, detail)
-  return '{"error":{"code":' .. status .. ',"message":' .. cjson.encode(message) -- bytes >= 0x80 pass as they are
+  return '{"error":{"code":' .. status .. ',"message":' .. M.json(message) -- bytes >= 0x80 pass as they are
     .. ',"status":"' .. (STATUS[status] or "UNKNOWN") .. '"' .. (detail and ',"details":[' .. detail .. ']' or "")
     .. "}}"
 end
