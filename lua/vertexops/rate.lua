@@ -149,7 +149,7 @@ end
 -- the deque stays within the last LEARN_PER seconds (and TRIM_EVERY more).
 local TRIM_EVERY = 4096
 local function note(d, t)
-  local tail = d.tail + 1 -- (push, inline: a note per request)
+  local tail = d.tail + 1 -- (push, written out: two notes a cancel, ~800 instructions a cancel on Lua 5.4)
   d.tail, d[tail] = tail, t
   if tail - d.head >= TRIM_EVERY then trim(d, t - LEARN_PER) end
 end
@@ -183,12 +183,7 @@ function M.admit_now(a, req, now)
   local key = req.rate_key
   if key == nil then key = key_of(req) end
   if not key then return true, nil end
-  local s = a.keys[key] or learned(a, key)
-  if s.requests == nil then -- (admit's first case, inline: no 429 taught a rate yet)
-    note(s.sent, now)
-    return true, now
-  end
-  if admit(s, now) then return true, now end
+  if admit(a.keys[key] or learned(a, key), now) then return true, now end
   return false
 end
 
