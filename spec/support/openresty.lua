@@ -123,13 +123,12 @@ end
 
 function App:stop() fake.stop_nginx(self.dir) end
 
--- /proc/PID/stat's state and parent pid (nil when PID is gone). No `ps`: procps is not in every
--- Debian image.
-local function stat_of(pid)
+-- Whether pid is a live child of master (read from /proc/PID/stat, not a zombie). No `ps`: procps
+-- is not in every Debian image.
+local function child_of(master, pid)
   local stat = fake.read("/proc/" .. pid .. "/stat")
-  if not stat then return nil end
-  local state, ppid = stat:match("^%d+ %b() (%a) (%d+)")
-  return state, tonumber(ppid)
+  local state, ppid = (stat or ""):match("^%d+ %b() (%a) (%d+)")
+  return tonumber(ppid) == master and state ~= "Z"
 end
 
 -- The pids of nginx's master's children (its workers, and its cache helpers if any).
@@ -137,8 +136,7 @@ local function children(master)
   local pids = {}
   local f = io.popen("ls /proc")
   for pid in f:read("*a"):gmatch("%d+") do
-    local state, ppid = stat_of(pid)
-    if ppid == master and state ~= "Z" then pids[#pids + 1] = tonumber(pid) end
+    if child_of(master, pid) then pids[#pids + 1] = tonumber(pid) end
   end
   f:close()
   return pids
@@ -154,9 +152,8 @@ function App:reload()
   local until_t = socket.gettime() + 30
   repeat
     local left = 0
-    for _, pid in ipairs(old) do -- (still the master's child, not yet a zombie)
-      local state, ppid = stat_of(pid)
-      if ppid == master and state ~= "Z" then left = left + 1 end
+    for _, pid in ipairs(old) do
+      if child_of(master, pid) then left = left + 1 end
     end
     if left == 0 then return end
     socket.sleep(0.02)
