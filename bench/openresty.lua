@@ -70,13 +70,15 @@ end
 
 -- the handler of /vx and /thread: one client per worker, one cancel per request
 local dir = fake.tmpdir()
--- BENCH_OPENRESTY_JITV=path: LuaJIT's trace log of the worker (jit.v) to that file (diagnosis)
+-- BENCH_OPENRESTY_JITV=path: LuaJIT's trace log of the worker (jit.v) to that file (diagnosis);
+-- BENCH_OPENRESTY_JITDUMP=path: its traces' bytecode, IR and machine code (jit.dump "tbim")
 -- BENCH_OPENRESTY_NOGC=1: the worker's collector stopped (with BENCH_OPENRESTY_CALLGRIND:
 -- instructions per request without the collector's share, which moves a round by thousands and
 -- hides differences of a few hundred; the rounds then agree within about 1 %)
-fake.write(dir .. "/bench_openresty.lua", (os.getenv("BENCH_OPENRESTY_JITV") and ("require('jit.v').start(%q)\n")
-  :format(os.getenv("BENCH_OPENRESTY_JITV")) or "") .. (os.getenv("BENCH_OPENRESTY_NOGC") and "collectgarbage('stop')\n"
-  or "") .. ([[
+local JITV, JITDUMP = os.getenv("BENCH_OPENRESTY_JITV"), os.getenv("BENCH_OPENRESTY_JITDUMP")
+fake.write(dir .. "/bench_openresty.lua", (JITV and ("require('jit.v').start(%q)\n"):format(JITV) or "")
+  .. (JITDUMP and ("require('jit.dump').on('tbim', %q)\n"):format(JITDUMP) or "")
+  .. (os.getenv("BENCH_OPENRESTY_NOGC") and "collectgarbage('stop')\n" or "") .. ([[
 local vertexops = require "vertexops"
 local M = {}
 local clients = {}

@@ -213,8 +213,11 @@ function M.callgrind(app, server, dir, n, out, rounds)
   fake.write(cg .. "/nginx.conf", conf)
   os.execute(("mkdir -p %s/logs %s/tmp"):format(cg, cg))
   local pidf = cg .. "/valgrind.pid"
-  os.execute(("(valgrind --tool=callgrind --compress-strings=no --callgrind-out-file=%s/cg.%%p.out nginx -p %s/ -c %s/nginx.conf "
-    .. "-e %s/error.log >%s/valgrind.log 2>&1 & echo $! > %s)"):format(cg, cg, cg, cg, cg, pidf))
+  -- (BENCH_OPENRESTY_CGFLAGS: more options of callgrind's, e.g. --dump-instr=yes, which with
+  -- BENCH_OPENRESTY_JITDUMP's trace addresses tells each trace's instructions per request)
+  os.execute(("(valgrind --tool=callgrind %s --compress-strings=no --callgrind-out-file=%s/cg.%%p.out nginx -p %s/ "
+    .. "-c %s/nginx.conf -e %s/error.log >%s/valgrind.log 2>&1 & echo $! > %s)")
+    :format(os.getenv("BENCH_OPENRESTY_CGFLAGS") or "", cg, cg, cg, cg, cg, pidf))
   local pid = assert(fake.read(pidf)):match("%d+")
   local socket = require "socket"
   local up

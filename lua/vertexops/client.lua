@@ -294,15 +294,22 @@ end
 -- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
 -- for a failure of the call). ctx (optional): deadline (on o's clock), rules ("GET" for
 -- the idempotent rules whatever the method), request_timeout (override), requests (a counter).
+-- ob, st (from Client:_run_call): the options' observer and the call's record, whose requests and
+-- status the attempts update (the number made, the last one's status); a deadline made here starts
+-- at the record's t0 (the observer's clock is the deadline's: one reading for both).
 ---@param o vertexops.Options
 ---@param req table a built request
 ---@param ctx? {deadline?: vertexops.Deadline, rules?: string, request_timeout?: number, requests?: integer, no_auth?: boolean}
+---@param first? table a bulk call's attempt made already (fleet.lua)
+---@param ob? table
+---@param st? table
 ---@return boolean ok
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers
-function Client:_run(o, req, ctx, first)
+function Client:_run(o, req, ctx, first, ob, st)
   local timeout = o.timeout or options.DEFAULTS.timeout
-  local deadline = first and first.deadline or ctx and ctx.deadline or deadlines.for_call(o)
+  local deadline = first and first.deadline or ctx and ctx.deadline
+    or deadlines.for_call(o, st and st.t0)
   local rules = ctx and ctx.rules or req.rules or req.method -- req.rules: a read sent as POST
   local rp -- the retry policy: looked up at the first failure (options.policy)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
@@ -311,7 +318,7 @@ function Client:_run(o, req, ctx, first)
   local no_auth = ctx and ctx.no_auth
   -- hooks, logs, trace context (lua/vertexops/hooks.lua): nil when the options have none; token
   -- requests (no_auth) show as on_token, not as attempts
-  local ob = not no_auth and observe(self, o) or nil
+  if not st then ob = not no_auth and observe(self, o) or nil end
   local adapt = o.rate == nil and ctx and ctx.adapt -- rate = false: no pacing at all
   while true do
     local ok, res, headers
@@ -324,7 +331,7 @@ function Client:_run(o, req, ctx, first)
       local paced, sent, slot = nil, nil, nil
       if o.rate or adapt then paced, sent, slot = rate.permit(self, o, req, deadline, adapt) end
       if paced then return false, paced end
-      local remaining = deadline:left()
+      local remaining, now = deadline:left()
       if remaining <= 0 then
         return errors.result("TimeoutError", string_format("%s did not finish within the %g s timeout%s",
           req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
@@ -333,10 +340,11 @@ function Client:_run(o, req, ctx, first)
       if ctx then ctx.requests = (ctx.requests or 0) + 1 end
       n = n + 1
       if ob then
-        local sendreq, a = ob:attempt_start(req, n, token ~= nil)
+        local sendreq, a = ob:attempt_start(req, n, token ~= nil, now)
         ok, res, headers = self:_exchange(o, sendreq, token, a.meter)
         local status = ob:attempt_end(a, ok, res, headers)
         if ctx then ctx.status = status end
+        if st then st.requests, st.status = n, status end
       else
         ok, res, headers = self:_exchange(o, req, token)
       end
@@ -369,6 +377,16 @@ function Client:_run(o, req, ctx, first)
   end
 end
 
+-- A C function called through the Lua API, its result unused: the last thing a call with an
+-- observer does (Client:_run_call). Under LuaJIT the trace recorded from an exchange's last C call
+-- (the cosocket's setkeepalive inside nginx) on through the returns, the attempt's end, the
+-- recorder and the call's end stops here, compiled (a stitch); without it, it would go on into the
+-- returns to the caller's pcall, which LuaJIT cannot compile ("NYI: return to lower frame"), and
+-- the whole of the call's end would run in the interpreter. A call without an observer has no use
+-- for it: its end is a few returns, cheaper interpreted than a stitch (about 110 instructions a
+-- request inside nginx under callgrind; issue 19 §4).
+local trace_end = core.clock
+
 -- Runs one REST call with the retry policy and the deadline; raises on failure.
 -- extra: the :wait timeout in seconds, for call "wait".
 ---@param call "cancel"|"get"|"delete"|"list"|"wait"
@@ -389,13 +407,11 @@ end
 function Client:_run_call(o, req, ctx, call, name, region)
   local ob = observe(self, o)
   if not ob then return self:_run(o, req, ctx) end
-  -- (without a ctx, the call's record is it: it has the two fields _run writes, requests = 0 and
-  -- status = false until an answer, and is kept for the next call: no table per call)
+  -- (the call's record: _run counts its attempts and keeps the last one's status there)
   local st = ob:call_start(call, name, region)
-  ctx = ctx or st
-  local before = ctx.requests or 0
-  local ok, res, headers = self:_run(o, req, ctx)
-  ob:call_end(st, ok, res, ctx, (ctx.requests or 0) - before)
+  local ok, res, headers = self:_run(o, req, ctx, nil, ob, st)
+  ob:call_end(st, ok, res, st, st.requests)
+  trace_end()
   return ok, res, headers
 end
 

@@ -35,24 +35,28 @@ function M.at(t, clock)
   return d
 end
 
---- deadline.new(seconds, clock): the deadline seconds from now on clock (nil: unbounded).
+--- deadline.new(seconds, clock, start): the deadline seconds from now on clock (nil: unbounded);
+--- start: a reading of that clock taken just before, to count from (nil: the clock is read).
 ---@param seconds? number
 ---@param clock? fun(): number core.clock when nil
+---@param start? number
 ---@return vertexops.Deadline
-function M.new(seconds, clock)
+function M.new(seconds, clock, start)
   clock = clock or core.clock
-  local start = clock()
+  start = start or clock()
   -- (not a tail call of setmetatable: LuaJIT cannot compile a return through one, "NYI: return to
   -- lower frame", and a call's whole path then stayed in the interpreter)
   local d = setmetatable({ _t = seconds and start + seconds or math_huge, _start = start, _clock = clock }, Deadline)
   return d
 end
 
---- The deadline of a call made with options o: o.timeout (or its default) from now, on o's clock.
+--- The deadline of a call made with options o: o.timeout (or its default) from now, on o's clock
+--- (start: a reading of it taken just before, as in new).
 ---@param o vertexops.Options
+---@param start? number
 ---@return vertexops.Deadline
-function M.for_call(o)
-  return M.new(o.timeout or options.DEFAULTS.timeout, M.clock_of(o))
+function M.for_call(o, start)
+  return M.new(o.timeout or options.DEFAULTS.timeout, M.clock_of(o), start)
 end
 
 --- true when v is a deadline object.
@@ -60,11 +64,14 @@ function M.is(v)
   return getmetatable(v) == Deadline
 end
 
---- Seconds left, never negative (math.huge when unbounded).
----@return number
+--- Seconds left, never negative (math.huge when unbounded), and the clock's reading it was taken
+--- from (what an attempt's timing counts from: Client:_run).
+---@return number left
+---@return number now
 function Deadline:left()
-  local left = self._t - self._clock()
-  return left > 0 and left or 0
+  local now = self._clock()
+  local left = self._t - now
+  return left > 0 and left or 0, now
 end
 
 --- true once the deadline has come.

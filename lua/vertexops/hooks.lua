@@ -389,10 +389,11 @@ local function shown_headers(req, added, token)
   return out
 end
 
---- ob:attempt_start(req, n, token) -> the request to send (req, or a copy with the trace context and
---- the hooks' headers) and the attempt's record (its meter, filled by the transport). token: whether
---- one goes with the request (for --log-http's request_headers; never its value).
-function Observer:attempt_start(req, n, token)
+--- ob:attempt_start(req, n, token, now) -> the request to send (req, or a copy with the trace context
+--- and the hooks' headers) and the attempt's record (its meter, filled by the transport). token:
+--- whether one goes with the request (for --log-http's request_headers; never its value); now: a
+--- reading of the observer's clock taken just before (the call's deadline's), else it is read.
+function Observer:attempt_start(req, n, token, now)
   -- a is its own meter (the fields the transport sets), a spare one cleared or one made with room
   -- for them all (no rehash as they come); t0 is only read for a transport that measures no total
   -- (metrics alone: not at all)
@@ -410,7 +411,8 @@ function Observer:attempt_start(req, n, token)
     a.meter = a
   end
   -- (lean: no hook wants connect, tls or first_byte -- metrics alone -- so a transport may skip them)
-  a.req, a.n, a.t0, a.lean, a.own_total = req, n, not self.untimed and self.clock() or nil, self.rec ~= nil, false
+  a.req, a.n, a.t0, a.lean, a.own_total = req, n, not self.untimed and (now or self.clock()) or nil, self.rec ~= nil,
+    false
   -- (metrics alone: no header to add, no start event)
   if self.plain then return req, a end
   local added = {}
@@ -483,16 +485,8 @@ end
 -- for it, each one function calling no other Lua function but the recorder's and rec_now (a
 -- small leaf that LuaJIT inlines into the trace: no difference under callgrind from the clock read
 -- written out in each): inside nginx the end of a call runs after its last C call, where LuaJIT's
--- traces stop at every function that has its own (issue 19 §4).
+-- traces stop at every function that has its own, up to Client:_run_call's trace_end (issue 19 §4).
 -- A record carries only what the recorder reads (call, t0; an attempt's meter).
-
--- A C function called through the Lua API (core.clock, its result unused), the last thing a call's
--- end does under LuaJIT: the trace LuaJIT records from an exchange's last C call (the cosocket's
--- setkeepalive) on through the returns, the attempt's end and this one, ends here, compiled (a
--- stitch). Without it that trace goes on into the returns up to the handler's pcall, which LuaJIT
--- cannot compile ("NYI: return to lower frame"): it was thrown away and the whole of a call's end,
--- the recorder's work and the FFI clock read included, ran in the interpreter (issue 19 §4).
-local STITCH = require("vertexops.core").clock
 
 -- The observer's clock read: the FFI one written in here (self.ffi), else its own function.
 local function rec_now(self)
@@ -530,10 +524,9 @@ function REC_METHODS.call_end(self, st, ok, err, ctx)
     local fine, e = pcall(rec.call, call, status, tag, d)
     if not fine then failed(self, "on_call", rec.fns.on_call, e) end
   end
-  if self.ffi then STITCH() end
 end
 
-function REC_METHODS.attempt_start(self, req, n)
+function REC_METHODS.attempt_start(self, req, n, _, now)
   local a
   if n_attempts > 0 then
     a = spare_attempts[n_attempts]
@@ -553,7 +546,7 @@ function REC_METHODS.attempt_start(self, req, n)
   -- nginx's time update, ngx.update_time(), at each exchange's end; an attempt no transport
   -- measured -- a worker thread that could not run, a connect that used up the time before the
   -- exchange -- stays untimed, as on the observer's general path)
-  local t0 = rec_now(self)
+  local t0 = now or rec_now(self)
   a.req, a.n, a.t0, a.lean, a.own_total = req, n, t0, true, true
   return req, a
 end

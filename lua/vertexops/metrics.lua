@@ -134,19 +134,32 @@ local FOLD_AT = 1024
 M._FOLD_AT = FOLD_AT
 
 local function fold(e, P)
-  local n, vals, keys, find = e.nv, e.vals, e.keys, e.find
+  local n, vals, keys, find, counts = e.nv, e.vals, e.keys, e.find, e.counts
   e.nv = 0
   if n == 0 then return end
   local ks, kn = e.sum, e.n
-  local sum, none = P[ks], 0
+  local sum, none, some = P[ks], 0, false
+  -- (counted per bucket in e.counts, an array of zeros, then added to P once per bucket: no
+  -- lookup of a bucket's key per value)
   for i = 1, n do
     local v = vals[i]
     if type(v) ~= "number" or v ~= v then
       none = none + 1
     else
-      local k = keys[find(v)]
-      P[k] = (P[k] or 0) + 1
+      local j = find(v)
+      counts[j] = counts[j] + 1
       sum = (sum or 0) + v -- (in the order of the events, as they were added before)
+      some = true
+    end
+  end
+  if some then
+    for j = 1, #keys do
+      local c = counts[j]
+      if c > 0 then
+        counts[j] = 0
+        local k = keys[j]
+        P[k] = (P[k] or 0) + c
+      end
     end
   end
   if sum ~= nil then P[ks] = sum end
@@ -387,7 +400,9 @@ function Metrics:_series(f, values)
   for i, le in ipairs(self.le) do keys[i] = base .. le end
   keys[#keys + 1] = base .. "+Inf"
   if not self._find then self._find = M._bucket_finder(self.buckets) end
-  e = { keys = keys, sum = base .. "sum", n = base .. "n", vals = {}, nv = 0, find = self._find }
+  local counts = {}
+  for i = 1, #keys do counts[i] = 0 end
+  e = { keys = keys, sum = base .. "sum", n = base .. "n", vals = {}, nv = 0, find = self._find, counts = counts }
   store.entries[sig] = e
   store.hists[#store.hists + 1] = e
   return e
@@ -515,14 +530,29 @@ function Metrics:hooks()
   -- rec.known_call and rec.known_attempt: the same as rec.call and rec.attempt for a label set seen
   -- before (adds into P, nothing that can raise: called without a pcall); false when they did
   -- nothing (a first event of its labels or status, a store still eager): rec.call / rec.attempt then.
-  function rec.known_call(call, status, tag, duration)
-    if store.eager then return false end
+  -- An answer's label set (no tag) is found by the status number itself, with no label text looked
+  -- up: fast_c[call][status], fast_a[call][status], and an attempt's byte counters fast_a[call].es,
+  -- .eb (filled at its first known event; entries are never dropped: reset deletes numbers only).
+  local fast_c, fast_a = {}, {}
+  local function slow_entry(cache, call, status, tag)
     local s = status == nil and "" or classes[status]
-    if s == nil then return false end
-    local t = cache_c[call == nil and "" or call]
+    if s == nil then return nil end
+    local t = cache[call == nil and "" or call]
     t = t and t[s]
-    local e = t and t[tag == nil and "" or tag]
-    if not e then return false end
+    return t and t[tag == nil and "" or tag]
+  end
+  function rec.known_call(call, status, tag, duration)
+    local t = tag == nil and fast_c[call]
+    local e = t and t[status]
+    if not e then
+      if store.eager then return false end
+      e = slow_entry(cache_c, call, status, tag)
+      if not e then return false end
+      if tag == nil and call ~= nil and status ~= nil then
+        t = fast_c[call] or {}
+        fast_c[call], t[status] = t, e
+      end
+    end
     local n = e.nv + 1 -- (observe, written out: one function, one trace)
     e.nv = n
     e.vals[n] = duration
@@ -530,22 +560,31 @@ function Metrics:hooks()
     return true
   end
   function rec.known_attempt(call, status, tag, total, sent, received)
-    if store.eager then return false end
-    local s = status == nil and "" or classes[status]
-    if s == nil then return false end
-    if call == nil then call = "" end
-    local t = cache_a[call]
-    t = t and t[s]
-    local e = t and t[tag == nil and "" or tag]
-    if not e then return false end
+    local t = tag == nil and fast_a[call]
+    local e = t and t[status]
     local es, eb
+    if e then
+      es, eb = t.es, t.eb
+    else
+      if store.eager then return false end
+      e = slow_entry(cache_a, call, status, tag)
+      if not e then return false end
+      local key = call == nil and "" or call
+      es, eb = cache_s[key], cache_b[key]
+      if tag == nil and call ~= nil and status ~= nil and es and eb then
+        t = fast_a[call] or {}
+        fast_a[call], t[status], t.es, t.eb = t, e, es, eb
+      end
+    end
     if type(sent) == "number" and sent > 0 then
-      es = cache_s[call]
       if not es then return false end
+    else
+      es = nil
     end
     if type(received) == "number" and received > 0 then
-      eb = cache_b[call]
       if not eb then return false end
+    else
+      eb = nil
     end
     local n = e.nv + 1
     e.nv = n
