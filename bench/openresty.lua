@@ -75,8 +75,15 @@ local dir = fake.tmpdir()
 -- BENCH_OPENRESTY_NOGC=1: the worker's collector stopped (with BENCH_OPENRESTY_CALLGRIND:
 -- instructions per request without the collector's share, which moves a round by thousands and
 -- hides differences of a few hundred; the rounds then agree within about 1 %)
+-- BENCH_OPENRESTY_FLUSH=s: the metrics' flush period in the worker (metrics._FLUSH_EVERY, 0.1 s);
+-- under callgrind 1.3 s unless given: there the worker serves about 1,300 requests a second at one
+-- connection, about a thirteenth of its pace at 1,000 connections (15,000-20,000 a second), so that
+-- a flush falls on as many requests as the 0.1 s one does at full pace (at 0.1 s under valgrind
+-- each request carried thirteen times its share of the flushes: about 500 instructions)
 local JITV, JITDUMP = os.getenv("BENCH_OPENRESTY_JITV"), os.getenv("BENCH_OPENRESTY_JITDUMP")
+local FLUSH = tonumber(os.getenv("BENCH_OPENRESTY_FLUSH") or (os.getenv("BENCH_OPENRESTY_CALLGRIND") and "1.3") or "")
 fake.write(dir .. "/bench_openresty.lua", (JITV and ("require('jit.v').start(%q)\n"):format(JITV) or "")
+  .. (FLUSH and ("require('vertexops.metrics')._FLUSH_EVERY = %.17g\n"):format(FLUSH) or "")
   .. (JITDUMP and ("require('jit.dump').on('tbim', %q)\n"):format(JITDUMP) or "")
   .. (os.getenv("BENCH_OPENRESTY_NOGC") and "collectgarbage('stop')\n" or "") .. ([[
 local vertexops = require "vertexops"
@@ -129,7 +136,7 @@ local app = openresty.start(server, {
 
 -- BENCH_OPENRESTY_CALLGRIND=N: instructions per request of the nginx worker for /vx and /vxm (the
 -- cost of hooks = metrics:hooks(), repeatable where wall clock is not): the same nginx.conf run as
--- one process (daemon off; master_process off) under valgrind --tool=callgrind, 300 requests of each
+-- one process (daemon off; master_process off) under valgrind --tool=callgrind, 3,200 requests of each
 -- to warm up, then rounds of N sequential requests on one keep-alive connection, counters zeroed
 -- before and dumped after each (callgrind_control); writes its lines to the tail section.
 if os.getenv("BENCH_OPENRESTY_CALLGRIND") then
