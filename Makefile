@@ -240,7 +240,7 @@ bench-openresty-tail: build
 	@BENCH_OPENRESTY_LOAD=0 BENCH_OPENRESTY_CONNS=$${BENCH_OPENRESTY_CONNS:-1000} \
 	  BENCH_OPENRESTY_RUNS=$${BENCH_OPENRESTY_RUNS:-5} $(RUN) $(LUA) bench/openresty.lua
 bench-openresty-callgrind: build
-	@BENCH_OPENRESTY_CALLGRIND=$${BENCH_OPENRESTY_CALLGRIND:-500} $(RUN) $(LUA) bench/openresty.lua
+	@BENCH_OPENRESTY_CALLGRIND=$${BENCH_OPENRESTY_CALLGRIND:-2600} $(RUN) $(LUA) bench/openresty.lua
 
 # cancel_all by the 100,000 next to raw libcurl multi (bench/fleet.lua: the "Fleet" section of
 # bench/RESULTS.md, about a minute); make bench runs it after the rest.

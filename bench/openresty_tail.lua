@@ -166,12 +166,17 @@ function M.paired(samples)
   return r
 end
 
--- Sends n requests for path one after another on one keep-alive connection to 127.0.0.1:port.
+-- Sends n requests for path one after another on keep-alive connections to 127.0.0.1:port, a new
+-- one every 800 requests (nginx closes a connection after 1,000: keepalive_requests).
 local function requests(port, path, n)
   local socket = require "socket"
-  local c = assert(socket.connect("127.0.0.1", port))
+  local c
   local req = ("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n"):format(path)
-  for _ = 1, n do
+  for i = 1, n do
+    if i % 800 == 1 then
+      if c then c:close() end
+      c = assert(socket.connect("127.0.0.1", port))
+    end
     assert(c:send(req))
     local status = assert(c:receive("*l"))
     assert(status:match("^HTTP/1.1 200"), status)
@@ -202,8 +207,36 @@ local function total_instructions(file)
   return tonumber(text:match("\nsummary:%s*(%d+)") or text:match("\ntotals:%s*(%d+)"))
 end
 
+-- One nginx.conf (cg's) run as one process under callgrind; returns its pid once it answers on port.
+local function start_callgrind(cg, port)
+  local fake = require "support.fake"
+  local socket = require "socket"
+  local pidf = cg .. "/valgrind.pid"
+  -- (BENCH_OPENRESTY_CGFLAGS: more options of callgrind's, e.g. --dump-instr=yes, which with
+  -- BENCH_OPENRESTY_JITDUMP's trace addresses tells each trace's instructions per request)
+  os.execute(("(valgrind --tool=callgrind %s --compress-strings=no --callgrind-out-file=%s/cg.%%p.out nginx -p %s/ "
+    .. "-c %s/nginx.conf -e %s/error.log >%s/valgrind.log 2>&1 & echo $! > %s)")
+    :format(os.getenv("BENCH_OPENRESTY_CGFLAGS") or "", cg, cg, cg, cg, cg, pidf))
+  local pid = assert(fake.read(pidf)):match("%d+")
+  for _ = 1, 600 do
+    local c = socket.connect("127.0.0.1", port)
+    if c then
+      c:close()
+      return pid
+    end
+    socket.sleep(0.1)
+  end
+  error("nginx under valgrind did not answer: " .. (fake.read(cg .. "/valgrind.log") or ""))
+end
+
+-- The contenders of each callgrind process: a gateway runs with the metrics or without them, so
+-- /vxm has a process of its own (its flush timer and its traces only there: in one process with /vx,
+-- its flushes fell into /vx's and /proxy's rounds as well, and the two shared their traces).
+local CALLGRIND_PROCESSES = { { "/proxy", "/vx" }, { "/vxm" } }
+
 function M.callgrind(app, server, dir, n, out, rounds)
   local fake = require "support.fake"
+  local socket = require "socket"
   local conf = assert(fake.read(app.dir .. "/nginx.conf"))
   local port = app.port
   app:stop()
@@ -212,47 +245,37 @@ function M.callgrind(app, server, dir, n, out, rounds)
   conf = "daemon off;\nmaster_process off;\n" .. conf:gsub(from, (cg:gsub("/$", "")))
   fake.write(cg .. "/nginx.conf", conf)
   os.execute(("mkdir -p %s/logs %s/tmp"):format(cg, cg))
-  local pidf = cg .. "/valgrind.pid"
-  -- (BENCH_OPENRESTY_CGFLAGS: more options of callgrind's, e.g. --dump-instr=yes, which with
-  -- BENCH_OPENRESTY_JITDUMP's trace addresses tells each trace's instructions per request)
-  os.execute(("(valgrind --tool=callgrind %s --compress-strings=no --callgrind-out-file=%s/cg.%%p.out nginx -p %s/ "
-    .. "-c %s/nginx.conf -e %s/error.log >%s/valgrind.log 2>&1 & echo $! > %s)")
-    :format(os.getenv("BENCH_OPENRESTY_CGFLAGS") or "", cg, cg, cg, cg, cg, pidf))
-  local pid = assert(fake.read(pidf)):match("%d+")
-  local socket = require "socket"
-  local up
-  for _ = 1, 600 do
-    local c = socket.connect("127.0.0.1", port)
-    if c then c:close() up = true break end
-    socket.sleep(0.1)
-  end
-  assert(up, "nginx under valgrind did not answer: " .. (fake.read(cg .. "/valgrind.log") or ""))
-  -- warm-up: 3,200 of each (on 4 connections: nginx closes one after 1,000 requests), three times
-  -- the metrics' fold (FOLD_AT, 1,024 events of a histogram): a fold's loop and the side traces of
-  -- its buckets compiled before counting starts (with 300, the rounds that held the first folds
-  -- counted their compiling: up to 900 instructions a request more)
-  for _, path in ipairs { "/vx", "/vxm", "/proxy" } do
-    for _ = 1, 4 do requests(port, path, 800) end
-  end
   local per = { ["/vx"] = {}, ["/vxm"] = {}, ["/proxy"] = {} }
-  local dump = 0
-  for r = 1, rounds do
-    for _, path in ipairs(r % 2 == 1 and { "/proxy", "/vx", "/vxm" } or { "/vxm", "/vx", "/proxy" }) do
-      os.execute("callgrind_control -z " .. pid .. " >/dev/null 2>&1")
-      local t0 = socket.gettime()
-      requests(port, path, n)
-      local took = socket.gettime() - t0
-      os.execute("callgrind_control -d " .. pid .. " >/dev/null 2>&1")
-      dump = dump + 1
-      local file = ("%s/cg.%s.out.%d"):format(cg, pid, dump)
-      local inst = total_instructions(file)
-      table.insert(per[path], inst / n)
-      io.stderr:write(("  callgrind round %d %s: %.0f instructions per request (%.0f requests/s under valgrind)\n")
-        :format(r, path, inst / n, n / took))
+  for _, paths in ipairs(CALLGRIND_PROCESSES) do
+    local pid = start_callgrind(cg, port)
+    -- warm-up: 3,200 of each, three times the metrics' fold (FOLD_AT, 1,024 events of a histogram):
+    -- a fold's loop and the side traces of its buckets compiled before counting starts (with 300,
+    -- the rounds that held the first folds counted their compiling: up to 900 instructions a
+    -- request more)
+    for _, path in ipairs(paths) do requests(port, path, 3200) end
+    local dump = 0
+    for r = 1, rounds do
+      local order = {}
+      for i = 1, #paths do order[i] = paths[r % 2 == 1 and i or #paths + 1 - i] end
+      for _, path in ipairs(order) do
+        os.execute("callgrind_control -z " .. pid .. " >/dev/null 2>&1")
+        local t0 = socket.gettime()
+        requests(port, path, n)
+        local took = socket.gettime() - t0
+        os.execute("callgrind_control -d " .. pid .. " >/dev/null 2>&1")
+        dump = dump + 1
+        local inst = total_instructions(("%s/cg.%s.out.%d"):format(cg, pid, dump))
+        table.insert(per[path], inst / n)
+        io.stderr:write(("  callgrind round %d %s: %.0f instructions per request (%.0f requests/s under valgrind)\n")
+          :format(r, path, inst / n, n / took))
+      end
+    end
+    os.execute("kill " .. pid)
+    for _ = 1, 100 do -- (gone before the next one takes the port)
+      if not fake.read("/proc/" .. pid .. "/stat") then break end
+      socket.sleep(0.1)
     end
   end
-  os.execute("kill " .. pid)
-  socket.sleep(2)
   server:stop()
   os.execute("rm -rf " .. dir .. (os.getenv("BENCH_OPENRESTY_KEEP") and "" or " " .. cg))
   io.stderr:write("callgrind files: " .. cg .. "\n")
@@ -266,8 +289,10 @@ function M.callgrind(app, server, dir, n, out, rounds)
   local p, pmin, pmax = median(per["/proxy"])
   local cost = b / a - 1
   local text = ("Instructions per request of the nginx worker (callgrind, `make bench-openresty-callgrind`: the "
-    .. "same nginx.conf, one process under valgrind, %d rounds of %d sequential requests on one connection, "
-    .. "/proxy, /vx and /vxm in turn; median (min–max)): cosockets %.0f (%.0f–%.0f), with hooks = "
+    .. "same nginx.conf run as one process under valgrind, twice: /proxy and /vx in one, /vxm in the other, as a "
+    .. "gateway runs with the metrics or without them; 3,200 requests of each to warm up, then %d rounds of %d "
+    .. "sequential requests (the metrics flushed every 1.3 s, as many requests a flush as 0.1 s at full pace), "
+    .. "the contenders of a process in turn; median (min–max)): cosockets %.0f (%.0f–%.0f), with hooks = "
     .. "metrics:hooks() %.0f (%.0f–%.0f); nginx proxy_pass %.0f (%.0f–%.0f). The hooks and metrics "
     .. "cost %+.1f %% of the worker's instructions per request.\n\n| | target | measured |\n|---|---|---|\n"
     .. "| %s | hooks = metrics:hooks() cost ≤ 3 %% (callgrind instructions per request) | %+.1f %% |\n")

@@ -294,9 +294,9 @@ end
 -- Runs one request with the retry policy. Returns true, decoded body or false, err (never raises
 -- for a failure of the call). ctx (optional): deadline (on o's clock), rules ("GET" for
 -- the idempotent rules whatever the method), request_timeout (override), requests (a counter).
--- ob, st (from Client:_run_call): the options' observer and the call's record, whose requests and
--- status the attempts update (the number made, the last one's status); a deadline made here starts
--- at the record's t0 (the observer's clock is the deadline's: one reading for both).
+-- ob, st (from Client:_run_call): the options' observer and the call's record, whose requests,
+-- status and t_end the attempts update (the number made, the last one's status, the clock reading
+-- its end took if any: the call's end when nothing follows it).
 ---@param o vertexops.Options
 ---@param req table a built request
 ---@param ctx? {deadline?: vertexops.Deadline, rules?: string, request_timeout?: number, requests?: integer, no_auth?: boolean}
@@ -308,8 +308,10 @@ end
 ---@return table? headers
 function Client:_run(o, req, ctx, first, ob, st)
   local timeout = o.timeout or options.DEFAULTS.timeout
-  local deadline = first and first.deadline or ctx and ctx.deadline
-    or deadlines.for_call(o, st and st.t0)
+  -- (a deadline made here reads its clock through the Lua API even when the call's record holds a
+  -- reading: that C call ends LuaJIT's trace before the loop below, where a trace that began above
+  -- it would be thrown away, "inner loop in root trace", and with it the compiled code of the call)
+  local deadline = first and first.deadline or ctx and ctx.deadline or deadlines.for_call(o)
   local rules = ctx and ctx.rules or req.rules or req.method -- req.rules: a read sent as POST
   local rp -- the retry policy: looked up at the first failure (options.policy)
   local request_timeout = ctx and ctx.request_timeout or o.request_timeout or options.DEFAULTS.request_timeout
@@ -325,6 +327,7 @@ function Client:_run(o, req, ctx, first, ob, st)
     if first then -- an attempt made already (a bulk call's direct send: fleet.lua): its outcome
       ok, res, headers, first, n = first[1], first[2], first[3], nil, 1
     else
+      if st then st.t_end = false end -- (what follows may wait: the call's end is read anew)
       -- the token first: getting it may wait (a fetch of its own, or another request's)
       local token = not no_auth and self:_token(o, deadline) or nil
       -- option rate, or a bulk call's adaptive pacing (ctx.adapt): may wait; an error past the deadline
@@ -342,9 +345,9 @@ function Client:_run(o, req, ctx, first, ob, st)
       if ob then
         local sendreq, a = ob:attempt_start(req, n, token ~= nil, now)
         ok, res, headers = self:_exchange(o, sendreq, token, a.meter)
-        local status = ob:attempt_end(a, ok, res, headers)
+        local status, t_end = ob:attempt_end(a, ok, res, headers)
         if ctx then ctx.status = status end
-        if st then st.requests, st.status = n, status end
+        if st then st.requests, st.status, st.t_end = n, status, t_end or false end
       else
         ok, res, headers = self:_exchange(o, req, token)
       end

@@ -35,28 +35,24 @@ function M.at(t, clock)
   return d
 end
 
---- deadline.new(seconds, clock, start): the deadline seconds from now on clock (nil: unbounded);
---- start: a reading of that clock taken just before, to count from (nil: the clock is read).
+--- deadline.new(seconds, clock): the deadline seconds from now on clock (nil: unbounded).
 ---@param seconds? number
 ---@param clock? fun(): number core.clock when nil
----@param start? number
 ---@return vertexops.Deadline
-function M.new(seconds, clock, start)
+function M.new(seconds, clock)
   clock = clock or core.clock
-  start = start or clock()
+  local start = clock()
   -- (not a tail call of setmetatable: LuaJIT cannot compile a return through one, "NYI: return to
   -- lower frame", and a call's whole path then stayed in the interpreter)
   local d = setmetatable({ _t = seconds and start + seconds or math_huge, _start = start, _clock = clock }, Deadline)
   return d
 end
 
---- The deadline of a call made with options o: o.timeout (or its default) from now, on o's clock
---- (start: a reading of it taken just before, as in new).
+--- The deadline of a call made with options o: o.timeout (or its default) from now, on o's clock.
 ---@param o vertexops.Options
----@param start? number
 ---@return vertexops.Deadline
-function M.for_call(o, start)
-  return M.new(o.timeout or options.DEFAULTS.timeout, M.clock_of(o), start)
+function M.for_call(o)
+  return M.new(o.timeout or options.DEFAULTS.timeout, M.clock_of(o))
 end
 
 --- true when v is a deadline object.

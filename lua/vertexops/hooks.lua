@@ -311,8 +311,8 @@ local SPARE = 1024
 local spare_calls, spare_attempts = {}, {}
 local n_calls, n_attempts = 0, 0
 
---- ob:call_start(call, name, region) -> the call's record (on_call, phase "start"), with requests = 0 and
---- status = false: Client:_run_call's ctx when the call has none.
+--- ob:call_start(call, name, region) -> the call's record (on_call, phase "start"), with requests = 0,
+--- status = false and t_end = false (Client:_run writes them).
 function Observer:call_start(call, name, region)
   local st
   if n_calls > 0 then
@@ -320,10 +320,10 @@ function Observer:call_start(call, name, region)
     spare_calls[n_calls] = nil
     n_calls = n_calls - 1
   else
-    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false }
+    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false }
   end
-  st.call, st.name, st.region, st.t0, st.requests, st.status = call, type(name) == "string" and name or nil, region,
-    self.clock(), 0, false
+  st.call, st.name, st.region, st.t0, st.requests, st.status, st.t_end = call,
+    type(name) == "string" and name or nil, region, self.clock(), 0, false, false
   if self.starts.on_call then
     fire_start(self, "on_call", { phase = "start", call = call, name = st.name, region = region, clock = st.t0 })
   end
@@ -504,15 +504,15 @@ function REC_METHODS.call_start(self, call)
     spare_calls[n_calls] = nil
     n_calls = n_calls - 1
   else
-    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false }
+    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false }
   end
   local t0 = rec_now(self)
-  st.call, st.name, st.region, st.t0, st.requests, st.status = call, nil, nil, t0, 0, false
+  st.call, st.name, st.region, st.t0, st.requests, st.status, st.t_end = call, nil, nil, t0, 0, false, false
   return st
 end
 
 function REC_METHODS.call_end(self, st, ok, err, ctx)
-  local now = rec_now(self)
+  local now = st.t_end or rec_now(self)
   local tag = not ok and (type(err) == "table" and err.tags and err.tags[1] or "Error") or nil
   local status = ctx and ctx.status or (type(err) == "table" and err.code) or nil
   local rec, call, d = self.rec, st.call, now - st.t0
@@ -552,9 +552,10 @@ function REC_METHODS.attempt_start(self, req, n, _, now)
 end
 
 function REC_METHODS.attempt_end(self, a, ok, res)
-  local total = a.total
+  local total, now = a.total, nil
   if not total and a.transport == "cosocket" then -- (measured, its total left to us: own_total)
-    total = rec_now(self) - a.t0
+    now = rec_now(self)
+    total = now - a.t0
   end
   local status = a.status or (not ok and type(res) == "table" and res.code) or nil
   local tag = not ok and (type(res) == "table" and res.tags and res.tags[1] or "Error") or nil
@@ -568,7 +569,7 @@ function REC_METHODS.attempt_end(self, a, ok, res)
     local fine, e = pcall(rec.attempt, call, status, tag, total, sent, received)
     if not fine then failed(self, "on_attempt", rec.fns.on_attempt, e) end
   end
-  return status
+  return status, now
 end
 
 --- ob:retry(call, n, delay, err): on_retry and its log line; reason: http_<status> or the error's tag.
