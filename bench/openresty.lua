@@ -71,8 +71,8 @@ end
 -- the handler of /vx and /thread: one client per worker, one cancel per request
 local dir = fake.tmpdir()
 -- BENCH_OPENRESTY_JITV=path: LuaJIT's trace log of the worker (jit.v) to that file (diagnosis);
--- BENCH_OPENRESTY_JITDUMP=path: its traces' bytecode, IR and machine code (jit.dump "tbim"), to
--- path.<the worker's pid>
+-- BENCH_OPENRESTY_JITDUMP=path: its traces' bytecode, IR and machine code (jit.dump "tbim", or
+-- BENCH_OPENRESTY_JITDUMP_FLAGS), to path.<the worker's pid>
 -- BENCH_OPENRESTY_NOGC=1: the worker's collector stopped (with BENCH_OPENRESTY_CALLGRIND:
 -- instructions per request without the collector's share, which moves a round by thousands and
 -- hides differences of a few hundred; the rounds then agree within about 1 %)
@@ -85,7 +85,8 @@ local JITV, JITDUMP = os.getenv("BENCH_OPENRESTY_JITV"), os.getenv("BENCH_OPENRE
 local FLUSH = tonumber(os.getenv("BENCH_OPENRESTY_FLUSH") or (os.getenv("BENCH_OPENRESTY_CALLGRIND") and "1.3") or "")
 fake.write(dir .. "/bench_openresty.lua", (JITV and ("require('jit.v').start(%q)\n"):format(JITV) or "")
   .. (FLUSH and ("require('vertexops.metrics')._FLUSH_EVERY = %.17g\n"):format(FLUSH) or "")
-  .. (JITDUMP and ("require('jit.dump').on('tbim', %q .. '.' .. ngx.worker.pid())\n"):format(JITDUMP) or "")
+  .. (JITDUMP and ("require('jit.dump').on(%q, %q .. '.' .. ngx.worker.pid())\n")
+    :format(os.getenv("BENCH_OPENRESTY_JITDUMP_FLAGS") or "tbim", JITDUMP) or "")
   .. (os.getenv("BENCH_OPENRESTY_NOGC") and "collectgarbage('stop')\n" or "") .. ([[
 local vertexops = require "vertexops"
 local M = {}
