@@ -63,6 +63,9 @@ local LOCATIONS = ([[
       proxy_pass_request_body off;
       proxy_pass http://fake_vertex/v1beta1/%s:cancel;
     }
+    location = /mem {
+      content_by_lua_block { require("bench_openresty").mem() }
+    }
     location = /status {]]):format(op.name)
 if ACCESSLOG then
   LOCATIONS = LOCATIONS:gsub("(location = /%a+ {\n)", "%1      access_log " .. ACCESSLOG .. " rt buffer=256k;\n")
@@ -112,6 +115,11 @@ function M.cancel(transport, with_metrics)
   end
   ngx.status = 502
   ngx.say(tostring(err))
+end
+-- /mem: the worker's Lua heap in bytes (with BENCH_OPENRESTY_NOGC, what its requests allocated)
+function M.mem()
+  ngx.header["Content-Type"] = "text/plain"
+  ngx.say(string.format("%%.0f", collectgarbage("count") * 1024))
 end
 return M
 ]]):format(server.http_endpoint, op.name))

@@ -200,6 +200,17 @@ local function requests(port, path, n)
   c:close()
 end
 
+-- The worker's Lua heap in bytes (location /mem), or nil.
+local function heap(port)
+  local socket = require "socket"
+  local c = socket.connect("127.0.0.1", port)
+  if not c then return nil end
+  c:send("GET /mem HTTP/1.0\r\nHost: localhost\r\n\r\n") -- (1.0: the body not chunked)
+  local text = c:receive("*a") or ""
+  c:close()
+  return tonumber(text:match("\r\n\r\n(%d+)"))
+end
+
 local function total_instructions(file)
   local f = assert(io.open(file))
   local text = f:read("*a")
@@ -247,6 +258,8 @@ function M.callgrind(app, server, dir, n, out, rounds)
   conf = "daemon off;\nmaster_process off;\n" .. conf:gsub(from, (cg:gsub("/$", "")))
   os.execute(("mkdir -p %s/logs %s/tmp"):format(cg, cg))
   local per = { ["/vx"] = {}, ["/vxm"] = {}, ["/proxy"] = {} }
+  -- with the worker's collector stopped (BENCH_OPENRESTY_NOGC), the Lua heap each request allocates
+  local nogc, per_bytes = os.getenv("BENCH_OPENRESTY_NOGC") ~= nil, { ["/vx"] = {}, ["/vxm"] = {}, ["/proxy"] = {} }
   local handler = {
     ["/vx"] = 'require("bench_openresty").cancel()', ["/vxm"] = 'require("bench_openresty").cancel(nil, true)' }
   for _, paths in ipairs(CALLGRIND_PROCESSES) do
@@ -271,16 +284,20 @@ function M.callgrind(app, server, dir, n, out, rounds)
       local order = {}
       for i = 1, #paths do order[i] = paths[r % 2 == 1 and i or #paths + 1 - i] end
       for _, path in ipairs(order) do
+        local h0 = nogc and heap(port)
         os.execute("callgrind_control -z " .. pid .. " >/dev/null 2>&1")
         local t0 = socket.gettime()
         requests(port, paths.as or path, n)
         local took = socket.gettime() - t0
         os.execute("callgrind_control -d " .. pid .. " >/dev/null 2>&1")
+        local h1 = nogc and heap(port)
+        if h0 and h1 then table.insert(per_bytes[path], (h1 - h0) / n) end
         dump = dump + 1
         local inst = total_instructions(("%s/cg.%s.out.%d"):format(cg, pid, dump))
         table.insert(per[path], inst / n)
-        io.stderr:write(("  callgrind round %d %s: %.0f instructions per request (%.0f requests/s under valgrind)\n")
-          :format(r, path, inst / n, n / took))
+        io.stderr:write(("  callgrind round %d %s: %.0f instructions per request (%.0f requests/s under valgrind)%s\n")
+          :format(r, path, inst / n, n / took,
+            h0 and h1 and (", %.0f bytes of Lua heap allocated per request"):format((h1 - h0) / n) or ""))
       end
     end
     os.execute("kill " .. pid)

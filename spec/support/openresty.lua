@@ -195,13 +195,11 @@ function M.credentials_harness(start)
 end
 
 --- The example with two workers (reuseport) and /probe: the example's /cancel, counting the worker
---- that served each request. env as M.start's.
-function M.start_two_workers(server, env)
-  return M.start(server, {
-    env = env,
-    conf = { { "worker_processes 1;", "worker_processes 2;" }, { "    location = /status {", PROBE } },
-    reuseport = true,
-  })
+--- that served each request. env as M.start's; conf: more of its {from, to} substitutions.
+function M.start_two_workers(server, env, conf)
+  local subs = { { "worker_processes 1;", "worker_processes 2;" }, { "    location = /status {", PROBE } }
+  for _, sub in ipairs(conf or {}) do subs[#subs + 1] = sub end
+  return M.start(server, { env = env, conf = subs, reuseport = true })
 end
 
 --- Sends one /probe cancel for each of n operations numbered on from the operation name first
