@@ -208,9 +208,11 @@ end
 ---@return table|vertexops.Error result_or_err
 ---@return table? headers when req.want_headers
 function Client:_exchange(o, req, token, meter)
-  local co = coroutine_running()
-  local driver = co and drivers[co]
-  if driver then return driver:_exchange(self, req, token, meter) end
+  if host.any_driver then -- (none made yet: no request of client:start() can be running)
+    local co = coroutine_running()
+    local driver = co and drivers[co]
+    if driver then return driver:_exchange(self, req, token, meter) end
+  end
   return transport.exchange(self.handle, o, req, token, meter)
 end
 

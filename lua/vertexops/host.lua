@@ -58,9 +58,12 @@ function M.sleep(s)
 end
 local default_sleep = M.sleep
 
--- Coroutines run by client:start(), and their requests.
+-- Coroutines run by client:start(), and their requests. M.any_driver: whether this Lua state has
+-- made one yet (set where an entry is added; never cleared): until then no code runs in one, and a
+-- hot path skips coroutine.running(), which LuaJIT does not compile (a trace ends at it).
 local drivers = setmetatable({}, { __mode = "k" })
 M.drivers = drivers
+M.any_driver = false
 -- Light threads run by client:start() inside nginx (ngx.thread.spawn), and their requests.
 local owners = setmetatable({}, { __mode = "k" })
 M.owners = owners
@@ -115,6 +118,7 @@ function M.pcall(f, ...)
   if PCALL_YIELDS or not driver then return pcall(f, ...) end
   local co = coroutine_create(f)
   drivers[co] = driver
+  M.any_driver = true
   local res = pack(coroutine_resume(co, ...))
   while coroutine_status(co) ~= "dead" do
     res = pack(coroutine_resume(co, coroutine_yield(unpack(res, 2, res.n))))

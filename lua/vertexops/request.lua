@@ -167,6 +167,7 @@ function Client:_start(fn)
   local r = setmetatable({ client = self }, Request)
   r.co = coroutine_create(fn)
   drivers[r.co] = r
+  host.any_driver = true
   self.running = self.running or {}
   self.running[r] = true
   r:_step()
