@@ -265,10 +265,12 @@ function M.callgrind(app, server, dir, n, out, rounds)
   for _, paths in ipairs(CALLGRIND_PROCESSES) do
     local this = conf
     if paths.as then -- (location paths.as runs paths[1]'s handler)
-      local from_h = ("location = %s {\n(%%s*)content_by_lua_block { %s }"):format(paths.as, handler[paths.as]:gsub("%p", "%%%0"))
+      -- (the lines between, e.g. BENCH_OPENRESTY_ACCESSLOG's access_log, kept)
+      local from_h = ("location = %s {\n(.-)content_by_lua_block { %s }"):format(paths.as,
+        (handler[paths.as]:gsub("%p", "%%%0")))
       local n_sub
-      this, n_sub = conf:gsub(from_h, function(sp)
-        return ("location = %s {\n%scontent_by_lua_block { %s }"):format(paths.as, sp, handler[paths[1]])
+      this, n_sub = conf:gsub(from_h, function(between)
+        return ("location = %s {\n%scontent_by_lua_block { %s }"):format(paths.as, between, handler[paths[1]])
       end)
       assert(n_sub == 1, "bench/openresty.lua's location " .. paths.as .. " not found in nginx.conf")
     end
@@ -301,8 +303,10 @@ function M.callgrind(app, server, dir, n, out, rounds)
       end
     end
     os.execute("kill " .. pid)
-    for _ = 1, 100 do -- (gone before the next one takes the port)
-      if not fake.read("/proc/" .. pid .. "/stat") then break end
+    for i = 1, 150 do -- (gone before the next one takes the port: killed outright after 10 s)
+      local stat = fake.read("/proc/" .. pid .. "/stat")
+      if not stat or stat:match("^%d+ %b() Z") then break end
+      if i == 100 then os.execute("kill -9 " .. pid) end
       socket.sleep(0.1)
     end
   end

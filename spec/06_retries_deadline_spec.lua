@@ -18,6 +18,18 @@ describe("a deadline", function()
     assert.are.equal(0, d:left())
   end)
 
+  it("gives what is left as one value, and with left_now() the clock's reading beside it", function()
+    -- (left() as the last argument of math.min: a second value would be taken as a bound of its own
+    -- -- the nginx token lock's lifetime once read min(60, left, now); found by review)
+    local t = H.fake_time(30)
+    local d = deadlines.new(100, t.clock)
+    assert.are.equal(1, select("#", d:left()))
+    assert.are.equal(60, math.min(60, d:left()))
+    local left, now = d:left_now()
+    assert.are.equal(100, left)
+    assert.are.equal(30, now)
+  end)
+
   it("has expired from its instant on, not before", function()
     local t = H.fake_time(100)
     local d = deadlines.new(10, t.clock)

@@ -336,7 +336,7 @@ function Client:_run(o, req, ctx, first, ob, st)
       local paced, sent, slot = nil, nil, nil
       if o.rate or adapt then paced, sent, slot = rate.permit(self, o, req, deadline, adapt) end
       if paced then return false, paced end
-      local remaining, now = deadline:left()
+      local remaining, now = deadline:left_now()
       if remaining <= 0 then
         return errors.result("TimeoutError", string_format("%s did not finish within the %g s timeout%s",
           req.call, timeout, last and " (last failure: " .. tostring(last) .. ")" or ""), { cause = last })
@@ -349,7 +349,8 @@ function Client:_run(o, req, ctx, first, ob, st)
         ok, res, headers = self:_exchange(o, sendreq, token, a.meter)
         local status, t_end = ob:attempt_end(a, ok, res, headers)
         if ctx then ctx.status = status end
-        if st then st.requests, st.status, st.t_end = n, status, t_end or false end
+        -- (t_end: the call's end, unless the pacing's bookkeeping below may wait on a store)
+        if st then st.requests, st.status, st.t_end = n, status, not sent and t_end or false end
       else
         ok, res, headers = self:_exchange(o, req, token)
       end

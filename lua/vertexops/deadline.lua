@@ -68,11 +68,18 @@ end
 -- ("inner loop in root trace": the call's whole path left to the interpreter, +5,000 a request).
 local core_clock, fast_clock = core.clock, nil
 
---- Seconds left, never negative (math.huge when unbounded), and the clock's reading it was taken
---- from (what an attempt's timing counts from: Client:_run).
+--- Seconds left, never negative (math.huge when unbounded): one value (callers pass it on as the
+--- last argument of math.min and the like).
+---@return number
+function Deadline:left()
+  return (self:left_now())
+end
+
+--- Seconds left, as left(), and the clock's reading they were taken from (what an attempt's timing
+--- counts from: Client:_run).
 ---@return number left
 ---@return number now
-function Deadline:left()
+function Deadline:left_now()
   local clock = self._clock
   if clock == core_clock then
     clock = fast_clock

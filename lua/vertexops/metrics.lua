@@ -201,15 +201,15 @@ end
 local ID_COUNTER, ID_KEY, IDENTITY_KEY = "\2#", "\2i\t", "\2s\t"
 
 -- A worker's numbers wait in a Lua table (pending) and go to the dict in one incr per key at each
--- flush: every 0.1 s (M._FLUSH_EVERY; ngx.timer.every, started at the worker's first event), when
--- the worker exits, and when a render or reset asks every worker to (sync). A scrape bumps the
+-- flush: every 0.1 s (M._FLUSH_EVERY; one timer that sleeps between flushes, started at the
+-- worker's first event), when the worker exits, and when a render or reset asks every worker to (sync). A scrape bumps the
 -- dict's SYNC_KEY and waits (at most SYNC_WAIT) until each worker that counts (its ACK_KEY .. id,
 -- refreshed at each flush, deleted at its exit, expiring after ACK_TTL if it dies) has flushed since: one render
 -- shows every worker's events up to the scrape. Where no timer can be made, each incr goes straight
 -- to the dict. Per request this replaces six dict incr (a lock, a hash of the key) by table adds.
 -- (M._FLUSH_EVERY, read when a worker's timer starts: bench/openresty.lua's callgrind rounds set it
 -- so that a tick falls on as many requests as at a native worker's pace)
-local SYNC_WAIT, ACK_TTL = 3, 10
+local SYNC_WAIT, ACK_TTL, WATCH_EVERY = 3, 10, 1
 local SYNC_KEY, ACK_KEY = "\2sync", "\2ack\t"
 M._FLUSH_EVERY = 0.1
 
@@ -246,26 +246,43 @@ local function dict_store(dict)
     flush()
     if premature then dict:delete(ACK_KEY .. worker_id()) else ack(gen) end
   end
-  -- One timer that flushes, sleeps and flushes again for as long as the worker runs (its exit: a
-  -- last flush, the ack deleted), not a timer per flush: nginx makes a coroutine and a fake
-  -- request for each timer it runs, and with the collector running that cost a metrics worker
-  -- about 1,000 instructions a request at 0.1 s (callgrind; issue 19 §4).
+  -- One timer that flushes, sleeps and flushes again for as long as the worker runs (at its exit
+  -- a last flush and its ack deleted), not a timer per flush: nginx makes a coroutine and a fake
+  -- request for each timer it runs, which with the collector running cost a metrics worker about
+  -- 900 instructions a request at 0.1 s (callgrind; issue 19 §4). A watchdog timer every second
+  -- (WATCH_EVERY) makes the loop again when it has ended or its timer never ran (nginx drops a
+  -- timer whose turn comes while lua_max_running_timers are all running), and flushes at the
+  -- worker's exit when no loop does.
+  local running, scheduled_at = false, nil
   local function loop(premature)
+    if running then return end -- (a loop runs already: this one was made while its timer waited)
+    running = true
     local worker = ngx.worker
     while not premature do
-      tick(false)
-      if not pcall(ngx.sleep, M._FLUSH_EVERY) then break end -- (no sleep here: the timer ends)
+      pcall(tick, false) -- (a flush that failed is tried again at the next: the loop goes on)
+      if not pcall(ngx.sleep, M._FLUSH_EVERY) then break end -- (no sleep here: the watchdog's turn)
       premature = worker and worker.exiting and worker.exiting()
     end
-    tick(true)
+    if premature then pcall(tick, true) end
+    running, scheduled_at = false, nil
+  end
+  local function schedule()
+    local called, made = pcall(ngx.timer.at, 0, loop)
+    if called and made then scheduled_at = ngx.now() end
+    return called and made and true or false
+  end
+  local function watch(premature)
+    if running then return end
+    if premature then pcall(tick, true) return end
+    if not scheduled_at or ngx.now() - scheduled_at > WATCH_EVERY then schedule() end
   end
   local function start()
     started = true
     local timer = ngx and ngx.timer
     local ok = false
-    if timer and timer.at then
-      local called, made = pcall(timer.at, 0, loop)
-      ok = called and made and true or false
+    if timer and timer.at and timer.every then
+      local called, made = pcall(timer.every, WATCH_EVERY, watch)
+      ok = called and made and schedule() or false
     end
     direct = not ok
     self.eager = direct
