@@ -83,11 +83,13 @@ local dir = fake.tmpdir()
 -- under callgrind 1.3 s unless given: there the worker serves about 1,300 requests a second at one
 -- connection, about a thirteenth of its pace at 1,000 connections (15,000-20,000 a second), so that
 -- a flush falls on as many requests as the 0.1 s one does at full pace (at 0.1 s under valgrind
--- each request carried thirteen times its share of the flushes: about 500 instructions)
+-- each request carried thirteen times its share of the flushes: about 500 instructions); the
+-- metrics' watchdog timer (metrics._WATCH_EVERY, 5 s) scaled with it
 local JITV, JITDUMP = os.getenv("BENCH_OPENRESTY_JITV"), os.getenv("BENCH_OPENRESTY_JITDUMP")
 local FLUSH = tonumber(os.getenv("BENCH_OPENRESTY_FLUSH") or (os.getenv("BENCH_OPENRESTY_CALLGRIND") and "1.3") or "")
 fake.write(dir .. "/bench_openresty.lua", (JITV and ("require('jit.v').start(%q)\n"):format(JITV) or "")
   .. (FLUSH and ("require('vertexops.metrics')._FLUSH_EVERY = %.17g\n"):format(FLUSH) or "")
+  .. (FLUSH and ("require('vertexops.metrics')._WATCH_EVERY = %.17g\n"):format(FLUSH * 50) or "")
   .. (JITDUMP and ("require('jit.dump').on(%q, %q .. '.' .. ngx.worker.pid())\n")
     :format(os.getenv("BENCH_OPENRESTY_JITDUMP_FLAGS") or "tbim", JITDUMP) or "")
   .. (os.getenv("BENCH_OPENRESTY_NOGC") and "collectgarbage('stop')\n" or "") .. ([[

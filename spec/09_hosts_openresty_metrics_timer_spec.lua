@@ -1,7 +1,7 @@
 -- make test: once
 -- vertexops.metrics inside nginx flushes a worker's numbers from one timer that sleeps between
 -- flushes; nginx drops a timer whose turn comes while all of lua_max_running_timers are running
--- (after ngx.timer.at has returned ok), and a watchdog timer (every second) makes the loop again.
+-- (after ngx.timer.at has returned ok), and a watchdog timer (every 5 s; 1 s here) makes the loop again.
 -- Two workers with one running timer each, held 3 s by a timer of the test's own from their start:
 -- the metrics' first loop is dropped in each. Witness: a scrape once the slot is free again shows
 -- every call the fake logged, at once (no worker left without a flush for the scrape to wait on).
@@ -18,7 +18,8 @@ describe("OpenResty /metrics with a flush timer nginx dropped (two workers)", fu
   setup(function()
     app = openresty.start_two_workers(fake.server, nil, { { "  lua_shared_dict vertexops_metrics 1m;",
       "  lua_shared_dict vertexops_metrics 1m;\n  lua_max_running_timers 1;\n"
-        .. "  init_worker_by_lua_block { ngx.timer.at(0, function() ngx.sleep(3) end) }" } })
+        .. "  init_worker_by_lua_block { require('vertexops.metrics')._WATCH_EVERY = 1; "
+        .. "ngx.timer.at(0, function() ngx.sleep(3) end) }" } })
   end)
   teardown(function() if app then app:stop() end end)
 

@@ -209,9 +209,12 @@ local ID_COUNTER, ID_KEY, IDENTITY_KEY = "\2#", "\2i\t", "\2s\t"
 -- to the dict. Per request this replaces six dict incr (a lock, a hash of the key) by table adds.
 -- (M._FLUSH_EVERY, read when a worker's timer starts: bench/openresty.lua's callgrind rounds set it
 -- so that a tick falls on as many requests as at a native worker's pace)
-local SYNC_WAIT, ACK_TTL, WATCH_EVERY = 3, 10, 1
+local SYNC_WAIT, ACK_TTL = 3, 10
 local SYNC_KEY, ACK_KEY = "\2sync", "\2ack\t"
 M._FLUSH_EVERY = 0.1
+-- (M._WATCH_EVERY: the watchdog's period, below; each time a timer fires it cost the worker about
+-- a million instructions with the collector running (callgrind), so the watchdog comes rarely)
+M._WATCH_EVERY = 5
 
 local function dict_store(dict)
   -- pending: the numbers not yet in the dict (a key's value 0 once flushed: the recorder adds into
@@ -249,8 +252,8 @@ local function dict_store(dict)
   -- One timer that flushes, sleeps and flushes again for as long as the worker runs (at its exit
   -- a last flush and its ack deleted), not a timer per flush: nginx makes a coroutine and a fake
   -- request for each timer it runs, which with the collector running cost a metrics worker about
-  -- 900 instructions a request at 0.1 s (callgrind; issue 19 §4). A watchdog timer every second
-  -- (WATCH_EVERY) makes the loop again when it has ended or its timer never ran (nginx drops a
+  -- 900 instructions a request at 0.1 s (callgrind; issue 19 §4). A watchdog timer every 5 s
+  -- (M._WATCH_EVERY) makes the loop again when it has ended or its timer never ran (nginx drops a
   -- timer whose turn comes while lua_max_running_timers are all running), and flushes at the
   -- worker's exit when no loop does.
   local running, scheduled_at = false, nil
@@ -274,14 +277,14 @@ local function dict_store(dict)
   local function watch(premature)
     if running then return end
     if premature then pcall(tick, true) return end
-    if not scheduled_at or ngx.now() - scheduled_at > WATCH_EVERY then schedule() end
+    if not scheduled_at or ngx.now() - scheduled_at > M._WATCH_EVERY then schedule() end
   end
   local function start()
     started = true
     local timer = ngx and ngx.timer
     local ok = false
     if timer and timer.at and timer.every then
-      local called, made = pcall(timer.every, WATCH_EVERY, watch)
+      local called, made = pcall(timer.every, M._WATCH_EVERY, watch)
       ok = called and made and schedule() or false
     end
     direct = not ok
