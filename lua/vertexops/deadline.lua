@@ -60,13 +60,59 @@ function M.is(v)
   return getmetatable(v) == Deadline
 end
 
--- What Deadline:left() reads core.clock's clock with: the hooks' default clock, the same numbers
--- read through LuaJIT's FFI where it can (lua/vertexops/hooks.lua). A call asks what is left before
--- each attempt, and core.clock, a C function called through the Lua API, ends LuaJIT's trace there
--- (about 200 instructions a request inside nginx, callgrind). Making a deadline keeps core.clock:
--- that C call ends the trace before Client:_run's loop, which a trace begun above it may not enter
--- ("inner loop in root trace": the call's whole path left to the interpreter, +5,000 a request).
-local core_clock, fast_clock = core.clock, nil
+-- core.clock's clock (CLOCK_MONOTONIC) read through LuaJIT's FFI where it can be (Linux), and the
+-- parts it reads with: the same numbers, (double)tv_sec + (double)tv_nsec / 1e9 as csrc/sys.c's
+-- vx_monotonic, without a C function called through the Lua API, which ends a LuaJIT trace (about
+-- 200 instructions a request inside nginx, callgrind; issue 19 §4).
+local function make_ffi_clock()
+  if not rawget(_G, "jit") then return nil end
+  local ok, ffi = pcall(require, "ffi")
+  if not ok or ffi.os ~= "Linux" then return nil end
+  if not pcall(ffi.typeof, "struct timespec") and not pcall(ffi.cdef, "struct timespec { long tv_sec; long tv_nsec; };") then
+    return nil
+  end
+  local C = ffi.C
+  if not pcall(function() return C.clock_gettime end)
+    and not pcall(ffi.cdef, "int clock_gettime(int clk_id, struct timespec *tp);") then
+    return nil
+  end
+  -- The timespec is read as four 32-bit words (tv_sec's low and high, tv_nsec's low and high;
+  -- 64-bit little-endian Linux): a word is a plain Lua number, where reading a long field gives an
+  -- int64 cdata -- an allocation of its own wherever the read is not compiled (two per reading, 48
+  -- bytes). The same double as core.clock's: tv_sec is an integer below 2^53, so lo + hi * 2^32 is
+  -- exact.
+  if ffi.sizeof("struct timespec") ~= 16 or not ffi.abi("le") then return nil end
+  local made, w = pcall(ffi.new, "uint32_t[4]")
+  if not made then return nil end
+  local ts = ffi.cast("struct timespec *", w) -- (w, kept below, holds the memory)
+  local function clock()
+    C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+    return (w[0] + w[1] * 4294967296) + w[2] / 1e9
+  end
+  -- (used only when it agrees with core.clock)
+  local fine, t = pcall(clock)
+  if not fine or type(t) ~= "number" or math.abs(t - core.clock()) > 1 then return nil end
+  return clock, { C = C, ts = ts, w = w }
+end
+
+local fast, fast_parts
+
+--- deadline.fast_clock() -> core.clock's clock read through LuaJIT's FFI (and its parts {C, ts, w},
+--- for a caller that writes the read out: lua/vertexops/hooks.lua), else core.clock itself. Made
+--- once. Deadline:left_now() reads with it; making a deadline keeps core.clock: that C call ends the
+--- trace before Client:_run's loop, which a trace begun above it may not enter ("inner loop in root
+--- trace": the call's whole path left to the interpreter, +5,000 a request).
+---@return fun(): number
+---@return table?
+function M.fast_clock()
+  if fast == nil then
+    fast, fast_parts = make_ffi_clock()
+    fast = fast or core.clock
+  end
+  return fast, fast_parts
+end
+
+local core_clock = core.clock
 
 --- Seconds left, never negative (math.huge when unbounded): one value (callers pass it on as the
 --- last argument of math.min and the like).
@@ -81,13 +127,7 @@ end
 ---@return number now
 function Deadline:left_now()
   local clock = self._clock
-  if clock == core_clock then
-    clock = fast_clock
-    if not clock then
-      clock = require("vertexops.hooks")._default_clock()
-      fast_clock = clock
-    end
-  end
+  if clock == core_clock then clock = fast or M.fast_clock() end
   local now = clock()
   local left = self._t - now
   return left > 0 and left or 0, now

@@ -9,6 +9,7 @@
 -- error is caught, counted in client:stats().hook_errors, and logged once per hook function (warn).
 -- No secret reaches a hook: no Authorization or x-goog-api-key header, `key=` in a URL shown as
 -- key=REDACTED, never a token.
+local deadlines = require "vertexops.deadline"
 local log = require "vertexops.log"
 local raise = require("vertexops.errors").raise
 
@@ -125,52 +126,15 @@ local HEADERS_MT = {
   __pairs = function(p) return next, rawget(p, ADDED), nil end,
 }
 
--- The observers' clock when the options give none: core.clock (CLOCK_MONOTONIC), read through
--- LuaJIT's FFI where it can be (Linux): a C function called through the Lua API ends a LuaJIT trace
--- (a stitch), and a call's end reads the clock as its last C call before the recorder -- inside
--- nginx that left the rest of the call's end to the interpreter (issue 19 §4). The same numbers:
--- (double)tv_sec + (double)tv_nsec / 1e9, as csrc/sys.c's vx_monotonic. FFI_C, FFI_TS: what the
--- metrics observer's methods (below) read it with, written out; nil where FFI is not there.
+-- The observers' clock when the options give none: core.clock's clock, read through LuaJIT's FFI
+-- where it can be (deadline.fast_clock(): a C function called through the Lua API ends a LuaJIT
+-- trace, and a call's end reads the clock before the recorder; issue 19 §4). FFI_C, FFI_TS, FFI_W:
+-- what the metrics observer's methods (below) read it with, written out; nil where FFI is not there.
 local FFI_C, FFI_TS, FFI_W, ffi_clock
-local function make_ffi_clock()
-  if not rawget(_G, "jit") then return nil end
-  local ok, ffi = pcall(require, "ffi")
-  if not ok or ffi.os ~= "Linux" then return nil end
-  if not pcall(ffi.typeof, "struct timespec") and not pcall(ffi.cdef, "struct timespec { long tv_sec; long tv_nsec; };") then
-    return nil
-  end
-  local C = ffi.C
-  if not pcall(function() return C.clock_gettime end)
-    and not pcall(ffi.cdef, "int clock_gettime(int clk_id, struct timespec *tp);") then
-    return nil
-  end
-  -- The timespec is read as four 32-bit words (tv_sec's low and high, tv_nsec's low and high;
-  -- 64-bit little-endian Linux): a word is a plain Lua number, where reading a long field gives an
-  -- int64 cdata -- an allocation of its own wherever the read is not compiled (two per reading, 48
-  -- bytes: inside nginx a call's end reads it in the interpreter). The same double as before:
-  -- tv_sec is an integer below 2^53, so lo + hi * 2^32 is exact.
-  if ffi.sizeof("struct timespec") ~= 16 or not ffi.abi("le") then return nil end
-  local made, w = pcall(ffi.new, "uint32_t[4]")
-  if not made then return nil end
-  local ts = ffi.cast("struct timespec *", w) -- (w, kept below, holds the memory)
-  local function clock()
-    C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-    return (w[0] + w[1] * 4294967296) + w[2] / 1e9
-  end
-  -- (used only when it agrees with core.clock)
-  local fine, t = pcall(clock)
-  if not fine or type(t) ~= "number" or math.abs(t - require("vertexops.core").clock()) > 1 then return nil end
-  FFI_C, FFI_TS, FFI_W = C, ts, w
-  return clock
-end
-
-local the_clock
 local function default_clock()
-  if the_clock == nil then
-    ffi_clock = make_ffi_clock()
-    the_clock = ffi_clock or require("vertexops.core").clock
-  end
-  return the_clock
+  local clock, parts = deadlines.fast_clock()
+  if parts and not ffi_clock then FFI_C, FFI_TS, FFI_W, ffi_clock = parts.C, parts.ts, parts.w, clock end
+  return clock
 end
 
 M._default_clock = default_clock

@@ -202,8 +202,8 @@ local ID_COUNTER, ID_KEY, IDENTITY_KEY = "\2#", "\2i\t", "\2s\t"
 
 -- A worker's numbers wait in a Lua table (pending) and go to the dict in one incr per key at each
 -- flush: every 0.1 s (M._FLUSH_EVERY; one timer that sleeps between flushes, started at the
--- worker's first event), when the worker exits, and when a render or reset asks every worker to (sync). A scrape bumps the
--- dict's SYNC_KEY and waits (at most SYNC_WAIT) until each worker that counts (its ACK_KEY .. id,
+-- worker's first event), when the worker exits, and when a render or reset asks every worker to
+-- (sync). A scrape bumps the dict's SYNC_KEY and waits (at most SYNC_WAIT) until each worker that counts (its ACK_KEY .. id,
 -- refreshed at each flush, deleted at its exit, expiring after ACK_TTL if it dies) has flushed since: one render
 -- shows every worker's events up to the scrape. Where no timer can be made, each incr goes straight
 -- to the dict. Per request this replaces six dict incr (a lock, a hash of the key) by table adds.
