@@ -129,6 +129,30 @@ describe("core.h1 parser", function()
     end
   end)
 
+  -- (csrc/h1.c reads values eight bytes at a time: every byte value, at every place of a word and
+  -- past the last whole word, in a status line's reason, a header value and a chunk extension)
+  it("takes HTAB, SP, visible ASCII and obs-text anywhere in a value, and refuses any other byte", function()
+    local function value_with(b, at) return ("v"):rep(at - 1) .. string.char(b) .. ("w"):rep(20 - at) end
+    for b = 0, 255 do
+      local verdict = (b == 9 or (b >= 32 and b ~= 127)) and "ok"
+        or (b == 13 or b == 0) and "CR or NUL" or b == 10 and "malformed" or "control byte"
+      for at = 1, 20 do
+        local v = value_with(b, at)
+        for _, s in ipairs { "HTTP/1.1 200 " .. v .. "\r\nContent-Length: 0\r\n\r\n",
+                             OK .. "X-A: " .. v .. "\r\nContent-Length: 0\r\n\r\n",
+                             OK .. "Transfer-Encoding: chunked\r\n\r\n0;" .. v .. "\r\n\r\n" } do
+          local p, err = parse(s)
+          if verdict == "ok" then
+            assert.is_truthy(p, ("byte %d at %d refused: %s"):format(b, at, tostring(err)))
+          else
+            assert.is_nil(p, ("byte %d at %d accepted"):format(b, at))
+            assert.matches(verdict, err.message, 1, true)
+          end
+        end
+      end
+    end
+  end)
+
   it("refuses an answer over 32 MiB as ResponseTypeError with the status as code", function()
     local err = refused("HTTP/1.1 503 Unavailable\r\nContent-Length: 33554433\r\n\r\n", "ResponseTypeError",
       "response body is larger than 32 MiB (HTTP 503)")
