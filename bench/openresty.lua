@@ -215,7 +215,10 @@ local loads_seen = {}
 local samples = {} -- [path .. conns] = { runs }
 for round = 1, RUNS do
   for _, conns in ipairs(CONNS) do
-    for _, c in ipairs(CONTENDERS) do
+    -- (each round starts with the next contender: no one always runs first, or right after another)
+    local order = {}
+    for i = 1, #CONTENDERS do order[i] = CONTENDERS[(i + round - 2) % #CONTENDERS + 1] end
+    for _, c in ipairs(order) do
       io.stderr:write(("  round %d: %s at %d connections ...\n"):format(round, c[1], conns))
       wrk(c[1], conns, 1) -- warm-up: connections, pools, JIT
       if os.getenv("BENCH_OPENRESTY_NSTAT") then sh("nstat -n") end

@@ -11,9 +11,10 @@ function M.write(out, t)
   local quiet = (loads[#loads] or 99) < 4
   local lines = { "## OpenResty: the tail at 1,000 connections", "",
     ("bench/openresty.lua's rows, %d rounds of `wrk -t2` for %d s each after a 1 s warm-up, the contenders "
-      .. "interleaved in every round, one nginx worker with `multi_accept on` (below); a row is the median "
-      .. "round (req/s; p50, p99 and the worker's CPU time per request their own medians) and the spread is "
-      .. "min–max over the rounds. `make bench-openresty-tail`. %s: load average (1 min) %.1f–%.1f during the "
+      .. "interleaved in every round (each round starting with the next of them), one nginx worker with "
+      .. "`multi_accept on` (below); a row is the median round (req/s; p50, p99 and the worker's CPU time per "
+      .. "request their own medians) and the spread is min–max over the rounds. `make bench-openresty-tail`. "
+      .. "%s: load average (1 min) %.1f–%.1f during the "
       .. "rows (2 cores)%s. Worker CPU is the nginx worker's user + system time over the row (/proc) per "
       .. "request served: what each contender costs the worker, much less disturbed by other work than req/s.")
       :format(t.runs, t.seconds, quiet and "The machine was quiet" or "The machine was LOADED by other work",

@@ -70,16 +70,21 @@ static int vx_isvaluechar(unsigned char c) { return c == '\t' || (c >= ' ' && c 
  * are. Eight bytes a step while none of them is below 0x20 or DEL (a word test), byte by byte from
  * a word that has one (HTAB is allowed): an answer's head is read through here once, at about a
  * byte an instruction instead of five (issue 19 §4). */
-static size_t vx_valuespan(const char *s, size_t n) {
+static int vx_valueword(const char *s) {
   const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  uint64_t x, d;
+  memcpy(&x, s, 8);
+  d = x ^ (ones * 0x7f); /* a zero byte where x has a DEL */
+  /* (y - 0x01..) & ~y & 0x80..: nonzero iff y has a zero byte; of x - 0x20..: a byte below 0x20 */
+  return !(((x - ones * 0x20) & ~x & highs) | ((d - ones) & ~d & highs));
+}
+
+static size_t vx_valuespan(const char *s, size_t n) {
   size_t i = 0;
-  while (n - i >= 8) {
-    uint64_t x, d;
-    memcpy(&x, s + i, 8);
-    d = x ^ (ones * 0x7f); /* a zero byte where x has a DEL */
-    /* (y - 0x01..) & ~y & 0x80..: nonzero iff y has a zero byte; of x - 0x20..: a byte below 0x20 */
-    if (((x - ones * 0x20) & ~x & highs) | ((d - ones) & ~d & highs)) break;
-    i += 8;
+  if (n >= 8) {
+    while (n - i >= 8 && vx_valueword(s + i)) i += 8;
+    /* the bytes left, fewer than eight: the last eight bytes as one word (some read again) */
+    if (i == n || (n - i < 8 && vx_valueword(s + n - 8))) return n;
   }
   for (; i < n; i++)
     if (!vx_isvaluechar((unsigned char)s[i])) return i;
@@ -104,11 +109,15 @@ static int h1_append(vx_h1 *p, vx_buf *b, const char *s, size_t n) {
   return 1;
 }
 
+/* Whether s[0..n) is lit, ignoring case. lit: lower-case letters and '-' only; s: bytes of a header
+ * name or value, checked already (token or field-value bytes), where b | 0x20 is a lower-case letter
+ * or '-' only for that letter in either case, or '-' itself (0x0d | 0x20 is '-' too, but a CR is
+ * neither): one OR a byte instead of a case test. */
 static int h1_ieq(const char *s, size_t n, const char *lit) {
   size_t i, m = strlen(lit);
   if (n != m) return 0;
   for (i = 0; i < n; i++)
-    if (VX_TOLOWER((unsigned char)s[i]) != lit[i]) return 0;
+    if (((unsigned char)s[i] | 0x20) != (unsigned char)lit[i]) return 0;
   return 1;
 }
 
@@ -129,18 +138,19 @@ static int h1_status(vx_h1 *p, const char *s, size_t n) {
   return 1;
 }
 
-/* Splits a header line (without CRLF) into name and trimmed value; 0 when malformed. */
+/* Splits a header line (without CRLF; s[n] is its CR) into name and trimmed value; 0 when
+ * malformed. */
 static int h1_field(vx_h1 *p, const char *s, size_t n, size_t *nlen, const char **v, size_t *vlen) {
   size_t i;
   const char *e;
   if (s[0] == ' ' || s[0] == '\t')
     return h1_fail(p, H1E_PROTO, "malformed HTTP response: folded header line (obs-fold)");
-  for (i = 0; i < n && s[i] != ':'; i++)
-    if (!vx_istchar((unsigned char)s[i]))
-      return h1_fail(p, H1E_PROTO, i < n && memchr(s + i, ':', n - i)
-                                       ? "malformed HTTP response: invalid header name"
-                                       : "malformed HTTP response: header line without a colon");
-  if (i == n) return h1_fail(p, H1E_PROTO, "malformed HTTP response: header line without a colon");
+  for (i = 0; vx_istchar((unsigned char)s[i]); i++) /* (s[n], a CR, is no token byte: it stops) */
+    ;
+  if (i >= n || s[i] != ':')
+    return h1_fail(p, H1E_PROTO, i < n && memchr(s + i, ':', n - i)
+                                     ? "malformed HTTP response: invalid header name"
+                                     : "malformed HTTP response: header line without a colon");
   if (i == 0) return h1_fail(p, H1E_PROTO, "malformed HTTP response: empty header name");
   *nlen = i;
   if (vx_valuespan(s + i + 1, n - i - 1) != n - i - 1)
