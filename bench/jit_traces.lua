@@ -12,9 +12,9 @@
 -- Prints, per trace, instructions and entries per request, with where it starts and how it ends
 -- ("stitch": at a C function called through the Lua API). jit.dump slows a worker whose traces it
 -- watches, so compare traces within one worker, not the totals of two.
-local dump_file, cg_file, requests = arg[1], arg[2], tonumber(arg[3])
+local dump_file, cg_file, requests, event = arg[1], arg[2], tonumber(arg[3]), arg[4]
 if not (dump_file and cg_file and requests) then
-  io.stderr:write("usage: lua5.4 bench/jit_traces.lua DUMP CALLGRIND_OUT REQUESTS\n")
+  io.stderr:write("usage: lua5.4 bench/jit_traces.lua DUMP CALLGRIND_OUT REQUESTS [EVENT]\n")
   os.exit(2)
 end
 
@@ -74,9 +74,17 @@ local cost, entries, unmapped = {}, {}, 0
 do
   local ob, in_jit, last, skip = nil, false, 0, false
   local names = {}
+  local column -- (EVENT's place among the cost columns: with --cache-sim=yes, e.g. D1mr; else the first)
   for line in io.lines(cg_file) do
     local c = line:sub(1, 1)
-    if line:sub(1, 3) == "ob=" then
+    if line:sub(1, 7) == "events:" then
+      local i = 0
+      column = 1
+      for name in line:sub(8):gmatch("%S+") do
+        i = i + 1
+        if name == event then column = i end
+      end
+    elseif line:sub(1, 3) == "ob=" then
       local key, name = line:match("^ob=(%(%d+%))%s*(.*)$")
       if key then
         if name ~= "" then names[key] = name end
@@ -105,7 +113,11 @@ do
           if skip then
             skip = false
           elseif in_jit then
-            local n = tonumber(rest:match("(%d+)%s*$")) or 0
+            local k, n = 0, 0 -- (rest: the line number, then the events' costs; absent ones are 0)
+            for v in rest:gmatch("%S+") do
+              if k == column then n = tonumber(v) or 0 end
+              k = k + 1
+            end
             local r = find(a)
             if r then
               cost[r] = (cost[r] or 0) + n
@@ -125,7 +137,7 @@ for r, n in pairs(cost) do
   total = total + n
 end
 table.sort(list, function(x, y) return cost[x] > cost[y] end)
-print(("machine code: %.0f instructions per request in traces, %.0f elsewhere"):format(total / requests,
+print(("machine code: %.0f %s per request in traces, %.0f elsewhere"):format(total / requests, event or "instructions",
   unmapped / requests))
 for _, r in ipairs(list) do
   if cost[r] / requests >= 1 then
