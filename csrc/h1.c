@@ -512,20 +512,52 @@ static int h1_resetl(lua_State *L) {
   return 1;
 }
 
+/* Pushes a complete answer's keepalive, then what vx_classify gives for it, and resets p (keeping up
+ * to keep bytes a buffer): p:finish and p:take. The answer's values are copied out before the
+ * reset. Returns the number pushed. */
+static int h1_pushfinish(lua_State *L, vx_h1 *p, int want, size_t keep) {
+  int n;
+  lua_pushboolean(L, h1_reusable(p));
+  n = vx_classify(L, p->status, p->head.data, p->head.len, p->body.data, p->body.len, want);
+  h1_reset(p, keep);
+  return 1 + n;
+}
+
 /* p:finish([want_headers [, keep]]) -> keepalive, then what p:classify(want_headers) gives; p reset
  * as p:reset(keep) does, ready for the next response. What the cosocket transport asks of a
  * complete answer, in one call instead of three: inside nginx each C call ends a LuaJIT trace, about
  * 560 instructions a call (issue 19 §4). The answer's values are copied out before the reset. */
 static int h1_finish(lua_State *L) {
   vx_h1 *p = h1_check(L, 1);
-  int want = lua_toboolean(L, 2), n;
+  int want = lua_toboolean(L, 2);
   size_t keep = h1_keeparg(L, 3);
   h1_checkdone(L, p);
   lua_settop(L, 1); /* the parser (owner of the buffers) stays on the stack */
-  lua_pushboolean(L, h1_reusable(p));
-  n = vx_classify(L, p->status, p->head.data, p->head.len, p->body.data, p->body.len, want);
-  h1_reset(p, keep);
-  return 1 + n;
+  return h1_pushfinish(L, p, want, keep);
+}
+
+/* p:take(bytes [, want_headers [, keep]]) -> p:feed(bytes) and, when that completes the answer,
+ * p:finish(want_headers, keep) with the answer's status, in one call: false (more bytes needed),
+ * nil, err (as p:feed), or true, status, keepalive, then what p:classify(want_headers) gives, the
+ * parser reset. The status is the final answer's (after any 1xx), read before the reset. The
+ * cosocket transport's read of an answer that comes in one piece is then one C call, not two
+ * (inside nginx each ends a LuaJIT trace; issue 19 §4). */
+static int h1_take(lua_State *L) {
+  vx_h1 *p = h1_check(L, 1);
+  size_t n;
+  const char *s = vx_checkstringarg(L, 2, "bytes", &n);
+  int want = lua_toboolean(L, 3);
+  size_t keep = h1_keeparg(L, 4);
+  h1_feed(p, s, n);
+  if (p->state == H1_ERROR) return h1_pusherror(L, p);
+  if (p->state != H1_DONE) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  lua_settop(L, 1); /* the parser (owner of the buffers) stays on the stack */
+  lua_pushboolean(L, 1);
+  lua_pushinteger(L, (lua_Integer)p->status);
+  return 2 + h1_pushfinish(L, p, want, keep);
 }
 
 /* p:received() -> bytes fed so far */
@@ -631,7 +663,8 @@ static const luaL_Reg h1_methods[] = {
     {"feed", h1_feedl},         {"eof", h1_eof},     {"result", h1_result},
     {"classify", h1_classify},  {"keepalive", h1_keepalive}, {"received", h1_received},
     {"status", h1_statusl},     {"close", h1_close},        {"is_closed", h1_isclosed},
-    {"reset", h1_resetl},       {"finish", h1_finish},      {NULL, NULL}};
+    {"reset", h1_resetl},       {"finish", h1_finish},      {"take", h1_take},
+    {NULL, NULL}};
 
 static const luaL_Reg h1_funcs[] = {{"h1", core_h1}, {"h1_request", core_h1_request}, {NULL, NULL}};
 

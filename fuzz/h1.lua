@@ -41,6 +41,55 @@ local function run(s, next_size)
   return "done", st, head, body, keep
 end
 
+-- p:take in pieces (as the cosocket transport reads): the status, keep-alive and classification
+-- it gives with the piece that completed the answer (what follows is never read), or with p:eof
+-- then p:finish when the input ran out first. Returns the outcome ("done", status, keepalive, ok,
+-- message | "error", message) and how many bytes were fed.
+local function taken(s, next_size)
+  local p = core.h1()
+  local i = 1
+  while i <= #s do
+    local n = next_size()
+    local r, st, keep, ok, res = p:take(s:sub(i, i + n - 1), true)
+    local fed = math.min(#s, i + n - 1)
+    if r == nil then
+      p:close()
+      return { "error", st.message }, fed
+    end
+    if r == true then
+      if p:received() ~= 0 then return { "bad", "p:take left the parser unreset" } end
+      p:close()
+      return { "done", st, keep, ok, ok == false and res.message or nil }, fed
+    end
+    if r ~= false then return { "bad", "take returned " .. tostring(r) } end
+    i = i + n
+  end
+  local r, err = p:eof()
+  if not r then
+    p:close()
+    return { "error", err.message }, #s
+  end
+  local st = p:status()
+  local keep, ok, res = p:finish(true)
+  p:close()
+  return { "done", st, keep, ok, ok == false and res.message or nil }, #s
+end
+
+-- The same of s fed whole to p:feed (then p:eof when it wants more), p:status and p:finish.
+local function fed_whole(s)
+  local p = core.h1()
+  local r, err = p:feed(s)
+  if r == false then r, err = p:eof() end
+  if not r then
+    p:close()
+    return { "error", err.message }
+  end
+  local st = p:status()
+  local keep, ok, res = p:finish(true)
+  p:close()
+  return { "done", st, keep, ok, ok == false and res.message or nil }
+end
+
 local function check_error(err)
   if type(err) ~= "table" or getmetatable(err) ~= core.error_mt then return "failure without an error object" end
   if type(err.message) ~= "string" then return "error without a message" end
@@ -61,6 +110,16 @@ return function(data)
       end) },
     { run(s, function() return 1 end) },
   }
+  -- p:take in pieces agrees with p:feed, p:status and p:finish on the bytes it was given
+  local t, fed = taken(s, function()
+    seed = (seed * 37 + 11) % 251
+    return seed % 29 + 1
+  end)
+  if t[1] == "bad" then return t[2] end
+  local w = fed_whole(s:sub(1, fed))
+  for j = 1, 5 do
+    if t[j] ~= w[j] then return "p:take's outcome differs from p:feed and p:finish's (" .. j .. ")" end
+  end
   for k, o in ipairs(outcomes) do
     if o[1] == "bad" then return o[2] end
     if o[1] == "error" then

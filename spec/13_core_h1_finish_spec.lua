@@ -5,6 +5,7 @@
 -- trace, so three became one (issue 19 §4). Witness: the same answers through the three calls.
 local core = require "vertexops.core"
 local H = require "support.helper"
+local unpack = table.unpack or unpack -- luacheck: ignore
 
 local OK = "HTTP/1.1 200 OK\r\n"
 local PLAIN = OK .. "Content-Type: application/json\r\nContent-Length: 17\r\n\r\n{\"name\":\"op/1\"}  "
@@ -25,6 +26,52 @@ local function finished(p, text, want, keep)
   assert.is_true(p:feed(text))
   return { p:finish(want, keep) }
 end
+
+-- p:take(bytes, want, keep): p:feed(bytes) and, when they complete the answer, its status and
+-- p:finish(want, keep) in the same call
+local function taken(p, text, want, keep)
+  return { p:take(text, want, keep) }
+end
+
+describe("core.h1 p:take", function()
+  it("completes an answer as p:feed then p:finish do, with its status first", function()
+    for _, c in ipairs { { PLAIN, 200 }, { CLOSE, 200 }, { ERROR, 429 } } do
+      for _, want in ipairs { false, true } do
+        local got = taken(core.h1(), c[1], want)
+        assert.are.equal(true, got[1])
+        assert.are.equal(c[2], got[2])
+        assert.are.same(finished(core.h1(), c[1], want), { unpack(got, 3, 6) })
+      end
+    end
+  end)
+
+  it("gives the final status after a 1xx, and leaves the parser reset", function()
+    local p = core.h1()
+    local got = taken(p, "HTTP/1.1 100 Continue\r\n\r\n" .. ERROR, false, 0)
+    assert.are.equal(429, got[2])
+    assert.are.equal(0, p:received())
+    assert.is_nil(p:status())
+    assert.are.same(three(PLAIN), { unpack(taken(p, PLAIN), 3, 6) })
+  end)
+
+  it("gives false while bytes are missing, and finishes with the piece that completes the answer", function()
+    local p = core.h1()
+    assert.are.same({ false }, taken(p, PLAIN:sub(1, 20)))
+    assert.are.same({ false }, taken(p, PLAIN:sub(21, #PLAIN - 1)))
+    local got = taken(p, PLAIN:sub(#PLAIN))
+    assert.are.same({ true, 200 }, { got[1], got[2] })
+    assert.are.same(three(PLAIN), { unpack(got, 3, 6) })
+  end)
+
+  it("gives nil and the error of a malformed answer, the parser not reset", function()
+    local p = core.h1()
+    local got = taken(p, "HTTP/1.1 200 OK\r\nBroken\r\n\r\n")
+    assert.is_nil(got[1])
+    assert.is_true(core.is(got[2], "ConnectionError"))
+    assert.is_true(p:received() > 0)
+    assert.is_true(core.is(H.raises(p.take, p, "x", false, -1), "ValueError"))
+  end)
+end)
 
 describe("core.h1 p:finish", function()
   it("gives a keep-alive answer's reuse and the answer, as keepalive and classify do", function()

@@ -118,6 +118,14 @@ local ok, err = pcall(function()
     expect_error("ValueError", p.finish, p)
     expect_error("ValueError", p.finish, p, false, -1)
     p:close()
+    -- p:take: an answer in two pieces, finished with the second; a malformed one left to close
+    p = core.h1()
+    assert(p:take(answer:sub(1, 40), true) == false)
+    local done, status, reuse, ok = p:take(answer:sub(41), true, 512)
+    assert(done == true and status == 429 and reuse == true and ok == false)
+    assert(p:take("HTTP/1.1 200 OK\r\nBroken\r\n\r\n") == nil)
+    expect_error("ValueError", p.take, p, "x", false, -1)
+    p:close()
     -- a handle left to the garbage collector, open
     h = core.handle()
     h:call { method = "GET", url = server.http_endpoint .. "/_control/ping" }

@@ -17,8 +17,7 @@ local host_mod = require "vertexops.host"
 local slots_new = require("vertexops.transport.slots").new
 local errors = require "vertexops.errors"
 
-local math_ceil, math_max, math_min, string_byte, string_format = math.ceil, math.max, math.min, string.byte,
-  string.format
+local math_ceil, math_max, math_min, string_format = math.ceil, math.max, math.min, string.format
 local table_concat, tostring, type = table.concat, tostring, type
 
 local M = {}
@@ -355,10 +354,13 @@ local function open(ngx, o, w, pool, connect_ms, finish, net, meter, t0, now)
   return sock, reused > 0
 end
 
--- Reads the answer into parser p; returns true or false, err (the connection must then be closed).
--- set: the ngx.now() at which the socket's timeouts were last set to what was left then: while
--- nginx's clock still reads that (nothing yielded since), they stand.
-local function read(ngx, sock, p, finish, connect_ms, meter, t0, set)
+-- Reads the answer into parser p. Returns false, err (the connection must then be closed); true,
+-- status, keepalive, then the classified answer, when its last bytes completed it (p:take: the
+-- parser is reset already); or true alone, for an answer the connection's end completed (p:eof:
+-- p:finish is still to be asked). set: the ngx.now() at which the socket's timeouts were last set
+-- to what was left then: while nginx's clock still reads that (nothing yielded since), they stand.
+-- want, keep: p:finish's.
+local function read(ngx, sock, p, finish, connect_ms, meter, t0, set, want, keep)
   local first = true -- (this answer's first bytes still to come: a resent request's answer has its own)
   while true do
     local now = ngx.now()
@@ -374,22 +376,19 @@ local function read(ngx, sock, p, finish, connect_ms, meter, t0, set)
     local data, err = sock:receiveany(READ_SIZE)
     if data then
       if meter then
-        -- (counted here, and the status read off the first bytes: no C call in measure)
+        -- (counted here: no C call in measure; the status comes with the answer's end, p:take)
         if first then
           first = false
           if not meter.lean and not meter.first_byte then
             ngx.update_time()
             meter.first_byte = ngx.now() - t0
           end
-          -- "HTTP/1.1 200": the status line is an answer's first (csrc/h1.c skips nothing before it)
-          local a, b, c = string_byte(data, 10, 12)
-          meter.status = c and (a - 48) * 100 + (b - 48) * 10 + c - 48 or nil
         end
         meter.bytes_received = (meter.bytes_received or 0) + #data
       end
-      local done, perr = p:feed(data)
-      if done then return true end
-      if done == nil then return false, perr end
+      local done, status, reuse, a, b, c = p:take(data, want, keep)
+      if done then return true, status, reuse, a, b, c end
+      if done == nil then return false, status end -- (status: the error)
     elseif err == "closed" then
       local done, perr = p:eof()
       if done then return true end
@@ -421,10 +420,9 @@ end
 -- clock (ngx.now(), updated at each step: millisecond resolution): connect and tls from the
 -- exchange's start (0 on a pooled connection), first_byte (not for a meter.lean: metrics alone
 -- watch), total (not for a meter.own_total: they read it off their own clock), bytes sent and
--- received, the status. ok: the answer was read whole, so its first line was a status line
--- csrc/h1.c took: the status read (read) off its first bytes is the parser's, unless a 1xx came
--- first; else, or when those bytes were fewer, the parser says.
-local function measure(ngx, meter, t0, p, sent, ok)
+-- received, the status: final, the answer's (after any 1xx) that p:take gave with its last bytes,
+-- else the parser's as far as it read (nil before a status line).
+local function measure(ngx, meter, t0, p, sent, final)
   meter.transport = "cosocket"
   if not meter.own_total then -- (metrics alone time the attempt on their own clock: no update here)
     ngx.update_time()
@@ -433,8 +431,8 @@ local function measure(ngx, meter, t0, p, sent, ok)
   meter.bytes_sent = sent or 0
   if p then
     meter.bytes_received = meter.bytes_received or 0 -- (counted by read: what p:received() says)
-    local status = meter.status
-    if not ok or not status or status < 200 then meter.status = p:status() end
+    -- (the answer's own from p:take, the parser reset; else the parser's, as far as it read)
+    meter.status = final or p:status()
   else
     meter.status = nil
   end
@@ -523,19 +521,21 @@ function M.exchange(ngx, o, req, token, meter)
     end
     local sent, serr = sock:send(data)
     local p = take_parser()
-    local ok, err
+    local ok, err, keep, a, b, c -- (err: the error, or the status of an answer p:take finished)
+    local want, kept = req.want_headers, nparsers >= PARSERS_FULL and PARSER_KEEP or nil
     if not sent then
       ok = false
       err = errors.new(serr == "timeout" and TAGS_TIMEOUT or TAGS_CONN,
         string_format("sending the request to %s failed: %s", target.authority, tostring(serr)))
     else
-      ok, err = read(ngx, sock, p, finish, connect_ms, meter, t0, set)
+      ok, err, keep, a, b, c = read(ngx, sock, p, finish, connect_ms, meter, t0, set, want, kept)
     end
-    if meter then measure(ngx, meter, t0, p, sent and w.bytes or 0, ok) end
+    if meter then measure(ngx, meter, t0, p, sent and w.bytes or 0, ok and err) end
     if ok then
-      -- (one C call for the connection's reuse, the answer and the parser's reset: each C call
-      -- ends a LuaJIT trace inside nginx, about 560 instructions a call; issue 19 §4)
-      local keep, a, b, c = p:finish(req.want_headers, nparsers >= PARSERS_FULL and PARSER_KEEP or nil)
+      -- (the connection's reuse, the answer and the parser's reset came with the answer's last
+      -- bytes, p:take: one C call for them all, each C call ending a LuaJIT trace inside nginx;
+      -- issue 19 §4. An answer the connection's end completed asks p:finish for them.)
+      if err == nil then keep, a, b, c = p:finish(want, kept) end
       keep_parser(p)
       if keep then
         sock:setkeepalive(ms(o.keepalive_timeout or POOL.keepalive_timeout), o.pool_size or POOL.pool_size)
