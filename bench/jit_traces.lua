@@ -84,6 +84,10 @@ do
         i = i + 1
         if name == event then column = i end
       end
+      if event and column == 1 and not line:sub(8):match("^%s*" .. event:gsub("%p", "%%%0") .. "%f[%s%z]") then
+        io.stderr:write(("no event %s in %s (its events:%s)\n"):format(event, cg_file, line:sub(8)))
+        os.exit(2)
+      end
     elseif line:sub(1, 3) == "ob=" then
       local key, name = line:match("^ob=(%(%d+%))%s*(.*)$")
       if key then

@@ -67,6 +67,37 @@ describe("cosocket connection pool", function()
     assert.are_not.equal(log[1].connection, log[2].connection)
   end)
 
+  -- (lua/vertexops/transport/cosocket.lua: past 64 parsers kept, a parser keeps buffers of at most
+  -- 16 KiB; whether it may keep more is decided as its answer ends, by the count kept then -- when it
+  -- was decided as an exchange started, a burst begun on a short pool kept every parser's buffers,
+  -- up to 1 MiB each. Witness: the keep argument of each p:take that finished an answer.)
+  it("lets at most 64 parsers of a burst of 150 calls in flight keep their buffers whole", function()
+    local op = server:create {}
+    server:fault { match = "get", delay = 1, times = 150 } -- (every call sent before any answer comes)
+    local got = app:result([[
+      local methods = debug.getmetatable(require("vertexops.core").h1()).__index
+      local take, whole, finished = methods.take, 0, 0
+      methods.take = function(p, data, want, keep)
+        local done, a, b, c, d, e = take(p, data, want, keep)
+        if done then
+          finished = finished + 1
+          if keep == nil then whole = whole + 1 end
+        end
+        return done, a, b, c, d, e
+      end
+      local threads = {}
+      for i = 1, args.n do
+        threads[i] = ngx.thread.spawn(vertexops.get, args.name, nil, T.opts { pool_size = 512 })
+      end
+      local fine = true
+      for i = 1, args.n do fine = ngx.thread.wait(threads[i]) and fine end
+      methods.take = take
+      assert(fine)
+      return { whole = whole, finished = finished }]], { name = op.name, n = 150 })
+    assert.are.equal(150, got.finished)
+    assert.is_true(got.whole >= 1 and got.whole <= 64, got.whole .. " parsers kept their buffers whole")
+  end)
+
   it("opens one connection per concurrent call, then reuses them", function()
     local op = server:create {}
     local CONCURRENT = [[

@@ -354,13 +354,39 @@ local function open(ngx, o, w, pool, connect_ms, finish, net, meter, t0, now)
   return sock, reused > 0
 end
 
+-- Answer parsers kept for this worker's next exchanges (p:finish() resets them, keeping their
+-- buffers): one made and collected per exchange -- a userdata with a finalizer and three buffers --
+-- was a good part of the worker's garbage per cancel. One is taken from here once the request is
+-- sent, and given back after an answer read whole (others are closed; an exchange nginx killed
+-- mid-read leaves its parser to the collector). As many are kept as a busy worker has exchanges in flight (PARSERS:
+-- 1,000 connections of a gateway); past the first PARSERS_FULL, a parser keeps buffers of at most
+-- PARSER_KEEP bytes each (a cancel's answer is a few hundred), so a burst of large answers leaves
+-- at most PARSERS_FULL parsers with large buffers (up to 1 MiB each, vx_bufreset).
+local PARSERS, PARSERS_FULL, PARSER_KEEP = 1024, 64, 16384
+local parsers, nparsers = {}, 0
+
+local function take_parser()
+  if nparsers == 0 then return core.h1() end
+  local p = parsers[nparsers]
+  parsers[nparsers], nparsers = nil, nparsers - 1
+  return p
+end
+
+-- A parser p:finish() has read out and reset: kept for the next exchange (closed past PARSERS).
+local function keep_parser(p)
+  if nparsers >= PARSERS then return p:close() end
+  nparsers = nparsers + 1
+  parsers[nparsers] = p
+end
+
 -- Reads the answer into parser p. Returns false, err (the connection must then be closed); true,
 -- status, keepalive, then the classified answer, when its last bytes completed it (p:take: the
 -- parser is reset already); or true alone, for an answer the connection's end completed (p:eof:
 -- p:finish is still to be asked). set: the ngx.now() at which the socket's timeouts were last set
 -- to what was left then: while nginx's clock still reads that (nothing yielded since), they stand.
--- want, keep: p:finish's.
-local function read(ngx, sock, p, finish, connect_ms, meter, t0, set, want, keep)
+-- want: p:finish's want_headers. (Its keep is decided when the answer completes: nothing yields
+-- from there until keep_parser, so the count of parsers kept is the one it will join.)
+local function read(ngx, sock, p, finish, connect_ms, meter, t0, set, want)
   local first = true -- (this answer's first bytes still to come: a resent request's answer has its own)
   while true do
     local now = ngx.now()
@@ -386,7 +412,7 @@ local function read(ngx, sock, p, finish, connect_ms, meter, t0, set, want, keep
         end
         meter.bytes_received = (meter.bytes_received or 0) + #data
       end
-      local done, status, reuse, a, b, c = p:take(data, want, keep)
+      local done, status, reuse, a, b, c = p:take(data, want, nparsers >= PARSERS_FULL and PARSER_KEEP or nil)
       if done then return true, status, reuse, a, b, c end
       if done == nil then return false, status end -- (status: the error)
     elseif err == "closed" then
@@ -439,31 +465,6 @@ local function measure(ngx, meter, t0, p, sent, final)
 end
 
 local NO_NET = {} -- (never written)
-
--- Answer parsers kept for this worker's next exchanges (p:finish() resets them, keeping their
--- buffers): one made and collected per exchange -- a userdata with a finalizer and three buffers --
--- was a good part of the worker's garbage per cancel. One is taken from here once the request is
--- sent, and given back after an answer read whole (others are closed; an exchange nginx killed
--- mid-read leaves its parser to the collector). As many are kept as a busy worker has exchanges in flight (PARSERS:
--- 1,000 connections of a gateway); past the first PARSERS_FULL, a parser keeps buffers of at most
--- PARSER_KEEP bytes each (a cancel's answer is a few hundred), so a burst of large answers leaves
--- at most PARSERS_FULL parsers with large buffers (up to 1 MiB each, vx_bufreset).
-local PARSERS, PARSERS_FULL, PARSER_KEEP = 1024, 64, 16384
-local parsers, nparsers = {}, 0
-
-local function take_parser()
-  if nparsers == 0 then return core.h1() end
-  local p = parsers[nparsers]
-  parsers[nparsers], nparsers = nil, nparsers - 1
-  return p
-end
-
--- A parser p:finish() has read out and reset: kept for the next exchange (closed past PARSERS).
-local function keep_parser(p)
-  if nparsers >= PARSERS then return p:close() end
-  nparsers = nparsers + 1
-  parsers[nparsers] = p
-end
 
 --- One exchange; see the top of this file. meter (optional): a table the exchange's timings,
 --- sizes and status are written to (hooks, logs).
@@ -522,20 +523,20 @@ function M.exchange(ngx, o, req, token, meter)
     local sent, serr = sock:send(data)
     local p = take_parser()
     local ok, err, keep, a, b, c -- (err: the error, or the status of an answer p:take finished)
-    local want, kept = req.want_headers, nparsers >= PARSERS_FULL and PARSER_KEEP or nil
+    local want = req.want_headers
     if not sent then
       ok = false
       err = errors.new(serr == "timeout" and TAGS_TIMEOUT or TAGS_CONN,
         string_format("sending the request to %s failed: %s", target.authority, tostring(serr)))
     else
-      ok, err, keep, a, b, c = read(ngx, sock, p, finish, connect_ms, meter, t0, set, want, kept)
+      ok, err, keep, a, b, c = read(ngx, sock, p, finish, connect_ms, meter, t0, set, want)
     end
     if meter then measure(ngx, meter, t0, p, sent and w.bytes or 0, ok and err) end
     if ok then
       -- (the connection's reuse, the answer and the parser's reset came with the answer's last
       -- bytes, p:take: one C call for them all, each C call ending a LuaJIT trace inside nginx;
       -- issue 19 §4. An answer the connection's end completed asks p:finish for them.)
-      if err == nil then keep, a, b, c = p:finish(want, kept) end
+      if err == nil then keep, a, b, c = p:finish(want, nparsers >= PARSERS_FULL and PARSER_KEEP or nil) end
       keep_parser(p)
       if keep then
         sock:setkeepalive(ms(o.keepalive_timeout or POOL.keepalive_timeout), o.pool_size or POOL.pool_size)
