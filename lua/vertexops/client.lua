@@ -347,6 +347,11 @@ function Client:_run(o, req, ctx, first, ob, st)
       if ob then
         local sendreq, a = ob:attempt_start(req, n, token ~= nil, now)
         ok, res, headers = self:_exchange(o, sendreq, token, a.meter)
+        if ok and st and not sent then -- (the call's last attempt: its end and the call's in one)
+          local status = ob:last_end(a, ok, res, headers, st, n)
+          if ctx then ctx.status = status end
+          return true, res, headers
+        end
         local status, t_end = ob:attempt_end(a, ok, res, headers)
         if ctx then ctx.status = status end
         -- (t_end: the call's end, unless the pacing's bookkeeping below may wait on a store)
@@ -416,7 +421,7 @@ function Client:_run_call(o, req, ctx, call, name, region)
   -- (the call's record: _run counts its attempts and keeps the last one's status there)
   local st = ob:call_start(call, name, region)
   local ok, res, headers = self:_run(o, req, ctx, nil, ob, st)
-  ob:call_end(st, ok, res, st, st.requests)
+  if not st.ended then ob:call_end(st, ok, res, st, st.requests) end -- (ended: Observer:last_end)
   trace_end()
   return ok, res, headers
 end

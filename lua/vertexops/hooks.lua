@@ -284,10 +284,10 @@ function Observer:call_start(call, name, region)
     spare_calls[n_calls] = nil
     n_calls = n_calls - 1
   else
-    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false }
+    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false, ended = false }
   end
-  st.call, st.name, st.region, st.t0, st.requests, st.status, st.t_end = call,
-    type(name) == "string" and name or nil, region, self.clock(), 0, false, false
+  st.call, st.name, st.region, st.t0, st.requests, st.status, st.t_end, st.ended = call,
+    type(name) == "string" and name or nil, region, self.clock(), 0, false, false, false
   if self.starts.on_call then
     fire_start(self, "on_call", { phase = "start", call = call, name = st.name, region = region, clock = st.t0 })
   end
@@ -326,6 +326,20 @@ function Observer:call_end(st, ok, err, ctx, attempts)
     n_calls = n_calls + 1
     spare_calls[n_calls] = st
   end
+end
+
+--- ob:last_end(a, ok, res, headers, st, n) -> status: the end of a call's attempt n that succeeded
+--- with nothing after it (Client:_run), then the call's end: attempt_end, the call's record
+--- (requests, status, t_end), call_end, st.ended set. One method call where there were two and the
+--- record's writes between them: inside nginx a request resumes in LuaJIT's interpreter when its
+--- answer comes, and each call from there into a compiled function costs an entry and an exit
+--- (issue 19 §4). A metrics-only observer's own attempt_end and call_end are the ones called.
+function Observer:last_end(a, ok, res, headers, st, n)
+  local status, t_end = self:attempt_end(a, ok, res, headers)
+  st.requests, st.status, st.t_end = n, status, t_end or false
+  self:call_end(st, ok, res, st, n)
+  st.ended = true -- (st is a spare already: nothing runs before Client:_run_call reads this)
+  return status
 end
 
 -- A copy of built request req with extra header lines (req is cached and shared: never changed).
@@ -468,10 +482,11 @@ function REC_METHODS.call_start(self, call)
     spare_calls[n_calls] = nil
     n_calls = n_calls - 1
   else
-    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false }
+    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false, ended = false }
   end
   local t0 = rec_now(self)
-  st.call, st.name, st.region, st.t0, st.requests, st.status, st.t_end = call, nil, nil, t0, 0, false, false
+  st.call, st.name, st.region, st.t0, st.requests, st.status, st.t_end, st.ended = call, nil, nil, t0, 0, false, false,
+    false
   return st
 end
 
