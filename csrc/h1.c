@@ -66,10 +66,8 @@ static int vx_istchar(int c) { return vx_tchars[(unsigned char)c]; }
 /* field-value bytes: HTAB, SP, visible ASCII, obs-text (>= 0x80); never NUL, CR, LF, DEL or others */
 static int vx_isvaluechar(unsigned char c) { return c == '\t' || (c >= ' ' && c != 0x7f); }
 
-/* The length of the longest prefix of s[0..n) made of field-value bytes (vx_isvaluechar): n when all
- * are. Eight bytes a step while none of them is below 0x20 or DEL (a word test), byte by byte from
- * a word that has one (HTAB is allowed): an answer's head is read through here once, at about a
- * byte an instruction instead of five (issue 19 §4). */
+/* Whether the eight bytes at s are all field-value bytes with no HTAB (a word test: none below 0x20,
+ * none DEL). */
 static int vx_valueword(const char *s) {
   const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
   uint64_t x, d;
@@ -79,6 +77,10 @@ static int vx_valueword(const char *s) {
   return !(((x - ones * 0x20) & ~x & highs) | ((d - ones) & ~d & highs));
 }
 
+/* The length of the longest prefix of s[0..n) made of field-value bytes (vx_isvaluechar): n when all
+ * are. Eight bytes a step while vx_valueword holds, byte by byte from a word where it does not (HTAB
+ * is allowed): an answer's head is read through here once, at about a byte an instruction instead
+ * of five (issue 19 §4). */
 static size_t vx_valuespan(const char *s, size_t n) {
   size_t i = 0;
   if (n >= 8) {

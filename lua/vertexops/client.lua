@@ -347,15 +347,16 @@ function Client:_run(o, req, ctx, first, ob, st)
       if ob then
         local sendreq, a = ob:attempt_start(req, n, token ~= nil, now)
         ok, res, headers = self:_exchange(o, sendreq, token, a.meter)
+        local status
         if ok and st and not sent then -- (the call's last attempt: its end and the call's in one)
-          local status = ob:last_end(a, ok, res, headers, st, n)
-          if ctx then ctx.status = status end
-          return true, res, headers
+          status = ob:last_end(a, ok, res, headers, st, n)
+        else
+          local t_end
+          status, t_end = ob:attempt_end(a, ok, res, headers)
+          -- (t_end: the call's end, unless the pacing's bookkeeping below may wait on a store)
+          if st then st.requests, st.status, st.t_end = n, status, not sent and t_end or false end
         end
-        local status, t_end = ob:attempt_end(a, ok, res, headers)
         if ctx then ctx.status = status end
-        -- (t_end: the call's end, unless the pacing's bookkeeping below may wait on a store)
-        if st then st.requests, st.status, st.t_end = n, status, not sent and t_end or false end
       else
         ok, res, headers = self:_exchange(o, req, token)
       end

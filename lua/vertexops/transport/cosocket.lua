@@ -354,7 +354,7 @@ local function open(ngx, o, w, pool, connect_ms, finish, net, meter, t0, now)
   return sock, reused > 0
 end
 
--- Answer parsers kept for this worker's next exchanges (p:finish() resets them, keeping their
+-- Answer parsers kept for this worker's next exchanges (p:take() or p:finish() resets them, keeping their
 -- buffers): one made and collected per exchange -- a userdata with a finalizer and three buffers --
 -- was a good part of the worker's garbage per cancel. One is taken from here once the request is
 -- sent, and given back after an answer read whole (others are closed; an exchange nginx killed
@@ -372,7 +372,8 @@ local function take_parser()
   return p
 end
 
--- A parser p:finish() has read out and reset: kept for the next exchange (closed past PARSERS).
+-- A parser p:take() or p:finish() has read out and reset: kept for the next exchange (closed past
+-- PARSERS).
 local function keep_parser(p)
   if nparsers >= PARSERS then return p:close() end
   nparsers = nparsers + 1
