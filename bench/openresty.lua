@@ -25,6 +25,13 @@ local sh = require("bench.common").sh
 
 local server = fake.start()
 server:config { nolog = true }
+-- BENCH_OPENRESTY_DELAY=s: the fake holds each cancel s seconds before it answers (diagnosis: with
+-- one connection under callgrind the answer is then never in before the worker asks for it, so
+-- each request waits in receiveany and resumes in LuaJIT's interpreter, as every request does at
+-- 1,000 connections; issue 19 §4)
+if os.getenv("BENCH_OPENRESTY_DELAY") then
+  server:fault { match = "cancel", delay = tonumber(os.getenv("BENCH_OPENRESTY_DELAY")), times = 1e12 }
+end
 local op = server:create {}
 local host_port = server.http_endpoint:match("^http://(.*)$")
 
@@ -86,13 +93,33 @@ local dir = fake.tmpdir()
 -- each request carried thirteen times its share of the flushes: about 500 instructions); the
 -- metrics' watchdog timer (metrics._WATCH_EVERY, 5 s) scaled with it
 local JITV, JITDUMP = os.getenv("BENCH_OPENRESTY_JITV"), os.getenv("BENCH_OPENRESTY_JITDUMP")
+-- BENCH_OPENRESTY_TEXIT=path: how often each LuaJIT trace exit was taken in the worker
+-- (jit.attach "texit"), "trace exit count" lines written to path.<the worker's pid> each second;
+-- with BENCH_OPENRESTY_JITV, the traces' starts (diagnosis: an exit taken per request costs its
+-- snapshot's restore in the interpreter)
+local TEXIT = os.getenv("BENCH_OPENRESTY_TEXIT")
+local TEXIT_CHUNK = [==[
+do
+  local counts, path = {}, %q .. "." .. ngx.worker.pid()
+  jit.attach(function(tr, ex)
+    local k = tr * 1000 + ex
+    counts[k] = (counts[k] or 0) + 1
+  end, "texit")
+  ngx.timer.every(1, function()
+    local f = io.open(path, "w")
+    for k, n in pairs(counts) do f:write(math.floor(k / 1000), " ", k %% 1000, " ", n, "\n") end
+    f:close()
+  end)
+end
+]==]
 local FLUSH = tonumber(os.getenv("BENCH_OPENRESTY_FLUSH") or (os.getenv("BENCH_OPENRESTY_CALLGRIND") and "1.3") or "")
 fake.write(dir .. "/bench_openresty.lua", (JITV and ("require('jit.v').start(%q)\n"):format(JITV) or "")
   .. (FLUSH and ("require('vertexops.metrics')._FLUSH_EVERY = %.17g\n"):format(FLUSH) or "")
   .. (FLUSH and ("require('vertexops.metrics')._WATCH_EVERY = %.17g\n"):format(FLUSH * 50) or "")
   .. (JITDUMP and ("require('jit.dump').on(%q, %q .. '.' .. ngx.worker.pid())\n")
     :format(os.getenv("BENCH_OPENRESTY_JITDUMP_FLAGS") or "tbim", JITDUMP) or "")
-  .. (os.getenv("BENCH_OPENRESTY_NOGC") and "collectgarbage('stop')\n" or "") .. ([[
+  .. (os.getenv("BENCH_OPENRESTY_NOGC") and "collectgarbage('stop')\n" or "")
+  .. (TEXIT and (TEXIT_CHUNK):format(TEXIT) or "") .. ([[
 local vertexops = require "vertexops"
 local M = {}
 local clients = {}

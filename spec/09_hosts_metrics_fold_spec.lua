@@ -80,3 +80,59 @@ describe("metrics' histograms", function()
     assert.are.equal(0.5, prom.value(doc, "vertexops_call_duration_seconds_sum", {}))
   end)
 end)
+
+-- The ends of label sets seen before wait in the store's queue (lua/vertexops/metrics.lua, queue:
+-- what lua/vertexops/hooks.lua's metrics-only methods call, rec.known_pair, known_call and
+-- known_attempt) until the numbers are read, flushed or the queue is full. Witness: two recorders
+-- given the same ends, one through the queue as hooks.lua does it, one recording each at once
+-- (rec.call, rec.attempt); their renders must be the same text.
+describe("metrics' queue of ends", function()
+  local hooks_mod = require "vertexops.hooks"
+
+  local function recorder(m)
+    return hooks_mod.RECORDERS[m:hooks().on_attempt]
+  end
+
+  -- the i-th end: a call with one attempt, or an attempt alone, or a call alone; durations that
+  -- fall in every bucket, some without one; bytes, some none
+  local function event(i)
+    local status = (i % 5 == 0) and 503 or (i % 13 == 0) and 404 or 200
+    local dc = metrics.DEFAULT_BUCKETS[i % #metrics.DEFAULT_BUCKETS + 1] * ((i % 3) / 3 + 0.5)
+    local da = dc / 2
+    if i % 17 == 0 then da = nil end
+    local sent, received = 300 + i, (i % 19 == 0) and 0 or 200 + i
+    local kind = (i % 7 == 0) and "attempt" or (i % 11 == 0) and "call" or "pair"
+    return kind, status, dc, da, sent, received
+  end
+
+  -- as hooks.lua does: the queue when it takes the end, else the recorder at once
+  local function queued(rec, i)
+    local kind, status, dc, da, sent, received = event(i)
+    if kind == "pair" and rec.known_pair("cancel", status, dc, da, sent, received) then return true end
+    if kind ~= "call" and not rec.known_attempt("cancel", status, nil, da, sent, received) then
+      rec.attempt("cancel", status, nil, da, sent, received)
+    end
+    if kind ~= "attempt" and not rec.known_call("cancel", status, nil, dc) then rec.call("cancel", status, nil, dc) end
+  end
+
+  local function at_once(rec, i)
+    local kind, status, dc, da, sent, received = event(i)
+    if kind ~= "call" then rec.attempt("cancel", status, nil, da, sent, received) end
+    if kind ~= "attempt" then rec.call("cancel", status, nil, dc) end
+  end
+
+  it("count more ends than wait in it at once as recording each at once does, sums in the same order", function()
+    local a, b = metrics.new(), metrics.new()
+    local ra, rb = recorder(a), recorder(b)
+    local n = math.floor(metrics._EV_MAX / 5) * 3 + 7 -- (the queue full three times, then some)
+    local pairs_queued = 0
+    for i = 1, n do
+      if queued(ra, i) then pairs_queued = pairs_queued + 1 end
+      at_once(rb, i)
+    end
+    assert.is_true(pairs_queued > n / 2, "ends that went through the queue: " .. pairs_queued)
+    local text = b:render()
+    prom.check_histograms(prom.parse(text))
+    assert.are.equal(text, a:render())
+  end)
+end)

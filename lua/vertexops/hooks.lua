@@ -551,6 +551,32 @@ function REC_METHODS.attempt_end(self, a, ok, res)
   return status, now
 end
 
+-- A call's last attempt that got an answer (Client:_run's ok), the call's end with it: one event of
+-- the recorder for both (rec.known_pair: one lookup, its numbers queued), on one clock reading;
+-- else Observer:last_end (a first event of its status, a call whose attempts are another call's).
+function REC_METHODS.last_end(self, a, ok, res, headers, st, n)
+  local status, call = a.status, st.call
+  if ok and status ~= nil and a.req.call == call then
+    local now = rec_now(self)
+    local total = a.total
+    if not total and a.transport == "cosocket" then total = now - a.t0 end -- (as attempt_end)
+    if self.rec.known_pair(call, status, now - st.t0, total, a.bytes_sent, a.bytes_received) then
+      if n_attempts < SPARE then
+        a.req = nil
+        n_attempts = n_attempts + 1
+        spare_attempts[n_attempts] = a
+      end
+      if n_calls < SPARE then
+        n_calls = n_calls + 1
+        spare_calls[n_calls] = st
+      end
+      st.ended = true -- (as Observer:last_end)
+      return status
+    end
+  end
+  return Observer.last_end(self, a, ok, res, headers, st, n)
+end
+
 --- ob:retry(call, n, delay, err): on_retry and its log line; reason: http_<status> or the error's tag.
 function Observer:retry(call, n, delay, err)
   local reason

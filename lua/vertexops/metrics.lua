@@ -173,12 +173,70 @@ local function fold_all(hists, P)
   end
 end
 
+-- One observation of entry e, kept as it is until a fold puts it in its bucket and the sum, or
+-- the count of observations without a duration.
+local function observe(e, v, P)
+  local n = e.nv + 1
+  e.nv = n
+  e.vals[n] = v
+  if n >= FOLD_AT then fold(e, P) end
+end
+
+-- The ends of label sets seen before wait in a store's queue as they came, a few slots each,
+-- until its numbers are read or flushed (or EV_MAX slots wait): at a call's end only the slots are
+-- written, and the entries they name are touched when the queue is drained, many events at a time.
+-- A recorder's own entries spread over a dozen tables (the label caches, two histograms' entries
+-- and their lists of values, two counters' keys in the pending numbers), each a first-level cache
+-- miss at a call's end when a busy worker's other requests have been through the cache since the
+-- last one: at 1,000 connections most of what the metrics cost a request (issue 19 §4).
+-- An event: pr (an answer's label sets of one call and status: pr.c, pr.a the histograms' entries,
+-- pr.s, pr.b the byte counters'), the call's duration and the attempt's (false: no such end; nil:
+-- an end without a duration), the bytes sent and received (the attempt's).
+local EV_W, EV_MAX = 5, 5 * 256
+M._EV_MAX = EV_MAX
+
+-- queue(P) -> push(pr, call_duration, attempt_duration, sent, received), drain()
+local function queue(P)
+  local ev, nev = {}, 0
+  for i = 1, EV_MAX do ev[i] = false end -- (its array part made whole: nil slots stay in it)
+  local function drain()
+    local n = nev
+    nev = 0
+    for i = 1, n, EV_W do
+      local pr, dc, da = ev[i], ev[i + 1], ev[i + 2]
+      if dc ~= false then observe(pr.c, dc, P) end
+      if da ~= false then
+        observe(pr.a, da, P)
+        local sent, received = ev[i + 3], ev[i + 4]
+        if type(sent) == "number" and sent > 0 then
+          local k = pr.s.key
+          P[k] = (P[k] or 0) + sent
+        end
+        if type(received) == "number" and received > 0 then
+          local k = pr.b.key
+          P[k] = (P[k] or 0) + received
+        end
+      end
+    end
+  end
+  local function push(pr, dc, da, sent, received)
+    local i = nev
+    ev[i + 1], ev[i + 2], ev[i + 3], ev[i + 4], ev[i + 5] = pr, dc, da, sent, received
+    i = i + EV_W
+    nev = i
+    if i >= EV_MAX then drain() end
+  end
+  return push, drain
+end
+
 local function table_store()
   local data, ids, identities, n = {}, {}, {}, 0
   local self = {}
   self.pending, self.eager = data, false -- (the recorder adds into data itself)
   local hists = {}
   self.hists, self.entries = hists, {}
+  local drain
+  self.push, drain = queue(data)
   function self.incr(k, v) data[k] = (data[k] or 0) + v end
   function self.series(identity)
     local id = ids[identity]
@@ -191,6 +249,7 @@ local function table_store()
   end
   function self.identity(id) return identities[id] end
   function self.each()
+    drain()
     fold_all(hists, data)
     return next, data, nil
   end
@@ -222,6 +281,8 @@ local function dict_store(dict)
   -- for good where no timer can be made (then touch() after each event moves its numbers at once)
   local pending, hists = {}, {}
   local self = { dropped = 0, pending = pending, eager = true, hists = hists, entries = {} }
+  local drain
+  self.push, drain = queue(pending)
   local ngx = rawget(_G, "ngx")
   local direct, started = false, false
   -- incr with an init value: a new key is added (nginx evicts the least recently used entries of a
@@ -231,6 +292,7 @@ local function dict_store(dict)
     if not ok then self.dropped = self.dropped + 1 end
   end
   local function flush()
+    drain()
     fold_all(hists, pending)
     for k, v in next, pending do
       if v ~= 0 then
@@ -525,14 +587,6 @@ function Metrics:hooks()
       lost()
     end
   end
-  -- one observation, kept as it is until a fold (above) puts it in its bucket and the sum, or the
-  -- count of observations without a duration
-  local function observe(e, v)
-    local n = e.nv + 1
-    e.nv = n
-    e.vals[n] = v
-    if n >= FOLD_AT then fold(e, P) end
-  end
 
   -- The recorder's events (lua/vertexops/hooks.lua calls them directly when these hooks are a
   -- client's only ones; the hooks below call them with an info table's fields).
@@ -544,7 +598,7 @@ function Metrics:hooks()
     local t = cache_c[call]
     t = t and t[s]
     local e = t and t[tag] or series3(cache_c, F.c, call, s, tag)
-    if e then observe(e, duration) else lost() end
+    if e then observe(e, duration, P) else lost() end
     if store.eager then store.touch() end
   end
   function rec.attempt(call, status, tag, total, sent, received)
@@ -554,7 +608,7 @@ function Metrics:hooks()
     local t = cache_a[call]
     t = t and t[s]
     local e = t and t[tag] or series3(cache_a, F.a, call, s, tag)
-    if e then observe(e, total) else lost() end
+    if e then observe(e, total, P) else lost() end
     if type(sent) == "number" and sent > 0 then count(cache_s[call] or series1(cache_s, F.s, call), sent) end
     if type(received) == "number" and received > 0 then
       count(cache_b[call] or series1(cache_b, F.b, call), received)
@@ -562,13 +616,15 @@ function Metrics:hooks()
     if store.eager then store.touch() end
   end
 
-  -- rec.known_call and rec.known_attempt: the same as rec.call and rec.attempt for a label set seen
-  -- before (adds into P, nothing that can raise: called without a pcall); false when they did
-  -- nothing (a first event of its labels or status, a store still eager): rec.call / rec.attempt then.
-  -- An answer's label set (no tag) is found by the status number itself, with no label text looked
-  -- up: fast_c[call][status], fast_a[call][status], and an attempt's byte counters fast_a[call].es,
-  -- .eb (filled at its first known event; entries are never dropped: reset deletes numbers only).
-  local fast_c, fast_a = {}, {}
+  -- rec.known_call, rec.known_attempt: the same as rec.call and rec.attempt for a label set seen
+  -- before, nothing that can raise (called without a pcall); false when they did nothing (a first
+  -- event of its labels or status, a store still eager): rec.call / rec.attempt then. rec.known_pair:
+  -- a call's end and its last attempt's, both answered with the same status (false: neither
+  -- recorded). An answer's label sets (no tag) are found by the status number itself, with no
+  -- label text looked up: fast[call][status], the pair of entries queued (store.push) with the
+  -- event's numbers; an attempt's once its byte counters are made too (at their first event).
+  -- Entries are never dropped: reset deletes numbers only. A set with a tag is observed at once.
+  local fast, push = {}, store.push
   local function slow_entry(cache, call, status, tag)
     local s = status == nil and "" or classes[status]
     if s == nil then return nil end
@@ -576,63 +632,65 @@ function Metrics:hooks()
     t = t and t[s]
     return t and t[tag == nil and "" or tag]
   end
-  function rec.known_call(call, status, tag, duration)
-    local t = tag == nil and fast_c[call]
-    local e = t and t[status]
-    if not e then
-      if store.eager then return false end
-      e = slow_entry(cache_c, call, status, tag)
-      if not e then return false end
-      if tag == nil and call ~= nil and status ~= nil then
-        t = fast_c[call] or {}
-        fast_c[call], t[status] = t, e
-      end
+  -- the pair of call and status, made at the first known event of either
+  local function pair_of(call, status)
+    local t = fast[call]
+    if not t then
+      t = {}
+      fast[call] = t
     end
-    local n = e.nv + 1 -- (observe, written out: one function, one trace)
-    e.nv = n
-    e.vals[n] = duration
-    if n >= FOLD_AT then fold(e, P) end
+    local pr = t[status]
+    if not pr then
+      pr = { c = false, a = false, s = false, b = false }
+      t[status] = pr
+    end
+    return pr
+  end
+  function rec.known_call(call, status, tag, duration)
+    local t = tag == nil and fast[call]
+    local pr = t and t[status]
+    if not (pr and pr.c) then
+      if store.eager then return false end
+      local e = slow_entry(cache_c, call, status, tag)
+      if not e then return false end
+      if tag ~= nil or call == nil or status == nil then
+        observe(e, duration, P)
+        return true
+      end
+      pr = pair_of(call, status)
+      pr.c = e
+    end
+    push(pr, duration, false, nil, nil)
     return true
   end
   function rec.known_attempt(call, status, tag, total, sent, received)
-    local t = tag == nil and fast_a[call]
-    local e = t and t[status]
-    local es, eb
-    if e then
-      es, eb = t.es, t.eb
-    else
+    local t = tag == nil and fast[call]
+    local pr = t and t[status]
+    if not (pr and pr.a) then
       if store.eager then return false end
-      e = slow_entry(cache_a, call, status, tag)
+      local e = slow_entry(cache_a, call, status, tag)
       if not e then return false end
       local key = call == nil and "" or call
-      es, eb = cache_s[key], cache_b[key]
-      if tag == nil and call ~= nil and status ~= nil and es and eb then
-        t = fast_a[call] or {}
-        fast_a[call], t[status], t.es, t.eb = t, e, es, eb
+      local es, eb = cache_s[key], cache_b[key]
+      local counted_s, counted_b = type(sent) == "number" and sent > 0, type(received) == "number" and received > 0
+      if (counted_s and not es) or (counted_b and not eb) then return false end
+      if tag ~= nil or call == nil or status == nil or not (es and eb) then
+        observe(e, total, P)
+        if counted_s then count(es, sent) end
+        if counted_b then count(eb, received) end
+        return true
       end
+      pr = pair_of(call, status)
+      pr.a, pr.s, pr.b = e, es, eb
     end
-    if type(sent) == "number" and sent > 0 then
-      if not es then return false end
-    else
-      es = nil
-    end
-    if type(received) == "number" and received > 0 then
-      if not eb then return false end
-    else
-      eb = nil
-    end
-    local n = e.nv + 1
-    e.nv = n
-    e.vals[n] = total
-    if n >= FOLD_AT then fold(e, P) end
-    if es then
-      local k = es.key
-      P[k] = (P[k] or 0) + sent
-    end
-    if eb then
-      local k = eb.key
-      P[k] = (P[k] or 0) + received
-    end
+    push(pr, false, total, sent, received)
+    return true
+  end
+  function rec.known_pair(call, status, duration, total, sent, received)
+    local t = fast[call]
+    local pr = t and t[status]
+    if not (pr and pr.c and pr.a) then return false end
+    push(pr, duration, total, sent, received)
     return true
   end
 
@@ -653,7 +711,7 @@ function Metrics:hooks()
   function hooks.on_token(info)
     if info.phase ~= "end" then return end
     local e = series2(cache_t, F.t, info.source, info.tag)
-    if e then observe(e, info.duration) else lost() end
+    if e then observe(e, info.duration, P) else lost() end
     if store.eager then store.touch() end
   end
   function hooks.on_poll(info)
