@@ -484,9 +484,8 @@ function REC_METHODS.call_start(self, call)
   else
     st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false, ended = false }
   end
-  local t0 = rec_now(self)
-  st.call, st.name, st.region, st.t0, st.requests, st.status, st.t_end, st.ended = call, nil, nil, t0, 0, false, false,
-    false
+  -- (name and region: not read on this path, left as they are)
+  st.call, st.t0, st.requests, st.status, st.t_end, st.ended = call, rec_now(self), 0, false, false, false
   return st
 end
 

@@ -308,7 +308,7 @@ local function open(ngx, o, w, pool, connect_ms, finish, net, meter, t0, now)
     return nil, e
   end
   local reused = sock:getreusedtimes() or 0
-  if meter then -- (a pooled connection's is 0: no clock read, two FFI calls fewer per exchange)
+  if meter and not meter.lean then -- (a pooled connection's is 0: no clock read, two FFI calls fewer per exchange)
     if reused == 0 then
       ngx.update_time()
       meter.connect = ngx.now() - t0
@@ -345,7 +345,7 @@ local function open(ngx, o, w, pool, connect_ms, finish, net, meter, t0, now)
         return nil, e
       end
       sessions[pool] = session
-      if meter then
+      if meter and not meter.lean then
         ngx.update_time()
         meter.tls = ngx.now() - t0
       end
@@ -445,8 +445,8 @@ end
 
 -- What an attempt's hooks see of a cosocket exchange (meter: lua/vertexops/hooks.lua), on nginx's
 -- clock (ngx.now(), updated at each step: millisecond resolution): connect and tls from the
--- exchange's start (0 on a pooled connection), first_byte (not for a meter.lean: metrics alone
--- watch), total (not for a meter.own_total: they read it off their own clock), bytes sent and
+-- exchange's start (0 on a pooled connection), first_byte (none of the three for a meter.lean:
+-- metrics alone watch), total (not for a meter.own_total: they read it off their own clock), bytes sent and
 -- received, the status: final, the answer's (after any 1xx) that p:take gave with its last bytes,
 -- else the parser's as far as it read (nil before a status line).
 local function measure(ngx, meter, t0, p, sent, final)
