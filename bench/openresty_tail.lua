@@ -227,6 +227,29 @@ local function total_instructions(file)
   return tonumber(text:match("\nsummary:%s*(%d+)") or text:match("\ntotals:%s*(%d+)"))
 end
 
+-- The estimated cycles of a callgrind dump made with --cache-sim=yes (nil without it): each
+-- instruction one, each first-level miss (instruction, data read or write) 12 more, each
+-- last-level one 100 (a model of a present-day core, not a measure). At 1,000 connections, or
+-- with the fake's answer held (BENCH_OPENRESTY_DELAY), every line a request touches again has been
+-- through the cache since: a request's cost is more its misses than its instructions (issue 19 §4).
+local function estimated_cycles(file)
+  local f = assert(io.open(file))
+  local text = f:read("*a")
+  f:close()
+  local names = text:match("\nevents:%s*([^\n]+)")
+  local values = text:match("\nsummary:%s*([^\n]+)") or text:match("\ntotals:%s*([^\n]+)")
+  if not (names and values) then return nil end
+  local ev, i = {}, 0
+  local list = {}
+  for v in values:gmatch("%d+") do list[#list + 1] = tonumber(v) end
+  for name in names:gmatch("%S+") do
+    i = i + 1
+    ev[name] = list[i] or 0
+  end
+  if not ev.I1mr then return nil end
+  return ev.Ir + 12 * (ev.I1mr + ev.D1mr + ev.D1mw) + 100 * (ev.ILmr + ev.DLmr + ev.DLmw)
+end
+
 -- One nginx.conf (cg's) run as one process under callgrind; returns its pid once it answers on port.
 local function start_callgrind(cg, port)
   local fake = require "support.fake"
@@ -275,6 +298,7 @@ function M.callgrind(app, server, dir, n, out, rounds)
   conf = "daemon off;\nmaster_process off;\n" .. conf:gsub(from, (cg:gsub("/$", "")))
   os.execute(("mkdir -p %s/logs %s/tmp"):format(cg, cg))
   local per = { ["/vx"] = {}, ["/vxm"] = {}, ["/proxy"] = {} }
+  local per_cycles = { ["/vx"] = {}, ["/vxm"] = {}, ["/proxy"] = {} } -- (with --cache-sim=yes)
   -- with the worker's collector stopped (BENCH_OPENRESTY_NOGC), the Lua heap each request allocates
   local nogc, per_bytes = os.getenv("BENCH_OPENRESTY_NOGC") ~= nil, { ["/vx"] = {}, ["/vxm"] = {}, ["/proxy"] = {} }
   local handler = {
@@ -336,11 +360,14 @@ function M.callgrind(app, server, dir, n, out, rounds)
         local h1 = nogc and heap(port)
         if h0 and h1 then table.insert(per_bytes[path], (h1 - h0) / served) end
         dump = dump + 1
-        local inst = total_instructions(("%s/cg.%s.out.%d"):format(cg, pid, dump))
+        local file = ("%s/cg.%s.out.%d"):format(cg, pid, dump)
+        local inst, cycles = total_instructions(file), estimated_cycles(file)
         table.insert(per[path], inst / served)
-        io.stderr:write(("  callgrind round %d %s: %.0f instructions per request (%.0f requests/s under valgrind)%s\n")
+        if cycles then table.insert(per_cycles[path], cycles / served) end
+        io.stderr:write(("  callgrind round %d %s: %.0f instructions per request (%.0f requests/s under valgrind)%s%s\n")
           :format(r, path, inst / served, served / took,
-            h0 and h1 and (", %.0f bytes of Lua heap allocated per request"):format((h1 - h0) / served) or ""))
+            h0 and h1 and (", %.0f bytes of Lua heap allocated per request"):format((h1 - h0) / served) or "",
+            cycles and (", %.0f estimated cycles"):format(cycles / served) or ""))
       end
     end
     for _, c in ipairs(idle) do c:close() end
@@ -364,16 +391,29 @@ function M.callgrind(app, server, dir, n, out, rounds)
   local b, bmin, bmax = median(per["/vxm"])
   local p, pmin, pmax = median(per["/proxy"])
   local cost = b / a - 1
+  local delay = tonumber(os.getenv("BENCH_OPENRESTY_DELAY") or "")
+  local cycles = ""
+  if #per_cycles["/vx"] > 0 and #per_cycles["/vxm"] > 0 then
+    local ca, cb = median(per_cycles["/vx"]), median(per_cycles["/vxm"])
+    local cp = #per_cycles["/proxy"] > 0 and median(per_cycles["/proxy"]) or 0
+    cycles = (" Estimated cycles per request (--cache-sim=yes: an instruction 1, a first-level cache miss 12, a "
+      .. "last-level one 100; medians): cosockets %.0f, with the hooks %.0f (%+.1f %%), proxy_pass %.0f.")
+      :format(ca, cb, (cb / ca - 1) * 100, cp)
+  end
   local text = ("Instructions per request of the nginx worker (callgrind, `make bench-openresty-callgrind`: the "
     .. "same nginx.conf run as one process under valgrind, twice: /proxy and /vx in one, /vxm in the other, as a "
-    .. "gateway runs with the metrics or without them; 3,200 requests of each to warm up, then %d rounds of %d "
-    .. "sequential requests beside %d idle connections (a busy worker's tree of timers), the metrics flushed "
+    .. "gateway runs with the metrics or without them; 3,200 requests of each to warm up, then %d rounds of %s "
+    .. "beside %d idle connections (a busy worker's tree of timers)%s, the metrics flushed "
     .. "every 1.3 s (as many requests a flush as 0.1 s at full pace), "
     .. "the contenders of a process in turn; median (min–max)): cosockets %.0f (%.0f–%.0f), with hooks = "
     .. "metrics:hooks() %.0f (%.0f–%.0f); nginx proxy_pass %.0f (%.0f–%.0f). The hooks and metrics "
-    .. "cost %+.1f %% of the worker's instructions per request.\n\n| | target | measured |\n|---|---|---|\n"
+    .. "cost %+.1f %% of the worker's instructions per request.%s\n\n| | target | measured |\n|---|---|---|\n"
     .. "| %s | hooks = metrics:hooks() cost ≤ 3 %% (callgrind instructions per request) | %+.1f %% |\n")
-    :format(rounds, n, IDLE, a, amin, amax, b, bmin, bmax, p, pmin, pmax, cost * 100,
+    :format(rounds, CGCONNS and ("%d s of wrk at %d connections"):format(CGSECONDS, CGCONNS)
+        or ("%d sequential requests"):format(n), IDLE,
+      delay and (", the fake holding each answer %g s (every request waits for it in receiveany, as at 1,000 "
+        .. "connections)"):format(delay) or "",
+      a, amin, amax, b, bmin, bmax, p, pmin, pmax, cost * 100, cycles,
       cost <= 0.03 and "MET" or "NOT MET", cost * 100)
   require("bench.common").write_section(out, "OpenResty: hooks and metrics, instructions per request",
     "## OpenResty: hooks and metrics, instructions per request\n\n" .. text)
