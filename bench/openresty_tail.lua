@@ -408,7 +408,8 @@ function M.callgrind(app, server, dir, n, out, rounds)
     .. "the contenders of a process in turn; median (min–max)): cosockets %.0f (%.0f–%.0f), with hooks = "
     .. "metrics:hooks() %.0f (%.0f–%.0f); nginx proxy_pass %.0f (%.0f–%.0f). The hooks and metrics "
     .. "cost %+.1f %% of the worker's instructions per request.%s\n\n| | target | measured |\n|---|---|---|\n"
-    .. "| %s | hooks = metrics:hooks() cost ≤ 3 %% (callgrind instructions per request) | %+.1f %% |\n")
+    .. "| %s | hooks = metrics:hooks() cost ≤ 3 %% of the worker's instructions per request at one connection (a "
+    .. "measure of their code, not of req/s: the tail section) | %+.1f %% |\n")
     :format(rounds, CGCONNS and ("%d s of wrk at %d connections"):format(CGSECONDS, CGCONNS)
         or ("%d sequential requests"):format(n), IDLE,
       delay and (", the fake holding each answer %g s (every request waits for it in receiveany, as at 1,000 "
