@@ -136,3 +136,26 @@ describe("metrics' queue of ends", function()
     assert.are.equal(text, a:render())
   end)
 end)
+
+describe("metrics' queue of ends, beside an end recorded at once", function()
+  it("add a series' sum in the order its ends came when a first status of a class follows queued ends", function()
+    -- 200, 200, then 201: the 201's first end is recorded at once (its status not seen before),
+    -- into the 2xx series whose second end still waits in the queue; in the order they came, the
+    -- sum is 0.1 + 0.2 + 0.4 (0.7000000000000001), not 0.1 + 0.4 + 0.2 (0.7)
+    local hooks_mod = require "vertexops.hooks"
+    local m = metrics.new()
+    local rec = hooks_mod.RECORDERS[m:hooks().on_attempt]
+    for _, e in ipairs { { 200, 0.1 }, { 200, 0.2 }, { 201, 0.4 } } do
+      local status, d = e[1], e[2]
+      if not rec.known_pair("cancel", status, d, d, 100, 100) then
+        if not rec.known_attempt("cancel", status, nil, d, 100, 100) then rec.attempt("cancel", status, nil, d, 100, 100) end
+        if not rec.known_call("cancel", status, nil, d) then rec.call("cancel", status, nil, d) end
+      end
+    end
+    local doc = prom.parse(m:render())
+    local want = { call = "cancel", status = "2xx", tag = "" }
+    assert.are.equal(0.1 + 0.2 + 0.4, prom.value(doc, "vertexops_attempt_duration_seconds_sum", want))
+    assert.are.equal(0.1 + 0.2 + 0.4, prom.value(doc, "vertexops_call_duration_seconds_sum", want))
+    assert.are.equal(3, prom.value(doc, "vertexops_attempts_total", want))
+  end)
+end)

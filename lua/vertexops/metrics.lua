@@ -237,6 +237,7 @@ local function table_store()
   self.hists, self.entries = hists, {}
   local drain
   self.push, drain = queue(data)
+  self.drain = drain
   function self.incr(k, v) data[k] = (data[k] or 0) + v end
   function self.series(identity)
     local id = ids[identity]
@@ -283,6 +284,7 @@ local function dict_store(dict)
   local self = { dropped = 0, pending = pending, eager = true, hists = hists, entries = {} }
   local drain
   self.push, drain = queue(pending)
+  self.drain = drain
   local ngx = rawget(_G, "ngx")
   local direct, started = false, false
   -- incr with an init value: a new key is added (nginx evicts the least recently used entries of a
@@ -591,7 +593,12 @@ function Metrics:hooks()
   -- The recorder's events (lua/vertexops/hooks.lua calls them directly when these hooks are a
   -- client's only ones; the hooks below call them with an info table's fields).
   local rec = {}
+  -- (rec.call and rec.attempt observe at once: the ends still queued go first, so that a series'
+  -- sum adds its observations in the order they came: a first status of a class, 201 after 200s, or
+  -- these hooks chained with others, reach an entry the queue holds ends of)
+  local drain = store.drain
   function rec.call(call, status, tag, duration)
+    drain()
     if call == nil then call = "" end
     local s = status == nil and "" or classes[status] or status_label(status)
     if tag == nil then tag = "" end
@@ -602,6 +609,7 @@ function Metrics:hooks()
     if store.eager then store.touch() end
   end
   function rec.attempt(call, status, tag, total, sent, received)
+    drain()
     if call == nil then call = "" end
     local s = status == nil and "" or classes[status] or status_label(status)
     if tag == nil then tag = "" end
