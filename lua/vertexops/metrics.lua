@@ -195,36 +195,52 @@ end
 local EV_W, EV_MAX = 5, 5 * 256
 M._EV_MAX = EV_MAX
 
--- queue(P) -> push(pr, call_duration, attempt_duration, sent, received), drain()
+-- queue(P) -> push(pr, call_duration, attempt_duration, sent, received) -> full, drain()
 local function queue(P)
   local ev, nev = {}, 0
   for i = 1, EV_MAX do ev[i] = false end -- (its array part made whole: nil slots stay in it)
+  -- (observe written out: a drain runs inside some request's coroutine, whose Lua stack a frame
+  -- more would grow; push below)
   local function drain()
     local n = nev
     nev = 0
     for i = 1, n, EV_W do
       local pr, dc, da = ev[i], ev[i + 1], ev[i + 2]
-      if dc ~= false then observe(pr.c, dc, P) end
+      if dc ~= false then
+        local e = pr.c
+        local k = e.nv + 1
+        e.nv = k
+        e.vals[k] = dc
+        if k >= FOLD_AT then fold(e, P) end
+      end
       if da ~= false then
-        observe(pr.a, da, P)
+        local e = pr.a
+        local k = e.nv + 1
+        e.nv = k
+        e.vals[k] = da
+        if k >= FOLD_AT then fold(e, P) end
         local sent, received = ev[i + 3], ev[i + 4]
         if type(sent) == "number" and sent > 0 then
-          local k = pr.s.key
-          P[k] = (P[k] or 0) + sent
+          local ks = pr.s.key
+          P[ks] = (P[ks] or 0) + sent
         end
         if type(received) == "number" and received > 0 then
-          local k = pr.b.key
-          P[k] = (P[k] or 0) + received
+          local kb = pr.b.key
+          P[kb] = (P[kb] or 0) + received
         end
       end
     end
   end
+  -- push: true when the queue is full, to be drained (the recorder's known_* tail-call
+  -- drained(): a drain in place of their frame, no deeper than their own work went before the
+  -- queue; a frame more grew the Lua stack of each coroutine a drain first fell in, under Lua 5.2
+  -- and 5.3 about 1 KB: spec/09_hosts_metrics_garbage_spec.lua)
   local function push(pr, dc, da, sent, received)
     local i = nev
     ev[i + 1], ev[i + 2], ev[i + 3], ev[i + 4], ev[i + 5] = pr, dc, da, sent, received
     i = i + EV_W
     nev = i
-    if i >= EV_MAX then drain() end
+    return i >= EV_MAX
   end
   return push, drain
 end
@@ -633,6 +649,10 @@ function Metrics:hooks()
   -- event's numbers; an attempt's once its byte counters are made too (at their first event).
   -- Entries are never dropped: reset deletes numbers only. A set with a tag is observed at once.
   local fast, push = {}, store.push
+  local function drained()
+    drain()
+    return true
+  end
   local function slow_entry(cache, call, status, tag)
     local s = status == nil and "" or classes[status]
     if s == nil then return nil end
@@ -668,7 +688,7 @@ function Metrics:hooks()
       pr = pair_of(call, status)
       pr.c = e
     end
-    push(pr, duration, false, nil, nil)
+    if push(pr, duration, false, nil, nil) then return drained() end
     return true
   end
   function rec.known_attempt(call, status, tag, total, sent, received)
@@ -691,14 +711,14 @@ function Metrics:hooks()
       pr = pair_of(call, status)
       pr.a, pr.s, pr.b = e, es, eb
     end
-    push(pr, false, total, sent, received)
+    if push(pr, false, total, sent, received) then return drained() end
     return true
   end
   function rec.known_pair(call, status, duration, total, sent, received)
     local t = fast[call]
     local pr = t and t[status]
     if not (pr and pr.c and pr.a) then return false end
-    push(pr, duration, total, sent, received)
+    if push(pr, duration, total, sent, received) then return drained() end
     return true
   end
 
