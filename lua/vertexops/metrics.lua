@@ -199,26 +199,14 @@ M._EV_MAX = EV_MAX
 local function queue(P)
   local ev, nev = {}, 0
   for i = 1, EV_MAX do ev[i] = false end -- (its array part made whole: nil slots stay in it)
-  -- (observe written out: a drain runs inside some request's coroutine, whose Lua stack a frame
-  -- more would grow; push below)
   local function drain()
     local n = nev
     nev = 0
     for i = 1, n, EV_W do
       local pr, dc, da = ev[i], ev[i + 1], ev[i + 2]
-      if dc ~= false then
-        local e = pr.c
-        local k = e.nv + 1
-        e.nv = k
-        e.vals[k] = dc
-        if k >= FOLD_AT then fold(e, P) end
-      end
+      if dc ~= false then observe(pr.c, dc, P) end
       if da ~= false then
-        local e = pr.a
-        local k = e.nv + 1
-        e.nv = k
-        e.vals[k] = da
-        if k >= FOLD_AT then fold(e, P) end
+        observe(pr.a, da, P)
         local sent, received = ev[i + 3], ev[i + 4]
         if type(sent) == "number" and sent > 0 then
           local ks = pr.s.key
