@@ -275,17 +275,52 @@ local SPARE = 1024
 local spare_calls, spare_attempts = {}, {}
 local n_calls, n_attempts = 0, 0
 
+-- A spare call record, or a new one (its caller sets its fields).
+local function take_call()
+  if n_calls == 0 then
+    return { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false, ended = false }
+  end
+  local st = spare_calls[n_calls]
+  spare_calls[n_calls], n_calls = nil, n_calls - 1
+  return st
+end
+
+-- A call's record back among the spares, at its end.
+local function give_call(st)
+  if n_calls < SPARE then
+    n_calls = n_calls + 1
+    spare_calls[n_calls] = st
+  end
+end
+
+-- A spare attempt record and true (its caller clears what it reads), or a new one, its own meter,
+-- made with room for every field (no rehash as they come), and false.
+local function take_attempt()
+  if n_attempts == 0 then
+    local a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil,
+                connect = nil, reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil,
+                bytes_received = nil, status = nil, lean = false, own_total = false }
+    a.meter = a
+    return a, false
+  end
+  local a = spare_attempts[n_attempts]
+  spare_attempts[n_attempts], n_attempts = nil, n_attempts - 1
+  return a, true
+end
+
+-- An attempt's record back among the spares, at its end.
+local function give_attempt(a)
+  if n_attempts < SPARE then
+    a.req = nil
+    n_attempts = n_attempts + 1
+    spare_attempts[n_attempts] = a
+  end
+end
+
 --- ob:call_start(call, name, region) -> the call's record (on_call, phase "start"), with requests = 0,
 --- status = false and t_end = false (Client:_run writes them).
 function Observer:call_start(call, name, region)
-  local st
-  if n_calls > 0 then
-    st = spare_calls[n_calls]
-    spare_calls[n_calls] = nil
-    n_calls = n_calls - 1
-  else
-    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false, ended = false }
-  end
+  local st = take_call()
   st.call, st.name, st.region, st.t0, st.requests, st.status, st.t_end, st.ended = call,
     type(name) == "string" and name or nil, region, self.clock(), 0, false, false, false
   if self.starts.on_call then
@@ -322,10 +357,7 @@ function Observer:call_end(st, ok, err, ctx, attempts)
     self:log(ok and "debug" or "warn", "call", { "call", st.call, "name", st.name or "", "ok", ok and "true" or "false",
       "status", status or "", "tag", tag or "", "attempts", attempts, "ms", math.floor((now - st.t0) * 1000 + 0.5) })
   end
-  if n_calls < SPARE then
-    n_calls = n_calls + 1
-    spare_calls[n_calls] = st
-  end
+  give_call(st)
 end
 
 --- ob:last_end(a, ok, res, headers, st, n) -> status: the end of a call's attempt n that succeeded
@@ -375,18 +407,10 @@ function Observer:attempt_start(req, n, token, now)
   -- a is its own meter (the fields the transport sets), a spare one cleared or one made with room
   -- for them all (no rehash as they come); t0 is only read for a transport that measures no total
   -- (metrics alone: not at all)
-  local a
-  if n_attempts > 0 then
-    a = spare_attempts[n_attempts]
-    spare_attempts[n_attempts] = nil
-    n_attempts = n_attempts - 1
+  local a, spare = take_attempt()
+  if spare then
     a.url, a.request_headers, a.transport, a.connect, a.reused, a.tls, a.first_byte, a.total, a.bytes_sent,
       a.bytes_received, a.status = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
-  else
-    a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
-          reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil,
-          lean = false, own_total = false }
-    a.meter = a
   end
   -- (lean: no hook wants connect, tls or first_byte -- metrics alone -- so a transport may skip them)
   a.req, a.n, a.t0, a.lean, a.own_total = req, n, not self.untimed and (now or self.clock()) or nil, self.rec ~= nil,
@@ -450,18 +474,14 @@ function Observer:attempt_end(a, ok, res, headers)
       "url", a.url or redact_url(req.url), "attempt", a.n, "status", status or "", "tag", tag or "",
       "ms", math.floor(total * 1000 + 0.5), "transport", m.transport or "" })
   end
-  if n_attempts < SPARE then
-    a.req = nil
-    n_attempts = n_attempts + 1
-    spare_attempts[n_attempts] = a
-  end
+  give_attempt(a)
   return status
 end
 
 -- The methods of an observer whose only watcher is a metrics recorder (metrics:hooks() as the only
 -- hooks, no log, no trace context): what call_start, call_end, attempt_start and attempt_end do
--- for it, each one function calling no other Lua function but the recorder's and rec_now (a
--- small leaf that LuaJIT inlines into the trace: no difference under callgrind from the clock read
+-- for it, each one function calling no other Lua function but the recorder's, rec_now and the
+-- spares' take_* and give_* (small leaves that LuaJIT inlines into the trace: no difference under callgrind from the clock read
 -- written out in each): inside nginx the end of a call runs after its last C call, where LuaJIT's
 -- traces stop at every function that has its own, up to Client:_run_call's trace_end (issue 19 §4).
 -- A record carries only what the recorder reads (call, t0; an attempt's meter).
@@ -476,14 +496,7 @@ local function rec_now(self)
 end
 
 function REC_METHODS.call_start(self, call)
-  local st
-  if n_calls > 0 then
-    st = spare_calls[n_calls]
-    spare_calls[n_calls] = nil
-    n_calls = n_calls - 1
-  else
-    st = { call = nil, name = nil, region = nil, t0 = nil, requests = 0, status = false, t_end = false, ended = false }
-  end
+  local st = take_call()
   -- (name and region: not read on this path, left as they are)
   st.call, st.t0, st.requests, st.status, st.t_end, st.ended = call, rec_now(self), 0, false, false, false
   return st
@@ -494,10 +507,7 @@ function REC_METHODS.call_end(self, st, ok, err, ctx)
   local tag = not ok and (type(err) == "table" and err.tags and err.tags[1] or "Error") or nil
   local status = ctx and ctx.status or (type(err) == "table" and err.code) or nil
   local rec, call, d = self.rec, st.call, now - st.t0
-  if n_calls < SPARE then
-    n_calls = n_calls + 1
-    spare_calls[n_calls] = st
-  end
+  give_call(st)
   if not rec.known_call(call, status, tag, d) then
     local fine, e = pcall(rec.call, call, status, tag, d)
     if not fine then failed(self, "on_call", rec.fns.on_call, e) end
@@ -505,19 +515,11 @@ function REC_METHODS.call_end(self, st, ok, err, ctx)
 end
 
 function REC_METHODS.attempt_start(self, req, n, _, now)
-  local a
-  if n_attempts > 0 then
-    a = spare_attempts[n_attempts]
-    spare_attempts[n_attempts] = nil
-    n_attempts = n_attempts - 1
+  local a, spare = take_attempt()
+  if spare then
     -- (what a transport reads before it writes, and what says it measured: the rest it writes, or
     -- the recorder does not read)
     a.bytes_received, a.status, a.first_byte, a.total, a.bytes_sent, a.transport = nil, nil, nil, nil, nil, nil
-  else
-    a = { req = nil, n = nil, t0 = nil, meter = nil, url = nil, request_headers = nil, transport = nil, connect = nil,
-          reused = nil, tls = nil, first_byte = nil, total = nil, bytes_sent = nil, bytes_received = nil, status = nil,
-          lean = false, own_total = false }
-    a.meter = a
   end
   -- (the attempt timed here, on the observer's clock: a transport that measures a total of its own
   -- (libcurl's) still gives it; the cosocket transport does not (own_total), which spares it
@@ -538,11 +540,7 @@ function REC_METHODS.attempt_end(self, a, ok, res)
   local status = a.status or (not ok and type(res) == "table" and res.code) or nil
   local tag = not ok and (type(res) == "table" and res.tags and res.tags[1] or "Error") or nil
   local rec, call, sent, received = self.rec, a.req.call, a.bytes_sent, a.bytes_received
-  if n_attempts < SPARE then
-    a.req = nil
-    n_attempts = n_attempts + 1
-    spare_attempts[n_attempts] = a
-  end
+  give_attempt(a)
   if not rec.known_attempt(call, status, tag, total, sent, received) then
     local fine, e = pcall(rec.attempt, call, status, tag, total, sent, received)
     if not fine then failed(self, "on_attempt", rec.fns.on_attempt, e) end
@@ -560,15 +558,8 @@ function REC_METHODS.last_end(self, a, ok, res, headers, st, n)
     local total = a.total
     if not total and a.transport == "cosocket" then total = now - a.t0 end -- (as attempt_end)
     if self.rec.known_pair(call, status, now - st.t0, total, a.bytes_sent, a.bytes_received) then
-      if n_attempts < SPARE then
-        a.req = nil
-        n_attempts = n_attempts + 1
-        spare_attempts[n_attempts] = a
-      end
-      if n_calls < SPARE then
-        n_calls = n_calls + 1
-        spare_calls[n_calls] = st
-      end
+      give_attempt(a)
+      give_call(st)
       st.ended = true -- (as Observer:last_end)
       return status
     end

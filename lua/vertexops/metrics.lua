@@ -195,7 +195,7 @@ end
 local EV_W, EV_MAX = 5, 5 * 256
 M._EV_MAX = EV_MAX
 
--- queue(P) -> push(pr, call_duration, attempt_duration, sent, received) -> full, drain()
+-- queue(P) -> push(pr, call_duration, attempt_duration, sent, received) -> true, drain()
 local function queue(P)
   local ev, nev = {}, 0
   for i = 1, EV_MAX do ev[i] = false end -- (its array part made whole: nil slots stay in it)
@@ -219,16 +219,17 @@ local function queue(P)
       end
     end
   end
-  -- push: true when the queue is full, to be drained (the recorder's known_* tail-call
-  -- drained(): a drain in place of their frame, no deeper than their own work went before the
-  -- queue; a frame more grew the Lua stack of each coroutine a drain first fell in, under Lua 5.2
-  -- and 5.3 about 1 KB: spec/09_hosts_metrics_garbage_spec.lua)
+  -- push -> true, draining the queue when full. The recorder's known_* call it in a tail call, so
+  -- that a drain runs in place of their frame, no deeper than their own work went before the queue:
+  -- a frame more grew the Lua stack of each coroutine a drain first fell in, under Lua 5.2 and 5.3
+  -- about 1 KB (spec/09_hosts_metrics_garbage_spec.lua).
   local function push(pr, dc, da, sent, received)
     local i = nev
     ev[i + 1], ev[i + 2], ev[i + 3], ev[i + 4], ev[i + 5] = pr, dc, da, sent, received
     i = i + EV_W
     nev = i
-    return i >= EV_MAX
+    if i >= EV_MAX then drain() end
+    return true
   end
   return push, drain
 end
@@ -239,9 +240,8 @@ local function table_store()
   self.pending, self.eager = data, false -- (the recorder adds into data itself)
   local hists = {}
   self.hists, self.entries = hists, {}
-  local drain
-  self.push, drain = queue(data)
-  self.drain = drain
+  self.push, self.drain = queue(data)
+  local drain = self.drain
   function self.incr(k, v) data[k] = (data[k] or 0) + v end
   function self.series(identity)
     local id = ids[identity]
@@ -286,9 +286,8 @@ local function dict_store(dict)
   -- for good where no timer can be made (then touch() after each event moves its numbers at once)
   local pending, hists = {}, {}
   local self = { dropped = 0, pending = pending, eager = true, hists = hists, entries = {} }
-  local drain
-  self.push, drain = queue(pending)
-  self.drain = drain
+  self.push, self.drain = queue(pending)
+  local drain = self.drain
   local ngx = rawget(_G, "ngx")
   local direct, started = false, false
   -- incr with an init value: a new key is added (nginx evicts the least recently used entries of a
@@ -637,10 +636,6 @@ function Metrics:hooks()
   -- event's numbers; an attempt's once its byte counters are made too (at their first event).
   -- Entries are never dropped: reset deletes numbers only. A set with a tag is observed at once.
   local fast, push = {}, store.push
-  local function drained()
-    drain()
-    return true
-  end
   local function slow_entry(cache, call, status, tag)
     local s = status == nil and "" or classes[status]
     if s == nil then return nil end
@@ -676,8 +671,7 @@ function Metrics:hooks()
       pr = pair_of(call, status)
       pr.c = e
     end
-    if push(pr, duration, false, nil, nil) then return drained() end
-    return true
+    return push(pr, duration, false, nil, nil)
   end
   function rec.known_attempt(call, status, tag, total, sent, received)
     local t = tag == nil and fast[call]
@@ -699,15 +693,13 @@ function Metrics:hooks()
       pr = pair_of(call, status)
       pr.a, pr.s, pr.b = e, es, eb
     end
-    if push(pr, false, total, sent, received) then return drained() end
-    return true
+    return push(pr, false, total, sent, received)
   end
   function rec.known_pair(call, status, duration, total, sent, received)
     local t = fast[call]
     local pr = t and t[status]
     if not (pr and pr.c and pr.a) then return false end
-    if push(pr, duration, total, sent, received) then return drained() end
-    return true
+    return push(pr, duration, total, sent, received)
   end
 
   local hooks = {}
