@@ -27,8 +27,8 @@ local server = fake.start()
 server:config { nolog = true }
 -- BENCH_OPENRESTY_DELAY=s: the fake holds each cancel s seconds before it answers (diagnosis: with
 -- one connection under callgrind the answer is then never in before the worker asks for it, so
--- each request waits in receiveany and resumes in LuaJIT's interpreter, as every request does at
--- 1,000 connections; issue 19 §4)
+-- each request yields in receiveany and resumes when it comes, as every request does at 1,000
+-- connections; its cache misses per request then match those at 1,000 connections; issue 19 §4)
 if os.getenv("BENCH_OPENRESTY_DELAY") then
   server:fault { match = "cancel", delay = tonumber(os.getenv("BENCH_OPENRESTY_DELAY")), times = 1e12 }
 end
@@ -96,7 +96,8 @@ local JITV, JITDUMP = os.getenv("BENCH_OPENRESTY_JITV"), os.getenv("BENCH_OPENRE
 -- BENCH_OPENRESTY_TEXIT=path: how often each LuaJIT trace exit was taken in the worker
 -- (jit.attach "texit"), "trace exit count" lines written to path.<the worker's pid> each second;
 -- with BENCH_OPENRESTY_JITV, the traces' starts (diagnosis: an exit taken per request costs its
--- snapshot's restore in the interpreter)
+-- snapshot's restore in the interpreter; an exit with a side trace of its own is no longer
+-- counted once that trace is made: LuaJIT then jumps to it)
 local TEXIT = os.getenv("BENCH_OPENRESTY_TEXIT")
 local TEXIT_CHUNK = [==[
 do
